@@ -1,0 +1,7 @@
+#include "modules.h"
+
+namespace vlab {
+
+void InitCryptodev(Napi::Env, Napi::Object) {}
+
+}  // namespace vlab

@@ -1,0 +1,7 @@
+#include "modules.h"
+
+namespace vlab {
+
+void InitVhost(Napi::Env, Napi::Object) {}
+
+}  // namespace vlab

@@ -1,0 +1,4 @@
+/** Every `vlab` subcommand, grouped by the area that owns it. Add an area's list here. */
+import type { CliCommand } from '../command';
+
+export const allCommands: readonly CliCommand[] = [];

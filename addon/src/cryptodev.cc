@@ -1,7 +1,278 @@
+// Thin binding for the cryptodev-linux /dev/crypto ioctls. Policy (which algorithm, key sizes,
+// buffer shapes) is validated in addon/lib/cryptodev.ts; this file re-checks only what memory
+// safety needs (types, buffer lengths the kernel will read or write) and reports every failed
+// syscall as an Error carrying errno, code and the ioctl's name.
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <string>
+
+#include "cryptodev_abi.h"
 #include "modules.h"
 
 namespace vlab {
+namespace {
 
-void InitCryptodev(Napi::Env, Napi::Object) {}
+namespace abi = cryptodev_abi;
+
+// The kernel copies at most one cipher block of IV and at most AALG_MAX_RESULT_LEN of MAC.
+constexpr size_t kIvBytes = 16;
+constexpr size_t kMacBufferMin = 64;
+
+void ThrowErrno(Napi::Env env, int err, const char* syscall) {
+  const char* name = strerrorname_np(err);
+  std::string code = name != nullptr ? name : "E" + std::to_string(err);
+  std::string message = std::string(syscall) + ": " + std::strerror(err) + " (" + code + ")";
+  Napi::Error error = Napi::Error::New(env, message);
+  error.Set("errno", Napi::Number::New(env, err));
+  error.Set("code", Napi::String::New(env, code));
+  error.Set("syscall", Napi::String::New(env, syscall));
+  error.ThrowAsJavaScriptException();
+}
+
+void ThrowType(Napi::Env env, const std::string& message) {
+  Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
+}
+
+bool CheckArgCount(const Napi::CallbackInfo& info, size_t n, const char* fn) {
+  if (info.Length() < n) {
+    ThrowType(info.Env(), std::string(fn) + ": expected " + std::to_string(n) + " arguments");
+    return false;
+  }
+  return true;
+}
+
+// Reads a non-negative 32-bit integer argument; throws TypeError naming it otherwise.
+bool GetU32(const Napi::CallbackInfo& info, size_t i, const char* what, uint32_t* out) {
+  if (!info[i].IsNumber()) {
+    ThrowType(info.Env(), std::string(what) + " must be a number");
+    return false;
+  }
+  double v = info[i].As<Napi::Number>().DoubleValue();
+  if (!(v >= 0 && v <= 4294967295.0) || v != static_cast<double>(static_cast<uint64_t>(v))) {
+    ThrowType(info.Env(), std::string(what) + " must be an unsigned 32-bit integer");
+    return false;
+  }
+  *out = static_cast<uint32_t>(v);
+  return true;
+}
+
+bool GetFd(const Napi::CallbackInfo& info, size_t i, int* fd) {
+  uint32_t v = 0;
+  if (!GetU32(info, i, "fd", &v)) return false;
+  if (v > static_cast<uint32_t>(INT_MAX)) {
+    ThrowType(info.Env(), "fd out of range");
+    return false;
+  }
+  *fd = static_cast<int>(v);
+  return true;
+}
+
+// Optional Buffer: null/undefined yields an empty span.
+bool GetOptionalBuffer(const Napi::CallbackInfo& info, size_t i, const char* what, uint8_t** data, size_t* len) {
+  *data = nullptr;
+  *len = 0;
+  if (info[i].IsNull() || info[i].IsUndefined()) return true;
+  if (!info[i].IsBuffer()) {
+    ThrowType(info.Env(), std::string(what) + " must be a Buffer or null");
+    return false;
+  }
+  auto buf = info[i].As<Napi::Buffer<uint8_t>>();
+  *data = buf.Data();
+  *len = buf.Length();
+  return true;
+}
+
+int IoctlRetry(int fd, unsigned long request, void* arg) {
+  int rc;
+  do {
+    rc = ioctl(fd, request, arg);
+  } while (rc < 0 && errno == EINTR);
+  return rc;
+}
+
+// cryptodevOpen(path: string): number
+Napi::Value Open(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!CheckArgCount(info, 1, "cryptodevOpen")) return env.Undefined();
+  if (!info[0].IsString()) {
+    ThrowType(env, "path must be a string");
+    return env.Undefined();
+  }
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  int fd;
+  do {
+    fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    ThrowErrno(env, errno, "open");
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, fd);
+}
+
+// cryptodevClone(fd): number — CRIOGET hands back a second descriptor on the same device.
+Napi::Value Clone(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = -1;
+  if (!CheckArgCount(info, 1, "cryptodevClone") || !GetFd(info, 0, &fd)) return env.Undefined();
+  uint32_t cloned = 0;
+  if (IoctlRetry(fd, abi::kCrioGet, &cloned) < 0) {
+    ThrowErrno(env, errno, "CRIOGET");
+    return env.Undefined();
+  }
+  // cryptodev-linux returns the new fd without FD_CLOEXEC; match open()'s O_CLOEXEC.
+  if (fcntl(static_cast<int>(cloned), F_SETFD, FD_CLOEXEC) < 0) {
+    int err = errno;
+    close(static_cast<int>(cloned));
+    ThrowErrno(env, err, "fcntl");
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, cloned);
+}
+
+// cryptodevClose(fd): undefined
+Napi::Value Close(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = -1;
+  if (!CheckArgCount(info, 1, "cryptodevClose") || !GetFd(info, 0, &fd)) return env.Undefined();
+  // Linux releases the descriptor even when close() reports EINTR, so never retry it.
+  if (close(fd) < 0 && errno != EINTR) ThrowErrno(env, errno, "close");
+  return env.Undefined();
+}
+
+// cryptodevCreateSession(fd, cipher, key|null, mac, macKey|null): number (session id)
+Napi::Value CreateSession(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = -1;
+  abi::SessionOp op{};
+  size_t keylen = 0;
+  size_t mackeylen = 0;
+  if (!CheckArgCount(info, 5, "cryptodevCreateSession") || !GetFd(info, 0, &fd) ||
+      !GetU32(info, 1, "cipher", &op.cipher) || !GetOptionalBuffer(info, 2, "key", &op.key, &keylen) ||
+      !GetU32(info, 3, "mac", &op.mac) || !GetOptionalBuffer(info, 4, "macKey", &op.mackey, &mackeylen)) {
+    return env.Undefined();
+  }
+  if (keylen > UINT32_MAX || mackeylen > UINT32_MAX) {
+    ThrowType(env, "key too long");
+    return env.Undefined();
+  }
+  op.keylen = static_cast<uint32_t>(keylen);
+  op.mackeylen = static_cast<uint32_t>(mackeylen);
+  if (IoctlRetry(fd, abi::kCiocGSession, &op) < 0) {
+    ThrowErrno(env, errno, "CIOCGSESSION");
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, op.ses);
+}
+
+// cryptodevFreeSession(fd, ses): undefined
+Napi::Value FreeSession(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = -1;
+  uint32_t ses = 0;
+  if (!CheckArgCount(info, 2, "cryptodevFreeSession") || !GetFd(info, 0, &fd) || !GetU32(info, 1, "session", &ses)) {
+    return env.Undefined();
+  }
+  if (IoctlRetry(fd, abi::kCiocFSession, &ses) < 0) ThrowErrno(env, errno, "CIOCFSESSION");
+  return env.Undefined();
+}
+
+// cryptodevCrypt(fd, ses, op, flags, src, dst|null, iv|null, mac|null): undefined
+// dst must hold src.length bytes; iv, when given, is exactly one 16-byte block (written back with
+// COP_FLAG_WRITE_IV); mac, when given, must have room for the largest digest the kernel may write.
+Napi::Value Crypt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = -1;
+  uint32_t ses = 0, op = 0, flags = 0;
+  uint8_t *src = nullptr, *dst = nullptr, *iv = nullptr, *mac = nullptr;
+  size_t srcLen = 0, dstLen = 0, ivLen = 0, macLen = 0;
+  if (!CheckArgCount(info, 8, "cryptodevCrypt") || !GetFd(info, 0, &fd) || !GetU32(info, 1, "session", &ses) ||
+      !GetU32(info, 2, "op", &op) || !GetU32(info, 3, "flags", &flags)) {
+    return env.Undefined();
+  }
+  if (!info[4].IsBuffer()) {
+    ThrowType(env, "src must be a Buffer");
+    return env.Undefined();
+  }
+  auto srcBuf = info[4].As<Napi::Buffer<uint8_t>>();
+  src = srcBuf.Data();
+  srcLen = srcBuf.Length();
+  if (!GetOptionalBuffer(info, 5, "dst", &dst, &dstLen) || !GetOptionalBuffer(info, 6, "iv", &iv, &ivLen) ||
+      !GetOptionalBuffer(info, 7, "mac", &mac, &macLen)) {
+    return env.Undefined();
+  }
+  if (op > 1 || flags > 0xffff) {
+    ThrowType(env, "op must be 0 (encrypt) or 1 (decrypt) and flags a 16-bit value");
+    return env.Undefined();
+  }
+  if (srcLen > UINT32_MAX) {
+    ThrowType(env, "src too long");
+    return env.Undefined();
+  }
+  if (dst != nullptr && dstLen < srcLen) {
+    ThrowType(env, "dst is shorter than src");
+    return env.Undefined();
+  }
+  if (iv != nullptr && ivLen != kIvBytes) {
+    ThrowType(env, "iv must be 16 bytes");
+    return env.Undefined();
+  }
+  if (mac != nullptr && macLen < kMacBufferMin) {
+    ThrowType(env, "mac buffer must be at least 64 bytes");
+    return env.Undefined();
+  }
+  abi::CryptOp cop{};
+  cop.ses = ses;
+  cop.op = static_cast<uint16_t>(op);
+  cop.flags = static_cast<uint16_t>(flags);
+  cop.len = static_cast<uint32_t>(srcLen);
+  cop.src = src;
+  cop.dst = dst;
+  cop.iv = iv;
+  cop.mac = mac;
+  if (IoctlRetry(fd, abi::kCiocCrypt, &cop) < 0) ThrowErrno(env, errno, "CIOCCRYPT");
+  return env.Undefined();
+}
+
+// cryptodevSessionInfo(fd, ses): { cipherName, cipherDriver, hashName, hashDriver, alignmask, flags }
+Napi::Value SessionInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = -1;
+  abi::SessionInfoOp op{};
+  if (!CheckArgCount(info, 2, "cryptodevSessionInfo") || !GetFd(info, 0, &fd) || !GetU32(info, 1, "session", &op.ses)) {
+    return env.Undefined();
+  }
+  if (IoctlRetry(fd, abi::kCiocGSessInfo, &op) < 0) {
+    ThrowErrno(env, errno, "CIOCGSESSINFO");
+    return env.Undefined();
+  }
+  // The kernel NUL-terminates, but a hostile or buggy driver must not make us read past the field.
+  auto field = [&](const char* s) { return Napi::String::New(env, std::string(s, strnlen(s, abi::kAlgNameMax))); };
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("cipherName", field(op.cipher_info.cra_name));
+  out.Set("cipherDriver", field(op.cipher_info.cra_driver_name));
+  out.Set("hashName", field(op.hash_info.cra_name));
+  out.Set("hashDriver", field(op.hash_info.cra_driver_name));
+  out.Set("alignmask", Napi::Number::New(env, op.alignmask));
+  out.Set("flags", Napi::Number::New(env, op.flags));
+  return out;
+}
+
+}  // namespace
+
+void InitCryptodev(Napi::Env env, Napi::Object exports) {
+  exports.Set("cryptodevOpen", Napi::Function::New(env, Open, "cryptodevOpen"));
+  exports.Set("cryptodevClone", Napi::Function::New(env, Clone, "cryptodevClone"));
+  exports.Set("cryptodevClose", Napi::Function::New(env, Close, "cryptodevClose"));
+  exports.Set("cryptodevCreateSession", Napi::Function::New(env, CreateSession, "cryptodevCreateSession"));
+  exports.Set("cryptodevFreeSession", Napi::Function::New(env, FreeSession, "cryptodevFreeSession"));
+  exports.Set("cryptodevCrypt", Napi::Function::New(env, Crypt, "cryptodevCrypt"));
+  exports.Set("cryptodevSessionInfo", Napi::Function::New(env, SessionInfo, "cryptodevSessionInfo"));
+}
 
 }  // namespace vlab

@@ -1,0 +1,51 @@
+/** Starts a real QEMU with a QMP socket for the client tests and stops it (by PID) afterwards. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface RunningQemu {
+  readonly socketPath: string;
+  readonly dir: string;
+  readonly child: ChildProcess;
+  stderr(): string;
+  stop(): Promise<void>;
+}
+
+/** QEMU with `-machine none` starts in a fraction of a second. */
+export const MACHINE_NONE = ['-machine', 'none', '-nodefaults', '-display', 'none'];
+/** A paused q35 (-S: no CPU runs, so no kernel is needed) with a virtio-crypto device on the builtin backend. */
+export const Q35_CRYPTO = [
+  '-machine', 'q35', '-S', '-nodefaults', '-display', 'none',
+  '-object', 'cryptodev-backend-builtin,id=c0',
+  '-device', 'virtio-crypto-pci,id=crypto0,cryptodev=c0',
+];
+
+export async function startQemu(machineArgs: readonly string[], { listen = true } = {}): Promise<RunningQemu> {
+  const dir = mkdtempSync(join(tmpdir(), 'vlab-qmp-test-'));
+  const socketPath = join(dir, 'qmp.sock');
+  const child = spawn('qemu-system-x86_64', [...machineArgs, '-qmp', `unix:${socketPath},server=on,wait=off`], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  child.stderr?.on('data', (c: Buffer) => { err += c.toString(); });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+      process.kill(child.pid, 'SIGKILL');
+      await exited;
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  if (listen) {
+    const deadline = Date.now() + 10_000;
+    while (!existsSync(socketPath)) {
+      if (child.exitCode !== null || Date.now() > deadline) {
+        await stop();
+        throw new Error(`QEMU did not create its QMP socket: ${err}`);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  return { socketPath, dir, child, stderr: () => err, stop };
+}

@@ -1,0 +1,130 @@
+/**
+ * Typed facade over the vhost-user plumbing in addon/src/vhost.cc: unix sockets with fd passing,
+ * shared mappings, eventfds, memfds and libuv readiness callbacks. Every failing syscall throws a
+ * {@link SyscallError} carrying errno, code and the syscall's name; bad argument types throw TypeError.
+ */
+import { nativeFunction } from './native';
+
+export interface SyscallError extends Error {
+  readonly errno: number;
+  readonly code: string;
+  readonly syscall: string;
+}
+
+export function isSyscallError(err: unknown): err is SyscallError {
+  return err instanceof Error && typeof (err as Partial<SyscallError>).syscall === 'string';
+}
+
+export interface ReceivedMessage {
+  /** Bytes read; empty means the peer closed the connection. */
+  readonly bytes: Buffer;
+  /** File descriptors that arrived with these bytes (the caller owns and must close them). */
+  readonly fds: readonly number[];
+  /** The kernel dropped fds that did not fit: the message must be rejected. */
+  readonly truncatedFds: boolean;
+}
+
+/** Opaque handle of an fd watched by libuv. */
+export interface PollHandle {
+  readonly __pollHandle: unique symbol;
+}
+
+/** status < 0 is a libuv error code; count is the eventfd counter when draining, else 1. */
+export type PollCallback = (status: number, count: number) => void;
+
+interface VhostNative {
+  vhostListenUnix(path: string, backlog: number): number;
+  vhostConnectUnix(path: string): number;
+  vhostAccept(listenFd: number): number | null;
+  vhostRecvMsg(fd: number, maxBytes: number, maxFds: number): ReceivedMessage | null;
+  vhostSendMsg(fd: number, bytes: Uint8Array, fds: readonly number[]): number;
+  vhostMmap(fd: number, offset: number, length: number, writable: boolean): ArrayBuffer;
+  vhostMunmap(buffer: ArrayBuffer): boolean;
+  vhostMemfdCreate(name: string, size: number): number;
+  vhostEventfd(initial: number): number;
+  vhostEventfdRead(fd: number): number;
+  vhostEventfdWrite(fd: number, value: number): void;
+  vhostClose(fd: number): void;
+  vhostPollStart(fd: number, drainEventfd: boolean, callback: PollCallback): PollHandle;
+  vhostPollStop(handle: PollHandle): void;
+}
+
+let native: VhostNative | undefined;
+
+function load(): VhostNative {
+  if (native) return native;
+  const names: readonly (keyof VhostNative)[] = [
+    'vhostListenUnix', 'vhostConnectUnix', 'vhostAccept', 'vhostRecvMsg', 'vhostSendMsg', 'vhostMmap', 'vhostMunmap',
+    'vhostMemfdCreate', 'vhostEventfd', 'vhostEventfdRead', 'vhostEventfdWrite', 'vhostClose', 'vhostPollStart',
+    'vhostPollStop',
+  ];
+  const table: Partial<Record<keyof VhostNative, unknown>> = {};
+  for (const name of names) table[name] = nativeFunction(name);
+  native = table as VhostNative;
+  return native;
+}
+
+/** Creates a listening unix stream socket at `path` (which must not exist). Returns its fd. */
+export function listenUnix(path: string, backlog = 1): number {
+  return load().vhostListenUnix(path, backlog);
+}
+
+/** Connects to a unix stream socket; the returned fd is non-blocking. */
+export function connectUnix(path: string): number {
+  return load().vhostConnectUnix(path);
+}
+
+/** Accepts one pending connection, or returns null if none is pending. */
+export function accept(listenFd: number): number | null {
+  return load().vhostAccept(listenFd);
+}
+
+/** Reads up to maxBytes and up to maxFds passed fds; null when nothing is ready. */
+export function recvMsg(fd: number, maxBytes: number, maxFds: number): ReceivedMessage | null {
+  return load().vhostRecvMsg(fd, maxBytes, maxFds);
+}
+
+/** Sends bytes with optional fds; returns the byte count actually sent. */
+export function sendMsg(fd: number, bytes: Uint8Array, fds: readonly number[] = []): number {
+  return load().vhostSendMsg(fd, bytes, fds);
+}
+
+/** Maps [offset, offset+length) of fd shared; the buffer is valid until {@link munmap} or GC. */
+export function mmap(fd: number, offset: number, length: number, writable = true): ArrayBuffer {
+  return load().vhostMmap(fd, offset, length, writable);
+}
+
+/** Unmaps now; the buffer becomes detached (length 0). Returns false if it was not a live mapping. */
+export function munmap(buffer: ArrayBuffer): boolean {
+  return load().vhostMunmap(buffer);
+}
+
+export function memfdCreate(name: string, size: number): number {
+  return load().vhostMemfdCreate(name, size);
+}
+
+export function eventfdCreate(initial = 0): number {
+  return load().vhostEventfd(initial);
+}
+
+/** Returns and resets the eventfd counter (0 if it was not signalled). */
+export function eventfdRead(fd: number): number {
+  return load().vhostEventfdRead(fd);
+}
+
+export function eventfdWrite(fd: number, value = 1): void {
+  load().vhostEventfdWrite(fd, value);
+}
+
+export function closeFd(fd: number): void {
+  load().vhostClose(fd);
+}
+
+/** Calls back on the JS thread whenever fd is readable. Stop it before closing the fd. */
+export function pollStart(fd: number, callback: PollCallback, opts: { drainEventfd?: boolean } = {}): PollHandle {
+  return load().vhostPollStart(fd, opts.drainEventfd ?? false, callback);
+}
+
+export function pollStop(handle: PollHandle): void {
+  load().vhostPollStop(handle);
+}

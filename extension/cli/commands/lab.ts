@@ -1,0 +1,377 @@
+/** `vlab` commands of the lab: guest build, up, status, ssh, logs, down, capture, demo. */
+import { createReadStream, existsSync, statSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { type CliCommand, type CliIo, UsageError } from '../command';
+import { runDemo, demoSteps, formatDemoSummary } from '../../core/demo';
+import { LabError, errorMessage } from '../../core/errors';
+import { Lab, type LabProgress, type LabStatus, type UpOptions } from '../../core/lab';
+import type { LogKind } from '../../core/paths';
+
+function labFor(io: CliIo): Lab {
+  return Lab.forWorkspace(io.cwd, { env: io.env });
+}
+
+function progressPrinter(io: CliIo): (p: LabProgress) => void {
+  return (p) => io.stderr.write(`[vlab] ${p.message}\n`);
+}
+
+/** Prints a LabError the way users need it: reason, evidence, fix. Returns the exit code. */
+export function reportError(io: CliIo, command: string, err: unknown): number {
+  if (!(err instanceof LabError)) {
+    io.stderr.write(`vlab ${command}: ${errorMessage(err)}\n`);
+    return 1;
+  }
+  io.stderr.write(`vlab ${command}: ${err.message}\n`);
+  const d = err.details;
+  if (d?.consoleTail) io.stderr.write(`--- last console lines (vlab logs console) ---\n${d.consoleTail}\n`);
+  if (d?.qemuStderr) io.stderr.write(`--- QEMU stderr (vlab logs qemu) ---\n${d.qemuStderr}\n`);
+  if (d?.backendLog) io.stderr.write(`--- backend log (vlab logs backend) ---\n${d.backendLog}\n`);
+  if (err.fix) io.stderr.write(`fix: ${err.fix}\n`);
+  return 1;
+}
+
+function choice<T extends string>(value: string | undefined, allowed: readonly T[], flag: string): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`${flag} must be one of ${allowed.join(', ')} (got "${value}")`);
+  return value as T;
+}
+
+function integer(value: string | undefined, flag: string, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isInteger(n) || n < min || n > max) throw new UsageError(`${flag} must be an integer from ${min} to ${max} (got "${value}")`);
+  return n;
+}
+
+const UP_USAGE = `usage: vlab up [--backend builtin|ts] [--engine auto|openssl|cryptodev] [--accel auto|kvm|tcg]
+               [--memory MB] [--cpus N] [--guest-driver upstream|none|lab] [--timeout SEC] [--dry-run]
+Boots the lab VM and returns once the guest answers over SSH. A second \`up\` while it runs does nothing.
+  --backend       virtio-crypto backend: QEMU's builtin one (default) or the TypeScript vhost-user backend
+  --engine        crypto engine of the ts backend (default auto)
+  --accel         accelerator (default auto: KVM only when it can run a stock kernel, else TCG)
+  --memory MB     guest RAM (default 1024)      --cpus N   guest CPUs (default 2)
+  --guest-driver  upstream: virtio_crypto binds the device (default); none: nothing bound;
+                  lab: the lab's cryptodev driver is loaded after boot
+  --timeout SEC   how long to wait for SSH (default 120)
+  --dry-run       print the QEMU command line and exit`;
+
+export function parseUpArgs(args: readonly string[]): { options: Partial<UpOptions>; dryRun: boolean } {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    allowPositionals: true,
+    options: {
+      backend: { type: 'string' },
+      engine: { type: 'string' },
+      accel: { type: 'string' },
+      memory: { type: 'string' },
+      cpus: { type: 'string' },
+      'guest-driver': { type: 'string' },
+      timeout: { type: 'string' },
+      'dry-run': { type: 'boolean' },
+    },
+  });
+  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const timeoutSec = values.timeout === undefined ? undefined : Number(values.timeout);
+  if (timeoutSec !== undefined && !(Number.isFinite(timeoutSec) && timeoutSec > 0 && timeoutSec <= 3600)) {
+    throw new UsageError(`--timeout must be a number of seconds from 0 to 3600 (got "${values.timeout}")`);
+  }
+  return {
+    dryRun: values['dry-run'] === true,
+    options: {
+      backend: choice(values.backend, ['builtin', 'ts'] as const, '--backend'),
+      engine: choice(values.engine, ['auto', 'openssl', 'cryptodev'] as const, '--engine'),
+      accel: choice(values.accel, ['auto', 'kvm', 'tcg'] as const, '--accel'),
+      memoryMb: integer(values.memory, '--memory', 256, 65536),
+      cpus: integer(values.cpus, '--cpus', 1, 64),
+      guestDriver: choice(values['guest-driver'], ['upstream', 'none', 'lab'] as const, '--guest-driver'),
+      bootTimeoutMs: timeoutSec === undefined ? undefined : Math.round(timeoutSec * 1000),
+    },
+  };
+}
+
+function noArgs(args: readonly string[], name: string): void {
+  if (args.length) throw new UsageError(`vlab ${name} takes no arguments (got "${args[0]}")`);
+}
+
+export function formatStatus(s: LabStatus): string {
+  const lines: string[] = [];
+  const row = (k: string, v: string): void => {
+    lines.push(`${k.padEnd(10)} ${v}`);
+  };
+  const extra = [s.uptimeSec !== undefined ? `up ${s.uptimeSec} s` : '', s.bootSec !== undefined ? `booted in ${s.bootSec} s` : ''].filter(Boolean).join(', ');
+  row('state', `${s.state}${extra ? ` (${extra})` : ''}`);
+  if (s.reason) row('reason', s.reason);
+  if (s.accel) row('accel', `${s.accel.kind} — ${s.accel.why}`);
+  row('backend', `${s.backend.kind}${s.backend.pid ? ` (pid ${s.backend.pid})` : ''}`);
+  if (s.qemu.pid) row('qemu', `pid ${s.qemu.pid}`);
+  if (s.ssh.port) row('ssh', `${s.ssh.host}:${s.ssh.port} (vlab ssh)`);
+  if (s.kernelVersion) row('guest', `kernel ${s.kernelVersion}, driver ${s.guestDriver}`);
+  if (s.device === null) row('device', 'virtio-crypto status unavailable (QMP did not answer)');
+  if (s.device) {
+    const d = s.device;
+    row('device', `${d.name} (id ${d.deviceId}) ${d.started ? 'started' : 'not started'}${d.broken ? ', BROKEN' : ''}; backend ${d.backendType ?? '?'}`);
+    row('', `status: ${d.status.join(' ') || '(none)'}`);
+    const features = [...d.guestFeatures.transports, ...d.guestFeatures.device];
+    row('', `features: ${features.join(' ') || '(not negotiated)'}${d.guestFeatures.unknownDeviceBits ? ` + device bits 0x${d.guestFeatures.unknownDeviceBits.toString(16)}` : ''}`);
+    for (const q of d.queues) {
+      const label = q.index === d.numQueues - 1 ? 'control' : `data ${q.index}`;
+      if (q.owner === 'qemu') row('', `queue ${q.index} (${label}): size ${q.size}, avail ${q.shadowAvailIdx}, last avail ${q.lastAvailIdx}, used ${q.usedIdx}, in use ${q.inUse}`);
+      else row('', `queue ${q.index} (${label}): served by the backend (see its telemetry)`);
+    }
+  }
+  row('state dir', s.stateDir);
+  return `${lines.join('\n')}\n`;
+}
+
+const guestBuild: CliCommand = {
+  name: 'guest build',
+  summary: 'build the guest boot artefacts (initramfs, init, SSH keys); cached by content',
+  usage: 'usage: vlab guest build\nBuilds the initramfs and per-lab SSH keys into the state folder. Does nothing when the inputs did not change.',
+  async run(args, io) {
+    noArgs(args, 'guest build');
+    try {
+      const g = await labFor(io).buildGuest({ signal: io.signal, onProgress: progressPrinter(io) });
+      io.stdout.write(`${g.rebuilt ? 'built' : 'up to date'}: ${g.initramfs} (kernel ${g.kernel.version}, ${g.hash.slice(0, 12)})\n`);
+      return 0;
+    } catch (err) {
+      return reportError(io, 'guest build', err);
+    }
+  },
+};
+
+const up: CliCommand = {
+  name: 'up',
+  summary: 'boot the lab VM; returns when the guest answers over SSH',
+  usage: UP_USAGE,
+  async run(args, io) {
+    const { options, dryRun } = parseUpArgs(args);
+    const lab = labFor(io);
+    try {
+      if (dryRun) {
+        const plan = await lab.dryRun(options);
+        io.stdout.write(`# accel: ${plan.accel.kind} — ${plan.accel.why}\n# the SSH port is picked again at up time\n${plan.commandLine}\n`);
+        return 0;
+      }
+      const result = await lab.up(options, { signal: io.signal, onProgress: progressPrinter(io) });
+      const s = result.status;
+      if (result.already) {
+        io.stdout.write(`the lab is already running (QEMU pid ${s.qemu.pid ?? '?'}, ssh port ${s.ssh.port ?? '?'}); nothing to do\n`);
+      } else {
+        io.stdout.write(`lab running: booted in ${s.bootSec ?? '?'} s with ${s.accel?.kind ?? '?'}, backend ${s.backend.kind}, ssh 127.0.0.1:${s.ssh.port ?? '?'} — try: vlab ssh\n`);
+      }
+      return 0;
+    } catch (err) {
+      return reportError(io, 'up', err);
+    }
+  },
+};
+
+const status: CliCommand = {
+  name: 'status',
+  summary: 'state of the lab VM, accelerator, backend, SSH port, virtio-crypto device status',
+  usage: 'usage: vlab status [--json]\n  --json  machine-readable object (schema: docs/status-json.md)',
+  async run(args, io) {
+    const { values, positionals } = parseArgs({ args: [...args], allowPositionals: true, options: { json: { type: 'boolean' } } });
+    if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    const s = await labFor(io).status();
+    io.stdout.write(values.json ? `${JSON.stringify(s, null, 2)}\n` : formatStatus(s));
+    return 0;
+  },
+};
+
+async function interactiveShell(lab: Lab, io: CliIo): Promise<number> {
+  const session = await lab.ssh({ signal: io.signal });
+  const stdin = io.stdin as NodeJS.ReadStream;
+  const stdout = io.stdout as NodeJS.WriteStream;
+  const tty = stdin.isTTY === true && typeof stdin.setRawMode === 'function';
+  try {
+    const channel = await session.shell({ cols: stdout.columns ?? 80, rows: stdout.rows ?? 24, term: io.env.TERM ?? 'xterm-256color' });
+    const onResize = (): void => {
+      channel.setWindow(stdout.rows ?? 24, stdout.columns ?? 80, 0, 0);
+    };
+    if (tty) stdin.setRawMode(true);
+    stdout.on('resize', onResize);
+    stdin.pipe(channel);
+    channel.pipe(io.stdout, { end: false });
+    channel.stderr.pipe(io.stderr, { end: false });
+    const code = await new Promise<number>((resolve) => {
+      let exitCode = 0;
+      channel.on('exit', (c: number | null) => {
+        exitCode = c ?? 255;
+      });
+      channel.on('close', () => resolve(exitCode));
+    });
+    stdin.unpipe(channel);
+    stdout.off('resize', onResize);
+    return code;
+  } finally {
+    if (tty) stdin.setRawMode(false);
+    session.close();
+    releaseStdin(io);
+  }
+}
+
+/** process.stdin keeps the event loop alive once read from; let the CLI exit after the command. */
+function releaseStdin(io: CliIo): void {
+  if (io.stdin === process.stdin) process.stdin.destroy();
+  else (io.stdin as NodeJS.ReadStream).pause?.();
+}
+
+const ssh: CliCommand = {
+  name: 'ssh',
+  summary: 'shell in the guest, or run a command there: vlab ssh -- CMD ARGS',
+  usage: `usage: vlab ssh               interactive shell in the guest (pty)
+       vlab ssh -- CMD ARGS...  run CMD in the guest (each argument passed as is; use sh -c '...' for
+                                shell syntax); stdin/stdout/stderr are streamed, exit code propagated`,
+  async run(args, io) {
+    const lab = labFor(io);
+    const argv = args[0] === '--' ? args.slice(1) : [...args];
+    if (args[0] !== '--' && args.length) throw new UsageError('put the command after --, e.g. vlab ssh -- uname -r');
+    try {
+      if (argv.length === 0) return await interactiveShell(lab, io);
+      const session = await lab.ssh({ signal: io.signal });
+      try {
+        const res = await session.exec(argv, { stdin: io.stdin, stdout: io.stdout, stderr: io.stderr, signal: io.signal });
+        // Like ssh(1): a command killed by a signal exits 255.
+        return res.code ?? 255;
+      } finally {
+        session.close();
+        releaseStdin(io);
+      }
+    } catch (err) {
+      if (err instanceof LabError) return reportError(io, 'ssh', err);
+      io.stderr.write(`vlab ssh: ${errorMessage(err)}\n`);
+      return 255;
+    }
+  },
+};
+
+const LOG_KINDS = ['console', 'qemu', 'backend'] as const;
+const MAX_LOG_PRINT = 4 * 1024 * 1024;
+
+async function followFile(path: string, io: CliIo, from: number): Promise<void> {
+  let offset = from;
+  while (!io.signal.aborted) {
+    const size = existsSync(path) ? statSync(path).size : 0;
+    if (size < offset) offset = 0; // truncated: a new boot started
+    if (size > offset) {
+      await new Promise<void>((resolve, reject) => {
+        const s = createReadStream(path, { start: offset, end: size - 1 });
+        s.on('data', (c) => io.stdout.write(c));
+        s.on('end', resolve);
+        s.on('error', reject);
+      });
+      offset = size;
+    }
+    await sleep(250, undefined, { signal: io.signal }).catch(() => undefined);
+  }
+}
+
+const logs: CliCommand = {
+  name: 'logs',
+  summary: "the VM's serial console, QEMU's or the backend's log (-f follows)",
+  usage: 'usage: vlab logs [console|qemu|backend] [-f]\n  default: console.  -f, --follow  keep printing new lines until Ctrl-C',
+  async run(args, io) {
+    const { values, positionals } = parseArgs({ args: [...args], allowPositionals: true, options: { follow: { type: 'boolean', short: 'f' } } });
+    if (positionals.length > 1) throw new UsageError('one log at a time');
+    const kind: LogKind = choice(positionals[0], LOG_KINDS, 'log') ?? 'console';
+    const path = labFor(io).logPath(kind);
+    const size = existsSync(path) ? statSync(path).size : 0;
+    if (!existsSync(path) && !values.follow) {
+      io.stderr.write(`vlab logs: no ${kind} log yet (${path})\n`);
+      return 1;
+    }
+    const start = Math.max(0, size - MAX_LOG_PRINT);
+    if (start > 0) io.stdout.write(`[vlab] ... (showing the last ${MAX_LOG_PRINT / 1024 / 1024} MiB)\n`);
+    if (size > 0) {
+      await new Promise<void>((resolve, reject) => {
+        const s = createReadStream(path, { start, end: size - 1 });
+        s.on('data', (c) => io.stdout.write(c));
+        s.on('end', resolve);
+        s.on('error', reject);
+      });
+    }
+    if (values.follow) await followFile(path, io, size);
+    return 0;
+  },
+};
+
+const down: CliCommand = {
+  name: 'down',
+  summary: 'power the VM off (ACPI, then QMP quit, then kill) and clean up',
+  usage: 'usage: vlab down\nGraceful ACPI power-off, then QMP quit, then SIGKILL, each with a bounded wait. Cleans stale state.',
+  async run(args, io) {
+    noArgs(args, 'down');
+    try {
+      const r = await labFor(io).down({ signal: io.signal, onProgress: progressPrinter(io) });
+      if (r.wasRunning) io.stdout.write(`lab stopped (${r.qemu === 'powerdown' ? 'ACPI power-off' : r.qemu === 'quit' ? 'QMP quit' : 'killed'})\n`);
+      else if (r.stale) io.stdout.write('the lab was not running; cleaned up stale state from a crashed run\n');
+      else io.stdout.write('the lab is not running\n');
+      return 0;
+    } catch (err) {
+      return reportError(io, 'down', err);
+    }
+  },
+};
+
+const captureStart: CliCommand = {
+  name: 'capture start',
+  summary: "record the guest's network traffic to a pcap file",
+  usage: 'usage: vlab capture start FILE\nRecords the guest NIC traffic (QEMU filter-dump) into FILE (pcap) until `vlab capture stop`.',
+  async run(args, io) {
+    if (args.length !== 1) throw new UsageError('give exactly one output FILE');
+    try {
+      const path = await labFor(io).captureStart(args[0]!);
+      io.stdout.write(`capturing guest traffic into ${path}\n`);
+      return 0;
+    } catch (err) {
+      return reportError(io, 'capture start', err);
+    }
+  },
+};
+
+const captureStop: CliCommand = {
+  name: 'capture stop',
+  summary: 'stop recording the guest network traffic',
+  usage: 'usage: vlab capture stop',
+  async run(args, io) {
+    noArgs(args, 'capture stop');
+    try {
+      await labFor(io).captureStop();
+      io.stdout.write('capture stopped\n');
+      return 0;
+    } catch (err) {
+      return reportError(io, 'capture stop', err);
+    }
+  },
+};
+
+const demo: CliCommand = {
+  name: 'demo',
+  summary: 'build, boot, show virtio-crypto working in the guest, shut down, print a summary',
+  usage: `usage: vlab demo [up options, see vlab help up]
+Builds the guest, boots the VM, checks the virtio-crypto device inside the guest (driver bound,
+/proc/crypto self-test, AES-CBC round trip vs host OpenSSL), shuts down, prints a summary.`,
+  async run(args, io) {
+    const { options, dryRun } = parseUpArgs(args);
+    if (dryRun) throw new UsageError('--dry-run is for vlab up');
+    const lab = labFor(io);
+    const report = await runDemo(lab, demoSteps(), {
+      options,
+      signal: io.signal,
+      log: (line) => io.stderr.write(`[vlab] ${line}\n`),
+    });
+    io.stdout.write(formatDemoSummary(report));
+    if (!report.ok) {
+      const failed = report.steps.find((s) => !s.ok);
+      if (failed?.error) {
+        reportError(io, 'demo', failed.error);
+      }
+      io.stderr.write(`logs: ${lab.logPath('console')} ${lab.logPath('qemu')}\n`);
+    }
+    return report.ok ? 0 : 1;
+  },
+};
+
+export const labCommands: readonly CliCommand[] = [guestBuild, up, status, ssh, logs, down, captureStart, captureStop, demo];

@@ -1,0 +1,611 @@
+/**
+ * The lab: one VM (QEMU + optional vhost-user backend) per state folder. `up` builds the guest, starts
+ * the processes detached (the VM outlives the caller), and returns once the guest answers over SSH;
+ * `down` powers it off (ACPI, then QMP quit, then SIGKILL, each bounded); `status` reconciles state.json
+ * with what is really running. Every process is recorded and identified by pid + start time + a marker
+ * in its command line, so only processes this lab started are ever signalled.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type AccelChoice, chooseAccel } from './accel';
+import { LabError, errorMessage, throwIfAborted } from './errors';
+import { removeQuietly, tailFile } from './files';
+import { type GuestArtifacts, type GuestProgress, buildGuest } from './guest-build';
+import { type HostPaths, defaultHost, findGuestKernel, requireQemu } from './host';
+import { type LabPaths, type LogKind, MAX_SOCKET_PATH, labPaths, logPathOf } from './paths';
+import { pickFreeLoopbackPort } from './ports';
+import { type ProcessRecord, isAlive, isOurProcess, recordProcess, signalProcess, terminate, waitForExit } from './proc';
+import { type QemuSpec, buildQemuArgs, formatCommandLine } from './qemu-args';
+import { QmpClient } from './qmp';
+import { type VirtioDeviceStatus, readVirtioCryptoStatus } from './qmp-virtio';
+import { type SshSession, type SshTarget, sshConnect } from './ssh';
+import {
+  type BackendKind,
+  type GuestDriver,
+  type LabState,
+  type StateFile,
+  type UpOptions,
+  acquireLock,
+  clearState,
+  readState,
+  writeState,
+} from './state';
+import { readTelemetrySnapshot } from './telemetry-client';
+
+export type { BackendKind, EngineChoice, GuestDriver, LabState, UpOptions } from './state';
+
+export interface LabProgress {
+  readonly step: string;
+  readonly message: string;
+}
+
+export interface OpControl {
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (p: LabProgress) => void;
+}
+
+/** The object `vlab status --json` prints (documented in docs/status-json.md). */
+export interface LabStatus {
+  readonly schema: 1;
+  readonly state: LabState;
+  readonly reason?: string;
+  readonly accel: AccelChoice | null;
+  readonly backend: { readonly kind: BackendKind; readonly pid?: number; readonly telemetry?: Record<string, unknown> | null };
+  readonly qemu: { readonly pid?: number };
+  readonly ssh: { readonly host: '127.0.0.1'; readonly port?: number };
+  readonly uptimeSec?: number;
+  readonly bootSec?: number;
+  readonly device?: VirtioDeviceStatus | null;
+  readonly stateDir: string;
+  readonly guestDriver: GuestDriver;
+  readonly kernelVersion?: string;
+  readonly workspace: string;
+}
+
+export interface UpResult {
+  /** True when a running lab was found and nothing was started. */
+  readonly already: boolean;
+  readonly status: LabStatus;
+}
+
+export type StopMethod = 'powerdown' | 'quit' | 'kill' | 'not-running';
+
+export interface DownResult {
+  readonly wasRunning: boolean;
+  readonly qemu: StopMethod;
+  readonly backend: 'terminated' | 'killed' | 'not-running' | 'stuck' | 'none';
+  /** Stale state from a crashed run was found and cleaned. */
+  readonly stale: boolean;
+}
+
+export interface LabOverrides {
+  /** State folder; default env VLAB_STATE_DIR or <workspace>/.vlab. */
+  readonly stateDir?: string;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly host?: Partial<HostPaths>;
+  /** Guest init scripts folder (default <repo>/guest/init). */
+  readonly initDir?: string;
+  /** The `vlab` launcher the 'ts' backend is started with (default <repo>/bin/vlab.js). */
+  readonly vlabScript?: string;
+  /** Bounded waits of `down` (ms). */
+  readonly powerdownTimeoutMs?: number;
+  readonly quitTimeoutMs?: number;
+}
+
+export const DEFAULT_UP_OPTIONS: UpOptions = {
+  backend: 'builtin',
+  engine: 'auto',
+  accel: 'auto',
+  memoryMb: 1024,
+  cpus: 2,
+  guestDriver: 'upstream',
+  bootTimeoutMs: 120_000,
+};
+
+const SSH_USER = 'root';
+const SSH_ATTEMPT_TIMEOUT_MS = 4_000;
+const QMP_TIMEOUT_MS = 3_000;
+const BACKEND_SOCKET_WAIT_MS = 10_000;
+const PORT_ATTEMPTS = 3;
+const CONSOLE_TAIL_LINES = 25;
+
+export function resolveUpOptions(partial: Partial<UpOptions>): UpOptions {
+  const o: UpOptions = { ...DEFAULT_UP_OPTIONS, ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) };
+  const bad = (msg: string): never => {
+    throw new LabError('bad-option', msg);
+  };
+  if (o.backend !== 'builtin' && o.backend !== 'ts') bad(`backend must be builtin or ts, not "${String(o.backend)}"`);
+  if (!['auto', 'openssl', 'cryptodev'].includes(o.engine)) bad(`engine must be auto, openssl or cryptodev, not "${String(o.engine)}"`);
+  if (!['auto', 'kvm', 'tcg'].includes(o.accel)) bad(`accel must be auto, kvm or tcg, not "${String(o.accel)}"`);
+  if (!['upstream', 'none', 'lab'].includes(o.guestDriver)) bad(`guest driver must be upstream, none or lab, not "${String(o.guestDriver)}"`);
+  if (!Number.isInteger(o.memoryMb) || o.memoryMb < 256 || o.memoryMb > 65536) bad(`memory must be 256..65536 MB, not ${o.memoryMb}`);
+  if (!Number.isInteger(o.cpus) || o.cpus < 1 || o.cpus > 64) bad(`cpus must be 1..64, not ${o.cpus}`);
+  if (!Number.isFinite(o.bootTimeoutMs) || o.bootTimeoutMs < 1 || o.bootTimeoutMs > 3_600_000) bad(`boot timeout must be 1 ms..1 h, not ${o.bootTimeoutMs}`);
+  return o;
+}
+
+/** The guest kernel command line; runtime choices travel here so the initramfs stays cacheable. */
+export function kernelCmdline(workspace: string, guestDriver: GuestDriver): string {
+  const parts = ['console=ttyS0', 'loglevel=4', 'panic=-1', `vlab.ws=${Buffer.from(workspace, 'utf8').toString('hex')}`, `vlab.driver=${guestDriver}`];
+  // 'none' and 'lab' keep the upstream driver off the device so another driver (or none) can bind it.
+  if (guestDriver !== 'upstream') parts.push('module_blacklist=virtio_crypto');
+  return parts.join(' ');
+}
+
+function repoRoot(): string {
+  // Compiled: out/extension/core; from sources: extension/core.
+  const candidates = [join(__dirname, '..', '..', '..'), join(__dirname, '..', '..')];
+  return candidates.find((c) => existsSync(join(c, 'bin', 'vlab.js'))) ?? candidates[0]!;
+}
+
+interface Started {
+  readonly child: ChildProcess;
+  readonly record: ProcessRecord;
+  /** Resolves when the process exits (only observable in the process that spawned it). */
+  readonly exited: Promise<string>;
+}
+
+function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
+  return signal ? `killed by ${signal}` : `exit ${code ?? '?'}`;
+}
+
+/** Spawns a detached process (own process group, no tie to our terminal) with its output in `logFile`. */
+function spawnDetached(binary: string, args: readonly string[], logFile: string, marker: string): Started {
+  const fd = openSync(logFile, 'w');
+  let child: ChildProcess;
+  try {
+    child = spawn(binary, args, { detached: true, stdio: ['ignore', fd, fd] });
+  } finally {
+    closeSync(fd);
+  }
+  const exited = new Promise<string>((resolveExit) => {
+    child.once('exit', (code, signal) => resolveExit(describeExit(code, signal)));
+    child.once('error', (err) => resolveExit(`failed to start: ${err.message}`));
+  });
+  child.unref();
+  const pid = child.pid;
+  if (pid === undefined) {
+    // spawn reports ENOENT asynchronously; give the caller a record that is never "ours".
+    return { child, record: { pid: -1, startTime: '', marker }, exited };
+  }
+  return { child, record: recordProcess(pid, marker), exited };
+}
+
+export class Lab extends EventEmitter {
+  readonly paths: LabPaths;
+  readonly host: HostPaths;
+  private readonly overrides: LabOverrides;
+
+  private constructor(paths: LabPaths, host: HostPaths, overrides: LabOverrides) {
+    super();
+    this.paths = paths;
+    this.host = host;
+    this.overrides = overrides;
+  }
+
+  static forWorkspace(workspace: string, overrides: LabOverrides = {}): Lab {
+    const env = overrides.env ?? process.env;
+    const paths = labPaths(workspace, overrides.stateDir, env);
+    if (paths.qmpSocket.length > MAX_SOCKET_PATH || paths.vhostUserSocket.length > MAX_SOCKET_PATH || paths.telemetrySocket.length > MAX_SOCKET_PATH) {
+      throw new LabError('bad-option', `state folder path too long for unix sockets (${paths.stateDir}); set VLAB_STATE_DIR to a shorter path`);
+    }
+    return new Lab(paths, { ...defaultHost(env), ...overrides.host }, overrides);
+  }
+
+  logPath(kind: LogKind): string {
+    return logPathOf(this.paths, kind);
+  }
+
+  private progress(ctl: OpControl, step: string, message: string): void {
+    const p: LabProgress = { step, message };
+    ctl.onProgress?.(p);
+    this.emit('progress', p);
+  }
+
+  private setState(file: StateFile): void {
+    writeState(this.paths, file);
+    this.emit('state', file.state);
+  }
+
+  buildGuest(ctl: OpControl = {}): Promise<GuestArtifacts> {
+    return buildGuest(this.paths, this.host, {
+      signal: ctl.signal,
+      initDir: this.overrides.initDir,
+      onProgress: (p: GuestProgress) => this.progress(ctl, `guest:${p.step}`, p.message),
+    });
+  }
+
+  /** The QEMU command line `up` would run (the SSH port is picked again at up time). */
+  async dryRun(partial: Partial<UpOptions> = {}): Promise<{ binary: string; args: string[]; commandLine: string; accel: AccelChoice }> {
+    const options = resolveUpOptions(partial);
+    const binary = requireQemu(this.host);
+    const accel = chooseAccel(options.accel, this.host);
+    const kernel = findGuestKernel(this.host);
+    const spec = this.qemuSpec(options, accel, binary, kernel.vmlinuz, await pickFreeLoopbackPort());
+    const args = buildQemuArgs(spec);
+    return { binary, args, commandLine: formatCommandLine(binary, args), accel };
+  }
+
+  private qemuSpec(options: UpOptions, accel: AccelChoice, binary: string, kernel: string, sshPort: number): QemuSpec {
+    return {
+      binary,
+      name: 'vlab',
+      accel: accel.kind,
+      memoryMb: options.memoryMb,
+      cpus: options.cpus,
+      kernel,
+      initrd: this.paths.initramfs,
+      kernelCmdline: kernelCmdline(this.paths.workspace, options.guestDriver),
+      qmpSocket: this.paths.qmpSocket,
+      consoleLog: this.paths.consoleLog,
+      sshPort,
+      workspace: this.paths.workspace,
+      crypto: options.backend === 'ts' ? { kind: 'vhost-user', socket: this.paths.vhostUserSocket } : { kind: 'builtin' },
+    };
+  }
+
+  /**
+   * Boots the lab and resolves once the guest answers over SSH. A lab that is already up is left alone
+   * (`already: true`). On failure everything started is stopped, state becomes 'failed' and the error
+   * carries the reason, the last console lines and QEMU's stderr.
+   */
+  async up(partial: Partial<UpOptions> = {}, ctl: OpControl = {}): Promise<UpResult> {
+    const options = resolveUpOptions(partial);
+    throwIfAborted(ctl.signal);
+    const release = acquireLock(this.paths, 'vlab up');
+    try {
+      const existing = readState(this.paths);
+      // We hold the lock, so no other `up` is booting: only a 'running' lab counts as up.
+      if (existing?.qemu && existing.state === 'running' && isOurProcess(existing.qemu)) {
+        return { already: true, status: await this.status() };
+      }
+      if (existing) {
+        this.progress(ctl, 'cleanup', `cleaning up after the previous run (${existing.state})`);
+        await this.stopRecorded(existing, ctl, true);
+      }
+      const binary = requireQemu(this.host);
+      const accel = chooseAccel(options.accel, this.host);
+      this.progress(ctl, 'accel', `${accel.kind}: ${accel.why}`);
+      const guest = await this.buildGuest(ctl);
+      throwIfAborted(ctl.signal);
+      return { already: false, status: await this.boot(options, accel, binary, guest, ctl) };
+    } finally {
+      release();
+    }
+  }
+
+  private async boot(options: UpOptions, accel: AccelChoice, binary: string, guest: GuestArtifacts, ctl: OpControl): Promise<LabStatus> {
+    mkdirSync(this.paths.stateDir, { recursive: true });
+    for (const sock of [this.paths.qmpSocket, this.paths.vhostUserSocket, this.paths.telemetrySocket]) removeQuietly(sock);
+    const startedAt = new Date();
+    const base: StateFile = {
+      schema: 1,
+      state: 'booting',
+      options,
+      accel,
+      kernelVersion: guest.kernel.version,
+      upPid: process.pid,
+      startedAt: startedAt.toISOString(),
+    };
+    this.setState(base);
+    let backend: Started | undefined;
+    let qemu: Started | undefined;
+    let current = base;
+    const fail = async (err: unknown): Promise<never> => {
+      const reason = err instanceof LabError ? err.message : `unexpected error: ${errorMessage(err)}`;
+      const details = {
+        consoleTail: tailFile(this.paths.consoleLog, CONSOLE_TAIL_LINES),
+        qemuStderr: tailFile(this.paths.qemuLog, 15),
+        backendLog: backend ? tailFile(this.paths.backendLog, 15) : undefined,
+      };
+      await this.stopRecorded(current, ctl, false);
+      this.setState({ ...current, qemu: undefined, backend: undefined, state: 'failed', reason });
+      if (err instanceof LabError && err.kind !== 'cancelled') throw new LabError(err.kind, err.message, err.fix, details);
+      if (err instanceof LabError) throw err;
+      throw new LabError('qemu-start', reason, undefined, details);
+    };
+
+    try {
+      if (options.backend === 'ts') {
+        backend = await this.startBackend(options, ctl);
+        current = { ...current, backend: backend.record };
+        this.setState(current);
+      }
+      const t0 = Date.now();
+      for (let attempt = 1; ; attempt++) {
+        const port = await pickFreeLoopbackPort();
+        const args = buildQemuArgs(this.qemuSpec(options, accel, binary, guest.kernel.vmlinuz, port));
+        this.progress(ctl, 'qemu', `starting QEMU (${accel.kind}, ${options.memoryMb} MB, ${options.cpus} CPUs, backend ${options.backend}, ssh port ${port})`);
+        qemu = spawnDetached(binary, args, this.paths.qemuLog, this.paths.qmpSocket);
+        current = { ...current, qemu: qemu.record, sshPort: port };
+        this.setState(current);
+        const early = await Promise.race([qemu.exited, sleep(300).then(() => undefined)]);
+        if (early === undefined) break;
+        const stderr = tailFile(this.paths.qemuLog, 5);
+        // Another program took the port between our probe and QEMU's bind: pick another one.
+        if (/host forwarding rule/i.test(stderr) && attempt < PORT_ATTEMPTS) continue;
+        throw new LabError('qemu-start', `QEMU failed to start (${early}): ${stderr.split('\n').at(-1) ?? ''}`.trim());
+      }
+      const session = await this.waitForSsh(current, options, guest, qemu, backend, ctl);
+      session.close();
+      const bootSec = Math.round((Date.now() - t0) / 100) / 10;
+      current = { ...current, state: 'running', runningSince: new Date().toISOString(), bootSec };
+      this.setState(current);
+      this.progress(ctl, 'ready', `guest reachable over SSH after ${bootSec} s`);
+      if (options.guestDriver === 'lab') {
+        // The hook talks to the guest through lab.ssh(), which needs the 'running' state written above.
+        this.progress(ctl, 'driver', 'loading the lab driver in the guest');
+        await loadLabDriverHook(this);
+      }
+      return await this.status();
+    } catch (err) {
+      return fail(err);
+    }
+  }
+
+  private async waitForSsh(current: StateFile, options: UpOptions, guest: GuestArtifacts, qemu: Started, backend: Started | undefined, ctl: OpControl): Promise<SshSession> {
+    const boot = new AbortController();
+    const abort = (err: LabError): void => {
+      if (!boot.signal.aborted) boot.abort(err);
+    };
+    const onUserAbort = (): void => abort(new LabError('cancelled', 'cancelled'));
+    ctl.signal?.addEventListener('abort', onUserAbort, { once: true });
+    if (ctl.signal?.aborted) onUserAbort();
+    void qemu.exited.then((how) => abort(new LabError('qemu-exited', `QEMU exited during boot (${how})`)));
+    void backend?.exited.then((how) => abort(new LabError('backend', `backend died (${how})`)));
+    const timer = setTimeout(
+      () => abort(new LabError('boot-timeout', `the guest did not answer over SSH within ${(options.bootTimeoutMs / 1000).toFixed(1)} s`)),
+      options.bootTimeoutMs,
+    );
+    this.progress(ctl, 'ssh', 'waiting for the guest to answer over SSH');
+    try {
+      return await sshConnect(this.sshTarget(current.sshPort!, guest.hostPublicKey), {
+        timeoutMs: SSH_ATTEMPT_TIMEOUT_MS,
+        retryUntilMs: options.bootTimeoutMs,
+        signal: boot.signal,
+      });
+    } catch (err) {
+      if (boot.signal.aborted && boot.signal.reason instanceof LabError) throw boot.signal.reason;
+      throw new LabError('boot-timeout', `SSH to the guest failed: ${errorMessage(err)}`);
+    } finally {
+      clearTimeout(timer);
+      ctl.signal?.removeEventListener('abort', onUserAbort);
+    }
+  }
+
+  private async startBackend(options: UpOptions, ctl: OpControl): Promise<Started> {
+    const script = this.overrides.vlabScript ?? join(repoRoot(), 'bin', 'vlab.js');
+    const args = [script, 'backend', '--socket', this.paths.vhostUserSocket, '--telemetry', this.paths.telemetrySocket, '--engine', options.engine];
+    this.progress(ctl, 'backend', `starting the TypeScript vhost-user backend (engine ${options.engine})`);
+    const started = spawnDetached(process.execPath, args, this.paths.backendLog, this.paths.vhostUserSocket);
+    const deadline = Date.now() + BACKEND_SOCKET_WAIT_MS;
+    let exited: string | undefined;
+    void started.exited.then((how) => {
+      exited = how;
+    });
+    while (!existsSync(this.paths.vhostUserSocket)) {
+      if (exited !== undefined) {
+        throw new LabError('backend', `backend exited before listening (${exited}): ${tailFile(this.paths.backendLog, 3)}`);
+      }
+      if (Date.now() > deadline) {
+        await terminate(started.record, 2000);
+        throw new LabError('backend', `backend did not create ${this.paths.vhostUserSocket} within ${BACKEND_SOCKET_WAIT_MS / 1000} s`);
+      }
+      throwIfAborted(ctl.signal);
+      await sleep(50);
+    }
+    return started;
+  }
+
+  private sshTarget(port: number, hostKey: string): SshTarget {
+    return { host: '127.0.0.1', port, username: SSH_USER, privateKey: readFileSync(this.paths.clientKey), hostKey };
+  }
+
+  private pinnedHostKey(): string {
+    const fields = readFileSync(`${this.paths.hostKey}.pub`, 'utf8').trim().split(/\s+/);
+    return `${fields[0]} ${fields[1]}`;
+  }
+
+  /** An SSH session into the running guest (caller closes it). */
+  async ssh(opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<SshSession> {
+    const file = readState(this.paths);
+    if (!file || file.state !== 'running' || !file.qemu || !isOurProcess(file.qemu) || !file.sshPort) {
+      throw new LabError('not-running', 'the lab is not running', 'vlab up');
+    }
+    return sshConnect(this.sshTarget(file.sshPort, this.pinnedHostKey()), { timeoutMs: opts.timeoutMs ?? 10_000, signal: opts.signal });
+  }
+
+  /** A QMP session to the running QEMU (caller closes it). */
+  async qmp(opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<QmpClient> {
+    const file = readState(this.paths);
+    if (!file?.qemu || !isOurProcess(file.qemu)) throw new LabError('not-running', 'the lab is not running', 'vlab up');
+    try {
+      return await QmpClient.connect(this.paths.qmpSocket, { timeoutMs: opts.timeoutMs ?? QMP_TIMEOUT_MS, signal: opts.signal });
+    } catch (err) {
+      throw new LabError('qmp', `cannot talk to QEMU over QMP: ${errorMessage(err)}`);
+    }
+  }
+
+  /**
+   * Powers the VM off: ACPI power button (guest shuts down cleanly), then QMP quit, then SIGKILL, each
+   * with a bounded wait; then the backend. Also cleans stale state from a crashed run.
+   */
+  async down(ctl: OpControl = {}): Promise<DownResult> {
+    const release = acquireLock(this.paths, 'vlab down');
+    try {
+      const file = readState(this.paths);
+      if (!file) {
+        this.removeRuntimeFiles();
+        return { wasRunning: false, qemu: 'not-running', backend: 'none', stale: false };
+      }
+      const qemuAlive = file.qemu !== undefined && isOurProcess(file.qemu);
+      const stale = !qemuAlive && file.state !== 'failed';
+      this.setState({ ...file, state: 'stopping' });
+      const result = await this.stopRecorded(file, ctl, true);
+      clearState(this.paths);
+      this.emit('state', 'stopped');
+      return { wasRunning: qemuAlive, qemu: result.qemu, backend: result.backend, stale };
+    } finally {
+      release();
+    }
+  }
+
+  private removeRuntimeFiles(): void {
+    for (const sock of [this.paths.qmpSocket, this.paths.vhostUserSocket, this.paths.telemetrySocket]) removeQuietly(sock);
+  }
+
+  private async stopRecorded(file: StateFile, ctl: OpControl, graceful: boolean): Promise<{ qemu: StopMethod; backend: DownResult['backend'] }> {
+    let qemu: StopMethod = 'not-running';
+    if (file.qemu && isOurProcess(file.qemu)) qemu = await this.stopQemu(file.qemu, ctl, graceful);
+    let backend: DownResult['backend'] = file.backend ? 'not-running' : 'none';
+    if (file.backend) {
+      const how = await terminate(file.backend, 3000);
+      if (how !== 'gone') backend = how;
+      this.progress(ctl, 'backend', `backend: ${backend}`);
+    }
+    this.removeRuntimeFiles();
+    return { qemu, backend };
+  }
+
+  private async stopQemu(rec: ProcessRecord, ctl: OpControl, graceful: boolean): Promise<StopMethod> {
+    const powerdownMs = this.overrides.powerdownTimeoutMs ?? 30_000;
+    const quitMs = this.overrides.quitTimeoutMs ?? 5_000;
+    let qmp: QmpClient | undefined;
+    try {
+      qmp = await QmpClient.connect(this.paths.qmpSocket, { timeoutMs: QMP_TIMEOUT_MS });
+    } catch {
+      qmp = undefined; // QEMU is wedged or its monitor is gone: skip to SIGKILL
+    }
+    try {
+      if (qmp && graceful) {
+        this.progress(ctl, 'powerdown', 'ACPI power button (system_powerdown)');
+        const sent = await qmp.execute('system_powerdown', undefined, { timeoutMs: QMP_TIMEOUT_MS }).then(() => true, () => false);
+        if (sent && (await waitForExit(rec, powerdownMs))) return 'powerdown';
+      }
+      if (qmp?.isOpen) {
+        this.progress(ctl, 'quit', 'QMP quit');
+        await qmp.execute('quit', undefined, { timeoutMs: QMP_TIMEOUT_MS }).catch(() => undefined);
+        if (await waitForExit(rec, quitMs)) return 'quit';
+      }
+    } finally {
+      qmp?.close();
+    }
+    this.progress(ctl, 'kill', `SIGKILL QEMU (pid ${rec.pid})`);
+    if (isOurProcess(rec)) signalProcess(rec.pid, 'SIGKILL');
+    if (!(await waitForExit(rec, 5_000))) throw new LabError('qemu-exited', `QEMU (pid ${rec.pid}) did not exit after SIGKILL`);
+    return 'kill';
+  }
+
+  /**
+   * What is really going on, reconciled with state.json. A crashed QEMU or a dead backend turns the
+   * lab 'failed' (recorded, with the reason); a dead backend also stops QEMU (the VM cannot survive it).
+   */
+  async status(opts: { device?: boolean; telemetry?: boolean } = {}): Promise<LabStatus> {
+    const file = readState(this.paths);
+    const base = {
+      schema: 1 as const,
+      stateDir: this.paths.stateDir,
+      workspace: this.paths.workspace,
+    };
+    if (!file) {
+      return { ...base, state: 'stopped', accel: null, backend: { kind: 'builtin' }, qemu: {}, ssh: { host: '127.0.0.1' }, guestDriver: 'upstream' };
+    }
+    let state = file.state;
+    let reason = file.reason;
+    const qemuAlive = file.qemu !== undefined && isOurProcess(file.qemu);
+    const backendAlive = file.backend !== undefined && isOurProcess(file.backend);
+    if ((state === 'running' || state === 'booting') && !qemuAlive) {
+      state = 'failed';
+      reason = `QEMU (pid ${file.qemu?.pid ?? '?'}) is no longer running: ${tailFile(this.paths.qemuLog, 1) || 'it exited or was killed'}`;
+      writeState(this.paths, { ...file, state, reason });
+    } else if (state === 'running' && file.backend && !backendAlive) {
+      state = 'failed';
+      reason = `backend died (pid ${file.backend.pid}; ${tailFile(this.paths.backendLog, 1) || 'no log'})`;
+      if (file.qemu) await terminate(file.qemu, 3000);
+      writeState(this.paths, { ...file, state, reason });
+    } else if (state === 'booting' && !isAlive(file.upPid)) {
+      state = 'failed';
+      reason = `vlab up (pid ${file.upPid}) ended before the boot finished`;
+    }
+    const live = state === 'running' && qemuAlive;
+    const device = live && opts.device !== false ? await this.readDevice() : undefined;
+    const telemetry = live && file.backend && opts.telemetry !== false ? await readTelemetrySnapshot(this.paths.telemetrySocket) : undefined;
+    const since = file.runningSince ? Date.parse(file.runningSince) : NaN;
+    return {
+      ...base,
+      state,
+      ...(reason !== undefined && state !== 'running' ? { reason } : {}),
+      accel: file.accel,
+      backend: {
+        kind: file.options.backend,
+        ...(file.backend && backendAlive ? { pid: file.backend.pid } : {}),
+        ...(telemetry !== undefined ? { telemetry } : {}),
+      },
+      qemu: qemuAlive && file.qemu ? { pid: file.qemu.pid } : {},
+      ssh: { host: '127.0.0.1', ...(qemuAlive && file.sshPort ? { port: file.sshPort } : {}) },
+      ...(live && Number.isFinite(since) ? { uptimeSec: Math.max(0, Math.round((Date.now() - since) / 1000)) } : {}),
+      ...(file.bootSec !== undefined ? { bootSec: file.bootSec } : {}),
+      ...(device !== undefined ? { device } : {}),
+      guestDriver: file.options.guestDriver,
+      kernelVersion: file.kernelVersion,
+    };
+  }
+
+  private async readDevice(): Promise<VirtioDeviceStatus | null> {
+    let qmp: QmpClient | undefined;
+    try {
+      qmp = await QmpClient.connect(this.paths.qmpSocket, { timeoutMs: QMP_TIMEOUT_MS });
+      return await readVirtioCryptoStatus(qmp);
+    } catch {
+      return null;
+    } finally {
+      qmp?.close();
+    }
+  }
+
+  /** Starts recording the guest's network traffic (QMP filter-dump on netdev n0) into a pcap file. */
+  async captureStart(file: string): Promise<string> {
+    const path = isAbsolute(file) ? file : resolve(this.paths.workspace, file);
+    const qmp = await this.qmp();
+    try {
+      await qmp.execute('object-add', { 'qom-type': 'filter-dump', id: CAPTURE_ID, netdev: 'n0', file: path });
+    } catch (err) {
+      throw new LabError('qmp', `capture start failed: ${errorMessage(err)}`);
+    } finally {
+      qmp.close();
+    }
+    return path;
+  }
+
+  async captureStop(): Promise<void> {
+    const qmp = await this.qmp();
+    try {
+      await qmp.execute('object-del', { id: CAPTURE_ID });
+    } catch (err) {
+      throw new LabError('qmp', `capture stop failed (is a capture running?): ${errorMessage(err)}`);
+    } finally {
+      qmp.close();
+    }
+  }
+}
+
+const CAPTURE_ID = 'vlabcap0';
+
+/**
+ * The DRIVER helper's hook (extension/core/driver.ts exports loadLabDriver(lab)). Looked up at run time
+ * so the lab works, and says clearly what is missing, before that module exists.
+ */
+async function loadLabDriverHook(lab: Lab): Promise<void> {
+  let mod: { loadLabDriver?: (lab: Lab) => Promise<unknown> };
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    mod = require(join(__dirname, 'driver')) as typeof mod;
+  } catch (err) {
+    throw new LabError('guest-build', `guest driver 'lab' needs extension/core/driver.ts (not available: ${errorMessage(err)})`);
+  }
+  if (typeof mod.loadLabDriver !== 'function') throw new LabError('guest-build', 'extension/core/driver.ts does not export loadLabDriver');
+  await mod.loadLabDriver(lab);
+}

@@ -1,0 +1,95 @@
+/**
+ * Processes the lab started, identified by PID *and* start time *and* a marker in their command line,
+ * so a recycled PID is never mistaken for our QEMU and never signalled.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface ProcessRecord {
+  readonly pid: number;
+  /** Field 22 of /proc/PID/stat (clock ticks since boot): with the pid, unique for the machine's uptime. */
+  readonly startTime: string;
+  /** A string our process has in its command line (a socket path inside the state folder). */
+  readonly marker: string;
+}
+
+interface ProcStat {
+  readonly state: string;
+  readonly startTime: string;
+}
+
+function readStat(procRoot: string, pid: number): ProcStat | undefined {
+  let text: string;
+  try {
+    text = readFileSync(join(procRoot, String(pid), 'stat'), 'utf8');
+  } catch {
+    return undefined;
+  }
+  // comm (field 2) is in parentheses and may itself contain spaces and ')': split after the last ')'.
+  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  // rest[0] is field 3 (state); field 22 (starttime) is rest[19].
+  const state = rest[0];
+  const startTime = rest[19];
+  return state && startTime ? { state, startTime } : undefined;
+}
+
+export function processStartTime(pid: number, procRoot = '/proc'): string | undefined {
+  return readStat(procRoot, pid)?.startTime;
+}
+
+/** Alive = exists and is not a zombie (a zombie has exited; only its parent has not reaped it yet). */
+export function isAlive(pid: number, procRoot = '/proc'): boolean {
+  const stat = readStat(procRoot, pid);
+  return stat !== undefined && stat.state !== 'Z' && stat.state !== 'X';
+}
+
+export function readCmdline(pid: number, procRoot = '/proc'): string[] | undefined {
+  try {
+    return readFileSync(join(procRoot, String(pid), 'cmdline'), 'utf8').split('\0').filter(Boolean);
+  } catch {
+    return undefined;
+  }
+}
+
+/** True only while the recorded process is alive and still the one we started. */
+export function isOurProcess(rec: ProcessRecord, procRoot = '/proc'): boolean {
+  if (!Number.isInteger(rec.pid) || rec.pid <= 1) return false;
+  const stat = readStat(procRoot, rec.pid);
+  if (!stat || stat.state === 'Z' || stat.state === 'X' || stat.startTime !== rec.startTime) return false;
+  return (readCmdline(rec.pid, procRoot) ?? []).some((arg) => arg.includes(rec.marker));
+}
+
+export function recordProcess(pid: number, marker: string, procRoot = '/proc'): ProcessRecord {
+  return { pid, startTime: processStartTime(pid, procRoot) ?? '', marker };
+}
+
+/** Sends a signal; false when the process is already gone. Never throws for ESRCH. */
+export function signalProcess(pid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, signal);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw err;
+  }
+}
+
+/** Polls until the process is gone (or a zombie); true if it went within the time. */
+export async function waitForExit(rec: ProcessRecord, timeoutMs: number, procRoot = '/proc'): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (isOurProcess(rec, procRoot)) {
+    if (Date.now() >= deadline) return false;
+    await sleep(50);
+  }
+  return true;
+}
+
+/** SIGTERM, bounded wait, SIGKILL, bounded wait. Only ever signals the recorded process. */
+export async function terminate(rec: ProcessRecord, termWaitMs: number, procRoot = '/proc'): Promise<'gone' | 'terminated' | 'killed' | 'stuck'> {
+  if (!isOurProcess(rec, procRoot)) return 'gone';
+  signalProcess(rec.pid, 'SIGTERM');
+  if (await waitForExit(rec, termWaitMs, procRoot)) return 'terminated';
+  if (isOurProcess(rec, procRoot)) signalProcess(rec.pid, 'SIGKILL');
+  return (await waitForExit(rec, 5000, procRoot)) ? 'killed' : 'stuck';
+}

@@ -1,0 +1,103 @@
+/**
+ * state.json (what is running, recorded by `up`, read by everyone) and the lab lock (one `up`/`down` at a
+ * time per state folder). Both survive the process that wrote them: the VM outlives `vlab up`.
+ */
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import type { AccelChoice } from './accel';
+import { LabError } from './errors';
+import { removeQuietly } from './files';
+import type { LabPaths } from './paths';
+import { type ProcessRecord, isAlive } from './proc';
+
+export type LabState = 'stopped' | 'booting' | 'running' | 'stopping' | 'failed';
+export type BackendKind = 'builtin' | 'ts';
+export type EngineChoice = 'auto' | 'openssl' | 'cryptodev';
+export type GuestDriver = 'upstream' | 'none' | 'lab';
+
+export interface UpOptions {
+  readonly backend: BackendKind;
+  readonly engine: EngineChoice;
+  readonly accel: 'auto' | 'kvm' | 'tcg';
+  readonly memoryMb: number;
+  readonly cpus: number;
+  readonly guestDriver: GuestDriver;
+  /** How long `up` waits for SSH after QEMU starts. */
+  readonly bootTimeoutMs: number;
+}
+
+export interface StateFile {
+  readonly schema: 1;
+  readonly state: LabState;
+  readonly reason?: string;
+  readonly options: UpOptions;
+  readonly accel: AccelChoice;
+  readonly kernelVersion: string;
+  /** The `vlab up` process that is booting the VM (meaningful while state is 'booting'). */
+  readonly upPid: number;
+  readonly qemu?: ProcessRecord;
+  readonly backend?: ProcessRecord;
+  readonly sshPort?: number;
+  /** ISO times. */
+  readonly startedAt: string;
+  readonly runningSince?: string;
+  readonly bootSec?: number;
+}
+
+export function readState(paths: LabPaths): StateFile | undefined {
+  let text: string;
+  try {
+    text = readFileSync(paths.stateFile, 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    const parsed = JSON.parse(text) as Partial<StateFile>;
+    if (parsed.schema !== 1 || typeof parsed.state !== 'string' || typeof parsed.options !== 'object') return undefined;
+    return parsed as StateFile;
+  } catch {
+    return undefined;
+  }
+}
+
+export function writeState(paths: LabPaths, state: StateFile): void {
+  mkdirSync(paths.stateDir, { recursive: true });
+  const tmp = `${paths.stateFile}.tmp-${process.pid}`;
+  writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`);
+  renameSync(tmp, paths.stateFile);
+}
+
+export function clearState(paths: LabPaths): void {
+  removeQuietly(paths.stateFile);
+}
+
+/**
+ * Takes the lab lock (an O_EXCL file holding our pid). A lock left by a dead process is taken over.
+ * Returns the release function.
+ */
+export function acquireLock(paths: LabPaths, what: string): () => void {
+  mkdirSync(paths.stateDir, { recursive: true });
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const fd = openSync(paths.lockFile, 'wx', 0o600);
+      writeSync(fd, `${process.pid}\n${what}\n`);
+      closeSync(fd);
+      return () => removeQuietly(paths.lockFile);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    let holder = NaN;
+    let holderWhat = '';
+    try {
+      const [pidLine, whatLine] = readFileSync(paths.lockFile, 'utf8').split('\n');
+      holder = Number(pidLine);
+      holderWhat = whatLine ?? '';
+    } catch {
+      continue; // released meanwhile
+    }
+    if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
+      throw new LabError('busy', `another vlab command (pid ${holder}${holderWhat ? `, ${holderWhat}` : ''}) is working on this lab; wait for it or stop it`);
+    }
+    removeQuietly(paths.lockFile);
+  }
+  throw new LabError('busy', `cannot take the lab lock ${paths.lockFile}`);
+}

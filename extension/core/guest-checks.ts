@@ -57,10 +57,11 @@ export async function procCryptoEntries(session: SshSession, driver: string): Pr
   return parseProcCrypto(res.stdout).filter((e) => e.driver === driver);
 }
 
+/** Host `openssl enc -aes-N-cbc -nopad` (input must be whole 16-byte blocks). */
 export function hostOpensslEncrypt(key: Buffer, iv: Buffer, plaintext: Buffer): Promise<Buffer> {
   const cipher = `-aes-${key.length * 8}-cbc`;
   return new Promise((resolve, reject) => {
-    const child = execFile('openssl', ['enc', cipher, '-K', key.toString('hex'), '-iv', iv.toString('hex')], { encoding: 'buffer', maxBuffer: 4 * MAX_ROUND_TRIP_BYTES }, (err, stdout, stderr) => {
+    const child = execFile('openssl', ['enc', cipher, '-nopad', '-K', key.toString('hex'), '-iv', iv.toString('hex')], { encoding: 'buffer', maxBuffer: 4 * MAX_ROUND_TRIP_BYTES }, (err, stdout, stderr) => {
       if (err) reject(new Error(`host openssl enc failed: ${err.message} ${stderr.toString('utf8').slice(0, 500)}`));
       else resolve(stdout);
     });
@@ -80,7 +81,7 @@ async function guestKcapi(session: SshSession, mode: '-e' | '-d', driver: string
   // kcapi-enc as --keyfd (the key never touches the workspace). Output comes back as hex (busybox xxd).
   const script =
     `umask 077; k=$(mktemp); printf %s ${key.toString('hex')} | ${GUEST_BUSYBOX} xxd -r -p >"$k"; ` +
-    `kcapi-enc -q ${mode} -c ${driver} --iv ${iv.toString('hex')} --keyfd 3 3<"$k" | ${GUEST_BUSYBOX} xxd -p; ` +
+    `kcapi-enc -q ${mode}${mode === '-d' ? ' --nounpad' : ''} -c ${driver} --iv ${iv.toString('hex')} --keyfd 3 3<"$k" | ${GUEST_BUSYBOX} xxd -p; ` +
     `rc=$?; rm -f "$k"; exit $rc`;
   const res = await session.run({ shell: script }, { stdin: input, timeoutMs: 60_000, maxOutputBytes: 4 * MAX_ROUND_TRIP_BYTES });
   if (res.code !== 0) throw new Error(`kcapi-enc ${mode} failed (exit ${res.code}): ${res.stderr.slice(0, 500)}`);
@@ -98,13 +99,16 @@ export interface RoundTripResult {
   readonly detail: string;
 }
 
-/** AES-CBC through `driver` in the guest vs host OpenSSL (PKCS#7 padding on both sides). */
+/**
+ * AES-CBC through `driver` in the guest vs host OpenSSL, on whole blocks without padding (kcapi-enc pads
+ * only partial blocks, OpenSSL always adds a block: comparing unpadded whole blocks is exact).
+ */
 export async function kcapiRoundTrip(
   session: SshSession,
   opts: { driver?: string; bytes?: number; keyBytes?: 16 | 24 | 32 } = {},
 ): Promise<RoundTripResult> {
   const driver = opts.driver ?? 'virtio_crypto_aes_cbc';
-  const bytes = Math.min(Math.max(opts.bytes ?? 4096, 1), MAX_ROUND_TRIP_BYTES);
+  const bytes = Math.min(Math.max(Math.ceil((opts.bytes ?? 4096) / 16) * 16, 16), MAX_ROUND_TRIP_BYTES);
   const key = randomBytes(opts.keyBytes ?? 16);
   const iv = randomBytes(16);
   const plaintext = randomBytes(bytes);

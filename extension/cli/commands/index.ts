@@ -1,7 +1,9 @@
 /** Every `vlab` subcommand, grouped by the area that owns it. Add an area's list here. */
 import type { CliCommand } from '../command';
+import { backendCommands } from './backend';
 import { labCommands } from './lab';
 
 export const allCommands: readonly CliCommand[] = [
+  ...backendCommands,
   ...labCommands,
 ];

@@ -1,0 +1,155 @@
+/**
+ * `vlab bench backend`: AES-256-CBC through the real back-end process, driven by the TypeScript
+ * front-end harness, against the raw engine on the same buffers in the same run.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { CliIo } from '../extension/cli/command';
+import type { EngineName } from './crypto/engine';
+import { createEngine } from './crypto/engines';
+import * as S from './crypto/spec';
+import { TestFrontend } from './harness/frontend';
+
+export const BENCH_SIZES = [64, 1024, 16 * 1024, 64 * 1024] as const;
+export const BENCH_DEPTHS = [1, 64] as const;
+
+export interface BenchRow {
+  size: number;
+  depth: number;
+  ops: number;
+  opsPerSec: number;
+  mbPerSec: number;
+  meanLatencyUs: number;
+  p99LatencyUs: number;
+  rawEngineMbPerSec: number;
+  /** backend MB/s ÷ raw engine MB/s on the same buffers */
+  ratio: number;
+}
+
+export interface BenchReport {
+  engine: EngineName;
+  cipher: 'AES-256-CBC';
+  secondsPerCase: number;
+  node: string;
+  rows: BenchRow[];
+}
+
+async function waitForSocket(file: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!fs.existsSync(file)) {
+    if (child.exitCode !== null) throw new Error(`back-end exited with ${child.exitCode} before listening`);
+    if (Date.now() > deadline) throw new Error('back-end did not create its socket');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Spawns `vlab backend` as a child (the way the lab does) and returns it with a cleanup. */
+export async function spawnBackend(engine: EngineName | 'auto', dir: string): Promise<{ child: ChildProcess; socket: string; telemetry: string; stop: () => Promise<void>; output: () => string }> {
+  const socket = path.join(dir, 'vhost-user.sock');
+  const telemetry = path.join(dir, 'telemetry.sock');
+  const bin = path.resolve(__dirname, '..', '..', 'bin', 'vlab.js');
+  const child = spawn(process.execPath, [bin, 'backend', '--socket', socket, '--telemetry', telemetry, '--engine', engine], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  await waitForSocket(socket, child, 10_000);
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    child.kill('SIGTERM');
+    const t = setTimeout(() => child.kill('SIGKILL'), 3000);
+    await exited;
+    clearTimeout(t);
+  };
+  return { child, socket, telemetry, stop, output: () => out };
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+export async function runBench(engineName: EngineName, seconds: number, onRow?: (row: BenchRow) => void): Promise<BenchReport> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vlab-bench-'));
+  const be = await spawnBackend(engineName, dir);
+  const slot = TestFrontend.slotBytes(Math.max(...BENCH_SIZES));
+  let fe: TestFrontend | undefined;
+  const rows: BenchRow[] = [];
+  const raw = createEngine(engineName).engine;
+  try {
+    fe = await TestFrontend.connect(be.socket, { memoryBytes: 64 << 20, queueSize: 256 });
+    const key = crypto.randomBytes(32);
+    const session = await fe.cipherSession(S.VIRTIO_CRYPTO_CIPHER_AES_CBC, key, true);
+    const rawCipher = raw.prepareCipher('cbc', key);
+    for (const size of BENCH_SIZES) {
+      for (const depth of BENCH_DEPTHS) {
+        const srcs = Array.from({ length: depth }, () => crypto.randomBytes(size));
+        const ivs = Array.from({ length: depth }, () => crypto.randomBytes(16));
+        const latencies: number[] = [];
+        let ops = 0;
+        const start = performance.now();
+        const end = start + seconds * 1000;
+        while (performance.now() < end) {
+          const t0 = performance.now();
+          for (let k = 0; k < depth; k++) {
+            fe.postRequest(k, fe.heapGpa + k * slot, { opcode: S.VIRTIO_CRYPTO_CIPHER_ENCRYPT, sessionId: session, iv: ivs[k], src: srcs[k] });
+          }
+          fe.publishAvail();
+          fe.kick();
+          await fe.waitUsed(depth, 10_000);
+          const dt = (performance.now() - t0) * 1000;
+          for (let k = 0; k < depth; k++) latencies.push(dt);
+          ops += depth;
+        }
+        const elapsed = (performance.now() - start) / 1000;
+        // Raw engine: the same buffers, the same count of whole operations, same process.
+        const r0 = performance.now();
+        let rawOps = 0;
+        const rawEnd = r0 + Math.min(seconds, 1) * 1000;
+        while (performance.now() < rawEnd) {
+          for (let k = 0; k < depth; k++) rawCipher.crypt(true, ivs[k], srcs[k]);
+          rawOps += depth;
+        }
+        const rawElapsed = (performance.now() - r0) / 1000;
+        latencies.sort((a, b) => a - b);
+        const mbPerSec = (ops * size) / elapsed / 1e6;
+        const rawMb = (rawOps * size) / rawElapsed / 1e6;
+        const row: BenchRow = {
+          size, depth, ops, opsPerSec: Math.round(ops / elapsed), mbPerSec: round2(mbPerSec),
+          meanLatencyUs: round2(latencies.reduce((a, b) => a + b, 0) / Math.max(1, latencies.length)), p99LatencyUs: round2(percentile(latencies, 99)),
+          rawEngineMbPerSec: round2(rawMb), ratio: round2(mbPerSec / rawMb),
+        };
+        rows.push(row);
+        onRow?.(row);
+      }
+    }
+    rawCipher.dispose();
+  } finally {
+    fe?.close();
+    raw.close();
+    await be.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  return { engine: engineName, cipher: 'AES-256-CBC', secondsPerCase: seconds, node: process.version, rows };
+}
+
+function round2(v: number): number {
+  return Math.round(v * 100) / 100;
+}
+
+export function formatRow(r: BenchRow): string {
+  return `${String(r.size).padStart(6)} B  depth ${String(r.depth).padStart(2)}  ${String(r.opsPerSec).padStart(8)} ops/s  ${r.mbPerSec.toFixed(1).padStart(8)} MB/s  mean ${r.meanLatencyUs.toFixed(1).padStart(8)} µs  p99 ${r.p99LatencyUs.toFixed(1).padStart(8)} µs  raw ${r.rawEngineMbPerSec.toFixed(1).padStart(8)} MB/s  ratio ${r.ratio.toFixed(2)}`;
+}
+
+export async function runBenchCommand(opts: { engine: EngineName; seconds: number; json: boolean; io: CliIo }): Promise<number> {
+  const { io } = opts;
+  if (!opts.json) io.stdout.write(`AES-256-CBC through the vhost-user back-end (engine ${opts.engine}), ${opts.seconds} s per case\n`);
+  const report = await runBench(opts.engine, opts.seconds, (row) => {
+    if (!opts.json) io.stdout.write(`${formatRow(row)}\n`);
+  });
+  if (opts.json) io.stdout.write(`${JSON.stringify(report)}\n`);
+  return 0;
+}

@@ -1,0 +1,40 @@
+/** Runs the back-end process: engine, vhost-user socket, telemetry socket, until aborted. */
+import { createEngine } from './crypto/engines';
+import type { EngineChoice } from './crypto/engine';
+import { TelemetryServer } from './telemetry';
+import { VhostUserBackend } from './vhost-user-backend';
+
+export interface RunBackendOptions {
+  readonly socketPath: string;
+  readonly telemetryPath?: string;
+  readonly engine: EngineChoice;
+  readonly log: (line: string) => void;
+  readonly signal: AbortSignal;
+  /** Called once both sockets listen. */
+  readonly onReady?: (backend: VhostUserBackend) => void;
+}
+
+export async function runBackend(opts: RunBackendOptions): Promise<void> {
+  const selection = createEngine(opts.engine);
+  opts.log(`engine: ${selection.engine.name} (${selection.reason})`);
+  const backend = new VhostUserBackend({ socketPath: opts.socketPath, engine: selection, log: opts.log });
+  let telemetry: TelemetryServer | undefined;
+  try {
+    if (opts.telemetryPath) {
+      telemetry = new TelemetryServer(opts.telemetryPath, (o) => backend.snapshot(o), opts.log);
+      await telemetry.start();
+      opts.log(`telemetry on ${opts.telemetryPath}`);
+    }
+    backend.start();
+    opts.onReady?.(backend);
+    if (!opts.signal.aborted) await new Promise<void>((resolve) => opts.signal.addEventListener('abort', () => resolve(), { once: true }));
+    opts.log('stopping');
+  } finally {
+    backend.stop();
+    await telemetry?.stop();
+  }
+}
+
+export function timestampedLog(stream: NodeJS.WritableStream): (line: string) => void {
+  return (line) => stream.write(`${new Date().toISOString()} ${line}\n`);
+}

@@ -1,0 +1,158 @@
+/**
+ * Guest memory as the back-end sees it: the regions of SET_MEM_TABLE, each mapped once. Two address
+ * spaces are distinct types (branded bigints) so they cannot be mixed: guest-physical addresses
+ * (descriptors) and front-end virtual addresses (SET_VRING_ADDR). Translation returns `undefined`
+ * for anything outside a region — it never clamps or throws on guest input. A map is immutable:
+ * SET_MEM_TABLE builds a new one and swaps it in whole.
+ */
+import * as vhost from '../addon/lib/vhost';
+import type { MemRegionDesc } from './wire';
+
+export type Gpa = bigint & { readonly __brand: 'Gpa' };
+export type FrontendVa = bigint & { readonly __brand: 'FrontendVa' };
+
+export const gpa = (v: bigint): Gpa => v as Gpa;
+export const frontendVa = (v: bigint): FrontendVa => v as FrontendVa;
+
+const U64_END = 1n << 64n;
+
+export interface MappedRegion {
+  readonly gpa: Gpa;
+  readonly va: FrontendVa;
+  readonly size: bigint;
+  /** The region's bytes (length === size). */
+  readonly bytes: Uint8Array;
+}
+
+export class MemoryTableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MemoryTableError';
+  }
+}
+
+/** A contiguous piece of guest memory resolved to host bytes. */
+export type Segment = Uint8Array;
+
+export class GuestMemory {
+  /** Sorted by gpa, validated non-overlapping. */
+  private readonly byGpa: readonly MappedRegion[];
+  /** Same regions sorted by front-end VA. */
+  private readonly byVa: readonly MappedRegion[];
+
+  constructor(
+    regions: readonly MappedRegion[],
+    private readonly release: () => void = () => undefined,
+  ) {
+    if (regions.length === 0) throw new MemoryTableError('memory table is empty');
+    for (const r of regions) {
+      if (r.size <= 0n) throw new MemoryTableError(`region at gpa 0x${r.gpa.toString(16)} has size 0`);
+      if (BigInt(r.bytes.length) !== r.size) throw new MemoryTableError('region mapping length differs from its size');
+      if (r.gpa + r.size > U64_END) throw new MemoryTableError(`region at gpa 0x${r.gpa.toString(16)} wraps around 2^64`);
+      if (r.va + r.size > U64_END) throw new MemoryTableError(`region at va 0x${r.va.toString(16)} wraps around 2^64`);
+    }
+    this.byGpa = [...regions].sort((a, b) => (a.gpa < b.gpa ? -1 : a.gpa > b.gpa ? 1 : 0));
+    this.byVa = [...regions].sort((a, b) => (a.va < b.va ? -1 : a.va > b.va ? 1 : 0));
+    for (let i = 1; i < this.byGpa.length; i++) {
+      const prev = this.byGpa[i - 1];
+      if (prev.gpa + prev.size > this.byGpa[i].gpa) throw new MemoryTableError(`regions overlap at gpa 0x${this.byGpa[i].gpa.toString(16)}`);
+    }
+    for (let i = 1; i < this.byVa.length; i++) {
+      const prev = this.byVa[i - 1];
+      if (prev.va + prev.size > this.byVa[i].va) throw new MemoryTableError(`regions overlap at va 0x${this.byVa[i].va.toString(16)}`);
+    }
+  }
+
+  /**
+   * Maps each region of a SET_MEM_TABLE through the addon (fd i belongs to region i). On any
+   * failure the mappings made so far are undone; the fds stay owned by the caller.
+   */
+  static map(descs: readonly MemRegionDesc[], fds: readonly number[]): GuestMemory {
+    if (descs.length !== fds.length) throw new MemoryTableError(`${descs.length} regions but ${fds.length} fds`);
+    const buffers: ArrayBuffer[] = [];
+    const unmapAll = (): void => {
+      for (const b of buffers) vhost.munmap(b);
+    };
+    try {
+      const regions = descs.map((d, i): MappedRegion => {
+        if (d.memorySize <= 0n || d.memorySize > BigInt(Number.MAX_SAFE_INTEGER)) throw new MemoryTableError(`region ${i} size ${d.memorySize} not mappable`);
+        if (d.mmapOffset > BigInt(Number.MAX_SAFE_INTEGER)) throw new MemoryTableError(`region ${i} mmap_offset ${d.mmapOffset} too large`);
+        const ab = vhost.mmap(fds[i], Number(d.mmapOffset), Number(d.memorySize), true);
+        buffers.push(ab);
+        return { gpa: gpa(d.guestPhysAddr), va: frontendVa(d.userspaceAddr), size: d.memorySize, bytes: new Uint8Array(ab) };
+      });
+      return new GuestMemory(regions, unmapAll);
+    } catch (err) {
+      unmapAll();
+      throw err;
+    }
+  }
+
+  get regions(): readonly MappedRegion[] {
+    return this.byGpa;
+  }
+
+  /** Unmaps the regions now; any later translation result must not be used. */
+  close(): void {
+    this.release();
+  }
+
+  private static find(sorted: readonly MappedRegion[], addr: bigint, key: 'gpa' | 'va'): MappedRegion | undefined {
+    let lo = 0;
+    let hi = sorted.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const r = sorted[mid];
+      const start = r[key];
+      if (addr < start) hi = mid - 1;
+      else if (addr >= start + r.size) lo = mid + 1;
+      else return r;
+    }
+    return undefined;
+  }
+
+  /**
+   * The longest contiguous host view starting at `addr`, at most `len` bytes (len > 0), or
+   * undefined if `addr` is in no region. The result may be shorter than len: callers loop.
+   */
+  contiguousAtGpa(addr: Gpa, len: number): Segment | undefined {
+    const r = GuestMemory.find(this.byGpa, addr, 'gpa');
+    if (!r) return undefined;
+    const offset = Number(addr - r.gpa); // < size ≤ 2^53: exact
+    const avail = r.bytes.length - offset;
+    return r.bytes.subarray(offset, offset + Math.min(avail, len));
+  }
+
+  /**
+   * The range [addr, addr+len) as segments, split where regions end; undefined if any byte is
+   * outside guest memory or the range wraps around 2^64. len 0 yields no segments.
+   */
+  rangeAtGpa(addr: Gpa, len: number, out: Segment[] = []): Segment[] | undefined {
+    if (addr + BigInt(len) > U64_END) return undefined;
+    let cursor: bigint = addr;
+    let left = len;
+    while (left > 0) {
+      const seg = this.contiguousAtGpa(cursor as Gpa, left);
+      if (!seg) return undefined;
+      out.push(seg);
+      left -= seg.length;
+      cursor += BigInt(seg.length);
+    }
+    return out;
+  }
+
+  /** A front-end VA range that must lie inside a single region (virtqueue rings). */
+  atVa(addr: FrontendVa, len: number): Segment | undefined {
+    const r = GuestMemory.find(this.byVa, addr, 'va');
+    if (!r) return undefined;
+    const offset = Number(addr - r.va);
+    if (offset + len > r.bytes.length) return undefined;
+    return r.bytes.subarray(offset, offset + len);
+  }
+
+  /** A guest-physical range that must lie inside a single region (test frontend ring layout). */
+  atGpa(addr: Gpa, len: number): Segment | undefined {
+    const seg = this.contiguousAtGpa(addr, len);
+    return seg && seg.length === len ? seg : undefined;
+  }
+}

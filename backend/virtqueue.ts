@@ -1,0 +1,247 @@
+/**
+ * Split virtqueue (virtio 1.2 §2.7), device side. Every ring field is guest-controlled: each check
+ * cites the clause it enforces. The device code sees descriptor chains (readable and writable
+ * segments of guest memory), never ring indexes.
+ *
+ * Memory ordering: the rings are shared with the guest. Loads of avail->idx and stores of used->idx
+ * and used->avail_event go through Atomics (sequentially consistent: xchg on x86, a full fence), so
+ * descriptor reads happen after the index read and used entries are visible before the index.
+ */
+import { type FrontendVa, type Gpa, GuestMemory, type Segment, gpa } from './memory';
+
+const VIRTQ_DESC_F_NEXT = 1;
+const VIRTQ_DESC_F_WRITE = 2;
+const VIRTQ_DESC_F_INDIRECT = 4;
+const VIRTQ_AVAIL_F_NO_INTERRUPT = 1;
+const DESC_SIZE = 16;
+/** §2.7.4.2: a chain's total length must not exceed 2^32 bytes. */
+const MAX_CHAIN_BYTES = 2 ** 32;
+
+export interface RingAddresses {
+  readonly desc: FrontendVa;
+  readonly avail: FrontendVa;
+  readonly used: FrontendVa;
+}
+
+export interface DescriptorChain {
+  readonly head: number;
+  /** Device-readable bytes, in chain order. */
+  readonly readable: Segment[];
+  readonly readableLength: number;
+  /** Device-writable bytes, in chain order. */
+  readonly writable: Segment[];
+  readonly writableLength: number;
+  readonly descriptorCount: number;
+  readonly indirect: boolean;
+}
+
+/** A chain whose head is valid but whose descriptors break a rule: it is returned with len 0. */
+export interface RejectedChain {
+  readonly head: number;
+  readonly reason: string;
+}
+
+export class QueueSetupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'QueueSetupError';
+  }
+}
+
+/** Per-slot state for telemetry (indexed by descriptor-table slot of the chain head). */
+export const enum SlotState {
+  Idle = 0,
+  InFlight = 1,
+  Done = 2,
+  Rejected = 3,
+}
+
+export class SplitQueue {
+  /** Next avail ring position to consume (free-running u16). */
+  lastAvailIdx = 0;
+  /** Our shadow of used->idx (free-running u16). */
+  usedIdx = 0;
+  /** used->idx at the last interrupt decision, for EVENT_IDX. */
+  private signalledUsedIdx = 0;
+  /** Set when the ring is unrecoverable (e.g. avail idx jumped by more than size): stop touching it. */
+  broken: string | undefined;
+  readonly slots: Uint8Array;
+
+  private readonly desc: DataView;
+  private readonly avail: Uint16Array;
+  private readonly usedHead: Uint16Array;
+  private readonly usedRing: Uint32Array;
+
+  constructor(
+    readonly index: number,
+    readonly size: number,
+    private readonly memory: GuestMemory,
+    addrs: RingAddresses,
+    base: number,
+    /** VIRTIO_RING_F_EVENT_IDX acked by the front-end: honour used_event when deciding interrupts. */
+    private readonly eventIdx: boolean,
+  ) {
+    // §2.7: Queue Size is a power of 2, at most 32768.
+    if (size < 1 || size > 32768 || (size & (size - 1)) !== 0) throw new QueueSetupError(`queue size ${size} is not a power of 2 in 1..32768`);
+    const descBytes = memory.atVa(addrs.desc, DESC_SIZE * size);
+    const availBytes = memory.atVa(addrs.avail, 6 + 2 * size);
+    const usedBytes = memory.atVa(addrs.used, 6 + 8 * size);
+    if (!descBytes || !availBytes || !usedBytes) throw new QueueSetupError(`queue ${index}: ring addresses are not inside one mapped region each`);
+    // §2.7.2 alignment: descriptor table 16, available ring 2, used ring 4.
+    if (descBytes.byteOffset % 16 !== 0 || availBytes.byteOffset % 2 !== 0 || usedBytes.byteOffset % 4 !== 0) {
+      throw new QueueSetupError(`queue ${index}: misaligned ring addresses`);
+    }
+    this.desc = new DataView(descBytes.buffer, descBytes.byteOffset, descBytes.byteLength);
+    this.avail = new Uint16Array(availBytes.buffer, availBytes.byteOffset, 3 + size);
+    this.usedHead = new Uint16Array(usedBytes.buffer, usedBytes.byteOffset, (6 + 8 * size) / 2);
+    this.usedRing = new Uint32Array(usedBytes.buffer, usedBytes.byteOffset + 4, 2 * size);
+    this.lastAvailIdx = base & 0xffff;
+    this.usedIdx = base & 0xffff;
+    this.signalledUsedIdx = this.usedIdx;
+    this.slots = new Uint8Array(size);
+  }
+
+  /** avail->idx as the guest last published it. */
+  availIdx(): number {
+    return Atomics.load(this.avail, 1);
+  }
+
+  /** Chains the guest made available that we have not consumed yet. */
+  pending(): number {
+    return (this.availIdx() - this.lastAvailIdx) & 0xffff;
+  }
+
+  /**
+   * Takes the next available chain: a chain, a rejected chain (complete it with len 0), or
+   * undefined when there is nothing new or the queue is broken.
+   */
+  pop(): DescriptorChain | RejectedChain | undefined {
+    if (this.broken) return undefined;
+    const availIdx = Atomics.load(this.avail, 1);
+    const pending = (availIdx - this.lastAvailIdx) & 0xffff;
+    if (pending === 0) return undefined;
+    // §2.7.13.3 (rust-vmm's rule): the driver never has more than Queue Size buffers outstanding.
+    if (pending > this.size) {
+      this.broken = `avail idx ${availIdx} is ${pending} ahead of last seen ${this.lastAvailIdx} (queue size ${this.size})`;
+      return undefined;
+    }
+    const head = this.avail[2 + (this.lastAvailIdx % this.size)];
+    // §2.7.6: ring entries are descriptor-table indexes, so they are < Queue Size.
+    if (head >= this.size) {
+      this.broken = `avail ring entry ${this.lastAvailIdx % this.size} names descriptor ${head} ≥ queue size ${this.size}`;
+      return undefined;
+    }
+    this.lastAvailIdx = (this.lastAvailIdx + 1) & 0xffff;
+    const chain = this.walk(head);
+    this.slots[head] = 'reason' in chain ? SlotState.Rejected : SlotState.InFlight;
+    return chain;
+  }
+
+  private walk(head: number): DescriptorChain | RejectedChain {
+    const readable: Segment[] = [];
+    const writable: Segment[] = [];
+    let readableLength = 0;
+    let writableLength = 0;
+    let count = 0;
+    let indirect = false;
+
+    let table = this.desc;
+    let tableSize = this.size;
+    let i = head;
+    let seenWritable = false;
+    for (;;) {
+      const base = i * DESC_SIZE;
+      const addr = table.getBigUint64(base, true);
+      const len = table.getUint32(base + 8, true);
+      const flags = table.getUint16(base + 12, true);
+      const next = table.getUint16(base + 14, true);
+      count++;
+      // §2.7.4.2: a chain is never longer than the Queue Size (this is also the loop TTL).
+      if (count > this.size) return { head, reason: `chain longer than queue size ${this.size} (loop?)` };
+
+      if (flags & VIRTQ_DESC_F_INDIRECT) {
+        // §2.7.5.3.1: no indirect descriptor inside an indirect table.
+        if (indirect) return { head, reason: 'indirect descriptor inside an indirect table' };
+        // §2.7.5.3.1: INDIRECT and NEXT are never set together.
+        if (flags & VIRTQ_DESC_F_NEXT) return { head, reason: 'descriptor has both INDIRECT and NEXT' };
+        // §2.7.5.3: the table is an array of 16-byte descriptors; not empty; at most Queue Size of them.
+        if (len === 0 || len % DESC_SIZE !== 0) return { head, reason: `indirect table length ${len} is not a non-zero multiple of 16` };
+        if (len / DESC_SIZE > this.size) return { head, reason: `indirect table of ${len / DESC_SIZE} entries exceeds queue size` };
+        if (count !== 1 || readable.length + writable.length !== 0) {
+          // Linux only uses indirect as the sole descriptor; a table after buffers is legal but we keep it simple.
+          return { head, reason: 'indirect descriptor is not the first of its chain' };
+        }
+        const bytes = this.memory.atGpa(gpa(addr), len);
+        if (!bytes) return { head, reason: `indirect table at 0x${addr.toString(16)}+${len} is not inside one memory region` };
+        table = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        tableSize = len / DESC_SIZE;
+        indirect = true;
+        count = 0;
+        i = 0;
+        continue;
+      }
+
+      const isWrite = (flags & VIRTQ_DESC_F_WRITE) !== 0;
+      // §2.7.4.2: device-writable descriptors come after all device-readable ones.
+      if (!isWrite && seenWritable) return { head, reason: 'readable descriptor after a writable one' };
+      seenWritable ||= isWrite;
+      if (len > 0) {
+        const segs = isWrite ? writable : readable;
+        if (!this.memory.rangeAtGpa(addr as Gpa, len, segs)) return { head, reason: `buffer 0x${addr.toString(16)}+${len} is outside guest memory` };
+        if (isWrite) writableLength += len;
+        else readableLength += len;
+        if (readableLength + writableLength > MAX_CHAIN_BYTES) return { head, reason: 'chain longer than 2^32 bytes' };
+      }
+      if (!(flags & VIRTQ_DESC_F_NEXT)) break;
+      // §2.7.5: next is an index into the same table.
+      if (next >= tableSize) return { head, reason: `next ${next} outside a table of ${tableSize}` };
+      i = next;
+    }
+    return { head, readable, readableLength, writable, writableLength, descriptorCount: count, indirect };
+  }
+
+  /** Records a finished chain in the used ring; becomes visible to the guest at {@link publish}. */
+  pushUsed(head: number, written: number): void {
+    const slot = this.usedIdx % this.size;
+    this.usedRing[2 * slot] = head;
+    this.usedRing[2 * slot + 1] = written;
+    this.usedIdx = (this.usedIdx + 1) & 0xffff;
+    if (this.slots[head] === SlotState.InFlight) this.slots[head] = SlotState.Done;
+  }
+
+  /** Publishes used->idx (after the entries: seq-cst store) and says whether to interrupt the guest. */
+  publish(): boolean {
+    const old = this.signalledUsedIdx;
+    const now = this.usedIdx;
+    if (old === now) return false;
+    Atomics.store(this.usedHead, 1, now);
+    this.signalledUsedIdx = now;
+    if (this.eventIdx) {
+      // §2.7.10: with EVENT_IDX, interrupt iff used_event lies in [old, now).
+      const usedEvent = Atomics.load(this.avail, 2 + this.size);
+      return ((now - usedEvent - 1) & 0xffff) < ((now - old) & 0xffff);
+    }
+    // §2.7.10: without EVENT_IDX the driver may suppress interrupts with VIRTQ_AVAIL_F_NO_INTERRUPT.
+    return (Atomics.load(this.avail, 0) & VIRTQ_AVAIL_F_NO_INTERRUPT) === 0;
+  }
+
+  /**
+   * Tells the driver which avail index we will look at next (used->avail_event). Always written,
+   * even when the front-end did not ack EVENT_IDX: QEMU 7.2 negotiates it with the guest without
+   * telling us, and a guest using it stalls otherwise (notes §3). Returns true if more work arrived
+   * meanwhile (the seq-cst store orders it before the re-read of avail->idx).
+   */
+  armNotification(): boolean {
+    Atomics.store(this.usedHead, 2 + 4 * this.size, this.lastAvailIdx);
+    return Atomics.load(this.avail, 1) !== this.lastAvailIdx;
+  }
+
+  /** Ring position summary for telemetry. */
+  availFlags(): number {
+    return Atomics.load(this.avail, 0);
+  }
+
+  usedEvent(): number {
+    return Atomics.load(this.avail, 2 + this.size);
+  }
+}

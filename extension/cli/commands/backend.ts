@@ -1,0 +1,93 @@
+/** `vlab backend` (run the vhost-user back-end), `vlab rings` (live telemetry), `vlab bench backend`. */
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { runBackend, timestampedLog } from '../../../backend/main';
+import type { EngineChoice } from '../../../backend/crypto/engine';
+import { EngineUnavailableError } from '../../../backend/crypto/engine';
+import { type CliCommand, type CliIo, UsageError } from '../command';
+import { runRings } from '../../../backend/rings-view';
+import { runBenchCommand } from '../../../backend/bench';
+
+function stateDir(io: CliIo): string {
+  return io.env.VLAB_STATE_DIR ? path.resolve(io.cwd, io.env.VLAB_STATE_DIR) : path.join(io.cwd, '.vlab');
+}
+
+function parseEngine(value: string | undefined): EngineChoice {
+  const v = value ?? 'auto';
+  if (v !== 'auto' && v !== 'openssl' && v !== 'cryptodev') throw new UsageError(`--engine must be auto, openssl or cryptodev (got "${v}")`);
+  return v;
+}
+
+const backendCommand: CliCommand = {
+  name: 'backend',
+  summary: 'Run the TypeScript vhost-user virtio-crypto back-end (foreground)',
+  usage: [
+    'usage: vlab backend [--socket PATH] [--engine auto|openssl|cryptodev] [--telemetry PATH]',
+    '',
+    '  --socket PATH      vhost-user socket to listen on (default <state>/vhost-user.sock)',
+    '  --engine NAME      auto (host /dev/crypto if it opens, else openssl), openssl, cryptodev',
+    '  --telemetry PATH   telemetry socket, JSON lines (default <state>/telemetry.sock; "none" disables)',
+    '',
+    'Pair it with QEMU: -chardev socket,id=vu0,path=PATH -object cryptodev-vhost-user,id=c0,chardev=vu0',
+    '  -device virtio-crypto-pci,id=crypto0,cryptodev=c0 (+ shared memory, see README). Stops on SIGINT/SIGTERM.',
+  ].join('\n'),
+  async run(args, io) {
+    const { values } = parseArgs({ args: [...args], options: { socket: { type: 'string' }, engine: { type: 'string' }, telemetry: { type: 'string' } }, strict: true, allowPositionals: false });
+    const engine = parseEngine(values.engine);
+    const socketPath = path.resolve(io.cwd, values.socket ?? path.join(stateDir(io), 'vhost-user.sock'));
+    const telemetryPath = values.telemetry === 'none' ? undefined : path.resolve(io.cwd, values.telemetry ?? path.join(stateDir(io), 'telemetry.sock'));
+    const log = timestampedLog(io.stdout);
+    try {
+      await runBackend({ socketPath, telemetryPath, engine, log, signal: io.signal });
+    } catch (err) {
+      if (err instanceof EngineUnavailableError) {
+        io.stderr.write(`vlab backend: ${err.message}\n`);
+        return 1;
+      }
+      throw err;
+    }
+    return 0;
+  },
+};
+
+const ringsCommand: CliCommand = {
+  name: 'rings',
+  summary: 'Show the back-end\'s virtqueue rings and counters live (telemetry socket)',
+  usage: [
+    'usage: vlab rings [--telemetry PATH] [--interval MS] [--once] [--json]',
+    '',
+    '  --telemetry PATH  telemetry socket (default <state>/telemetry.sock)',
+    '  --interval MS     refresh period (default 500)',
+    '  --once            print one snapshot and exit',
+    '  --json            print raw snapshot JSON lines',
+  ].join('\n'),
+  async run(args, io) {
+    const { values } = parseArgs({ args: [...args], options: { telemetry: { type: 'string' }, interval: { type: 'string' }, once: { type: 'boolean' }, json: { type: 'boolean' } }, strict: true, allowPositionals: false });
+    const interval = values.interval === undefined ? 500 : Number(values.interval);
+    if (!Number.isInteger(interval) || interval < 20 || interval > 60000) throw new UsageError('--interval must be an integer 20..60000');
+    const telemetryPath = path.resolve(io.cwd, values.telemetry ?? path.join(stateDir(io), 'telemetry.sock'));
+    return runRings({ telemetryPath, intervalMs: interval, once: values.once ?? false, json: values.json ?? false, io });
+  },
+};
+
+const benchCommand: CliCommand = {
+  name: 'bench backend',
+  summary: 'Benchmark the back-end through the test front-end (AES-256-CBC, depth 1 and 64)',
+  usage: [
+    'usage: vlab bench backend [--json] [--engine openssl|cryptodev] [--seconds S]',
+    '',
+    '  Starts the back-end as a child process, drives it through the TypeScript front-end harness',
+    '  and measures the raw engine on the same buffers in the same run.',
+    '  --seconds S   time per case (default 1)',
+  ].join('\n'),
+  async run(args, io) {
+    const { values } = parseArgs({ args: [...args], options: { json: { type: 'boolean' }, engine: { type: 'string' }, seconds: { type: 'string' } }, strict: true, allowPositionals: false });
+    const engine = parseEngine(values.engine ?? 'openssl');
+    if (engine === 'auto') throw new UsageError('--engine must be openssl or cryptodev for a benchmark');
+    const seconds = values.seconds === undefined ? 1 : Number(values.seconds);
+    if (!(seconds > 0 && seconds <= 60)) throw new UsageError('--seconds must be in (0, 60]');
+    return runBenchCommand({ engine, seconds, json: values.json ?? false, io });
+  },
+};
+
+export const backendCommands: readonly CliCommand[] = [backendCommand, ringsCommand, benchCommand];

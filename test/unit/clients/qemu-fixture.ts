@@ -1,6 +1,6 @@
 /** Starts a real QEMU with a QMP socket for the client tests and stops it (by PID) afterwards. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -48,4 +48,20 @@ export async function startQemu(machineArgs: readonly string[], { listen = true 
     }
   }
   return { socketPath, dir, child, stderr: () => err, stop };
+}
+
+/** SIGSTOPs a process and waits until the kernel reports it stopped, so it cannot answer anything after this returns. */
+export async function freeze(pid: number): Promise<void> {
+  process.kill(pid, 'SIGSTOP');
+  for (let i = 0; i < 500; i++) {
+    // /proc/PID/stat: "pid (comm) STATE ..." — comm may contain spaces, so read after the last ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('T')) return;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  throw new Error(`process ${pid} did not stop`);
+}
+
+export function thaw(pid: number): void {
+  process.kill(pid, 'SIGCONT');
 }

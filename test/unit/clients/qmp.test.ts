@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QmpClient, QmpError, type QmpEvent } from '../../../extension/core/qmp';
 import { findVirtioCryptoPath, readVirtioCryptoStatus } from '../../../extension/core/qmp-virtio';
-import { startQemu, MACHINE_NONE, Q35_CRYPTO, type RunningQemu } from './qemu-fixture';
+import { startQemu, freeze, thaw, MACHINE_NONE, Q35_CRYPTO, type RunningQemu } from './qemu-fixture';
 
 async function rejectsWith(p: Promise<unknown>, kind: QmpError['kind'], check?: (e: QmpError) => void): Promise<QmpError> {
   try {
@@ -94,13 +94,13 @@ describe('QMP client against a real QEMU (-machine none)', () => {
   test('a call times out while QEMU is frozen; its late reply is dropped and the next call works', async () => {
     const qmp = await QmpClient.connect(qemu.socketPath);
     try {
-      process.kill(qemu.child.pid!, 'SIGSTOP');
+      await freeze(qemu.child.pid!);
       try {
         await rejectsWith(qmp.execute('query-version', undefined, { timeoutMs: 200 }), 'timeout', (e) => {
           assert.equal(e.command, 'query-version');
         });
       } finally {
-        process.kill(qemu.child.pid!, 'SIGCONT');
+        thaw(qemu.child.pid!);
       }
       // QEMU now answers the timed-out call too; that reply must not be taken for this one.
       const status = (await qmp.execute('query-status')) as Record<string, unknown>;
@@ -114,7 +114,7 @@ describe('QMP client against a real QEMU (-machine none)', () => {
     const qmp = await QmpClient.connect(qemu.socketPath);
     let closes = 0;
     qmp.on('close', () => closes++);
-    process.kill(qemu.child.pid!, 'SIGSTOP');
+    await freeze(qemu.child.pid!);
     try {
       const a = qmp.execute('query-version');
       const b = qmp.execute('query-status');
@@ -126,20 +126,20 @@ describe('QMP client against a real QEMU (-machine none)', () => {
       assert.equal(closes, 1);
       assert.equal(qmp.isOpen, false);
     } finally {
-      process.kill(qemu.child.pid!, 'SIGCONT');
+      thaw(qemu.child.pid!);
     }
   });
 
   test('an AbortSignal cancels one call', async () => {
     const qmp = await QmpClient.connect(qemu.socketPath);
-    process.kill(qemu.child.pid!, 'SIGSTOP');
+    await freeze(qemu.child.pid!);
     try {
       const ac = new AbortController();
       const p = qmp.execute('query-version', undefined, { signal: ac.signal });
       ac.abort();
       await rejectsWith(p, 'closed');
     } finally {
-      process.kill(qemu.child.pid!, 'SIGCONT');
+      thaw(qemu.child.pid!);
       qmp.close();
     }
   });
@@ -153,13 +153,13 @@ describe('QMP client: connection phases', () => {
   test('a frozen QEMU times out in the greeting phase; the QEMU dying fails pending calls', async () => {
     const qemu = await startQemu(MACHINE_NONE);
     try {
-      process.kill(qemu.child.pid!, 'SIGSTOP');
+      await freeze(qemu.child.pid!);
       await rejectsWith(QmpClient.connect(qemu.socketPath, { timeoutMs: 300 }), 'timeout', (e) => assert.equal(e.phase, 'greeting'));
-      process.kill(qemu.child.pid!, 'SIGCONT');
+      thaw(qemu.child.pid!);
 
       const qmp = await QmpClient.connect(qemu.socketPath);
       const closed = new Promise<QmpError>((resolve) => qmp.once('close', resolve));
-      process.kill(qemu.child.pid!, 'SIGSTOP');
+      await freeze(qemu.child.pid!);
       const pending = qmp.execute('query-version');
       process.kill(qemu.child.pid!, 'SIGKILL');
       await rejectsWith(pending, 'closed');
@@ -171,7 +171,7 @@ describe('QMP client: connection phases', () => {
 
   test('connect can be aborted', async () => {
     const qemu = await startQemu(MACHINE_NONE);
-    process.kill(qemu.child.pid!, 'SIGSTOP');
+    await freeze(qemu.child.pid!);
     try {
       const ac = new AbortController();
       const p = QmpClient.connect(qemu.socketPath, { signal: ac.signal });

@@ -186,11 +186,11 @@ export class SplitQueue {
       if (!isWrite && seenWritable) return { head, reason: 'readable descriptor after a writable one' };
       seenWritable ||= isWrite;
       if (len > 0) {
+        if (readableLength + writableLength + len > MAX_CHAIN_BYTES) return { head, reason: 'chain longer than 2^32 bytes' };
         const segs = isWrite ? writable : readable;
         if (!this.memory.rangeAtGpa(addr as Gpa, len, segs)) return { head, reason: `buffer 0x${addr.toString(16)}+${len} is outside guest memory` };
         if (isWrite) writableLength += len;
         else readableLength += len;
-        if (readableLength + writableLength > MAX_CHAIN_BYTES) return { head, reason: 'chain longer than 2^32 bytes' };
       }
       if (!(flags & VIRTQ_DESC_F_NEXT)) break;
       // §2.7.5: next is an index into the same table.

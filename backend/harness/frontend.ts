@@ -395,6 +395,8 @@ export class TestFrontend {
     if (c) put(c.aad);
     put(req.src);
     const dstGpa = p;
+    // A fresh output buffer: tests can tell what the back-end wrote.
+    this.mem.fill(0, dstGpa, dstGpa + dstLen + (req.chain ? req.chain.hashResultLen : 0));
     if (dstLen > 0) parts.push([dstGpa, dstLen, DESC_F_WRITE]);
     p += dstLen;
     const hashLen = c ? c.hashResultLen : 0;

@@ -442,7 +442,7 @@ export class Lab extends EventEmitter {
         return { wasRunning: false, qemu: 'not-running', backend: 'none', stale: false };
       }
       const qemuAlive = file.qemu !== undefined && isOurProcess(file.qemu);
-      const stale = !qemuAlive && file.state !== 'failed';
+      const stale = !qemuAlive;
       this.setState({ ...file, state: 'stopping' });
       const result = await this.stopRecorded(file, ctl, true);
       clearState(this.paths);

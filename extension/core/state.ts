@@ -7,7 +7,7 @@ import type { AccelChoice } from './accel';
 import { LabError } from './errors';
 import { removeQuietly } from './files';
 import type { LabPaths } from './paths';
-import { type ProcessRecord, isAlive } from './proc';
+import { type ProcessRecord, isAlive, processStartTime } from './proc';
 
 export type LabState = 'stopped' | 'booting' | 'running' | 'stopping' | 'failed';
 export type BackendKind = 'builtin' | 'ts';
@@ -76,26 +76,26 @@ export function clearState(paths: LabPaths): void {
  */
 export function acquireLock(paths: LabPaths, what: string): () => void {
   mkdirSync(paths.stateDir, { recursive: true });
+  const me = `${process.pid}\n${processStartTime(process.pid) ?? ''}\n${what}\n`;
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const fd = openSync(paths.lockFile, 'wx', 0o600);
-      writeSync(fd, `${process.pid}\n${what}\n`);
+      writeSync(fd, me);
       closeSync(fd);
       return () => removeQuietly(paths.lockFile);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
-    let holder = NaN;
-    let holderWhat = '';
+    let holder: { pid: number; startTime: string; what: string };
     try {
-      const [pidLine, whatLine] = readFileSync(paths.lockFile, 'utf8').split('\n');
-      holder = Number(pidLine);
-      holderWhat = whatLine ?? '';
+      const [pid, startTime, holderWhat] = readFileSync(paths.lockFile, 'utf8').split('\n');
+      holder = { pid: Number(pid), startTime: startTime ?? '', what: holderWhat ?? '' };
     } catch {
       continue; // released meanwhile
     }
-    if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
-      throw new LabError('busy', `another vlab command (pid ${holder}${holderWhat ? `, ${holderWhat}` : ''}) is working on this lab; wait for it or stop it`);
+    // The holder is identified by pid + start time, so a recycled pid does not keep a dead lock alive.
+    if (Number.isInteger(holder.pid) && holder.pid > 0 && isAlive(holder.pid) && processStartTime(holder.pid) === holder.startTime) {
+      throw new LabError('busy', `another vlab command (pid ${holder.pid}${holder.what ? `, ${holder.what}` : ''}) is working on this lab; wait for it to finish`);
     }
     removeQuietly(paths.lockFile);
   }

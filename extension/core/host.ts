@@ -34,7 +34,7 @@ export function defaultHost(env: NodeJS.ProcessEnv = process.env): HostPaths {
     modulesRoot: '/lib/modules',
     procRoot: '/proc',
     kernelVersion: env.VLAB_KERNEL || undefined,
-    pathEnv: [env.PATH ?? '', '/usr/sbin', '/sbin'].join(delimiter),
+    pathEnv: [env.PATH ?? process.env.PATH ?? '/usr/bin:/bin', '/usr/sbin', '/sbin'].join(delimiter),
   };
 }
 

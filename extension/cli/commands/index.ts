@@ -1,9 +1,13 @@
 /** Every `vlab` subcommand, grouped by the area that owns it. Add an area's list here. */
 import type { CliCommand } from '../command';
 import { backendCommands } from './backend';
+import { chatCommands } from './chat';
+import { doctorCommands } from './doctor';
 import { labCommands } from './lab';
 
 export const allCommands: readonly CliCommand[] = [
   ...backendCommands,
+  ...chatCommands,
+  ...doctorCommands,
   ...labCommands,
 ];

@@ -1,0 +1,45 @@
+/** `vlab doctor`: host checks with the exact fix for each problem. */
+import { parseArgs } from 'node:util';
+import { type CliCommand, UsageError } from '../command';
+import { hostEnv, runDoctor, type DoctorReport } from '../../core/doctor';
+
+const USAGE = `usage: vlab doctor [--json]
+Checks this host for what the lab needs: QEMU (>= 7.2, with the lab's devices), a guest kernel with
+modules and build headers, busybox-static, sshd, ssh-keygen, the accelerator (KVM or TCG and why),
+shared memory; and optional tools (kcapi-tools, tcpdump, chromium).
+Prints each problem with the command that fixes it. Exit 1 if the lab cannot run.
+  --json   print the report as JSON: { canRun, accel: {kind, why}, kernel, checks: [{name, ok, level, detail, fix?}] }`;
+
+export function formatDoctorReport(report: DoctorReport): string {
+  const lines: string[] = [];
+  for (const c of report.checks) {
+    const mark = c.ok ? 'ok  ' : c.level === 'optional' ? 'warn' : 'FAIL';
+    lines.push(`${mark}  ${c.name.padEnd(15)} ${c.detail}`);
+    if (!c.ok && c.fix) lines.push(`      ${''.padEnd(15)} fix: ${c.fix}`);
+  }
+  lines.push('');
+  lines.push(report.canRun
+    ? `The lab can run here (accelerator: ${report.accel.kind.toUpperCase()}).`
+    : 'The lab cannot run here: fix the FAIL lines above (run the commands shown), then run `vlab doctor` again.');
+  return lines.join('\n') + '\n';
+}
+
+export const doctorCommands: readonly CliCommand[] = [
+  {
+    name: 'doctor',
+    summary: 'check the host for what the lab needs, with fixes',
+    usage: USAGE,
+    async run(args, io) {
+      let json = false;
+      try {
+        const { values } = parseArgs({ args: [...args], options: { json: { type: 'boolean' } }, strict: true, allowPositionals: false });
+        json = values.json === true;
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+      const report = await runDoctor(hostEnv());
+      io.stdout.write(json ? JSON.stringify(report, null, 2) + '\n' : formatDoctorReport(report));
+      return report.canRun ? 0 : 1;
+    },
+  },
+];

@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { spawnBackend } from '../../../backend/bench';
+import * as S from '../../../backend/crypto/spec';
+import { TestFrontend } from '../../../backend/harness/frontend';
+import { requestSnapshot } from '../../../backend/telemetry';
+import type { BackendSnapshot } from '../../../backend/vhost-user-backend';
+
+/** Reads `count` JSON lines after sending `request`. */
+function readLines(socketPath: string, request: string, count: number, timeoutMs = 3000): Promise<Record<string, unknown>[]> {
+  return new Promise((resolve, reject) => {
+    const lines: Record<string, unknown>[] = [];
+    const s = net.createConnection(socketPath, () => s.write(request));
+    let buf = '';
+    const t = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`got ${lines.length}/${count} lines`));
+    }, timeoutMs);
+    s.setEncoding('utf8');
+    s.on('data', (d: string) => {
+      buf += d;
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        lines.push(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>);
+        buf = buf.slice(nl + 1);
+        if (lines.length === count) {
+          clearTimeout(t);
+          s.destroy();
+          resolve(lines);
+        }
+      }
+    });
+    s.on('error', reject);
+  });
+}
+
+describe('`vlab backend` process and its telemetry socket', () => {
+  let be: Awaited<ReturnType<typeof spawnBackend>>;
+  let dir: string;
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vlab-cli-be-'));
+    be = await spawnBackend('openssl', dir);
+  });
+  after(async () => {
+    await be.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('serves a front-end and reports it in the snapshot', async () => {
+    const fe = await TestFrontend.connect(be.socket);
+    try {
+      const id = await fe.cipherSession(S.VIRTIO_CRYPTO_CIPHER_AES_CBC, crypto.randomBytes(32), true);
+      for (let k = 0; k < 5; k++) {
+        const r = await fe.run({ opcode: 0, sessionId: id, iv: crypto.randomBytes(16), src: crypto.randomBytes(4096) });
+        assert.equal(r.status, S.CryptoStatus.OK);
+      }
+      const snap = (await requestSnapshot(be.telemetry)) as unknown as BackendSnapshot;
+      assert.equal(snap.type, 'snapshot');
+      assert.equal(snap.pid, be.child.pid);
+      assert.equal(snap.engine.name, 'openssl');
+      assert.match(snap.engine.reason, /openssl/);
+      assert.equal(snap.frontend.connected, true);
+      assert.equal(snap.counters.requests, 5);
+      assert.equal(snap.counters.bytesIn, 5 * 4096);
+      assert.equal(snap.sessions.length, 1);
+      assert.equal(snap.sessions[0].algorithm, 'AES-256-CBC');
+      const q = snap.queues[0];
+      assert.deepEqual([q.index, q.size, q.availIdx, q.usedIdx, q.lastAvailIdx, q.inFlight], [0, 128, 5, 5, 5, 0]);
+      assert.equal(q.descriptors.length, 128);
+      assert.equal(q.descriptors[0].state, 'done');
+      assert.equal(q.descriptors[0].flags, 'I');
+      assert.equal(q.recent[0].opcode, 'CIPHER_ENCRYPT');
+      assert.equal(q.recent[0].status, 'OK');
+      assert.equal(q.recent[0].srcLen, 4096);
+    } finally {
+      fe.close();
+    }
+  });
+
+  it('streams snapshots to a subscriber at the requested rate', async () => {
+    const t0 = Date.now();
+    const lines = await readLines(be.telemetry, '{"type":"subscribe","intervalMs":50}\n', 4);
+    assert.ok(lines.every((l) => l.type === 'snapshot'));
+    assert.ok(Date.now() - t0 >= 140, 'three intervals elapsed');
+  });
+
+  it('answers garbage with an error line and keeps going', async () => {
+    const lines = await readLines(be.telemetry, 'not json\n{"type":"what"}\n{"type":"snapshot","descriptors":false}\n', 3);
+    assert.equal(lines[0].type, 'error');
+    assert.equal(lines[1].type, 'error');
+    assert.equal(lines[2].type, 'snapshot');
+    assert.deepEqual((lines[2].queues as { descriptors: unknown[] }[])[0].descriptors, []);
+  });
+
+  it('exits cleanly on SIGTERM and removes its sockets', async () => {
+    const exited = new Promise<number | null>((r) => be.child.once('exit', (code) => r(code)));
+    be.child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    assert.equal(fs.existsSync(be.socket), false);
+    assert.equal(fs.existsSync(be.telemetry), false);
+    assert.match(be.output(), /engine: openssl/);
+  });
+});
+
+describe('`vlab backend --engine cryptodev` without /dev/crypto', () => {
+  it('fails with a typed "unavailable" message', { skip: fs.existsSync('/dev/crypto') ? 'this host has /dev/crypto' : false }, async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vlab-cli-be-'));
+    try {
+      await assert.rejects(spawnBackend('cryptodev', dir), /exited with 1/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -104,6 +104,13 @@ export function formatStatus(s: LabStatus): string {
   if (s.reason) row('reason', s.reason);
   if (s.accel) row('accel', `${s.accel.kind} — ${s.accel.why}`);
   row('backend', `${s.backend.kind}${s.backend.pid ? ` (pid ${s.backend.pid})` : ''}`);
+  const telemetry = s.backend.telemetry;
+  if (telemetry === null) row('', 'telemetry: no answer from the backend');
+  if (telemetry) {
+    const engine = telemetry.engine as { name?: unknown } | undefined;
+    const counters = Object.entries((telemetry.counters as Record<string, unknown> | undefined) ?? {}).filter(([, v]) => typeof v === 'number');
+    row('', `engine ${String(engine?.name ?? '?')}; ${counters.slice(0, 8).map(([k, v]) => `${k} ${String(v)}`).join(', ') || 'no counters'}`);
+  }
   if (s.qemu.pid) row('qemu', `pid ${s.qemu.pid}`);
   if (s.ssh.port) row('ssh', `${s.ssh.host}:${s.ssh.port} (vlab ssh)`);
   if (s.kernelVersion) row('guest', `kernel ${s.kernelVersion}, driver ${s.guestDriver}`);
@@ -186,9 +193,9 @@ async function interactiveShell(lab: Lab, io: CliIo): Promise<number> {
   const stdout = io.stdout as NodeJS.WriteStream;
   const tty = stdin.isTTY === true && typeof stdin.setRawMode === 'function';
   try {
-    const channel = await session.shell({ cols: stdout.columns ?? 80, rows: stdout.rows ?? 24, term: io.env.TERM ?? 'xterm-256color' });
+    const channel = await session.shell({ cols: stdout.columns || 80, rows: stdout.rows || 24, term: io.env.TERM ?? 'xterm-256color' });
     const onResize = (): void => {
-      channel.setWindow(stdout.rows ?? 24, stdout.columns ?? 80, 0, 0);
+      channel.setWindow(stdout.rows || 24, stdout.columns || 80, 0, 0);
     };
     if (tty) stdin.setRawMode(true);
     stdout.on('resize', onResize);

@@ -1,6 +1,7 @@
 /** Starts a real QEMU with a QMP socket for the client tests and stops it (by PID) afterwards. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -21,6 +22,13 @@ export const Q35_CRYPTO = [
   '-device', 'virtio-crypto-pci,id=crypto0,cryptodev=c0',
 ];
 
+function accepts(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(path, () => { s.destroy(); resolve(true); });
+    s.on('error', () => resolve(false));
+  });
+}
+
 export async function startQemu(machineArgs: readonly string[], { listen = true } = {}): Promise<RunningQemu> {
   const dir = mkdtempSync(join(tmpdir(), 'vlab-qmp-test-'));
   const socketPath = join(dir, 'qmp.sock');
@@ -39,7 +47,8 @@ export async function startQemu(machineArgs: readonly string[], { listen = true 
   };
   if (listen) {
     const deadline = Date.now() + 10_000;
-    while (!existsSync(socketPath)) {
+    // The socket file appears at bind(), before listen(): wait until a connection is accepted.
+    while (!(existsSync(socketPath) && (await accepts(socketPath)))) {
       if (child.exitCode !== null || Date.now() > deadline) {
         await stop();
         throw new Error(`QEMU did not create its QMP socket: ${err}`);

@@ -362,7 +362,7 @@ export class TestFrontend {
    * [header, iv, (aad), src, dst, (hash), status] and puts descriptor `head` (pointing at the table)
    * in the avail ring. Returns the GPAs of the writable parts.
    */
-  postRequest(head: number, slotGpa: number, req: CipherRequestSpec): { dstGpa: number; hashGpa: number; statusGpa: number; dstLen: number; hashLen: number } {
+  postRequest(head: number, slotGpa: number, req: CipherRequestSpec, opts: { clearDst?: boolean } = {}): { dstGpa: number; hashGpa: number; statusGpa: number; dstLen: number; hashLen: number } {
     const table = slotGpa;
     let p = slotGpa + 16 * 8;
     const hdrGpa = p;
@@ -396,7 +396,7 @@ export class TestFrontend {
     put(req.src);
     const dstGpa = p;
     // A fresh output buffer: tests can tell what the back-end wrote.
-    this.mem.fill(0, dstGpa, dstGpa + dstLen + (req.chain ? req.chain.hashResultLen : 0));
+    if (opts.clearDst !== false) this.mem.fill(0, dstGpa, dstGpa + dstLen + (req.chain ? req.chain.hashResultLen : 0));
     if (dstLen > 0) parts.push([dstGpa, dstLen, DESC_F_WRITE]);
     p += dstLen;
     const hashLen = c ? c.hashResultLen : 0;

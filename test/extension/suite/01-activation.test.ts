@@ -1,12 +1,38 @@
 import * as assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as vscode from 'vscode';
+import { CommandId } from '../../../extension/vscode/command-ids';
+import { buildTree } from '../../../extension/vscode/lab-tree';
+import { api, EXTENSION_ID, measured } from './helpers';
 
 describe('activation', () => {
-  it('activates and registers the lab commands', async () => {
-    const ext = vscode.extensions.getExtension('virtio-crypto-lab.virtio-crypto-lab');
-    assert.ok(ext, 'extension is loaded');
-    await ext.activate();
-    const commands = await vscode.commands.getCommands(true);
-    assert.ok(commands.includes('vlab.startVm'));
+  it('activates, reports its activation time and registers every contributed command', async () => {
+    const lab = await api();
+    assert.ok(lab.lab, 'a workspace folder is open, so the lab controller exists');
+    measured(`activation ${lab.activationMs.toFixed(1)} ms`);
+    const ext = vscode.extensions.getExtension(EXTENSION_ID)!;
+    const manifest = JSON.parse(readFileSync(join(ext.extensionPath, 'package.json'), 'utf8')) as { contributes: { commands: { command: string; category: string }[] } };
+    const contributed = manifest.contributes.commands.map((c) => c.command).sort();
+    assert.deepEqual(contributed, Object.values(CommandId).sort(), 'package.json and command-ids.ts declare the same commands');
+    assert.ok(manifest.contributes.commands.every((c) => c.category === 'VirtIO Lab'), 'one category');
+    const registered = new Set(await vscode.commands.getCommands(true));
+    const missing = contributed.filter((c) => !registered.has(c));
+    assert.deepEqual(missing, [], 'every contributed command is registered');
+  });
+
+  it('shows the welcome content (an empty tree) while the lab is stopped', async () => {
+    const lab = await api();
+    const status = await lab.lab!.refresh();
+    assert.equal(status.state, 'stopped');
+    assert.deepEqual(lab.tree.getChildren(), []);
+    assert.deepEqual(buildTree(status, []), []);
+  });
+
+  it('refuses guest commands with a clear error while the VM is stopped (no terminal opens)', async () => {
+    const lab = await api();
+    const before = lab.guestTerminals.length;
+    await vscode.commands.executeCommand(CommandId.openTerminal);
+    assert.equal(lab.guestTerminals.length, before);
   });
 });

@@ -1,0 +1,48 @@
+/** The extension's settings (all under "vlab."), read into the core's option types. */
+import * as vscode from 'vscode';
+import type { UpOptions } from '../core/lab';
+
+export const SECTION = 'vlab';
+
+export interface LabSettings {
+  up: Partial<UpOptions>;
+  /** env overrides the core reads (VLAB_QEMU, VLAB_KERNEL) */
+  env: Record<string, string>;
+  ringsRefreshMs: number;
+  statusRefreshMs: number;
+  stopVmOnExit: boolean;
+  chatCrypto: 'auto' | 'none' | 'cryptodev' | 'software';
+}
+
+function clampInt(v: unknown, min: number, max: number, fallback: number): number {
+  return typeof v === 'number' && Number.isFinite(v) ? Math.min(max, Math.max(min, Math.round(v))) : fallback;
+}
+
+function oneOf<T extends string>(v: unknown, allowed: readonly T[], fallback: T): T {
+  return typeof v === 'string' && (allowed as readonly string[]).includes(v) ? (v as T) : fallback;
+}
+
+export function readSettings(): LabSettings {
+  const c = vscode.workspace.getConfiguration(SECTION);
+  const env: Record<string, string> = {};
+  const qemu = c.get<string>('qemuPath', '').trim();
+  const kernel = c.get<string>('kernelVersion', '').trim();
+  if (qemu) env.VLAB_QEMU = qemu;
+  if (kernel) env.VLAB_KERNEL = kernel;
+  return {
+    up: {
+      backend: oneOf(c.get('backend'), ['ts', 'builtin'] as const, 'ts'),
+      engine: oneOf(c.get('engine'), ['auto', 'openssl', 'cryptodev'] as const, 'auto'),
+      accel: oneOf(c.get('accelerator'), ['auto', 'kvm', 'tcg'] as const, 'auto'),
+      guestDriver: oneOf(c.get('guestDriver'), ['upstream', 'lab', 'none'] as const, 'upstream'),
+      memoryMb: clampInt(c.get('memoryMb'), 256, 65536, 1024),
+      cpus: clampInt(c.get('cpus'), 1, 64, 2),
+      bootTimeoutMs: clampInt(c.get('bootTimeoutSec'), 10, 3600, 180) * 1000,
+    },
+    env,
+    ringsRefreshMs: clampInt(c.get('rings.refreshMs'), 20, 5000, 100),
+    statusRefreshMs: clampInt(c.get('statusRefreshMs'), 250, 60000, 1000),
+    stopVmOnExit: c.get<boolean>('stopVmOnExit', true),
+    chatCrypto: oneOf(c.get('chat.crypto'), ['auto', 'none', 'cryptodev', 'software'] as const, 'auto'),
+  };
+}

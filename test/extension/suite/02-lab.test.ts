@@ -1,0 +1,179 @@
+/**
+ * The extension against a real lab: one VM boot for the whole file (TCG, ~10-20 s). Every step goes
+ * through the extension's commands and checks what the user would see (tree, terminal output,
+ * frames drawn by the real webview in Chromium, chat lines), then Stop VM must leave nothing behind.
+ */
+import * as assert from 'node:assert/strict';
+import * as vscode from 'vscode';
+import type { SshSession } from '../../../extension/core/ssh';
+import { CommandId } from '../../../extension/vscode/command-ids';
+import type { VlabApi } from '../../../extension/vscode/extension';
+import { api, isAlive, measured, waitFor } from './helpers';
+
+const KEY_HEX_IV = '00000000000000000000000000000000';
+/** Guest crypto workload: AES-256-CBC through AF_ALG, forced onto the virtio-crypto driver by its driver name. */
+const WORKLOAD = [
+  'head -c 32 /dev/urandom > /tmp/vlab-k',
+  'head -c 262144 /dev/urandom > /tmp/vlab-in',
+  `while :; do kcapi-enc -q -c virtio_crypto_aes_cbc --iv ${KEY_HEX_IV} --keyfd 3 -i /tmp/vlab-in -o /tmp/vlab-out 3</tmp/vlab-k || exit 1; done`,
+].join('; ');
+
+class GuestWorkload {
+  private session: SshSession | undefined;
+  private readonly abort = new AbortController();
+  private done: Promise<unknown> | undefined;
+  async start(lab: VlabApi): Promise<void> {
+    this.session = await lab.lab!.ssh();
+    // With a pty, closing the channel hangs up the loop in the guest.
+    this.done = this.session.exec({ shell: WORKLOAD }, { pty: { cols: 80, rows: 24 }, signal: this.abort.signal }).catch(() => undefined);
+  }
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.done;
+    this.session?.close();
+  }
+}
+
+function requests(lab: VlabApi): number {
+  const t = lab.lab!.status?.backend.telemetry;
+  const counters = t && typeof t.counters === 'object' && t.counters !== null ? (t.counters as Record<string, unknown>) : {};
+  return typeof counters.requests === 'number' ? counters.requests : NaN;
+}
+
+/** Requests per second completed by the backend over a window (status re-read at both ends). */
+async function requestRate(lab: VlabApi, windowMs: number): Promise<number> {
+  await lab.lab!.refresh();
+  const r0 = requests(lab);
+  const t0 = Date.now();
+  await new Promise((r) => setTimeout(r, windowMs));
+  await lab.lab!.refresh();
+  return ((requests(lab) - r0) * 1000) / (Date.now() - t0);
+}
+
+describe('lab through the extension', function () {
+  this.timeout(300_000);
+  let lab: VlabApi;
+  const workload = new GuestWorkload();
+
+  before(async () => {
+    lab = await api();
+    await vscode.workspace.getConfiguration('vlab').update('backend', 'ts', vscode.ConfigurationTarget.Workspace);
+  });
+
+  after(async () => {
+    await workload.stop();
+    if (lab?.lab && lab.lab.state !== 'stopped') await lab.lab.lab.down({});
+  });
+
+  it('Start VM (command) boots the lab and the tree reports it running', async () => {
+    const t0 = Date.now();
+    await vscode.commands.executeCommand(CommandId.startVm);
+    measured(`Start VM took ${((Date.now() - t0) / 1000).toFixed(1)} s (guest build + TCG boot)`);
+    assert.equal(lab.lab!.state, 'running', `state is ${lab.lab!.state}: ${lab.lab!.status?.reason ?? ''}`);
+    const roots = lab.tree.getChildren();
+    const vm = roots.find((n) => n.id === 'vm');
+    assert.ok(vm, 'VM node');
+    assert.equal(vm.description, 'running');
+    assert.ok(vm.children?.some((c) => c.label === 'QEMU pid' && Number(c.description) > 0), 'QEMU pid shown');
+    assert.ok(vm.children?.some((c) => c.label === 'accelerator'), 'accelerator shown');
+    const backend = roots.find((n) => n.id === 'backend');
+    assert.equal(backend?.description, 'ts');
+    await waitFor('backend engine in the tree', async () => {
+      await lab.lab!.refresh();
+      return lab.tree.getChildren().find((n) => n.id === 'backend')?.children?.some((c) => c.label === 'engine');
+    }, 10_000, 250);
+    assert.ok(lab.tree.getChildren().some((n) => n.id === 'device' && /virtio-crypto/.test(n.description ?? '')), 'device node');
+  });
+
+  it('Open Guest Terminal gives a pty shell in the guest that runs uname -r', async () => {
+    await vscode.commands.executeCommand(CommandId.openTerminal);
+    const pty = lab.guestTerminals.at(-1)!;
+    assert.ok(pty, 'a guest terminal was opened');
+    const terminal = vscode.window.terminals.find((t) => t.name === `Guest ${lab.guestTerminals.length}`)!;
+    await waitFor('the guest shell prompt', () => /[#$] ?$/m.test(pty.transcript.plain()), 30_000);
+    terminal.sendText('tty; uname -r');
+    const kernel = lab.lab!.status!.kernelVersion!;
+    const text = await waitFor('uname -r output', () => {
+      const t = pty.transcript.plain();
+      return t.includes(kernel) && /\/dev\/pts\/\d+/.test(t) ? t : '';
+    }, 15_000);
+    assert.match(text, /\/dev\/pts\/\d+/, 'the shell runs on a pty');
+    terminal.sendText('exit');
+    await waitFor('the terminal to close when the shell exits', () => pty.isClosed, 10_000);
+  });
+
+  it('Show Virtqueue Rings draws live frames while the guest runs a crypto workload', async () => {
+    await workload.start(lab);
+    await waitFor('requests from the workload', async () => {
+      await lab.lab!.refresh();
+      return requests(lab) > 0;
+    }, 30_000, 500);
+    const baseline = await requestRate(lab, 5000);
+
+    await vscode.commands.executeCommand(CommandId.showRings);
+    const rings = lab.rings();
+    assert.ok(rings, 'rings panel open');
+    await waitFor('the webview to draw frames', () => (rings.stats().framesDrawn >= 5 ? true : false), 30_000);
+    const withRings = await requestRate(lab, 5000);
+    const s = rings.stats();
+    const recent = s.drawnAtMs.filter((t) => t > Date.now() - 3000);
+    const rate = recent.length > 1 ? ((recent.length - 1) * 1000) / (recent.at(-1)! - recent[0]!) : 0;
+    measured(`rings: ${rate.toFixed(1)} updates/s drawn by the webview (setting ${100} ms)`);
+    measured(`backend throughput under the guest workload: ${baseline.toFixed(1)} req/s without the rings view, ${withRings.toFixed(1)} req/s with it (ratio ${(withRings / baseline).toFixed(3)})`);
+    assert.ok(s.lastDrawn && s.lastDrawn.slotsDrawn > 0, 'descriptor slots were drawn');
+    assert.ok(s.lastDrawn.queues >= 1, 'at least one queue drawn');
+    const distinct = new Set(s.usedIdxTrail);
+    assert.ok(distinct.size >= 3, `used index moves between frames (saw ${[...distinct].slice(0, 10).join(', ')})`);
+    assert.ok(rate >= 5, `the view keeps updating (${rate.toFixed(1)}/s)`);
+    await workload.stop();
+  });
+
+  it('the rings view reconnects by itself after Restart VM', async () => {
+    const rings = lab.rings()!;
+    await vscode.commands.executeCommand(CommandId.restartVm);
+    assert.equal(lab.lab!.state, 'running');
+    const before = rings.stats().framesDrawn;
+    const newPid = lab.lab!.status!.backend.pid;
+    await waitFor('frames from the new backend', () => rings.stats().framesDrawn > before + 5 && rings.stats().feedState === 'live', 30_000);
+    assert.ok(newPid && isAlive(newPid));
+  });
+
+  it('Launch Chat Pair passes a message both ways between host and guest', async () => {
+    await vscode.commands.executeCommand(CommandId.launchChatPair);
+    const chat = lab.chats!.list().at(-1);
+    assert.ok(chat, 'a chat pair is listed');
+    const [host, guest] = chat.ends;
+    assert.ok(host && guest);
+    const transcripts = (): string => `\n--- host terminal:\n${host.pty.transcript.plain().slice(-1500)}\n--- guest terminal:\n${guest.pty.transcript.plain().slice(-1500)}`;
+    await waitFor('both peers connected', () => host.pty.transcript.plain().includes('connected to guest') && guest.pty.transcript.plain().includes('connected to host'), 60_000, 200)
+      .catch((err: Error) => { throw new Error(`${err.message}${transcripts()}`); });
+    assert.ok(lab.tree.getChildren().find((n) => n.id === 'chats')?.children?.length === 1, 'the chat is in the tree');
+    host.pty.handleInput('hello from the host\r');
+    await waitFor('the guest to receive the host line', () => /<host> hello from the host/.test(guest.pty.transcript.plain()), 20_000)
+      .catch((err: Error) => { throw new Error(`${err.message}${transcripts()}`); });
+    guest.pty.handleInput('hello from the guest\r');
+    await waitFor('the host to receive the guest line', () => /<guest> hello from the guest/.test(host.pty.transcript.plain()), 20_000)
+      .catch((err: Error) => { throw new Error(`${err.message}${transcripts()}`); });
+  });
+
+  it('Capture Traffic shows the encrypted chat has no plaintext on the wire', async () => {
+    const result = await vscode.commands.executeCommand<{ delivered: boolean; plaintextOnWire: boolean; bytes: number } | undefined>(CommandId.captureTraffic);
+    const r = result ?? lab.lastCapture();
+    assert.ok(r, 'a capture result');
+    assert.equal(r.delivered, true, 'the marker line went through the chat during the capture');
+    assert.ok(r.bytes > 24, 'the pcap has packets');
+    assert.equal(r.plaintextOnWire, false);
+  });
+
+  it('Stop VM stops QEMU, the backend and the chat processes', async () => {
+    const status = lab.lab!.status!;
+    const pids = [status.qemu.pid, status.backend.pid].filter((p): p is number => p !== undefined);
+    assert.equal(pids.length, 2, 'QEMU and backend pids known');
+    const chatPids = lab.chats!.list().flatMap((c) => c.ends.map((e) => ('pid' in e.pty ? e.pty.pid : undefined))).filter((p): p is number => p !== undefined);
+    await vscode.commands.executeCommand(CommandId.stopVm);
+    assert.equal(lab.lab!.state, 'stopped');
+    await waitFor('every process to exit', () => [...pids, ...chatPids].every((p) => !isAlive(p)), 10_000);
+    assert.deepEqual(lab.tree.getChildren(), [], 'the view is back to its welcome content');
+    assert.equal(lab.chats!.list().length, 0);
+  });
+});

@@ -158,7 +158,7 @@ export const shutdownStep: DemoStep = {
     if (ctx.bootedByDemo === false) return 'left running (it was running before the demo)';
     const t0 = Date.now();
     const r = await ctx.lab.down({ onProgress: (p) => ctx.log(p.message) });
-    const how = r.qemu === 'powerdown' ? 'ACPI power-off' : r.qemu === 'quit' ? 'QMP quit' : r.qemu === 'kill' ? 'SIGKILL' : 'was not running';
+    const how = r.qemu === 'powerdown' ? 'ACPI power-off' : r.qemu === 'quit' ? 'QMP quit' : r.qemu === 'terminate' ? 'SIGTERM' : r.qemu === 'kill' ? 'SIGKILL' : 'was not running';
     return `${how} in ${((Date.now() - t0) / 1000).toFixed(1)} s; no lab process left`;
   },
 };

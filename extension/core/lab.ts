@@ -71,7 +71,7 @@ export interface UpResult {
   readonly status: LabStatus;
 }
 
-export type StopMethod = 'powerdown' | 'quit' | 'kill' | 'not-running';
+export type StopMethod = 'powerdown' | 'quit' | 'terminate' | 'kill' | 'not-running';
 
 export interface DownResult {
   readonly wasRunning: boolean;
@@ -240,6 +240,7 @@ export class Lab extends EventEmitter {
       initrd: this.paths.initramfs,
       kernelCmdline: kernelCmdline(this.paths.workspace, options.guestDriver),
       qmpSocket: this.paths.qmpSocket,
+      qmpWatchSocket: this.paths.qmpWatchSocket,
       consoleLog: this.paths.consoleLog,
       sshPort,
       workspace: this.paths.workspace,
@@ -279,7 +280,7 @@ export class Lab extends EventEmitter {
 
   private async boot(options: UpOptions, accel: AccelChoice, binary: string, guest: GuestArtifacts, ctl: OpControl): Promise<LabStatus> {
     mkdirSync(this.paths.stateDir, { recursive: true });
-    for (const sock of [this.paths.qmpSocket, this.paths.vhostUserSocket, this.paths.telemetrySocket]) removeQuietly(sock);
+    for (const sock of [this.paths.qmpSocket, this.paths.qmpWatchSocket, this.paths.vhostUserSocket, this.paths.telemetrySocket]) removeQuietly(sock);
     const startedAt = new Date();
     const base: StateFile = {
       schema: 1,
@@ -454,7 +455,7 @@ export class Lab extends EventEmitter {
   }
 
   private removeRuntimeFiles(): void {
-    for (const sock of [this.paths.qmpSocket, this.paths.vhostUserSocket, this.paths.telemetrySocket]) removeQuietly(sock);
+    for (const sock of [this.paths.qmpSocket, this.paths.qmpWatchSocket, this.paths.vhostUserSocket, this.paths.telemetrySocket]) removeQuietly(sock);
   }
 
   private async stopRecorded(file: StateFile, ctl: OpControl, graceful: boolean): Promise<{ qemu: StopMethod; backend: DownResult['backend'] }> {
@@ -492,6 +493,13 @@ export class Lab extends EventEmitter {
       }
     } finally {
       qmp?.close();
+    }
+    if (!qmp) {
+      // No monitor answered (another client holds it, or QEMU is wedged): SIGTERM makes a healthy QEMU
+      // shut down like `quit`; only if that fails, SIGKILL.
+      this.progress(ctl, 'terminate', `QMP did not answer: SIGTERM QEMU (pid ${rec.pid})`);
+      if (isOurProcess(rec)) signalProcess(rec.pid, 'SIGTERM');
+      if (await waitForExit(rec, quitMs)) return 'terminate';
     }
     this.progress(ctl, 'kill', `SIGKILL QEMU (pid ${rec.pid})`);
     if (isOurProcess(rec)) signalProcess(rec.pid, 'SIGKILL');

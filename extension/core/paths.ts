@@ -8,7 +8,10 @@ export interface LabPaths {
   readonly stateDir: string;
   readonly stateFile: string;
   readonly lockFile: string;
+  /** QMP for short request/response use (vlab commands). QEMU serves one client per monitor at a time. */
   readonly qmpSocket: string;
+  /** A second QMP monitor for one long-lived watcher (the extension), so it never blocks `vlab` commands. */
+  readonly qmpWatchSocket: string;
   readonly vhostUserSocket: string;
   readonly telemetrySocket: string;
   readonly consoleLog: string;
@@ -37,6 +40,7 @@ export function labPaths(workspace: string, stateDirOverride?: string, env: Node
     stateFile: join(stateDir, 'state.json'),
     lockFile: join(stateDir, 'lock'),
     qmpSocket: join(stateDir, 'qmp.sock'),
+    qmpWatchSocket: join(stateDir, 'qmp-watch.sock'),
     vhostUserSocket: join(stateDir, 'vhost-user.sock'),
     telemetrySocket: join(stateDir, 'telemetry.sock'),
     consoleLog: join(stateDir, 'console.log'),

@@ -21,6 +21,8 @@ export interface QemuSpec {
   readonly initrd: string;
   readonly kernelCmdline: string;
   readonly qmpSocket: string;
+  /** Optional second QMP monitor (a chardev serves one client at a time; a long-lived watcher gets its own). */
+  readonly qmpWatchSocket?: string;
   readonly consoleLog: string;
   /** Host loopback port forwarded to the guest's sshd. */
   readonly sshPort: number;
@@ -72,6 +74,10 @@ export function buildQemuArgs(spec: QemuSpec): string[] {
 
   add('-chardev', opts({ _: 'file', id: 'con0', path: spec.consoleLog }), '-serial', 'chardev:con0');
   add('-qmp', `unix:${optValue(spec.qmpSocket)},server=on,wait=off`);
+  if (spec.qmpWatchSocket) {
+    add('-chardev', opts({ _: 'socket', id: 'qmpw', path: spec.qmpWatchSocket, server: 'on', wait: 'off' }));
+    add('-mon', 'chardev=qmpw,mode=control');
+  }
 
   add('-kernel', spec.kernel, '-initrd', spec.initrd, '-append', spec.kernelCmdline);
 

@@ -312,7 +312,7 @@ const down: CliCommand = {
     noArgs(args, 'down');
     try {
       const r = await labFor(io).down({ signal: io.signal, onProgress: progressPrinter(io) });
-      if (r.wasRunning) io.stdout.write(`lab stopped (${r.qemu === 'powerdown' ? 'ACPI power-off' : r.qemu === 'quit' ? 'QMP quit' : 'killed'})\n`);
+      if (r.wasRunning) io.stdout.write(`lab stopped (${r.qemu === 'powerdown' ? 'ACPI power-off' : r.qemu === 'quit' ? 'QMP quit' : r.qemu === 'terminate' ? 'SIGTERM' : 'killed'})\n`);
       else if (r.stale) io.stdout.write('the lab was not running; cleaned up stale state from a crashed run\n');
       else io.stdout.write('the lab is not running\n');
       return 0;

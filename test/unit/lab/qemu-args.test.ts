@@ -66,6 +66,13 @@ test('console to a file, QMP on a unix socket, SSH forwarded from the given loop
   assert.ok(values(args, '-device').includes('virtio-net-pci,netdev=n0'));
 });
 
+test('an optional second QMP monitor for a long-lived watcher', () => {
+  assert.equal(values(buildQemuArgs(spec()), '-mon').length, 0);
+  const args = buildQemuArgs(spec({ qmpWatchSocket: '/s/qmp-watch.sock' }));
+  assert.ok(values(args, '-chardev').includes('socket,id=qmpw,path=/s/qmp-watch.sock,server=on,wait=off'));
+  assert.deepEqual(values(args, '-mon'), ['chardev=qmpw,mode=control']);
+});
+
 test('host root read-only and the workspace read-write over 9p', () => {
   const args = buildQemuArgs(spec());
   const fsdev = values(args, '-fsdev');
@@ -123,7 +130,7 @@ test('real QEMU accepts the generated command line (paused with -S, then quit ov
   const kernel = findGuestKernel(defaultHost());
   const initrd = join(dir, 'initrd');
   writeFileSync(initrd, Buffer.alloc(512));
-  const s = spec({ kernel: kernel.vmlinuz, initrd, qmpSocket: join(dir, 'qmp.sock'), consoleLog: join(dir, 'console.log'), workspace: dir, sshPort: await pickFreeLoopbackPort() });
+  const s = spec({ kernel: kernel.vmlinuz, initrd, qmpSocket: join(dir, 'qmp.sock'), qmpWatchSocket: join(dir, 'qmp-watch.sock'), consoleLog: join(dir, 'console.log'), workspace: dir, sshPort: await pickFreeLoopbackPort() });
   const child = spawn('qemu-system-x86_64', [...buildQemuArgs(s), '-S'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
@@ -131,6 +138,9 @@ test('real QEMU accepts the generated command line (paused with -S, then quit ov
   t.after(() => child.kill('SIGKILL'));
   for (let i = 0; i < 100 && !existsSync(s.qmpSocket) && child.exitCode === null; i++) await sleep(50);
   assert.ok(existsSync(s.qmpSocket), `QEMU did not start: ${stderr}`);
+  // Both monitors answer at the same time: a watcher on the second never blocks the first.
+  const watcher = await QmpClient.connect(s.qmpWatchSocket!, { timeoutMs: 5000 });
+  t.after(() => watcher.close());
   const qmp = await QmpClient.connect(s.qmpSocket, { timeoutMs: 5000 });
   const status = (await qmp.execute('query-status')) as { status: string };
   assert.equal(status.status, 'prelaunch');

@@ -10,6 +10,7 @@ import { DEFAULT_UP_OPTIONS, Lab } from '../../../extension/core/lab';
 import { isAlive, recordProcess } from '../../../extension/core/proc';
 import { readState, writeState, acquireLock } from '../../../extension/core/state';
 import { LabError } from '../../../extension/core/errors';
+import { QmpClient } from '../../../extension/core/qmp';
 
 interface Fixture {
   lab: Lab;
@@ -17,7 +18,7 @@ interface Fixture {
   markRunning(pid: number, marker?: string): void;
 }
 
-function fixture(t: { after(fn: () => void | Promise<void>): void }, overrides: { powerdownTimeoutMs?: number } = {}): Fixture {
+function fixture(t: { after(fn: () => void | Promise<void>): void }, overrides: { powerdownTimeoutMs?: number; quitTimeoutMs?: number } = {}): Fixture {
   const dir = mkdtempSync(join(tmpdir(), 'vlab-rec-'));
   const lab = Lab.forWorkspace(dir, { stateDir: join(dir, 'st'), env: {}, ...overrides });
   mkdirSync(lab.paths.stateDir, { recursive: true });
@@ -109,8 +110,20 @@ test('down on a QEMU whose guest ignores the power button falls back to QMP quit
   assert.equal(qemu.exitCode, 0, 'QEMU exited by itself on quit');
 });
 
-test('down on a wedged QEMU (stopped, QMP silent) ends with SIGKILL', async (t) => {
+test('down while another client holds the QMP monitor: SIGTERM, QEMU shuts down cleanly', async (t) => {
   const f = fixture(t, { powerdownTimeoutMs: 300 });
+  const qemu = await f.startQemu();
+  f.markRunning(qemu.pid!);
+  const holder = await QmpClient.connect(f.lab.paths.qmpSocket, { timeoutMs: 5000 });
+  t.after(() => holder.close());
+  const down = await f.lab.down();
+  assert.equal(down.qemu, 'terminate');
+  await new Promise((r) => (qemu.exitCode !== null || qemu.signalCode !== null ? r(null) : qemu.once('exit', r)));
+  assert.equal(qemu.exitCode, 0, 'QEMU handled SIGTERM and exited cleanly');
+});
+
+test('down on a wedged QEMU (stopped, QMP silent) ends with SIGKILL', async (t) => {
+  const f = fixture(t, { powerdownTimeoutMs: 300, quitTimeoutMs: 300 });
   const qemu = await f.startQemu();
   f.markRunning(qemu.pid!);
   process.kill(qemu.pid!, 'SIGSTOP');

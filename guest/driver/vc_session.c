@@ -1,0 +1,512 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Sessions on the control queue and operations on the data queue, in the
+ * legacy (no REVISION_1) 72-byte request layouts.
+ */
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/highmem.h>
+#include <asm/unaligned.h>
+
+#include "vlab_cryptodev.h"
+
+static const struct vc_cipher_alg vc_ciphers[] = {
+	{ CRYPTO_AES_CBC, VIRTIO_CRYPTO_CIPHER_AES_CBC, 16, 16,
+	  "cbc(aes)", "vlab_virtio_aes_cbc" },
+	{ CRYPTO_AES_CTR, VIRTIO_CRYPTO_CIPHER_AES_CTR, 16, 1,
+	  "ctr(aes)", "vlab_virtio_aes_ctr" },
+	{ CRYPTO_AES_ECB, VIRTIO_CRYPTO_CIPHER_AES_ECB, 0, 16,
+	  "ecb(aes)", "vlab_virtio_aes_ecb" },
+};
+
+static const struct vc_mac_alg vc_macs[] = {
+	{ CRYPTO_SHA1_HMAC, VIRTIO_CRYPTO_MAC_HMAC_SHA1, 20,
+	  "hmac(sha1)", "vlab_virtio_hmac_sha1" },
+	{ CRYPTO_SHA2_256_HMAC, VIRTIO_CRYPTO_MAC_HMAC_SHA_256, 32,
+	  "hmac(sha256)", "vlab_virtio_hmac_sha256" },
+	{ CRYPTO_SHA2_512_HMAC, VIRTIO_CRYPTO_MAC_HMAC_SHA_512, 64,
+	  "hmac(sha512)", "vlab_virtio_hmac_sha512" },
+};
+
+const struct vc_cipher_alg *vc_find_cipher(u32 cryptodev)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(vc_ciphers); i++)
+		if (vc_ciphers[i].cryptodev == cryptodev)
+			return &vc_ciphers[i];
+	return NULL;
+}
+
+const struct vc_mac_alg *vc_find_mac(u32 cryptodev)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(vc_macs); i++)
+		if (vc_macs[i].cryptodev == cryptodev)
+			return &vc_macs[i];
+	return NULL;
+}
+
+/* A rejected session is what cryptodev-linux reports as EINVAL. */
+static int vc_ctrl_status_to_errno(struct vc_dev *dev, u32 status)
+{
+	switch (status) {
+	case VIRTIO_CRYPTO_OK:
+		return 0;
+	case VIRTIO_CRYPTO_NOSPC:
+		return -ENOMEM;
+	case VIRTIO_CRYPTO_ERR:
+	case VIRTIO_CRYPTO_BADMSG:
+	case VIRTIO_CRYPTO_NOTSUPP:
+	case VIRTIO_CRYPTO_INVSESS:
+	case VIRTIO_CRYPTO_KEY_REJECTED:
+		return -EINVAL;
+	default:
+		return vc_status_to_errno(dev, 0xff);
+	}
+}
+
+static void vc_fill_cipher_para(struct virtio_crypto_cipher_session_para *p,
+				const struct vc_session *s,
+				unsigned int keylen, u32 op)
+{
+	p->algo = cpu_to_le32(s->calg->virtio);
+	p->keylen = cpu_to_le32(keylen);
+	p->op = cpu_to_le32(op);
+}
+
+/*
+ * Create one device session. For cipher + HMAC the chain order gives
+ * cryptodev-linux's semantics (MAC over the plaintext): encrypt hashes
+ * the source then ciphers it, decrypt ciphers then hashes the result.
+ */
+static int vc_ctrl_create(struct vc_session *s, u32 op, const u8 *key,
+			  unsigned int keylen, const u8 *mackey,
+			  unsigned int mackeylen, u64 *sid)
+{
+	struct vc_dev *dev = s->dev;
+	struct scatterlist hdr_sg, key_sg, mackey_sg, in_sg, *sgs[4];
+	struct virtio_crypto_op_ctrl_req *ctrl;
+	struct virtio_crypto_sym_create_session_req *sym;
+	unsigned int nout = 0;
+	struct vc_req *req;
+	int err;
+
+	req = vc_req_alloc(GFP_KERNEL);
+	if (!req)
+		return -ENOMEM;
+	req->keylen = keylen + mackeylen;
+	req->key = kmalloc(max(req->keylen, 1U), GFP_KERNEL);
+	if (!req->key) {
+		err = -ENOMEM;
+		goto out_put;
+	}
+	memcpy(req->key, key, keylen);
+	memcpy(req->key + keylen, mackey, mackeylen);
+
+	ctrl = &req->hdr.ctrl;
+	sym = &ctrl->u.sym_create_session;
+	if (s->calg && !s->malg) {
+		ctrl->header.opcode =
+			cpu_to_le32(VIRTIO_CRYPTO_CIPHER_CREATE_SESSION);
+		ctrl->header.algo = cpu_to_le32(s->calg->virtio);
+		sym->op_type = cpu_to_le32(VIRTIO_CRYPTO_SYM_OP_CIPHER);
+		vc_fill_cipher_para(&sym->u.cipher.para, s, keylen, op);
+	} else if (s->calg) {
+		struct virtio_crypto_alg_chain_session_para *chain =
+			&sym->u.chain.para;
+
+		ctrl->header.opcode =
+			cpu_to_le32(VIRTIO_CRYPTO_CIPHER_CREATE_SESSION);
+		ctrl->header.algo = cpu_to_le32(s->calg->virtio);
+		sym->op_type =
+			cpu_to_le32(VIRTIO_CRYPTO_SYM_OP_ALGORITHM_CHAINING);
+		chain->alg_chain_order = cpu_to_le32(op == VIRTIO_CRYPTO_OP_ENCRYPT ?
+			VIRTIO_CRYPTO_SYM_ALG_CHAIN_ORDER_HASH_THEN_CIPHER :
+			VIRTIO_CRYPTO_SYM_ALG_CHAIN_ORDER_CIPHER_THEN_HASH);
+		chain->hash_mode = cpu_to_le32(VIRTIO_CRYPTO_SYM_HASH_MODE_AUTH);
+		vc_fill_cipher_para(&chain->cipher_param, s, keylen, op);
+		chain->u.mac_param.algo = cpu_to_le32(s->malg->virtio);
+		chain->u.mac_param.hash_result_len =
+			cpu_to_le32(s->malg->digestsize);
+		chain->u.mac_param.auth_key_len = cpu_to_le32(mackeylen);
+	} else {
+		struct virtio_crypto_mac_session_para *mac =
+			&ctrl->u.mac_create_session.para;
+
+		ctrl->header.opcode =
+			cpu_to_le32(VIRTIO_CRYPTO_MAC_CREATE_SESSION);
+		ctrl->header.algo = cpu_to_le32(s->malg->virtio);
+		mac->algo = cpu_to_le32(s->malg->virtio);
+		mac->hash_result_len = cpu_to_le32(s->malg->digestsize);
+		mac->auth_key_len = cpu_to_le32(mackeylen);
+	}
+	/* Queue 0 is the one a vhost-user backend serves. */
+	ctrl->header.queue_id = 0;
+	/* A device that writes nothing must not read as success. */
+	req->in.session.status = cpu_to_le32(VIRTIO_CRYPTO_ERR);
+
+	sg_init_one(&hdr_sg, ctrl, sizeof(*ctrl));
+	sgs[nout++] = &hdr_sg;
+	if (keylen) {
+		sg_init_one(&key_sg, req->key, keylen);
+		sgs[nout++] = &key_sg;
+	}
+	if (mackeylen) {
+		sg_init_one(&mackey_sg, req->key + keylen, mackeylen);
+		sgs[nout++] = &mackey_sg;
+	}
+	sg_init_one(&in_sg, &req->in.session, sizeof(req->in.session));
+	sgs[nout] = &in_sg;
+
+	err = vc_submit(dev, &dev->ctrlq, req, sgs, nout, 1, false);
+	if (!err)
+		err = vc_ctrl_status_to_errno(dev,
+					      le32_to_cpu(req->in.session.status));
+	if (!err)
+		*sid = le64_to_cpu(req->in.session.session_id);
+out_put:
+	vc_req_put(req);
+	return err;
+}
+
+static void vc_ctrl_destroy(struct vc_session *s, u64 sid)
+{
+	struct vc_dev *dev = s->dev;
+	struct scatterlist hdr_sg, in_sg, *sgs[2];
+	struct virtio_crypto_op_ctrl_req *ctrl;
+	struct vc_req *req;
+	int err;
+
+	req = vc_req_alloc(GFP_KERNEL);
+	if (!req)
+		return;
+	ctrl = &req->hdr.ctrl;
+	if (s->calg) {
+		ctrl->header.opcode =
+			cpu_to_le32(VIRTIO_CRYPTO_CIPHER_DESTROY_SESSION);
+		ctrl->header.algo = cpu_to_le32(s->calg->virtio);
+	} else {
+		ctrl->header.opcode =
+			cpu_to_le32(VIRTIO_CRYPTO_MAC_DESTROY_SESSION);
+		ctrl->header.algo = cpu_to_le32(s->malg->virtio);
+	}
+	ctrl->u.destroy_session.session_id = cpu_to_le64(sid);
+	req->in.inhdr.status = VIRTIO_CRYPTO_ERR;
+
+	sg_init_one(&hdr_sg, ctrl, sizeof(*ctrl));
+	sg_init_one(&in_sg, &req->in.inhdr, sizeof(req->in.inhdr));
+	sgs[0] = &hdr_sg;
+	sgs[1] = &in_sg;
+	err = vc_submit(dev, &dev->ctrlq, req, sgs, 1, 1, false);
+	if (!err && req->in.inhdr.status != VIRTIO_CRYPTO_OK)
+		dev_warn(&dev->vdev->dev, "destroy session %llu: status %u\n",
+			 sid, req->in.inhdr.status);
+	vc_req_put(req);
+}
+
+static void vc_session_release(struct kref *ref)
+{
+	struct vc_session *s = container_of(ref, struct vc_session, ref);
+
+	/* A removed device has forgotten its sessions already. */
+	if (s->has_enc && !READ_ONCE(s->dev->dead))
+		vc_ctrl_destroy(s, s->enc_sid);
+	if (s->has_dec && !READ_ONCE(s->dev->dead))
+		vc_ctrl_destroy(s, s->dec_sid);
+	kfree_sensitive(s);
+}
+
+/* Process context only: the last put talks to the device and sleeps. */
+void vc_session_put(struct vc_session *s)
+{
+	might_sleep();
+	kref_put(&s->ref, vc_session_release);
+}
+
+static bool vc_aes_keylen_ok(unsigned int keylen)
+{
+	return keylen == 16 || keylen == 24 || keylen == 32;
+}
+
+/*
+ * The caller has checked the algorithm numbers, the key length caps and
+ * copied both keys in; here the device's own limits apply.
+ */
+int vc_session_create(struct vc_dev *dev, const struct session_op *sop,
+		      const u8 *key, const u8 *mackey, struct vc_session **out)
+{
+	struct vc_session *s;
+	int err;
+
+	s = kzalloc(sizeof(*s), GFP_KERNEL);
+	if (!s)
+		return -ENOMEM;
+	kref_init(&s->ref);
+	spin_lock_init(&s->iv_lock);
+	s->dev = dev;
+	s->calg = sop->cipher ? vc_find_cipher(sop->cipher) : NULL;
+	s->malg = sop->mac ? vc_find_mac(sop->mac) : NULL;
+
+	err = -EINVAL;
+	if (s->calg && (!vc_aes_keylen_ok(sop->keylen) ||
+			sop->keylen > dev->max_cipher_key_len))
+		goto out_free;
+	if (s->malg && sop->mackeylen > dev->max_auth_key_len)
+		goto out_free;
+
+	if (s->calg) {
+		err = vc_ctrl_create(s, VIRTIO_CRYPTO_OP_ENCRYPT, key,
+				     sop->keylen, mackey,
+				     s->malg ? sop->mackeylen : 0, &s->enc_sid);
+		if (err)
+			goto out_put;
+		s->has_enc = true;
+		err = vc_ctrl_create(s, VIRTIO_CRYPTO_OP_DECRYPT, key,
+				     sop->keylen, mackey,
+				     s->malg ? sop->mackeylen : 0, &s->dec_sid);
+		if (err)
+			goto out_put;
+		s->has_dec = true;
+	} else {
+		err = vc_ctrl_create(s, 0, NULL, 0, mackey, sop->mackeylen,
+				     &s->enc_sid);
+		if (err)
+			goto out_put;
+		s->has_enc = true;
+	}
+	*out = s;
+	return 0;
+
+out_put:
+	vc_session_put(s);	/* destroys what the device created */
+	return err;
+out_free:
+	kfree(s);
+	return err;
+}
+
+static int vc_buf_from_user(struct vc_buf *buf, const u8 __user *src)
+{
+	unsigned int i, off = 0;
+
+	for (i = 0; i < buf->npages; i++) {
+		unsigned int chunk = min_t(unsigned int, buf->len - off,
+					   PAGE_SIZE);
+
+		if (copy_from_user(page_address(buf->pages[i]), src + off,
+				   chunk))
+			return -EFAULT;
+		off += chunk;
+	}
+	return 0;
+}
+
+static int vc_buf_to_user(u8 __user *dst, const struct vc_buf *buf)
+{
+	unsigned int i, off = 0;
+
+	for (i = 0; i < buf->npages; i++) {
+		unsigned int chunk = min_t(unsigned int, buf->len - off,
+					   PAGE_SIZE);
+
+		if (copy_to_user(dst + off, page_address(buf->pages[i]), chunk))
+			return -EFAULT;
+		off += chunk;
+	}
+	return 0;
+}
+
+/* The last AES block of a buffer whose length is a multiple of 16. */
+static void vc_buf_last_block(const struct vc_buf *buf, u8 *out)
+{
+	unsigned int off = buf->len - VC_AES_BLOCK;
+
+	/* 16 | len and 16 | PAGE_SIZE: the block never straddles pages. */
+	memcpy(out, page_address(buf->pages[off / PAGE_SIZE]) +
+		    off % PAGE_SIZE, VC_AES_BLOCK);
+}
+
+/* Big-endian 128-bit counter += n, as ctr(aes) leaves its IV. */
+static void vc_ctr_add(u8 *ctr, u64 n)
+{
+	u64 lo = get_unaligned_be64(ctr + 8);
+	u64 hi = get_unaligned_be64(ctr);
+
+	if (lo + n < lo)
+		hi++;
+	lo += n;
+	put_unaligned_be64(hi, ctr);
+	put_unaligned_be64(lo, ctr + 8);
+}
+
+/* The IV cryptodev-linux's tfm holds after the operation. */
+static void vc_next_iv(const struct vc_session *s, const struct vc_req *req,
+		       u16 op, unsigned int len, u8 *iv)
+{
+	if (!s->calg || !s->calg->ivsize || !len)
+		return;
+	switch (s->calg->cryptodev) {
+	case CRYPTO_AES_CBC:
+		vc_buf_last_block(op == COP_ENCRYPT ? &req->dst : &req->src,
+				  iv);
+		break;
+	case CRYPTO_AES_CTR:
+		vc_ctr_add(iv, DIV_ROUND_UP(len, VC_AES_BLOCK));
+		break;
+	}
+}
+
+static void vc_fill_data_hdr(const struct vc_session *s, struct vc_req *req,
+			     u16 op, unsigned int len)
+{
+	struct virtio_crypto_op_data_req *d = &req->hdr.data;
+	bool enc = op == COP_ENCRYPT;
+	unsigned int ivsize = s->calg ? s->calg->ivsize : 0;
+
+	d->header.session_id = cpu_to_le64(enc || !s->calg ? s->enc_sid :
+					   s->dec_sid);
+	if (!s->calg) {
+		d->header.opcode = cpu_to_le32(VIRTIO_CRYPTO_MAC);
+		d->header.algo = cpu_to_le32(s->malg->virtio);
+		d->u.mac_req.para.hash.src_data_len = cpu_to_le32(len);
+		d->u.mac_req.para.hash.hash_result_len =
+			cpu_to_le32(s->malg->digestsize);
+		return;
+	}
+	d->header.opcode = cpu_to_le32(enc ? VIRTIO_CRYPTO_CIPHER_ENCRYPT :
+					     VIRTIO_CRYPTO_CIPHER_DECRYPT);
+	d->header.algo = cpu_to_le32(s->calg->virtio);
+	if (!s->malg) {
+		struct virtio_crypto_cipher_para *p =
+			&d->u.sym_req.u.cipher.para;
+
+		d->u.sym_req.op_type = cpu_to_le32(VIRTIO_CRYPTO_SYM_OP_CIPHER);
+		p->iv_len = cpu_to_le32(ivsize);
+		p->src_data_len = cpu_to_le32(len);
+		p->dst_data_len = cpu_to_le32(len);
+	} else {
+		struct virtio_crypto_alg_chain_data_para *p =
+			&d->u.sym_req.u.chain.para;
+
+		d->u.sym_req.op_type =
+			cpu_to_le32(VIRTIO_CRYPTO_SYM_OP_ALGORITHM_CHAINING);
+		p->iv_len = cpu_to_le32(ivsize);
+		p->src_data_len = cpu_to_le32(len);
+		p->dst_data_len = cpu_to_le32(len);
+		p->cipher_start_src_offset = 0;
+		p->len_to_cipher = cpu_to_le32(len);
+		p->hash_start_src_offset = 0;
+		p->len_to_hash = cpu_to_le32(len);
+		p->hash_result_len = cpu_to_le32(s->malg->digestsize);
+	}
+}
+
+/*
+ * CIOCCRYPT on a looked-up session. The caller validated op; cop->iv,
+ * src, dst and mac are user pointers. Returns 0 or a cryptodev errno.
+ */
+int vc_session_crypt(struct vc_session *s, struct crypt_op *cop)
+{
+	struct vc_dev *dev = s->dev;
+	unsigned int len = cop->len;
+	unsigned int ivsize = s->calg ? s->calg->ivsize : 0;
+	unsigned int blocksize = s->calg ? s->calg->blocksize : 1;
+	struct scatterlist hdr_sg, iv_sg, digest_sg, status_sg, *sgs[6];
+	unsigned int nout = 0, nin = 0;
+	struct vc_req *req;
+	u8 iv[VC_MAX_IV];
+	int err;
+
+	if (len % blocksize)
+		return -EINVAL;
+	if (len > dev->max_data_len)
+		return -EINVAL;
+	/* A stateless device cannot carry a MAC across calls. */
+	if (s->malg && (cop->flags & COP_FLAG_UPDATE))
+		return -EINVAL;
+
+	if (cop->iv && ivsize) {
+		if (copy_from_user(iv, cop->iv, ivsize))
+			return -EFAULT;
+	} else if (ivsize) {
+		spin_lock(&s->iv_lock);
+		memcpy(iv, s->iv, ivsize);
+		spin_unlock(&s->iv_lock);
+	}
+
+	/* cryptodev-linux: zero bytes of cipher work is a successful no-op. */
+	if (!len && !s->malg)
+		goto write_iv;
+
+	req = vc_req_alloc(GFP_KERNEL);
+	if (!req)
+		return -ENOMEM;
+	memcpy(req->iv, iv, ivsize);
+	req->status = VIRTIO_CRYPTO_ERR;
+	vc_fill_data_hdr(s, req, cop->op, len);
+
+	sg_init_one(&hdr_sg, &req->hdr.data, sizeof(req->hdr.data));
+	sgs[nout++] = &hdr_sg;
+	if (ivsize) {
+		sg_init_one(&iv_sg, req->iv, ivsize);
+		sgs[nout++] = &iv_sg;
+	}
+	if (len) {
+		err = vc_buf_alloc(&req->src, len);
+		if (err)
+			goto out_put;
+		err = vc_buf_from_user(&req->src, cop->src);
+		if (err)
+			goto out_put;
+		sgs[nout++] = req->src.sg;
+	}
+	if (len && s->calg) {
+		err = vc_buf_alloc(&req->dst, len);
+		if (err)
+			goto out_put;
+		sgs[nout + nin++] = req->dst.sg;
+	}
+	if (s->malg) {
+		sg_init_one(&digest_sg, req->digest, s->malg->digestsize);
+		sgs[nout + nin++] = &digest_sg;
+	}
+	sg_init_one(&status_sg, &req->status, sizeof(req->status));
+	sgs[nout + nin++] = &status_sg;
+
+	err = vc_submit(dev, &dev->dataq[0], req, sgs, nout, nin, true);
+	if (!err)
+		err = vc_status_to_errno(dev, req->status);
+	if (err)
+		goto out_put;
+
+	vc_next_iv(s, req, cop->op, len, iv);
+	if (len && s->calg && vc_buf_to_user(cop->dst, &req->dst)) {
+		err = -EFAULT;
+		goto out_put;
+	}
+	if (s->malg && copy_to_user(cop->mac, req->digest,
+				    s->malg->digestsize)) {
+		err = -EFAULT;
+		goto out_put;
+	}
+	vc_req_put(req);
+
+write_iv:
+	if (ivsize) {
+		spin_lock(&s->iv_lock);
+		memcpy(s->iv, iv, ivsize);
+		spin_unlock(&s->iv_lock);
+	}
+	if (ivsize && cop->iv && (cop->flags & COP_FLAG_WRITE_IV) &&
+	    copy_to_user(cop->iv, iv, ivsize))
+		return -EFAULT;
+	memzero_explicit(iv, sizeof(iv));
+	return 0;
+
+out_put:
+	vc_req_put(req);
+	memzero_explicit(iv, sizeof(iv));
+	return err;
+}

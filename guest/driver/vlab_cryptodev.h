@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * vlab_cryptodev: a virtio-crypto driver that exports the cryptodev-linux
+ * /dev/crypto ioctl API. Shared definitions of the three parts:
+ *   vc_virtio.c  - device lifecycle, virtqueues, request submit/complete
+ *   vc_session.c - device sessions (control queue) and data operations
+ *   vc_chardev.c - /dev/crypto: per-open state and the ioctl glue
+ */
+#ifndef VLAB_CRYPTODEV_H
+#define VLAB_CRYPTODEV_H
+
+#include <linux/completion.h>
+#include <linux/kref.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/refcount.h>
+#include <linux/scatterlist.h>
+#include <linux/spinlock.h>
+#include <linux/virtio.h>
+#include <linux/wait.h>
+#include <uapi/linux/virtio_crypto.h>
+
+#include "cryptodev_abi.h"
+
+#define VC_NAME "vlab_cryptodev"
+
+/*
+ * Largest CIOCCRYPT length. Each request bounces src and dst through
+ * kernel pages that stay allocated until the device returns them (even if
+ * the caller is killed), and is described by one descriptor per page: at
+ * 1 MiB that is 2 * 256 + 4 descriptors, well under the 1024 a virtqueue
+ * element may hold in QEMU. The device's config max_size can lower it.
+ */
+#define VC_MAX_DATA_LEN		(1U << 20)
+/* Sessions one open file may hold; bounds the memory a process can pin. */
+#define VC_MAX_SESSIONS		1024
+/* Data queues we accept (QEMU offers 1 by default; vhost-user serves q0). */
+#define VC_MAX_DATAQ		64
+
+#define VC_AES_BLOCK		16
+#define VC_MAX_IV		16
+#define VC_MAX_DIGEST		64
+
+/* One virtqueue and what guards it. */
+struct vc_queue {
+	struct virtqueue *vq;
+	/* Protects vq (add/kick/get_buf/detach) and the dead flag's readers. */
+	spinlock_t lock;
+	/* Submitters sleep here while the ring is full. */
+	wait_queue_head_t space;
+	/* Bumped under lock whenever used buffers are reclaimed. */
+	unsigned long space_seq;
+	char name[16];
+};
+
+struct vc_dev {
+	struct kref ref;		/* one per open file + one for probe */
+	struct virtio_device *vdev;
+	struct list_head node;		/* in vc_devices, under vc_devices_lock */
+	/*
+	 * Set before the device is reset in remove; every queue lock is taken
+	 * and released after setting it, so a submitter that holds a queue
+	 * lock either sees it or finishes adding before the reset.
+	 */
+	bool dead;
+	bool broken;			/* the device answered nonsense */
+	unsigned int ndataq;		/* as the device offers, <= VC_MAX_DATAQ */
+	struct vc_queue *dataq;		/* ndataq entries */
+	struct vc_queue ctrlq;
+	atomic_t next_q;
+	/* From the config space, read once in probe. */
+	u32 cipher_algo_l;
+	u32 mac_algo_l;
+	u32 max_cipher_key_len;
+	u32 max_auth_key_len;
+	u32 max_data_len;
+};
+
+/*
+ * A buffer the device reads or writes, kept in order-0 pages so no
+ * high-order allocation is needed and so it can be freed from any context.
+ */
+struct vc_buf {
+	unsigned int len;
+	unsigned int npages;
+	struct page **pages;
+	struct scatterlist *sg;
+};
+
+/*
+ * One request to the device. Two references: the submitter's and the
+ * device's (taken when the request is added to a ring, dropped by the
+ * completion path). A submitter killed while waiting drops only its own, so
+ * the buffers the device may still write stay valid until it returns them.
+ */
+struct vc_req {
+	refcount_t ref;
+	struct completion done;
+	/* 0 when the device returned the request, -ENODEV when it vanished */
+	int result;
+	union {
+		struct virtio_crypto_op_ctrl_req ctrl;
+		struct virtio_crypto_op_data_req data;
+	} hdr;				/* device-readable */
+	u8 iv[VC_MAX_IV];		/* device-readable */
+	u8 *key;			/* device-readable, kfree_sensitive */
+	unsigned int keylen;
+	union {
+		struct virtio_crypto_session_input session;
+		struct virtio_crypto_inhdr inhdr;
+	} in;				/* device-writable (control) */
+	u8 digest[VC_MAX_DIGEST];	/* device-writable */
+	u8 status;			/* device-writable (data) */
+	struct vc_buf src;
+	struct vc_buf dst;
+};
+
+struct vc_cipher_alg {
+	u32 cryptodev;			/* CRYPTO_* */
+	u32 virtio;			/* VIRTIO_CRYPTO_CIPHER_* */
+	unsigned int ivsize;
+	unsigned int blocksize;
+	const char *cra_name;
+	const char *driver_name;
+};
+
+struct vc_mac_alg {
+	u32 cryptodev;			/* CRYPTO_*_HMAC */
+	u32 virtio;			/* VIRTIO_CRYPTO_MAC_* */
+	unsigned int digestsize;
+	const char *cra_name;
+	const char *driver_name;
+};
+
+/*
+ * A cryptodev session. The device's sessions have a fixed direction, so a
+ * cipher session owns two of them (encrypt, decrypt); a MAC-only session
+ * owns one (enc_sid). Lives in its file's xarray; requests hold a kref.
+ */
+struct vc_session {
+	struct kref ref;
+	u32 id;				/* the cryptodev id userspace sees */
+	struct vc_dev *dev;		/* the file's reference covers it */
+	const struct vc_cipher_alg *calg;	/* NULL for MAC-only */
+	const struct vc_mac_alg *malg;		/* NULL for cipher-only */
+	u64 enc_sid;
+	u64 dec_sid;
+	bool has_enc, has_dec;
+	/* Protects iv: cryptodev keeps the chaining IV between calls. */
+	spinlock_t iv_lock;
+	u8 iv[VC_MAX_IV];
+};
+
+/* vc_virtio.c */
+struct vc_dev *vc_dev_get_any(void);
+void vc_dev_put(struct vc_dev *dev);
+struct vc_req *vc_req_alloc(gfp_t gfp);
+void vc_req_put(struct vc_req *req);
+int vc_buf_alloc(struct vc_buf *buf, unsigned int len);
+int vc_submit(struct vc_dev *dev, struct vc_queue *q, struct vc_req *req,
+	      struct scatterlist *sgs[], unsigned int nout, unsigned int nin,
+	      bool killable);
+int vc_status_to_errno(struct vc_dev *dev, u8 status);
+int vc_virtio_init(void);
+void vc_virtio_exit(void);
+
+/* vc_session.c */
+const struct vc_cipher_alg *vc_find_cipher(u32 cryptodev);
+const struct vc_mac_alg *vc_find_mac(u32 cryptodev);
+int vc_session_create(struct vc_dev *dev, const struct session_op *sop,
+		      const u8 *key, const u8 *mackey, struct vc_session **out);
+void vc_session_put(struct vc_session *s);
+int vc_session_crypt(struct vc_session *s, struct crypt_op *cop);
+
+/* vc_chardev.c */
+int vc_chardev_init(void);
+void vc_chardev_exit(void);
+
+#endif /* VLAB_CRYPTODEV_H */

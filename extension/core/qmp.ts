@@ -108,6 +108,7 @@ export class QmpClient extends EventEmitter {
 
   private constructor(socket: net.Socket, opts: QmpConnectOptions) {
     super();
+    this.setMaxListeners(0); // every nextEvent() waiter listens for 'event' and 'close'
     this.socket = socket;
     this.maxLineBytes = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
     this.commandTimeoutMs = opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;

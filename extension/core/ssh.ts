@@ -275,6 +275,7 @@ export class SshSession extends EventEmitter {
   /** @internal use sshConnect() */
   constructor(client: Client) {
     super();
+    this.setMaxListeners(0); // every running exec() listens for 'close'
     this.client = client;
     client.on('error', () => undefined); // surfaced through 'close' and failing calls
     client.once('close', () => {
@@ -400,8 +401,9 @@ export class SshSession extends EventEmitter {
 
   /** SIGKILLs every remote process whose environment carries the tag (best effort, fire and forget). */
   private killTagged(tag: string): void {
-    const script = `for e in /proc/[0-9]*/environ; do ` +
-      `if grep -qzx ${EXEC_TAG_VAR}=${tag} "$e" 2>/dev/null; then p=\${e#/proc/}; kill -KILL "\${p%/environ}" 2>/dev/null; fi; done`;
+    // One grep over every environ file (a grep per process would fork hundreds of times).
+    const script = `grep -lsxz ${EXEC_TAG_VAR}=${tag} /proc/[0-9]*/environ | ` +
+      `while read -r e; do p=\${e#/proc/}; kill -KILL "\${p%/environ}" 2>/dev/null; done`;
     if (this.closed) return;
     this.client.exec(script, (err, ch) => {
       if (err) return;

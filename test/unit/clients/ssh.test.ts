@@ -1,5 +1,7 @@
 import { test, describe, before, after } from 'node:test';
 import * as assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { sshConnect, SshError, SshSession, parseOpenSshPublicKey } from '../../../extension/core/ssh';
 import { makeKeys, freePort, startSshd, type SshdKeys, type RunningSshd } from './sshd-fixture';
@@ -86,10 +88,15 @@ describe('SSH client against a real sshd', () => {
     assert.match(out.text(), /marker-42/);
   });
 
-  test('timeout kills the remote command', async () => {
+  test('timeout kills the remote command and its children', async () => {
+    const pidFile = join(keys.dir, 'child.pid');
     const started = Date.now();
-    await rejectsWith(session.exec(['sleep', '30'], { timeoutMs: 300 }), 'timeout');
+    await rejectsWith(session.exec(['sh', '-c', 'sleep 30 & echo $! > "$1"; wait', 'sh', pidFile], { timeoutMs: 500 }), 'timeout');
     assert.ok(Date.now() - started < 10_000);
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    assert.ok(pid > 0);
+    for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(existsSync(`/proc/${pid}`), false, 'the background sleep was killed too');
     // the session is still usable
     assert.equal((await session.run(['true'])).code, 0);
   });

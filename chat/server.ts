@@ -1,0 +1,252 @@
+/**
+ * IRC-like multi-client chat server: nicknames, rooms, private messages, notices. Each client is a
+ * ChatConnection (encrypted with the shared key, or plain). Writes never wait: every client has a
+ * bounded output queue, and a client whose queue overflows (it stopped reading) is disconnected,
+ * so one slow or broken client never holds up the others.
+ */
+import * as net from 'node:net';
+import { ChatConnection } from './connection';
+import { type ChatMessage, NICK_RE, ROOM_RE } from './messages';
+import type { ChatMode } from './protocol';
+import type { CryptoProvider } from './provider';
+import { checkAllowedHost } from './peer';
+
+export const DEFAULT_ROOM = '#lobby';
+export const DEFAULT_MAX_QUEUED_BYTES = 1024 * 1024;
+export const DEFAULT_MAX_CLIENTS = 256;
+const MAX_ROOMS_PER_CLIENT = 16;
+
+export interface ServerOptions {
+  readonly host?: string;
+  readonly port: number;
+  readonly mode: ChatMode;
+  readonly psk?: Buffer;
+  readonly provider?: CryptoProvider;
+  /** Unsent bytes allowed per client before it is dropped. */
+  readonly maxQueuedBytes?: number;
+  readonly maxClients?: number;
+  /** Server log lines (connects, drops, errors). */
+  readonly log?: (line: string) => void;
+}
+
+interface Client {
+  readonly id: number;
+  readonly conn: ChatConnection;
+  nick: string | undefined;
+  readonly rooms: Set<string>;
+  /** Room that plain text goes to (the one joined last). */
+  current: string | undefined;
+}
+
+export interface ServerStats {
+  readonly clients: number;
+  readonly rooms: number;
+  /** Messages accepted from clients (say lines that were not commands). */
+  readonly received: number;
+  /** Messages handed to client connections. */
+  readonly delivered: number;
+  /** Clients cut off because their output queue overflowed. */
+  readonly droppedSlow: number;
+  /** Largest unsent backlog seen on any client connection, in bytes. */
+  readonly maxQueuedSeen: number;
+}
+
+export class ChatServer {
+  private readonly server = net.createServer();
+  private readonly clients = new Map<number, Client>();
+  private readonly rooms = new Map<string, Set<Client>>();
+  private nextId = 1;
+  private readonly stats = { received: 0, delivered: 0, droppedSlow: 0, maxQueuedSeen: 0 };
+  private readonly log: (line: string) => void;
+  readonly maxQueuedBytes: number;
+
+  constructor(private readonly opts: ServerOptions) {
+    checkAllowedHost(opts.host ?? '127.0.0.1');
+    this.log = opts.log ?? (() => undefined);
+    this.maxQueuedBytes = opts.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES;
+    this.server.on('connection', (socket) => this.accept(socket));
+  }
+
+  listen(): Promise<net.AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.opts.port, this.opts.host ?? '127.0.0.1', () => {
+        this.server.removeListener('error', reject);
+        resolve(this.server.address() as net.AddressInfo);
+      });
+    });
+  }
+
+  getStats(): ServerStats {
+    return { clients: this.clients.size, rooms: this.rooms.size, ...this.stats };
+  }
+
+  /** Stops accepting, says goodbye to everyone, resolves when every socket is closed. */
+  close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const c of this.clients.values()) c.conn.quit();
+    return closed;
+  }
+
+  private accept(socket: net.Socket): void {
+    if (this.clients.size >= (this.opts.maxClients ?? DEFAULT_MAX_CLIENTS)) {
+      this.log(`refusing ${socket.remoteAddress}:${socket.remotePort}: server full`);
+      socket.destroy();
+      return;
+    }
+    const id = this.nextId++;
+    const client: Client = {
+      id,
+      nick: undefined,
+      rooms: new Set(),
+      current: undefined,
+      conn: new ChatConnection(
+        socket,
+        {
+          role: 'responder',
+          mode: this.opts.mode,
+          ...(this.opts.psk ? { psk: this.opts.psk } : {}),
+          ...(this.opts.provider ? { provider: this.opts.provider } : {}),
+          hello: { nick: 'server', role: 'server' },
+          maxQueuedBytes: this.maxQueuedBytes,
+        },
+        {
+          onReady: (peer) => this.welcome(client, peer.nick),
+          onMessage: (m) => this.onMessage(client, m),
+          onEnd: (outcome) => {
+            const why = outcome.kind === 'error' ? outcome.error.message : outcome.kind === 'bye' ? 'quit' : 'server closing';
+            if (outcome.kind === 'error' && /output queue/.test(why)) this.stats.droppedSlow++;
+            this.log(`client ${id} (${client.nick ?? 'no nick'}) gone: ${why}`);
+            this.remove(client, why);
+          },
+        },
+      ),
+    };
+    this.clients.set(id, client);
+    this.log(`client ${id} connected from ${socket.remoteAddress}:${socket.remotePort}`);
+  }
+
+  private welcome(client: Client, wanted: string): void {
+    client.nick = this.uniqueNick(wanted);
+    this.send(client, { t: 'notice', text: `welcome ${client.nick}; commands: /nick /join /part /list /who /msg /quit` });
+    this.join(client, DEFAULT_ROOM);
+  }
+
+  private uniqueNick(wanted: string): string {
+    const taken = (n: string): boolean => [...this.clients.values()].some((c) => c.nick?.toLowerCase() === n.toLowerCase());
+    if (!taken(wanted)) return wanted;
+    for (let i = 2; ; i++) {
+      const candidate = `${wanted.slice(0, 20)}${i}`;
+      if (!taken(candidate)) return candidate;
+    }
+  }
+
+  private onMessage(client: Client, m: ChatMessage): void {
+    if (!client.nick) return;
+    if (m.t !== 'say') {
+      this.send(client, { t: 'error', text: `clients send text, not "${m.t}" messages` });
+      return;
+    }
+    const text = m.text;
+    if (!text.startsWith('/')) {
+      if (!client.current) {
+        this.send(client, { t: 'error', text: 'you are in no room: /join #room first' });
+        return;
+      }
+      this.stats.received++;
+      this.toRoom(client.current, { t: 'msg', from: client.nick, to: client.current, text }, client);
+      return;
+    }
+    const [cmd, ...rest] = text.trim().split(/\s+/);
+    const arg = rest[0];
+    switch (cmd) {
+      case '/nick':
+        return this.rename(client, arg);
+      case '/join':
+        if (!arg || !ROOM_RE.test(arg)) return this.send(client, { t: 'error', text: 'usage: /join #room (letters, digits, _ and -)' });
+        return this.join(client, arg);
+      case '/part':
+        return this.part(client, arg ?? client.current);
+      case '/list':
+        return this.send(client, {
+          t: 'notice',
+          text: this.rooms.size === 0 ? 'no rooms' : `rooms: ${[...this.rooms].map(([r, m]) => `${r} (${m.size})`).sort().join(', ')}`,
+        });
+      case '/who': {
+        const room = arg ?? client.current;
+        const members = room ? this.rooms.get(room) : undefined;
+        if (!room || !members) return this.send(client, { t: 'error', text: `no such room ${room ?? ''}`.trim() });
+        return this.send(client, { t: 'notice', text: `${room}: ${[...members].map((c) => c.nick).sort().join(' ')}` });
+      }
+      case '/msg': {
+        const target = [...this.clients.values()].find((c) => c.nick !== undefined && c.nick.toLowerCase() === arg?.toLowerCase());
+        const body = text.trim().split(/\s+/).slice(2).join(' ');
+        if (!arg || !body) return this.send(client, { t: 'error', text: 'usage: /msg NICK text' });
+        if (!target) return this.send(client, { t: 'error', text: `no such nick ${arg}` });
+        this.stats.received++;
+        return this.send(target, { t: 'msg', from: client.nick, to: target.nick!, text: body });
+      }
+      default:
+        return this.send(client, { t: 'error', text: `unknown command ${cmd}` });
+    }
+  }
+
+  private rename(client: Client, nick: string | undefined): void {
+    if (!nick || !NICK_RE.test(nick)) return this.send(client, { t: 'error', text: 'usage: /nick NAME (1-24 letters, digits, _ or -)' });
+    const clash = [...this.clients.values()].some((c) => c !== client && c.nick?.toLowerCase() === nick.toLowerCase());
+    if (clash) return this.send(client, { t: 'error', text: `nick ${nick} is taken` });
+    const old = client.nick!;
+    client.nick = nick;
+    const told = new Set<Client>([client]);
+    for (const room of client.rooms) for (const c of this.rooms.get(room) ?? []) told.add(c);
+    for (const c of told) this.send(c, { t: 'notice', text: `${old} is now known as ${nick}` });
+  }
+
+  private join(client: Client, room: string): void {
+    if (client.rooms.has(room)) {
+      client.current = room;
+      return this.send(client, { t: 'notice', text: `now talking in ${room}` });
+    }
+    if (client.rooms.size >= MAX_ROOMS_PER_CLIENT) return this.send(client, { t: 'error', text: `at most ${MAX_ROOMS_PER_CLIENT} rooms per client` });
+    let members = this.rooms.get(room);
+    if (!members) this.rooms.set(room, (members = new Set()));
+    members.add(client);
+    client.rooms.add(room);
+    client.current = room;
+    this.toRoom(room, { t: 'notice', text: `${client.nick} joined ${room}` });
+  }
+
+  private part(client: Client, room: string | undefined): void {
+    if (!room || !client.rooms.has(room)) return this.send(client, { t: 'error', text: `you are not in ${room ?? 'a room'}` });
+    this.toRoom(room, { t: 'notice', text: `${client.nick} left ${room}` });
+    this.leaveRoom(client, room);
+    client.current = [...client.rooms].pop();
+  }
+
+  private leaveRoom(client: Client, room: string): void {
+    client.rooms.delete(room);
+    const members = this.rooms.get(room);
+    members?.delete(client);
+    if (members && members.size === 0) this.rooms.delete(room);
+  }
+
+  private remove(client: Client, why: string): void {
+    if (!this.clients.delete(client.id)) return;
+    for (const room of [...client.rooms]) {
+      this.leaveRoom(client, room);
+      if (client.nick) this.toRoom(room, { t: 'notice', text: `${client.nick} left ${room} (${why})` });
+    }
+  }
+
+  private toRoom(room: string, m: ChatMessage, except?: Client): void {
+    for (const c of [...(this.rooms.get(room) ?? [])]) if (c !== except) this.send(c, m);
+  }
+
+  /** Never waits: the connection queues and drops itself when its queue is full. */
+  private send(client: Client, m: ChatMessage): void {
+    if (!this.clients.has(client.id)) return;
+    if (client.conn.send(m)) this.stats.delivered++;
+    const queued = client.conn.queuedBytes;
+    if (queued > this.stats.maxQueuedSeen) this.stats.maxQueuedSeen = queued;
+  }
+}

@@ -1,0 +1,215 @@
+/** `vlab chat ...`: two-way chat, multi-client server, key files, host↔host/host↔guest pair, benchmark. */
+import { parseArgs } from 'node:util';
+import * as fs from 'node:fs';
+import { type CliCommand, type CliIo, UsageError } from '../command';
+import { generatePsk, KeyFileError, pskFromPassphrase, writeKeyFile } from '../../../chat/keys';
+import { NICK_RE } from '../../../chat/messages';
+import { acceptOne, connectTo, parseHostPort, runChatSession } from '../../../chat/peer';
+import { ChatServer } from '../../../chat/server';
+import { type ChatCrypto, CryptoSetupError, parseCryptoChoice, setupCrypto } from '../../../chat/setup';
+
+const CRYPTO_HELP = `  --crypto none|cryptodev|software|auto
+                     none: plain text (Z1). cryptodev: AES-256-CBC through /dev/crypto (Z2/Z3).
+                     software: the same with node:crypto, byte-identical on the wire.
+                     auto (default when a key is given): cryptodev if /dev/crypto opens, else software.
+  --key-file F       pre-shared key (vlab chat keygen F); both sides need the same one`;
+
+const cryptoOptions = {
+  crypto: { type: 'string' },
+  'key-file': { type: 'string' },
+  nick: { type: 'string' },
+} as const;
+
+type OptionSpec = Record<string, { type: 'string' | 'boolean' }>;
+
+function parse(args: readonly string[], options: OptionSpec, positionals = 0): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...args], options, allowPositionals: positionals > 0, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (parsed.positionals.length > positionals) throw new UsageError(`unexpected argument ${parsed.positionals[positionals]}`);
+  return { values: parsed.values as Record<string, string | boolean | undefined>, positionals: parsed.positionals };
+}
+
+function cryptoFrom(values: Record<string, string | boolean | undefined>): ChatCrypto {
+  try {
+    return setupCrypto(parseCryptoChoice(values['crypto'] as string | undefined), values['key-file'] as string | undefined);
+  } catch (err) {
+    if (err instanceof CryptoSetupError) throw new UsageError(err.message);
+    if (err instanceof KeyFileError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+function nickFrom(values: Record<string, string | boolean | undefined>, fallback: string): string {
+  const nick = (values['nick'] as string | undefined) ?? fallback;
+  if (!NICK_RE.test(nick)) throw new UsageError('--nick must be 1-24 letters, digits, _ or -');
+  return nick;
+}
+
+function portFrom(value: string | boolean | undefined, required: boolean): number {
+  if (value === undefined) {
+    if (required) throw new UsageError('--port is required (0 picks a free port)');
+    return 0;
+  }
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be 0..65535');
+  return port;
+}
+
+function isTty(io: CliIo): boolean {
+  return (io.stdin as NodeJS.ReadStream).isTTY === true && (io.stdout as NodeJS.WriteStream).isTTY === true;
+}
+
+const listen: CliCommand = {
+  name: 'chat listen',
+  summary: 'wait for one peer and chat with it (interactive or pipe)',
+  usage: `usage: vlab chat listen --port P [--host 127.0.0.1] [--crypto ...] [--key-file F] [--nick NAME]
+Waits for one peer (vlab chat connect), then chats: type lines; /quit or Ctrl-D ends both sides.
+On a pipe, stdin lines are sent and received lines go to stdout ("[HH:MM:SS] <nick> text");
+status lines (listening on, cipher, errors) go to stderr.
+${CRYPTO_HELP}`,
+  async run(args, io) {
+    const { values } = parse(args, { ...cryptoOptions, host: { type: 'string' }, port: { type: 'string' } });
+    const port = portFrom(values['port'], true);
+    const host = (values['host'] as string | undefined) ?? '127.0.0.1';
+    const nick = nickFrom(values, 'host');
+    const c = cryptoFrom(values);
+    try {
+      io.stderr.write(`${c.startupLine}\n`);
+      const socket = await acceptOne(host, port, (a) => io.stderr.write(`listening on ${a.address}:${a.port}\n`), io.signal);
+      return await runChatSession(socket, { role: 'responder', mode: c.mode, ...psk(c), nick, as: 'peer' }, { ...io, interactive: isTty(io) });
+    } finally {
+      c.close();
+    }
+  },
+};
+
+function psk(c: ChatCrypto): { psk?: Buffer; provider?: ChatCrypto['provider'] } {
+  return { ...(c.psk ? { psk: c.psk } : {}), ...(c.provider ? { provider: c.provider } : {}) };
+}
+
+const connect: CliCommand = {
+  name: 'chat connect',
+  summary: 'connect to a chat peer or server (interactive or pipe)',
+  usage: `usage: vlab chat connect HOST:PORT [--crypto ...] [--key-file F] [--nick NAME]
+Connects to vlab chat listen or vlab chat server. HOST is 127.0.0.1 (10.0.2.2 from the lab guest).
+${CRYPTO_HELP}`,
+  async run(args, io) {
+    const { values, positionals } = parse(args, cryptoOptions, 1);
+    if (positionals.length !== 1) throw new UsageError('HOST:PORT is required');
+    let target;
+    try {
+      target = parseHostPort(positionals[0]!);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    const nick = nickFrom(values, 'guest');
+    const c = cryptoFrom(values);
+    try {
+      io.stderr.write(`${c.startupLine}\n`);
+      let socket;
+      try {
+        socket = await connectTo(target.host, target.port);
+      } catch (err) {
+        io.stderr.write(`chat: ${(err as Error).message}\n`);
+        return 1;
+      }
+      return await runChatSession(socket, { role: 'initiator', mode: c.mode, ...psk(c), nick, as: 'client' }, { ...io, interactive: isTty(io) });
+    } finally {
+      c.close();
+    }
+  },
+};
+
+const keygen: CliCommand = {
+  name: 'chat keygen',
+  summary: 'write a new pre-shared chat key file (mode 0600)',
+  usage: `usage: vlab chat keygen FILE [--force] [--passphrase-stdin]
+Writes a fresh random 256-bit key, or with --passphrase-stdin one derived (scrypt) from the first
+line of stdin, so two machines can make the same key from a shared phrase. Refuses to overwrite
+an existing file unless --force.`,
+  async run(args, io) {
+    const { values, positionals } = parse(args, { force: { type: 'boolean' }, 'passphrase-stdin': { type: 'boolean' } }, 1);
+    const file = positionals[0];
+    if (!file) throw new UsageError('FILE is required');
+    let key;
+    if (values['passphrase-stdin']) {
+      const phrase = (await readFirstLine(io.stdin)).replace(/\r$/, '');
+      try {
+        key = pskFromPassphrase(phrase);
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+    } else key = generatePsk();
+    try {
+      writeKeyFile(file, key, values['force'] === true);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      io.stderr.write(`vlab chat keygen: ${e.code === 'EEXIST' ? `${file} exists (use --force to replace it)` : e.message}\n`);
+      return 1;
+    }
+    io.stdout.write(`wrote ${file} (mode ${(fs.statSync(file).mode & 0o777).toString(8)})\n`);
+    return 0;
+  },
+};
+
+function readFirstLine(stream: NodeJS.ReadableStream): Promise<string> {
+  return new Promise((resolve) => {
+    let text = '';
+    const done = (): void => {
+      stream.removeListener('data', onData);
+      stream.removeListener('end', done);
+      resolve(text.split('\n')[0] ?? '');
+    };
+    const onData = (chunk: Buffer | string): void => {
+      text += chunk.toString();
+      if (text.includes('\n') || text.length > 4096) done();
+    };
+    stream.on('data', onData);
+    stream.once('end', done);
+  });
+}
+
+const server: CliCommand = {
+  name: 'chat server',
+  summary: 'IRC-like multi-client chat server (nicks, rooms, /msg)',
+  usage: `usage: vlab chat server --port P [--host 127.0.0.1] [--crypto ...] [--key-file F] [--max-queue BYTES]
+Clients connect with vlab chat connect. Commands: /nick NAME, /join #room, /part [#room], /list,
+/who [#room], /msg NICK text, /quit. Plain lines go to the room joined last (#lobby at first).
+Each client has a bounded output queue (--max-queue, default 1 MiB); a client that stops reading is
+disconnected instead of slowing the others. Ctrl-C stops the server.
+${CRYPTO_HELP}`,
+  async run(args, io) {
+    const { values } = parse(args, { crypto: cryptoOptions.crypto, 'key-file': cryptoOptions['key-file'], host: { type: 'string' }, port: { type: 'string' }, 'max-queue': { type: 'string' } });
+    const port = portFrom(values['port'], true);
+    const maxQueue = values['max-queue'] === undefined ? undefined : Number(values['max-queue']);
+    if (maxQueue !== undefined && (!Number.isInteger(maxQueue) || maxQueue < 65536)) throw new UsageError('--max-queue must be an integer ≥ 65536');
+    const c = cryptoFrom(values);
+    const srv = new ChatServer({
+      host: (values['host'] as string | undefined) ?? '127.0.0.1',
+      port,
+      mode: c.mode,
+      ...psk(c),
+      ...(maxQueue !== undefined ? { maxQueuedBytes: maxQueue } : {}),
+      log: (line) => io.stderr.write(`${new Date().toTimeString().slice(0, 8)} ${line}\n`),
+    });
+    try {
+      io.stderr.write(`${c.startupLine}\n`);
+      const addr = await srv.listen().catch((err: Error) => {
+        throw new UsageError(`cannot listen: ${err.message}`);
+      });
+      io.stderr.write(`chat server listening on ${addr.address}:${addr.port}\n`);
+      await new Promise<void>((resolve) => (io.signal.aborted ? resolve() : io.signal.addEventListener('abort', () => resolve(), { once: true })));
+      io.stderr.write('stopping\n');
+      await srv.close();
+      return 0;
+    } finally {
+      c.close();
+    }
+  },
+};
+
+export const chatCommands: readonly CliCommand[] = [listen, connect, keygen, server];

@@ -33,6 +33,19 @@ test('boot timeout: up fails with the reason and evidence, stops QEMU, records t
   assert.match(s.reason ?? '', /did not answer over SSH/);
 });
 
+test('cancelling up (AbortSignal) stops QEMU at once and records why', async () => {
+  const ac = new AbortController();
+  const steps: string[] = [];
+  const pending = lab.up({}, { signal: ac.signal, onProgress: (p) => steps.push(p.step) });
+  while (!steps.includes('ssh')) await new Promise((r) => setTimeout(r, 20));
+  ac.abort();
+  await assert.rejects(pending, (e: unknown) => e instanceof LabError && e.kind === 'cancelled');
+  assert.deepEqual(processesMentioning(stateDir), []);
+  const s = await lab.status();
+  assert.equal(s.state, 'failed');
+  assert.equal(s.reason, 'cancelled');
+});
+
 test('the CLI prints the reason and the console tail on a failed boot', async () => {
   const r = await runCli(['up', '--timeout', '0.5'], ws.dir);
   assert.equal(r.code, 1);

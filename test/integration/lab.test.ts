@@ -1,7 +1,9 @@
 // One VM boot: the lab end to end with the builtin backend and the upstream guest driver.
 import { after, before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { Lab, type LabStatus } from '../../extension/core/lab';
 import { defaultHost, findGuestKernel } from '../../extension/core/host';
@@ -104,6 +106,22 @@ test('vlab ssh -- runs a command, streams stdin/stdout/stderr and propagates the
   assert.equal(r.err, 'to stderr\n');
   const quoted = await runCli(['ssh', '--', 'printf', '%s|', 'a b', "it's", '$HOME'], ws.dir);
   assert.equal(quoted.out, "a b|it's|$HOME|", 'arguments reach the guest as is');
+});
+
+test('vlab ssh with no command opens an interactive pty shell and returns its exit code', async () => {
+  // script(1) gives the CLI a real terminal, as a user's would be.
+  const vlab = join(__dirname, '..', '..', '..', 'bin', 'vlab.js');
+  const child = spawn('script', ['-qec', `${process.execPath} ${vlab} ssh`, '/dev/null'], { cwd: ws.dir, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, VLAB_STATE_DIR: '' } });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  for (let i = 0; i < 200 && !out.includes('#'); i++) await sleep(50);
+  child.stdin.write('tty; echo "pty-$((6*7))"\n');
+  for (let i = 0; i < 200 && !out.includes('pty-42'); i++) await sleep(50);
+  child.stdin.write('exit 4\n');
+  assert.equal(await exited, 4, out);
+  assert.match(out, /\/dev\/pts\/\d+/);
+  assert.match(out, /pty-42/);
 });
 
 test('the workspace is shared read-write at the same path', async () => {

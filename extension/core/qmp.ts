@@ -65,6 +65,11 @@ export interface QmpConnectOptions {
   maxLineBytes?: number;
   /** Default per-command timeout for execute(). Default 30000 ms. */
   commandTimeoutMs?: number;
+  /**
+   * Also retry (within timeoutMs) while the socket is missing or refuses connections — for a QEMU that
+   * was just started: its socket file appears at bind(), before listen(). Default false.
+   */
+  waitForServer?: boolean;
 }
 
 export interface QmpExecuteOptions {
@@ -83,6 +88,17 @@ interface PendingCall {
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 const DEFAULT_COMMAND_TIMEOUT_MS = 30_000;
 const DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024;
+
+const CONNECT_RETRY_MS = 50;
+
+/**
+ * EAGAIN: QEMU's QMP chardev serves one client at a time with a listen backlog of one, so while another
+ * client is connected a second connect() can find the backlog full; that clears when QEMU accepts.
+ */
+function retryableConnectError(err: NodeJS.ErrnoException, waitForServer: boolean): boolean {
+  if (err.code === 'EAGAIN') return true;
+  return waitForServer && (err.code === 'ENOENT' || err.code === 'ECONNREFUSED');
+}
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -127,14 +143,16 @@ export class QmpClient extends EventEmitter {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     if (opts.signal?.aborted) throw new QmpError('closed', 'QMP connect aborted', { phase: 'connect', cause: opts.signal.reason });
 
-    const socket = net.createConnection({ path: socketPath });
+    let socket: net.Socket | undefined;
     let phase: QmpPhase = 'connect';
     let client: QmpClient | undefined;
     let onAbort: (() => void) | undefined;
     let timer: NodeJS.Timeout | undefined;
+    let gaveUp = false;
     const fail = (err: QmpError): void => {
+      gaveUp = true;
       if (client) client.teardown(err);
-      else socket.destroy();
+      else socket?.destroy();
     };
     const bounded = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
@@ -151,17 +169,27 @@ export class QmpClient extends EventEmitter {
     });
 
     const steps = (async (): Promise<QmpClient> => {
-      await new Promise<void>((resolve, reject) => {
-        const onError = (err: Error): void =>
-          reject(new QmpError('connect', `cannot connect to QMP socket ${socketPath}: ${err.message}`, { phase: 'connect', cause: err }));
-        socket.once('error', onError);
-        socket.once('connect', () => {
-          socket.off('error', onError);
-          resolve();
+      for (;;) {
+        const candidate = net.createConnection({ path: socketPath });
+        socket = candidate;
+        const error = await new Promise<NodeJS.ErrnoException | null>((resolve) => {
+          candidate.once('error', resolve);
+          candidate.once('connect', () => {
+            candidate.removeAllListeners('error');
+            resolve(null);
+          });
         });
-      });
+        if (!error) break;
+        candidate.destroy();
+        if (gaveUp) throw new QmpError('closed', 'QMP connect abandoned', { phase: 'connect' });
+        if (!retryableConnectError(error, opts.waitForServer === true)) {
+          throw new QmpError('connect', `cannot connect to QMP socket ${socketPath}: ${error.message}`, { phase: 'connect', cause: error });
+        }
+        await new Promise((r) => setTimeout(r, CONNECT_RETRY_MS));
+        if (gaveUp) throw new QmpError('closed', 'QMP connect abandoned', { phase: 'connect' });
+      }
       phase = 'greeting';
-      client = new QmpClient(socket, opts);
+      client = new QmpClient(socket!, opts);
       client.greeting = await client.readGreeting();
       phase = 'negotiation';
       try {

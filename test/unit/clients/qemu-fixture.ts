@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 export interface RunningQemu {
   readonly socketPath: string;
@@ -29,9 +29,12 @@ function accepts(path: string): Promise<boolean> {
   });
 }
 
-export async function startQemu(machineArgs: readonly string[], { listen = true } = {}): Promise<RunningQemu> {
-  const dir = mkdtempSync(join(tmpdir(), 'vlab-qmp-test-'));
-  const socketPath = join(dir, 'qmp.sock');
+export function tempSocketPath(): string {
+  return join(mkdtempSync(join(tmpdir(), 'vlab-qmp-test-')), 'qmp.sock');
+}
+
+export async function startQemu(machineArgs: readonly string[], { listen = true, socketPath = tempSocketPath() } = {}): Promise<RunningQemu> {
+  const dir = dirname(socketPath);
   const child = spawn('qemu-system-x86_64', [...machineArgs, '-qmp', `unix:${socketPath},server=on,wait=off`], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });

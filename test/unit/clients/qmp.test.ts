@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QmpClient, QmpError, type QmpEvent } from '../../../extension/core/qmp';
 import { findVirtioCryptoPath, readVirtioCryptoStatus } from '../../../extension/core/qmp-virtio';
-import { startQemu, freeze, thaw, MACHINE_NONE, Q35_CRYPTO, type RunningQemu } from './qemu-fixture';
+import { startQemu, freeze, thaw, tempSocketPath, MACHINE_NONE, Q35_CRYPTO, type RunningQemu } from './qemu-fixture';
 
 async function rejectsWith(p: Promise<unknown>, kind: QmpError['kind'], check?: (e: QmpError) => void): Promise<QmpError> {
   try {
@@ -164,6 +164,34 @@ describe('QMP client: connection phases', () => {
       process.kill(qemu.child.pid!, 'SIGKILL');
       await rejectsWith(pending, 'closed');
       assert.equal((await closed).kind, 'closed');
+    } finally {
+      await qemu.stop();
+    }
+  });
+
+  test('waitForServer: connect waits for a QEMU that is still starting', async () => {
+    const socketPath = tempSocketPath();
+    const connecting = QmpClient.connect(socketPath, { waitForServer: true, timeoutMs: 15_000 });
+    await new Promise((r) => setTimeout(r, 300));
+    const qemu = await startQemu(MACHINE_NONE, { socketPath, listen: false });
+    try {
+      const qmp = await connecting;
+      assert.ok(await qmp.execute('query-status'));
+      qmp.close();
+    } finally {
+      await qemu.stop();
+    }
+  });
+
+  test('QEMU serves one QMP client at a time: a second one gets no greeting until the first leaves', async () => {
+    const qemu = await startQemu(MACHINE_NONE);
+    try {
+      const first = await QmpClient.connect(qemu.socketPath);
+      await rejectsWith(QmpClient.connect(qemu.socketPath, { timeoutMs: 500 }), 'timeout', (e) => assert.equal(e.phase, 'greeting'));
+      first.close();
+      const second = await QmpClient.connect(qemu.socketPath);
+      assert.ok(await second.execute('query-status'));
+      second.close();
     } finally {
       await qemu.stop();
     }

@@ -525,18 +525,23 @@ export class Lab extends EventEmitter {
     let reason = file.reason;
     const qemuAlive = file.qemu !== undefined && isOurProcess(file.qemu);
     const backendAlive = file.backend !== undefined && isOurProcess(file.backend);
-    if ((state === 'running' || state === 'booting') && !qemuAlive) {
+    if (state === 'booting') {
+      // The `up` that writes this state watches QEMU and the backend itself and records any failure;
+      // only its disappearance is ours to report.
+      if (!isAlive(file.upPid)) {
+        state = 'failed';
+        reason = `vlab up (pid ${file.upPid}) ended before the boot finished; vlab down cleans up`;
+      }
+    } else if (state === 'running' && !qemuAlive) {
       state = 'failed';
       reason = `QEMU (pid ${file.qemu?.pid ?? '?'}) is no longer running: ${tailFile(this.paths.qemuLog, 1) || 'it exited or was killed'}`;
       writeState(this.paths, { ...file, state, reason });
     } else if (state === 'running' && file.backend && !backendAlive) {
       state = 'failed';
       reason = `backend died (pid ${file.backend.pid}; ${tailFile(this.paths.backendLog, 1) || 'no log'})`;
+      // QEMU 7.2 cannot survive losing its vhost-user backend (platform notes §3): stop it too.
       if (file.qemu) await terminate(file.qemu, 3000);
       writeState(this.paths, { ...file, state, reason });
-    } else if (state === 'booting' && !isAlive(file.upPid)) {
-      state = 'failed';
-      reason = `vlab up (pid ${file.upPid}) ended before the boot finished`;
     }
     const live = state === 'running' && qemuAlive;
     const device = live && opts.device !== false ? await this.readDevice() : undefined;

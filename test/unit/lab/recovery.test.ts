@@ -140,3 +140,25 @@ test('the lab lock refuses a second concurrent operation and is released afterwa
   release();
   acquireLock(f.lab.paths, 'third')();
 });
+
+test("'booting' is reported while the up process lives, 'failed' once it is gone", async (t) => {
+  const f = fixture(t);
+  const booting = (upPid: number): void =>
+    writeState(f.lab.paths, {
+      schema: 1,
+      state: 'booting',
+      options: DEFAULT_UP_OPTIONS,
+      accel: { kind: 'tcg', why: 'test' },
+      kernelVersion: 'test',
+      upPid,
+      startedAt: new Date().toISOString(),
+    });
+  booting(process.pid);
+  assert.equal((await f.lab.status()).state, 'booting');
+  const gone = spawn('true');
+  await new Promise((r) => gone.once('exit', r));
+  booting(gone.pid!);
+  const s = await f.lab.status();
+  assert.equal(s.state, 'failed');
+  assert.match(s.reason ?? '', /ended before the boot finished/);
+});

@@ -85,9 +85,14 @@ export class ChatConnection {
 
   /** Sends (or, before the handshake ends, queues) a message. Returns false once the connection is over. */
   send(message: ChatMessage): boolean {
+    return this.sendEncoded(encodeMessage(message));
+  }
+
+  /** send() for a payload already produced by encodeMessage (a broadcast encodes once for all). */
+  sendEncoded(payload: Buffer): boolean {
     if (this.outcome || this.ended) return false;
     try {
-      this.protocol.send(encodeMessage(message));
+      this.protocol.send(payload);
       return true;
     } catch (err) {
       if (err instanceof ChatError && err.code === 'state') return false;

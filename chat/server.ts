@@ -6,7 +6,7 @@
  */
 import * as net from 'node:net';
 import { ChatConnection } from './connection';
-import { type ChatMessage, NICK_RE, ROOM_RE } from './messages';
+import { type ChatMessage, encodeMessage, NICK_RE, ROOM_RE } from './messages';
 import type { ChatMode } from './protocol';
 import type { CryptoProvider } from './provider';
 import { checkAllowedHost } from './peer';
@@ -239,13 +239,14 @@ export class ChatServer {
   }
 
   private toRoom(room: string, m: ChatMessage, except?: Client): void {
-    for (const c of [...(this.rooms.get(room) ?? [])]) if (c !== except) this.send(c, m);
+    const encoded = encodeMessage(m);
+    for (const c of [...(this.rooms.get(room) ?? [])]) if (c !== except) this.send(c, m, encoded);
   }
 
   /** Never waits: the connection queues and drops itself when its queue is full. */
-  private send(client: Client, m: ChatMessage): void {
+  private send(client: Client, m: ChatMessage, encoded: Buffer = encodeMessage(m)): void {
     if (!this.clients.has(client.id)) return;
-    if (client.conn.send(m)) this.stats.delivered++;
+    if (client.conn.sendEncoded(encoded)) this.stats.delivered++;
     const queued = client.conn.queuedBytes;
     if (queued > this.stats.maxQueuedSeen) this.stats.maxQueuedSeen = queued;
   }

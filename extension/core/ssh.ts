@@ -295,9 +295,14 @@ export class SshSession extends EventEmitter {
    */
   exec(cmd: SshCommand, io: SshExecIo = {}): Promise<SshExecResult> {
     const display = commandString(cmd);
-    let command = display;
     if (this.closed) return Promise.reject(new SshError('closed', 'SSH session is closed'));
     if (io.signal?.aborted) return Promise.reject(abortError('SSH exec', io.signal));
+    // OpenSSH refuses "signal" requests unless privilege separation applies to the session (it does
+    // not for root: "session signalling requires privilege separation"), and without a pty closing the
+    // channel does not end the command. So a command that may need stopping is tagged through its
+    // environment, which its whole process tree inherits, and stop() kills that tree by the tag.
+    const tag = io.timeoutMs !== undefined || io.signal ? `${process.pid}-${randomUUID()}` : undefined;
+    const command = tag ? `export ${EXEC_TAG_VAR}=${tag}; ${display}` : display;
     return new Promise((resolve, reject) => {
       let channel: ClientChannel | undefined;
       let exit: SshExecResult | undefined;
@@ -319,13 +324,15 @@ export class SshSession extends EventEmitter {
         if (exit && !failure) resolve(exit);
         else reject(failure ?? new SshError('closed', 'SSH channel closed without an exit status'));
       };
+      const kill = (ch: ClientChannel): void => {
+        sendSignal(ch, 'KILL');
+        if (tag) this.killTagged(tag);
+        ch.close();
+      };
       const stop = (err: SshError): void => {
         if (failure) return;
         failure = err;
-        if (!channel) return settle();
-        sendSignal(channel, 'KILL');
-        if (tag) this.killTagged(tag);
-        channel.close();
+        if (channel) kill(channel); // else: killed as soon as the channel opens
       };
       const onAbort = (): void => stop(abortError('SSH exec', io.signal));
       io.signal?.addEventListener('abort', onAbort, { once: true });
@@ -333,12 +340,6 @@ export class SshSession extends EventEmitter {
       if (io.timeoutMs !== undefined) {
         timer = setTimeout(() => stop(new SshError('timeout', `command timed out after ${io.timeoutMs} ms: ${display.slice(0, 200)}`)), io.timeoutMs);
       }
-      // OpenSSH refuses "signal" requests unless privilege separation applies to the session (it does
-      // not for root: "session signalling requires privilege separation"), and without a pty closing the
-      // channel does not end the command. So a command that may need stopping is tagged through its
-      // environment, which its whole process tree inherits, and stop() kills that tree by the tag.
-      const tag = io.timeoutMs !== undefined || io.signal ? `${process.pid}-${randomUUID()}` : undefined;
-      if (tag) command = `export ${EXEC_TAG_VAR}=${tag}; ${command}`;
       const options = io.pty ? { pty: { cols: io.pty.cols, rows: io.pty.rows, term: io.pty.term ?? 'xterm-256color' } } : {};
       this.client.exec(command, options, (err, ch) => {
         if (err) {
@@ -346,9 +347,7 @@ export class SshSession extends EventEmitter {
           return settle();
         }
         channel = ch;
-        if (failure) {
-          ch.close();
-        }
+        if (failure) kill(ch); // stopped while the channel was opening
         ch.on('exit', (code: number | null, signalName?: string) => {
           exit = code === null || code === undefined ? { code: null, signal: signalName ?? 'unknown' } : { code };
         });

@@ -106,7 +106,10 @@ export const DEFAULT_UP_OPTIONS: UpOptions = {
 };
 
 const SSH_USER = 'root';
-const SSH_ATTEMPT_TIMEOUT_MS = 4_000;
+const SSH_ATTEMPT_TIMEOUT_MS = 8_000;
+/** Printed by guest/init/stage2 once sshd listens. */
+const READY_MARKER = 'vlab-init: ready';
+const READY_HINT_MAX_WAIT_MS = 60_000;
 const QMP_TIMEOUT_MS = 3_000;
 const BACKEND_SOCKET_WAIT_MS = 10_000;
 const PORT_ATTEMPTS = 3;
@@ -327,7 +330,15 @@ export class Lab extends EventEmitter {
         if (early === undefined) break;
         const stderr = tailFile(this.paths.qemuLog, 5);
         // Another program took the port between our probe and QEMU's bind: pick another one.
-        if (/host forwarding rule/i.test(stderr) && attempt < PORT_ATTEMPTS) continue;
+        if (/host forwarding rule/i.test(stderr) && attempt < PORT_ATTEMPTS) {
+          if (backend) {
+            // The failed QEMU may already have connected to the backend and hung up: start a fresh one.
+            await terminate(backend.record, 3000);
+            backend = await this.startBackend(options, ctl);
+            current = { ...current, backend: backend.record };
+          }
+          continue;
+        }
         throw new LabError('qemu-start', `QEMU failed to start (${early}): ${stderr.split('\n').at(-1) ?? ''}`.trim());
       }
       const session = await this.waitForSsh(current, options, guest, qemu, backend, ctl);
@@ -363,6 +374,10 @@ export class Lab extends EventEmitter {
     );
     this.progress(ctl, 'ssh', 'waiting for the guest to answer over SSH');
     try {
+      const hintStart = Date.now();
+      if (await this.waitForReadyHint(boot.signal)) {
+        this.progress(ctl, 'ssh', `guest init ready after ${((Date.now() - hintStart) / 1000).toFixed(1)} s; logging in`);
+      }
       return await sshConnect(this.sshTarget(current.sshPort!, guest.hostPublicKey), {
         timeoutMs: SSH_ATTEMPT_TIMEOUT_MS,
         retryUntilMs: options.bootTimeoutMs,
@@ -375,6 +390,21 @@ export class Lab extends EventEmitter {
       clearTimeout(timer);
       ctl.signal?.removeEventListener('abort', onUserAbort);
     }
+  }
+
+  /**
+   * Waits until the guest init prints its ready line on the console (sshd is listening by then), or
+   * READY_HINT_MAX_WAIT_MS. Only a hint for when to start trying SSH: while the guest network is down,
+   * each SSH attempt hangs for its whole timeout, so early attempts would delay the first good one.
+   * The console is guest-written; the pinned-key SSH login is the real readiness check.
+   */
+  private async waitForReadyHint(signal: AbortSignal): Promise<boolean> {
+    const deadline = Date.now() + READY_HINT_MAX_WAIT_MS;
+    while (!signal.aborted && Date.now() < deadline) {
+      if (tailFile(this.paths.consoleLog, 10, 4096).includes(READY_MARKER)) return true;
+      await sleep(100);
+    }
+    return false;
   }
 
   private async startBackend(options: UpOptions, ctl: OpControl): Promise<Started> {

@@ -287,29 +287,34 @@ out_free:
 	return err;
 }
 
-static int vc_buf_from_user(struct vc_buf *buf, const u8 __user *src)
+/* Fills buf from len user bytes; the rest of buf (CTR padding) is zeroed. */
+static int vc_buf_from_user(struct vc_buf *buf, const u8 __user *src,
+			    unsigned int len)
 {
 	unsigned int i, off = 0;
 
 	for (i = 0; i < buf->npages; i++) {
 		unsigned int chunk = min_t(unsigned int, buf->len - off,
 					   PAGE_SIZE);
+		unsigned int user = off < len ? min(chunk, len - off) : 0;
+		u8 *page = page_address(buf->pages[i]);
 
-		if (copy_from_user(page_address(buf->pages[i]), src + off,
-				   chunk))
+		if (user && copy_from_user(page, src + off, user))
 			return -EFAULT;
+		memset(page + user, 0, chunk - user);
 		off += chunk;
 	}
 	return 0;
 }
 
-static int vc_buf_to_user(u8 __user *dst, const struct vc_buf *buf)
+/* Copies the first len bytes of buf out. */
+static int vc_buf_to_user(u8 __user *dst, const struct vc_buf *buf,
+			  unsigned int len)
 {
 	unsigned int i, off = 0;
 
-	for (i = 0; i < buf->npages; i++) {
-		unsigned int chunk = min_t(unsigned int, buf->len - off,
-					   PAGE_SIZE);
+	for (i = 0; i < buf->npages && off < len; i++) {
+		unsigned int chunk = min_t(unsigned int, len - off, PAGE_SIZE);
 
 		if (copy_to_user(dst + off, page_address(buf->pages[i]), chunk))
 			return -EFAULT;
@@ -359,7 +364,7 @@ static void vc_next_iv(const struct vc_session *s, const struct vc_req *req,
 }
 
 static void vc_fill_data_hdr(const struct vc_session *s, struct vc_req *req,
-			     u16 op, unsigned int len)
+			     u16 op, unsigned int dlen, unsigned int len)
 {
 	struct virtio_crypto_op_data_req *d = &req->hdr.data;
 	bool enc = op == COP_ENCRYPT;
@@ -370,7 +375,7 @@ static void vc_fill_data_hdr(const struct vc_session *s, struct vc_req *req,
 	if (!s->calg) {
 		d->header.opcode = cpu_to_le32(VIRTIO_CRYPTO_MAC);
 		d->header.algo = cpu_to_le32(s->malg->virtio);
-		d->u.mac_req.para.hash.src_data_len = cpu_to_le32(len);
+		d->u.mac_req.para.hash.src_data_len = cpu_to_le32(dlen);
 		d->u.mac_req.para.hash.hash_result_len =
 			cpu_to_le32(s->malg->digestsize);
 		return;
@@ -384,8 +389,8 @@ static void vc_fill_data_hdr(const struct vc_session *s, struct vc_req *req,
 
 		d->u.sym_req.op_type = cpu_to_le32(VIRTIO_CRYPTO_SYM_OP_CIPHER);
 		p->iv_len = cpu_to_le32(ivsize);
-		p->src_data_len = cpu_to_le32(len);
-		p->dst_data_len = cpu_to_le32(len);
+		p->src_data_len = cpu_to_le32(dlen);
+		p->dst_data_len = cpu_to_le32(dlen);
 	} else {
 		struct virtio_crypto_alg_chain_data_para *p =
 			&d->u.sym_req.u.chain.para;
@@ -393,10 +398,10 @@ static void vc_fill_data_hdr(const struct vc_session *s, struct vc_req *req,
 		d->u.sym_req.op_type =
 			cpu_to_le32(VIRTIO_CRYPTO_SYM_OP_ALGORITHM_CHAINING);
 		p->iv_len = cpu_to_le32(ivsize);
-		p->src_data_len = cpu_to_le32(len);
-		p->dst_data_len = cpu_to_le32(len);
+		p->src_data_len = cpu_to_le32(dlen);
+		p->dst_data_len = cpu_to_le32(dlen);
 		p->cipher_start_src_offset = 0;
-		p->len_to_cipher = cpu_to_le32(len);
+		p->len_to_cipher = cpu_to_le32(dlen);
 		p->hash_start_src_offset = 0;
 		p->len_to_hash = cpu_to_le32(len);
 		p->hash_result_len = cpu_to_le32(s->malg->digestsize);
@@ -410,7 +415,7 @@ static void vc_fill_data_hdr(const struct vc_session *s, struct vc_req *req,
 int vc_session_crypt(struct vc_session *s, struct crypt_op *cop)
 {
 	struct vc_dev *dev = s->dev;
-	unsigned int len = cop->len;
+	unsigned int len = cop->len, dlen;
 	unsigned int ivsize = s->calg ? s->calg->ivsize : 0;
 	unsigned int blocksize = s->calg ? s->calg->blocksize : 1;
 	struct scatterlist hdr_sg, iv_sg, digest_sg, status_sg, *sgs[6];
@@ -436,6 +441,14 @@ int vc_session_crypt(struct vc_session *s, struct crypt_op *cop)
 		spin_unlock(&s->iv_lock);
 	}
 
+	/*
+	 * Devices may insist on whole blocks even for CTR (QEMU's builtin
+	 * backend does): pad to a block, the keystream past len is dropped.
+	 */
+	dlen = len;
+	if (s->calg && s->calg->cryptodev == CRYPTO_AES_CTR)
+		dlen = round_up(len, VC_AES_BLOCK);
+
 	/* cryptodev-linux: zero bytes of cipher work is a successful no-op. */
 	if (!len && !s->malg)
 		goto write_iv;
@@ -445,7 +458,7 @@ int vc_session_crypt(struct vc_session *s, struct crypt_op *cop)
 		return -ENOMEM;
 	memcpy(req->iv, iv, ivsize);
 	req->status = VIRTIO_CRYPTO_ERR;
-	vc_fill_data_hdr(s, req, cop->op, len);
+	vc_fill_data_hdr(s, req, cop->op, dlen, len);
 
 	sg_init_one(&hdr_sg, &req->hdr.data, sizeof(req->hdr.data));
 	sgs[nout++] = &hdr_sg;
@@ -454,16 +467,16 @@ int vc_session_crypt(struct vc_session *s, struct crypt_op *cop)
 		sgs[nout++] = &iv_sg;
 	}
 	if (len) {
-		err = vc_buf_alloc(&req->src, len);
+		err = vc_buf_alloc(&req->src, dlen);
 		if (err)
 			goto out_put;
-		err = vc_buf_from_user(&req->src, cop->src);
+		err = vc_buf_from_user(&req->src, cop->src, len);
 		if (err)
 			goto out_put;
 		sgs[nout++] = req->src.sg;
 	}
 	if (len && s->calg) {
-		err = vc_buf_alloc(&req->dst, len);
+		err = vc_buf_alloc(&req->dst, dlen);
 		if (err)
 			goto out_put;
 		sgs[nout + nin++] = req->dst.sg;
@@ -482,7 +495,7 @@ int vc_session_crypt(struct vc_session *s, struct crypt_op *cop)
 		goto out_put;
 
 	vc_next_iv(s, req, cop->op, len, iv);
-	if (len && s->calg && vc_buf_to_user(cop->dst, &req->dst)) {
+	if (len && s->calg && vc_buf_to_user(cop->dst, &req->dst, len)) {
 		err = -EFAULT;
 		goto out_put;
 	}

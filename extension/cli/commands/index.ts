@@ -3,11 +3,13 @@ import type { CliCommand } from '../command';
 import { backendCommands } from './backend';
 import { chatCommands } from './chat';
 import { doctorCommands } from './doctor';
+import { driverCommands } from './driver';
 import { labCommands } from './lab';
 
 export const allCommands: readonly CliCommand[] = [
   ...backendCommands,
   ...chatCommands,
   ...doctorCommands,
+  ...driverCommands,
   ...labCommands,
 ];

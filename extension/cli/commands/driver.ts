@@ -1,0 +1,173 @@
+/** `vlab driver build|load|unload|reload` (the guest's /dev/crypto driver) and `vlab bench e2e`. */
+import { parseArgs } from 'node:util';
+import { type CliCommand, type CliIo, UsageError } from '../command';
+import { benchE2e, formatE2eTable } from '../../core/driver-bench';
+import { DriverError, buildDriver, formatDiagnostic, loadDriver, unloadDriver, type DriverBuild, MODULE_NAME } from '../../core/driver';
+import { LabError, errorMessage } from '../../core/errors';
+import { Lab } from '../../core/lab';
+import type { BackendKind } from '../../core/state';
+
+function labFor(io: CliIo): Lab {
+  return Lab.forWorkspace(io.cwd, { env: io.env });
+}
+
+function report(io: CliIo, command: string, err: unknown): number {
+  if (err instanceof DriverError) {
+    io.stderr.write(`vlab ${command}: ${err.message}\n`);
+    for (const d of err.diagnostics) io.stderr.write(`${formatDiagnostic(d, io.cwd)}\n`);
+    if (err.kind === 'build' && err.diagnostics.length === 0 && err.output) io.stderr.write(`${err.output.split('\n').slice(-20).join('\n')}\n`);
+    return 1;
+  }
+  io.stderr.write(`vlab ${command}: ${errorMessage(err)}\n`);
+  if (err instanceof LabError && err.fix) io.stderr.write(`fix: ${err.fix}\n`);
+  return 1;
+}
+
+function noArgs(args: readonly string[], usage: string): { json: boolean } {
+  const { values, positionals } = parseArgs({ args: [...args], options: { json: { type: 'boolean' } }, allowPositionals: true, strict: false });
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"\n${usage}`);
+  const unknown = Object.keys(values).filter((k) => k !== 'json');
+  if (unknown.length) throw new UsageError(`unknown option --${unknown[0]}`);
+  return { json: values.json === true };
+}
+
+async function build(io: CliIo, json: boolean): Promise<DriverBuild> {
+  const b = await buildDriver(labFor(io), { signal: io.signal });
+  if (json) return b;
+  for (const w of b.warnings) io.stderr.write(`${formatDiagnostic(w, io.cwd)}\n`);
+  io.stdout.write(`built ${MODULE_NAME}.ko for ${b.kernelVersion} in ${b.seconds} s (${b.warnings.length} warning(s)): ${b.module}\n`);
+  return b;
+}
+
+const BUILD_USAGE = `usage: vlab driver build [--json]
+Builds guest/driver (${MODULE_NAME}.ko, Kbuild with W=1) against the guest kernel's headers, and the guest
+test tool. Compiler errors are shown as file:line:col. Needs no running lab.`;
+const LOAD_USAGE = `usage: vlab driver load
+Builds if needed, copies ${MODULE_NAME}.ko into the running guest and insmods it (/dev/crypto appears).
+The lab should be started with --guest-driver none or lab so virtio_crypto does not hold the device.`;
+const UNLOAD_USAGE = `usage: vlab driver unload
+rmmods ${MODULE_NAME} in the running guest (refused while /dev/crypto is open).`;
+const RELOAD_USAGE = `usage: vlab driver reload
+Rebuilds, unloads and loads again: the edit-test loop of the driver.`;
+
+const BENCH_USAGE = `usage: vlab bench e2e [--json] [--backend builtin,ts] [--ms N]
+AES-256-CBC at 64 B, 1 KiB, 16 KiB and 64 KiB with 1 and 8 processes, from guest userspace through
+/dev/crypto (${MODULE_NAME} -> virtio -> backend), one VM per backend, plus the guest's OpenSSL in software as
+the no-offload baseline. Prints ops/s, MB/s and the ratios ts/builtin and offload/software.
+  --backend   comma-separated backends (default builtin,ts)
+  --ms N      measuring time per point in milliseconds (default 1500)`;
+
+export const driverCommands: readonly CliCommand[] = [
+  {
+    name: 'driver build',
+    summary: 'build the guest /dev/crypto driver (and its guest test tool)',
+    usage: BUILD_USAGE,
+    async run(args, io) {
+      const { json } = noArgs(args, BUILD_USAGE);
+      try {
+        const b = await build(io, json);
+        if (json) io.stdout.write(`${JSON.stringify(b, null, 2)}\n`);
+        return 0;
+      } catch (err) {
+        return report(io, 'driver build', err);
+      }
+    },
+  },
+  {
+    name: 'driver load',
+    summary: 'insmod the driver in the running guest',
+    usage: LOAD_USAGE,
+    async run(args, io) {
+      noArgs(args, LOAD_USAGE);
+      try {
+        const lab = labFor(io);
+        const b = await buildDriver(lab, { signal: io.signal });
+        const session = await lab.ssh({ signal: io.signal });
+        try {
+          const loaded = await loadDriver(session, b);
+          io.stdout.write(loaded ? `${MODULE_NAME} loaded: /dev/crypto is ready\n` : `${MODULE_NAME} was already loaded (use vlab driver reload after an edit)\n`);
+        } finally {
+          session.close();
+        }
+        return 0;
+      } catch (err) {
+        return report(io, 'driver load', err);
+      }
+    },
+  },
+  {
+    name: 'driver unload',
+    summary: 'rmmod the driver in the running guest',
+    usage: UNLOAD_USAGE,
+    async run(args, io) {
+      noArgs(args, UNLOAD_USAGE);
+      try {
+        const session = await labFor(io).ssh({ signal: io.signal });
+        try {
+          const unloaded = await unloadDriver(session);
+          io.stdout.write(unloaded ? `${MODULE_NAME} unloaded\n` : `${MODULE_NAME} was not loaded\n`);
+        } finally {
+          session.close();
+        }
+        return 0;
+      } catch (err) {
+        return report(io, 'driver unload', err);
+      }
+    },
+  },
+  {
+    name: 'driver reload',
+    summary: 'rebuild, unload and load the driver again',
+    usage: RELOAD_USAGE,
+    async run(args, io) {
+      noArgs(args, RELOAD_USAGE);
+      const t0 = Date.now();
+      try {
+        const lab = labFor(io);
+        const b = await build(io, false);
+        const session = await lab.ssh({ signal: io.signal });
+        try {
+          await unloadDriver(session);
+          await loadDriver(session, b);
+        } finally {
+          session.close();
+        }
+        io.stdout.write(`${MODULE_NAME} reloaded in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+        return 0;
+      } catch (err) {
+        return report(io, 'driver reload', err);
+      }
+    },
+  },
+  {
+    name: 'bench e2e',
+    summary: 'AES-256-CBC through /dev/crypto in the guest, per backend, vs guest software',
+    usage: BENCH_USAGE,
+    async run(args, io) {
+      const { values, positionals } = parseArgs({
+        args: [...args],
+        options: { json: { type: 'boolean' }, backend: { type: 'string' }, ms: { type: 'string' } },
+        allowPositionals: true,
+      });
+      if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+      const backends = (values.backend ?? 'builtin,ts').split(',').map((s) => s.trim());
+      for (const b of backends) if (b !== 'builtin' && b !== 'ts') throw new UsageError(`--backend takes builtin and/or ts (got "${b}")`);
+      const ms = values.ms === undefined ? 1500 : Number(values.ms);
+      if (!Number.isInteger(ms) || ms < 100 || ms > 60_000) throw new UsageError(`--ms must be an integer from 100 to 60000 (got "${values.ms}")`);
+      try {
+        const result = await benchE2e({
+          workspace: io.cwd,
+          backends: backends as BackendKind[],
+          durationMs: ms,
+          env: io.env,
+          signal: io.signal,
+          onProgress: (m) => io.stderr.write(`[bench] ${m}\n`),
+        });
+        io.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : `${formatE2eTable(result)}\n`);
+        return 0;
+      } catch (err) {
+        return report(io, 'bench e2e', err);
+      }
+    },
+  },
+];

@@ -1,0 +1,177 @@
+/**
+ * The guest driver suite, run once per backend (driver.test.ts: builtin, driver-ts.test.ts: ts), each
+ * with one VM boot: `vlab up --guest-driver lab`, then everything through SSH in that guest.
+ */
+import { after, before, test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as crypto from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GUEST_TOOL_PATH, MODULE_NAME, buildDriver, isDriverLoaded, loadDriver, pushGuestTool, unloadDriver, type DriverBuild } from '../../extension/core/driver';
+import { virtioCryptoDrivers } from '../../extension/core/guest-checks';
+import { Lab } from '../../extension/core/lab';
+import type { SshSession } from '../../extension/core/ssh';
+import type { BackendKind } from '../../extension/core/state';
+import { processesMentioning } from './lab-helpers';
+
+const REPO = join(__dirname, '..', '..', '..');
+
+/** Lines of the guest tool: "ok NAME" / "not ok NAME: why". */
+function toolVerdict(stdout: string): { ok: string[]; notOk: string[] } {
+  const lines = stdout.split('\n');
+  return { ok: lines.filter((l) => l.startsWith('ok ')), notOk: lines.filter((l) => l.startsWith('not ok ')) };
+}
+
+const CIPHERS = [
+  { id: 11, name: 'cbc', block: 16 },
+  { id: 21, name: 'ctr', block: 1 },
+  { id: 23, name: 'ecb', block: 16 },
+] as const;
+
+/** The plaintext the guest tool derives: block i = SHA-256(seed u64 LE || i u32 LE). */
+function plaintext(len: number, seed: bigint): Buffer {
+  const out = Buffer.alloc(len);
+  const input = Buffer.alloc(12);
+  input.writeBigUInt64LE(seed, 0);
+  for (let i = 0; i * 32 < len; i++) {
+    input.writeUInt32LE(i, 8);
+    crypto.createHash('sha256').update(input).digest().copy(out, i * 32);
+  }
+  return out;
+}
+
+interface RoundTripCase {
+  cipher: (typeof CIPHERS)[number];
+  key: Buffer;
+  iv: Buffer;
+  len: number;
+  seed: bigint;
+}
+
+/** 16 B .. 256 KiB, log-uniform so every order of magnitude is covered without hours of TCG time. */
+function randomCases(n: number): RoundTripCase[] {
+  const cases: RoundTripCase[] = [];
+  for (let i = 0; i < n; i++) {
+    const cipher = CIPHERS[i % CIPHERS.length]!;
+    let len = i === 0 ? 16 : i === 1 ? 256 * 1024 : Math.round(16 * 2 ** (Math.random() * 14));
+    len = Math.max(16, Math.min(256 * 1024, len));
+    if (cipher.block > 1) len -= len % cipher.block;
+    cases.push({
+      cipher,
+      key: crypto.randomBytes([16, 24, 32][crypto.randomInt(3)]!),
+      iv: crypto.randomBytes(16),
+      len,
+      seed: crypto.randomBytes(8).readBigUInt64LE(),
+    });
+  }
+  return cases;
+}
+
+function hostCiphertextHash(c: RoundTripCase): string {
+  const algo = `aes-${c.key.length * 8}-${c.cipher.name}`;
+  const cipher = crypto.createCipheriv(algo, c.key, c.cipher.name === 'ecb' ? null : c.iv).setAutoPadding(false);
+  const ct = Buffer.concat([cipher.update(plaintext(c.len, c.seed)), cipher.final()]);
+  return crypto.createHash('sha256').update(ct).digest('hex');
+}
+
+export function driverSuite(backend: BackendKind): void {
+  const stateDir = mkdtempSync(join(tmpdir(), `vlab-drv-${backend}-`));
+  const lab = Lab.forWorkspace(REPO, { stateDir, env: {} });
+  const macFlag = backend === 'ts' ? ['--mac'] : [];
+  let session: SshSession;
+  let build: DriverBuild;
+
+  const guest = async (argv: string[], timeoutMs = 120_000): Promise<{ code: number | null; stdout: string; stderr: string }> =>
+    session.run(argv, { timeoutMs });
+
+  before(async () => {
+    await lab.up({ backend, guestDriver: 'lab' });
+    build = await buildDriver(lab);
+    session = await lab.ssh();
+    await pushGuestTool(session, build);
+  });
+
+  after(async () => {
+    session?.close();
+    await lab.down().catch(() => undefined);
+    rmSync(stateDir, { recursive: true, force: true });
+    assert.deepEqual(processesMentioning(stateDir), [], 'no QEMU or backend left behind');
+  });
+
+  test(`${backend}: our driver, not virtio_crypto, binds the device and /dev/crypto exists`, async () => {
+    const bound = await virtioCryptoDrivers(session);
+    assert.equal(bound.length, 1);
+    assert.equal(bound[0]!.driver, MODULE_NAME);
+    assert.equal((await guest(['test', '-c', '/dev/crypto'])).code, 0);
+    assert.notEqual((await guest(['test', '-d', '/sys/module/virtio_crypto'])).code, 0, 'virtio_crypto must not be loaded');
+  });
+
+  test(`${backend}: NIST SP 800-38A and RFC 4231 known answers`, async () => {
+    const r = await guest([GUEST_TOOL_PATH, 'kat', ...macFlag]);
+    const v = toolVerdict(r.stdout);
+    assert.deepEqual(v.notOk, [], r.stdout);
+    assert.equal(r.code, 0);
+    // 9 cipher vectors x (session, enc, dec [, 2 chained, in place]) + 7 MAC vectors.
+    assert.ok(v.ok.length >= 9 * 3 + 6 * 3 + 7, `only ${v.ok.length} checks ran`);
+  });
+
+  test(`${backend}: every invalid input gets cryptodev-linux's errno`, async () => {
+    const r = await guest([GUEST_TOOL_PATH, 'errors', ...macFlag]);
+    const v = toolVerdict(r.stdout);
+    assert.deepEqual(v.notOk, [], r.stdout);
+    assert.equal(r.code, 0);
+    assert.ok(v.ok.length >= 35, `only ${v.ok.length} checks ran`);
+  });
+
+  test(`${backend}: 500 random round trips (16 B .. 256 KiB) match host OpenSSL`, { timeout: 600_000 }, async () => {
+    const cases = randomCases(500);
+    const file = cases.map((c) => `${c.cipher.id} ${c.key.toString('hex')} ${c.iv.toString('hex')} ${c.len} ${c.seed}`).join('\n');
+    const put = await session.run({ shell: 'cat > /tmp/vlab-cases.txt' }, { stdin: `${file}\n` });
+    assert.equal(put.code, 0);
+    const r = await guest([GUEST_TOOL_PATH, 'roundtrip', '/tmp/vlab-cases.txt'], 600_000);
+    assert.deepEqual(toolVerdict(r.stdout).notOk, [], r.stdout.slice(0, 4000));
+    assert.equal(r.code, 0);
+    const got = new Map<number, string>();
+    for (const m of r.stdout.matchAll(/^ct (\d+) ([0-9a-f]{64})$/gm)) got.set(Number(m[1]), m[2]!);
+    assert.equal(got.size, cases.length);
+    cases.forEach((c, i) => assert.equal(got.get(i + 1), hostCiphertextHash(c), `case ${i + 1}: ${c.cipher.name} key ${c.key.length * 8} len ${c.len}`));
+  });
+
+  test(`${backend}: the addon's and the chat's cryptodev tests pass in the guest`, { timeout: 300_000 }, async () => {
+    const files = ['out/test/unit/chat/cryptodev.test.js', 'out/test/unit/chat/protocol.test.js'];
+    const r = await session.run({ shell: `cd '${REPO}' && node --test --test-reporter=tap ${files.join(' ')}` }, { timeoutMs: 300_000 });
+    assert.equal(r.code, 0, r.stdout.slice(-4000) + r.stderr);
+    const passed = (name: RegExp): boolean => r.stdout.split('\n').some((l) => /^\s*ok \d+ - /.test(l) && name.test(l) && !/# SKIP/.test(l));
+    assert.ok(passed(/AES-256-CBC through \/dev\/crypto/), 'the addon AES test ran (not skipped)');
+    assert.ok(passed(/cryptodev ↔ software interoperate/), 'the chat interop test ran (not skipped)');
+    assert.match(r.stdout, /^# fail 0$/m);
+  });
+
+  test(`${backend}: 8 processes x 4 sessions x 2000 ops, 3 killed mid-flight, then module unload`, { timeout: 900_000 }, async () => {
+    const r = await guest([GUEST_TOOL_PATH, 'stress', '8', '4', '2000', '3'], 900_000);
+    assert.deepEqual(toolVerdict(r.stdout).notOk, [], r.stdout);
+    assert.match(r.stdout, /killed 3 ok 5 bad 0/);
+    // Killed processes' requests are back and their files closed: nothing pins the module.
+    assert.equal(await unloadDriver(session), true);
+    assert.equal(await isDriverLoaded(session), false);
+    assert.equal(await loadDriver(session, build), true);
+  });
+
+  test(`${backend}: unload is refused while /dev/crypto is open, allowed after close`, async () => {
+    const r = await session.run({
+      shell: `exec 3<>/dev/crypto; rmmod ${MODULE_NAME}; echo "rmmod-open=$?"; exec 3>&-; rmmod ${MODULE_NAME}; echo "rmmod-closed=$?"; insmod /tmp/${MODULE_NAME}.ko; echo "insmod=$?"`,
+    });
+    assert.match(r.stdout, /rmmod-open=[1-9]/);
+    assert.match(r.stdout, /rmmod-closed=0/);
+    assert.match(r.stdout, /insmod=0/);
+  });
+
+  test(`${backend}: dmesg has no WARNING, BUG, Oops or leak report`, async () => {
+    const r = await guest(['dmesg']);
+    assert.equal(r.code, 0);
+    const bad = r.stdout.split('\n').filter((l) => /\bWARNING:|\bBUG:|\bOops\b|general protection fault|kmemleak|memory leak|refcount_t: |use-after-free|blocked for more than/.test(l));
+    assert.deepEqual(bad, []);
+    assert.match(r.stdout, new RegExp(`${MODULE_NAME} virtio\\d+: \\d+ data queue`));
+  });
+}

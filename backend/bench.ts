@@ -51,7 +51,9 @@ export async function spawnBackend(engine: EngineName | 'auto', dir: string): Pr
   const socket = path.join(dir, 'vhost-user.sock');
   const telemetry = path.join(dir, 'telemetry.sock');
   const bin = path.resolve(__dirname, '..', '..', 'bin', 'vlab.js');
-  const child = spawn(process.execPath, [bin, 'backend', '--socket', socket, '--telemetry', telemetry, '--engine', engine], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // VLAB_BACKEND_NODE_ARGS (e.g. "--cpu-prof") profiles the back-end under load.
+  const nodeArgs = (process.env.VLAB_BACKEND_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, bin, 'backend', '--socket', socket, '--telemetry', telemetry, '--engine', engine], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));

@@ -5,6 +5,7 @@ export type LabErrorKind =
   | 'missing-tool'
   | 'accel'
   | 'guest-build'
+  | 'guest-driver'
   | 'already-running'
   | 'busy'
   | 'qemu-start'

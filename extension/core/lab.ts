@@ -11,6 +11,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:f
 import { isAbsolute, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type AccelChoice, chooseAccel } from './accel';
+import { loadLabDriver } from './driver';
 import { LabError, errorMessage, throwIfAborted } from './errors';
 import { removeQuietly, tailFile } from './files';
 import { type GuestArtifacts, type GuestProgress, buildGuest } from './guest-build';
@@ -350,7 +351,11 @@ export class Lab extends EventEmitter {
       if (options.guestDriver === 'lab') {
         // The hook talks to the guest through lab.ssh(), which needs the 'running' state written above.
         this.progress(ctl, 'driver', 'loading the lab driver in the guest');
-        await loadLabDriverHook(this);
+        try {
+          await loadLabDriver(this, { signal: ctl.signal });
+        } catch (err) {
+          throw new LabError('guest-driver', `loading the lab driver failed: ${errorMessage(err)}`);
+        }
       }
       return await this.status();
     } catch (err) {
@@ -636,19 +641,3 @@ export class Lab extends EventEmitter {
 }
 
 const CAPTURE_ID = 'vlabcap0';
-
-/**
- * The DRIVER helper's hook (extension/core/driver.ts exports loadLabDriver(lab)). Looked up at run time
- * so the lab works, and says clearly what is missing, before that module exists.
- */
-async function loadLabDriverHook(lab: Lab): Promise<void> {
-  let mod: { loadLabDriver?: (lab: Lab) => Promise<unknown> };
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    mod = require(join(__dirname, 'driver')) as typeof mod;
-  } catch (err) {
-    throw new LabError('guest-build', `guest driver 'lab' needs extension/core/driver.ts (not available: ${errorMessage(err)})`);
-  }
-  if (typeof mod.loadLabDriver !== 'function') throw new LabError('guest-build', 'extension/core/driver.ts does not export loadLabDriver');
-  await mod.loadLabDriver(lab);
-}

@@ -1,0 +1,102 @@
+/**
+ * `vlab chat bench`: messages per second through a `vlab chat server` process with N clients (in
+ * this process) all in one room, each sending M lines that every other client receives. Runs the
+ * plain (--crypto none) server as the reference in the same run, so the encrypted figure comes
+ * with a ratio rather than an absolute number alone.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ChatConnection } from './connection';
+import { generatePsk, writeKeyFile } from './keys';
+import { connectTo } from './peer';
+import type { ChatMode } from './protocol';
+import { softwareProvider } from './provider';
+
+export interface BenchOptions {
+  readonly clients: number;
+  readonly messages: number;
+  readonly modes: readonly ChatMode[];
+  readonly timeoutMs?: number;
+}
+
+export interface BenchRow {
+  readonly mode: ChatMode;
+  readonly clients: number;
+  /** Lines the server accepted. */
+  readonly sent: number;
+  /** Copies the server delivered (sent × (clients − 1)). */
+  readonly delivered: number;
+  readonly seconds: number;
+  readonly sentPerSec: number;
+  readonly deliveredPerSec: number;
+}
+
+function repoRoot(): string {
+  const up2 = path.resolve(__dirname, '..', '..');
+  return fs.existsSync(path.join(up2, 'bin', 'vlab.js')) ? up2 : path.resolve(__dirname, '..');
+}
+
+async function benchOne(mode: ChatMode, opts: BenchOptions): Promise<BenchRow> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vlab-chat-bench-'));
+  const psk = generatePsk();
+  const keyFile = path.join(dir, 'bench.key');
+  writeKeyFile(keyFile, psk);
+  const args = ['chat', 'server', '--port', '0', '--max-queue', String(64 * 1024 * 1024), ...(mode === 'none' ? ['--crypto', 'none'] : ['--crypto', 'software', '--key-file', keyFile])];
+  const server = spawn(process.execPath, [path.join(repoRoot(), 'bin', 'vlab.js'), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const conns: ChatConnection[] = [];
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      let err = '';
+      server.stderr!.on('data', (c: Buffer) => {
+        err += c.toString();
+        const m = /listening on 127\.0\.0\.1:(\d+)/.exec(err);
+        if (m) resolve(Number(m[1]));
+      });
+      server.once('exit', (code) => reject(new Error(`chat server exited (${code}): ${err}`)));
+    });
+    const expected = opts.messages * (opts.clients - 1);
+    let done = 0;
+    let allDone!: () => void;
+    const finished = new Promise<void>((r) => (allDone = r));
+    let joinedAll!: () => void;
+    const joined = new Promise<void>((r) => (joinedAll = r));
+    const provider = mode === 'sealed' ? softwareProvider() : undefined;
+    for (let i = 0; i < opts.clients; i++) {
+      const socket = await connectTo('127.0.0.1', port);
+      let got = 0;
+      const conn = new ChatConnection(socket, { role: 'initiator', mode, ...(provider ? { psk, provider } : {}), hello: { nick: `b${i}`, role: 'client' } }, {
+        onMessage: (m) => {
+          if (m.t === 'msg' && ++got === expected && ++done === opts.clients) allDone();
+          if (i === 0 && m.t === 'notice' && m.text === `b${opts.clients - 1} joined #lobby`) joinedAll();
+        },
+      });
+      conns.push(conn);
+    }
+    await joined;
+    const text = 'benchmark line of about sixty-four bytes, typical for a chat...';
+    const t0 = process.hrtime.bigint();
+    for (let k = 0; k < opts.messages; k++) for (const c of conns) c.send({ t: 'say', text });
+    const timeout = opts.timeoutMs ?? 120_000;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([finished, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`bench did not finish within ${timeout} ms (${done}/${opts.clients} clients complete)`)), timeout)))]);
+    clearTimeout(timer);
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const sent = opts.messages * opts.clients;
+    return { mode, clients: opts.clients, sent, delivered: sent * (opts.clients - 1), seconds, sentPerSec: sent / seconds, deliveredPerSec: (sent * (opts.clients - 1)) / seconds };
+  } finally {
+    for (const c of conns) c.quit();
+    server.kill('SIGTERM'); // our own child
+    await new Promise((r) => (server.exitCode !== null ? r(null) : server.once('exit', r)));
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function runChatBench(opts: BenchOptions): Promise<BenchRow[]> {
+  if (opts.clients < 2 || opts.clients > 200) throw new RangeError('clients must be 2..200');
+  if (opts.messages < 1 || opts.messages > 100_000) throw new RangeError('messages must be 1..100000');
+  const rows: BenchRow[] = [];
+  for (const mode of opts.modes) rows.push(await benchOne(mode, opts));
+  return rows;
+}

@@ -1,0 +1,88 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { main } from '../../../extension/cli/vlab';
+import { readKeyFile } from '../../../chat/keys';
+import { capture } from './helpers';
+
+async function vlab(args: string[], stdinText?: string): Promise<{ code: number; out: string; err: string }> {
+  const out = capture();
+  const err = capture();
+  const stdin = new PassThrough();
+  if (stdinText !== undefined) stdin.end(stdinText);
+  const code = await main(args, { stdout: out.stream, stderr: err.stream, stdin });
+  return { code, out: out.text(), err: err.text() };
+}
+
+test('keygen writes a 0600 key file and refuses to overwrite it', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vlab-keygen-'));
+  try {
+    const f = path.join(dir, 'k');
+    const r = await vlab(['chat', 'keygen', f]);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(fs.statSync(f).mode & 0o777, 0o600);
+    assert.equal(readKeyFile(f).length, 32);
+    assert.equal((await vlab(['chat', 'keygen', f])).code, 1);
+    const before = fs.readFileSync(f, 'utf8');
+    assert.equal((await vlab(['chat', 'keygen', f, '--force'])).code, 0);
+    assert.notEqual(fs.readFileSync(f, 'utf8'), before, 'a fresh random key');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('keygen --passphrase-stdin: the same phrase gives the same key, another phrase another key', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vlab-keygen-'));
+  try {
+    const [a, b, c] = ['a', 'b', 'c'].map((n) => path.join(dir, n)) as [string, string, string];
+    assert.equal((await vlab(['chat', 'keygen', a, '--passphrase-stdin'], 'correct horse battery\n')).code, 0);
+    assert.equal((await vlab(['chat', 'keygen', b, '--passphrase-stdin'], 'correct horse battery\n')).code, 0);
+    assert.equal((await vlab(['chat', 'keygen', c, '--passphrase-stdin'], 'another phrase here\n')).code, 0);
+    assert.deepEqual(readKeyFile(a), readKeyFile(b));
+    assert.notDeepEqual(readKeyFile(a), readKeyFile(c));
+    const short = await vlab(['chat', 'keygen', path.join(dir, 'd'), '--passphrase-stdin'], 'short\n');
+    assert.equal(short.code, 2);
+    assert.match(short.err, /at least 8 characters/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('usage errors are clear: encryption without a key, bad --crypto, bad address, bad key file', async () => {
+  let r = await vlab(['chat', 'listen', '--port', '0', '--crypto', 'software']);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /--crypto software needs --key-file FILE/);
+  r = await vlab(['chat', 'connect', '127.0.0.1:1', '--crypto', 'rot13']);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /--crypto must be one of none, cryptodev, software, auto/);
+  r = await vlab(['chat', 'connect', 'example.com:80', '--crypto', 'none']);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /address example.com is not allowed/);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vlab-keybad-'));
+  try {
+    fs.writeFileSync(path.join(dir, 'k'), 'not a key\n');
+    r = await vlab(['chat', 'connect', '127.0.0.1:1', '--key-file', path.join(dir, 'k')]);
+    assert.equal(r.code, 2);
+    assert.match(r.err, /expected one line of 64 hex digits/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('--crypto cryptodev without /dev/crypto fails with the reason; auto falls back and says why', { skip: fs.existsSync('/dev/crypto') ? '/dev/crypto exists here' : false }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vlab-key-'));
+  try {
+    const k = path.join(dir, 'k');
+    await vlab(['chat', 'keygen', k]);
+    const r = await vlab(['chat', 'connect', '127.0.0.1:1', '--crypto', 'cryptodev', '--key-file', k]);
+    assert.equal(r.code, 2);
+    assert.match(r.err, /--crypto cryptodev: open: No such file or directory \(ENOENT\)/);
+    const a = await vlab(['chat', 'connect', '127.0.0.1:1', '--key-file', k]);
+    assert.match(a.err, /^cipher: software .* auto: \/dev\/crypto does not exist on this machine/m);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -73,9 +73,13 @@ export class ChatManager implements vscode.Disposable {
     return { side: 'host', terminal, pty };
   }
 
-  private guestEnd(title: string, args: string[], parent?: vscode.Terminal): ChatEnd {
+  /** @param ready resolves when the guest may start (e.g. the host peer listens) */
+  private guestEnd(title: string, args: string[], parent?: vscode.Terminal, ready?: Promise<void>): ChatEnd {
     const command = quoteForShell([nodeBinary(), join(this.extensionPath, 'bin', 'vlab.js'), ...args]);
-    const pty = new GuestTerminal(() => this.lab.ssh(), `exec ${command}`);
+    const pty = new GuestTerminal(async () => {
+      await ready;
+      return this.lab.ssh();
+    }, `exec ${command}`);
     const terminal = vscode.window.createTerminal({
       name: title, pty, iconPath: new vscode.ThemeIcon('vm'),
       ...(parent ? { location: { parentTerminal: parent } } : {}),
@@ -95,9 +99,13 @@ export class ChatManager implements vscode.Disposable {
     const port = await pickFreeLoopbackPort();
     const id = this.nextId++;
     const host = this.hostEnd(`Chat ${id}: host`, ['chat', 'listen', '--host', '127.0.0.1', '--port', String(port), '--nick', 'host', ...this.cryptoArgs()]);
+    // The guest terminal is created in the same tick as the host one: VS Code resolves a pty
+    // terminal's parentTerminal (the split) only while the parent's creation is still pending.
+    // The guest side itself waits until the host peer listens.
+    const listening = this.waitForListener(host, port);
+    const guest = this.guestEnd(`Chat ${id}: guest`, ['chat', 'connect', `${GUEST_HOST_ADDRESS}:${port}`, '--nick', 'guest', ...this.cryptoArgs()], host.terminal, listening);
     host.terminal.show(false);
-    await this.waitForListener(host, port);
-    const guest = this.guestEnd(`Chat ${id}: guest`, ['chat', 'connect', `${GUEST_HOST_ADDRESS}:${port}`, '--nick', 'guest', ...this.cryptoArgs()], host.terminal);
+    await listening;
     const chat: Chat = { id, kind: 'pair', port, label: `chat ${id} (pair)`, detail: `host 127.0.0.1:${port} ↔ guest`, ends: [host, guest] };
     this.chats.push(chat);
     this.changed.fire();

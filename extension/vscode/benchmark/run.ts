@@ -49,7 +49,32 @@ function collectRows(v: unknown, out: Record<string, unknown>[], depth = 0): voi
   }
 }
 
+/**
+ * `vlab bench backend --json`: { engine, cipher, rows: [{ size, depth, mbPerSec, rawEngineMbPerSec, ... }] },
+ * where the raw engine is the reference measured in the same run (docs/backend.md).
+ */
+function groupsFromBackendBench(json: Record<string, unknown>): BenchGroup[] | undefined {
+  if (!Array.isArray(json.rows)) return undefined;
+  const cipher = typeof json.cipher === 'string' ? json.cipher.slice(0, 40) : 'cipher';
+  const engine = typeof json.engine === 'string' ? json.engine.slice(0, 40) : 'engine';
+  const groups: BenchGroup[] = [];
+  for (const row of json.rows.slice(0, MAX_GROUPS)) {
+    if (!isRecord(row) || typeof row.mbPerSec !== 'number' || typeof row.rawEngineMbPerSec !== 'number') return undefined;
+    groups.push({
+      label: `${cipher} ${String(row.size)} B, queue depth ${String(row.depth)}`,
+      unit: 'MB/s',
+      bars: [
+        { label: 'backend via vhost-user', value: row.mbPerSec },
+        { label: `${engine} alone (reference)`, value: row.rawEngineMbPerSec, reference: true },
+      ],
+    });
+  }
+  return groups;
+}
+
 export function groupsFromBenchJson(json: unknown): BenchGroup[] {
+  const known = isRecord(json) ? groupsFromBackendBench(json) : undefined;
+  if (known) return known;
   const rows: Record<string, unknown>[] = [];
   collectRows(json, rows);
   return rows.map(groupFromRow).filter((g): g is BenchGroup => g !== undefined).slice(0, MAX_GROUPS);
@@ -57,7 +82,7 @@ export function groupsFromBenchJson(json: unknown): BenchGroup[] {
 
 export async function runBenchmark(cli: VlabCli, opts: { signal?: AbortSignal; onOutput?: (s: string) => void; onStep?: (m: string) => void }): Promise<BenchRun> {
   opts.onStep?.('backend: AES-256-CBC through the vhost-user test front-end');
-  const r = await cli.run(['bench', 'backend', '--json', '--engine', 'openssl', '--seconds', '2'], opts);
+  const r = await cli.run(['bench', 'backend', '--json', '--engine', 'openssl', '--seconds', '1'], opts);
   if (r.code !== 0) throw new Error(`vlab bench backend exited ${r.code}: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' ')}`);
   const start = r.stdout.indexOf('{');
   let json: unknown;

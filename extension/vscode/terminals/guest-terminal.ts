@@ -38,11 +38,18 @@ export class GuestTerminal implements vscode.Pseudoterminal {
       if (this.closed) return this.session.close();
       const channel = await this.session.shell({ cols: this.size.cols, rows: this.size.rows, term: 'xterm-256color' });
       this.channel = channel;
-      channel.on('data', (data: Buffer) => this.write(data.toString('utf8')));
+      let typed = false;
+      channel.on('data', (data: Buffer) => {
+        this.write(data.toString('utf8'));
+        // Typed once the shell has printed its prompt, so the pty does not echo it twice.
+        if (!typed && this.initialCommand) {
+          typed = true;
+          channel.write(`${this.initialCommand}\n`);
+        }
+      });
       channel.stderr.on('data', (data: Buffer) => this.write(data.toString('utf8')));
       channel.on('exit', (code: number | null) => this.finish(typeof code === 'number' ? code : undefined));
       channel.on('close', () => this.finish(undefined));
-      if (this.initialCommand) channel.write(`${this.initialCommand}\n`);
     } catch (err) {
       this.write(`\r\n\x1b[31mcannot open a guest shell: ${(err as Error).message}\x1b[0m\r\n`);
       this.finish(1);

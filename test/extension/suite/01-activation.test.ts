@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { CommandId } from '../../../extension/vscode/command-ids';
-import { buildTree } from '../../../extension/vscode/lab-tree';
+import { buildTree } from '../../../extension/vscode/tree-model';
 import { api, EXTENSION_ID, measured } from './helpers';
 
 describe('activation', () => {

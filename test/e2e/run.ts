@@ -1,0 +1,181 @@
+/**
+ * `npm run test:e2e`: the extension driven like a user would, through the real workbench UI in
+ * Chromium (Playwright). Clicks Start VM in the view's welcome content, waits for the tree to say
+ * running, opens the rings view and checks the drawing (slots, moving counters) while the guest
+ * runs a crypto workload, opens a chat pair and sends a line, stops the VM from the view.
+ * Screenshots go to test-results/. Prints "N passed, N failed".
+ */
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Frame, Locator, Page } from 'playwright-core';
+import { Lab } from '../../extension/core/lab';
+import type { SshSession } from '../../extension/core/ssh';
+import { repoRoot, Workbench } from '../extension/harness/workbench';
+
+const results = join(repoRoot, 'test-results');
+const counts = { passed: 0, failed: 0 };
+let currentPage: Page | undefined;
+
+async function step(name: string, fn: () => Promise<void>): Promise<boolean> {
+  const t0 = Date.now();
+  try {
+    await fn();
+    counts.passed++;
+    console.log(`  ok   ${name} (${Date.now() - t0} ms)`);
+    return true;
+  } catch (err) {
+    counts.failed++;
+    if (currentPage) await shot(currentPage, `e2e-fail-${counts.failed}`);
+    console.log(`  FAIL ${name}\n${String((err as Error).stack ?? err).replace(/^/gm, '       ')}`);
+    return false;
+  }
+}
+
+async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: join(results, `${name}.png`) }).catch(() => undefined);
+}
+
+/** The palette can open before the extension registered its commands: retry until the command is listed. */
+async function runCommand(page: Page, title: string): Promise<void> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('F1');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible', timeout: 10_000 });
+    await input.fill(`>${title}`);
+    const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
+    if (await row.isVisible({ timeout: 2000 }).catch(() => false)) {
+      await row.click();
+      return;
+    }
+    await page.waitForTimeout(1000);
+  }
+  throw new Error(`command "${title}" never appeared in the palette`);
+}
+
+async function ringsFrame(page: Page): Promise<Frame> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    for (const f of page.frames()) {
+      if (await f.locator('#queues').count().catch(() => 0)) return f;
+    }
+    await page.waitForTimeout(250);
+  }
+  throw new Error('the rings webview did not appear');
+}
+
+async function ddAfter(frame: Frame, key: string): Promise<number> {
+  const text = await frame.locator('dl.stats dt', { hasText: key }).first().locator('xpath=following-sibling::dd[1]').textContent();
+  return Number(text);
+}
+
+async function waitUntil(what: string, cond: () => Promise<boolean>, timeoutMs: number, page: Page): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await cond().catch(() => false)) return;
+    await page.waitForTimeout(250);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+async function main(): Promise<number> {
+  mkdirSync(results, { recursive: true });
+  const work = mkdtempSync(join(tmpdir(), 'vlab-e2e-'));
+  const workspace = join(work, 'workspace');
+  mkdirSync(join(workspace, '.vscode'), { recursive: true });
+  // The DOM renderer keeps terminal text in the DOM where the test can read it.
+  writeFileSync(join(workspace, '.vscode', 'settings.json'), JSON.stringify({ 'terminal.integrated.gpuAcceleration': 'off', 'workbench.startupEditor': 'none' }));
+  const serverLog = createWriteStream(join(results, 'e2e-server.log'));
+  const lab = Lab.forWorkspace(workspace);
+  let bench: Workbench | undefined;
+  let workload: { session: SshSession; abort: AbortController } | undefined;
+  const started = Date.now();
+  try {
+    bench = await Workbench.start({ workspace, extensionDevelopmentPath: repoRoot, log: (l) => serverLog.write(`${l}\n`) });
+    const page = bench.page;
+    currentPage = page;
+    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+
+    const view: Locator = page.locator('.pane', { has: page.locator('.pane-header', { hasText: /lab/i }) });
+    const ok = await step('the VirtIO Lab view shows a Start VM button while stopped', async () => {
+      await page.locator('.activitybar .action-label[aria-label^="VirtIO Lab"]').click({ timeout: 30_000 });
+      await page.locator('.welcome-view-content .monaco-button', { hasText: 'Start VM' }).waitFor({ timeout: 30_000 });
+      await shot(page, 'e2e-1-welcome');
+    });
+    if (!ok) return 1;
+
+    const running = await step('clicking Start VM boots the lab and the tree shows it running', async () => {
+      await page.locator('.welcome-view-content .monaco-button', { hasText: 'Start VM' }).click();
+      await view.locator('.monaco-list-row', { hasText: 'VM' }).filter({ hasText: 'running' }).first().waitFor({ timeout: 240_000 });
+      await view.locator('.monaco-list-row', { hasText: 'Backend' }).first().waitFor({ timeout: 10_000 });
+      await page.waitForTimeout(1500); // let the progress notification fade out of the screenshot
+      await shot(page, 'e2e-2-running');
+    });
+
+    if (running) {
+      await step('the rings view draws the ring slots and its counters move under a guest workload', async () => {
+        const session = await lab.ssh();
+        const abort = new AbortController();
+        workload = { session, abort };
+        void session.exec({ shell: 'head -c 32 /dev/urandom > /tmp/k; head -c 262144 /dev/urandom > /tmp/in; while :; do kcapi-enc -q -c virtio_crypto_aes_cbc --iv 00000000000000000000000000000000 --keyfd 3 -i /tmp/in -o /tmp/out 3</tmp/k || exit 1; done' },
+          { pty: { cols: 80, rows: 24 }, signal: abort.signal }).catch(() => undefined);
+        await runCommand(page, 'VirtIO Lab: Show Virtqueue Rings');
+        const frame = await ringsFrame(page);
+        await frame.locator('svg.ring path.slot').first().waitFor({ timeout: 30_000 });
+        const slots = await frame.locator('svg.ring path.slot').count();
+        if (slots < 16) throw new Error(`only ${slots} slots drawn`);
+        const used0 = await ddAfter(frame, 'used idx');
+        const seq0 = Number(await frame.locator('body').getAttribute('data-seq'));
+        await waitUntil('the used index to move', async () => (await ddAfter(frame, 'used idx')) !== used0, 30_000, page);
+        const seq1 = Number(await frame.locator('body').getAttribute('data-seq'));
+        if (!(seq1 > seq0)) throw new Error(`frame sequence did not advance (${seq0} -> ${seq1})`);
+        await frame.locator('table.recent tr td', { hasText: 'CIPHER' }).first().waitFor({ timeout: 10_000 });
+        await shot(page, 'e2e-3-rings');
+        abort.abort();
+      });
+
+      await step('Launch Chat Pair opens host and guest terminals and a line reaches the other side', async () => {
+        await runCommand(page, 'VirtIO Lab: Launch Chat Pair');
+        const splitPanes = page.locator('.terminal-split-pane');
+        await waitUntil('the host and guest terminals side by side', async () => (await splitPanes.count()) === 2, 30_000, page);
+        const host = splitPanes.nth(0);
+        const guest = splitPanes.nth(1);
+        const text = async (pane: Locator): Promise<string> => (await pane.locator('.xterm-rows').allInnerTexts()).join('\n');
+        await waitUntil('both chat peers to connect', async () => /connected to guest/.test(await text(host)) && /connected to host/.test(await text(guest)), 60_000, page);
+        await host.locator('.xterm').click();
+        await page.keyboard.type('hello from the e2e test');
+        await page.keyboard.press('Enter');
+        await waitUntil('the guest side to show the line', async () => /<host> hello from the e2e test/.test(await text(guest)), 30_000, page);
+        await guest.locator('.xterm').click();
+        await page.keyboard.type('and hello back');
+        await page.keyboard.press('Enter');
+        await waitUntil('the host side to show the reply', async () => /<guest> and hello back/.test(await text(host)), 30_000, page);
+        await shot(page, 'e2e-4-chat');
+      });
+
+      await step('Stop VM from the view brings the welcome content back', async () => {
+        await runCommand(page, 'VirtIO Lab: Stop VM');
+        await page.locator('.welcome-view-content .monaco-button', { hasText: 'Start VM' }).waitFor({ timeout: 60_000 });
+        const status = await lab.status({ device: false, telemetry: false });
+        if (status.state !== 'stopped') throw new Error(`lab state is ${status.state}`);
+      });
+    }
+  } catch (err) {
+    counts.failed++;
+    console.log(`  FAIL e2e harness: ${(err as Error).message}`);
+    if (bench) await shot(bench.page, 'e2e-failure');
+  } finally {
+    workload?.abort.abort();
+    workload?.session.close();
+    await lab.down({}).catch(() => undefined); // whatever happened, no VM is left behind
+    await bench?.close();
+    serverLog.end();
+    rmSync(work, { recursive: true, force: true });
+  }
+  console.log(`e2e suite took ${((Date.now() - started) / 1000).toFixed(1)} s; screenshots in test-results/`);
+  console.log(`${counts.passed} passed, ${counts.failed} failed`);
+  return counts.failed === 0 && counts.passed > 0 ? 0 : 1;
+}
+
+main().then((code) => process.exit(code), (err) => { console.error(err); console.log('0 passed, 1 failed'); process.exit(1); });

@@ -1,13 +1,12 @@
 /**
  * The lab: one VM (QEMU + optional vhost-user backend) per state folder. `up` builds the guest, starts
  * the processes detached (the VM outlives the caller), and returns once the guest answers over SSH;
- * `down` powers it off (ACPI, then QMP quit, then SIGKILL, each bounded); `status` reconciles state.json
+ * `down` powers it off (qemu-stop.ts: ACPI, QMP quit, SIGTERM, SIGKILL, each bounded); `status` reconciles state.json
  * with what is really running. Every process is recorded and identified by pid + start time + a marker
  * in its command line, so only processes this lab started are ever signalled.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type AccelChoice, chooseAccel } from './accel';
@@ -18,9 +17,10 @@ import { type GuestArtifacts, type GuestProgress, buildGuest } from './guest-bui
 import { type HostPaths, defaultHost, findGuestKernel, requireQemu } from './host';
 import { type LabPaths, type LogKind, MAX_SOCKET_PATH, labPaths, logPathOf } from './paths';
 import { pickFreeLoopbackPort } from './ports';
-import { type ProcessRecord, isAlive, isOurProcess, recordProcess, signalProcess, terminate, waitForExit } from './proc';
+import { type DetachedProcess, isAlive, isOurProcess, spawnDetached, terminate } from './proc';
 import { type QemuSpec, buildQemuArgs, formatCommandLine } from './qemu-args';
 import { QmpClient } from './qmp';
+import { type StopMethod, stopQemu } from './qemu-stop';
 import { type VirtioDeviceStatus, readVirtioCryptoStatus } from './qmp-virtio';
 import { type SshSession, type SshTarget, sshConnect } from './ssh';
 import {
@@ -35,8 +35,11 @@ import {
   writeState,
 } from './state';
 import { readTelemetrySnapshot } from './telemetry-client';
+import { kernelCmdline, resolveUpOptions } from './up-options';
 
 export type { BackendKind, EngineChoice, GuestDriver, LabState, UpOptions } from './state';
+export type { StopMethod } from './qemu-stop';
+export { DEFAULT_UP_OPTIONS, kernelCmdline, resolveUpOptions } from './up-options';
 
 export interface LabProgress {
   readonly step: string;
@@ -72,8 +75,6 @@ export interface UpResult {
   readonly status: LabStatus;
 }
 
-export type StopMethod = 'powerdown' | 'quit' | 'terminate' | 'kill' | 'not-running';
-
 export interface DownResult {
   readonly wasRunning: boolean;
   readonly qemu: StopMethod;
@@ -96,15 +97,6 @@ export interface LabOverrides {
   readonly quitTimeoutMs?: number;
 }
 
-export const DEFAULT_UP_OPTIONS: UpOptions = {
-  backend: 'builtin',
-  engine: 'auto',
-  accel: 'auto',
-  memoryMb: 1024,
-  cpus: 2,
-  guestDriver: 'upstream',
-  bootTimeoutMs: 120_000,
-};
 
 const SSH_USER = 'root';
 const SSH_ATTEMPT_TIMEOUT_MS = 8_000;
@@ -116,66 +108,10 @@ const BACKEND_SOCKET_WAIT_MS = 10_000;
 const PORT_ATTEMPTS = 3;
 const CONSOLE_TAIL_LINES = 25;
 
-export function resolveUpOptions(partial: Partial<UpOptions>): UpOptions {
-  const o: UpOptions = { ...DEFAULT_UP_OPTIONS, ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) };
-  const bad = (msg: string): never => {
-    throw new LabError('bad-option', msg);
-  };
-  if (o.backend !== 'builtin' && o.backend !== 'ts') bad(`backend must be builtin or ts, not "${String(o.backend)}"`);
-  if (!['auto', 'openssl', 'cryptodev'].includes(o.engine)) bad(`engine must be auto, openssl or cryptodev, not "${String(o.engine)}"`);
-  if (!['auto', 'kvm', 'tcg'].includes(o.accel)) bad(`accel must be auto, kvm or tcg, not "${String(o.accel)}"`);
-  if (!['upstream', 'none', 'lab'].includes(o.guestDriver)) bad(`guest driver must be upstream, none or lab, not "${String(o.guestDriver)}"`);
-  if (!Number.isInteger(o.memoryMb) || o.memoryMb < 256 || o.memoryMb > 65536) bad(`memory must be 256..65536 MB, not ${o.memoryMb}`);
-  if (!Number.isInteger(o.cpus) || o.cpus < 1 || o.cpus > 64) bad(`cpus must be 1..64, not ${o.cpus}`);
-  if (!Number.isFinite(o.bootTimeoutMs) || o.bootTimeoutMs < 1 || o.bootTimeoutMs > 3_600_000) bad(`boot timeout must be 1 ms..1 h, not ${o.bootTimeoutMs}`);
-  return o;
-}
-
-/** The guest kernel command line; runtime choices travel here so the initramfs stays cacheable. */
-export function kernelCmdline(workspace: string, guestDriver: GuestDriver): string {
-  const parts = ['console=ttyS0', 'loglevel=4', 'panic=-1', `vlab.ws=${Buffer.from(workspace, 'utf8').toString('hex')}`, `vlab.driver=${guestDriver}`];
-  // 'none' and 'lab' keep the upstream driver off the device so another driver (or none) can bind it.
-  if (guestDriver !== 'upstream') parts.push('module_blacklist=virtio_crypto');
-  return parts.join(' ');
-}
-
 function repoRoot(): string {
   // Compiled: out/extension/core; from sources: extension/core.
   const candidates = [join(__dirname, '..', '..', '..'), join(__dirname, '..', '..')];
   return candidates.find((c) => existsSync(join(c, 'bin', 'vlab.js'))) ?? candidates[0]!;
-}
-
-interface Started {
-  readonly child: ChildProcess;
-  readonly record: ProcessRecord;
-  /** Resolves when the process exits (only observable in the process that spawned it). */
-  readonly exited: Promise<string>;
-}
-
-function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
-  return signal ? `killed by ${signal}` : `exit ${code ?? '?'}`;
-}
-
-/** Spawns a detached process (own process group, no tie to our terminal) with its output in `logFile`. */
-function spawnDetached(binary: string, args: readonly string[], logFile: string, marker: string): Started {
-  const fd = openSync(logFile, 'w');
-  let child: ChildProcess;
-  try {
-    child = spawn(binary, args, { detached: true, stdio: ['ignore', fd, fd] });
-  } finally {
-    closeSync(fd);
-  }
-  const exited = new Promise<string>((resolveExit) => {
-    child.once('exit', (code, signal) => resolveExit(describeExit(code, signal)));
-    child.once('error', (err) => resolveExit(`failed to start: ${err.message}`));
-  });
-  child.unref();
-  const pid = child.pid;
-  if (pid === undefined) {
-    // spawn reports ENOENT asynchronously; give the caller a record that is never "ours".
-    return { child, record: { pid: -1, startTime: '', marker }, exited };
-  }
-  return { child, record: recordProcess(pid, marker), exited };
 }
 
 export class Lab extends EventEmitter {
@@ -296,8 +232,8 @@ export class Lab extends EventEmitter {
       startedAt: startedAt.toISOString(),
     };
     this.setState(base);
-    let backend: Started | undefined;
-    let qemu: Started | undefined;
+    let backend: DetachedProcess | undefined;
+    let qemu: DetachedProcess | undefined;
     let current = base;
     const fail = async (err: unknown): Promise<never> => {
       const reason = err instanceof LabError ? err.message : `unexpected error: ${errorMessage(err)}`;
@@ -363,7 +299,7 @@ export class Lab extends EventEmitter {
     }
   }
 
-  private async waitForSsh(current: StateFile, options: UpOptions, guest: GuestArtifacts, qemu: Started, backend: Started | undefined, ctl: OpControl): Promise<SshSession> {
+  private async waitForSsh(current: StateFile, options: UpOptions, guest: GuestArtifacts, qemu: DetachedProcess, backend: DetachedProcess | undefined, ctl: OpControl): Promise<SshSession> {
     const boot = new AbortController();
     const abort = (err: LabError): void => {
       if (!boot.signal.aborted) boot.abort(err);
@@ -412,7 +348,7 @@ export class Lab extends EventEmitter {
     return false;
   }
 
-  private async startBackend(options: UpOptions, ctl: OpControl): Promise<Started> {
+  private async startBackend(options: UpOptions, ctl: OpControl): Promise<DetachedProcess> {
     const script = this.overrides.vlabScript ?? join(repoRoot(), 'bin', 'vlab.js');
     const args = [script, 'backend', '--socket', this.paths.vhostUserSocket, '--telemetry', this.paths.telemetrySocket, '--engine', options.engine];
     this.progress(ctl, 'backend', `starting the TypeScript vhost-user backend (engine ${options.engine})`);
@@ -495,7 +431,14 @@ export class Lab extends EventEmitter {
 
   private async stopRecorded(file: StateFile, ctl: OpControl, graceful: boolean): Promise<{ qemu: StopMethod; backend: DownResult['backend'] }> {
     let qemu: StopMethod = 'not-running';
-    if (file.qemu && isOurProcess(file.qemu)) qemu = await this.stopQemu(file.qemu, ctl, graceful);
+    if (file.qemu && isOurProcess(file.qemu)) {
+      qemu = await stopQemu(file.qemu, this.paths.qmpSocket, {
+        graceful,
+        powerdownMs: this.overrides.powerdownTimeoutMs ?? 30_000,
+        quitMs: this.overrides.quitTimeoutMs ?? 5_000,
+        progress: (step, message) => this.progress(ctl, step, message),
+      });
+    }
     let backend: DownResult['backend'] = file.backend ? 'not-running' : 'none';
     if (file.backend) {
       const how = await terminate(file.backend, 3000);
@@ -504,42 +447,6 @@ export class Lab extends EventEmitter {
     }
     this.removeRuntimeFiles();
     return { qemu, backend };
-  }
-
-  private async stopQemu(rec: ProcessRecord, ctl: OpControl, graceful: boolean): Promise<StopMethod> {
-    const powerdownMs = this.overrides.powerdownTimeoutMs ?? 30_000;
-    const quitMs = this.overrides.quitTimeoutMs ?? 5_000;
-    let qmp: QmpClient | undefined;
-    try {
-      qmp = await QmpClient.connect(this.paths.qmpSocket, { timeoutMs: QMP_TIMEOUT_MS });
-    } catch {
-      qmp = undefined; // QEMU is wedged or its monitor is gone: skip to SIGKILL
-    }
-    try {
-      if (qmp && graceful) {
-        this.progress(ctl, 'powerdown', 'ACPI power button (system_powerdown)');
-        const sent = await qmp.execute('system_powerdown', undefined, { timeoutMs: QMP_TIMEOUT_MS }).then(() => true, () => false);
-        if (sent && (await waitForExit(rec, powerdownMs))) return 'powerdown';
-      }
-      if (qmp?.isOpen) {
-        this.progress(ctl, 'quit', 'QMP quit');
-        await qmp.execute('quit', undefined, { timeoutMs: QMP_TIMEOUT_MS }).catch(() => undefined);
-        if (await waitForExit(rec, quitMs)) return 'quit';
-      }
-    } finally {
-      qmp?.close();
-    }
-    if (!qmp) {
-      // No monitor answered (another client holds it, or QEMU is wedged): SIGTERM makes a healthy QEMU
-      // shut down like `quit`; only if that fails, SIGKILL.
-      this.progress(ctl, 'terminate', `QMP did not answer: SIGTERM QEMU (pid ${rec.pid})`);
-      if (isOurProcess(rec)) signalProcess(rec.pid, 'SIGTERM');
-      if (await waitForExit(rec, quitMs)) return 'terminate';
-    }
-    this.progress(ctl, 'kill', `SIGKILL QEMU (pid ${rec.pid})`);
-    if (isOurProcess(rec)) signalProcess(rec.pid, 'SIGKILL');
-    if (!(await waitForExit(rec, 5_000))) throw new LabError('qemu-exited', `QEMU (pid ${rec.pid}) did not exit after SIGKILL`);
-    return 'kill';
   }
 
   /**

@@ -2,7 +2,8 @@
  * Processes the lab started, identified by PID *and* start time *and* a marker in their command line,
  * so a recycled PID is never mistaken for our QEMU and never signalled.
  */
-import { readFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -92,4 +93,37 @@ export async function terminate(rec: ProcessRecord, termWaitMs: number, procRoot
   if (await waitForExit(rec, termWaitMs, procRoot)) return 'terminated';
   if (isOurProcess(rec, procRoot)) signalProcess(rec.pid, 'SIGKILL');
   return (await waitForExit(rec, 5000, procRoot)) ? 'killed' : 'stuck';
+}
+
+export interface DetachedProcess {
+  readonly child: ChildProcess;
+  readonly record: ProcessRecord;
+  /** Resolves when the process exits (only observable in the process that spawned it). */
+  readonly exited: Promise<string>;
+}
+
+function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
+  return signal ? `killed by ${signal}` : `exit ${code ?? '?'}`;
+}
+
+/** Spawns a detached process (own process group, no tie to our terminal) with its output in `logFile`. */
+export function spawnDetached(binary: string, args: readonly string[], logFile: string, marker: string): DetachedProcess {
+  const fd = openSync(logFile, 'w');
+  let child: ChildProcess;
+  try {
+    child = spawn(binary, args, { detached: true, stdio: ['ignore', fd, fd] });
+  } finally {
+    closeSync(fd);
+  }
+  const exited = new Promise<string>((resolveExit) => {
+    child.once('exit', (code, signal) => resolveExit(describeExit(code, signal)));
+    child.once('error', (err) => resolveExit(`failed to start: ${err.message}`));
+  });
+  child.unref();
+  const pid = child.pid;
+  if (pid === undefined) {
+    // spawn reports ENOENT asynchronously; give the caller a record that is never "ours".
+    return { child, record: { pid: -1, startTime: '', marker }, exited };
+  }
+  return { child, record: recordProcess(pid, marker), exited };
 }

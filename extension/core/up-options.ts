@@ -1,0 +1,36 @@
+/** `vlab up` options: defaults, validation, and the guest kernel command line they produce. */
+import { LabError } from './errors';
+import type { GuestDriver, UpOptions } from './state';
+
+export const DEFAULT_UP_OPTIONS: UpOptions = {
+  backend: 'builtin',
+  engine: 'auto',
+  accel: 'auto',
+  memoryMb: 1024,
+  cpus: 2,
+  guestDriver: 'upstream',
+  bootTimeoutMs: 120_000,
+};
+
+export function resolveUpOptions(partial: Partial<UpOptions>): UpOptions {
+  const o: UpOptions = { ...DEFAULT_UP_OPTIONS, ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) };
+  const bad = (msg: string): never => {
+    throw new LabError('bad-option', msg);
+  };
+  if (o.backend !== 'builtin' && o.backend !== 'ts') bad(`backend must be builtin or ts, not "${String(o.backend)}"`);
+  if (!['auto', 'openssl', 'cryptodev'].includes(o.engine)) bad(`engine must be auto, openssl or cryptodev, not "${String(o.engine)}"`);
+  if (!['auto', 'kvm', 'tcg'].includes(o.accel)) bad(`accel must be auto, kvm or tcg, not "${String(o.accel)}"`);
+  if (!['upstream', 'none', 'lab'].includes(o.guestDriver)) bad(`guest driver must be upstream, none or lab, not "${String(o.guestDriver)}"`);
+  if (!Number.isInteger(o.memoryMb) || o.memoryMb < 256 || o.memoryMb > 65536) bad(`memory must be 256..65536 MB, not ${o.memoryMb}`);
+  if (!Number.isInteger(o.cpus) || o.cpus < 1 || o.cpus > 64) bad(`cpus must be 1..64, not ${o.cpus}`);
+  if (!Number.isFinite(o.bootTimeoutMs) || o.bootTimeoutMs < 1 || o.bootTimeoutMs > 3_600_000) bad(`boot timeout must be 1 ms..1 h, not ${o.bootTimeoutMs}`);
+  return o;
+}
+
+/** The guest kernel command line; runtime choices travel here so the initramfs stays cacheable. */
+export function kernelCmdline(workspace: string, guestDriver: GuestDriver): string {
+  const parts = ['console=ttyS0', 'loglevel=4', 'panic=-1', `vlab.ws=${Buffer.from(workspace, 'utf8').toString('hex')}`, `vlab.driver=${guestDriver}`];
+  // 'none' and 'lab' keep the upstream driver off the device so another driver (or none) can bind it.
+  if (guestDriver !== 'upstream') parts.push('module_blacklist=virtio_crypto');
+  return parts.join(' ');
+}

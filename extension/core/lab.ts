@@ -106,6 +106,8 @@ const READY_HINT_MAX_WAIT_MS = 60_000;
 const QMP_TIMEOUT_MS = 3_000;
 const BACKEND_SOCKET_WAIT_MS = 10_000;
 const PORT_ATTEMPTS = 3;
+/** How long `down` waits for an interrupted `up` to clean up and release the lock. */
+const DOWN_LOCK_WAIT_MS = 20_000;
 const CONSOLE_TAIL_LINES = 25;
 
 function repoRoot(): string {
@@ -406,22 +408,51 @@ export class Lab extends EventEmitter {
    * with a bounded wait; then the backend. Also cleans stale state from a crashed run.
    */
   async down(ctl: OpControl = {}): Promise<DownResult> {
-    const release = acquireLock(this.paths, 'vlab down');
+    const { release, abortedBoot } = await this.lockForDown(ctl);
     try {
       const file = readState(this.paths);
       if (!file) {
         this.removeRuntimeFiles();
-        return { wasRunning: false, qemu: 'not-running', backend: 'none', stale: false };
+        return { wasRunning: abortedBoot !== undefined, qemu: abortedBoot ?? 'not-running', backend: 'none', stale: false };
       }
       const qemuAlive = file.qemu !== undefined && isOurProcess(file.qemu);
-      const stale = !qemuAlive;
+      const stale = !qemuAlive && abortedBoot === undefined;
       this.setState({ ...file, state: 'stopping' });
       const result = await this.stopRecorded(file, ctl, true);
       clearState(this.paths);
       this.emit('state', 'stopped');
-      return { wasRunning: qemuAlive, qemu: result.qemu, backend: result.backend, stale };
+      return { wasRunning: qemuAlive || abortedBoot !== undefined, qemu: abortedBoot ?? result.qemu, backend: result.backend, stale };
     } finally {
       release();
+    }
+  }
+
+  /**
+   * The lab lock for `down`. While another `up` is booting (it holds the lock), its QEMU is stopped so
+   * that `up` fails fast, cleans up and lets go of the lock: `down` always gets the lab down.
+   */
+  private async lockForDown(ctl: OpControl): Promise<{ release: () => void; abortedBoot?: StopMethod }> {
+    try {
+      return { release: acquireLock(this.paths, 'vlab down') };
+    } catch (err) {
+      const file = readState(this.paths);
+      if (!(err instanceof LabError && err.kind === 'busy' && file?.state === 'booting' && file.qemu && isOurProcess(file.qemu))) throw err;
+      this.progress(ctl, 'abort-boot', `stopping the VM that vlab up (pid ${file.upPid}) is booting`);
+      const abortedBoot = await stopQemu(file.qemu, this.paths.qmpSocket, {
+        graceful: false,
+        powerdownMs: 0,
+        quitMs: this.overrides.quitTimeoutMs ?? 5_000,
+        progress: (step, message) => this.progress(ctl, step, message),
+      });
+      const deadline = Date.now() + DOWN_LOCK_WAIT_MS;
+      for (;;) {
+        try {
+          return { release: acquireLock(this.paths, 'vlab down'), abortedBoot };
+        } catch (again) {
+          if (!(again instanceof LabError && again.kind === 'busy') || Date.now() > deadline) throw again;
+          await sleep(100);
+        }
+      }
     }
   }
 

@@ -46,6 +46,21 @@ test('cancelling up (AbortSignal) stops QEMU at once and records why', async () 
   assert.equal(s.reason, 'cancelled');
 });
 
+test('down while another up is booting stops that boot and cleans up', async () => {
+  const steps: string[] = [];
+  const booting = lab.up({}, { onProgress: (p) => steps.push(p.step) });
+  const upOutcome = booting.then(
+    () => 'resolved',
+    (e: unknown) => (e instanceof LabError ? e.kind : String(e)),
+  );
+  while (!steps.includes('ssh')) await new Promise((r) => setTimeout(r, 20));
+  const down = await Lab.forWorkspace(ws.dir, { env: {} }).down();
+  assert.equal(down.wasRunning, true);
+  assert.equal(await upOutcome, 'qemu-exited');
+  assert.deepEqual(processesMentioning(stateDir), []);
+  assert.equal((await lab.status()).state, 'stopped');
+});
+
 test('the CLI prints the reason and the console tail on a failed boot', async () => {
   const r = await runCli(['up', '--timeout', '0.5'], ws.dir);
   assert.equal(r.code, 1);

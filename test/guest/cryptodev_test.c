@@ -710,6 +710,40 @@ static int cmd_stress(int argc, char **argv)
 	return failures;
 }
 
+/* ------------------------------------------------------ device removal */
+
+/*
+ * Keeps a session open across a device removal (the test unbinds the
+ * driver meanwhile): afterwards the open file answers ENODEV, a new open
+ * fails with ENODEV, and closing is safe.
+ */
+static int cmd_hold(int argc, char **argv)
+{
+	static uint8_t key[16], buf[64], iv[16];
+	int secs = argc > 0 ? atoi(argv[0]) : 5;
+	int fd = open_crypto(), fd2, err;
+	uint32_t ses = 0;
+
+	err = new_session(fd, CRYPTO_AES_CBC, key, 16, 0, NULL, 0, &ses);
+	if (!err)
+		err = do_crypt(fd, ses, COP_ENCRYPT, buf, buf, 64, iv, NULL, 0);
+	expect_errno(err, 0, "crypt before removal");
+	printf("holding\n");
+	sleep(secs);
+	expect_errno(do_crypt(fd, ses, COP_ENCRYPT, buf, buf, 64, iv, NULL, 0),
+		     ENODEV, "crypt on an open file after removal");
+	expect_errno(new_session(fd, CRYPTO_AES_CBC, key, 16, 0, NULL, 0, &ses),
+		     ENODEV, "new session after removal");
+	fd2 = open("/dev/crypto", O_RDWR);
+	expect_errno(fd2 < 0 ? -errno : 0, ENODEV, "open after removal");
+	if (fd2 >= 0)
+		close(fd2);
+	expect_errno(ioctl(fd, CIOCFSESSION, &ses) ? -errno : 0, 0,
+		     "finish session after removal");
+	close(fd);
+	return failures;
+}
+
 /* --------------------------------------------------------------- bench */
 
 static long bench_child(int dev, uint32_t size, double until)
@@ -810,6 +844,8 @@ int main(int argc, char **argv)
 		rc = cmd_roundtrip(argc - 2, argv + 2);
 	else if (!strcmp(argv[1], "stress"))
 		rc = cmd_stress(argc - 2, argv + 2);
+	else if (!strcmp(argv[1], "hold"))
+		rc = cmd_hold(argc - 2, argv + 2);
 	else if (!strcmp(argv[1], "bench"))
 		rc = cmd_bench(argc - 2, argv + 2);
 	else

@@ -148,6 +148,38 @@ export function driverSuite(backend: BackendKind): void {
     assert.match(r.stdout, /^# fail 0$/m);
   });
 
+  test(`${backend}: device removal (driver unbind) with an open session and requests in flight is safe`, { timeout: 300_000 }, async () => {
+    const [bound] = await virtioCryptoDrivers(session);
+    assert.ok(bound);
+    const drv = `/sys/bus/virtio/drivers/${MODULE_NAME}`;
+    const r = await session.run(
+      {
+        shell: [
+          `${GUEST_TOOL_PATH} hold 8 > /tmp/hold.log 2>&1 & HOLD=$!`,
+          `${GUEST_TOOL_PATH} stress 4 2 1000000 0 > /tmp/stress.log 2>&1 & STRESS=$!`,
+          'sleep 3',
+          `echo ${bound.device} > ${drv}/unbind; echo "unbind=$?"`,
+          'wait $HOLD; echo "hold=$?"',
+          'wait $STRESS; echo "stress=$?"',
+          'cat /tmp/hold.log /tmp/stress.log',
+          `echo ${bound.device} > ${drv}/bind; echo "bind=$?"`,
+        ].join('\n'),
+      },
+      { timeoutMs: 240_000 },
+    );
+    assert.match(r.stdout, /^unbind=0$/m, r.stdout + r.stderr);
+    assert.match(r.stdout, /^hold=0$/m, r.stdout);
+    assert.match(r.stdout, /^ok crypt on an open file after removal$/m);
+    assert.match(r.stdout, /^ok open after removal$/m);
+    // The stress children saw ENODEV (exit 3) instead of hanging or crashing.
+    assert.match(r.stdout, /^stress=[1-9]/m);
+    assert.doesNotMatch(r.stdout, /status 0x(?!300\b)[0-9a-f]+/, 'children ended by ENODEV, not by a signal');
+    assert.match(r.stdout, /^bind=0$/m);
+    // Bound again: the device works as before.
+    const kat = await guest([GUEST_TOOL_PATH, 'kat', ...macFlag]);
+    assert.deepEqual(toolVerdict(kat.stdout).notOk, [], kat.stdout);
+  });
+
   test(`${backend}: 8 processes x 4 sessions x 2000 ops, 3 killed mid-flight, then module unload`, { timeout: 900_000 }, async () => {
     const r = await guest([GUEST_TOOL_PATH, 'stress', '8', '4', '2000', '3'], 900_000);
     assert.deepEqual(toolVerdict(r.stdout).notOk, [], r.stdout);

@@ -90,3 +90,14 @@ test(`${RUNS} kcapi-enc runs (random keys, IVs, sizes) through virtio_crypto_aes
   assert.equal(t.counters.statusErr, 0);
   assert.equal(t.counters.rejectedChains, 0);
 });
+
+test('reloading the driver resets the device (GET_VRING_BASE, restart) and it serves again', async () => {
+  const before = (await lab.status()).backend.telemetry as { counters: { requests: number } };
+  const r = await session!.run({ shell: 'rmmod virtio_crypto && modprobe virtio_crypto && sleep 1 && grep -A6 "virtio_crypto_aes_cbc" /proc/crypto' }, { timeoutMs: 120_000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /selftest\s+: passed/);
+  const after = (await lab.status()).backend.telemetry as { counters: { requests: number; statusErr: number }; frontend: { connected: boolean } };
+  assert.ok(after.counters.requests > before.counters.requests, 'the reloaded driver\'s self-tests went through the back-end');
+  assert.equal(after.counters.statusErr, 0);
+  assert.equal(after.frontend.connected, true);
+});

@@ -12,7 +12,9 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSyn
 import { join, relative } from 'node:path';
 import { errorMessage } from './errors';
 import { findGuestKernel } from './host';
+import type { HostPaths } from './host';
 import type { Lab } from './lab';
+import type { LabPaths } from './paths';
 import type { SshSession } from './ssh';
 
 export const MODULE_NAME = 'vlab_cryptodev';
@@ -51,8 +53,13 @@ export interface DriverBuild {
   readonly warnings: readonly Diagnostic[];
 }
 
+/** What a build needs of a lab: where the guest kernel is and where artefacts go. */
+export type DriverBuildTarget = { readonly host: HostPaths; readonly paths: LabPaths };
+
 export interface DriverBuildOptions {
   readonly signal?: AbortSignal;
+  /** The driver sources (default: the repository's guest/driver). */
+  readonly sourceDir?: string;
   /** Streams the build's output lines (make, gcc). */
   readonly onOutput?: (line: string) => void;
 }
@@ -71,7 +78,7 @@ export function guestToolSource(): string {
   return join(repoRoot(), 'test', 'guest', 'cryptodev_test.c');
 }
 
-export function driverBuildDir(lab: Lab): string {
+export function driverBuildDir(lab: DriverBuildTarget): string {
   return join(lab.paths.guestDir, 'driver');
 }
 
@@ -149,11 +156,11 @@ function newerThan(target: string, sources: readonly string[]): boolean {
  * Builds vlab_cryptodev.ko (Kbuild, W=1) against the guest kernel's headers and the guest test tool.
  * Throws DriverError('build') with file:line diagnostics when the compiler says no.
  */
-export async function buildDriver(lab: Lab, opts: DriverBuildOptions = {}): Promise<DriverBuild> {
+export async function buildDriver(lab: DriverBuildTarget, opts: DriverBuildOptions = {}): Promise<DriverBuild> {
   const t0 = Date.now();
   const kernel = findGuestKernel(lab.host);
   const kdir = join(kernel.modulesDir, 'build');
-  const src = driverSourceDir();
+  const src = opts.sourceDir ?? driverSourceDir();
   const out = driverBuildDir(lab);
   stageSources(src, out);
 
@@ -164,7 +171,7 @@ export async function buildDriver(lab: Lab, opts: DriverBuildOptions = {}): Prom
   }
 
   const toolSrc = guestToolSource();
-  const abi = join(src, 'cryptodev_abi.h');
+  const abi = join(driverSourceDir(), 'cryptodev_abi.h');
   const tool = join(out, 'vlab-cryptodev-test');
   if (!newerThan(tool, [toolSrc, abi])) {
     const gcc = await run('gcc', ['-O2', '-Wall', '-Wextra', '-o', tool, toolSrc, '-lcrypto'], opts);

@@ -3,7 +3,7 @@ import { LabError } from './errors';
 import type { GuestDriver, UpOptions } from './state';
 
 export const DEFAULT_UP_OPTIONS: UpOptions = {
-  backend: 'builtin',
+  backend: 'ts',
   engine: 'auto',
   accel: 'auto',
   memoryMb: 1024,

@@ -18,7 +18,7 @@ let session: SshSession | undefined;
 let upStatus: LabStatus;
 
 before(async () => {
-  const r = await runCli(['up'], ws.dir);
+  const r = await runCli(['up', '--backend', 'builtin'], ws.dir);
   assert.equal(r.code, 0, `vlab up failed:\n${r.err}`);
   assert.match(r.out, /lab running: booted in [\d.]+ s with (tcg|kvm)/);
   upStatus = await lab.status();
@@ -93,7 +93,7 @@ test('vlab status --json is right', async () => {
 });
 
 test('a second vlab up says the lab is running and changes nothing', async () => {
-  const r = await runCli(['up'], ws.dir);
+  const r = await runCli(['up', '--backend', 'builtin'], ws.dir);
   assert.equal(r.code, 0);
   assert.match(r.out, /already running/);
   assert.equal((await lab.status()).qemu.pid, upStatus.qemu.pid);

@@ -47,7 +47,7 @@ function integer(value: string | undefined, flag: string, min: number, max: numb
 const UP_USAGE = `usage: vlab up [--backend builtin|ts] [--engine auto|openssl|cryptodev] [--accel auto|kvm|tcg]
                [--memory MB] [--cpus N] [--guest-driver upstream|none|lab] [--timeout SEC] [--dry-run]
 Boots the lab VM and returns once the guest answers over SSH. A second \`up\` while it runs does nothing.
-  --backend       virtio-crypto backend: QEMU's builtin one (default) or the TypeScript vhost-user backend
+  --backend       virtio-crypto backend: the TypeScript vhost-user backend (ts, default) or QEMU's builtin one
   --engine        crypto engine of the ts backend (default auto)
   --accel         accelerator (default auto: KVM only when it can run a stock kernel, else TCG)
   --memory MB     guest RAM (default 1024)      --cpus N   guest CPUs (default 2)

@@ -70,7 +70,7 @@ test('vlab up usage errors exit 2', async (t) => {
 
 test('vlab up --dry-run prints the QEMU command line without starting anything', async (t) => {
   const dir = tempDir(t);
-  const r = await cli(['up', '--dry-run', '--accel', 'tcg', '--memory', '768'], dir, { PATH: process.env.PATH });
+  const r = await cli(['up', '--dry-run', '--backend', 'builtin', '--accel', 'tcg', '--memory', '768'], dir, { PATH: process.env.PATH });
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /^# accel: tcg/m);
   assert.match(r.out, /qemu-system-x86_64 .*-machine q35 .*-m 768M .*hostfwd=tcp:127\.0\.0\.1:\d+-:22/);

@@ -223,6 +223,9 @@ export class Lab extends EventEmitter {
   private async boot(options: UpOptions, accel: AccelChoice, binary: string, guest: GuestArtifacts, ctl: OpControl): Promise<LabStatus> {
     mkdirSync(this.paths.stateDir, { recursive: true });
     for (const sock of [this.paths.qmpSocket, this.paths.qmpWatchSocket, this.paths.vhostUserSocket, this.paths.telemetrySocket]) removeQuietly(sock);
+    // QEMU opens the console log itself (O_TRUNC, following symlinks); the guest can write this folder,
+    // so whatever is there is removed first and QEMU creates a fresh file.
+    removeQuietly(this.paths.consoleLog);
     const startedAt = new Date();
     const base: StateFile = {
       schema: 1,

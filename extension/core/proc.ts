@@ -3,7 +3,8 @@
  * so a recycled PID is never mistaken for our QEMU and never signalled.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, constants, openSync, readFileSync } from 'node:fs';
+import { removeQuietly } from './files';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -108,7 +109,9 @@ function describeExit(code: number | null, signal: NodeJS.Signals | null): strin
 
 /** Spawns a detached process (own process group, no tie to our terminal) with its output in `logFile`. */
 export function spawnDetached(binary: string, args: readonly string[], logFile: string, marker: string): DetachedProcess {
-  const fd = openSync(logFile, 'w');
+  // The state folder is inside the workspace, which the guest can write: never follow a planted symlink.
+  removeQuietly(logFile);
+  const fd = openSync(logFile, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
   let child: ChildProcess;
   try {
     child = spawn(binary, args, { detached: true, stdio: ['ignore', fd, fd] });

@@ -2,7 +2,7 @@
  * state.json (what is running, recorded by `up`, read by everyone) and the lab lock (one `up`/`down` at a
  * time per state folder). Both survive the process that wrote them: the VM outlives `vlab up`.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import type { AccelChoice } from './accel';
 import { LabError } from './errors';
 import { removeQuietly } from './files';
@@ -43,16 +43,30 @@ export interface StateFile {
   readonly bootSec?: number;
 }
 
+/** state.json is small; anything bigger was not written by us (the guest can write the workspace). */
+const MAX_STATE_BYTES = 64 * 1024;
+const STATES: readonly string[] = ['stopped', 'booting', 'running', 'stopping', 'failed'];
+
+function validRecord(rec: unknown): boolean {
+  if (rec === undefined) return true;
+  const r = rec as Partial<ProcessRecord>;
+  return typeof r === 'object' && r !== null && Number.isInteger(r.pid) && typeof r.startTime === 'string' && typeof r.marker === 'string' && r.marker.length > 0;
+}
+
 export function readState(paths: LabPaths): StateFile | undefined {
   let text: string;
   try {
+    if (statSync(paths.stateFile).size > MAX_STATE_BYTES) return undefined;
     text = readFileSync(paths.stateFile, 'utf8');
   } catch {
     return undefined;
   }
   try {
     const parsed = JSON.parse(text) as Partial<StateFile>;
-    if (parsed.schema !== 1 || typeof parsed.state !== 'string' || typeof parsed.options !== 'object') return undefined;
+    if (parsed.schema !== 1 || typeof parsed.state !== 'string' || !STATES.includes(parsed.state)) return undefined;
+    if (typeof parsed.options !== 'object' || parsed.options === null || typeof parsed.accel !== 'object' || parsed.accel === null) return undefined;
+    if (!validRecord(parsed.qemu) || !validRecord(parsed.backend) || !Number.isInteger(parsed.upPid)) return undefined;
+    if (parsed.sshPort !== undefined && !(Number.isInteger(parsed.sshPort) && parsed.sshPort > 0 && parsed.sshPort < 65536)) return undefined;
     return parsed as StateFile;
   } catch {
     return undefined;

@@ -91,14 +91,17 @@ export function activate(context: vscode.ExtensionContext): VlabApi {
   register(CommandId.buildGuest, 'Build Guest', () => needLab().buildGuest());
   register(CommandId.refresh, 'Refresh', () => needLab().refresh());
   register(CommandId.reloadDriver, 'Build & Reload Driver', async () => {
-    needLab();
+    const l = needLab();
+    if (l.status?.guestDriver === 'upstream') {
+      throw new Error("the guest's upstream virtio_crypto driver holds the device: set vlab.guestDriver to \"lab\" and restart the VM");
+    }
     const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'VirtIO Lab: building and loading the guest driver', cancellable: true },
       (_p, token) => {
         const ac = new AbortController();
         token.onCancellationRequested(() => ac.abort());
-        return cli.run(['driver', 'load'], { signal: ac.signal, onOutput: (s) => log.append(s) });
+        return cli.run(['driver', 'reload'], { signal: ac.signal, onOutput: (s) => log.append(s) });
       });
-    if (r.code !== 0) throw new Error(`vlab driver load exited ${r.code}: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' ')}`);
+    if (r.code !== 0) throw new Error(`vlab driver reload exited ${r.code}: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' ')}`);
     void vscode.window.showInformationMessage('VirtIO Lab: guest driver reloaded');
     await needLab().refresh();
   });

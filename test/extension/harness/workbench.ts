@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 
 export const repoRoot = resolve(__dirname, '..', '..', '..', '..');
-const serverMain = join(repoRoot, '.vlab-tools', 'code-server', 'node_modules', 'code-server', 'lib', 'vscode', 'out', 'server-main.js');
+export const serverMain = join(repoRoot, '.vlab-tools', 'code-server', 'node_modules', 'code-server', 'lib', 'vscode', 'out', 'server-main.js');
 const chromiumPath = process.env.VLAB_CHROMIUM ?? '/usr/bin/chromium';
 // Flags measured to work headless on these machines (docs/extension.md "Testing").
 const chromiumFlags = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',

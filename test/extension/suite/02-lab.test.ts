@@ -4,6 +4,7 @@
  * frames drawn by the real webview in Chromium, chat lines), then Stop VM must leave nothing behind.
  */
 import * as assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import * as vscode from 'vscode';
 import type { SshSession } from '../../../extension/core/ssh';
 import { CommandId } from '../../../extension/vscode/command-ids';
@@ -34,20 +35,46 @@ class GuestWorkload {
   }
 }
 
-function requests(lab: VlabApi): number {
+function counter(lab: VlabApi, name: 'requests' | 'bytesIn'): number {
   const t = lab.lab!.status?.backend.telemetry;
   const counters = t && typeof t.counters === 'object' && t.counters !== null ? (t.counters as Record<string, unknown>) : {};
-  return typeof counters.requests === 'number' ? counters.requests : NaN;
+  const v = counters[name];
+  return typeof v === 'number' ? v : NaN;
 }
 
-/** Requests per second completed by the backend over a window (status re-read at both ends). */
-async function requestRate(lab: VlabApi, windowMs: number): Promise<number> {
+function requests(lab: VlabApi): number {
+  return counter(lab, 'requests');
+}
+
+/** CPU time (ms) the process has used: utime + stime from /proc/PID/stat (fields 14 and 15, clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+interface Window { reqPerSec: number; kibPerSec: number; backendCpuPct: number }
+
+/** What the backend did over a window: requests/s, KiB/s processed, and its own CPU use. */
+async function measureWindow(lab: VlabApi, windowMs: number): Promise<Window> {
   await lab.lab!.refresh();
-  const r0 = requests(lab);
+  const pid = lab.lab!.status!.backend.pid!;
+  const r0 = counter(lab, 'requests');
+  const b0 = counter(lab, 'bytesIn');
+  const c0 = cpuMs(pid);
   const t0 = Date.now();
   await new Promise((r) => setTimeout(r, windowMs));
   await lab.lab!.refresh();
-  return ((requests(lab) - r0) * 1000) / (Date.now() - t0);
+  const dt = Date.now() - t0;
+  return {
+    reqPerSec: ((counter(lab, 'requests') - r0) * 1000) / dt,
+    kibPerSec: ((counter(lab, 'bytesIn') - b0) * 1000) / dt / 1024,
+    backendCpuPct: ((cpuMs(pid) - c0) * 100) / dt,
+  };
+}
+
+function describeWindow(w: Window): string {
+  return `${w.reqPerSec.toFixed(1)} req/s, ${w.kibPerSec.toFixed(0)} KiB/s, backend CPU ${w.backendCpuPct.toFixed(1)}%`;
 }
 
 describe('lab through the extension', function () {
@@ -108,24 +135,34 @@ describe('lab through the extension', function () {
       await lab.lab!.refresh();
       return requests(lab) > 0;
     }, 30_000, 500);
-    const baseline = await requestRate(lab, 5000);
+    const baseline = await measureWindow(lab, 5000);
 
     await vscode.commands.executeCommand(CommandId.showRings);
     const rings = lab.rings();
     assert.ok(rings, 'rings panel open');
     await waitFor('the webview to draw frames', () => (rings.stats().framesDrawn >= 5 ? true : false), 30_000);
-    const withRings = await requestRate(lab, 5000);
+    const withRings = await measureWindow(lab, 5000);
     const s = rings.stats();
     const recent = s.drawnAtMs.filter((t) => t > Date.now() - 3000);
     const rate = recent.length > 1 ? ((recent.length - 1) * 1000) / (recent.at(-1)! - recent[0]!) : 0;
     measured(`rings: ${rate.toFixed(1)} updates/s drawn by the webview (setting ${100} ms)`);
-    measured(`backend throughput under the guest workload: ${baseline.toFixed(1)} req/s without the rings view, ${withRings.toFixed(1)} req/s with it (ratio ${(withRings / baseline).toFixed(3)})`);
+    measured(`guest workload without the rings view: ${describeWindow(baseline)}`);
+    measured(`guest workload with the rings view:    ${describeWindow(withRings)} (throughput ratio ${(withRings.kibPerSec / baseline.kibPerSec).toFixed(2)})`);
     assert.ok(s.lastDrawn && s.lastDrawn.slotsDrawn > 0, 'descriptor slots were drawn');
     assert.ok(s.lastDrawn.queues >= 1, 'at least one queue drawn');
     const distinct = new Set(s.usedIdxTrail);
     assert.ok(distinct.size >= 3, `used index moves between frames (saw ${[...distinct].slice(0, 10).join(', ')})`);
     assert.ok(rate >= 5, `the view keeps updating (${rate.toFixed(1)}/s)`);
     await workload.stop();
+
+    // The pure cost of serving the view: backend CPU with the guest idle, view open vs closed.
+    const idleOpen = await measureWindow(lab, 3000);
+    rings.dispose();
+    await new Promise((r) => setTimeout(r, 500));
+    const idleClosed = await measureWindow(lab, 3000);
+    measured(`backend CPU with the guest idle: ${idleOpen.backendCpuPct.toFixed(1)}% with the rings view open (telemetry at 10 Hz), ${idleClosed.backendCpuPct.toFixed(1)}% with it closed`);
+    await vscode.commands.executeCommand(CommandId.showRings);
+    assert.ok(lab.rings(), 'the rings view opens again');
   });
 
   it('the rings view reconnects by itself after Restart VM', async () => {

@@ -23,6 +23,8 @@ export const GUEST_HOST_ADDRESS = '10.0.2.2';
 
 export interface PairOptions {
   readonly crypto: CryptoChoice;
+  /** --crypto of the connecting side when it differs (e.g. host software, guest cryptodev). */
+  readonly peerCrypto?: CryptoChoice;
   readonly keyFile?: string;
   /** pcap output file. */
   readonly capture?: string;
@@ -100,6 +102,8 @@ export async function runPair(opts: PairOptions): Promise<PairResult> {
   // The key must be readable by the other side: in the guest the workspace is shared at the same path.
   let keyFile = opts.keyFile;
   let tempDir: string | undefined;
+  const peerCrypto = opts.peerCrypto ?? opts.crypto;
+  if ((opts.crypto === 'none') !== (peerCrypto === 'none')) throw new PairError('both sides must encrypt, or neither (--crypto none on both)');
   if (opts.crypto !== 'none' && !keyFile) {
     const dir = opts.guest ? path.join(opts.env?.['VLAB_STATE_DIR'] ?? path.join(opts.cwd, '.vlab'), 'chat') : (tempDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vlab-chat-')));
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -134,7 +138,7 @@ export async function runPair(opts: PairOptions): Promise<PairResult> {
       log(`capturing into ${file}`);
     }
 
-    const cryptoArgs = opts.crypto === 'none' ? ['--crypto', 'none'] : ['--crypto', opts.crypto, '--key-file', keyFile!];
+    const cryptoArgs = peerCrypto === 'none' ? ['--crypto', 'none'] : ['--crypto', peerCrypto, '--key-file', keyFile!];
     const connectArgs = ['chat', 'connect', `${opts.guest ? GUEST_HOST_ADDRESS : '127.0.0.1'}:${port}`, '--nick', opts.guest ? 'guest' : 'peer', ...cryptoArgs];
     // In the guest the host's root is mounted read-only at /, so the same node binary and repo path work there.
     child = vlab(opts.guest ? ['ssh', '--', process.execPath, path.join(repoRoot(), 'bin', 'vlab.js'), ...connectArgs] : connectArgs, opts);

@@ -217,19 +217,22 @@ ${CRYPTO_HELP}`,
 const pair: CliCommand = {
   name: 'chat pair',
   summary: 'run a listen/connect pair (host↔host or host↔guest), optionally capture and check the wire',
-  usage: `usage: vlab chat pair [--crypto ...] [--key-file F] [--capture out.pcap] [--guest] [--sentence TEXT] [--json]
+  usage: `usage: vlab chat pair [--crypto ...] [--peer-crypto ...] [--key-file F] [--capture out.pcap] [--guest] [--sentence TEXT] [--json]
 Starts a listener on 127.0.0.1 and a \`vlab chat connect\` process (on the host, or with --guest in the
 running lab VM through vlab ssh, connecting to 10.0.2.2), sends one known sentence each way, ends
 with Ctrl-D, and reports. With --capture the traffic is recorded (tcpdump on lo filtered to the
 pair's port; with --guest, the lab's QEMU filter-dump) and scanned: with --crypto none the sentence
 is visible, with encryption neither it nor any 8-byte run of it may appear.
-Without --key-file a fresh key is made for the run. Default --crypto: auto.
+Without --key-file a fresh key is made for the run. Default --crypto: auto. --peer-crypto sets the
+connecting side's provider when it should differ (e.g. --crypto software --peer-crypto cryptodev --guest).
 ${CRYPTO_HELP}`,
   async run(args, io) {
-    const { values } = parse(args, { ...cryptoOptions, capture: { type: 'string' }, guest: { type: 'boolean' }, sentence: { type: 'string' }, json: { type: 'boolean' } });
+    const { values } = parse(args, { ...cryptoOptions, 'peer-crypto': { type: 'string' }, capture: { type: 'string' }, guest: { type: 'boolean' }, sentence: { type: 'string' }, json: { type: 'boolean' } });
     let choice;
+    let peerChoice;
     try {
       choice = parseCryptoChoice(values['crypto'] as string | undefined) ?? 'auto';
+      peerChoice = parseCryptoChoice(values['peer-crypto'] as string | undefined);
     } catch (err) {
       throw new UsageError((err as Error).message);
     }
@@ -240,6 +243,7 @@ ${CRYPTO_HELP}`,
     try {
       result = await runPair({
         crypto: choice,
+        ...(peerChoice ? { peerCrypto: peerChoice } : {}),
         ...(values['key-file'] ? { keyFile: values['key-file'] as string } : {}),
         ...(values['capture'] ? { capture: values['capture'] as string } : {}),
         ...(sentence ? { sentence } : {}),

@@ -1,12 +1,22 @@
 /** `vlab` commands of the lab: guest build, up, status, ssh, logs, down, capture, demo. */
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
+import { type ParseArgsConfig, parseArgs as nodeParseArgs } from 'node:util';
 import { type CliCommand, type CliIo, UsageError } from '../command';
 import { runDemo, demoSteps, formatDemoSummary } from '../../core/demo';
 import { LabError, errorMessage } from '../../core/errors';
 import { Lab, type LabProgress, type LabStatus, type UpOptions } from '../../core/lab';
 import type { LogKind } from '../../core/paths';
+
+/** node:util parseArgs, with its errors (unknown option, missing value) turned into usage errors (exit 2). */
+function parseArgs<T extends ParseArgsConfig>(config: T): ReturnType<typeof nodeParseArgs<T>> {
+  try {
+    return nodeParseArgs(config);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) throw new UsageError((err as Error).message.split('\n')[0]!);
+    throw err;
+  }
+}
 
 function labFor(io: CliIo): Lab {
   return Lab.forWorkspace(io.cwd, { env: io.env });

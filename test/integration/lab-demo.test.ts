@@ -1,0 +1,28 @@
+// One VM boot: `vlab demo`, the README's first command after setup, end to end through the CLI.
+import { after, test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { Lab } from '../../extension/core/lab';
+import { processesMentioning, runCli, tempWorkspace } from './lab-helpers';
+
+const ws = tempWorkspace('vlab-itd-');
+
+after(async () => {
+  await Lab.forWorkspace(ws.dir, { env: {} }).down().catch(() => undefined);
+  ws.cleanup();
+});
+
+test('vlab demo builds, boots, shows virtio-crypto working, powers off and prints a summary', async () => {
+  const r = await runCli(['demo'], ws.dir);
+  assert.equal(r.code, 0, `${r.out}\n${r.err}`);
+  assert.match(r.out, /VirtIO Crypto Lab demo — the virtio-crypto device works in the guest/);
+  for (const row of ['guest build', 'boot', 'accelerator', 'device', 'guest driver', 'crypto self-test', 'crypto check', 'shutdown']) {
+    assert.match(r.out, new RegExp(`^  ok   ${row}\\b`, 'm'), `step "${row}" ok`);
+  }
+  assert.match(r.out, /accelerator\s+(tcg|kvm) — \S/);
+  assert.match(r.out, /boot\s+[\d.]+ s from QEMU start to SSH/);
+  assert.match(r.out, /guest ciphertext equals host openssl, decrypts back/);
+  assert.match(r.out, /shutdown\s+ACPI power-off/);
+  assert.deepEqual(processesMentioning(join(ws.dir, '.vlab')), []);
+  assert.equal((await Lab.forWorkspace(ws.dir, { env: {} }).status()).state, 'stopped');
+});

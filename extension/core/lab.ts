@@ -35,7 +35,7 @@ import {
   writeState,
 } from './state';
 import { readTelemetrySnapshot } from './telemetry-client';
-import { kernelCmdline, resolveUpOptions } from './up-options';
+import { DEFAULT_UP_OPTIONS, kernelCmdline, resolveUpOptions } from './up-options';
 
 export type { BackendKind, EngineChoice, GuestDriver, LabState, UpOptions } from './state';
 export type { StopMethod } from './qemu-stop';
@@ -495,7 +495,7 @@ export class Lab extends EventEmitter {
       workspace: this.paths.workspace,
     };
     if (!file) {
-      return { ...base, state: 'stopped', accel: null, backend: { kind: 'builtin' }, qemu: {}, ssh: { host: '127.0.0.1' }, guestDriver: 'upstream' };
+      return { ...base, state: 'stopped', accel: null, backend: { kind: DEFAULT_UP_OPTIONS.backend }, qemu: {}, ssh: { host: '127.0.0.1' }, guestDriver: DEFAULT_UP_OPTIONS.guestDriver };
     }
     let state = file.state;
     let reason = file.reason;

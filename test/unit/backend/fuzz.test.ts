@@ -54,7 +54,7 @@ const chainCaseArb = fc.record({
   heads: fc.array(fc.record({ slot: fc.integer({ min: 0, max: QSIZE - 1 }), makeIndirect: fc.option(fc.record({ table: fc.integer({ min: 0, max: 3 }), lenDelta: fc.integer({ min: -20, max: 20 }) })) }), { minLength: 1, maxLength: 4 }),
 });
 
-describe('fuzzing the back-end', { timeout: 30 * 60_000 }, () => {
+describe('fuzzing the back-end', { timeout: Math.max(30 * 60_000, RUNS * 10) }, () => {
   let fx: Fixture;
   let fe: TestFrontend;
   const view = (): DataView => new DataView(fe.mem.buffer);

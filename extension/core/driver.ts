@@ -21,6 +21,8 @@ export const MODULE_NAME = 'vlab_cryptodev';
 /** Where the module and the tool are placed in the guest (a tmpfs there). */
 export const GUEST_MODULE_PATH = `/tmp/${MODULE_NAME}.ko`;
 export const GUEST_TOOL_PATH = '/tmp/vlab-cryptodev-test';
+/** The 32-bit client that exercises compat_ioctl. */
+export const GUEST_COMPAT_TOOL_PATH = '/tmp/vlab-cryptodev-compat32';
 
 export type DriverErrorKind = 'build' | 'missing-tool' | 'load' | 'unload' | 'busy' | 'guest';
 
@@ -48,6 +50,8 @@ export interface DriverBuild {
   readonly kernelVersion: string;
   readonly module: string;
   readonly tool: string;
+  /** 32-bit freestanding client for compat_ioctl (built with gcc -m32; no 32-bit libc needed). */
+  readonly compatTool: string;
   readonly seconds: number;
   /** Compiler warnings (the build uses W=1; the driver is expected to have none). */
   readonly warnings: readonly Diagnostic[];
@@ -76,6 +80,10 @@ export function driverSourceDir(): string {
 
 export function guestToolSource(): string {
   return join(repoRoot(), 'test', 'guest', 'cryptodev_test.c');
+}
+
+export function guestCompatToolSource(): string {
+  return join(repoRoot(), 'test', 'guest', 'compat32.c');
 }
 
 export function driverBuildDir(lab: DriverBuildTarget): string {
@@ -179,10 +187,20 @@ export async function buildDriver(lab: DriverBuildTarget, opts: DriverBuildOptio
       throw new DriverError('build', `building the guest test tool failed (gcc exit ${gcc.code})`, parseDiagnostics(gcc.output, out, src), gcc.output);
     }
   }
+  const compatSrc = guestCompatToolSource();
+  const compatTool = join(out, 'vlab-cryptodev-compat32');
+  if (!newerThan(compatTool, [compatSrc])) {
+    const flags = ['-m32', '-static', '-nostdlib', '-ffreestanding', '-fno-pic', '-fno-stack-protector', '-O1', '-Wall'];
+    const gcc = await run('gcc', [...flags, '-o', compatTool, compatSrc], opts);
+    if (gcc.code !== 0) {
+      throw new DriverError('build', `building the 32-bit compat client failed (gcc exit ${gcc.code})`, parseDiagnostics(gcc.output, out, src), gcc.output);
+    }
+  }
   return {
     kernelVersion: kernel.version,
     module: join(out, `${MODULE_NAME}.ko`),
     tool,
+    compatTool,
     seconds: Math.round((Date.now() - t0) / 100) / 10,
     warnings: diagnostics.filter((d) => d.severity === 'warning'),
   };
@@ -237,9 +255,10 @@ export async function unloadDriver(session: SshSession): Promise<boolean> {
   return true;
 }
 
-/** Puts the test tool in the guest (GUEST_TOOL_PATH). */
+/** Puts the test tools in the guest (GUEST_TOOL_PATH, GUEST_COMPAT_TOOL_PATH). */
 export async function pushGuestTool(session: SshSession, build: DriverBuild): Promise<string> {
   await pushFile(session, build.tool, GUEST_TOOL_PATH, true);
+  await pushFile(session, build.compatTool, GUEST_COMPAT_TOOL_PATH, true);
   return GUEST_TOOL_PATH;
 }
 

@@ -8,7 +8,7 @@ import * as crypto from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GUEST_TOOL_PATH, MODULE_NAME, buildDriver, isDriverLoaded, loadDriver, pushGuestTool, unloadDriver, type DriverBuild } from '../../extension/core/driver';
+import { GUEST_COMPAT_TOOL_PATH, GUEST_TOOL_PATH, MODULE_NAME, buildDriver, isDriverLoaded, loadDriver, pushGuestTool, unloadDriver, type DriverBuild } from '../../extension/core/driver';
 import { virtioCryptoDrivers } from '../../extension/core/guest-checks';
 import { Lab } from '../../extension/core/lab';
 import type { SshSession } from '../../extension/core/ssh';
@@ -122,6 +122,14 @@ export function driverSuite(backend: BackendKind): void {
     assert.deepEqual(v.notOk, [], r.stdout);
     assert.equal(r.code, 0);
     assert.ok(v.ok.length >= 35, `only ${v.ok.length} checks ran`);
+  });
+
+  test(`${backend}: a 32-bit process goes through compat_ioctl`, async () => {
+    const r = await guest([GUEST_COMPAT_TOOL_PATH]);
+    const v = toolVerdict(r.stdout);
+    assert.deepEqual(v.notOk, [], r.stdout + r.stderr);
+    assert.equal(r.code, 0);
+    assert.equal(v.ok.length, 7);
   });
 
   test(`${backend}: 500 random round trips (16 B .. 256 KiB) match host OpenSSL`, { timeout: 600_000 }, async () => {

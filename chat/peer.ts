@@ -120,7 +120,13 @@ export function runChatSession(socket: net.Socket, opts: SessionOptions, io: Cha
         return;
       }
       conn.send({ t: 'say', text });
-      if (io.interactive) rl?.prompt();
+      if (io.interactive && rl) {
+        // Replace the echoed "> text" with the same "[time] <nick> text" shape the peer sees.
+        readline.moveCursor(io.stdout, 0, -1);
+        readline.clearLine(io.stdout, 0);
+        io.stdout.write(`[${hhmmss(now())}] <${opts.nick}> ${sanitize(text)}\n`);
+        rl.prompt();
+      }
     });
     // Ctrl-D on a TTY, end of input on a pipe.
     rl.on('close', () => leave());

@@ -3,7 +3,9 @@ import * as assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
 import { softwareProvider } from '../../../chat/provider';
 import { encodeFrame, FrameType, MAX_BODY_BYTES } from '../../../chat/wire';
-import { peerAgainstRaw, startPair } from './helpers';
+import { PassThrough } from 'node:stream';
+import { acceptOne, connectTo, runChatSession } from '../../../chat/peer';
+import { capture, peerAgainstRaw, startPair } from './helpers';
 
 const sw = softwareProvider();
 const sealed = (psk: Buffer, nick: string) => ({ mode: 'sealed' as const, psk, provider: sw, nick });
@@ -93,4 +95,29 @@ test('peer text with terminal escapes is printed defused', async () => {
   assert.equal(await host.exit, 0);
   assert.doesNotMatch(host.stdout.text(), /\u001b|\u0007/);
   assert.match(host.stdout.text(), /<bob> evil \uFFFD\[2J\uFFFD\]0;title\uFFFD text/);
+});
+
+test('interactive (TTY) mode: prompt, own lines re-shown with time and nick, incoming lines above the prompt', async () => {
+  let port = 0;
+  const accepted = acceptOne('127.0.0.1', 0, (a) => (port = a.port));
+  while (port === 0) await new Promise((r) => setImmediate(r));
+  const client = await connectTo('127.0.0.1', port);
+  const server = await accepted;
+  const ttyIn = new PassThrough();
+  const ttyOut = capture();
+  const fixed = (): Date => new Date(2026, 0, 1, 12, 34, 56);
+  const tty = runChatSession(server, { role: 'responder', mode: 'none', nick: 'alice', as: 'peer', now: fixed }, { stdin: ttyIn, stdout: ttyOut.stream, stderr: capture().stream, interactive: true });
+  const pipeIn = new PassThrough();
+  const pipeOut = capture();
+  const pipe = runChatSession(client, { role: 'initiator', mode: 'none', nick: 'bob', as: 'client' }, { stdin: pipeIn, stdout: pipeOut.stream, stderr: capture().stream, interactive: false });
+  await ttyOut.waitFor(/connected to bob/);
+  pipeIn.write('from the pipe\n');
+  await ttyOut.waitFor(/\[12:34:56\] <bob> from the pipe/);
+  ttyIn.write('typed at the tty\r');
+  await ttyOut.waitFor(/\[12:34:56\] <alice> typed at the tty/);
+  await pipeOut.waitFor(/<alice> typed at the tty/);
+  assert.match(ttyOut.text(), /> /, 'a prompt is shown');
+  ttyIn.write('/quit\r');
+  assert.equal(await tty, 0);
+  assert.equal(await pipe, 0);
 });

@@ -53,9 +53,14 @@ function requireSession(ctx: DemoContext): SshSession {
   return ctx.session;
 }
 
+/** used idx of data queue 0: from QEMU (builtin backend) or from the ts backend's telemetry (it owns the ring). */
 function dataQueueUsed(status: LabStatus): number | undefined {
   const q: VirtioQueueStatus | undefined = status.device?.queues[0];
-  return q && q.owner === 'qemu' ? q.usedIdx : undefined;
+  if (q?.owner === 'qemu') return q.usedIdx;
+  const queues = status.backend.telemetry?.queues;
+  const first: unknown = Array.isArray(queues) ? queues[0] : undefined;
+  const used = typeof first === 'object' && first !== null ? (first as { usedIdx?: unknown }).usedIdx : undefined;
+  return typeof used === 'number' ? used : undefined;
 }
 
 const upstreamOnly = (ctx: DemoContext): string | undefined =>
@@ -139,10 +144,10 @@ export const roundTripStep: DemoStep = {
   async run(ctx) {
     const skip = upstreamOnly(ctx);
     if (skip) return skip;
-    const before = dataQueueUsed(await ctx.lab.status({ telemetry: false }));
+    const before = dataQueueUsed(await ctx.lab.status());
     const r = await kcapiRoundTrip(requireSession(ctx), { bytes: 4096 });
     if (!r.ok) throw new Error(`kcapi-enc round trip: ${r.detail}`);
-    const after = dataQueueUsed(await ctx.lab.status({ telemetry: false }));
+    const after = dataQueueUsed(await ctx.lab.status());
     const through = before !== undefined && after !== undefined ? `; data queue used idx ${before} -> ${after}` : '';
     return `kcapi-enc via virtio_crypto_aes_cbc: ${r.detail}${through}`;
   },

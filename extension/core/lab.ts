@@ -18,7 +18,7 @@ import { type HostPaths, defaultHost, findGuestKernel, requireQemu } from './hos
 import { type LabPaths, type LogKind, MAX_SOCKET_PATH, labPaths, logPathOf } from './paths';
 import { pickFreeLoopbackPort } from './ports';
 import { type DetachedProcess, isAlive, isOurProcess, spawnDetached, terminate } from './proc';
-import { type QemuSpec, buildQemuArgs, formatCommandLine } from './qemu-args';
+import { type QemuSpec, buildQemuArgs, formatCommandLine, optValue } from './qemu-args';
 import { QmpClient } from './qmp';
 import { type StopMethod, stopQemu } from './qemu-stop';
 import { type VirtioDeviceStatus, readVirtioCryptoStatus } from './qmp-virtio';
@@ -114,6 +114,14 @@ function repoRoot(): string {
   // Compiled: out/extension/core; from sources: extension/core.
   const candidates = [join(__dirname, '..', '..', '..'), join(__dirname, '..', '..')];
   return candidates.find((c) => existsSync(join(c, 'bin', 'vlab.js'))) ?? candidates[0]!;
+}
+
+/**
+ * How our QEMU is recognised in /proc/PID/cmdline: its QMP socket path as written on the command line
+ * (QEMU option syntax doubles commas, so a path with a comma appears escaped there).
+ */
+export function qemuMarker(paths: LabPaths): string {
+  return optValue(paths.qmpSocket);
 }
 
 export class Lab extends EventEmitter {
@@ -265,7 +273,7 @@ export class Lab extends EventEmitter {
         const port = await pickFreeLoopbackPort();
         const args = buildQemuArgs(this.qemuSpec(options, accel, binary, guest.kernel.vmlinuz, port));
         this.progress(ctl, 'qemu', `starting QEMU (${accel.kind}, ${options.memoryMb} MB, ${options.cpus} CPUs, backend ${options.backend}, ssh port ${port})`);
-        qemu = spawnDetached(binary, args, this.paths.qemuLog, this.paths.qmpSocket);
+        qemu = spawnDetached(binary, args, this.paths.qemuLog, qemuMarker(this.paths));
         current = { ...current, qemu: qemu.record, sshPort: port };
         this.setState(current);
         const early = await Promise.race([qemu.exited, sleep(300).then(() => undefined)]);

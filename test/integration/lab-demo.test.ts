@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { Lab } from '../../extension/core/lab';
 import { processesMentioning, runCli, tempWorkspace } from './lab-helpers';
 
-const ws = tempWorkspace('vlab-itd-');
+// A space and a comma in the workspace path: QEMU option escaping, the hex path on the kernel command line
+// and the guest mount must all cope.
+const ws = tempWorkspace('vlab-itd a,b-');
 
 after(async () => {
   await Lab.forWorkspace(ws.dir, { env: {} }).down().catch(() => undefined);

@@ -6,7 +6,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DEFAULT_UP_OPTIONS, Lab } from '../../../extension/core/lab';
+import { DEFAULT_UP_OPTIONS, Lab, qemuMarker } from '../../../extension/core/lab';
+import { optValue } from '../../../extension/core/qemu-args';
 import { isAlive, recordProcess } from '../../../extension/core/proc';
 import { readState, writeState, acquireLock } from '../../../extension/core/state';
 import { LabError } from '../../../extension/core/errors';
@@ -20,7 +21,8 @@ interface Fixture {
 
 function fixture(t: { after(fn: () => void | Promise<void>): void }, overrides: { powerdownTimeoutMs?: number; quitTimeoutMs?: number } = {}): Fixture {
   const dir = mkdtempSync(join(tmpdir(), 'vlab-rec-'));
-  const lab = Lab.forWorkspace(dir, { stateDir: join(dir, 'st'), env: {}, ...overrides });
+  // A comma and a space in the state path: QEMU's option syntax escapes the comma on its command line.
+  const lab = Lab.forWorkspace(dir, { stateDir: join(dir, 's t,x'), env: {}, ...overrides });
   mkdirSync(lab.paths.stateDir, { recursive: true });
   const children: ChildProcess[] = [];
   t.after(() => {
@@ -30,13 +32,13 @@ function fixture(t: { after(fn: () => void | Promise<void>): void }, overrides: 
   return {
     lab,
     async startQemu() {
-      const child = spawn('qemu-system-x86_64', ['-machine', 'none', '-nodefaults', '-display', 'none', '-qmp', `unix:${lab.paths.qmpSocket},server=on,wait=off`], { stdio: 'ignore' });
+      const child = spawn('qemu-system-x86_64', ['-machine', 'none', '-nodefaults', '-display', 'none', '-qmp', `unix:${optValue(lab.paths.qmpSocket)},server=on,wait=off`], { stdio: 'ignore' });
       children.push(child);
       for (let i = 0; i < 100 && !existsSync(lab.paths.qmpSocket); i++) await sleep(20);
       assert.ok(existsSync(lab.paths.qmpSocket), 'QEMU created its QMP socket');
       return child;
     },
-    markRunning(pid, marker = lab.paths.qmpSocket) {
+    markRunning(pid, marker = qemuMarker(lab.paths)) {
       writeState(lab.paths, {
         schema: 1,
         state: 'running',

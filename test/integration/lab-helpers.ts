@@ -24,15 +24,20 @@ export async function runCli(args: string[], cwd: string, stdin?: string): Promi
   return { code, out: o, err: e };
 }
 
-/** Pids of live processes whose command line mentions `needle` (e.g. the lab's state folder). */
+/**
+ * Pids of live processes whose command line mentions `needle` (e.g. the lab's state folder), as is or
+ * with commas doubled the way QEMU options spell them.
+ */
 export function processesMentioning(needle: string): number[] {
+  const needles = [needle, needle.replace(/,/g, ',,')];
   const found: number[] = [];
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
     try {
       const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
       if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue;
-      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').includes(needle)) found.push(Number(name));
+      const cmdline = readFileSync(`/proc/${name}/cmdline`, 'utf8');
+      if (needles.some((n) => cmdline.includes(n))) found.push(Number(name));
     } catch {
       // exited meanwhile
     }

@@ -3,8 +3,9 @@
  *
  * Everything is validated here before it reaches C++: algorithm ids, key sizes, buffer lengths and
  * alignment. Failed syscalls throw {@link CryptodevError} (`errno`, `code` such as 'EINVAL',
- * `syscall` such as 'CIOCGSESSION'). Calls are synchronous: an ioctl on /dev/crypto completes the
- * operation before it returns (on a virtio device, after the device answers).
+ * `syscall` such as 'CIOCGSESSION'). An ioctl on /dev/crypto completes the operation before it
+ * returns (on a virtio device, after the device answers): `encrypt`/`decrypt` block the calling
+ * thread for that long; `encryptAsync`/`decryptAsync` run the ioctl on a libuv worker thread.
  *
  * ```ts
  * const dev = CryptodevDevice.open();                 // throws CryptodevError{code:'ENOENT', syscall:'open'} when absent
@@ -113,6 +114,7 @@ interface Native {
   createSession(fd: number, cipher: number, key: Buffer | null, mac: number, macKey: Buffer | null): number;
   freeSession(fd: number, ses: number): void;
   crypt(fd: number, ses: number, op: number, flags: number, src: Buffer, dst: Buffer | null, iv: Buffer | null, mac: Buffer | null): void;
+  cryptAsync(fd: number, ses: number, op: number, flags: number, src: Buffer, dst: Buffer | null, iv: Buffer | null, mac: Buffer | null): Promise<void>;
   sessionInfo(fd: number, ses: number): RawSessionInfo;
 }
 
@@ -125,9 +127,18 @@ function bindings(): Native {
     createSession: nativeFunction('cryptodevCreateSession'),
     freeSession: nativeFunction('cryptodevFreeSession'),
     crypt: nativeFunction('cryptodevCrypt'),
+    cryptAsync: nativeFunction('cryptodevCryptAsync'),
     sessionInfo: nativeFunction('cryptodevSessionInfo'),
   };
   return native;
+}
+
+function typed(err: unknown): unknown {
+  if (err instanceof Error && typeof (err as { errno?: unknown }).errno === 'number') {
+    const e = err as Error & { errno: number; code: string; syscall: string };
+    return new CryptodevError(e.message, e.errno, e.code, e.syscall);
+  }
+  return err;
 }
 
 /** Re-throws the addon's plain Error (errno/code/syscall properties) as a typed CryptodevError. */
@@ -135,11 +146,7 @@ function call<T>(fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    if (err instanceof Error && typeof (err as { errno?: unknown }).errno === 'number') {
-      const e = err as Error & { errno: number; code: string; syscall: string };
-      throw new CryptodevError(e.message, e.errno, e.code, e.syscall);
-    }
-    throw err;
+    throw typed(err);
   }
 }
 
@@ -217,6 +224,7 @@ export class CryptodevDevice {
   /** Frees every session still open, then closes the descriptor. Idempotent. */
   close(): void {
     if (!this.open_) return;
+    if ([...this.sessions].some((s) => s.pending > 0)) throw new Error('cannot close the cryptodev descriptor while operations are in flight');
     for (const s of [...this.sessions]) {
       try {
         s.close();
@@ -242,6 +250,7 @@ export class CryptodevDevice {
 /** A CIOCGSESSION session: cipher and/or MAC with fixed keys. */
 export class CryptodevSession {
   private open_ = true;
+  private inFlight = 0;
 
   /** @internal — use CryptodevDevice.createSession. */
   constructor(
@@ -265,6 +274,21 @@ export class CryptodevSession {
     return this.cipherOp(1, src, iv, opts);
   }
 
+  /** encrypt() on a worker thread: the JS thread keeps running while the device works. */
+  encryptAsync(src: Uint8Array, iv: Buffer | null, opts: CryptOptions = {}): Promise<Buffer> {
+    return this.cipherOpAsync(0, src, iv, opts);
+  }
+
+  /** decrypt() on a worker thread. */
+  decryptAsync(src: Uint8Array, iv: Buffer | null, opts: CryptOptions = {}): Promise<Buffer> {
+    return this.cipherOpAsync(1, src, iv, opts);
+  }
+
+  /** Asynchronous operations not yet finished (the session cannot be closed meanwhile). */
+  get pending(): number {
+    return this.inFlight;
+  }
+
   /** CIOCCRYPT on a MAC/hash-only session: the digest of `data`. */
   digest(data: Uint8Array): Buffer {
     this.assertOpen();
@@ -286,12 +310,32 @@ export class CryptodevSession {
   /** CIOCFSESSION. Idempotent. */
   close(): void {
     if (!this.open_) return;
+    if (this.inFlight > 0) throw new Error(`cryptodev session ${this.id} has ${this.inFlight} operation(s) in flight`);
     this.open_ = false;
     this.device.forget(this);
     if (this.device.isOpen) call(() => bindings().freeSession(this.device.fd, this.id));
   }
 
+  private async cipherOpAsync(op: 0 | 1, data: Uint8Array, iv: Buffer | null, opts: CryptOptions): Promise<Buffer> {
+    const { src, dst, flags, ivArg } = this.prepare(data, iv, opts);
+    this.inFlight++;
+    try {
+      await bindings().cryptAsync(this.device.fd, this.id, op, flags, src, dst, ivArg, null);
+    } catch (err) {
+      throw typed(err);
+    } finally {
+      this.inFlight--;
+    }
+    return dst;
+  }
+
   private cipherOp(op: 0 | 1, data: Uint8Array, iv: Buffer | null, opts: CryptOptions): Buffer {
+    const { src, dst, flags, ivArg } = this.prepare(data, iv, opts);
+    call(() => bindings().crypt(this.device.fd, this.id, op, flags, src, dst, ivArg, null));
+    return dst;
+  }
+
+  private prepare(data: Uint8Array, iv: Buffer | null, opts: CryptOptions): { src: Buffer; dst: Buffer; flags: number; ivArg: Buffer | null } {
     this.assertOpen();
     if (this.cipher === 0) throw new TypeError('this session has no cipher');
     const src = asBuffer(data);
@@ -307,8 +351,7 @@ export class CryptodevSession {
     const dst = opts.dst ?? Buffer.alloc(src.length);
     if (dst.length !== src.length) throw new RangeError(`dst is ${dst.length} bytes; expected ${src.length}`);
     const flags = opts.writeIv ? CopFlag.WRITE_IV : 0;
-    call(() => bindings().crypt(this.device.fd, this.id, op, flags, src, dst, needsIv ? iv : null, null));
-    return dst;
+    return { src, dst, flags, ivArg: needsIv ? iv : null };
   }
 
   private assertOpen(): void {

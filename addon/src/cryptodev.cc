@@ -10,6 +10,7 @@
 #include <climits>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "cryptodev_abi.h"
 #include "modules.h"
@@ -182,61 +183,123 @@ Napi::Value FreeSession(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// cryptodevCrypt(fd, ses, op, flags, src, dst|null, iv|null, mac|null): undefined
-// dst must hold src.length bytes; iv, when given, is exactly one 16-byte block (written back with
-// COP_FLAG_WRITE_IV); mac, when given, must have room for the largest digest the kernel may write.
-Napi::Value Crypt(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+// Parsed, checked arguments of a CIOCCRYPT call.
+struct CryptArgs {
   int fd = -1;
+  abi::CryptOp cop{};
+};
+
+// (fd, ses, op, flags, src, dst|null, iv|null, mac|null). dst must hold src.length bytes; iv, when
+// given, is exactly one 16-byte block (written back with COP_FLAG_WRITE_IV); mac, when given, must
+// have room for the largest digest the kernel may write.
+bool ParseCryptArgs(const Napi::CallbackInfo& info, const char* fn, CryptArgs* out) {
+  Napi::Env env = info.Env();
   uint32_t ses = 0, op = 0, flags = 0;
-  uint8_t *src = nullptr, *dst = nullptr, *iv = nullptr, *mac = nullptr;
-  size_t srcLen = 0, dstLen = 0, ivLen = 0, macLen = 0;
-  if (!CheckArgCount(info, 8, "cryptodevCrypt") || !GetFd(info, 0, &fd) || !GetU32(info, 1, "session", &ses) ||
+  uint8_t *dst = nullptr, *iv = nullptr, *mac = nullptr;
+  size_t dstLen = 0, ivLen = 0, macLen = 0;
+  if (!CheckArgCount(info, 8, fn) || !GetFd(info, 0, &out->fd) || !GetU32(info, 1, "session", &ses) ||
       !GetU32(info, 2, "op", &op) || !GetU32(info, 3, "flags", &flags)) {
-    return env.Undefined();
+    return false;
   }
   if (!info[4].IsBuffer()) {
     ThrowType(env, "src must be a Buffer");
-    return env.Undefined();
+    return false;
   }
   auto srcBuf = info[4].As<Napi::Buffer<uint8_t>>();
-  src = srcBuf.Data();
-  srcLen = srcBuf.Length();
+  size_t srcLen = srcBuf.Length();
   if (!GetOptionalBuffer(info, 5, "dst", &dst, &dstLen) || !GetOptionalBuffer(info, 6, "iv", &iv, &ivLen) ||
       !GetOptionalBuffer(info, 7, "mac", &mac, &macLen)) {
-    return env.Undefined();
+    return false;
   }
   if (op > 1 || flags > 0xffff) {
     ThrowType(env, "op must be 0 (encrypt) or 1 (decrypt) and flags a 16-bit value");
-    return env.Undefined();
+    return false;
   }
   if (srcLen > UINT32_MAX) {
     ThrowType(env, "src too long");
-    return env.Undefined();
+    return false;
   }
   if (dst != nullptr && dstLen < srcLen) {
     ThrowType(env, "dst is shorter than src");
-    return env.Undefined();
+    return false;
   }
   if (iv != nullptr && ivLen != kIvBytes) {
     ThrowType(env, "iv must be 16 bytes");
-    return env.Undefined();
+    return false;
   }
   if (mac != nullptr && macLen < kMacBufferMin) {
     ThrowType(env, "mac buffer must be at least 64 bytes");
-    return env.Undefined();
+    return false;
   }
-  abi::CryptOp cop{};
-  cop.ses = ses;
-  cop.op = static_cast<uint16_t>(op);
-  cop.flags = static_cast<uint16_t>(flags);
-  cop.len = static_cast<uint32_t>(srcLen);
-  cop.src = src;
-  cop.dst = dst;
-  cop.iv = iv;
-  cop.mac = mac;
-  if (IoctlRetry(fd, abi::kCiocCrypt, &cop) < 0) ThrowErrno(env, errno, "CIOCCRYPT");
+  out->cop.ses = ses;
+  out->cop.op = static_cast<uint16_t>(op);
+  out->cop.flags = static_cast<uint16_t>(flags);
+  out->cop.len = static_cast<uint32_t>(srcLen);
+  out->cop.src = srcBuf.Data();
+  out->cop.dst = dst;
+  out->cop.iv = iv;
+  out->cop.mac = mac;
+  return true;
+}
+
+// cryptodevCrypt(fd, ses, op, flags, src, dst|null, iv|null, mac|null): undefined — on the JS thread.
+Napi::Value Crypt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CryptArgs args;
+  if (!ParseCryptArgs(info, "cryptodevCrypt", &args)) return env.Undefined();
+  if (IoctlRetry(args.fd, abi::kCiocCrypt, &args.cop) < 0) ThrowErrno(env, errno, "CIOCCRYPT");
   return env.Undefined();
+}
+
+// Runs one CIOCCRYPT on a libuv worker thread. The buffers stay referenced (so neither collected nor
+// moved) until the promise settles; the JS values are touched only on the JS thread.
+class CryptWorker : public Napi::AsyncWorker {
+ public:
+  CryptWorker(Napi::Env env, const CryptArgs& args, const Napi::CallbackInfo& info)
+      : Napi::AsyncWorker(env, "cryptodevCryptAsync"), args_(args), deferred_(Napi::Promise::Deferred::New(env)) {
+    for (size_t i = 4; i < 8; i++) {
+      if (info[i].IsBuffer()) pinned_.push_back(Napi::Persistent(info[i].As<Napi::Object>()));
+    }
+  }
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    if (IoctlRetry(args_.fd, abi::kCiocCrypt, &args_.cop) < 0) err_ = errno;
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (err_ == 0) {
+      deferred_.Resolve(env.Undefined());
+      return;
+    }
+    const char* name = strerrorname_np(err_);
+    std::string code = name != nullptr ? name : "E" + std::to_string(err_);
+    Napi::Error error = Napi::Error::New(env, std::string("CIOCCRYPT: ") + std::strerror(err_) + " (" + code + ")");
+    error.Set("errno", Napi::Number::New(env, err_));
+    error.Set("code", Napi::String::New(env, code));
+    error.Set("syscall", Napi::String::New(env, "CIOCCRYPT"));
+    deferred_.Reject(error.Value());
+  }
+
+ private:
+  CryptArgs args_;
+  int err_ = 0;
+  Napi::Promise::Deferred deferred_;
+  std::vector<Napi::ObjectReference> pinned_;
+};
+
+// cryptodevCryptAsync(same arguments as cryptodevCrypt): Promise<undefined> — off the JS thread.
+Napi::Value CryptAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CryptArgs args;
+  if (!ParseCryptArgs(info, "cryptodevCryptAsync", &args)) return env.Undefined();
+  auto* worker = new CryptWorker(env, args, info);  // owned by libuv; deletes itself after OnOK
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
 }
 
 // cryptodevSessionInfo(fd, ses): { cipherName, cipherDriver, hashName, hashDriver, alignmask, flags }
@@ -272,6 +335,7 @@ void InitCryptodev(Napi::Env env, Napi::Object exports) {
   exports.Set("cryptodevCreateSession", Napi::Function::New(env, CreateSession, "cryptodevCreateSession"));
   exports.Set("cryptodevFreeSession", Napi::Function::New(env, FreeSession, "cryptodevFreeSession"));
   exports.Set("cryptodevCrypt", Napi::Function::New(env, Crypt, "cryptodevCrypt"));
+  exports.Set("cryptodevCryptAsync", Napi::Function::New(env, CryptAsync, "cryptodevCryptAsync"));
   exports.Set("cryptodevSessionInfo", Napi::Function::New(env, SessionInfo, "cryptodevSessionInfo"));
 }
 

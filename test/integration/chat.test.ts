@@ -62,6 +62,8 @@ test('the addon /dev/crypto tests and provider byte-identity tests pass inside t
   const r = await runCli(['ssh', '--', 'sh', '-c', `cd '${repo}' && '${process.execPath}' --test out/test/unit/chat/cryptodev.test.js out/test/unit/chat/protocol.test.js 2>&1`], ws.dir);
   assert.equal(r.code, 0, r.out + r.err);
   assert.match(r.out, /^ok \d+ - AES-256-CBC through \/dev\/crypto matches node:crypto, with IV write-back$/m);
+  assert.match(r.out, /^ok \d+ - encryptAsync\/decryptAsync give the same bytes as the synchronous calls; close waits for none in flight$/m);
+  assert.match(r.out, /^ok \d+ - CRIOGET clones a working descriptor$/m);
   assert.match(r.out, /^ok \d+ - identical inputs give byte-identical frames from both providers$/m);
   assert.match(r.out, /^ok \d+ - cryptodev ↔ software interoperate$/m);
   assert.match(r.out, /^# fail 0$/m);

@@ -48,6 +48,21 @@ test('ioctls on a non-cryptodev descriptor fail with ENOTTY naming the ioctl', (
   dev.close(); // idempotent
 });
 
+test('the asynchronous CIOCCRYPT runs off the JS thread and rejects with errno, code and ioctl name', async () => {
+  const dev = CryptodevDevice.open('/dev/null');
+  try {
+    const cryptAsync = nativeFunction<(...a: unknown[]) => Promise<void>>('cryptodevCryptAsync');
+    await assert.rejects(cryptAsync(dev.fd, 1, 0, 0, Buffer.alloc(16), Buffer.alloc(16), Buffer.alloc(16), null), (e: unknown) => {
+      const err = e as { errno?: number; code?: string; syscall?: string; message?: string };
+      return err.code === 'ENOTTY' && err.syscall === 'CIOCCRYPT' && typeof err.errno === 'number' && /^CIOCCRYPT: /.test(err.message ?? '');
+    });
+    // Argument errors are thrown synchronously, before any work is queued.
+    assert.throws(() => cryptAsync(dev.fd, 1, 0, 0, 'src', null, null, null), { name: 'TypeError', message: 'src must be a Buffer' });
+  } finally {
+    dev.close();
+  }
+});
+
 test('TypeScript validation rejects bad input before any ioctl', () => {
   // On /dev/null every ioctl fails with ENOTTY, so a RangeError/TypeError proves the check ran first.
   const dev = CryptodevDevice.open('/dev/null');
@@ -99,6 +114,27 @@ test('AES-256-CBC through /dev/crypto matches node:crypto, with IV write-back', 
     assert.ok(info.cipherDriver.length > 0);
     ses.close();
     assert.throws(() => ses.encrypt(plain, Buffer.from(iv0)), /closed/);
+  } finally {
+    dev.close();
+  }
+});
+
+test('encryptAsync/decryptAsync give the same bytes as the synchronous calls; close waits for none in flight', { skip: noDevice }, async () => {
+  const dev = CryptodevDevice.open();
+  try {
+    const key = crypto.randomBytes(32);
+    const iv = crypto.randomBytes(16);
+    const plain = crypto.randomBytes(4096);
+    const ses = dev.createSession({ cipher: CryptodevAlg.AES_CBC, key });
+    const pending = ses.encryptAsync(plain, Buffer.from(iv));
+    assert.equal(ses.pending, 1);
+    assert.throws(() => ses.close(), /in flight/);
+    const ct = await pending;
+    assert.deepEqual(ct, ses.encrypt(plain, Buffer.from(iv)));
+    assert.deepEqual(await ses.decryptAsync(ct, Buffer.from(iv)), plain);
+    const many = await Promise.all(Array.from({ length: 16 }, () => ses.encryptAsync(plain, Buffer.from(iv))));
+    for (const m of many) assert.deepEqual(m, ct);
+    assert.equal(ses.pending, 0);
   } finally {
     dev.close();
   }

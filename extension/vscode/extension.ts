@@ -62,8 +62,16 @@ export function activate(context: vscode.ExtensionContext): VlabApi {
     if (!chats) throw new Error('open a folder first');
     return chats;
   };
-  const pickChat = async (kind?: Chat['kind']): Promise<Chat | undefined> => {
+  /** The chat a command is for: given by id (tests, other commands) or as the tree node clicked, else asked. */
+  const pickChat = async (kind?: Chat['kind'], arg?: unknown): Promise<Chat | undefined> => {
     const list = needChats().list().filter((c) => !kind || c.kind === kind);
+    const wanted = typeof arg === 'number' ? arg : typeof arg === 'object' && arg !== null && typeof (arg as { id?: unknown }).id === 'string'
+      ? Number(/^chat\.(\d+)$/.exec((arg as { id: string }).id)?.[1]) : undefined;
+    if (wanted !== undefined && Number.isInteger(wanted)) {
+      const chat = list.find((c) => c.id === wanted);
+      if (!chat) throw new Error(`chat ${wanted} is not running`);
+      return chat;
+    }
     if (list.length === 0) throw new Error(kind === 'server' ? 'no chat server is running: use Start Chat Server' : 'no chat is running: use Launch Chat Pair');
     if (list.length === 1) return list[0];
     const pick = await vscode.window.showQuickPick(list.map((c) => ({ label: c.label, description: c.detail, chat: c })), { placeHolder: 'Which chat?' });
@@ -131,14 +139,14 @@ export function activate(context: vscode.ExtensionContext): VlabApi {
     });
     return chat.port;
   });
-  register(CommandId.attachChatClient, 'Attach Chat Client', async () => {
-    const chat = await pickChat('server');
+  register(CommandId.attachChatClient, 'Attach Chat Client', async (arg?: unknown) => {
+    const chat = await pickChat('server', arg);
     if (!chat) return;
     const side = await vscode.window.showQuickPick(['guest', 'host'], { placeHolder: 'Where should the client run?' });
     if (side === 'guest' || side === 'host') needChats().attachClient(chat, side);
   });
-  register(CommandId.captureTraffic, 'Capture Traffic', async () => {
-    const chat = await pickChat();
+  register(CommandId.captureTraffic, 'Capture Traffic', async (arg?: unknown) => {
+    const chat = await pickChat('pair', arg);
     if (!chat) return;
     const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `VirtIO Lab: capturing ${chat.label}` }, () => captureChat(needLab(), chat));
     lastCapture = result;
@@ -154,7 +162,7 @@ export function activate(context: vscode.ExtensionContext): VlabApi {
       (progress, token) => {
         const ac = new AbortController();
         token.onCancellationRequested(() => ac.abort());
-        return runBenchmark(cli, { signal: ac.signal, onOutput: (s) => log.append(s), onStep: (m) => progress.report({ message: m }) });
+        return runBenchmark(cli, readSettings().benchmarkSeconds, { signal: ac.signal, onOutput: (s) => log.append(s), onStep: (m) => progress.report({ message: m }) });
       });
     BenchmarkPanel.show(context.extensionUri, result.title, result.groups, result.raw);
   });
@@ -186,7 +194,7 @@ export function activate(context: vscode.ExtensionContext): VlabApi {
   });
 
   context.subscriptions.push(vscode.workspace.onDidChangeConfiguration((e) => {
-    if (e.affectsConfiguration(SECTION)) void lab?.refresh();
+    if (e.affectsConfiguration(SECTION)) lab?.settingsChanged();
   }));
 
   lab?.startPolling();

@@ -12,7 +12,7 @@ import type { LabSettings } from './settings';
 export type Busy = 'starting' | 'stopping' | 'restarting' | 'building' | undefined;
 
 export class LabController implements vscode.Disposable {
-  readonly lab: Lab;
+  private currentLab: Lab;
   private current: LabStatus | undefined;
   private busyWith: Busy;
   private timer: NodeJS.Timeout | undefined;
@@ -25,18 +25,36 @@ export class LabController implements vscode.Disposable {
 
   constructor(
     readonly workspace: string,
-    extensionPath: string,
-    private settings: () => LabSettings,
+    private readonly extensionPath: string,
+    private readonly settings: () => LabSettings,
     private readonly log: vscode.OutputChannel,
   ) {
-    const s = settings();
-    this.lab = Lab.forWorkspace(workspace, {
-      env: { ...process.env, ...s.env },
+    this.currentLab = this.createLab();
+  }
+
+  private createLab(): Lab {
+    const lab = Lab.forWorkspace(this.workspace, {
+      env: { ...process.env, ...this.settings().env },
       // The bundle lives in dist/, so the core cannot find the launcher and guest files from its own path.
-      vlabScript: join(extensionPath, 'bin', 'vlab.js'),
-      initDir: join(extensionPath, 'guest', 'init'),
+      vlabScript: join(this.extensionPath, 'bin', 'vlab.js'),
+      initDir: join(this.extensionPath, 'guest', 'init'),
     });
-    this.lab.on('progress', (p: LabProgress) => this.log.appendLine(`[${p.step}] ${p.message}`));
+    lab.on('progress', (p: LabProgress) => this.log.appendLine(`[${p.step}] ${p.message}`));
+    return lab;
+  }
+
+  /** The core lab (re-created when host settings such as the QEMU path change). */
+  get lab(): Lab {
+    return this.currentLab;
+  }
+
+  /** Host settings (QEMU path, kernel) are read when the core lab is made: make a new one. */
+  settingsChanged(): void {
+    if (!this.busyWith) {
+      this.currentLab.removeAllListeners();
+      this.currentLab = this.createLab();
+    }
+    void this.refresh();
   }
 
   get status(): LabStatus | undefined {

@@ -11,6 +11,7 @@ export interface LabSettings {
   ringsRefreshMs: number;
   statusRefreshMs: number;
   stopVmOnExit: boolean;
+  benchmarkSeconds: number;
   chatCrypto: 'auto' | 'none' | 'cryptodev' | 'software';
 }
 
@@ -43,6 +44,7 @@ export function readSettings(): LabSettings {
     ringsRefreshMs: clampInt(c.get('rings.refreshMs'), 20, 5000, 100),
     statusRefreshMs: clampInt(c.get('statusRefreshMs'), 250, 60000, 1000),
     stopVmOnExit: c.get<boolean>('stopVmOnExit', true),
+    benchmarkSeconds: Math.min(60, Math.max(0.1, Number(c.get('benchmark.secondsPerCase', 1)) || 1)),
     chatCrypto: oneOf(c.get('chat.crypto'), ['auto', 'none', 'cryptodev', 'software'] as const, 'auto'),
   };
 }

@@ -11,6 +11,7 @@ export interface ChatInfo {
   id: number;
   label: string;
   detail: string;
+  kind?: 'pair' | 'server';
 }
 
 export interface LabNode {
@@ -116,7 +117,7 @@ function sessionsNode(s: LabStatus): LabNode {
 function chatsNode(chats: readonly ChatInfo[]): LabNode {
   return {
     id: 'chats', label: 'Chats', description: String(chats.length), icon: 'comment-discussion', contextValue: 'chats',
-    children: chats.map((c) => ({ ...leaf(`chat.${c.id}`, c.label, c.detail, 'comment'), contextValue: 'chat' })),
+    children: chats.map((c) => ({ ...leaf(`chat.${c.id}`, c.label, c.detail, 'comment'), contextValue: `chat-${c.kind ?? 'pair'}` })),
   };
 }
 

@@ -85,7 +85,10 @@ async function main(): Promise<number> {
   const workspace = join(work, 'workspace');
   mkdirSync(join(workspace, '.vscode'), { recursive: true });
   // The DOM renderer keeps terminal text in the DOM where the test can read it.
-  writeFileSync(join(workspace, '.vscode', 'settings.json'), JSON.stringify({ 'terminal.integrated.gpuAcceleration': 'off', 'workbench.startupEditor': 'none' }));
+  const settings = { 'terminal.integrated.gpuAcceleration': 'off', 'workbench.startupEditor': 'none' };
+  const settingsFile = join(workspace, '.vscode', 'settings.json');
+  // First start with a QEMU that does not exist: the error must reach the user as a notification.
+  writeFileSync(settingsFile, JSON.stringify({ ...settings, 'vlab.qemuPath': '/nonexistent/qemu-system-x86_64' }));
   const serverLog = createWriteStream(join(results, 'e2e-server.log'));
   const lab = Lab.forWorkspace(workspace);
   let bench: Workbench | undefined;
@@ -104,6 +107,19 @@ async function main(): Promise<number> {
       await shot(page, 'e2e-1-welcome');
     });
     if (!ok) return 1;
+
+    await step('a Start VM failure (no QEMU) shows a notification with Show Logs and Check Host', async () => {
+      await page.locator('.welcome-view-content .monaco-button', { hasText: 'Start VM' }).click();
+      const toast = page.locator('.notification-toast', { hasText: 'Start VM failed' });
+      await toast.waitFor({ timeout: 30_000 });
+      if (!/nonexistent/.test((await toast.textContent()) ?? '')) throw new Error('the notification does not name the missing QEMU');
+      await toast.locator('.monaco-button', { hasText: 'Show Logs' }).waitFor({ timeout: 5000 });
+      await toast.locator('.monaco-button', { hasText: 'Check Host' }).waitFor({ timeout: 5000 });
+      await shot(page, 'e2e-1b-error');
+      await toast.locator('.codicon-notifications-clear, .codicon-close').first().click().catch(() => page.keyboard.press('Escape'));
+      writeFileSync(settingsFile, JSON.stringify(settings));
+      await page.waitForTimeout(2000); // the settings file watcher reloads the configuration
+    });
 
     const running = await step('clicking Start VM boots the lab and the tree shows it running', async () => {
       await page.locator('.welcome-view-content .monaco-button', { hasText: 'Start VM' }).click();
@@ -132,6 +148,19 @@ async function main(): Promise<number> {
         if (!(seq1 > seq0)) throw new Error(`frame sequence did not advance (${seq0} -> ${seq1})`);
         await frame.locator('table.recent tr td', { hasText: 'CIPHER' }).first().waitFor({ timeout: 10_000 });
         await shot(page, 'e2e-3-rings');
+        // Pause freezes the drawing; Step draws exactly one more frame; Resume goes live again.
+        const seq = async (): Promise<number> => Number(await frame.locator('body').getAttribute('data-seq'));
+        await frame.locator('#pause').click();
+        await page.waitForTimeout(500);
+        const paused = await seq();
+        await page.waitForTimeout(1000);
+        if ((await seq()) !== paused) throw new Error('frames kept coming while paused');
+        await frame.locator('#step').click();
+        await waitUntil('one stepped frame', async () => (await seq()) === paused + 1, 5000, page);
+        await page.waitForTimeout(500);
+        if ((await seq()) !== paused + 1) throw new Error('step drew more than one frame');
+        await frame.locator('#pause').click();
+        await waitUntil('frames after resume', async () => (await seq()) > paused + 3, 5000, page);
         abort.abort();
       });
 

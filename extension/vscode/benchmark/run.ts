@@ -80,9 +80,9 @@ export function groupsFromBenchJson(json: unknown): BenchGroup[] {
   return rows.map(groupFromRow).filter((g): g is BenchGroup => g !== undefined).slice(0, MAX_GROUPS);
 }
 
-export async function runBenchmark(cli: VlabCli, opts: { signal?: AbortSignal; onOutput?: (s: string) => void; onStep?: (m: string) => void }): Promise<BenchRun> {
+export async function runBenchmark(cli: VlabCli, secondsPerCase: number, opts: { signal?: AbortSignal; onOutput?: (s: string) => void; onStep?: (m: string) => void }): Promise<BenchRun> {
   opts.onStep?.('backend: AES-256-CBC through the vhost-user test front-end');
-  const r = await cli.run(['bench', 'backend', '--json', '--engine', 'openssl', '--seconds', '1'], opts);
+  const r = await cli.run(['bench', 'backend', '--json', '--engine', 'openssl', '--seconds', String(secondsPerCase)], opts);
   if (r.code !== 0) throw new Error(`vlab bench backend exited ${r.code}: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' ')}`);
   const start = r.stdout.indexOf('{');
   let json: unknown;

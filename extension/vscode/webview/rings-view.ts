@@ -15,6 +15,7 @@ const vscode = acquireVsCodeApi();
 const SVG = 'http://www.w3.org/2000/svg';
 const RING_R = 100;
 const SPARK_POINTS = 120;
+const MAX_MARKERS = 256;
 
 const codeToState: Record<string, string> = { f: 'free', a: 'avail', b: 'backend', u: 'used' };
 
@@ -79,6 +80,8 @@ class QueueView {
   private readonly title = el('h2');
   private readonly ring = svg('svg', { class: 'ring', viewBox: '-120 -120 240 240', role: 'img' });
   private readonly slotGroup = svg('g', { class: 'slots' });
+  /** a dot outside the ring for every slot that is not free: one slot of 1024 is too thin to see */
+  private readonly markerGroup = svg('g', { class: 'markers' });
   private readonly availHand = svg('line', { class: 'hand hand-avail', x1: 0, y1: 0, x2: 0, y2: -RING_R });
   private readonly usedHand = svg('line', { class: 'hand hand-used', x1: 0, y1: 0, x2: 0, y2: -RING_R });
   private readonly lastAvailHand = svg('line', { class: 'hand hand-last', x1: 0, y1: 0, x2: 0, y2: -RING_R + 18 });
@@ -90,7 +93,7 @@ class QueueView {
   private prev: { usedIdx: number; timeMs: number } | undefined;
 
   constructor() {
-    this.ring.append(this.slotGroup, this.lastAvailHand, this.usedHand, this.availHand, svg('circle', { class: 'hub', r: 4 }), this.center);
+    this.ring.append(this.slotGroup, this.markerGroup, this.lastAvailHand, this.usedHand, this.availHand, svg('circle', { class: 'hub', r: 4 }), this.center);
     const spark = el('div', 'spark-row');
     spark.append(this.rate.element, this.rate.label);
     const body = el('div', 'queue-body');
@@ -119,6 +122,15 @@ class QueueView {
       const p = this.slotPaths[i]!;
       if (p.getAttribute('class') !== cls) p.setAttribute('class', cls);
     }
+    this.markerGroup.replaceChildren();
+    let markers = 0;
+    for (let i = 0; i < n && markers < MAX_MARKERS; i++) {
+      const state = codeToState[q.slots[i]!] ?? 'free';
+      if (state === 'free') continue;
+      const [x, y] = polar(((i + 0.5) / n) * 2 * Math.PI, RING_R + 7);
+      this.markerGroup.append(svg('circle', { class: `marker slot-${state}`, cx: x.toFixed(1), cy: y.toFixed(1), r: 3.5 }));
+      markers++;
+    }
     const size = Math.max(1, q.size);
     const angle = (idx: number): string => `rotate(${(((idx % size) / size) * 360).toFixed(2)})`;
     this.availHand.setAttribute('transform', angle(q.availIdx));
@@ -136,6 +148,7 @@ class QueueView {
     row('avail idx', String(q.availIdx), 'key-avail');
     row('used idx', String(q.usedIdx), 'key-used');
     row('last avail', String(q.lastAvailIdx), 'key-last');
+    row('posted, not taken', String((q.availIdx - q.lastAvailIdx) & 0xffff)); // u16 distance (virtio 1.2 §2.7.6)
     row('in flight', String(q.inFlight));
     if (n > 0) for (const s of SLOT_STATES) row(`${s} slots`, String(counts[s]), `legend legend-${s}`);
 

@@ -39,4 +39,20 @@ describe('activation', () => {
     await vscode.commands.executeCommand(CommandId.openTerminal);
     assert.equal(lab.guestTerminals.length, before);
   });
+
+  it('Run Benchmark shows the backend beside the reference measured in the same run', async function () {
+    this.timeout(120_000);
+    const lab = await api();
+    await vscode.workspace.getConfiguration('vlab').update('benchmark.secondsPerCase', 0.2, vscode.ConfigurationTarget.Workspace);
+    await vscode.commands.executeCommand(CommandId.runBenchmark);
+    const panel = lab.benchmark();
+    assert.ok(panel, 'the benchmark panel opened');
+    assert.ok(panel.groups.length >= 4, `one group per case (${panel.groups.length})`);
+    for (const g of panel.groups) {
+      assert.equal(g.bars.length, 2);
+      assert.ok(g.bars.some((b) => b.reference) && g.bars.some((b) => !b.reference), 'measured and reference side by side');
+      assert.ok(g.bars.every((b) => b.value > 0), `${g.label}: positive throughput`);
+    }
+    panel.dispose();
+  });
 });

@@ -193,8 +193,23 @@ describe('lab through the extension', function () {
       .catch((err: Error) => { throw new Error(`${err.message}${transcripts()}`); });
   });
 
+  it('Start Chat Server takes a guest client and a host client that talk to each other', async () => {
+    const port = await vscode.commands.executeCommand<number>(CommandId.startChatServer);
+    assert.ok(port, 'the server runs');
+    const server = lab.chats!.list().find((c) => c.kind === 'server' && c.port === port)!;
+    const guest = lab.chats!.attachClient(server, 'guest');
+    const host = lab.chats!.attachClient(server, 'host');
+    const both = (): string => `\n--- guest client:\n${guest.pty.transcript.plain().slice(-800)}\n--- host client:\n${host.pty.transcript.plain().slice(-800)}`;
+    await waitFor('both clients connected', () => /connected to/.test(guest.pty.transcript.plain()) && /connected to/.test(host.pty.transcript.plain()), 60_000, 200)
+      .catch((err: Error) => { throw new Error(`${err.message}${both()}`); });
+    host.pty.handleInput('hello through the server\r');
+    await waitFor('the guest client to receive the line', () => /hello through the server/.test(guest.pty.transcript.plain().split('connected to').slice(1).join('')), 20_000)
+      .catch((err: Error) => { throw new Error(`${err.message}${both()}`); });
+  });
+
   it('Capture Traffic shows the encrypted chat has no plaintext on the wire', async () => {
-    const result = await vscode.commands.executeCommand<{ delivered: boolean; plaintextOnWire: boolean; bytes: number } | undefined>(CommandId.captureTraffic);
+    const pair = lab.chats!.list().find((c) => c.kind === 'pair')!;
+    const result = await vscode.commands.executeCommand<{ delivered: boolean; plaintextOnWire: boolean; bytes: number } | undefined>(CommandId.captureTraffic, pair.id);
     const r = result ?? lab.lastCapture();
     assert.ok(r, 'a capture result');
     assert.equal(r.delivered, true, 'the marker line went through the chat during the capture');

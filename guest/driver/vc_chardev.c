@@ -258,7 +258,13 @@ static long vc_ioctl(struct file *filp, unsigned int cmd, unsigned long arg)
 	case CIOCCRYPT:
 		if (copy_from_user(&cop, argp, sizeof(cop)))
 			return -EFAULT;
-		return vc_crypt(f, &cop);
+		err = vc_crypt(f, &cop);
+		if (err)
+			return err;
+		/* cryptodev-linux writes the operation back, and fails on it. */
+		if (copy_to_user(argp, &cop, sizeof(cop)))
+			return -EFAULT;
+		return 0;
 	case CIOCGSESSINFO:
 		if (copy_from_user(&siop, argp, sizeof(siop)))
 			return -EFAULT;
@@ -323,7 +329,12 @@ static long vc_compat_ioctl(struct file *filp, unsigned int cmd,
 		cop.dst = compat_ptr(ccop.dst);
 		cop.mac = compat_ptr(ccop.mac);
 		cop.iv = compat_ptr(ccop.iv);
-		return vc_crypt(f, &cop);
+		err = vc_crypt(f, &cop);
+		if (err)
+			return err;
+		if (copy_to_user(argp, &ccop, sizeof(ccop)))
+			return -EFAULT;
+		return 0;
 	default:
 		return -EINVAL;
 	}

@@ -446,6 +446,53 @@ static int cmd_errors(int argc, char **argv)
 			      NULL, COP_FLAG_WRITE_IV), EFAULT,
 		     "WRITE_IV into read-only iv");
 
+	/* The argument is read, then written back: a read-only one fails. */
+	{
+		struct session_op *rsop = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+					       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		struct crypt_op *rcop = (struct crypt_op *)(rsop + 1);
+
+		rsop->cipher = CRYPTO_AES_CBC;
+		rsop->key = key;
+		rsop->keylen = 16;
+		rcop->ses = ses;
+		rcop->op = COP_ENCRYPT;
+		rcop->len = 16;
+		rcop->src = buf;
+		rcop->dst = buf;
+		rcop->iv = iv;
+		mprotect(rsop, 4096, PROT_READ);
+		expect_errno(ioctl(fd, CIOCGSESSION, rsop) ? -errno : 0, EFAULT,
+			     "CIOCGSESSION into a read-only argument (session rolled back)");
+		expect_errno(ioctl(fd, CIOCCRYPT, rcop) ? -errno : 0, EFAULT,
+			     "CIOCCRYPT with a read-only argument");
+
+		/*
+		 * Rolled-back sessions must not count: after 1100 of them a
+		 * fresh file still gets its full 1024, then ENOMEM -- or,
+		 * on a device with fewer sessions (QEMU's builtin backend
+		 * has 256 for the whole VM, two per cipher session), at
+		 * least 100 before the device says no (EINVAL). A leak of
+		 * the rolled-back ones would exhaust either at once.
+		 */
+		int fd3 = open_crypto(), made = 0, last = 0, rolled = 0;
+		uint32_t s3;
+
+		for (int i = 0; i < 1100; i++)
+			rolled += ioctl(fd3, CIOCGSESSION, rsop) && errno == EFAULT;
+		while (made < 2000 &&
+		       !(last = new_session(fd3, CRYPTO_AES_CBC, key, 16, 0,
+					    NULL, 0, &s3)))
+			made++;
+		check(rolled == 1100 && made >= 100 &&
+		      (made == 1024 ? last == -ENOMEM : last == -EINVAL),
+		      "1024 sessions per file or the device's limit; rolled-back ones do not count",
+		      "rolled back %d, made %d, then %s", rolled, made,
+		      strerror(-last));
+		close(fd3);	/* release frees all 1024 */
+		munmap(rsop, 4096);
+	}
+
 	/* CIOCGSESSINFO */
 	{
 		struct session_info_op si;

@@ -7,6 +7,7 @@ export class BenchmarkPanel implements vscode.Disposable {
   static readonly viewType = 'vlab.benchmark';
   private static current: BenchmarkPanel | undefined;
   private readonly disposables: vscode.Disposable[] = [];
+  private disposed = false;
   /** the groups last shown (for tests) */
   groups: readonly BenchGroup[] = [];
 
@@ -40,6 +41,9 @@ ${groups.length ? benchChartSvg(groups) : '<p>No results were reported.</p>'}
   }
 
   dispose(): void {
+    // Runs once: closing the panel fires onDidDispose, which calls back here.
+    if (this.disposed) return;
+    this.disposed = true;
     if (BenchmarkPanel.current === this) BenchmarkPanel.current = undefined;
     while (this.disposables.length) this.disposables.pop()?.dispose();
     this.panel.dispose();

@@ -36,6 +36,7 @@ export class RingsPanel implements vscode.Disposable {
   private static current: RingsPanel | undefined;
 
   private readonly disposables: vscode.Disposable[] = [];
+  private disposed = false;
   private readonly feed: TelemetryFeed;
   private paused = false;
   private latest: unknown;
@@ -145,6 +146,9 @@ export class RingsPanel implements vscode.Disposable {
   }
 
   dispose(): void {
+    // Runs once: closing the panel fires onDidDispose, which calls back here.
+    if (this.disposed) return;
+    this.disposed = true;
     if (RingsPanel.current === this) RingsPanel.current = undefined;
     this.feed.stop();
     this.feed.removeAllListeners();

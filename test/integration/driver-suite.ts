@@ -13,6 +13,8 @@ import { virtioCryptoDrivers } from '../../extension/core/guest-checks';
 import { Lab } from '../../extension/core/lab';
 import type { SshSession } from '../../extension/core/ssh';
 import type { BackendKind } from '../../extension/core/state';
+import { PassThrough } from 'node:stream';
+import { main } from '../../extension/cli/vlab';
 import { processesMentioning } from './lab-helpers';
 
 const REPO = join(__dirname, '..', '..', '..');
@@ -205,6 +207,35 @@ export function driverSuite(backend: BackendKind): void {
     assert.match(r.stdout, /rmmod-open=[1-9]/);
     assert.match(r.stdout, /rmmod-closed=0/);
     assert.match(r.stdout, /insmod=0/);
+  });
+
+  test(`${backend}: vlab driver reload / unload from the CLI`, { timeout: 180_000 }, async () => {
+    const cli = async (args: string[]): Promise<{ code: number; out: string; err: string }> => {
+      const out = new PassThrough();
+      const err = new PassThrough();
+      let o = '';
+      let e = '';
+      out.on('data', (c: Buffer) => (o += c.toString()));
+      err.on('data', (c: Buffer) => (e += c.toString()));
+      const code = await main(args, { stdout: out, stderr: err, cwd: REPO, env: { ...process.env, VLAB_STATE_DIR: stateDir } });
+      return { code, out: o, err: e };
+    };
+    const reload = await cli(['driver', 'reload']);
+    assert.equal(reload.code, 0, reload.err);
+    assert.match(reload.out, new RegExp(`${MODULE_NAME} reloaded in [\\d.]+ s`));
+    assert.equal(await isDriverLoaded(session), true);
+    // Busy: a guest process holds /dev/crypto open while we ask for unload.
+    const holder = session.run({ shell: 'exec 3<>/dev/crypto; sleep 6' }, { timeoutMs: 30_000 });
+    await new Promise((r) => setTimeout(r, 2000));
+    const busy = await cli(['driver', 'unload']);
+    assert.equal(busy.code, 1);
+    assert.match(busy.err, /is in use \(1 open \/dev\/crypto file\(s\)\)/);
+    await holder;
+    const unload = await cli(['driver', 'unload']);
+    assert.equal(unload.code, 0, unload.err);
+    const load = await cli(['driver', 'load']);
+    assert.equal(load.code, 0, load.err);
+    assert.match(load.out, /loaded: \/dev\/crypto is ready/);
   });
 
   test(`${backend}: dmesg has no WARNING, BUG, Oops or leak report`, async () => {

@@ -37,11 +37,12 @@ export interface BenchReport {
   rows: BenchRow[];
 }
 
-async function waitForSocket(file: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+/** Waits for the child's own "telemetry on" line, logged once both sockets listen (a socket file that exists proves nothing). */
+async function waitForListening(child: ChildProcess, output: () => string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!fs.existsSync(file)) {
-    if (child.exitCode !== null) throw new Error(`back-end exited with ${child.exitCode} before listening`);
-    if (Date.now() > deadline) throw new Error('back-end did not create its socket');
+  while (!/ telemetry on /.test(output())) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`back-end exited with ${child.exitCode ?? child.signalCode} before listening: ${output().trim().split('\n').pop() ?? ''}`);
+    if (Date.now() > deadline) throw new Error('back-end did not start listening');
     await new Promise((r) => setTimeout(r, 20));
   }
 }
@@ -57,7 +58,12 @@ export async function spawnBackend(engine: EngineName | 'auto', dir: string): Pr
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  await waitForSocket(socket, child, 10_000);
+  try {
+    await waitForListening(child, () => out, 10_000);
+  } catch (err) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    throw err;
+  }
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((r) => child.once('exit', () => r()));

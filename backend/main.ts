@@ -20,12 +20,14 @@ export async function runBackend(opts: RunBackendOptions): Promise<void> {
   const backend = new VhostUserBackend({ socketPath: opts.socketPath, engine: selection, log: opts.log });
   let telemetry: TelemetryServer | undefined;
   try {
+    // The vhost-user socket first: it refuses a path another live back-end holds.
+    backend.start();
     if (opts.telemetryPath) {
-      telemetry = new TelemetryServer(opts.telemetryPath, (o) => backend.snapshot(o), opts.log);
-      await telemetry.start();
+      const server = new TelemetryServer(opts.telemetryPath, (o) => backend.snapshot(o), opts.log);
+      await server.start();
+      telemetry = server;
       opts.log(`telemetry on ${opts.telemetryPath}`);
     }
-    backend.start();
     opts.onReady?.(backend);
     if (!opts.signal.aborted) await new Promise<void>((resolve) => opts.signal.addEventListener('abort', () => resolve(), { once: true }));
     opts.log('stopping');

@@ -23,11 +23,26 @@ export class TelemetryServer {
     private readonly log: (line: string) => void = () => undefined,
   ) {}
 
+  /** Listens; a stale socket file is replaced, a live one (another back-end) or a regular file is not. */
   async start(): Promise<void> {
+    let stat: fs.Stats | undefined;
     try {
-      if (fs.lstatSync(this.socketPath).isSocket()) fs.unlinkSync(this.socketPath);
+      stat = fs.lstatSync(this.socketPath);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    if (stat && !stat.isSocket()) throw new Error(`${this.socketPath} exists and is not a socket; not replacing it`);
+    if (stat) {
+      const live = await new Promise<boolean>((resolve) => {
+        const probe = net.createConnection(this.socketPath);
+        probe.once('connect', () => {
+          probe.destroy();
+          resolve(true);
+        });
+        probe.once('error', () => resolve(false));
+      });
+      if (live) throw new Error(`another back-end serves telemetry on ${this.socketPath}`);
+      fs.unlinkSync(this.socketPath);
     }
     const server = net.createServer((socket) => this.serve(socket));
     this.server = server;
@@ -101,7 +116,8 @@ export class TelemetryServer {
     this.clients.clear();
     const server = this.server;
     this.server = undefined;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (!server) return;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
     try {
       fs.unlinkSync(this.socketPath);
     } catch {

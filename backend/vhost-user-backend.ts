@@ -97,6 +97,8 @@ export class VhostUserBackend {
   private memory: GuestMemory | undefined;
   private vrings: VringConfig[] = [];
   private stopped = false;
+  /** Only a socket this instance created is removed at stop (never another back-end's). */
+  private ownsSocket = false;
   private readonly closeListeners: (() => void)[] = [];
 
   constructor(private readonly opts: BackendOptions) {
@@ -105,14 +107,31 @@ export class VhostUserBackend {
     this.resetVrings();
   }
 
-  /** Creates the socket (replacing a stale socket file, never any other kind of file) and listens. */
+  /**
+   * Creates the socket and listens. A stale socket file (nobody accepting) is replaced; a live one
+   * (another back-end) or any other kind of file is left alone and start() fails.
+   */
   start(): void {
+    let stat: fs.Stats | undefined;
     try {
-      if (fs.lstatSync(this.opts.socketPath).isSocket()) fs.unlinkSync(this.opts.socketPath);
+      stat = fs.lstatSync(this.opts.socketPath);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
+    if (stat && !stat.isSocket()) throw new Error(`${this.opts.socketPath} exists and is not a socket; not replacing it`);
+    if (stat) {
+      let live = false;
+      try {
+        vhost.closeFd(vhost.connectUnix(this.opts.socketPath));
+        live = true;
+      } catch {
+        // ECONNREFUSED: stale socket file.
+      }
+      if (live) throw new Error(`another back-end is listening on ${this.opts.socketPath}`);
+      fs.unlinkSync(this.opts.socketPath);
+    }
     this.listenFd = vhost.listenUnix(this.opts.socketPath, 4);
+    this.ownsSocket = true;
     this.listenPoll = vhost.pollStart(this.listenFd, (status) => this.onListenReadable(status));
     this.log(`listening on ${this.opts.socketPath}; engine ${this.opts.engine.engine.name} (${this.opts.engine.reason})`);
   }
@@ -133,10 +152,12 @@ export class VhostUserBackend {
     if (this.listenPoll) vhost.pollStop(this.listenPoll);
     if (this.listenFd >= 0) vhost.closeFd(this.listenFd);
     this.listenFd = -1;
-    try {
-      fs.unlinkSync(this.opts.socketPath);
-    } catch {
-      // Already gone.
+    if (this.ownsSocket) {
+      try {
+        fs.unlinkSync(this.opts.socketPath);
+      } catch {
+        // Already gone.
+      }
     }
     this.device.closeAll();
     this.opts.engine.engine.close();
@@ -390,7 +411,15 @@ export class VhostUserBackend {
         return;
       }
       this.counters.kicks++;
-      this.processQueue(index);
+      try {
+        this.processQueue(index);
+      } catch (err) {
+        // Not reachable with a sane engine; still, a bug on the data path must not kill the process
+        // (QEMU 7.2 cannot survive that): the ring is abandoned and says why in telemetry.
+        const q = this.vrings[index].queue;
+        if (q) q.broken = `internal error: ${(err as Error).message}`;
+        this.log(`queue ${index}: internal error, ring abandoned: ${(err as Error).stack ?? String(err)}`);
+      }
     }, { drainEventfd: true });
     // Buffers made available before the kick fd arrived must not wait for the next kick.
     this.processQueue(index);

@@ -117,3 +117,27 @@ describe('`vlab backend --engine cryptodev` without /dev/crypto', () => {
     }
   });
 });
+
+describe('`vlab backend` socket path safety', () => {
+  it('refuses a path held by a live back-end or by a regular file; replaces a stale socket', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vlab-cli-be-'));
+    const first = await spawnBackend('openssl', dir);
+    try {
+      await assert.rejects(spawnBackend('openssl', dir), /exited with 1/);
+      assert.equal(first.child.exitCode, null, 'the first back-end still runs');
+    } finally {
+      await first.stop();
+    }
+    fs.writeFileSync(path.join(dir, 'vhost-user.sock'), 'not a socket');
+    await assert.rejects(spawnBackend('openssl', dir), /exited with 1/);
+    fs.rmSync(path.join(dir, 'vhost-user.sock'));
+    // A stale socket file (its listener was SIGKILLed) is replaced.
+    const killed = await spawnBackend('openssl', dir);
+    killed.child.kill('SIGKILL');
+    await new Promise((r) => killed.child.once('exit', r));
+    assert.ok(fs.existsSync(killed.socket), 'stale socket left behind');
+    const again = await spawnBackend('openssl', dir);
+    await again.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});

@@ -15,6 +15,7 @@
 #include <linux/mutex.h>
 #include <linux/refcount.h>
 #include <linux/scatterlist.h>
+#include <linux/sizes.h>
 #include <linux/spinlock.h>
 #include <linux/virtio.h>
 #include <linux/wait.h>
@@ -31,7 +32,7 @@
  * 1 MiB that is 2 * 256 + 4 descriptors, well under the 1024 a virtqueue
  * element may hold in QEMU. The device's config max_size can lower it.
  */
-#define VC_MAX_DATA_LEN		(1U << 20)
+#define VC_MAX_DATA_LEN		SZ_1M
 /* Sessions one open file may hold; bounds the memory a process can pin. */
 #define VC_MAX_SESSIONS		1024
 /* Data queues we accept (QEMU offers 1 by default; vhost-user serves q0). */

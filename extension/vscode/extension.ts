@@ -1,22 +1,21 @@
 /**
  * VS Code entry. activate() only wires: the lab controller (over the vscode-free core), the view,
- * the status bar, and the commands, each registered through one helper that reports failures.
+ * the status bar, and the commands (commands.ts).
  */
 import { performance } from 'node:perf_hooks';
 import * as vscode from 'vscode';
 import { BenchmarkPanel } from './benchmark/panel';
-import { runBenchmark } from './benchmark/run';
-import { captureChat, type CaptureResult } from './capture';
-import { ChatManager, type Chat } from './chat-manager';
+import type { CaptureResult } from './capture';
+import { ChatManager } from './chat-manager';
 import { VlabCli } from './cli-runner';
-import { CommandId, type CommandIdValue } from './command-ids';
-import { reportError } from './errors';
+import { type ExtensionState, registerCommands } from './commands';
+import { describeError } from './errors';
 import { LabController } from './lab-controller';
 import { LabTreeProvider } from './lab-tree';
 import { RingsPanel } from './rings/panel';
 import { readSettings, SECTION } from './settings';
-import { LabStatusBar, nextActions } from './status-bar';
-import { GuestTerminal } from './terminals/guest-terminal';
+import { LabStatusBar } from './status-bar';
+import type { GuestTerminal } from './terminals/guest-terminal';
 
 /** What activate() returns: used by the extension-host tests (and other extensions, read-only). */
 export interface VlabApi {
@@ -32,17 +31,27 @@ export interface VlabApi {
 
 let shutdown: (() => Promise<void>) | undefined;
 
+function createLab(workspace: string | undefined, extensionPath: string, log: vscode.OutputChannel): LabController | undefined {
+  if (!workspace) return undefined;
+  try {
+    return new LabController(workspace, extensionPath, readSettings, log);
+  } catch (err) {
+    // e.g. a state folder path too long for unix sockets: say so, keep the rest of the UI alive.
+    void vscode.window.showErrorMessage(`VirtIO Lab: ${describeError(err)}`);
+    return undefined;
+  }
+}
+
 export function activate(context: vscode.ExtensionContext): VlabApi {
   const t0 = performance.now();
   const log = vscode.window.createOutputChannel('VirtIO Lab');
   const tree = new LabTreeProvider();
   const statusBar = new LabStatusBar();
   const workspace = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
-  const lab = workspace ? new LabController(workspace, context.extensionPath, readSettings, log) : undefined;
+  const lab = createLab(workspace, context.extensionPath, log);
   const cli = new VlabCli(context.extensionPath, workspace ?? context.extensionPath, () => readSettings().env);
   const chats = lab ? new ChatManager(lab, cli, context.extensionPath, () => readSettings().chatCrypto) : undefined;
-  const guestTerminals: GuestTerminal[] = [];
-  let lastCapture: CaptureResult | undefined;
+  const state: ExtensionState = { context, log, lab, chats, cli, guestTerminals: [], lastCapture: undefined };
   context.subscriptions.push(log, tree, statusBar, vscode.window.createTreeView('vlab.lab', { treeDataProvider: tree, showCollapseAll: true }));
   if (lab) context.subscriptions.push(lab);
   if (chats) context.subscriptions.push(chats);
@@ -54,144 +63,7 @@ export function activate(context: vscode.ExtensionContext): VlabApi {
   if (lab) context.subscriptions.push(lab.onDidChangeStatus(refreshViews));
   if (chats) context.subscriptions.push(chats.onDidChange(refreshViews));
 
-  const needLab = (): LabController => {
-    if (!lab) throw new Error('open a folder first: the lab keeps its state in the workspace (.vlab/)');
-    return lab;
-  };
-  const needChats = (): ChatManager => {
-    if (!chats) throw new Error('open a folder first');
-    return chats;
-  };
-  /** The chat a command is for: given by id (tests, other commands) or as the tree node clicked, else asked. */
-  const pickChat = async (kind?: Chat['kind'], arg?: unknown): Promise<Chat | undefined> => {
-    const list = needChats().list().filter((c) => !kind || c.kind === kind);
-    const wanted = typeof arg === 'number' ? arg : typeof arg === 'object' && arg !== null && typeof (arg as { id?: unknown }).id === 'string'
-      ? Number(/^chat\.(\d+)$/.exec((arg as { id: string }).id)?.[1]) : undefined;
-    if (wanted !== undefined && Number.isInteger(wanted)) {
-      const chat = list.find((c) => c.id === wanted);
-      if (!chat) throw new Error(`chat ${wanted} is not running`);
-      return chat;
-    }
-    if (list.length === 0) throw new Error(kind === 'server' ? 'no chat server is running: use Start Chat Server' : 'no chat is running: use Launch Chat Pair');
-    if (list.length === 1) return list[0];
-    const pick = await vscode.window.showQuickPick(list.map((c) => ({ label: c.label, description: c.detail, chat: c })), { placeHolder: 'Which chat?' });
-    return pick?.chat;
-  };
-
-  /** One place to register: records the disposable and turns failures into notifications. */
-  const register = (id: CommandIdValue, what: string, handler: (...args: unknown[]) => unknown): void => {
-    context.subscriptions.push(vscode.commands.registerCommand(id, async (...args: unknown[]) => {
-      try {
-        return await handler(...args);
-      } catch (err) {
-        reportError(what, err, log);
-        return undefined;
-      }
-    }));
-  };
-
-  register(CommandId.startVm, 'Start VM', () => needLab().start());
-  register(CommandId.stopVm, 'Stop VM', async () => {
-    chats?.closeAll();
-    await needLab().stop();
-  });
-  register(CommandId.restartVm, 'Restart VM', () => needLab().restart());
-  register(CommandId.buildGuest, 'Build Guest', () => needLab().buildGuest());
-  register(CommandId.refresh, 'Refresh', () => needLab().refresh());
-  register(CommandId.reloadDriver, 'Build & Reload Driver', async () => {
-    const l = needLab();
-    if (l.status?.guestDriver === 'upstream') {
-      throw new Error("the guest's upstream virtio_crypto driver holds the device: set vlab.guestDriver to \"lab\" and restart the VM");
-    }
-    const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'VirtIO Lab: building and loading the guest driver', cancellable: true },
-      (_p, token) => {
-        const ac = new AbortController();
-        token.onCancellationRequested(() => ac.abort());
-        return cli.run(['driver', 'reload'], { signal: ac.signal, onOutput: (s) => log.append(s) });
-      });
-    if (r.code !== 0) throw new Error(`vlab driver reload exited ${r.code}: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' ')}`);
-    void vscode.window.showInformationMessage('VirtIO Lab: guest driver reloaded');
-    await needLab().refresh();
-  });
-  register(CommandId.openTerminal, 'Open Guest Terminal', () => {
-    const l = needLab();
-    if (l.state !== 'running') throw new Error('the VM is not running: start it first');
-    const pty = new GuestTerminal(() => l.ssh());
-    guestTerminals.push(pty);
-    const terminal = vscode.window.createTerminal({ name: `Guest ${guestTerminals.length}`, pty, iconPath: new vscode.ThemeIcon('vm') });
-    terminal.show();
-    return undefined;
-  });
-  register(CommandId.showRings, 'Show Virtqueue Rings', () => {
-    const l = needLab();
-    RingsPanel.createOrShow(context.extensionUri, {
-      telemetrySocket: () => l.telemetrySocket,
-      device: () => l.status?.device,
-      onDidChangeStatus: l.onDidChangeStatus,
-    }, readSettings().ringsRefreshMs);
-  });
-  register(CommandId.launchChatPair, 'Launch Chat Pair', async () => { await needChats().launchPair(); });
-  register(CommandId.startChatServer, 'Start Chat Server', async () => {
-    const chat = await needChats().startServer();
-    // Not awaited: the command finishes when the server runs; the offer stays in the notification.
-    void vscode.window.showInformationMessage(`Chat server on 127.0.0.1:${chat.port}. Attach a client?`, 'Guest client', 'Host client').then((more) => {
-      if (more) needChats().attachClient(chat, more === 'Guest client' ? 'guest' : 'host');
-    });
-    return chat.port;
-  });
-  register(CommandId.attachChatClient, 'Attach Chat Client', async (arg?: unknown) => {
-    const chat = await pickChat('server', arg);
-    if (!chat) return;
-    const side = await vscode.window.showQuickPick(['guest', 'host'], { placeHolder: 'Where should the client run?' });
-    if (side === 'guest' || side === 'host') needChats().attachClient(chat, side);
-  });
-  register(CommandId.captureTraffic, 'Capture Traffic', async (arg?: unknown) => {
-    const chat = await pickChat('pair', arg);
-    if (!chat) return;
-    const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `VirtIO Lab: capturing ${chat.label}` }, () => captureChat(needLab(), chat));
-    lastCapture = result;
-    log.appendLine(`capture ${result.file}: ${result.bytes} bytes, marker ${result.marker} delivered=${result.delivered} plaintextOnWire=${result.plaintextOnWire}`);
-    const verdict = result.plaintextOnWire ? 'PLAINTEXT IS VISIBLE on the wire' : 'no plaintext on the wire (encrypted)';
-    void vscode.window.showInformationMessage(`${chat.label}: ${verdict}${result.delivered ? '' : ' (the test line did not arrive)'}. Capture: ${result.file}`, 'Open Folder').then((open) => {
-      if (open) void vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(result.file));
-    });
-    return result;
-  });
-  register(CommandId.runBenchmark, 'Run Benchmark', async () => {
-    const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'VirtIO Lab: running the benchmarks', cancellable: true },
-      (progress, token) => {
-        const ac = new AbortController();
-        token.onCancellationRequested(() => ac.abort());
-        return runBenchmark(cli, readSettings().benchmarkSeconds, { signal: ac.signal, onOutput: (s) => log.append(s), onStep: (m) => progress.report({ message: m }) });
-      });
-    BenchmarkPanel.show(context.extensionUri, result.title, result.groups, result.raw);
-  });
-  register(CommandId.showLogs, 'Show Logs', async (which?: unknown) => {
-    const choices: (vscode.QuickPickItem & { log: string })[] = [
-      { label: 'Extension output', log: 'extension' },
-      ...(lab ? (['console', 'qemu', 'backend'] as const).map((k) => ({ label: `${k} log`, description: lab.lab.logPath(k), log: k })) : []),
-    ];
-    const chosen = typeof which === 'string' ? choices.find((c) => c.log === which) : await vscode.window.showQuickPick(choices, { placeHolder: 'Which log?' });
-    if (!chosen) return;
-    if (chosen.log === 'extension' || !lab) {
-      log.show();
-      return;
-    }
-    const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(lab.lab.logPath(chosen.log as 'console' | 'qemu' | 'backend')));
-    await vscode.window.showTextDocument(doc, { preview: true });
-  });
-  register(CommandId.checkHost, 'Check Host', async () => {
-    log.show(true);
-    log.appendLine('== vlab doctor');
-    const r = await cli.run(['doctor'], { onOutput: (s) => log.append(s) });
-    if (r.code === 0) void vscode.window.showInformationMessage('VirtIO Lab: the host has everything the lab needs.');
-    else void vscode.window.showWarningMessage('VirtIO Lab: the host check found problems (see the VirtIO Lab output).');
-    return r.code;
-  });
-  register(CommandId.statusActions, 'Status actions', async () => {
-    const pick = await vscode.window.showQuickPick(nextActions(lab?.busy ? 'booting' : lab?.state ?? 'stopped'), { placeHolder: `VirtIO Lab is ${lab?.state ?? 'not available'}` });
-    if (pick) await vscode.commands.executeCommand(pick.command);
-  });
+  registerCommands(state);
 
   context.subscriptions.push(vscode.workspace.onDidChangeConfiguration((e) => {
     if (e.affectsConfiguration(SECTION)) lab?.settingsChanged();
@@ -206,10 +78,10 @@ export function activate(context: vscode.ExtensionContext): VlabApi {
   const activationMs = performance.now() - t0;
   log.appendLine(`activated in ${activationMs.toFixed(1)} ms`);
   return {
-    activationMs, lab, tree, chats, guestTerminals,
+    activationMs, lab, tree, chats, guestTerminals: state.guestTerminals,
     rings: () => RingsPanel.instance,
     benchmark: () => BenchmarkPanel.instance,
-    lastCapture: () => lastCapture,
+    lastCapture: () => state.lastCapture,
   };
 }
 

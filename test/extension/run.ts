@@ -3,7 +3,7 @@
  * extension host (code-server's VS Code server + Debian Chromium), in two phases:
  *   1. the repository as the development extension (webpack bundle in dist/), every test;
  *   2. the packaged .vsix (`npm run package`), installed by the VS Code server's own
- *      --install-extension, on the user path: activation, Start VM, terminal, rings, Stop VM.
+ *      --install-extension, on the user path: activation, Start VM, terminal, rings, chat pair, Stop VM.
  * Prints each result and one closing "N passed, N failed, N skipped" line for both phases.
  * Each phase's workspace is a temp folder; lab state goes to its .vlab/.
  *   VLAB_EXT_TEST_GREP=regex   run only matching tests (phase 1; phase 2 is skipped)
@@ -17,7 +17,7 @@ import type { ReportLine } from './suite/index';
 
 const overallTimeoutMs = Number(process.env.VLAB_EXT_TEST_TIMEOUT_MS ?? 15 * 60_000);
 const resultsDir = join(repoRoot, 'test-results');
-const VSIX_SUBSET = 'activation|Start VM|Guest Terminal|draws live frames|Stop VM';
+const VSIX_SUBSET = 'activation|Start VM|Guest Terminal|draws live frames|Launch Chat Pair|Stop VM';
 
 interface Counts { passed: number; failed: number; skipped: number }
 

@@ -21,7 +21,7 @@ export function capture(): Captured {
   return {
     stream,
     text: () => text,
-    waitFor(re, timeoutMs = 5000) {
+    waitFor(re, timeoutMs = 20_000) {
       return new Promise((resolve, reject) => {
         const check = (): void => {
           if (re.test(text)) {

@@ -520,12 +520,14 @@ export class Lab extends EventEmitter {
       state = 'failed';
       reason = `QEMU (pid ${file.qemu?.pid ?? '?'}) is no longer running: ${tailFile(this.paths.qemuLog, 1) || 'it exited or was killed'}`;
       writeState(this.paths, { ...file, state, reason });
+      this.emit('state', state);
     } else if (state === 'running' && file.backend && !backendAlive) {
       state = 'failed';
       reason = `backend died (pid ${file.backend.pid}; ${tailFile(this.paths.backendLog, 1) || 'no log'})`;
       // QEMU 7.2 cannot survive losing its vhost-user backend (platform notes §3): stop it too.
       if (file.qemu) await terminate(file.qemu, 3000);
       writeState(this.paths, { ...file, state, reason });
+      this.emit('state', state);
     }
     const live = state === 'running' && qemuAlive;
     const device = live && opts.device !== false ? await this.readDevice() : undefined;

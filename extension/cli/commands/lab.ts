@@ -173,7 +173,10 @@ const up: CliCommand = {
       const result = await lab.up(options, { signal: io.signal, onProgress: progressPrinter(io) });
       const s = result.status;
       if (result.already) {
-        io.stdout.write(`the lab is already running (QEMU pid ${s.qemu.pid ?? '?'}, ssh port ${s.ssh.port ?? '?'}); nothing to do\n`);
+        io.stdout.write(
+          `the lab is already running (backend ${s.backend.kind}, ${s.accel?.kind ?? '?'}, QEMU pid ${s.qemu.pid ?? '?'}, ssh port ${s.ssh.port ?? '?'}); nothing to do` +
+            ' (vlab down first to boot with other options)\n',
+        );
       } else {
         io.stdout.write(`lab running: booted in ${s.bootSec ?? '?'} s with ${s.accel?.kind ?? '?'}, backend ${s.backend.kind}, ssh 127.0.0.1:${s.ssh.port ?? '?'} — try: vlab ssh\n`);
       }

@@ -76,6 +76,8 @@ test('QEMU killed with SIGKILL: status says failed with the reason; down cleans 
   qemu.kill('SIGKILL');
   await new Promise((r) => qemu.once('exit', r));
 
+  const events: string[] = [];
+  f.lab.on('state', (state: string) => events.push(state));
   const s = await f.lab.status();
   assert.equal(s.state, 'failed');
   assert.match(s.reason ?? '', new RegExp(`QEMU \\(pid ${qemu.pid}\\) is no longer running`));
@@ -84,6 +86,7 @@ test('QEMU killed with SIGKILL: status says failed with the reason; down cleans 
 
   const down = await f.lab.down();
   assert.deepEqual(down, { wasRunning: false, qemu: 'not-running', backend: 'none', stale: true });
+  assert.deepEqual(events, ['failed', 'stopping', 'stopped'], 'state changes are events');
   assert.equal(existsSync(f.lab.paths.stateFile), false);
   assert.equal(existsSync(f.lab.paths.qmpSocket), false, 'stale QMP socket removed');
   assert.equal((await f.lab.status()).state, 'stopped');

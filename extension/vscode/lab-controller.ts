@@ -54,7 +54,7 @@ export class LabController implements vscode.Disposable {
       this.currentLab.removeAllListeners();
       this.currentLab = this.createLab();
     }
-    void this.refresh();
+    this.refresh().catch(() => undefined);
   }
 
   get status(): LabStatus | undefined {
@@ -71,7 +71,7 @@ export class LabController implements vscode.Disposable {
 
   /** Starts the periodic refresh (faster while running). */
   startPolling(): void {
-    void this.refresh();
+    this.refresh().catch(() => undefined); // reported in the output; the timer retries
   }
 
   refresh(): Promise<LabStatus> {
@@ -81,19 +81,24 @@ export class LabController implements vscode.Disposable {
 
   private async readStatus(): Promise<LabStatus> {
     clearTimeout(this.timer);
-    let status: LabStatus;
+    let status: LabStatus | undefined;
     try {
       status = await this.lab.status({ device: true, telemetry: true });
     } catch (err) {
-      this.log.appendLine(`status failed: ${(err as Error).message}`);
-      status = this.current ?? (await this.lab.status({ device: false, telemetry: false }));
+      // e.g. an unreadable state.json: keep showing the last status and try again on the timer.
+      this.log.appendLine(`reading the lab status failed: ${(err as Error).message}`);
+      status = this.current;
+    }
+    if (!status) {
+      this.timer = setTimeout(() => this.refresh().catch(() => undefined), 5000);
+      throw new Error('the lab status cannot be read (see the VirtIO Lab output)');
     }
     if (this.disposed) return status;
     this.current = status;
     void this.setContext();
     this.statusEmitter.fire(status);
     const live = status.state === 'running' || status.state === 'booting' || this.busyWith !== undefined;
-    this.timer = setTimeout(() => void this.refresh(), live ? this.settings().statusRefreshMs : 5000);
+    this.timer = setTimeout(() => this.refresh().catch(() => undefined), live ? this.settings().statusRefreshMs : 5000);
     return status;
   }
 
@@ -116,7 +121,7 @@ export class LabController implements vscode.Disposable {
         try {
           return await op(controller.signal, (p) => {
             progress.report({ message: p.message });
-            void this.refresh();
+            this.refresh().catch(() => undefined);
           });
         } finally {
           sub.dispose();
@@ -124,7 +129,7 @@ export class LabController implements vscode.Disposable {
       });
     } finally {
       this.busyWith = undefined;
-      await this.refresh();
+      await this.refresh().catch(() => undefined);
     }
   }
 

@@ -18,7 +18,7 @@ import { type HostPaths, defaultHost, findGuestKernel, requireQemu } from './hos
 import { type LabPaths, type LogKind, MAX_SOCKET_PATH, labPaths, logPathOf } from './paths';
 import { pickFreeLoopbackPort } from './ports';
 import { type DetachedProcess, isAlive, isOurProcess, spawnDetached, terminate } from './proc';
-import { type QemuSpec, buildQemuArgs, formatCommandLine, optValue } from './qemu-args';
+import { type QemuSpec, buildQemuArgs, formatCommandLine, optValue, projectShareFor } from './qemu-args';
 import { QmpClient } from './qmp';
 import { type StopMethod, stopQemu } from './qemu-stop';
 import { type VirtioDeviceStatus, readVirtioCryptoStatus } from './qmp-virtio';
@@ -180,6 +180,7 @@ export class Lab extends EventEmitter {
   }
 
   private qemuSpec(options: UpOptions, accel: AccelChoice, binary: string, kernel: string, sshPort: number): QemuSpec {
+    const projectShare = projectShareFor(repoRoot(), this.paths.workspace);
     return {
       binary,
       name: 'vlab',
@@ -188,12 +189,13 @@ export class Lab extends EventEmitter {
       cpus: options.cpus,
       kernel,
       initrd: this.paths.initramfs,
-      kernelCmdline: kernelCmdline(this.paths.workspace, options.guestDriver),
+      kernelCmdline: kernelCmdline(this.paths.workspace, options.guestDriver, projectShare),
       qmpSocket: this.paths.qmpSocket,
       qmpWatchSocket: this.paths.qmpWatchSocket,
       consoleLog: this.paths.consoleLog,
       sshPort,
       workspace: this.paths.workspace,
+      projectShare,
       crypto: options.backend === 'ts' ? { kind: 'vhost-user', socket: this.paths.vhostUserSocket } : { kind: 'builtin' },
     };
   }

@@ -28,12 +28,35 @@ export interface QemuSpec {
   readonly sshPort: number;
   /** Host folder shared read-write at the same absolute path in the guest. */
   readonly workspace: string;
+  /**
+   * The project's own folder (bin/vlab.js, out/, node_modules), shared read-only at its absolute path when
+   * the guest would not see it through the root share (it lives under a folder the guest replaces with an
+   * empty tmpfs, see guestHiddenDirs) and it is not inside the workspace. Undefined: not needed.
+   */
+  readonly projectShare?: string;
   readonly crypto: CryptoBackendSpec;
 }
 
 /** 9p mount tags the guest init looks for. */
 export const ROOT_TAG = 'vlabroot';
 export const WORKSPACE_TAG = 'vlabws';
+export const PROJECT_TAG = 'vlabpkg';
+
+/** Host folders the guest init covers with an empty tmpfs (guest/init/init): nothing below them shows. */
+export const GUEST_HIDDEN_DIRS: readonly string[] = ['/tmp', '/root', '/run'];
+
+function isInside(child: string, parent: string): boolean {
+  return child === parent || child.startsWith(parent.endsWith('/') ? parent : `${parent}/`);
+}
+
+/**
+ * The folder to pass as `projectShare`: the project itself when the guest cannot see it otherwise
+ * (e.g. a clone under /tmp or in root's home used with a workspace elsewhere), else undefined.
+ */
+export function projectShareFor(projectRoot: string, workspace: string): string | undefined {
+  if (isInside(projectRoot, workspace)) return undefined;
+  return GUEST_HIDDEN_DIRS.some((d) => isInside(projectRoot, d)) ? projectRoot : undefined;
+}
 
 /** QEMU option values are comma-separated key=value lists; a literal comma is written twice. */
 export function optValue(value: string): string {
@@ -52,6 +75,7 @@ export function validateSpec(spec: QemuSpec): void {
   if (!Number.isInteger(spec.cpus) || spec.cpus < 1 || spec.cpus > 64) throw new RangeError(`cpus ${spec.cpus}: must be an integer from 1 to 64`);
   if (!Number.isInteger(spec.sshPort) || spec.sshPort < 1 || spec.sshPort > 65535) throw new RangeError(`ssh port ${spec.sshPort} out of range`);
   if (!spec.workspace.startsWith('/')) throw new Error(`workspace must be an absolute path: ${spec.workspace}`);
+  if (spec.projectShare !== undefined && !spec.projectShare.startsWith('/')) throw new Error(`project share must be an absolute path: ${spec.projectShare}`);
 }
 
 export function buildQemuArgs(spec: QemuSpec): string[] {
@@ -88,6 +112,11 @@ export function buildQemuArgs(spec: QemuSpec): string[] {
   // The workspace again, read-write and uncached, so files rebuilt on the host are seen at once.
   add('-fsdev', opts({ _: 'local', id: 'fs1', path: spec.workspace, security_model: 'none', multidevs: 'remap' }));
   add('-device', opts({ _: 'virtio-9p-pci', fsdev: 'fs1', mount_tag: WORKSPACE_TAG }));
+  if (spec.projectShare) {
+    // The project (guest-side chat peers and tools run its bin/vlab.js) where the root share cannot show it.
+    add('-fsdev', opts({ _: 'local', id: 'fs2', path: spec.projectShare, security_model: 'none', readonly: 'on', multidevs: 'remap' }));
+    add('-device', opts({ _: 'virtio-9p-pci', fsdev: 'fs2', mount_tag: PROJECT_TAG }));
+  }
 
   add('-netdev', opts({ _: 'user', id: 'n0', hostfwd: `tcp:127.0.0.1:${spec.sshPort}-:22` }));
   add('-device', 'virtio-net-pci,netdev=n0');

@@ -28,8 +28,10 @@ export function resolveUpOptions(partial: Partial<UpOptions>): UpOptions {
 }
 
 /** The guest kernel command line; runtime choices travel here so the initramfs stays cacheable. */
-export function kernelCmdline(workspace: string, guestDriver: GuestDriver): string {
-  const parts = ['console=ttyS0', 'loglevel=4', 'panic=-1', `vlab.ws=${Buffer.from(workspace, 'utf8').toString('hex')}`, `vlab.driver=${guestDriver}`];
+export function kernelCmdline(workspace: string, guestDriver: GuestDriver, projectShare?: string): string {
+  const hex = (p: string): string => Buffer.from(p, 'utf8').toString('hex');
+  const parts = ['console=ttyS0', 'loglevel=4', 'panic=-1', `vlab.ws=${hex(workspace)}`, `vlab.driver=${guestDriver}`];
+  if (projectShare) parts.push(`vlab.pkg=${hex(projectShare)}`);
   // 'none' and 'lab' keep the upstream driver off the device so another driver (or none) can bind it.
   if (guestDriver !== 'upstream') parts.push('module_blacklist=virtio_crypto');
   return parts.join(' ');

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type QemuSpec, buildQemuArgs, formatCommandLine, optValue } from '../../../extension/core/qemu-args';
+import { type QemuSpec, buildQemuArgs, formatCommandLine, optValue, projectShareFor } from '../../../extension/core/qemu-args';
 import { defaultHost, findGuestKernel } from '../../../extension/core/host';
 import { kernelCmdline } from '../../../extension/core/lab';
 import { QmpClient } from '../../../extension/core/qmp';
@@ -81,6 +81,24 @@ test('host root read-only and the workspace read-write over 9p', () => {
   const devices = values(args, '-device');
   assert.ok(devices.includes('virtio-9p-pci,fsdev=fs0,mount_tag=vlabroot'));
   assert.ok(devices.includes('virtio-9p-pci,fsdev=fs1,mount_tag=vlabws'));
+});
+
+test('the project is shared read-only only where the guest would not see it', () => {
+  // Visible through the root share, or inside the workspace: no extra share.
+  assert.equal(projectShareFor('/work/main', '/home/u/ws'), undefined);
+  assert.equal(projectShareFor('/tmp/clone', '/tmp/clone'), undefined);
+  assert.equal(projectShareFor('/tmp/clone', '/tmp'), undefined);
+  // Under a folder the guest covers with an empty tmpfs: shared. /tmpx is not /tmp.
+  assert.equal(projectShareFor('/tmp/clone', '/home/u/ws'), '/tmp/clone');
+  assert.equal(projectShareFor('/root/src/lab', '/tmp/ws'), '/root/src/lab');
+  assert.equal(projectShareFor('/tmpx/lab', '/home/u/ws'), undefined);
+  const plain = buildQemuArgs(spec());
+  assert.ok(!values(plain, '-device').some((d) => d.includes('mount_tag=vlabpkg')));
+  const args = buildQemuArgs(spec({ projectShare: '/tmp/a,b' }));
+  assert.ok(values(args, '-fsdev').includes('local,id=fs2,path=/tmp/a,,b,security_model=none,readonly=on,multidevs=remap'));
+  assert.ok(values(args, '-device').includes('virtio-9p-pci,fsdev=fs2,mount_tag=vlabpkg'));
+  assert.match(kernelCmdline('/w', 'lab', '/tmp/a b'), / vlab\.pkg=2f746d702f612062( |$)/);
+  assert.doesNotMatch(kernelCmdline('/w', 'lab'), /vlab\.pkg=/);
 });
 
 test('builtin crypto backend', () => {

@@ -9,6 +9,7 @@ import { kcapiRoundTrip, procCryptoEntries, virtioCryptoDrivers } from './guest-
 import type { Lab, LabStatus, UpOptions } from './lab';
 import type { VirtioQueueStatus } from './qmp-virtio';
 import type { SshSession } from './ssh';
+import { chatStep } from './demo-chat';
 
 export interface DemoContext {
   readonly lab: Lab;
@@ -170,7 +171,7 @@ export const shutdownStep: DemoStep = {
 
 /** The demo, in order. Steps that need a running guest come between boot and shutdown. */
 export function demoSteps(): DemoStep[] {
-  return [buildStep, bootStep, accelStep, deviceStep, driverStep, selftestStep, roundTripStep, shutdownStep];
+  return [buildStep, bootStep, accelStep, deviceStep, driverStep, selftestStep, roundTripStep, chatStep, shutdownStep];
 }
 
 export async function runDemo(lab: Lab, steps: readonly DemoStep[], opts: { options: Partial<UpOptions>; signal?: AbortSignal; log(line: string): void }): Promise<DemoReport> {

@@ -18,12 +18,15 @@ test('vlab demo builds, boots, shows virtio-crypto working, powers off and print
   const r = await runCli(['demo'], ws.dir);
   assert.equal(r.code, 0, `${r.out}\n${r.err}`);
   assert.match(r.out, /VirtIO Crypto Lab demo — the virtio-crypto device works in the guest/);
-  for (const row of ['guest build', 'boot', 'accelerator', 'device', 'guest driver', 'crypto self-test', 'crypto check', 'shutdown']) {
+  for (const row of ['guest build', 'boot', 'accelerator', 'device', 'guest driver', 'crypto self-test', 'crypto check', 'encrypted chat', 'shutdown']) {
     assert.match(r.out, new RegExp(`^  ok   ${row}\\b`, 'm'), `step "${row}" ok`);
   }
   assert.match(r.out, /accelerator\s+(tcg|kvm) — \S/);
   assert.match(r.out, /boot\s+[\d.]+ s from QEMU start to SSH/);
   assert.match(r.out, /guest ciphertext equals host openssl, decrypts back/);
+  // Z3: the chat's guest peer encrypts through our /dev/crypto driver; the capture holds only ciphertext.
+  assert.match(r.out, /encrypted chat\s+host ↔ guest both ways over TCP; guest cipher: \/dev\/crypto \(driver vlab_/);
+  assert.match(r.out, /no 8-byte run of the sentence — ciphertext only/);
   assert.match(r.out, /shutdown\s+ACPI power-off/);
   assert.deepEqual(processesMentioning(join(ws.dir, '.vlab')), []);
   assert.equal((await Lab.forWorkspace(ws.dir, { env: {} }).status()).state, 'stopped');

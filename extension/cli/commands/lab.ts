@@ -369,10 +369,12 @@ const captureStop: CliCommand = {
 
 const demo: CliCommand = {
   name: 'demo',
-  summary: 'build, boot, show virtio-crypto working in the guest, shut down, print a summary',
+  summary: 'build, boot, show virtio-crypto working, encrypted host↔guest chat over it, shut down, summary',
   usage: `usage: vlab demo [up options, see vlab help up]
 Builds the guest, boots the VM, checks the virtio-crypto device inside the guest (driver bound,
-/proc/crypto self-test, AES-CBC round trip vs host OpenSSL), shuts down, prints a summary.`,
+/proc/crypto self-test, AES-CBC round trip vs host OpenSSL), swaps in our /dev/crypto driver and runs
+an encrypted host↔guest chat through it with a capture of the guest's traffic (ciphertext only),
+shuts down, prints a summary.`,
   async run(args, io) {
     const { options, dryRun } = parseUpArgs(args);
     if (dryRun) throw new UsageError('--dry-run is for vlab up');

@@ -4,7 +4,7 @@
  * a byte outside the device-writable buffers it was given (or the used ring), answers every chain
  * whose head is valid, and keeps serving afterwards.
  *
- * Runs VLAB_FUZZ_RUNS cases per property (default 200 in CI). For a long run:
+ * Runs VLAB_FUZZ_RUNS cases per property (default 200 in CI); VLAB_FUZZ_SEED + VLAB_FUZZ_PATH replay a failure. For a long run:
  *   VLAB_FUZZ_RUNS=1000000 node --test out/test/unit/backend/fuzz.test.js
  */
 import assert from 'node:assert/strict';
@@ -17,6 +17,9 @@ import { Request } from '../../../backend/wire';
 import { type Fixture, startBackend } from './helpers';
 
 const RUNS = Math.max(1, Number(process.env.VLAB_FUZZ_RUNS ?? 200) || 200);
+/** Replays a reported failure: VLAB_FUZZ_SEED=<seed> VLAB_FUZZ_PATH=<path> (from the report). */
+const REPLAY = process.env.VLAB_FUZZ_SEED ? { seed: Number(process.env.VLAB_FUZZ_SEED), path: process.env.VLAB_FUZZ_PATH } : {};
+const PARAMS = { includeErrorInReport: true, ...REPLAY };
 const MEM = 256 * 1024;
 const QSIZE = 16;
 const HEAP = 0x4000;
@@ -89,6 +92,9 @@ describe('fuzzing the back-end', { timeout: Math.max(30 * 60_000, RUNS * 10) }, 
     await fc.assert(
       fc.asyncProperty(chainCaseArb, async (c) => {
         const tables: { at: number; descs: RawDesc[] }[] = [{ at: fe.descGpa, descs: c.table }];
+        // Stale entries from earlier cases would be descriptors the oracle does not know about (an
+        // indirect length may reach past a table's listed entries): start from zeroes.
+        fe.mem.fill(0, INDIRECT_AREA, INDIRECT_AREA + 4 * 256);
         c.table.forEach((d, i) => fe.writeDesc(fe.descGpa, i, d.addr, d.len, d.flags & ~DESC_F_INDIRECT, d.next));
         c.indirect.forEach((descs, t) => {
           const at = INDIRECT_AREA + t * 256;
@@ -115,7 +121,7 @@ describe('fuzzing the back-end', { timeout: Math.max(30 * 60_000, RUNS * 10) }, 
         assert.deepEqual(new Set(used.map((u) => u.id)), heads, 'every valid head is answered exactly once');
         assertOnlyAllowedWrites(before, mask);
       }),
-      { numRuns: RUNS },
+      { numRuns: RUNS, ...PARAMS },
     );
     assert.equal(fx.backend.snapshot().queues[0].broken, null);
   });
@@ -171,7 +177,7 @@ describe('fuzzing the back-end', { timeout: Math.max(30 * 60_000, RUNS * 10) }, 
           }
         },
       ),
-      { numRuns: RUNS },
+      { numRuns: RUNS, ...PARAMS },
     );
     assert.ok(served > RUNS / 10, `only ${served} of ${RUNS} cases exercised the success path`);
   });
@@ -218,7 +224,7 @@ describe('fuzzing the back-end', { timeout: Math.max(30 * 60_000, RUNS * 10) }, 
           assert.equal(fx.backend.connected, false);
         },
       ),
-      { numRuns: Math.max(1, Math.floor(RUNS / 10)) },
+      { numRuns: Math.max(1, Math.floor(RUNS / 10)), ...PARAMS },
     );
     const again = await TestFrontend.connect(fx.socket);
     try {

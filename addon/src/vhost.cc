@@ -7,6 +7,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include <uv.h>
@@ -308,6 +309,17 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   bool writable = info[3].As<Napi::Boolean>().Value();
+  // Touching a shared mapping past the end of its file is SIGBUS, not an error code: refuse a
+  // region the file does not cover (memfds are regular files; devices have no meaningful size).
+  struct stat fileInfo;
+  if (fstat(fd, &fileInfo) != 0) {
+    ThrowErrnoError(env, errno, "fstat");
+    return env.Undefined();
+  }
+  if (S_ISREG(fileInfo.st_mode) && offset + length > static_cast<int64_t>(fileInfo.st_size)) {
+    ThrowErrnoError(env, EINVAL, "mmap (region extends past the end of the file)");
+    return env.Undefined();
+  }
   long page = sysconf(_SC_PAGESIZE);
   if (page <= 0) page = 4096;
   int64_t aligned = offset - (offset % page);

@@ -70,3 +70,21 @@ describe('guest memory (real memfd mappings)', () => {
     assert.throws(() => vhost.connectUnix('/nonexistent/vlab.sock'), (err: unknown) => vhost.isSyscallError(err) && err.code === 'ENOENT' && err.syscall === 'connect');
   });
 });
+
+describe('mapping limits', () => {
+  it('refuses a region past the end of its file (it would be SIGBUS on first touch)', () => {
+    const fd = vhost.memfdCreate('vlab-short', 8192);
+    try {
+      assert.throws(() => vhost.mmap(fd, 4096, 8192), (err: unknown) => vhost.isSyscallError(err) && err.code === 'EINVAL' && /past the end/.test(err.message));
+      assert.throws(
+        () => GuestMemory.map([{ guestPhysAddr: 0n, memorySize: 65536n, userspaceAddr: 0n, mmapOffset: 0n }], [fd]),
+        /past the end/,
+      );
+      const ok = vhost.mmap(fd, 4096, 4096);
+      assert.equal(ok.byteLength, 4096);
+      vhost.munmap(ok);
+    } finally {
+      vhost.closeFd(fd);
+    }
+  });
+});

@@ -128,10 +128,15 @@ export class RingsPanel implements vscode.Disposable {
         break;
       case 'pause':
         this.paused = true;
+        if (this.statsData.feedState === 'live') this.statsData.feedState = 'paused';
         this.post({ type: 'feed', state: 'paused', message: 'paused' });
         break;
       case 'resume':
         this.paused = false;
+        if (this.statsData.feedState === 'paused' || this.statsData.feedState === 'live') {
+          this.statsData.feedState = 'live';
+          this.post({ type: 'feed', state: 'live', message: 'live' });
+        }
         break;
       case 'step':
         if (this.paused && this.latest !== undefined) this.postFrame(this.latest);

@@ -367,7 +367,10 @@ export class Lab extends EventEmitter {
     const script = this.overrides.vlabScript ?? join(repoRoot(), 'bin', 'vlab.js');
     const args = [script, 'backend', '--socket', this.paths.vhostUserSocket, '--telemetry', this.paths.telemetrySocket, '--engine', options.engine];
     this.progress(ctl, 'backend', `starting the TypeScript vhost-user backend (engine ${options.engine})`);
-    const started = spawnDetached(process.execPath, args, this.paths.backendLog, this.paths.vhostUserSocket);
+    // Inside desktop VS Code process.execPath is Electron: ELECTRON_RUN_AS_NODE makes it behave as node
+    // (plain node ignores the variable).
+    const env = { ...process.env, ELECTRON_RUN_AS_NODE: '1' };
+    const started = spawnDetached(process.execPath, args, this.paths.backendLog, this.paths.vhostUserSocket, env);
     const deadline = Date.now() + BACKEND_SOCKET_WAIT_MS;
     let exited: string | undefined;
     void started.exited.then((how) => {

@@ -108,13 +108,13 @@ function describeExit(code: number | null, signal: NodeJS.Signals | null): strin
 }
 
 /** Spawns a detached process (own process group, no tie to our terminal) with its output in `logFile`. */
-export function spawnDetached(binary: string, args: readonly string[], logFile: string, marker: string): DetachedProcess {
+export function spawnDetached(binary: string, args: readonly string[], logFile: string, marker: string, env: NodeJS.ProcessEnv = process.env): DetachedProcess {
   // The state folder is inside the workspace, which the guest can write: never follow a planted symlink.
   removeQuietly(logFile);
   const fd = openSync(logFile, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
   let child: ChildProcess;
   try {
-    child = spawn(binary, args, { detached: true, stdio: ['ignore', fd, fd] });
+    child = spawn(binary, args, { detached: true, stdio: ['ignore', fd, fd], env });
   } finally {
     closeSync(fd);
   }

@@ -7,7 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type AccelChoice, chooseAccel } from './accel';
 import { loadLabDriver } from './driver';
@@ -180,7 +180,8 @@ export class Lab extends EventEmitter {
   }
 
   private qemuSpec(options: UpOptions, accel: AccelChoice, binary: string, kernel: string, sshPort: number): QemuSpec {
-    const projectShare = projectShareFor(repoRoot(), this.paths.workspace);
+    // The project whose bin/vlab.js the lab runs (a clone, or an installed extension's folder).
+    const projectShare = projectShareFor(dirname(dirname(this.vlabScript())), this.paths.workspace);
     return {
       binary,
       name: 'vlab',
@@ -363,8 +364,13 @@ export class Lab extends EventEmitter {
     return false;
   }
 
+  /** The `vlab` launcher this lab runs (the ts backend; guest-side tools through the project share). */
+  private vlabScript(): string {
+    return this.overrides.vlabScript ?? join(repoRoot(), 'bin', 'vlab.js');
+  }
+
   private async startBackend(options: UpOptions, ctl: OpControl): Promise<DetachedProcess> {
-    const script = this.overrides.vlabScript ?? join(repoRoot(), 'bin', 'vlab.js');
+    const script = this.vlabScript();
     const args = [script, 'backend', '--socket', this.paths.vhostUserSocket, '--telemetry', this.paths.telemetrySocket, '--engine', options.engine];
     this.progress(ctl, 'backend', `starting the TypeScript vhost-user backend (engine ${options.engine})`);
     // Inside desktop VS Code process.execPath is Electron: ELECTRON_RUN_AS_NODE makes it behave as node

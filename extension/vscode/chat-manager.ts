@@ -11,7 +11,6 @@ import * as vscode from 'vscode';
 import { pickFreeLoopbackPort } from '../core/ports';
 import { quoteForShell } from '../core/ssh';
 import type { VlabCli } from './cli-runner';
-import { guestRuntime } from './guest-runtime';
 import type { LabController } from './lab-controller';
 import type { ChatInfo } from './lab-tree';
 import { GuestTerminal } from './terminals/guest-terminal';
@@ -76,9 +75,9 @@ export class ChatManager implements vscode.Disposable {
 
   /** @param ready resolves when the guest may start (e.g. the host peer listens) */
   private guestEnd(title: string, args: string[], parent?: vscode.Terminal, ready?: Promise<void>): ChatEnd {
-    const paths = this.lab.lab.paths;
-    const runtime = guestRuntime(this.extensionPath, paths.workspace, paths.stateDir);
-    const command = quoteForShell([nodeBinary(), join(runtime, 'bin', 'vlab.js'), ...args]);
+    // The lab shares the extension's folder into the guest at the same path when the guest's root share
+    // cannot show it (an extension installed under /root or /tmp), so its bin/vlab.js runs there as is.
+    const command = quoteForShell([nodeBinary(), join(this.extensionPath, 'bin', 'vlab.js'), ...args]);
     const pty = new GuestTerminal(async () => {
       await ready;
       return this.lab.ssh();

@@ -8,6 +8,8 @@
  * host-root share is cache=loose and would serve a stale module after a rebuild.
  */
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { errorMessage } from './errors';
@@ -87,7 +89,18 @@ export function guestCompatToolSource(): string {
 }
 
 export function driverBuildDir(lab: DriverBuildTarget): string {
-  return join(lab.paths.guestDir, 'driver');
+  const inState = join(lab.paths.guestDir, 'driver');
+  // Kbuild's M= cannot hold spaces or make's special characters; a workspace path with them builds in
+  // a private folder named after the state folder instead.
+  if (/^[A-Za-z0-9_/.+-]+$/.test(inState)) return inState;
+  const key = createHash('sha256').update(inState).digest('hex').slice(0, 16);
+  const dir = join(tmpdir(), `vlab-kbuild-${process.getuid?.() ?? 0}-${key}`);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = statSync(dir);
+  if (st.uid !== (process.getuid?.() ?? st.uid) || (st.mode & 0o022) !== 0) {
+    throw new DriverError('build', `refusing to build in ${dir}: not a private folder of this user`);
+  }
+  return dir;
 }
 
 /** gcc's "file:line:col: error: text" lines, with staged paths mapped back to the sources. */

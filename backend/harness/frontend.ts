@@ -308,6 +308,23 @@ export class TestFrontend {
     vhost.eventfdWrite(this.kickFd, 1);
   }
 
+  /**
+   * Publishes avail->idx and kicks only if the device asked for it: like Linux with EVENT_IDX,
+   * a kick is due when avail_event lies in [old idx, new idx). Returns whether it kicked.
+   */
+  publishAndKickIfNeeded(): boolean {
+    const old = this.view.getUint16(this.availGpa + 2, true);
+    // Seq-cst store: the idx is visible before avail_event is read (the device's mirror-image fence
+    // is in armNotification), so a device going idle cannot be missed.
+    Atomics.store(new Uint16Array(this.mem.buffer, this.availGpa, 2), 1, this.availIdx);
+    const event = this.availEvent();
+    if (((this.availIdx - event - 1) & 0xffff) < ((this.availIdx - old) & 0xffff)) {
+      this.kick();
+      return true;
+    }
+    return false;
+  }
+
   usedIdx(): number {
     return this.view.getUint16(this.usedGpa + 2, true);
   }

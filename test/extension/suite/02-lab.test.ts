@@ -146,7 +146,7 @@ describe('lab through the extension', function () {
     const s = rings.stats();
     const recent = s.drawnAtMs.filter((t) => t > Date.now() - 3000);
     const rate = recent.length > 1 ? ((recent.length - 1) * 1000) / (recent.at(-1)! - recent[0]!) : 0;
-    measured(`rings: ${rate.toFixed(1)} updates/s drawn by the webview (vlab.rings.refreshMs 100)`);
+    measured(`rings: ${rate.toFixed(1)} updates/s drawn by the webview (vlab.rings.refreshMs 50)`);
     assert.ok(s.lastDrawn && s.lastDrawn.slotsDrawn > 0, 'descriptor slots were drawn');
     assert.ok(s.lastDrawn.queues >= 1, 'at least one queue drawn');
     const distinct = new Set(s.usedIdxTrail);

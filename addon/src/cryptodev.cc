@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cryptodev_abi.h"
+#include "js_errors.h"
 #include "modules.h"
 
 namespace vlab {
@@ -24,24 +25,9 @@ namespace abi = cryptodev_abi;
 constexpr size_t kIvBytes = 16;
 constexpr size_t kMacBufferMin = 64;
 
-void ThrowErrno(Napi::Env env, int err, const char* syscall) {
-  const char* name = strerrorname_np(err);
-  std::string code = name != nullptr ? name : "E" + std::to_string(err);
-  std::string message = std::string(syscall) + ": " + std::strerror(err) + " (" + code + ")";
-  Napi::Error error = Napi::Error::New(env, message);
-  error.Set("errno", Napi::Number::New(env, err));
-  error.Set("code", Napi::String::New(env, code));
-  error.Set("syscall", Napi::String::New(env, syscall));
-  error.ThrowAsJavaScriptException();
-}
-
-void ThrowType(Napi::Env env, const std::string& message) {
-  Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
-}
-
 bool CheckArgCount(const Napi::CallbackInfo& info, size_t n, const char* fn) {
   if (info.Length() < n) {
-    ThrowType(info.Env(), std::string(fn) + ": expected " + std::to_string(n) + " arguments");
+    ThrowTypeError(info.Env(), std::string(fn) + ": expected " + std::to_string(n) + " arguments");
     return false;
   }
   return true;
@@ -50,12 +36,12 @@ bool CheckArgCount(const Napi::CallbackInfo& info, size_t n, const char* fn) {
 // Reads a non-negative 32-bit integer argument; throws TypeError naming it otherwise.
 bool GetU32(const Napi::CallbackInfo& info, size_t i, const char* what, uint32_t* out) {
   if (!info[i].IsNumber()) {
-    ThrowType(info.Env(), std::string(what) + " must be a number");
+    ThrowTypeError(info.Env(), std::string(what) + " must be a number");
     return false;
   }
   double v = info[i].As<Napi::Number>().DoubleValue();
   if (!(v >= 0 && v <= 4294967295.0) || v != static_cast<double>(static_cast<uint64_t>(v))) {
-    ThrowType(info.Env(), std::string(what) + " must be an unsigned 32-bit integer");
+    ThrowTypeError(info.Env(), std::string(what) + " must be an unsigned 32-bit integer");
     return false;
   }
   *out = static_cast<uint32_t>(v);
@@ -66,7 +52,7 @@ bool GetFd(const Napi::CallbackInfo& info, size_t i, int* fd) {
   uint32_t v = 0;
   if (!GetU32(info, i, "fd", &v)) return false;
   if (v > static_cast<uint32_t>(INT_MAX)) {
-    ThrowType(info.Env(), "fd out of range");
+    ThrowTypeError(info.Env(), "fd out of range");
     return false;
   }
   *fd = static_cast<int>(v);
@@ -79,7 +65,7 @@ bool GetOptionalBuffer(const Napi::CallbackInfo& info, size_t i, const char* wha
   *len = 0;
   if (info[i].IsNull() || info[i].IsUndefined()) return true;
   if (!info[i].IsBuffer()) {
-    ThrowType(info.Env(), std::string(what) + " must be a Buffer or null");
+    ThrowTypeError(info.Env(), std::string(what) + " must be a Buffer or null");
     return false;
   }
   auto buf = info[i].As<Napi::Buffer<uint8_t>>();
@@ -101,7 +87,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!CheckArgCount(info, 1, "cryptodevOpen")) return env.Undefined();
   if (!info[0].IsString()) {
-    ThrowType(env, "path must be a string");
+    ThrowTypeError(env, "path must be a string");
     return env.Undefined();
   }
   std::string path = info[0].As<Napi::String>().Utf8Value();
@@ -110,7 +96,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
     fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) {
-    ThrowErrno(env, errno, "open");
+    ThrowErrnoError(env, errno, "open");
     return env.Undefined();
   }
   return Napi::Number::New(env, fd);
@@ -123,14 +109,14 @@ Napi::Value Clone(const Napi::CallbackInfo& info) {
   if (!CheckArgCount(info, 1, "cryptodevClone") || !GetFd(info, 0, &fd)) return env.Undefined();
   uint32_t cloned = 0;
   if (IoctlRetry(fd, abi::kCrioGet, &cloned) < 0) {
-    ThrowErrno(env, errno, "CRIOGET");
+    ThrowErrnoError(env, errno, "CRIOGET");
     return env.Undefined();
   }
   // cryptodev-linux returns the new fd without FD_CLOEXEC; match open()'s O_CLOEXEC.
   if (fcntl(static_cast<int>(cloned), F_SETFD, FD_CLOEXEC) < 0) {
     int err = errno;
     close(static_cast<int>(cloned));
-    ThrowErrno(env, err, "fcntl");
+    ThrowErrnoError(env, err, "fcntl");
     return env.Undefined();
   }
   return Napi::Number::New(env, cloned);
@@ -142,7 +128,7 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   int fd = -1;
   if (!CheckArgCount(info, 1, "cryptodevClose") || !GetFd(info, 0, &fd)) return env.Undefined();
   // Linux releases the descriptor even when close() reports EINTR, so never retry it.
-  if (close(fd) < 0 && errno != EINTR) ThrowErrno(env, errno, "close");
+  if (close(fd) < 0 && errno != EINTR) ThrowErrnoError(env, errno, "close");
   return env.Undefined();
 }
 
@@ -159,13 +145,13 @@ Napi::Value CreateSession(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   if (keylen > UINT32_MAX || mackeylen > UINT32_MAX) {
-    ThrowType(env, "key too long");
+    ThrowTypeError(env, "key too long");
     return env.Undefined();
   }
   op.keylen = static_cast<uint32_t>(keylen);
   op.mackeylen = static_cast<uint32_t>(mackeylen);
   if (IoctlRetry(fd, abi::kCiocGSession, &op) < 0) {
-    ThrowErrno(env, errno, "CIOCGSESSION");
+    ThrowErrnoError(env, errno, "CIOCGSESSION");
     return env.Undefined();
   }
   return Napi::Number::New(env, op.ses);
@@ -179,7 +165,7 @@ Napi::Value FreeSession(const Napi::CallbackInfo& info) {
   if (!CheckArgCount(info, 2, "cryptodevFreeSession") || !GetFd(info, 0, &fd) || !GetU32(info, 1, "session", &ses)) {
     return env.Undefined();
   }
-  if (IoctlRetry(fd, abi::kCiocFSession, &ses) < 0) ThrowErrno(env, errno, "CIOCFSESSION");
+  if (IoctlRetry(fd, abi::kCiocFSession, &ses) < 0) ThrowErrnoError(env, errno, "CIOCFSESSION");
   return env.Undefined();
 }
 
@@ -202,7 +188,7 @@ bool ParseCryptArgs(const Napi::CallbackInfo& info, const char* fn, CryptArgs* o
     return false;
   }
   if (!info[4].IsBuffer()) {
-    ThrowType(env, "src must be a Buffer");
+    ThrowTypeError(env, "src must be a Buffer");
     return false;
   }
   auto srcBuf = info[4].As<Napi::Buffer<uint8_t>>();
@@ -212,23 +198,23 @@ bool ParseCryptArgs(const Napi::CallbackInfo& info, const char* fn, CryptArgs* o
     return false;
   }
   if (op > 1 || flags > 0xffff) {
-    ThrowType(env, "op must be 0 (encrypt) or 1 (decrypt) and flags a 16-bit value");
+    ThrowTypeError(env, "op must be 0 (encrypt) or 1 (decrypt) and flags a 16-bit value");
     return false;
   }
   if (srcLen > UINT32_MAX) {
-    ThrowType(env, "src too long");
+    ThrowTypeError(env, "src too long");
     return false;
   }
   if (dst != nullptr && dstLen < srcLen) {
-    ThrowType(env, "dst is shorter than src");
+    ThrowTypeError(env, "dst is shorter than src");
     return false;
   }
   if (iv != nullptr && ivLen != kIvBytes) {
-    ThrowType(env, "iv must be 16 bytes");
+    ThrowTypeError(env, "iv must be 16 bytes");
     return false;
   }
   if (mac != nullptr && macLen < kMacBufferMin) {
-    ThrowType(env, "mac buffer must be at least 64 bytes");
+    ThrowTypeError(env, "mac buffer must be at least 64 bytes");
     return false;
   }
   out->cop.ses = ses;
@@ -247,7 +233,7 @@ Napi::Value Crypt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CryptArgs args;
   if (!ParseCryptArgs(info, "cryptodevCrypt", &args)) return env.Undefined();
-  if (IoctlRetry(args.fd, abi::kCiocCrypt, &args.cop) < 0) ThrowErrno(env, errno, "CIOCCRYPT");
+  if (IoctlRetry(args.fd, abi::kCiocCrypt, &args.cop) < 0) ThrowErrnoError(env, errno, "CIOCCRYPT");
   return env.Undefined();
 }
 
@@ -311,7 +297,7 @@ Napi::Value SessionInfo(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   if (IoctlRetry(fd, abi::kCiocGSessInfo, &op) < 0) {
-    ThrowErrno(env, errno, "CIOCGSESSINFO");
+    ThrowErrnoError(env, errno, "CIOCGSESSINFO");
     return env.Undefined();
   }
   // The kernel NUL-terminates, but a hostile or buggy driver must not make us read past the field.

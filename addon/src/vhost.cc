@@ -20,6 +20,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "js_errors.h"
 #include "modules.h"
 
 namespace vlab {
@@ -31,21 +32,6 @@ constexpr size_t kMaxFdsPerMessage = 16;
 constexpr uint32_t kMaxReadBytes = 1 << 20;
 // Mappings are guest RAM regions: cap them so a typo cannot reserve absurd address space.
 constexpr double kMaxMapBytes = 64.0 * 1024 * 1024 * 1024;
-
-void ThrowErrnoError(Napi::Env env, int err, const char* syscall) {
-  const char* name = strerrorname_np(err);
-  std::string code = name != nullptr ? name : "E" + std::to_string(err);
-  std::string message = std::string(syscall) + ": " + std::strerror(err) + " (" + code + ")";
-  Napi::Error error = Napi::Error::New(env, message);
-  error.Set("errno", Napi::Number::New(env, err));
-  error.Set("code", Napi::String::New(env, code));
-  error.Set("syscall", Napi::String::New(env, syscall));
-  error.ThrowAsJavaScriptException();
-}
-
-void ThrowTypeError(Napi::Env env, const std::string& message) {
-  Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
-}
 
 // Argument readers: each throws a TypeError naming the argument and returns false on mismatch.
 bool ArgInt(const Napi::CallbackInfo& info, size_t i, const char* name, double min, double max, int64_t* out) {

@@ -29,12 +29,97 @@ export interface BenchRow {
   ratio: number;
 }
 
+/** The data path with and without a telemetry subscriber (the rings view's feed), same run, alternating. */
+export interface TelemetryCost {
+  size: number;
+  depth: number;
+  /** The subscriber's interval (the rings view default is 50 ms). */
+  intervalMs: number;
+  opsPerSecWithout: number;
+  opsPerSecWith: number;
+  /** with ÷ without: 1.0 = no cost */
+  ratio: number;
+  /** Snapshot lines the subscriber received and parsed while measured. */
+  snapshots: number;
+}
+
 export interface BenchReport {
   engine: EngineName;
   cipher: 'AES-256-CBC';
   secondsPerCase: number;
   node: string;
   rows: BenchRow[];
+  telemetryCost: TelemetryCost;
+}
+
+/** Telemetry cost is measured on small requests at full depth: the case most sensitive to event-loop stalls. */
+const TELEMETRY_COST_CASE = { size: 1024, depth: 64, intervalMs: 50 } as const;
+
+/**
+ * A subscriber in its own process (like the extension host), switched on and off through stdin so the
+ * back-end is measured with and without it in alternating slices. Every line is parsed, as the view does.
+ */
+const SUBSCRIBER_SOURCE = `
+const net = require('node:net');
+const [socketPath, intervalMs] = process.argv.slice(1);
+let sock; let lines = 0; let buf = '';
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (cmd) => {
+  for (const c of cmd.split('\\n').filter(Boolean)) {
+    if (c === 'on' && !sock) {
+      sock = net.connect(socketPath, () => sock.write(JSON.stringify({ type: 'subscribe', intervalMs: Number(intervalMs) }) + '\\n'));
+      sock.setEncoding('utf8');
+      sock.on('data', (d) => { buf += d; let i; while ((i = buf.indexOf('\\n')) >= 0) { JSON.parse(buf.slice(0, i)); buf = buf.slice(i + 1); lines++; } });
+      sock.on('error', (e) => { process.stderr.write(String(e)); process.exit(1); });
+    } else if (c === 'off' && sock) { sock.destroy(); sock = undefined; buf = ''; }
+    else if (c === 'count') process.stdout.write(lines + '\\n');
+  }
+});
+process.stdin.on('end', () => process.exit(0));
+`;
+
+async function measureTelemetryCost(fe: TestFrontend, session: bigint, telemetrySocket: string, seconds: number): Promise<TelemetryCost> {
+  const { size, depth, intervalMs } = TELEMETRY_COST_CASE;
+  const slot = TestFrontend.slotBytes(Math.max(...BENCH_SIZES));
+  for (let k = 0; k < depth; k++) {
+    fe.postRequest(k, fe.heapGpa + k * slot, { opcode: S.VIRTIO_CRYPTO_CIPHER_ENCRYPT, sessionId: session, iv: crypto.randomBytes(16), src: crypto.randomBytes(size) }, { clearDst: false });
+  }
+  fe.publishAvail();
+  fe.kick();
+  await fe.waitUsed(depth, 10_000);
+  const slice = sliceRunner(fe, depth, []);
+  const sub = spawn(process.execPath, ['-e', SUBSCRIBER_SOURCE, telemetrySocket, String(intervalMs)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const send = (cmd: string): void => void sub.stdin!.write(`${cmd}\n`);
+  try {
+    await slice(50, false);
+    const slices = Math.max(2, Math.round(seconds * 5));
+    const sliceMs = (seconds * 1000) / slices;
+    const without = { ops: 0, sec: 0 };
+    const withSub = { ops: 0, sec: 0 };
+    for (let i = 0; i < slices; i++) {
+      const off = await slice(sliceMs, false);
+      without.ops += off.ops;
+      without.sec += off.sec;
+      send('on');
+      // Let the subscription start streaming before the measured slice.
+      await new Promise((r) => setTimeout(r, intervalMs * 2));
+      const on = await slice(sliceMs, false);
+      withSub.ops += on.ops;
+      withSub.sec += on.sec;
+      send('off');
+    }
+    const snapshots = await new Promise<number>((resolve, reject) => {
+      sub.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+      sub.once('exit', (code) => reject(new Error(`telemetry subscriber exited (${String(code)})`)));
+      send('count');
+    });
+    const opsWithout = without.ops / without.sec;
+    const opsWith = withSub.ops / withSub.sec;
+    return { size, depth, intervalMs, opsPerSecWithout: Math.round(opsWithout), opsPerSecWith: Math.round(opsWith), ratio: round2(opsWith / opsWithout), snapshots };
+  } finally {
+    sub.stdin!.end();
+    sub.kill();
+  }
 }
 
 /** Waits for the child's own "telemetry on" line, logged once both sockets listen (a socket file that exists proves nothing). */
@@ -80,6 +165,40 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
+/**
+ * Drives `depth` chains already laid out at ids 0..depth-1. Depth N means N requests always outstanding:
+ * every completion is re-offered at once (kicks suppressed through avail_event as Linux does), so the
+ * back-end never waits for a batch. Latencies (µs) are recorded when `record` is set.
+ */
+function sliceRunner(frontend: TestFrontend, depth: number, latencies: number[]): (ms: number, record: boolean) => Promise<{ ops: number; sec: number }> {
+  const postedAt = new Float64Array(depth);
+  return async (ms, record) => {
+    let n = 0;
+    const s0 = performance.now();
+    for (let k = 0; k < depth; k++) {
+      frontend.pushAvail(k);
+      postedAt[k] = s0;
+    }
+    frontend.publishAvail();
+    frontend.kick();
+    let end = s0;
+    while ((end = performance.now()) - s0 < ms) {
+      const used = await frontend.waitUsed(1, 10_000);
+      const t = performance.now();
+      for (const u of used) {
+        if (record) latencies.push((t - postedAt[u.id]) * 1000);
+        frontend.pushAvail(u.id);
+        postedAt[u.id] = t;
+      }
+      n += used.length;
+      frontend.publishAndKickIfNeeded();
+    }
+    // Let the outstanding requests finish outside the measured time.
+    await frontend.waitUsed(depth, 10_000);
+    return { ops: n, sec: (end - s0) / 1000 };
+  };
+}
+
 export async function runBench(engineName: EngineName, seconds: number, onRow?: (row: BenchRow) => void): Promise<BenchReport> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vlab-bench-'));
   const be = await spawnBackend(engineName, dir);
@@ -87,6 +206,7 @@ export async function runBench(engineName: EngineName, seconds: number, onRow?: 
   let fe: TestFrontend | undefined;
   const rows: BenchRow[] = [];
   const raw = createEngine(engineName).engine;
+  let telemetryCost: TelemetryCost | undefined;
   try {
     fe = await TestFrontend.connect(be.socket, { memoryBytes: 64 << 20, queueSize: 256 });
     const key = crypto.randomBytes(32);
@@ -105,35 +225,7 @@ export async function runBench(engineName: EngineName, seconds: number, onRow?: 
         fe.publishAvail();
         fe.kick();
         await fe.waitUsed(depth, 10_000);
-        const frontend = fe;
-        // Depth N means N requests always outstanding: every completion is re-offered at once (kicks
-        // suppressed through avail_event as Linux does), so the back-end never waits for a batch.
-        const postedAt = new Float64Array(depth);
-        const backendSlice = async (ms: number, record: boolean): Promise<{ ops: number; sec: number }> => {
-          let n = 0;
-          const s0 = performance.now();
-          for (let k = 0; k < depth; k++) {
-            frontend.pushAvail(k);
-            postedAt[k] = s0;
-          }
-          frontend.publishAvail();
-          frontend.kick();
-          let end = s0;
-          while ((end = performance.now()) - s0 < ms) {
-            const used = await frontend.waitUsed(1, 10_000);
-            const t = performance.now();
-            for (const u of used) {
-              if (record) latencies.push((t - postedAt[u.id]) * 1000);
-              frontend.pushAvail(u.id);
-              postedAt[u.id] = t;
-            }
-            n += used.length;
-            frontend.publishAndKickIfNeeded();
-          }
-          // Let the outstanding requests finish outside the measured time.
-          await frontend.waitUsed(depth, 10_000);
-          return { ops: n, sec: (end - s0) / 1000 };
-        };
+        const backendSlice = sliceRunner(fe, depth, latencies);
         const rawSlice = (ms: number): { ops: number; sec: number } => {
           let n = 0;
           const s0 = performance.now();
@@ -174,13 +266,15 @@ export async function runBench(engineName: EngineName, seconds: number, onRow?: 
       }
     }
     rawCipher.dispose();
+    telemetryCost = await measureTelemetryCost(fe, session, be.telemetry, seconds);
   } finally {
     fe?.close();
     raw.close();
     await be.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  return { engine: engineName, cipher: 'AES-256-CBC', secondsPerCase: seconds, node: process.version, rows };
+  if (!telemetryCost) throw new Error('telemetry cost was not measured');
+  return { engine: engineName, cipher: 'AES-256-CBC', secondsPerCase: seconds, node: process.version, rows, telemetryCost };
 }
 
 function round2(v: number): number {
@@ -197,6 +291,11 @@ export async function runBenchCommand(opts: { engine: EngineName; seconds: numbe
   const report = await runBench(opts.engine, opts.seconds, (row) => {
     if (!opts.json) io.stdout.write(`${formatRow(row)}\n`);
   });
+  const t = report.telemetryCost;
   if (opts.json) io.stdout.write(`${JSON.stringify(report)}\n`);
+  else {
+    io.stdout.write(`telemetry subscriber every ${t.intervalMs} ms (${t.snapshots} snapshots parsed), ${t.size} B depth ${t.depth}: ` +
+      `${t.opsPerSecWith} ops/s with, ${t.opsPerSecWithout} without — ratio ${t.ratio.toFixed(2)}\n`);
+  }
   return 0;
 }

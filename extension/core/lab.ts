@@ -518,7 +518,7 @@ export class Lab extends EventEmitter {
     }
     let state = file.state;
     let reason = file.reason;
-    const qemuAlive = file.qemu !== undefined && isOurProcess(file.qemu);
+    let qemuAlive = file.qemu !== undefined && isOurProcess(file.qemu);
     const backendAlive = file.backend !== undefined && isOurProcess(file.backend);
     if (state === 'booting') {
       // The `up` that writes this state watches QEMU and the backend itself and records any failure;
@@ -537,6 +537,7 @@ export class Lab extends EventEmitter {
       reason = `backend died (pid ${file.backend.pid}; ${tailFile(this.paths.backendLog, 1) || 'no log'})`;
       // QEMU 7.2 cannot survive losing its vhost-user backend (platform notes §3): stop it too.
       if (file.qemu) await terminate(file.qemu, 3000);
+      qemuAlive = file.qemu !== undefined && isOurProcess(file.qemu);
       writeState(this.paths, { ...file, state, reason });
       this.emit('state', state);
     }

@@ -175,7 +175,10 @@ export function demoSteps(): DemoStep[] {
 }
 
 export async function runDemo(lab: Lab, steps: readonly DemoStep[], opts: { options: Partial<UpOptions>; signal?: AbortSignal; log(line: string): void }): Promise<DemoReport> {
-  const ctx: DemoContext = { lab, options: opts.options, signal: opts.signal, log: opts.log };
+  // The demo shows both drivers: Linux's upstream virtio_crypto for the kernel crypto API checks, then ours
+  // (swapped in by the chat step). A guest driver the caller chose explicitly is kept.
+  const options: Partial<UpOptions> = { ...opts.options, guestDriver: opts.options.guestDriver ?? 'upstream' };
+  const ctx: DemoContext = { lab, options, signal: opts.signal, log: opts.log };
   const reports: DemoStepReport[] = [];
   const t0 = Date.now();
   let failed = false;

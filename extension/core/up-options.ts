@@ -8,7 +8,7 @@ export const DEFAULT_UP_OPTIONS: UpOptions = {
   accel: 'auto',
   memoryMb: 1024,
   cpus: 2,
-  guestDriver: 'upstream',
+  guestDriver: 'lab',
   bootTimeoutMs: 120_000,
 };
 

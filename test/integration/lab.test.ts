@@ -18,7 +18,7 @@ let session: SshSession | undefined;
 let upStatus: LabStatus;
 
 before(async () => {
-  const r = await runCli(['up', '--backend', 'builtin'], ws.dir);
+  const r = await runCli(['up', '--backend', 'builtin', '--guest-driver', 'upstream'], ws.dir);
   assert.equal(r.code, 0, `vlab up failed:\n${r.err}`);
   assert.match(r.out, /lab running: booted in [\d.]+ s with (tcg|kvm)/);
   upStatus = await lab.status();

@@ -61,8 +61,9 @@ Boots the lab VM and returns once the guest answers over SSH. A second \`up\` wh
   --engine        crypto engine of the ts backend (default auto)
   --accel         accelerator (default auto: KVM only when it can run a stock kernel, else TCG)
   --memory MB     guest RAM (default 1024)      --cpus N   guest CPUs (default 2)
-  --guest-driver  upstream: virtio_crypto binds the device (default); none: nothing bound;
-                  lab: the lab's cryptodev driver is loaded after boot
+  --guest-driver  lab: virtio_crypto is kept off the device and our /dev/crypto driver is loaded
+                  after boot (default); upstream: Linux's virtio_crypto binds it (kernel crypto
+                  API, kcapi-enc); none: nothing bound
   --timeout SEC   how long to wait for SSH (default 120)
   --dry-run       print the QEMU command line and exit`;
 

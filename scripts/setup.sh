@@ -21,7 +21,7 @@ say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 packages=(qemu-system-x86 qemu-utils linux-image-amd64 linux-headers-amd64 busybox-static
   openssh-server openssh-client tcpdump kcapi-tools openssl make gcc g++ python3 procps iproute2 libssl-dev)
 if [ "$want_test" = 1 ]; then
-  packages+=(chromium libkrb5-dev ripgrep linux-source)
+  packages+=(chromium fonts-liberation libkrb5-dev ripgrep linux-source)
 fi
 
 missing=()

@@ -13,8 +13,7 @@ import { virtioCryptoDrivers } from '../../extension/core/guest-checks';
 import { Lab } from '../../extension/core/lab';
 import type { SshSession } from '../../extension/core/ssh';
 import type { BackendKind } from '../../extension/core/state';
-import { PassThrough } from 'node:stream';
-import { main } from '../../extension/cli/vlab';
+import { type CliRun, runMainCaptured } from '../cli-capture';
 import { processesMentioning } from './lab-helpers';
 
 const REPO = join(__dirname, '..', '..', '..');
@@ -210,16 +209,7 @@ export function driverSuite(backend: BackendKind): void {
   });
 
   test(`${backend}: vlab driver reload / unload from the CLI`, { timeout: 180_000 }, async () => {
-    const cli = async (args: string[]): Promise<{ code: number; out: string; err: string }> => {
-      const out = new PassThrough();
-      const err = new PassThrough();
-      let o = '';
-      let e = '';
-      out.on('data', (c: Buffer) => (o += c.toString()));
-      err.on('data', (c: Buffer) => (e += c.toString()));
-      const code = await main(args, { stdout: out, stderr: err, cwd: REPO, env: { ...process.env, VLAB_STATE_DIR: stateDir } });
-      return { code, out: o, err: e };
-    };
+    const cli = (args: string[]): Promise<CliRun> => runMainCaptured(args, { cwd: REPO, env: { ...process.env, VLAB_STATE_DIR: stateDir } });
     const reload = await cli(['driver', 'reload']);
     assert.equal(reload.code, 0, reload.err);
     assert.match(reload.out, new RegExp(`${MODULE_NAME} reloaded in [\\d.]+ s`));

@@ -3,25 +3,15 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
-import { main } from '../../extension/cli/vlab';
+import { type CliRun, runMainCaptured } from '../cli-capture';
 
 export function tempWorkspace(prefix: string): { dir: string; cleanup(): void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-export async function runCli(args: string[], cwd: string, stdin?: string): Promise<{ code: number; out: string; err: string }> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  const input = new PassThrough();
-  input.end(stdin ?? '');
-  let o = '';
-  let e = '';
-  out.on('data', (c: Buffer) => (o += c.toString()));
-  err.on('data', (c: Buffer) => (e += c.toString()));
-  const code = await main(args, { stdout: out, stderr: err, stdin: input, cwd, env: { ...process.env, VLAB_STATE_DIR: '' } });
-  return { code, out: o, err: e };
+export function runCli(args: string[], cwd: string, stdin?: string): Promise<CliRun> {
+  return runMainCaptured(args, { cwd, env: { ...process.env, VLAB_STATE_DIR: '' }, stdin });
 }
 
 /**

@@ -4,10 +4,9 @@ import * as assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { Lab } from '../../../extension/core/lab';
 import { LabError } from '../../../extension/core/errors';
-import { main } from '../../../extension/cli/vlab';
+import { type CliRun, runMainCaptured } from '../../cli-capture';
 
 function tempDir(t: { after(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'vlab-fail-'));
@@ -42,15 +41,8 @@ test('a state folder too deep for unix socket paths is refused with a hint', (t)
   assert.throws(() => Lab.forWorkspace(dir, { stateDir: join(dir, 'x'.repeat(120)), env: {} }), /VLAB_STATE_DIR/);
 });
 
-async function cli(args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<{ code: number; out: string; err: string }> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let o = '';
-  let e = '';
-  out.on('data', (c: Buffer) => (o += c.toString()));
-  err.on('data', (c: Buffer) => (e += c.toString()));
-  const code = await main(args, { stdout: out, stderr: err, cwd, env });
-  return { code, out: o, err: e };
+function cli(args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<CliRun> {
+  return runMainCaptured(args, { cwd, env });
 }
 
 test('vlab up with a missing QEMU exits 1 and prints the fix', async (t) => {

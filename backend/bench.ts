@@ -80,13 +80,9 @@ process.stdin.on('end', () => process.exit(0));
 
 async function measureTelemetryCost(fe: TestFrontend, session: bigint, telemetrySocket: string, seconds: number): Promise<TelemetryCost> {
   const { size, depth, intervalMs } = TELEMETRY_COST_CASE;
-  const slot = TestFrontend.slotBytes(Math.max(...BENCH_SIZES));
-  for (let k = 0; k < depth; k++) {
-    fe.postRequest(k, fe.heapGpa + k * slot, { opcode: S.VIRTIO_CRYPTO_CIPHER_ENCRYPT, sessionId: session, iv: crypto.randomBytes(16), src: crypto.randomBytes(size) }, { clearDst: false });
-  }
-  fe.publishAvail();
-  fe.kick();
-  await fe.waitUsed(depth, 10_000);
+  const srcs = Array.from({ length: depth }, () => crypto.randomBytes(size));
+  const ivs = Array.from({ length: depth }, () => crypto.randomBytes(16));
+  await layOutChains(fe, session, srcs, ivs);
   const slice = sliceRunner(fe, depth, []);
   const sub = spawn(process.execPath, ['-e', SUBSCRIBER_SOURCE, telemetrySocket, String(intervalMs)], { stdio: ['pipe', 'pipe', 'inherit'] });
   const send = (cmd: string): void => void sub.stdin!.write(`${cmd}\n`);
@@ -166,6 +162,20 @@ function percentile(sorted: number[], p: number): number {
 }
 
 /**
+ * Lays out one encrypt chain per source at ids 0..n-1 (one slot each) and runs them once, so that later
+ * rounds only re-offer them, as a guest reusing its buffers would.
+ */
+async function layOutChains(fe: TestFrontend, session: bigint, srcs: readonly Buffer[], ivs: readonly Buffer[]): Promise<void> {
+  const slot = TestFrontend.slotBytes(Math.max(...BENCH_SIZES));
+  for (let k = 0; k < srcs.length; k++) {
+    fe.postRequest(k, fe.heapGpa + k * slot, { opcode: S.VIRTIO_CRYPTO_CIPHER_ENCRYPT, sessionId: session, iv: ivs[k], src: srcs[k] }, { clearDst: false });
+  }
+  fe.publishAvail();
+  fe.kick();
+  await fe.waitUsed(srcs.length, 10_000);
+}
+
+/**
  * Drives `depth` chains already laid out at ids 0..depth-1. Depth N means N requests always outstanding:
  * every completion is re-offered at once (kicks suppressed through avail_event as Linux does), so the
  * back-end never waits for a batch. Latencies (µs) are recorded when `record` is set.
@@ -202,7 +212,6 @@ function sliceRunner(frontend: TestFrontend, depth: number, latencies: number[])
 export async function runBench(engineName: EngineName, seconds: number, onRow?: (row: BenchRow) => void): Promise<BenchReport> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vlab-bench-'));
   const be = await spawnBackend(engineName, dir);
-  const slot = TestFrontend.slotBytes(Math.max(...BENCH_SIZES));
   let fe: TestFrontend | undefined;
   const rows: BenchRow[] = [];
   const raw = createEngine(engineName).engine;
@@ -219,12 +228,7 @@ export async function runBench(engineName: EngineName, seconds: number, onRow?: 
         const latencies: number[] = [];
         // Requests are laid out once; each round re-offers the same chains (as a guest reusing
         // its buffers would), so the front-end's own copying is not what gets measured.
-        for (let k = 0; k < depth; k++) {
-          fe.postRequest(k, fe.heapGpa + k * slot, { opcode: S.VIRTIO_CRYPTO_CIPHER_ENCRYPT, sessionId: session, iv: ivs[k], src: srcs[k] }, { clearDst: false });
-        }
-        fe.publishAvail();
-        fe.kick();
-        await fe.waitUsed(depth, 10_000);
+        await layOutChains(fe, session, srcs, ivs);
         const backendSlice = sliceRunner(fe, depth, latencies);
         const rawSlice = (ms: number): { ops: number; sec: number } => {
           let n = 0;

@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import { runPair } from '../../chat/pair';
-import type { DemoStep } from './demo';
+import { type DemoStep, requireSession } from './demo';
 import { buildDriver, loadDriver, MODULE_NAME } from './driver';
 
 export const DEMO_CHAT_SENTENCE = 'Meet me at the virtqueue at noon, bring the session key';
@@ -15,8 +15,7 @@ export const chatStep: DemoStep = {
   id: 'chat',
   title: 'encrypted chat',
   async run(ctx) {
-    const session = ctx.session;
-    if (!session) throw new Error('no SSH session (the boot step did not run)');
+    const session = requireSession(ctx);
     // The upstream driver and ours both want the one device: unbind the upstream one first.
     const swap = await session.run({ shell: 'if test -d /sys/module/virtio_crypto; then rmmod virtio_crypto; fi' }, { timeoutMs: 30_000 });
     if (swap.code !== 0) throw new Error(`rmmod virtio_crypto: ${swap.stderr.trim() || `exit ${String(swap.code)}`}`);

@@ -49,7 +49,7 @@ export interface DemoReport {
   readonly seconds: number;
 }
 
-function requireSession(ctx: DemoContext): SshSession {
+export function requireSession(ctx: DemoContext): SshSession {
   if (!ctx.session) throw new Error('no SSH session (the boot step did not run)');
   return ctx.session;
 }

@@ -93,11 +93,12 @@ export function driverBuildDir(lab: DriverBuildTarget): string {
   // Kbuild's M= cannot hold spaces or make's special characters; a workspace path with them builds in
   // a private folder named after the state folder instead.
   if (/^[A-Za-z0-9_/.+-]+$/.test(inState)) return inState;
+  const uid = process.getuid?.() ?? 0;
   const key = createHash('sha256').update(inState).digest('hex').slice(0, 16);
-  const dir = join(tmpdir(), `vlab-kbuild-${process.getuid?.() ?? 0}-${key}`);
+  const dir = join(tmpdir(), `vlab-kbuild-${uid}-${key}`);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const st = statSync(dir);
-  if (st.uid !== (process.getuid?.() ?? st.uid) || (st.mode & 0o022) !== 0) {
+  if (st.uid !== uid || (st.mode & 0o022) !== 0) {
     throw new DriverError('build', `refusing to build in ${dir}: not a private folder of this user`);
   }
   return dir;

@@ -7,6 +7,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab } from '../../extension/core/lab';
+import { isAlive } from '../../extension/core/proc';
 import { hostOpensslEncrypt, procCryptoEntries, virtioCryptoDrivers } from '../../extension/core/guest-checks';
 import type { SshSession } from '../../extension/core/ssh';
 import { tempWorkspace } from './lab-helpers';
@@ -102,15 +103,6 @@ test('reloading the driver resets the device (GET_VRING_BASE, restart) and it se
   assert.equal(after.frontend.connected, true);
 });
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function waitUntil(what: string, cond: () => boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
@@ -129,12 +121,12 @@ test('the backend dying fails the lab with a clear reason, stops QEMU, and up st
   const qemuPid = running.qemu.pid;
   assert.ok(backendPid && qemuPid, 'backend and QEMU pids recorded');
   process.kill(backendPid, 'SIGKILL'); // the backend this test's lab started
-  await waitUntil('the backend to exit', () => !alive(backendPid), 10_000);
+  await waitUntil('the backend to exit', () => !isAlive(backendPid), 10_000);
 
   const failed = await lab.status();
   assert.equal(failed.state, 'failed');
   assert.match(failed.reason ?? '', /^backend died \(pid \d+/);
-  await waitUntil('QEMU to be stopped with it', () => !alive(qemuPid), 10_000);
+  await waitUntil('QEMU to be stopped with it', () => !isAlive(qemuPid), 10_000);
   assert.equal(failed.qemu.pid, undefined);
 
   await lab.up({ backend: 'ts', engine: 'openssl', guestDriver: 'upstream' });

@@ -34,13 +34,17 @@ export interface Counters {
   sessionsCreated: number;
   sessionsClosed: number;
   sessionCreateFailures: number;
+  /** CREATE_CRYPTO_SESSION refused because MAX_SESSIONS sessions were open (also in sessionCreateFailures). */
+  sessionsRefusedAtLimit: number;
+  /** Log lines not written by the per-reason rate limit (each reason's summary line says how many). */
+  logLinesSuppressed: number;
 }
 
 export function newCounters(): Counters {
   return {
     requests: 0, bytesIn: 0, bytesOut: 0, kicks: 0, interrupts: 0, rejectedChains: 0, unanswerable: 0,
     statusOk: 0, statusErr: 0, statusBadmsg: 0, statusNotsupp: 0, statusInvsess: 0,
-    sessionsCreated: 0, sessionsClosed: 0, sessionCreateFailures: 0,
+    sessionsCreated: 0, sessionsClosed: 0, sessionCreateFailures: 0, sessionsRefusedAtLimit: 0, logLinesSuppressed: 0,
   };
 }
 

@@ -65,10 +65,22 @@ export interface RequestOutcome {
   readonly dstLen: number;
 }
 
+/** Open sessions per front-end; CREATE_CRYPTO_SESSION past it is refused (reply −1). */
+export const MAX_SESSIONS = 1024;
+
 class BadRequest extends Error {}
 
-/** Copies `len` bytes starting `offset` bytes into the segment list (zero-copy when contiguous). */
+/** Copies `len` bytes starting `offset` bytes into the segment list, always into a fresh buffer. */
+export function copyOut(segs: readonly Segment[], offset: number, len: number): Buffer {
+  return gatherInto(segs, offset, len, true);
+}
+
+/** `len` bytes starting `offset` bytes into the segment list (zero-copy when contiguous). */
 export function gather(segs: readonly Segment[], offset: number, len: number): Buffer {
+  return gatherInto(segs, offset, len, false);
+}
+
+function gatherInto(segs: readonly Segment[], offset: number, len: number, alwaysCopy: boolean): Buffer {
   let i = 0;
   let skip = offset;
   while (i < segs.length && skip >= segs[i].length) {
@@ -76,7 +88,7 @@ export function gather(segs: readonly Segment[], offset: number, len: number): B
     i++;
   }
   if (len === 0) return Buffer.alloc(0);
-  if (i < segs.length && skip + len <= segs[i].length) {
+  if (!alwaysCopy && i < segs.length && skip + len <= segs[i].length) {
     const s = segs[i];
     return Buffer.from(s.buffer, s.byteOffset + skip, len);
   }
@@ -132,16 +144,24 @@ export class CryptoDevice {
   // ---- sessions (VHOST_USER_CREATE/CLOSE_CRYPTO_SESSION) ----------------------------------------
 
   createSession(req: CreateSessionRequest): CreateSessionResult {
-    const result = this.tryCreate(req);
-    if (result.ok) this.counters.sessionsCreated++;
-    else this.counters.sessionCreateFailures++;
-    // Keys were copied out of the message by the decoder; wipe our copies once used.
-    req.info.key.fill(0);
-    req.info.authKey.fill(0);
-    return result;
+    try {
+      const result = this.tryCreate(req);
+      if (result.ok) this.counters.sessionsCreated++;
+      else this.counters.sessionCreateFailures++;
+      return result;
+    } finally {
+      // The decoder's copies are the only key bytes on our side; the engine took its own key
+      // object (engine.ts contract), so they are wiped now, whatever the outcome.
+      req.info.key.fill(0);
+      req.info.authKey.fill(0);
+    }
   }
 
   private tryCreate(req: CreateSessionRequest): CreateSessionResult {
+    if (this.sessions.size >= MAX_SESSIONS) {
+      this.counters.sessionsRefusedAtLimit++;
+      return { ok: false, reason: `limit of ${MAX_SESSIONS} open sessions reached` };
+    }
     if (req.opCode !== undefined && req.opCode !== S.VIRTIO_CRYPTO_CIPHER_CREATE_SESSION) {
       return { ok: false, reason: `op_code 0x${req.opCode.toString(16)} is not CIPHER_CREATE_SESSION` };
     }
@@ -165,8 +185,9 @@ export class CryptoDevice {
     let cipher: PreparedCipher | undefined;
     let mac: PreparedMac | undefined;
     try {
-      cipher = this.engine.prepareCipher(mode, Buffer.from(info.key));
-      if (chain) mac = this.engine.prepareHmac(chain.hash, Buffer.from(info.authKey));
+      // No copies: the engine keeps what it needs, createSession wipes these buffers afterwards.
+      cipher = this.engine.prepareCipher(mode, info.key);
+      if (chain) mac = this.engine.prepareHmac(chain.hash, info.authKey);
     } catch (err) {
       cipher?.dispose();
       if (err instanceof EngineUnsupportedError) return { ok: false, reason: err.message };
@@ -222,7 +243,9 @@ export class CryptoDevice {
     try {
       // §5.9.7.2: the request starts with the fixed-size header; without it nothing can be decoded.
       if (readableLength < S.DATA_REQ_HEADER_SIZE) throw new BadRequest(`readable part is ${readableLength} bytes, header needs ${S.DATA_REQ_HEADER_SIZE}`);
-      const hdr = gather(readable, 0, S.DATA_REQ_HEADER_SIZE);
+      // One copy of the header, parsed from here on: a racing guest cannot make what is counted
+      // differ from what is processed (the header lives in memory it keeps writing).
+      const hdr = copyOut(readable, 0, S.DATA_REQ_HEADER_SIZE);
       opcode = hdr.readUInt32LE(S.HDR_OPCODE);
       sessionId = hdr.readBigUInt64LE(S.HDR_SESSION_ID);
       srcLen = hdr.readUInt32LE(S.SYM_SRC_LEN);
@@ -271,6 +294,8 @@ export class CryptoDevice {
     const aadLen = s.chain ? hdr.readUInt32LE(S.CHAIN_AAD_LEN) : 0;
     if (aadLen > S.MAX_AAD_LEN) throw new BadRequest(`aad_len ${aadLen} too large`);
     const hashLen = s.chain ? hdr.readUInt32LE(S.CHAIN_HASH_RESULT_LEN) : 0;
+    // The advertised max_size: nothing beyond it is gathered, however many descriptors alias the same RAM.
+    if (srcLen > S.MAX_DATA_LEN || dstLen > S.MAX_DATA_LEN) throw new BadRequest(`src_len ${srcLen} / dst_len ${dstLen} exceed max_size ${S.MAX_DATA_LEN}`);
     // Every length is checked against what the chain really holds before anything is read.
     if (S.DATA_REQ_HEADER_SIZE + ivLen + aadLen + srcLen > readableLength) throw new BadRequest(`iv ${ivLen} + aad ${aadLen} + src ${srcLen} exceed the readable ${readableLength - S.DATA_REQ_HEADER_SIZE} bytes`);
     if (dstLen + hashLen + 1 > writableLength) throw new BadRequest(`dst ${dstLen} + hash ${hashLen} + status exceed the writable ${writableLength} bytes`);

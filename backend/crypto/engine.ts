@@ -25,8 +25,12 @@ export interface PreparedMac {
 
 export interface CryptoEngine {
   readonly name: EngineName;
-  /** Throws {@link EngineUnsupportedError} for modes or key sizes it cannot do. */
+  /**
+   * Throws {@link EngineUnsupportedError} for modes or key sizes it cannot do. The key buffer is
+   * only borrowed for the call: the engine copies what it keeps, the caller wipes it afterwards.
+   */
   prepareCipher(mode: CipherMode, key: Buffer): PreparedCipher;
+  /** Same key rule as {@link prepareCipher}. */
   prepareHmac(hash: HmacHash, key: Buffer): PreparedMac;
   close(): void;
 }

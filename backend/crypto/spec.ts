@@ -79,6 +79,15 @@ export const SYM_OP_TYPE = 64;
 
 /** Largest IV any supported mode takes; larger iv_len is rejected before reading. */
 export const MAX_IV_LEN = 16;
+/**
+ * Largest src_len / dst_len of one data request, in bytes: the device's max_size (virtio 1.2
+ * §5.9.4, "the maximum size of each crypto request's content"). 1 MiB, the same bound as the lab's
+ * guest driver (VC_MAX_DATA_LEN), so whatever that driver sends is served. Beyond it the request is
+ * answered ERR before any byte is copied: descriptors aliasing the same guest RAM cannot make one
+ * request cost more than a few times this much host memory.
+ */
+export const MAX_DATA_LEN = 1 << 20;
+
 /** Largest AAD accepted (the session's add_len limit QEMU advertises is far lower in practice). */
 export const MAX_AAD_LEN = 64 * 1024;
 

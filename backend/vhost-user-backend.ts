@@ -7,13 +7,23 @@
 import * as fs from 'node:fs';
 import * as vhost from '../addon/lib/vhost';
 import { Connection, type Message } from './connection';
-import { CryptoDevice, type SessionSummary } from './crypto/device';
+import { CryptoDevice, MAX_SESSIONS, type SessionSummary } from './crypto/device';
+import { MAX_DATA_LEN } from './crypto/spec';
 import type { EngineSelection } from './crypto/engines';
+import { RateLimitedLog } from './log';
 import { GuestMemory, frontendVa } from './memory';
 import { type Counters, RecentRing, newCounters } from './stats';
 import { SlotState, SplitQueue } from './virtqueue';
 import * as W from './wire';
 import { FLAG_NEED_REPLY, ProtocolFeature, Request, WireError, requestName } from './wire';
+
+/**
+ * Chains served per pass over a ring before yielding to the event loop (setImmediate), so that a
+ * guest that never stops posting cannot starve QEMU's synchronous messages (CREATE_CRYPTO_SESSION,
+ * GET_VRING_BASE). A pass also ends after MAX_BYTES_PER_PASS bytes of request data.
+ */
+export const MAX_CHAINS_PER_PASS = 64;
+export const MAX_BYTES_PER_PASS = 4 * MAX_DATA_LEN;
 
 /** Only the data queue reaches the back-end (QEMU handles the control queue itself, notes §3). */
 const NUM_QUEUES = 1;
@@ -32,6 +42,8 @@ interface VringConfig {
   enabled: boolean;
   queue?: SplitQueue;
   poll?: vhost.PollHandle;
+  /** The next pass when the last one ended on its budget. */
+  resume?: NodeJS.Immediate;
   stats: { recent: RecentRing };
 }
 
@@ -74,6 +86,8 @@ export interface BackendSnapshot {
   socket: string;
   frontend: { connected: boolean; owner: boolean; features: string; protocolFeatures: string; memoryRegions: number };
   engine: { name: string; reason: string };
+  /** What the device accepts (the guest sees QEMU's own config; these are the back-end's). */
+  limits: { maxDataLen: number; maxSessions: number; maxChainsPerPass: number };
   sessions: SessionSummary[];
   counters: Counters;
   queues: QueueSnapshot[];
@@ -85,6 +99,8 @@ export class VhostUserBackend {
   readonly counters: Counters = newCounters();
   readonly device: CryptoDevice;
   private readonly log: (line: string) => void;
+  /** Lines a guest can trigger go through here (per-reason rate limit, see log.ts). */
+  private readonly guestLog: RateLimitedLog;
   private readonly started = performance.now();
   private listenFd = -1;
   private listenPoll: vhost.PollHandle | undefined;
@@ -103,7 +119,8 @@ export class VhostUserBackend {
 
   constructor(private readonly opts: BackendOptions) {
     this.log = opts.log ?? (() => undefined);
-    this.device = new CryptoDevice(opts.engine.engine, this.counters, this.log);
+    this.guestLog = new RateLimitedLog(this.log, { onSuppressed: () => this.counters.logLinesSuppressed++ });
+    this.device = new CryptoDevice(opts.engine.engine, this.counters, (line) => this.guestLog.line('engine error', line));
     this.resetVrings();
   }
 
@@ -133,6 +150,7 @@ export class VhostUserBackend {
     this.listenFd = vhost.listenUnix(this.opts.socketPath, 4);
     this.ownsSocket = true;
     this.listenPoll = vhost.pollStart(this.listenFd, (status) => this.onListenReadable(status));
+    this.guestLog.startTimer();
     this.log(`listening on ${this.opts.socketPath}; engine ${this.opts.engine.engine.name} (${this.opts.engine.reason})`);
   }
 
@@ -161,6 +179,7 @@ export class VhostUserBackend {
     }
     this.device.closeAll();
     this.opts.engine.engine.close();
+    this.guestLog.stop();
   }
 
   private onListenReadable(status: number): void {
@@ -369,20 +388,25 @@ export class VhostUserBackend {
         }
         case Request.CREATE_CRYPTO_SESSION: {
           if (!this.hasProtocol(ProtocolFeature.CRYPTO_SESSION)) throw new WireError(req, 'CRYPTO_SESSION protocol feature not negotiated');
-          const request = W.decodeCreateSession(req, payload);
-          const result = this.device.createSession(request);
-          // Successes are counted, not logged: the kernel's self-tests alone create hundreds.
-          if (!result.ok) this.log(`session refused (${request.layout} layout): ${result.reason}`);
-          // QEMU waits for this reply synchronously; it has the request's own size (notes §3).
-          conn.reply(req, W.encodeCreateSessionReply(payload, result.ok ? result.id : -1n));
-          hasOwnReply = true;
+          try {
+            const request = W.decodeCreateSession(req, payload);
+            const result = this.device.createSession(request);
+            // Successes are counted, not logged: the kernel's self-tests alone create hundreds.
+            if (!result.ok) this.guestLog.line('session refused', `session refused (${request.layout} layout): ${result.reason}`);
+            // QEMU waits for this reply synchronously; it has the request's own size (notes §3).
+            conn.reply(req, W.encodeCreateSessionReply(payload, result.ok ? result.id : -1n));
+            hasOwnReply = true;
+          } finally {
+            // The message carried the keys: nothing of it is needed any more.
+            payload.fill(0);
+          }
           break;
         }
         case Request.CLOSE_CRYPTO_SESSION: {
           if (!this.hasProtocol(ProtocolFeature.CRYPTO_SESSION)) throw new WireError(req, 'CRYPTO_SESSION protocol feature not negotiated');
           const id = W.decodeU64(req, payload);
           ok = this.device.closeSession(id);
-          if (!ok) this.log(`close of unknown session ${id}`);
+          if (!ok) this.guestLog.line('close of unknown session', `close of unknown session ${id}`);
           break;
         }
         default:
@@ -407,19 +431,11 @@ export class VhostUserBackend {
     this.rebuildQueue(index);
     v.poll = vhost.pollStart(v.kickFd, (status) => {
       if (status < 0) {
-        this.log(`queue ${index}: kick fd error ${status}`);
+        this.guestLog.line('kick fd error', `queue ${index}: kick fd error ${status}`);
         return;
       }
       this.counters.kicks++;
-      try {
-        this.processQueue(index);
-      } catch (err) {
-        // Not reachable with a sane engine; still, a bug on the data path must not kill the process
-        // (QEMU 7.2 cannot survive that): the ring is abandoned and says why in telemetry.
-        const q = this.vrings[index].queue;
-        if (q) q.broken = `internal error: ${(err as Error).message}`;
-        this.log(`queue ${index}: internal error, ring abandoned: ${(err as Error).stack ?? String(err)}`);
-      }
+      this.serveQueue(index);
     }, { drainEventfd: true });
     // Buffers made available before the kick fd arrived must not wait for the next kick.
     this.processQueue(index);
@@ -441,6 +457,8 @@ export class VhostUserBackend {
 
   private stopVring(index: number, closeAll: boolean): void {
     const v = this.vrings[index];
+    if (v.resume) clearImmediate(v.resume);
+    v.resume = undefined;
     if (v.poll) vhost.pollStop(v.poll);
     v.poll = undefined;
     if (v.queue) v.base = v.queue.lastAvailIdx;
@@ -455,32 +473,68 @@ export class VhostUserBackend {
     }
   }
 
-  /** Drains every available chain, re-arms avail_event until nothing new, then one interrupt. */
+  /** One pass over the ring; a bug on the data path abandons the ring instead of killing the process. */
+  private serveQueue(index: number): void {
+    try {
+      this.processQueue(index);
+    } catch (err) {
+      // Not reachable with a sane engine; still, a bug on the data path must not kill the process
+      // (QEMU 7.2 cannot survive that): the ring is abandoned and says why in telemetry.
+      const q = this.vrings[index].queue;
+      if (q) q.broken = `internal error: ${(err as Error).message}`;
+      this.log(`queue ${index}: internal error, ring abandoned: ${(err as Error).stack ?? String(err)}`);
+    }
+  }
+
+  /**
+   * Serves available chains, at most MAX_CHAINS_PER_PASS (or MAX_BYTES_PER_PASS of data) per pass.
+   * When the ring runs dry, avail_event is re-armed and avail idx re-read until nothing new arrived
+   * (EVENT_IDX's race-free idle check). Each pass publishes used->idx once and interrupts at most
+   * once; a pass that ended on its budget schedules the next one with setImmediate, so the socket
+   * (and every other fd) is served in between.
+   */
   private processQueue(index: number): void {
     const v = this.vrings[index];
     const q = v.queue;
     if (!q || !v.enabled) return;
+    // A kick while a continuation is pending changes nothing: the continuation will see the work.
+    if (v.resume) return;
     const recent = v.stats.recent;
+    let chains = 0;
+    let bytes = 0;
+    let budgetLeft = true;
     do {
       for (let chain = q.pop(); chain; chain = q.pop()) {
         if ('reason' in chain) {
           this.counters.rejectedChains++;
-          this.log(`queue ${index}: rejected chain at head ${chain.head}: ${chain.reason}`);
+          this.guestLog.line('rejected chain', `queue ${index}: rejected chain at head ${chain.head}: ${chain.reason}`);
           q.pushUsed(chain.head, 0);
-          continue;
+        } else {
+          const t0 = performance.now();
+          const r = this.device.handle(chain.readable, chain.readableLength, chain.writable, chain.writableLength);
+          const t1 = performance.now();
+          this.counters.requests++;
+          q.pushUsed(chain.head, r.written);
+          recent.record(chain.head, r.opcode, r.sessionId, r.srcLen, r.dstLen, r.status < 0 ? 255 : r.status, t1 - t0, t1 - this.started);
+          if (r.status === 0) bytes += r.srcLen;
         }
-        const t0 = performance.now();
-        const r = this.device.handle(chain.readable, chain.readableLength, chain.writable, chain.writableLength);
-        const t1 = performance.now();
-        this.counters.requests++;
-        q.pushUsed(chain.head, r.written);
-        recent.record(chain.head, r.opcode, r.sessionId, r.srcLen, r.dstLen, r.status < 0 ? 255 : r.status, t1 - t0, t1 - this.started);
+        if (++chains >= MAX_CHAINS_PER_PASS || bytes >= MAX_BYTES_PER_PASS) {
+          budgetLeft = false;
+          break;
+        }
       }
-    } while (q.armNotification() && !q.broken);
-    if (q.broken) this.log(`queue ${index} is broken: ${q.broken}; no more requests are served on it`);
+    } while (budgetLeft && q.armNotification() && !q.broken);
+    if (q.broken) this.guestLog.line('queue broken', `queue ${index} is broken: ${q.broken}; no more requests are served on it`);
     if (q.publish() && v.callFd !== undefined) {
       vhost.eventfdWrite(v.callFd, 1);
       this.counters.interrupts++;
+    }
+    if (!budgetLeft && !q.broken) {
+      v.resume = setImmediate(() => {
+        v.resume = undefined;
+        // The ring may have been stopped or rebuilt meanwhile: serve whatever is live now.
+        if (this.vrings[index] === v) this.serveQueue(index);
+      });
     }
   }
 
@@ -508,6 +562,7 @@ export class VhostUserBackend {
         protocolFeatures: `0x${this.ackedProtocolFeatures.toString(16)}`, memoryRegions: this.memory?.regions.length ?? 0,
       },
       engine: { name: this.opts.engine.engine.name, reason: this.opts.engine.reason },
+      limits: { maxDataLen: MAX_DATA_LEN, maxSessions: MAX_SESSIONS, maxChainsPerPass: MAX_CHAINS_PER_PASS },
       sessions: this.device.sessionSummaries(),
       counters: { ...this.counters },
       queues,

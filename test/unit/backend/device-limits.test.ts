@@ -7,53 +7,12 @@ import assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
 import { describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
-import type { CipherMode, CryptoEngine, HmacHash, PreparedCipher, PreparedMac } from '../../../backend/crypto/engine';
 import { CryptoDevice, MAX_SESSIONS } from '../../../backend/crypto/device';
 import { OpensslEngine } from '../../../backend/crypto/openssl-engine';
 import * as S from '../../../backend/crypto/spec';
 import { newCounters } from '../../../backend/stats';
 import * as W from '../../../backend/wire';
-
-/** The real OpenSSL engine, recording what crosses the seam. */
-class RecordingEngine implements CryptoEngine {
-  readonly name = 'openssl' as const;
-  private readonly real = new OpensslEngine();
-  readonly keysSeen: Buffer[] = [];
-  readonly inputLengths: number[] = [];
-  disposed = 0;
-
-  prepareCipher(mode: CipherMode, key: Buffer): PreparedCipher {
-    this.keysSeen.push(key);
-    const c = this.real.prepareCipher(mode, key);
-    return {
-      crypt: (encrypt, iv, input) => {
-        this.inputLengths.push(input.length);
-        return c.crypt(encrypt, iv, input);
-      },
-      dispose: () => {
-        this.disposed++;
-        c.dispose();
-      },
-    };
-  }
-
-  prepareHmac(hash: HmacHash, key: Buffer): PreparedMac {
-    this.keysSeen.push(key);
-    const m = this.real.prepareHmac(hash, key);
-    return {
-      compute: (parts) => {
-        this.inputLengths.push(parts.reduce((n, p) => n + p.length, 0));
-        return m.compute(parts);
-      },
-      dispose: () => {
-        this.disposed++;
-        m.dispose();
-      },
-    };
-  }
-
-  close(): void {}
-}
+import { RecordingEngine } from './helpers';
 
 function cipherRequest(cipherAlg: number, key: Buffer, authKey: Buffer = Buffer.alloc(0), hashAlg = 0): W.CreateSessionRequest {
   const chaining = authKey.length > 0;

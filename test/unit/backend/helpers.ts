@@ -2,7 +2,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { CipherMode, CryptoEngine, HmacHash, PreparedCipher, PreparedMac } from '../../../backend/crypto/engine';
 import { createEngine } from '../../../backend/crypto/engines';
+import { OpensslEngine } from '../../../backend/crypto/openssl-engine';
 import { TestFrontend, type FrontendOptions } from '../../../backend/harness/frontend';
 import { VhostUserBackend } from '../../../backend/vhost-user-backend';
 
@@ -17,11 +19,12 @@ export interface Fixture {
   close(): Promise<void>;
 }
 
-export function startBackend(): Fixture {
+/** A back-end on a temp socket; `engine` replaces OpenSSL (e.g. a recording wrapper around it). */
+export function startBackend(opts: { engine?: CryptoEngine } = {}): Fixture {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vlab-be-test-'));
   const socket = path.join(dir, 'vu.sock');
   const logs: string[] = [];
-  const backend = new VhostUserBackend({ socketPath: socket, engine: createEngine('openssl'), log: (l) => logs.push(l) });
+  const backend = new VhostUserBackend({ socketPath: socket, engine: opts.engine ? { engine: opts.engine, reason: 'test engine' } : createEngine('openssl'), log: (l) => logs.push(l) });
   backend.start();
   const frontends: TestFrontend[] = [];
   let waiters: (() => void)[] = [];
@@ -58,4 +61,49 @@ export function startBackend(): Fixture {
 /** Open fds of this process (to prove nothing leaks). */
 export function openFdCount(): number {
   return fs.readdirSync('/proc/self/fd').length;
+}
+
+/** The real OpenSSL engine, recording what crosses the seam. */
+export class RecordingEngine implements CryptoEngine {
+  readonly name = 'openssl' as const;
+  private readonly real = new OpensslEngine();
+  readonly keysSeen: Buffer[] = [];
+  readonly inputLengths: number[] = [];
+  disposed = 0;
+  /** Runs after each cipher operation (tests act as a guest from inside the data path). */
+  onCrypt: () => void = () => undefined;
+
+  prepareCipher(mode: CipherMode, key: Buffer): PreparedCipher {
+    this.keysSeen.push(key);
+    const c = this.real.prepareCipher(mode, key);
+    return {
+      crypt: (encrypt, iv, input) => {
+        this.inputLengths.push(input.length);
+        const out = c.crypt(encrypt, iv, input);
+        this.onCrypt();
+        return out;
+      },
+      dispose: () => {
+        this.disposed++;
+        c.dispose();
+      },
+    };
+  }
+
+  prepareHmac(hash: HmacHash, key: Buffer): PreparedMac {
+    this.keysSeen.push(key);
+    const m = this.real.prepareHmac(hash, key);
+    return {
+      compute: (parts) => {
+        this.inputLengths.push(parts.reduce((n, p) => n + p.length, 0));
+        return m.compute(parts);
+      },
+      dispose: () => {
+        this.disposed++;
+        m.dispose();
+      },
+    };
+  }
+
+  close(): void {}
 }

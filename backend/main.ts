@@ -1,6 +1,7 @@
 /** Runs the back-end process: engine, vhost-user socket, telemetry socket, until aborted. */
 import { createEngine } from './crypto/engines';
 import type { EngineChoice } from './crypto/engine';
+import { CappedLogFile } from './log';
 import { TelemetryServer } from './telemetry';
 import { VhostUserBackend } from './vhost-user-backend';
 
@@ -39,4 +40,10 @@ export async function runBackend(opts: RunBackendOptions): Promise<void> {
 
 export function timestampedLog(stream: NodeJS.WritableStream): (line: string) => void {
   return (line) => stream.write(`${new Date().toISOString()} ${line}\n`);
+}
+
+/** The back-end's own log file, capped (see log.ts); every line timestamped. */
+export function openLogFile(file: string, maxBytes: number): { log: (line: string) => void; close: () => void } {
+  const out = new CappedLogFile(file, maxBytes);
+  return { log: (line) => out.write(`${new Date().toISOString()} ${line}\n`), close: () => out.close() };
 }

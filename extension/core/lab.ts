@@ -105,6 +105,8 @@ const READY_MARKER = 'vlab-init: ready';
 const READY_HINT_MAX_WAIT_MS = 60_000;
 const QMP_TIMEOUT_MS = 3_000;
 const BACKEND_SOCKET_WAIT_MS = 10_000;
+/** backend.log and backend.log.1 each stay under this (the backend rotates). */
+const BACKEND_LOG_MAX_BYTES = 8 << 20;
 const PORT_ATTEMPTS = 3;
 /** How long `down` waits for an interrupted `up` to clean up and release the lock. */
 const DOWN_LOCK_WAIT_MS = 20_000;
@@ -371,7 +373,10 @@ export class Lab extends EventEmitter {
 
   private async startBackend(options: UpOptions, ctl: OpControl): Promise<DetachedProcess> {
     const script = this.vlabScript();
-    const args = [script, 'backend', '--socket', this.paths.vhostUserSocket, '--telemetry', this.paths.telemetrySocket, '--engine', options.engine];
+    // The backend owns its log (capped: a guest cannot fill the disk, docs/backend.md); stdout and
+    // stderr still land in the same file (appending) for anything written before or after it.
+    const args = [script, 'backend', '--socket', this.paths.vhostUserSocket, '--telemetry', this.paths.telemetrySocket, '--engine', options.engine,
+      '--log-file', this.paths.backendLog, '--log-max-bytes', String(BACKEND_LOG_MAX_BYTES)];
     this.progress(ctl, 'backend', `starting the TypeScript vhost-user backend (engine ${options.engine})`);
     // Inside desktop VS Code process.execPath is Electron: ELECTRON_RUN_AS_NODE makes it behave as node
     // (plain node ignores the variable).

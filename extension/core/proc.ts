@@ -111,7 +111,8 @@ function describeExit(code: number | null, signal: NodeJS.Signals | null): strin
 export function spawnDetached(binary: string, args: readonly string[], logFile: string, marker: string, env: NodeJS.ProcessEnv = process.env): DetachedProcess {
   // The state folder is inside the workspace, which the guest can write: never follow a planted symlink.
   removeQuietly(logFile);
-  const fd = openSync(logFile, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+  // O_APPEND: a child that caps its own log by truncating it in place (the backend) keeps this fd coherent.
+  const fd = openSync(logFile, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
   let child: ChildProcess;
   try {
     child = spawn(binary, args, { detached: true, stdio: ['ignore', fd, fd], env });

@@ -1,7 +1,8 @@
 /** `vlab backend` (run the vhost-user back-end), `vlab rings` (live telemetry), `vlab bench backend`. */
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { runBackend, timestampedLog } from '../../../backend/main';
+import { DEFAULT_LOG_MAX_BYTES } from '../../../backend/log';
+import { openLogFile, runBackend, timestampedLog } from '../../../backend/main';
 import type { EngineChoice } from '../../../backend/crypto/engine';
 import { EngineUnavailableError } from '../../../backend/crypto/engine';
 import { type CliCommand, type CliIo, UsageError } from '../command';
@@ -22,21 +23,31 @@ const backendCommand: CliCommand = {
   name: 'backend',
   summary: 'Run the TypeScript vhost-user virtio-crypto back-end (foreground)',
   usage: [
-    'usage: vlab backend [--socket PATH] [--engine auto|openssl|cryptodev] [--telemetry PATH]',
+    'usage: vlab backend [--socket PATH] [--engine auto|openssl|cryptodev] [--telemetry PATH] [--log-file PATH [--log-max-bytes N]]',
     '',
     '  --socket PATH      vhost-user socket to listen on (default <state>/vhost-user.sock)',
     '  --engine NAME      auto (host /dev/crypto if it opens, else openssl), openssl, cryptodev',
     '  --telemetry PATH   telemetry socket, JSON lines (default <state>/telemetry.sock; "none" disables)',
+    '  --log-file PATH    append the log to PATH instead of stdout; past --log-max-bytes (default 8 MiB)',
+    '                     its content moves to PATH.1 and PATH starts empty',
     '',
     'Pair it with QEMU: -chardev socket,id=vu0,path=PATH -object cryptodev-vhost-user,id=c0,chardev=vu0',
     '  -device virtio-crypto-pci,id=crypto0,cryptodev=c0 (+ shared memory, see README). Stops on SIGINT/SIGTERM.',
   ].join('\n'),
   async run(args, io) {
-    const { values } = parseArgs({ args: [...args], options: { socket: { type: 'string' }, engine: { type: 'string' }, telemetry: { type: 'string' } }, strict: true, allowPositionals: false });
+    const { values } = parseArgs({
+      args: [...args],
+      options: { socket: { type: 'string' }, engine: { type: 'string' }, telemetry: { type: 'string' }, 'log-file': { type: 'string' }, 'log-max-bytes': { type: 'string' } },
+      strict: true, allowPositionals: false,
+    });
     const engine = parseEngine(values.engine);
+    const maxBytes = values['log-max-bytes'] === undefined ? DEFAULT_LOG_MAX_BYTES : Number(values['log-max-bytes']);
+    if (!Number.isInteger(maxBytes) || maxBytes < 4096) throw new UsageError('--log-max-bytes must be an integer ≥ 4096');
+    if (values['log-max-bytes'] !== undefined && values['log-file'] === undefined) throw new UsageError('--log-max-bytes needs --log-file');
     const socketPath = path.resolve(io.cwd, values.socket ?? path.join(stateDir(io), 'vhost-user.sock'));
     const telemetryPath = values.telemetry === 'none' ? undefined : path.resolve(io.cwd, values.telemetry ?? path.join(stateDir(io), 'telemetry.sock'));
-    const log = timestampedLog(io.stdout);
+    const file = values['log-file'] === undefined ? undefined : openLogFile(path.resolve(io.cwd, values['log-file']), maxBytes);
+    const log = file ? file.log : timestampedLog(io.stdout);
     try {
       await runBackend({ socketPath, telemetryPath, engine, log, signal: io.signal });
     } catch (err) {
@@ -45,6 +56,8 @@ const backendCommand: CliCommand = {
         return 1;
       }
       throw err;
+    } finally {
+      file?.close();
     }
     return 0;
   },

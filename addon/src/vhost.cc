@@ -462,6 +462,16 @@ struct Poller {
   int fd;
 };
 
+// What JS holds: a handle owned by the garbage collector, pointing at the Poller until pollStop.
+// The Poller is freed by libuv's close callback, which can run long before JS drops the handle, so
+// JS never points at the Poller directly: pollStop clears `poller` before closing it, and any later
+// pollStop on the same handle sees nullptr (a stale pointer here was a use-after-free).
+struct PollHandle {
+  Poller* poller;
+};
+
+void FinalizePollHandle(napi_env, PollHandle* h) { delete h; }
+
 void OnPollClosed(uv_handle_t* handle) {
   Poller* p = static_cast<Poller*>(handle->data);
   delete p->context;
@@ -537,18 +547,22 @@ Napi::Value PollStart(const Napi::CallbackInfo& info) {
     ThrowErrnoError(env, -rc, "uv_poll_start");
     return env.Undefined();
   }
-  return Napi::External<Poller>::New(env, p);
+  PollHandle* h = new PollHandle{p};
+  return Napi::External<PollHandle>::New(env, h, FinalizePollHandle);
 }
 
-// pollStop(handle): idempotent. Must be called before the fd is closed.
+// pollStop(handle): idempotent, also after the watcher's memory is gone. Must be called before the
+// fd is closed.
 Napi::Value PollStop(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsExternal()) {
     ThrowTypeError(env, "handle must be a value returned by pollStart()");
     return env.Undefined();
   }
-  Poller* p = info[0].As<Napi::External<Poller>>().Data();
-  if (p == nullptr || p->stopped) return env.Undefined();
+  PollHandle* h = info[0].As<Napi::External<PollHandle>>().Data();
+  if (h == nullptr || h->poller == nullptr) return env.Undefined();
+  Poller* p = h->poller;
+  h->poller = nullptr;  // from here on only libuv owns p; OnPollClosed frees it
   p->stopped = true;
   uv_poll_stop(&p->handle);
   uv_close(reinterpret_cast<uv_handle_t*>(&p->handle), OnPollClosed);

@@ -42,7 +42,7 @@ export class Connection {
       this.fds.push(...got.fds);
       if (got.truncatedFds) {
         this.dropFds();
-        throw new WireError(this.header?.request ?? 0, 'more fds than any message may carry (control data truncated)');
+        throw new WireError(this.header?.request ?? 0, 'more fds than any message may carry (control data truncated)', this.header?.flags);
       }
       if (got.bytes.length === 0) {
         this.dropFds();
@@ -78,7 +78,7 @@ export class Connection {
       validateFds(header, payload, fds.length);
     } catch (err) {
       for (const fd of fds) vhost.closeFd(fd);
-      throw err;
+      throw err instanceof WireError ? err.withFlags(header.flags) : err;
     }
     return { header, payload, fds };
   }

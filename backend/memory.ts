@@ -6,6 +6,7 @@
  * SET_MEM_TABLE builds a new one and swaps it in whole.
  */
 import * as vhost from '../addon/lib/vhost';
+import { guestMemoryFdProblem } from './fd-policy';
 import type { MemRegionDesc } from './wire';
 
 export type Gpa = bigint & { readonly __brand: 'Gpa' };
@@ -64,8 +65,10 @@ export class GuestMemory {
   }
 
   /**
-   * Maps each region of a SET_MEM_TABLE through the addon (fd i belongs to region i). On any
-   * failure the mappings made so far are undone; the fds stay owned by the caller.
+   * Maps each region of a SET_MEM_TABLE through the addon (fd i belongs to region i), after
+   * checking that the fd is a memfd sealed against shrinking and large enough (fd-policy.ts: a
+   * mapping that can lose its file pages is SIGBUS on access). On any failure the mappings made so
+   * far are undone; the fds stay owned by the caller.
    */
   static map(descs: readonly MemRegionDesc[], fds: readonly number[]): GuestMemory {
     if (descs.length !== fds.length) throw new MemoryTableError(`${descs.length} regions but ${fds.length} fds`);
@@ -77,6 +80,8 @@ export class GuestMemory {
       const regions = descs.map((d, i): MappedRegion => {
         if (d.memorySize <= 0n || d.memorySize > BigInt(Number.MAX_SAFE_INTEGER)) throw new MemoryTableError(`region ${i} size ${d.memorySize} not mappable`);
         if (d.mmapOffset > BigInt(Number.MAX_SAFE_INTEGER)) throw new MemoryTableError(`region ${i} mmap_offset ${d.mmapOffset} too large`);
+        const problem = guestMemoryFdProblem(fds[i], Number(d.mmapOffset), Number(d.memorySize));
+        if (problem) throw new MemoryTableError(`region ${i}: ${problem}`);
         const ab = vhost.mmap(fds[i], Number(d.mmapOffset), Number(d.memorySize), true);
         buffers.push(ab);
         return { gpa: gpa(d.guestPhysAddr), va: frontendVa(d.userspaceAddr), size: d.memorySize, bytes: new Uint8Array(ab) };

@@ -10,12 +10,13 @@ import { Connection, type Message } from './connection';
 import { CryptoDevice, MAX_SESSIONS, type SessionSummary } from './crypto/device';
 import { MAX_DATA_LEN } from './crypto/spec';
 import type { EngineSelection } from './crypto/engines';
+import { notifierFdProblem } from './fd-policy';
 import { RateLimitedLog } from './log';
 import { GuestMemory, frontendVa } from './memory';
 import { type Counters, RecentRing, newCounters } from './stats';
 import { SlotState, SplitQueue } from './virtqueue';
 import * as W from './wire';
-import { FLAG_NEED_REPLY, ProtocolFeature, Request, WireError, requestName } from './wire';
+import { FLAG_NEED_REPLY, ProtocolFeature, REQUESTS_WITH_REPLY, Request, WireError, requestName } from './wire';
 
 /**
  * Chains served per pass over a ring before yielding to the event loop (setImmediate), so that a
@@ -217,13 +218,34 @@ export class VhostUserBackend {
           this.dropConnection('front-end closed the connection');
           return;
         }
-        this.dispatch(conn, r.message);
+        try {
+          this.dispatch(conn, r.message);
+        } catch (err) {
+          // Every refusal carries the message's header flags so it can be NACKed.
+          const flags = r.message.header.flags;
+          throw err instanceof WireError ? err.withFlags(flags) : new WireError(r.message.header.request, (err as Error).message, flags);
+        }
         if (this.conn !== conn) return;
       }
     } catch (err) {
       const name = err instanceof WireError ? requestName(err.request) : 'message';
       this.log(`malformed ${name}: ${(err as Error).message}; closing the connection`);
+      if (err instanceof WireError) this.nack(conn, err);
       this.dropConnection('protocol error');
+    }
+  }
+
+  /**
+   * REPLY_ACK: a refused message that asked for an ack gets a non-zero one before the connection
+   * closes, so the front-end sees a failure, not just a hang-up. Best effort: the peer may be gone.
+   */
+  private nack(conn: Connection, err: WireError): void {
+    if (err.flags === undefined || (err.flags & FLAG_NEED_REPLY) === 0) return;
+    if (!this.hasProtocol(ProtocolFeature.REPLY_ACK) || REQUESTS_WITH_REPLY.has(err.request)) return;
+    try {
+      conn.reply(err.request, W.encodeU64(1n));
+    } catch {
+      // EPIPE or a full socket: closing says the rest.
     }
   }
 
@@ -362,6 +384,13 @@ export class VhostUserBackend {
           const f = W.decodeVringFile(req, payload);
           const v = this.vring(req, f.index);
           const fd = f.noFd ? undefined : takeFd();
+          if (fd !== undefined) {
+            const problem = notifierFdProblem(fd);
+            if (problem) {
+              vhost.closeFd(fd);
+              throw new WireError(req, `queue ${f.index}: ${problem}`);
+            }
+          }
           if (req === Request.SET_VRING_KICK) {
             this.stopVring(f.index, false);
             v.kickFd = fd;

@@ -98,11 +98,27 @@ export class WireError extends Error {
   constructor(
     readonly request: number,
     message: string,
+    /** Header flags of the refused message when known (a NEED_REPLY message gets a NACK). */
+    readonly flags?: number,
   ) {
     super(`${requestName(request)}: ${message}`);
     this.name = 'WireError';
   }
+
+  /** The same error, now knowing the refused message's header flags. */
+  withFlags(flags: number): WireError {
+    if (this.flags !== undefined) return this;
+    const e = new WireError(this.request, '', flags);
+    e.message = this.message;
+    return e;
+  }
 }
+
+/** Requests answered with their own reply: REPLY_ACK does not apply to them (spec). */
+export const REQUESTS_WITH_REPLY: ReadonlySet<number> = new Set([
+  Request.GET_FEATURES, Request.GET_PROTOCOL_FEATURES, Request.GET_VRING_BASE, Request.GET_QUEUE_NUM, Request.GET_CONFIG,
+  Request.CREATE_CRYPTO_SESSION, Request.GET_INFLIGHT_FD, Request.GET_MAX_MEM_SLOTS, Request.GET_STATUS,
+]);
 
 export function decodeHeader(bytes: Uint8Array): Header {
   const view = new DataView(bytes.buffer, bytes.byteOffset, HEADER_SIZE);

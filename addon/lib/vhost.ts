@@ -24,6 +24,27 @@ export interface ReceivedMessage {
   readonly truncatedFds: boolean;
 }
 
+/** What fdStatus() reports about an fd (fstat, F_GETFL, F_GET_SEALS, readlink of /proc/self/fd/N). */
+export interface FdStatus {
+  /** st_mode. */
+  readonly mode: number;
+  /** st_size. */
+  readonly size: number;
+  readonly nonBlocking: boolean;
+  /** F_GET_SEALS; null when the file cannot carry seals (anything but shmem/memfd). */
+  readonly seals: number | null;
+  /** e.g. "anon_inode:[eventfd]", "pipe:[1234]", "/memfd:name (deleted)". */
+  readonly target: string;
+}
+
+/** File seals (linux/fcntl.h). */
+export const F_SEAL_SEAL = 0x1;
+export const F_SEAL_SHRINK = 0x2;
+export const F_SEAL_GROW = 0x4;
+export const F_SEAL_WRITE = 0x8;
+/** readlink(/proc/self/fd/N) of an eventfd. */
+export const EVENTFD_TARGET = 'anon_inode:[eventfd]';
+
 /** Opaque handle of an fd watched by libuv. */
 export interface PollHandle {
   readonly __pollHandle: unique symbol;
@@ -40,7 +61,8 @@ interface VhostNative {
   vhostSendMsg(fd: number, bytes: Uint8Array, fds: readonly number[]): number;
   vhostMmap(fd: number, offset: number, length: number, writable: boolean): ArrayBuffer;
   vhostMunmap(buffer: ArrayBuffer): boolean;
-  vhostMemfdCreate(name: string, size: number): number;
+  vhostMemfdCreate(name: string, size: number, seal: boolean): number;
+  vhostFdStatus(fd: number): FdStatus;
   vhostEventfd(initial: number): number;
   vhostEventfdRead(fd: number): number;
   vhostEventfdWrite(fd: number, value: number): void;
@@ -55,7 +77,7 @@ function load(): VhostNative {
   if (native) return native;
   const names: readonly (keyof VhostNative)[] = [
     'vhostListenUnix', 'vhostConnectUnix', 'vhostAccept', 'vhostRecvMsg', 'vhostSendMsg', 'vhostMmap', 'vhostMunmap',
-    'vhostMemfdCreate', 'vhostEventfd', 'vhostEventfdRead', 'vhostEventfdWrite', 'vhostClose', 'vhostPollStart',
+    'vhostMemfdCreate', 'vhostFdStatus', 'vhostEventfd', 'vhostEventfdRead', 'vhostEventfdWrite', 'vhostClose', 'vhostPollStart',
     'vhostPollStop',
   ];
   const table: Partial<Record<keyof VhostNative, unknown>> = {};
@@ -99,8 +121,17 @@ export function munmap(buffer: ArrayBuffer): boolean {
   return load().vhostMunmap(buffer);
 }
 
-export function memfdCreate(name: string, size: number): number {
-  return load().vhostMemfdCreate(name, size);
+/**
+ * An anonymous shared file of `size` bytes. Sealed (F_SEAL_SHRINK | F_SEAL_GROW) by default, as
+ * QEMU's memory-backend-memfd does; `seal: false` makes one a front-end could truncate.
+ */
+export function memfdCreate(name: string, size: number, opts: { seal?: boolean } = {}): number {
+  return load().vhostMemfdCreate(name, size, opts.seal ?? true);
+}
+
+/** fstat + F_GETFL + F_GET_SEALS + readlink of an fd, for judging fds a front-end sends. */
+export function fdStatus(fd: number): FdStatus {
+  return load().vhostFdStatus(fd);
 }
 
 export function eventfdCreate(initial = 0): number {

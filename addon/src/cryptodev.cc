@@ -24,6 +24,8 @@ namespace abi = cryptodev_abi;
 // The kernel copies at most one cipher block of IV and at most AALG_MAX_RESULT_LEN of MAC.
 constexpr size_t kIvBytes = 16;
 constexpr size_t kMacBufferMin = 64;
+// COP_FLAG_WRITE_IV: the kernel writes the chaining IV back into cop.iv.
+constexpr uint16_t kCopFlagWriteIv = 4;
 
 bool CheckArgCount(const Napi::CallbackInfo& info, size_t n, const char* fn) {
   if (info.Length() < n) {
@@ -237,14 +239,41 @@ Napi::Value Crypt(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// Runs one CIOCCRYPT on a libuv worker thread. The buffers stay referenced (so neither collected nor
-// moved) until the promise settles; the JS values are touched only on the JS thread.
+// Runs one CIOCCRYPT on a libuv worker thread. A reference keeps a JS object alive, not its memory:
+// an ArrayBuffer can be detached (transferred with structuredClone/postMessage) while the worker
+// runs, and its memory freed. So the kernel never sees JS memory here: src (and iv) are copied into
+// buffers the worker owns when the call is made, the kernel writes into owned buffers, and the
+// results are copied into dst/iv/mac on the JS thread at completion — after checking that each is
+// still attached and as long as before; if one is not, the promise rejects and nothing is written.
 class CryptWorker : public Napi::AsyncWorker {
  public:
   CryptWorker(Napi::Env env, const CryptArgs& args, const Napi::CallbackInfo& info)
       : Napi::AsyncWorker(env, "cryptodevCryptAsync"), args_(args), deferred_(Napi::Promise::Deferred::New(env)) {
-    for (size_t i = 4; i < 8; i++) {
-      if (info[i].IsBuffer()) pinned_.push_back(Napi::Persistent(info[i].As<Napi::Object>()));
+    size_t len = args.cop.len;
+    in_.assign(args.cop.src, args.cop.src + len);
+    args_.cop.src = in_.data();
+    if (args.cop.dst != nullptr) {
+      out_.resize(len);
+      args_.cop.dst = out_.data();
+      dst_ = Napi::Persistent(info[5].As<Napi::Uint8Array>());
+    }
+    if (args.cop.iv != nullptr) {
+      iv_.assign(args.cop.iv, args.cop.iv + kIvBytes);
+      args_.cop.iv = iv_.data();
+      if ((args.cop.flags & kCopFlagWriteIv) != 0) ivRef_ = Napi::Persistent(info[6].As<Napi::Uint8Array>());
+    }
+    if (args.cop.mac != nullptr) {
+      size_t macLen = info[7].As<Napi::Uint8Array>().ByteLength();
+      mac_.assign(args.cop.mac, args.cop.mac + macLen);
+      args_.cop.mac = mac_.data();
+      macRef_ = Napi::Persistent(info[7].As<Napi::Uint8Array>());
+    }
+  }
+
+  ~CryptWorker() override {
+    // Plaintext and ciphertext copies do not outlive the operation.
+    for (auto* v : {&in_, &out_, &iv_, &mac_}) {
+      if (!v->empty()) explicit_bzero(v->data(), v->size());
     }
   }
 
@@ -257,24 +286,41 @@ class CryptWorker : public Napi::AsyncWorker {
 
   void OnOK() override {
     Napi::Env env = Env();
-    if (err_ == 0) {
-      deferred_.Resolve(env.Undefined());
+    if (err_ != 0) {
+      const char* name = strerrorname_np(err_);
+      std::string code = name != nullptr ? name : "E" + std::to_string(err_);
+      Napi::Error error = Napi::Error::New(env, std::string("CIOCCRYPT: ") + std::strerror(err_) + " (" + code + ")");
+      error.Set("errno", Napi::Number::New(env, err_));
+      error.Set("code", Napi::String::New(env, code));
+      error.Set("syscall", Napi::String::New(env, "CIOCCRYPT"));
+      deferred_.Reject(error.Value());
       return;
     }
-    const char* name = strerrorname_np(err_);
-    std::string code = name != nullptr ? name : "E" + std::to_string(err_);
-    Napi::Error error = Napi::Error::New(env, std::string("CIOCCRYPT: ") + std::strerror(err_) + " (" + code + ")");
-    error.Set("errno", Napi::Number::New(env, err_));
-    error.Set("code", Napi::String::New(env, code));
-    error.Set("syscall", Napi::String::New(env, "CIOCCRYPT"));
-    deferred_.Reject(error.Value());
+    // Check every target before writing any, so a rejection leaves all of them untouched.
+    const char* lost = nullptr;
+    if (!dst_.IsEmpty() && dst_.Value().ByteLength() < out_.size()) lost = "dst";
+    if (!ivRef_.IsEmpty() && ivRef_.Value().ByteLength() < iv_.size()) lost = "iv";
+    if (!macRef_.IsEmpty() && macRef_.Value().ByteLength() < mac_.size()) lost = "mac";
+    if (lost != nullptr) {
+      Napi::Error error = Napi::Error::New(env, std::string("CIOCCRYPT: ") + lost +
+                                                    " was detached while the operation ran; the result is discarded");
+      error.Set("code", Napi::String::New(env, "ERR_CRYPTODEV_BUFFER_DETACHED"));
+      error.Set("syscall", Napi::String::New(env, "CIOCCRYPT"));
+      deferred_.Reject(error.Value());
+      return;
+    }
+    if (!dst_.IsEmpty()) std::memcpy(dst_.Value().Data(), out_.data(), out_.size());
+    if (!ivRef_.IsEmpty()) std::memcpy(ivRef_.Value().Data(), iv_.data(), iv_.size());
+    if (!macRef_.IsEmpty()) std::memcpy(macRef_.Value().Data(), mac_.data(), mac_.size());
+    deferred_.Resolve(env.Undefined());
   }
 
  private:
   CryptArgs args_;
   int err_ = 0;
   Napi::Promise::Deferred deferred_;
-  std::vector<Napi::ObjectReference> pinned_;
+  std::vector<uint8_t> in_, out_, iv_, mac_;
+  Napi::Reference<Napi::Uint8Array> dst_, ivRef_, macRef_;
 };
 
 // cryptodevCryptAsync(same arguments as cryptodevCrypt): Promise<undefined> — off the JS thread.

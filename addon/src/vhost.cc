@@ -365,13 +365,19 @@ Napi::Value Munmap(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, true);
 }
 
-// memfdCreate(name, size) -> fd of an anonymous shared file of that size (test guest memory).
+// memfdCreate(name, size, seal) -> fd of an anonymous shared file of that size (test guest memory).
+// With seal, the size is fixed by F_SEAL_SHRINK | F_SEAL_GROW, as QEMU's memory-backend-memfd does.
 Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string name;
   int64_t size = 0;
   if (!ArgString(info, 0, "name", &name) || !ArgInt(info, 1, "size", 0, kMaxMapBytes, &size)) return env.Undefined();
-  int fd = memfd_create(name.c_str(), MFD_CLOEXEC);
+  if (info.Length() < 3 || !info[2].IsBoolean()) {
+    ThrowTypeError(env, "seal must be a boolean");
+    return env.Undefined();
+  }
+  bool seal = info[2].As<Napi::Boolean>().Value();
+  int fd = memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd < 0) {
     ThrowErrnoError(env, errno, "memfd_create");
     return env.Undefined();
@@ -382,7 +388,51 @@ Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
     ThrowErrnoError(env, err, "ftruncate");
     return env.Undefined();
   }
+  if (seal && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) != 0) {
+    int err = errno;
+    close(fd);
+    ThrowErrnoError(env, err, "fcntl(F_ADD_SEALS)");
+    return env.Undefined();
+  }
   return Napi::Number::New(env, fd);
+}
+
+// fdStatus(fd) -> { mode, size, nonBlocking, seals, target }: what the back-end's policy needs to
+// judge an fd a front-end sent. seals is null for files that cannot carry seals (not shmem/memfd);
+// target is readlink(/proc/self/fd/N), e.g. "anon_inode:[eventfd]".
+Napi::Value FdStatus(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = -1;
+  if (!ArgFd(info, 0, "fd", &fd)) return env.Undefined();
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    ThrowErrnoError(env, errno, "fstat");
+    return env.Undefined();
+  }
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0) {
+    ThrowErrnoError(env, errno, "fcntl(F_GETFL)");
+    return env.Undefined();
+  }
+  int seals = fcntl(fd, F_GET_SEALS);
+  if (seals < 0 && errno != EINVAL) {
+    ThrowErrnoError(env, errno, "fcntl(F_GET_SEALS)");
+    return env.Undefined();
+  }
+  char target[256];
+  std::string link = "/proc/self/fd/" + std::to_string(fd);
+  ssize_t n = readlink(link.c_str(), target, sizeof(target) - 1);
+  if (n < 0) {
+    ThrowErrnoError(env, errno, "readlink");
+    return env.Undefined();
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("mode", Napi::Number::New(env, st.st_mode));
+  out.Set("size", Napi::Number::New(env, static_cast<double>(st.st_size)));
+  out.Set("nonBlocking", Napi::Boolean::New(env, (flags & O_NONBLOCK) != 0));
+  out.Set("seals", seals < 0 ? env.Null() : Napi::Number::New(env, seals));
+  out.Set("target", Napi::String::New(env, std::string(target, static_cast<size_t>(n))));
+  return out;
 }
 
 // ---- eventfd ---------------------------------------------------------------------------------
@@ -462,6 +512,16 @@ struct Poller {
   int fd;
 };
 
+// What JS holds: a handle owned by the garbage collector, pointing at the Poller until pollStop.
+// The Poller is freed by libuv's close callback, which can run long before JS drops the handle, so
+// JS never points at the Poller directly: pollStop clears `poller` before closing it, and any later
+// pollStop on the same handle sees nullptr (a stale pointer here was a use-after-free).
+struct PollHandle {
+  Poller* poller;
+};
+
+void FinalizePollHandle(napi_env, PollHandle* h) { delete h; }
+
 void OnPollClosed(uv_handle_t* handle) {
   Poller* p = static_cast<Poller*>(handle->data);
   delete p->context;
@@ -537,18 +597,22 @@ Napi::Value PollStart(const Napi::CallbackInfo& info) {
     ThrowErrnoError(env, -rc, "uv_poll_start");
     return env.Undefined();
   }
-  return Napi::External<Poller>::New(env, p);
+  PollHandle* h = new PollHandle{p};
+  return Napi::External<PollHandle>::New(env, h, FinalizePollHandle);
 }
 
-// pollStop(handle): idempotent. Must be called before the fd is closed.
+// pollStop(handle): idempotent, also after the watcher's memory is gone. Must be called before the
+// fd is closed.
 Napi::Value PollStop(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsExternal()) {
     ThrowTypeError(env, "handle must be a value returned by pollStart()");
     return env.Undefined();
   }
-  Poller* p = info[0].As<Napi::External<Poller>>().Data();
-  if (p == nullptr || p->stopped) return env.Undefined();
+  PollHandle* h = info[0].As<Napi::External<PollHandle>>().Data();
+  if (h == nullptr || h->poller == nullptr) return env.Undefined();
+  Poller* p = h->poller;
+  h->poller = nullptr;  // from here on only libuv owns p; OnPollClosed frees it
   p->stopped = true;
   uv_poll_stop(&p->handle);
   uv_close(reinterpret_cast<uv_handle_t*>(&p->handle), OnPollClosed);
@@ -566,6 +630,7 @@ void InitVhost(Napi::Env env, Napi::Object exports) {
   exports.Set("vhostMmap", Napi::Function::New(env, Mmap, "vhostMmap"));
   exports.Set("vhostMunmap", Napi::Function::New(env, Munmap, "vhostMunmap"));
   exports.Set("vhostMemfdCreate", Napi::Function::New(env, MemfdCreate, "vhostMemfdCreate"));
+  exports.Set("vhostFdStatus", Napi::Function::New(env, FdStatus, "vhostFdStatus"));
   exports.Set("vhostEventfd", Napi::Function::New(env, EventfdCreate, "vhostEventfd"));
   exports.Set("vhostEventfdRead", Napi::Function::New(env, EventfdRead, "vhostEventfdRead"));
   exports.Set("vhostEventfdWrite", Napi::Function::New(env, EventfdWrite, "vhostEventfdWrite"));

@@ -148,12 +148,13 @@ export function driverSuite(backend: BackendKind): void {
   });
 
   test(`${backend}: the addon's and the chat's cryptodev tests pass in the guest`, { timeout: 300_000 }, async () => {
-    const files = ['out/test/unit/chat/cryptodev.test.js', 'out/test/unit/chat/protocol.test.js'];
+    const files = ['out/test/unit/chat/cryptodev.test.js', 'out/test/unit/chat/protocol.test.js', 'out/test/unit/addon/cryptodev-async.test.js'];
     const r = await session.run({ shell: `cd '${REPO}' && node --test --test-reporter=tap ${files.join(' ')}` }, { timeoutMs: 300_000 });
     assert.equal(r.code, 0, r.stdout.slice(-4000) + r.stderr);
     const passed = (name: RegExp): boolean => r.stdout.split('\n').some((l) => /^\s*ok \d+ - /.test(l) && name.test(l) && !/# SKIP/.test(l));
     assert.ok(passed(/AES-256-CBC through \/dev\/crypto/), 'the addon AES test ran (not skipped)');
     assert.ok(passed(/cryptodev ↔ software interoperate/), 'the chat interop test ran (not skipped)');
+    assert.ok(passed(/a dst detached while CryptAsync runs/), 'the addon detach test ran (not skipped)');
     assert.match(r.stdout, /^# fail 0$/m);
   });
 

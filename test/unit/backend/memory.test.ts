@@ -88,3 +88,24 @@ describe('mapping limits', () => {
     }
   });
 });
+
+describe('guest memory fd policy', () => {
+  it('maps only memfds sealed against shrinking (anything else could be truncated under the mapping: SIGBUS)', () => {
+    const region = [{ guestPhysAddr: 0n, memorySize: 4096n, userspaceAddr: 0n, mmapOffset: 0n }];
+    const unsealed = vhost.memfdCreate('vlab-unsealed', 4096, { seal: false });
+    const efd = vhost.eventfdCreate();
+    const sealed = vhost.memfdCreate('vlab-sealed', 4096);
+    try {
+      assert.throws(() => GuestMemory.map(region, [unsealed]), /region 0: memfd is not sealed with F_SEAL_SHRINK/);
+      assert.throws(() => GuestMemory.map(region, [efd]), /region 0: fd is anon_inode:\[eventfd\], not a memfd/);
+      assert.equal(vhost.fdStatus(sealed).seals! & vhost.F_SEAL_SHRINK, vhost.F_SEAL_SHRINK);
+      const m = GuestMemory.map(region, [sealed]);
+      assert.equal(m.regions.length, 1);
+      m.close();
+    } finally {
+      vhost.closeFd(unsealed);
+      vhost.closeFd(efd);
+      vhost.closeFd(sealed);
+    }
+  });
+});

@@ -84,6 +84,12 @@ describe('vhost-user protocol handling', () => {
     }, /ring addresses are not inside/);
   });
 
+  it('closes on a kick fd that is not an eventfd (a memfd), closing it', async () => {
+    const memfd = vhost.memfdCreate('not-a-notifier', 4096);
+    await expectClosedThenUsable((fe) => fe.send(Request.SET_VRING_KICK, W.encodeU64(0n), [memfd]), /SET_VRING_KICK: queue 0: fd is \/memfd:not-a-notifier .*not an eventfd/);
+    vhost.closeFd(memfd);
+  });
+
   it('serves one front-end at a time', async () => {
     const first = await fx.connect();
     const second = TestFrontend.raw(fx.socket);

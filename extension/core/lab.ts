@@ -377,6 +377,7 @@ export class Lab extends EventEmitter {
     // stderr still land in the same file (appending) for anything written before or after it.
     const args = [script, 'backend', '--socket', this.paths.vhostUserSocket, '--telemetry', this.paths.telemetrySocket, '--engine', options.engine,
       '--log-file', this.paths.backendLog, '--log-max-bytes', String(BACKEND_LOG_MAX_BYTES)];
+    for (const rule of options.faults ?? []) args.push('--fault', rule);
     this.progress(ctl, 'backend', `starting the TypeScript vhost-user backend (engine ${options.engine})`);
     // Inside desktop VS Code process.execPath is Electron: ELECTRON_RUN_AS_NODE makes it behave as node
     // (plain node ignores the variable).

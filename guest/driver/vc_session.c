@@ -244,12 +244,12 @@ static void vc_ctrl_destroy(struct vc_dev *dev, u32 opcode, u32 algo,
 	err = vc_queue_req(dev, &dev->ctrlq, req, sgs, 1, 1);
 	if (err) {
 		vc_req_put(req);
-		/* Killed while the ring was full: a worker sends it. */
-		if (err == -EINTR && may_defer)
+		/* Signalled while the ring was full: a worker sends it. */
+		if (err == -ERESTARTSYS && may_defer)
 			vc_defer_destroy(dev, opcode, algo, sid);
 		return;
 	}
-	/* Killed or timed out here: the callback frees the request. */
+	/* Signalled or timed out here: the callback frees the request. */
 	err = vc_wait_req(dev, req);
 	if (!err && req->in.inhdr.status != VIRTIO_CRYPTO_OK)
 		dev_warn(&dev->vdev->dev, "destroy session %llu: status %u\n",
@@ -628,8 +628,8 @@ int vc_session_crypt(struct vc_session *s, struct crypt_op *cop)
 	if (!s->calg || !s->calg->ivsize || cop->iv)
 		return vc_do_crypt(s, cop);
 	/* Uses and advances the session's IV: one such request at a time. */
-	if (mutex_lock_killable(&s->iv_mutex))
-		return -EINTR;
+	if (mutex_lock_interruptible(&s->iv_mutex))
+		return -ERESTARTSYS;
 	err = vc_do_crypt(s, cop);
 	mutex_unlock(&s->iv_mutex);
 	return err;

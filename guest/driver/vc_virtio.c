@@ -198,7 +198,7 @@ static bool vc_inflight_try(unsigned long bytes)
 
 /*
  * Count bytes of buffers against max_inflight_kb before allocating them;
- * sleeps (killably) while the budget is used up. The bytes are given back
+ * sleeps (interruptibly) while the budget is used up. The bytes are given back
  * when the request is freed, i.e. once the device has returned it. Waits
  * no longer than the requests that hold the budget: each of them times
  * out (breaking the device, which wakes us) or completes.
@@ -218,13 +218,13 @@ int vc_inflight_charge(struct vc_dev *dev, struct vc_req *req,
 
 	if (!bytes)
 		return 0;
-	err = wait_event_killable(vc_inflight_wq,
-				  vc_inflight_ready(dev, bytes, &charged));
+	err = wait_event_interruptible(vc_inflight_wq,
+				       vc_inflight_ready(dev, bytes, &charged));
 	if (err)
-		return -EINTR;
+		return -ERESTARTSYS;
 	if (!charged) {
 		err = vc_dev_usable(dev);
-		return err ? err : -EINTR;
+		return err ? err : -ERESTARTSYS;
 	}
 	req->charged = bytes;
 	return 0;
@@ -270,7 +270,7 @@ static int vc_req_fits(struct vc_dev *dev, struct vc_queue *q,
 /*
  * Add a request to a ring. The device's reference is taken here and dropped
  * by whoever finishes the request (the callback, or remove when the device
- * goes away). A full ring is waited on killably and for at most timeout_ms
+ * goes away). A full ring is waited on interruptibly, at most timeout_ms
  * (then the device is broken: it took nothing for that long). A ring that
  * is empty and still has no room means the request is too big for it.
  */
@@ -307,11 +307,11 @@ int vc_queue_req(struct vc_dev *dev, struct vc_queue *q, struct vc_req *req,
 		if (err != -ENOSPC)
 			break;
 		/* Ring full: sleep until the callback reclaims something. */
-		ret = wait_event_killable_timeout(q->space,
-						  READ_ONCE(q->space_seq) != seq ||
-						  vc_dev_usable(dev), left);
+		ret = wait_event_interruptible_timeout(q->space,
+						       READ_ONCE(q->space_seq) != seq ||
+						       vc_dev_usable(dev), left);
 		if (ret < 0) {
-			err = -EINTR;
+			err = -ERESTARTSYS;
 			break;
 		}
 		if (!ret) {
@@ -328,15 +328,17 @@ int vc_queue_req(struct vc_dev *dev, struct vc_queue *q, struct vc_req *req,
 }
 
 /*
- * Wait, killably and for at most timeout_ms, for the device to return a
- * queued request. Given up on, the request stays the device's: the
+ * Wait, interruptibly (so a stalled device leaves no task in D state; any
+ * fatal signal ends the wait) and for at most timeout_ms, for the device
+ * to return a queued request. A signal gives -ERESTARTSYS: the ioctl is
+ * restarted with SA_RESTART, as nothing of the request was used. Given up on, the request stays the device's: the
  * callback frees it (or hands an orphaned session to a worker) whenever
  * the device returns it, and remove() fails it at the latest.
  */
 int vc_wait_req(struct vc_dev *dev, struct vc_req *req)
 {
-	long ret = wait_for_completion_killable_timeout(&req->done,
-							vc_timeout_jiffies());
+	long ret = wait_for_completion_interruptible_timeout(&req->done,
+							     vc_timeout_jiffies());
 
 	if (ret > 0)
 		return req->result;
@@ -347,7 +349,7 @@ int vc_wait_req(struct vc_dev *dev, struct vc_req *req)
 		vc_dev_break(dev, "request timed out");
 		return -ETIMEDOUT;
 	}
-	return -EINTR;
+	return -ERESTARTSYS;
 }
 
 int vc_submit(struct vc_dev *dev, struct vc_queue *q, struct vc_req *req,

@@ -113,7 +113,7 @@ struct vc_buf {
 enum {
 	VC_REQ_WAITING,		/* the submitter waits for it */
 	VC_REQ_DONE,		/* the device returned it */
-	VC_REQ_ABANDONED,	/* the submitter was killed or timed out */
+	VC_REQ_ABANDONED,	/* the submitter was signalled or timed out */
 };
 
 /*

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { GUEST_COMPAT_TOOL_PATH, GUEST_TOOL_PATH, MODULE_NAME, buildDriver, isDriverLoaded, loadDriver, pushGuestTool, unloadDriver, type DriverBuild } from '../../extension/core/driver';
 import { virtioCryptoDrivers } from '../../extension/core/guest-checks';
 import { Lab } from '../../extension/core/lab';
+import { readState } from '../../extension/core/state';
 import type { SshSession } from '../../extension/core/ssh';
 import type { BackendKind } from '../../extension/core/state';
 import { type CliRun, runMainCaptured } from '../cli-capture';
@@ -271,6 +272,66 @@ export function driverSuite(backend: BackendKind): void {
     assert.equal(load.code, 0, load.err);
     assert.match(load.out, /loaded: \/dev\/crypto is ready/);
   });
+
+  if (backend === 'ts') {
+    test(`${backend}: a stalled device: waiters sleep interruptibly (not D), kill -9 ends them, timeout_ms gives ETIMEDOUT and a broken device, rebind recovers`, { timeout: 240_000 }, async (t) => {
+      // The stall: the backend process is stopped (SIGSTOP), so the data queue is never answered.
+      // Control requests reach the backend synchronously through QEMU's main loop, so every session
+      // is created before the stop and none while it lasts.
+      const pid = readState(lab.paths)?.backend?.pid;
+      assert.ok(pid, 'the ts backend pid');
+      const P = `/sys/module/${MODULE_NAME}/parameters`;
+      const sh = async (cmd: string): Promise<string> => (await session.run({ shell: cmd }, { timeoutMs: 30_000 })).stdout;
+      const until = async (what: string, ok: () => Promise<boolean>, ms: number): Promise<void> => {
+        const end = Date.now() + ms;
+        while (!(await ok())) {
+          if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+          await new Promise((r) => setTimeout(r, 300));
+        }
+      };
+      await sh(`echo 0 > ${P}/timeout_ms`);
+      // A: crypt at t=4 s, waits with no timeout; B: crypt at t=12 s, after timeout_ms is set to 3 s.
+      const started = await sh(
+        `(${GUEST_TOOL_PATH} wait 4 > /tmp/stall-a.log 2>&1 & echo "a=$!"; ${GUEST_TOOL_PATH} wait 12 > /tmp/stall-b.log 2>&1 & echo "b=$!")`,
+      );
+      const a = /^a=(\d+)$/m.exec(started)?.[1];
+      const b = /^b=(\d+)$/m.exec(started)?.[1];
+      assert.ok(a && b, started);
+      await until('both sessions', async () => (await sh('grep -l "session errno 0" /tmp/stall-a.log /tmp/stall-b.log | wc -l')).trim() === '2', 20_000);
+      process.kill(pid, 'SIGSTOP');
+      try {
+        await until('A to start its request', async () => /crypt start/.test(await sh('cat /tmp/stall-a.log')), 20_000);
+        await new Promise((r) => setTimeout(r, 2000));
+        const stat = await sh(`cat /proc/${a}/stat; echo; cat /proc/${a}/wchan`);
+        const state = /^\d+ \(.*?\) (\S)/.exec(stat)?.[1];
+        t.diagnostic(`waiter A while stalled: state ${state}, wchan ${stat.split('\n')[2] ?? ''}`);
+        assert.ok(!/crypt errno/.test(await sh('cat /tmp/stall-a.log')), 'A is still waiting');
+        assert.equal(state, 'S', `waiter state while stalled: ${stat}`);
+        await sh(`kill -9 ${a}`);
+        await until('A to be gone after kill -9', async () => (await sh(`test -e /proc/${a} && echo alive || echo gone`)).includes('gone'), 15_000);
+        // B: its request times out after 3 s and breaks the device; its close does not hang.
+        await sh(`echo 3000 > ${P}/timeout_ms`);
+        await until('B to finish', async () => /closed/.test(await sh('cat /tmp/stall-b.log')), 40_000);
+        const blog = await sh('cat /tmp/stall-b.log');
+        assert.match(blog, /^crypt errno 110$/m, blog);
+        assert.match(blog, /^finish errno 0$/m, blog);
+      } finally {
+        process.kill(pid, 'SIGCONT');
+      }
+      const dmesg = await sh('dmesg | tail -n 20');
+      assert.match(dmesg, /request timed out: device marked broken/, dmesg);
+      // Broken is sticky: new opens get ENODEV until the device is bound again.
+      const open = await session.run([GUEST_TOOL_PATH, 'wait', '0'], { timeoutMs: 30_000 });
+      assert.match(open.stderr, /open \/dev\/crypto: No such device/, open.stdout + open.stderr);
+      const [bound] = await virtioCryptoDrivers(session);
+      assert.ok(bound);
+      const drv = `/sys/bus/virtio/drivers/${MODULE_NAME}`;
+      const rebind = await sh(`echo ${bound.device} > ${drv}/unbind; echo "unbind=$?"; echo ${bound.device} > ${drv}/bind; echo "bind=$?"; echo 10000 > ${P}/timeout_ms`);
+      assert.match(rebind, /unbind=0\nbind=0/, rebind);
+      const kat = await guest([GUEST_TOOL_PATH, 'kat', ...macFlag]);
+      assert.deepEqual(toolVerdict(kat.stdout).notOk, [], kat.stdout);
+    });
+  }
 
   test(`${backend}: hot-unplug with a file open: no oops, the open file gets ENODEV, a rescan brings the device back`, { timeout: 240_000 }, async (t) => {
     // QEMU's own unplug first: on q35 the device sits on the root complex (pcie.0), which QEMU 7.2

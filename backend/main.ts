@@ -10,6 +10,8 @@ export interface RunBackendOptions {
   readonly engine: EngineChoice;
   readonly log: (line: string) => void;
   readonly signal: AbortSignal;
+  /** Fault-injection rules from the start (`--fault`, docs/fault-injection.md). */
+  readonly faults?: readonly string[];
   /** Called once both sockets listen. */
   readonly onReady?: (backend: VhostUserBackend) => void;
 }
@@ -17,13 +19,13 @@ export interface RunBackendOptions {
 export async function runBackend(opts: RunBackendOptions): Promise<void> {
   const selection = createEngine(opts.engine);
   opts.log(`engine: ${selection.engine.name} (${selection.reason})`);
-  const backend = new VhostUserBackend({ socketPath: opts.socketPath, engine: selection, log: opts.log });
+  const backend = new VhostUserBackend({ socketPath: opts.socketPath, engine: selection, log: opts.log, faults: opts.faults });
   let telemetry: TelemetryServer | undefined;
   try {
     // The vhost-user socket first: it refuses a path another live back-end holds.
     backend.start();
     if (opts.telemetryPath) {
-      const server = new TelemetryServer(opts.telemetryPath, (o) => backend.snapshot(o), opts.log);
+      const server = new TelemetryServer(opts.telemetryPath, (o) => backend.snapshot(o), opts.log, backend);
       await server.start();
       telemetry = server;
       opts.log(`telemetry on ${opts.telemetryPath}`);

@@ -1,6 +1,7 @@
 /** `vlab rings`: renders telemetry snapshots as text, live (redrawn in place) or once. */
 import * as net from 'node:net';
 import type { CliIo } from '../extension/cli/command';
+import { formatFaults } from './fault-control';
 import type { BackendSnapshot, QueueSnapshot } from './vhost-user-backend';
 
 const STATE_CHAR: Readonly<Record<string, string>> = { idle: '.', 'in-flight': '*', done: 'o', rejected: 'x' };
@@ -20,7 +21,8 @@ export function renderQueue(q: QueueSnapshot, width = 64): string[] {
     lines.push('  recent requests (newest first):');
     lines.push('    head  opcode          session    src     dst  status    latency');
     for (const r of q.recent.slice(0, 8)) {
-      lines.push(`    ${String(r.head).padStart(4)}  ${r.opcode.padEnd(14)}  ${r.sessionId.padStart(7)}  ${String(r.srcLen).padStart(6)}  ${String(r.dstLen).padStart(6)}  ${r.status.padEnd(8)}  ${String(r.latencyUs).padStart(6)} µs`);
+      const fault = r.faults?.length ? `  fault ${r.faults.map((id) => `#${id}`).join(',')}` : '';
+      lines.push(`    ${String(r.head).padStart(4)}  ${r.opcode.padEnd(14)}  ${r.sessionId.padStart(7)}  ${String(r.srcLen).padStart(6)}  ${String(r.dstLen).padStart(6)}  ${r.status.padEnd(8)}  ${String(r.latencyUs).padStart(6)} µs${fault}`);
     }
   }
   return lines;
@@ -36,6 +38,8 @@ export function renderSnapshot(s: BackendSnapshot): string {
     `sessions ${s.sessions.length} open (${c.sessionsCreated} created, ${c.sessionsClosed} closed, ${c.sessionCreateFailures} refused)`,
     ...s.sessions.slice(0, 8).map((x) => `  #${x.id} ${x.algorithm} ${x.direction}, ${x.requests} requests`),
     ...s.queues.flatMap((q) => renderQueue(q)),
+    // Fault injection: shown once a rule exists or a fault was injected (older back-ends send none).
+    ...(s.faults && (s.faults.rules.length > 0 || s.faults.injected > 0) ? formatFaults(s.faults).trimEnd().split('\n') : []),
   ];
   return `${lines.join('\n')}\n`;
 }

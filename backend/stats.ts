@@ -16,6 +16,8 @@ export interface RecentRequest {
   readonly latencyUs: number;
   /** ms since the backend started */
   readonly atMs: number;
+  /** Ids of the fault-injection rules that fired on it (absent: none). */
+  readonly faults?: readonly number[];
 }
 
 export interface Counters {
@@ -55,8 +57,9 @@ export class RecentRing {
   private readonly status = new Uint8Array(RECENT_CAPACITY);
   private readonly latency = new Float64Array(RECENT_CAPACITY);
   private readonly at = new Float64Array(RECENT_CAPACITY);
+  private readonly faults: (readonly number[] | undefined)[] = new Array<undefined>(RECENT_CAPACITY).fill(undefined);
 
-  record(head: number, opcode: number, session: bigint, src: number, dst: number, status: number, latencyMs: number, atMs: number): void {
+  record(head: number, opcode: number, session: bigint, src: number, dst: number, status: number, latencyMs: number, atMs: number, faults?: readonly number[]): void {
     const i = this.next;
     this.head[i] = head;
     this.opcode[i] = opcode;
@@ -66,6 +69,7 @@ export class RecentRing {
     this.status[i] = status;
     this.latency[i] = latencyMs;
     this.at[i] = atMs;
+    this.faults[i] = faults;
     this.next = (i + 1) % RECENT_CAPACITY;
     if (this.count < RECENT_CAPACITY) this.count++;
   }
@@ -84,6 +88,7 @@ export class RecentRing {
         status: CryptoStatus[this.status[i]] ?? String(this.status[i]),
         latencyUs: Math.round(this.latency[i] * 1000),
         atMs: Math.round(this.at[i]),
+        ...(this.faults[i] ? { faults: [...(this.faults[i] as readonly number[])] } : {}),
       });
     }
     return out;

@@ -2,9 +2,11 @@
  * Telemetry socket (docs/telemetry.md): JSON lines over a unix socket. A client sends
  * {"type":"snapshot"} for one snapshot line, or {"type":"subscribe","intervalMs":N} for a stream
  * until it disconnects. Snapshots are built only on request, on the JS thread between kicks.
+ * With a fault target, the same socket takes fault-injection control requests (docs/fault-injection.md).
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import { type FaultTarget, handleFaultRequest, isFaultRequestType } from './fault-control';
 
 export const MIN_INTERVAL_MS = 20;
 export const MAX_INTERVAL_MS = 60_000;
@@ -21,6 +23,7 @@ export class TelemetryServer {
     private readonly socketPath: string,
     private readonly source: SnapshotSource,
     private readonly log: (line: string) => void = () => undefined,
+    private readonly faults?: FaultTarget,
   ) {}
 
   /** Listens; a stale socket file is replaced, a live one (another back-end) or a regular file is not. */
@@ -104,8 +107,10 @@ export class TelemetryServer {
           if (timer) clearInterval(timer);
           send(this.source({ descriptors }));
           timer = setInterval(() => send(this.source({ descriptors })), ms);
+        } else if (this.faults && isFaultRequestType(r.type)) {
+          send(handleFaultRequest(this.faults, req as Record<string, unknown>));
         } else {
-          send({ type: 'error', message: 'unknown request type (expected "snapshot" or "subscribe")' });
+          send({ type: 'error', message: `unknown request type (expected "snapshot", "subscribe"${this.faults ? ', "fault-set", "fault-list" or "fault-clear"' : ''})` });
         }
       }
     });

@@ -7,7 +7,9 @@
 import * as fs from 'node:fs';
 import * as vhost from '../addon/lib/vhost';
 import { Connection, type Message } from './connection';
-import { CryptoDevice, type SessionSummary } from './crypto/device';
+import { CryptoDevice, type FaultGate, type RequestOutcome, type SessionSummary } from './crypto/device';
+import { opcodeName } from './crypto/spec';
+import { FaultPlan, type FaultPlanSnapshot, type FaultRuleView, type IrqFault, RateLimitedLog } from './faults';
 import type { EngineSelection } from './crypto/engines';
 import { GuestMemory, frontendVa } from './memory';
 import { type Counters, RecentRing, newCounters } from './stats';
@@ -39,6 +41,8 @@ export interface BackendOptions {
   readonly socketPath: string;
   readonly engine: EngineSelection;
   readonly log?: (line: string) => void;
+  /** Fault-injection rules active from the start (docs/fault-injection.md); a bad one throws. */
+  readonly faults?: readonly string[];
 }
 
 export interface QueueSnapshot {
@@ -77,6 +81,30 @@ export interface BackendSnapshot {
   sessions: SessionSummary[];
   counters: Counters;
   queues: QueueSnapshot[];
+  faults: FaultsSnapshot;
+}
+
+/** Fault injection as telemetry shows it (docs/fault-injection.md). */
+export interface FaultsSnapshot extends FaultPlanSnapshot {
+  /** Requests waiting on the avail ring because of a stall (0 when not stalled). */
+  heldRequests: number;
+  /** Completions a delay rule is holding back right now. */
+  delayedInFlight: number;
+  /** Call-eventfd writes left out (irq=withhold) and added (irq=duplicate). */
+  interruptsWithheld: number;
+  interruptsDuplicated: number;
+}
+
+/** Gap before the second signal of irq=duplicate: the guest sees two interrupts, not one merged. */
+export const DUPLICATE_IRQ_GAP_MS = 10;
+
+interface DelayedCompletion {
+  readonly index: number;
+  readonly head: number;
+  readonly written: number;
+  readonly outcome: RequestOutcome;
+  readonly t0: number;
+  timer?: NodeJS.Timeout;
 }
 
 const STATE_NAMES: readonly DescriptorSnapshot['state'][] = ['idle', 'in-flight', 'done', 'rejected'];
@@ -100,11 +128,20 @@ export class VhostUserBackend {
   /** Only a socket this instance created is removed at stop (never another back-end's). */
   private ownsSocket = false;
   private readonly closeListeners: (() => void)[] = [];
+  // Fault injection (docs/fault-injection.md).
+  readonly faults = new FaultPlan();
+  private readonly faultGate: FaultGate = (opcode, sessionId) => this.faults.decide(opcode, sessionId);
+  private readonly faultLog: RateLimitedLog;
+  private readonly delayed = new Set<DelayedCompletion>();
+  private interruptsWithheld = 0;
+  private interruptsDuplicated = 0;
 
   constructor(private readonly opts: BackendOptions) {
     this.log = opts.log ?? (() => undefined);
+    this.faultLog = new RateLimitedLog(this.log);
     this.device = new CryptoDevice(opts.engine.engine, this.counters, this.log);
     this.resetVrings();
+    if (opts.faults?.length) this.addFaults(opts.faults);
   }
 
   /**
@@ -441,6 +478,8 @@ export class VhostUserBackend {
 
   private stopVring(index: number, closeAll: boolean): void {
     const v = this.vrings[index];
+    // Fault injection: delayed completions are delivered now, so every taken request is answered.
+    this.flushDelayed(index);
     if (v.poll) vhost.pollStop(v.poll);
     v.poll = undefined;
     if (v.queue) v.base = v.queue.lastAvailIdx;
@@ -460,6 +499,10 @@ export class VhostUserBackend {
     const v = this.vrings[index];
     const q = v.queue;
     if (!q || !v.enabled) return;
+    // Fault injection: a stall leaves requests on the avail ring until its rule is cleared.
+    if (this.faults.stalledBy !== null) return;
+    const gate = this.faults.empty ? undefined : this.faultGate;
+    let irq: IrqFault | undefined;
     const recent = v.stats.recent;
     do {
       for (let chain = q.pop(); chain; chain = q.pop()) {
@@ -470,18 +513,133 @@ export class VhostUserBackend {
           continue;
         }
         const t0 = performance.now();
-        const r = this.device.handle(chain.readable, chain.readableLength, chain.writable, chain.writableLength);
+        const r = this.device.handle(chain.readable, chain.readableLength, chain.writable, chain.writableLength, gate);
+        if (r.fault) {
+          // Fault injection: held back on the ring (stall), completed later (delay) or altered.
+          if (r.fault.stall) {
+            q.unpop(chain.head);
+            this.logFault(r, chain.head);
+            break;
+          }
+          this.counters.requests++;
+          irq = this.completeFaulted(index, chain.head, r, t0) ?? irq;
+          continue;
+        }
         const t1 = performance.now();
         this.counters.requests++;
         q.pushUsed(chain.head, r.written);
         recent.record(chain.head, r.opcode, r.sessionId, r.srcLen, r.dstLen, r.status < 0 ? 255 : r.status, t1 - t0, t1 - this.started);
       }
-    } while (q.armNotification() && !q.broken);
+    } while (this.faults.stalledBy === null && q.armNotification() && !q.broken);
     if (q.broken) this.log(`queue ${index} is broken: ${q.broken}; no more requests are served on it`);
-    if (q.publish() && v.callFd !== undefined) {
-      vhost.eventfdWrite(v.callFd, 1);
-      this.counters.interrupts++;
+    if (q.publish()) this.signalGuest(v, irq);
+  }
+
+  /** Writes the call eventfd (once; none or twice when a fault says so). */
+  private signalGuest(v: VringConfig, irq: IrqFault | undefined): void {
+    const fd = v.callFd;
+    if (fd === undefined) return;
+    if (irq === 'withhold') {
+      this.interruptsWithheld++;
+      return;
     }
+    vhost.eventfdWrite(fd, 1);
+    this.counters.interrupts++;
+    if (irq === 'duplicate') {
+      setTimeout(() => {
+        // Only if the same eventfd is still this ring's call fd (not closed or replaced meanwhile).
+        if (v.callFd !== fd) return;
+        vhost.eventfdWrite(fd, 1);
+        this.counters.interrupts++;
+        this.interruptsDuplicated++;
+      }, DUPLICATE_IRQ_GAP_MS).unref();
+    }
+  }
+
+  // ---- fault injection (docs/fault-injection.md) ----------------------------------------------
+
+  /** Adds rules (all or none; FaultRuleError names the bad part). */
+  addFaults(rules: readonly string[]): FaultRuleView[] {
+    const added = this.faults.addRules(rules);
+    for (const r of added) this.log(`fault rule #${r.id} set: ${r.rule}`);
+    return added;
+  }
+
+  /** Clears one rule or all; clearing the stalling rule serves the held requests now. */
+  clearFaults(id?: number): number[] {
+    const { cleared, released } = this.faults.clear(id);
+    if (cleared.length) this.log(`fault rule${cleared.length > 1 ? 's' : ''} cleared: ${cleared.map((c) => `#${c}`).join(' ')}`);
+    if (released) {
+      this.log('stall released: serving the held requests');
+      for (let i = 0; i < this.vrings.length; i++) {
+        const q = this.vrings[i].queue;
+        try {
+          this.processQueue(i);
+        } catch (err) {
+          if (q) q.broken = `internal error: ${(err as Error).message}`;
+          this.log(`queue ${i}: internal error, ring abandoned: ${(err as Error).stack ?? String(err)}`);
+        }
+      }
+    }
+    return cleared;
+  }
+
+  private logFault(r: RequestOutcome, head: number): void {
+    const rules = r.fault?.rules.map((id) => `#${id} ${this.faults.ruleText(id) ?? ''}`.trim()).join(', ');
+    this.faultLog.log(`fault injected by ${rules}: head ${head} ${opcodeName(r.opcode)} session ${r.sessionId}`, performance.now());
+  }
+
+  /** Completes a request a rule fired on. Returns the interrupt fault for this batch, if any. */
+  private completeFaulted(index: number, head: number, r: RequestOutcome, t0: number): IrqFault | undefined {
+    const f = r.fault;
+    if (!f) return undefined;
+    this.logFault(r, head);
+    const written = Math.max(0, r.written - f.shortUsed);
+    const entry: DelayedCompletion = { index, head, written, outcome: r, t0 };
+    if (f.delayMs > 0) {
+      entry.timer = setTimeout(() => {
+        this.delayed.delete(entry);
+        this.finishDelayed(entry);
+      }, f.delayMs);
+      this.delayed.add(entry);
+      return undefined;
+    }
+    this.pushFaulted(entry);
+    return f.irq;
+  }
+
+  private pushFaulted(e: DelayedCompletion): boolean {
+    const v = this.vrings[e.index];
+    const q = v.queue;
+    if (!q) return false;
+    const r = e.outcome;
+    q.pushUsed(e.head, e.written);
+    const t1 = performance.now();
+    v.stats.recent.record(e.head, r.opcode, r.sessionId, r.srcLen, r.dstLen, r.status < 0 ? 255 : r.status, t1 - e.t0, t1 - this.started, r.fault?.rules);
+    return true;
+  }
+
+  private finishDelayed(e: DelayedCompletion): void {
+    const v = this.vrings[e.index];
+    if (!this.pushFaulted(e) || !v.queue) return;
+    if (v.queue.publish()) this.signalGuest(v, e.outcome.fault?.irq);
+  }
+
+  private flushDelayed(index: number): void {
+    for (const e of [...this.delayed]) {
+      if (e.index !== index) continue;
+      clearTimeout(e.timer);
+      this.delayed.delete(e);
+      this.finishDelayed(e);
+    }
+  }
+
+  faultsSnapshot(): FaultsSnapshot {
+    const held = this.faults.stalledBy === null ? 0 : this.vrings.reduce((n, v) => n + (v.queue ? v.queue.pending() : 0), 0);
+    return {
+      ...this.faults.snapshot(), heldRequests: held, delayedInFlight: this.delayed.size,
+      interruptsWithheld: this.interruptsWithheld, interruptsDuplicated: this.interruptsDuplicated,
+    };
   }
 
   /** Built only when asked: the data path never pays for it. */
@@ -511,6 +669,7 @@ export class VhostUserBackend {
       sessions: this.device.sessionSummaries(),
       counters: { ...this.counters },
       queues,
+      faults: this.faultsSnapshot(),
     };
   }
 

@@ -200,6 +200,15 @@ export class SplitQueue {
     return { head, readable, readableLength, writable, writableLength, descriptorCount: count, indirect };
   }
 
+  /**
+   * Puts the chain the last {@link pop} returned back on the available ring, untouched (fault
+   * injection's stall holds requests there, so GET_VRING_BASE reports only what was consumed).
+   */
+  unpop(head: number): void {
+    this.lastAvailIdx = (this.lastAvailIdx - 1) & 0xffff;
+    this.slots[head] = SlotState.Idle;
+  }
+
   /** Records a finished chain in the used ring; becomes visible to the guest at {@link publish}. */
   pushUsed(head: number, written: number): void {
     const slot = this.usedIdx % this.size;

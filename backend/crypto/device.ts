@@ -15,6 +15,7 @@ import { EngineUnsupportedError, type CipherMode, type CryptoEngine, type HmacHa
 import * as S from './spec';
 import { CryptoStatus } from './spec';
 import type { CreateSessionRequest, SymSessionInfo } from '../wire';
+import type { FaultDecision } from '../faults';
 import type { Segment } from '../memory';
 import type { Counters } from '../stats';
 
@@ -63,7 +64,12 @@ export interface RequestOutcome {
   readonly sessionId: bigint;
   readonly srcLen: number;
   readonly dstLen: number;
+  /** Fault injection: the rules that fired on this request (null: none). */
+  readonly fault: FaultDecision | null;
 }
+
+/** Fault injection hook: asked once per decodable request (backend/faults.ts). */
+export type FaultGate = (opcode: number, sessionId: bigint) => FaultDecision | null;
 
 class BadRequest extends Error {}
 
@@ -110,6 +116,17 @@ export function scatter(segs: readonly Segment[], offset: number, data: Uint8Arr
     done += n;
     skip = 0;
     i++;
+  }
+}
+
+/** XORs the first `len` writable bytes with 0xff (the caller checked they exist). */
+function flipBytes(writable: readonly Segment[], len: number): void {
+  let left = len;
+  for (const s of writable) {
+    const n = Math.min(left, s.length);
+    for (let i = 0; i < n; i++) s[i] ^= 0xff;
+    left -= n;
+    if (left === 0) return;
   }
 }
 
@@ -207,12 +224,16 @@ export class CryptoDevice {
 
   // ---- data requests ------------------------------------------------------------------------
 
-  /** Serves one chain. status −1: no writable byte, nothing could be written. */
-  handle(readable: readonly Segment[], readableLength: number, writable: readonly Segment[], writableLength: number): RequestOutcome {
+  /**
+   * Serves one chain. status −1: no writable byte, nothing could be written. With a fault gate, a
+   * firing stall rule returns `fault.stall` having touched nothing (the caller puts the chain back).
+   */
+  handle(readable: readonly Segment[], readableLength: number, writable: readonly Segment[], writableLength: number, gate?: FaultGate): RequestOutcome {
     if (writableLength < 1) {
       this.counters.unanswerable++;
-      return { written: 0, status: -1, opcode: 0, sessionId: 0n, srcLen: 0, dstLen: 0 };
+      return { written: 0, status: -1, opcode: 0, sessionId: 0n, srcLen: 0, dstLen: 0, fault: null };
     }
+    let fault: FaultDecision | null = null;
     let opcode = 0;
     let sessionId = 0n;
     let srcLen = 0;
@@ -227,7 +248,12 @@ export class CryptoDevice {
       sessionId = hdr.readBigUInt64LE(S.HDR_SESSION_ID);
       srcLen = hdr.readUInt32LE(S.SYM_SRC_LEN);
       dstLen = hdr.readUInt32LE(S.SYM_DST_LEN);
-      if (opcode !== S.VIRTIO_CRYPTO_CIPHER_ENCRYPT && opcode !== S.VIRTIO_CRYPTO_CIPHER_DECRYPT) {
+      // Fault injection (docs/fault-injection.md): a firing rule may answer instead of the device.
+      fault = gate ? gate(opcode, sessionId) : null;
+      if (fault?.stall) return { written: 0, status: -1, opcode, sessionId, srcLen, dstLen, fault };
+      if (fault?.status !== undefined) {
+        status = fault.status;
+      } else if (opcode !== S.VIRTIO_CRYPTO_CIPHER_ENCRYPT && opcode !== S.VIRTIO_CRYPTO_CIPHER_DECRYPT) {
         // HASH, MAC, AEAD and asymmetric services are not offered.
         status = CryptoStatus.NOTSUPP;
       } else {
@@ -244,9 +270,12 @@ export class CryptoDevice {
       status = CryptoStatus.ERR;
       written = 1;
     }
+    // Fault injection: flip-dst inverts the output the guest gets, status stays OK.
+    if (fault?.flipDst && status === CryptoStatus.OK) flipBytes(writable, dstLen);
     writeStatus(writable, status);
     switch (status) {
       case CryptoStatus.OK: this.counters.statusOk++; break;
+      case CryptoStatus.BADMSG: this.counters.statusBadmsg++; break;
       case CryptoStatus.NOTSUPP: this.counters.statusNotsupp++; break;
       case CryptoStatus.INVSESS: this.counters.statusInvsess++; break;
       default: this.counters.statusErr++;
@@ -255,7 +284,7 @@ export class CryptoDevice {
       this.counters.bytesIn += srcLen;
       this.counters.bytesOut += dstLen;
     }
-    return { written, status, opcode, sessionId, srcLen, dstLen };
+    return { written, status, opcode, sessionId, srcLen, dstLen, fault };
   }
 
   /** Returns bytes written (dst + hash + status). Throws BadRequest for an inconsistent request. */

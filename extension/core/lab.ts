@@ -372,6 +372,7 @@ export class Lab extends EventEmitter {
   private async startBackend(options: UpOptions, ctl: OpControl): Promise<DetachedProcess> {
     const script = this.vlabScript();
     const args = [script, 'backend', '--socket', this.paths.vhostUserSocket, '--telemetry', this.paths.telemetrySocket, '--engine', options.engine];
+    for (const rule of options.faults ?? []) args.push('--fault', rule);
     this.progress(ctl, 'backend', `starting the TypeScript vhost-user backend (engine ${options.engine})`);
     // Inside desktop VS Code process.execPath is Electron: ELECTRON_RUN_AS_NODE makes it behave as node
     // (plain node ignores the variable).

@@ -23,6 +23,8 @@ export interface UpOptions {
   readonly guestDriver: GuestDriver;
   /** How long `up` waits for SSH after QEMU starts. */
   readonly bootTimeoutMs: number;
+  /** Fault-injection rules the ts backend starts with (docs/fault-injection.md). */
+  readonly faults?: readonly string[];
 }
 
 export interface StateFile {

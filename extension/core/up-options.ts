@@ -1,4 +1,5 @@
 /** `vlab up` options: defaults, validation, and the guest kernel command line they produce. */
+import { FaultRuleError, parseFaultRule } from '../../backend/faults';
 import { LabError } from './errors';
 import type { GuestDriver, UpOptions } from './state';
 
@@ -23,6 +24,18 @@ export function resolveUpOptions(partial: Partial<UpOptions>): UpOptions {
   if (!['upstream', 'none', 'lab'].includes(o.guestDriver)) bad(`guest driver must be upstream, none or lab, not "${String(o.guestDriver)}"`);
   if (!Number.isInteger(o.memoryMb) || o.memoryMb < 256 || o.memoryMb > 65536) bad(`memory must be 256..65536 MB, not ${o.memoryMb}`);
   if (!Number.isInteger(o.cpus) || o.cpus < 1 || o.cpus > 64) bad(`cpus must be 1..64, not ${o.cpus}`);
+  if (o.faults !== undefined) {
+    if (!Array.isArray(o.faults) || o.faults.some((r) => typeof r !== 'string')) bad('faults must be a list of rule strings');
+    if (o.faults.length > 0 && o.backend !== 'ts') bad('fault injection needs the ts backend (--backend ts)');
+    for (const rule of o.faults) {
+      try {
+        parseFaultRule(rule);
+      } catch (err) {
+        if (err instanceof FaultRuleError) bad(`fault rule ${rule}: ${err.message}`);
+        throw err;
+      }
+    }
+  }
   if (!Number.isFinite(o.bootTimeoutMs) || o.bootTimeoutMs < 1 || o.bootTimeoutMs > 3_600_000) bad(`boot timeout must be 1 ms..1 h, not ${o.bootTimeoutMs}`);
   return o;
 }

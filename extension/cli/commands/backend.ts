@@ -7,8 +7,9 @@ import { EngineUnavailableError } from '../../../backend/crypto/engine';
 import { type CliCommand, type CliIo, UsageError } from '../command';
 import { runRings } from '../../../backend/rings-view';
 import { runBenchCommand } from '../../../backend/bench';
+import { FaultRuleError, parseFaultRule } from '../../../backend/faults';
 
-function stateDir(io: CliIo): string {
+export function stateDir(io: CliIo): string {
   return io.env.VLAB_STATE_DIR ? path.resolve(io.cwd, io.env.VLAB_STATE_DIR) : path.join(io.cwd, '.vlab');
 }
 
@@ -22,23 +23,34 @@ const backendCommand: CliCommand = {
   name: 'backend',
   summary: 'Run the TypeScript vhost-user virtio-crypto back-end (foreground)',
   usage: [
-    'usage: vlab backend [--socket PATH] [--engine auto|openssl|cryptodev] [--telemetry PATH]',
+    'usage: vlab backend [--socket PATH] [--engine auto|openssl|cryptodev] [--telemetry PATH] [--fault RULE]...',
     '',
     '  --socket PATH      vhost-user socket to listen on (default <state>/vhost-user.sock)',
     '  --engine NAME      auto (host /dev/crypto if it opens, else openssl), openssl, cryptodev',
     '  --telemetry PATH   telemetry socket, JSON lines (default <state>/telemetry.sock; "none" disables)',
+    '  --fault RULE       fault-injection rule active from the start, repeatable (docs/fault-injection.md),',
+    '                     e.g. --fault status=badmsg,every=3 --fault delay=20,opcode=decrypt',
     '',
     'Pair it with QEMU: -chardev socket,id=vu0,path=PATH -object cryptodev-vhost-user,id=c0,chardev=vu0',
     '  -device virtio-crypto-pci,id=crypto0,cryptodev=c0 (+ shared memory, see README). Stops on SIGINT/SIGTERM.',
   ].join('\n'),
   async run(args, io) {
-    const { values } = parseArgs({ args: [...args], options: { socket: { type: 'string' }, engine: { type: 'string' }, telemetry: { type: 'string' } }, strict: true, allowPositionals: false });
+    const { values } = parseArgs({ args: [...args], options: { socket: { type: 'string' }, engine: { type: 'string' }, telemetry: { type: 'string' }, fault: { type: 'string', multiple: true } }, strict: true, allowPositionals: false });
     const engine = parseEngine(values.engine);
+    const faults = values.fault ?? [];
+    for (const rule of faults) {
+      try {
+        parseFaultRule(rule);
+      } catch (err) {
+        if (err instanceof FaultRuleError) throw new UsageError(`--fault ${rule}: ${err.message}`);
+        throw err;
+      }
+    }
     const socketPath = path.resolve(io.cwd, values.socket ?? path.join(stateDir(io), 'vhost-user.sock'));
     const telemetryPath = values.telemetry === 'none' ? undefined : path.resolve(io.cwd, values.telemetry ?? path.join(stateDir(io), 'telemetry.sock'));
     const log = timestampedLog(io.stdout);
     try {
-      await runBackend({ socketPath, telemetryPath, engine, log, signal: io.signal });
+      await runBackend({ socketPath, telemetryPath, engine, log, signal: io.signal, faults });
     } catch (err) {
       if (err instanceof EngineUnavailableError) {
         io.stderr.write(`vlab backend: ${err.message}\n`);

@@ -4,6 +4,7 @@ import { backendCommands } from './backend';
 import { chatCommands } from './chat';
 import { doctorCommands } from './doctor';
 import { driverCommands } from './driver';
+import { faultCommands } from './fault';
 import { labCommands } from './lab';
 
 export const allCommands: readonly CliCommand[] = [
@@ -11,5 +12,6 @@ export const allCommands: readonly CliCommand[] = [
   ...chatCommands,
   ...doctorCommands,
   ...driverCommands,
+  ...faultCommands,
   ...labCommands,
 ];

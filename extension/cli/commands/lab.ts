@@ -7,6 +7,7 @@ import { runDemo, demoSteps, formatDemoSummary } from '../../core/demo';
 import { LabError, errorMessage } from '../../core/errors';
 import { Lab, type LabProgress, type LabStatus, type UpOptions } from '../../core/lab';
 import type { LogKind } from '../../core/paths';
+import { FaultRuleError, parseFaultRule } from '../../../backend/faults';
 
 /** node:util parseArgs, with its errors (unknown option, missing value) turned into usage errors (exit 2). */
 function parseArgs<T extends ParseArgsConfig>(config: T): ReturnType<typeof nodeParseArgs<T>> {
@@ -56,6 +57,7 @@ function integer(value: string | undefined, flag: string, min: number, max: numb
 
 const UP_USAGE = `usage: vlab up [--backend builtin|ts] [--engine auto|openssl|cryptodev] [--accel auto|kvm|tcg]
                [--memory MB] [--cpus N] [--guest-driver upstream|none|lab] [--timeout SEC] [--dry-run]
+               [--fault RULE]...
 Boots the lab VM and returns once the guest answers over SSH. A second \`up\` while it runs does nothing.
   --backend       virtio-crypto backend: the TypeScript vhost-user backend (ts, default) or QEMU's builtin one
   --engine        crypto engine of the ts backend (default auto)
@@ -65,6 +67,8 @@ Boots the lab VM and returns once the guest answers over SSH. A second \`up\` wh
                   after boot (default); upstream: Linux's virtio_crypto binds it (kernel crypto
                   API, kcapi-enc); none: nothing bound
   --timeout SEC   how long to wait for SSH (default 120)
+  --fault RULE    fault-injection rule the ts backend starts with, repeatable; change them later with
+                  vlab fault set/list/clear (docs/fault-injection.md)
   --dry-run       print the QEMU command line and exit`;
 
 export function parseUpArgs(args: readonly string[]): { options: Partial<UpOptions>; dryRun: boolean } {
@@ -80,9 +84,18 @@ export function parseUpArgs(args: readonly string[]): { options: Partial<UpOptio
       'guest-driver': { type: 'string' },
       timeout: { type: 'string' },
       'dry-run': { type: 'boolean' },
+      fault: { type: 'string', multiple: true },
     },
   });
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  for (const rule of values.fault ?? []) {
+    try {
+      parseFaultRule(rule);
+    } catch (err) {
+      if (err instanceof FaultRuleError) throw new UsageError(`--fault: ${err.message}`);
+      throw err;
+    }
+  }
   const timeoutSec = values.timeout === undefined ? undefined : Number(values.timeout);
   if (timeoutSec !== undefined && !(Number.isFinite(timeoutSec) && timeoutSec > 0 && timeoutSec <= 3600)) {
     throw new UsageError(`--timeout must be a number of seconds from 0 to 3600 (got "${values.timeout}")`);
@@ -97,6 +110,7 @@ export function parseUpArgs(args: readonly string[]): { options: Partial<UpOptio
       cpus: integer(values.cpus, '--cpus', 1, 64),
       guestDriver: choice(values['guest-driver'], ['upstream', 'none', 'lab'] as const, '--guest-driver'),
       bootTimeoutMs: timeoutSec === undefined ? undefined : Math.round(timeoutSec * 1000),
+      faults: values.fault,
     },
   };
 }

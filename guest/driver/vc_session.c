@@ -96,6 +96,10 @@ static int vc_ctrl_create(struct vc_session *s, u32 op, const u8 *key,
 	req = vc_req_alloc(GFP_KERNEL);
 	if (!req)
 		return -ENOMEM;
+	/* Given up on, a session the device still makes is destroyed later. */
+	req->is_create = true;
+	req->dev = dev;
+	INIT_WORK(&req->orphan_work, vc_ctrl_orphan_work);
 	req->keylen = keylen + mackeylen;
 	req->key = kmalloc(max(req->keylen, 1U), GFP_KERNEL);
 	if (!req->key) {
@@ -160,7 +164,7 @@ static int vc_ctrl_create(struct vc_session *s, u32 op, const u8 *key,
 	sg_init_one(&in_sg, &req->in.session, sizeof(req->in.session));
 	sgs[nout] = &in_sg;
 
-	err = vc_submit(dev, &dev->ctrlq, req, sgs, nout, 1, false);
+	err = vc_submit(dev, &dev->ctrlq, req, sgs, nout, 1);
 	if (!err)
 		err = vc_ctrl_status_to_errno(dev,
 					      le32_to_cpu(req->in.session.status));
@@ -171,27 +175,65 @@ out_put:
 	return err;
 }
 
-static void vc_ctrl_destroy(struct vc_session *s, u64 sid)
+/* A device session to destroy from a worker. */
+struct vc_deferred_destroy {
+	struct work_struct work;
+	struct vc_dev *dev;		/* a reference */
+	u32 opcode;
+	u32 algo;
+	u64 sid;
+};
+
+static void vc_ctrl_destroy(struct vc_dev *dev, u32 opcode, u32 algo,
+			    u64 sid, bool may_defer);
+
+static void vc_deferred_destroy_work(struct work_struct *work)
 {
-	struct vc_dev *dev = s->dev;
+	struct vc_deferred_destroy *d =
+		container_of(work, struct vc_deferred_destroy, work);
+
+	vc_ctrl_destroy(d->dev, d->opcode, d->algo, d->sid, false);
+	vc_dev_put(d->dev);
+	kfree(d);
+}
+
+/*
+ * Send a destroy; a caller killed before it reached the ring (full) hands
+ * it to a worker. Once on the ring, a killed or timed-out wait leaves the
+ * request to the callback. A device that is gone has forgotten the session.
+ */
+static void vc_defer_destroy(struct vc_dev *dev, u32 opcode, u32 algo,
+			     u64 sid)
+{
+	struct vc_deferred_destroy *d = kmalloc(sizeof(*d), GFP_KERNEL);
+
+	if (!d)
+		return;		/* the device keeps a session until reset */
+	INIT_WORK(&d->work, vc_deferred_destroy_work);
+	kref_get(&dev->ref);
+	d->dev = dev;
+	d->opcode = opcode;
+	d->algo = algo;
+	d->sid = sid;
+	vc_defer_work(&d->work);
+}
+
+static void vc_ctrl_destroy(struct vc_dev *dev, u32 opcode, u32 algo,
+			    u64 sid, bool may_defer)
+{
 	struct scatterlist hdr_sg, in_sg, *sgs[2];
 	struct virtio_crypto_op_ctrl_req *ctrl;
 	struct vc_req *req;
 	int err;
 
+	if (vc_dev_usable(dev))
+		return;
 	req = vc_req_alloc(GFP_KERNEL);
 	if (!req)
-		return;
+		return;		/* the device keeps a session until reset */
 	ctrl = &req->hdr.ctrl;
-	if (s->calg) {
-		ctrl->header.opcode =
-			cpu_to_le32(VIRTIO_CRYPTO_CIPHER_DESTROY_SESSION);
-		ctrl->header.algo = cpu_to_le32(s->calg->virtio);
-	} else {
-		ctrl->header.opcode =
-			cpu_to_le32(VIRTIO_CRYPTO_MAC_DESTROY_SESSION);
-		ctrl->header.algo = cpu_to_le32(s->malg->virtio);
-	}
+	ctrl->header.opcode = cpu_to_le32(opcode);
+	ctrl->header.algo = cpu_to_le32(algo);
 	ctrl->u.destroy_session.session_id = cpu_to_le64(sid);
 	req->in.inhdr.status = VIRTIO_CRYPTO_ERR;
 
@@ -199,22 +241,60 @@ static void vc_ctrl_destroy(struct vc_session *s, u64 sid)
 	sg_init_one(&in_sg, &req->in.inhdr, sizeof(req->in.inhdr));
 	sgs[0] = &hdr_sg;
 	sgs[1] = &in_sg;
-	err = vc_submit(dev, &dev->ctrlq, req, sgs, 1, 1, false);
+	err = vc_queue_req(dev, &dev->ctrlq, req, sgs, 1, 1);
+	if (err) {
+		vc_req_put(req);
+		/* Signalled while the ring was full: a worker sends it. */
+		if (err == -ERESTARTSYS && may_defer)
+			vc_defer_destroy(dev, opcode, algo, sid);
+		return;
+	}
+	/* Signalled or timed out here: the callback frees the request. */
+	err = vc_wait_req(dev, req);
 	if (!err && req->in.inhdr.status != VIRTIO_CRYPTO_OK)
 		dev_warn(&dev->vdev->dev, "destroy session %llu: status %u\n",
 			 sid, req->in.inhdr.status);
 	vc_req_put(req);
 }
 
+/* An abandoned create the device carried out (vc_req_finish): undo it. */
+void vc_ctrl_orphan_work(struct work_struct *work)
+{
+	struct vc_req *req = container_of(work, struct vc_req, orphan_work);
+	struct virtio_crypto_ctrl_header *h = &req->hdr.ctrl.header;
+	struct vc_dev *dev = req->dev;
+	u32 opcode = le32_to_cpu(h->opcode) ==
+		VIRTIO_CRYPTO_CIPHER_CREATE_SESSION ?
+		VIRTIO_CRYPTO_CIPHER_DESTROY_SESSION :
+		VIRTIO_CRYPTO_MAC_DESTROY_SESSION;
+
+	if (le32_to_cpu(req->in.session.status) == VIRTIO_CRYPTO_OK)
+		vc_ctrl_destroy(dev, opcode, le32_to_cpu(h->algo),
+				le64_to_cpu(req->in.session.session_id),
+				false);
+	vc_req_put(req);	/* the device's reference, handed over */
+	vc_dev_put(dev);
+}
+
+static void vc_session_destroy(struct vc_session *s, u64 sid)
+{
+	if (s->calg)
+		vc_ctrl_destroy(s->dev, VIRTIO_CRYPTO_CIPHER_DESTROY_SESSION,
+				s->calg->virtio, sid, true);
+	else
+		vc_ctrl_destroy(s->dev, VIRTIO_CRYPTO_MAC_DESTROY_SESSION,
+				s->malg->virtio, sid, true);
+}
+
 static void vc_session_release(struct kref *ref)
 {
 	struct vc_session *s = container_of(ref, struct vc_session, ref);
 
-	/* A removed device has forgotten its sessions already. */
-	if (s->has_enc && !READ_ONCE(s->dev->dead))
-		vc_ctrl_destroy(s, s->enc_sid);
-	if (s->has_dec && !READ_ONCE(s->dev->dead))
-		vc_ctrl_destroy(s, s->dec_sid);
+	if (s->has_enc)
+		vc_session_destroy(s, s->enc_sid);
+	if (s->has_dec)
+		vc_session_destroy(s, s->dec_sid);
+	mutex_destroy(&s->iv_mutex);
 	kfree_sensitive(s);
 }
 
@@ -244,6 +324,7 @@ int vc_session_create(struct vc_dev *dev, const struct session_op *sop,
 	if (!s)
 		return -ENOMEM;
 	kref_init(&s->ref);
+	mutex_init(&s->iv_mutex);
 	spin_lock_init(&s->iv_lock);
 	s->dev = dev;
 	s->calg = sop->cipher ? vc_find_cipher(sop->cipher) : NULL;
@@ -283,6 +364,7 @@ out_put:
 	vc_session_put(s);	/* destroys what the device created */
 	return err;
 out_free:
+	mutex_destroy(&s->iv_mutex);
 	kfree(s);
 	return err;
 }
@@ -411,15 +493,16 @@ static void vc_fill_data_hdr(const struct vc_session *s, struct vc_req *req,
 /*
  * CIOCCRYPT on a looked-up session. The caller validated op; cop->iv,
  * src, dst and mac are user pointers. Returns 0 or a cryptodev errno.
+ * With cop->iv == NULL the caller holds iv_mutex.
  */
-int vc_session_crypt(struct vc_session *s, struct crypt_op *cop)
+static int vc_do_crypt(struct vc_session *s, struct crypt_op *cop)
 {
 	struct vc_dev *dev = s->dev;
 	unsigned int len = cop->len, dlen;
 	unsigned int ivsize = s->calg ? s->calg->ivsize : 0;
 	unsigned int blocksize = s->calg ? s->calg->blocksize : 1;
 	struct scatterlist hdr_sg, iv_sg, digest_sg, status_sg, *sgs[6];
-	unsigned int nout = 0, nin = 0;
+	unsigned int nout = 0, nin = 0, want;
 	struct vc_req *req;
 	u8 iv[VC_MAX_IV];
 	int err;
@@ -456,6 +539,11 @@ int vc_session_crypt(struct vc_session *s, struct crypt_op *cop)
 	req = vc_req_alloc(GFP_KERNEL);
 	if (!req)
 		return -ENOMEM;
+	/* Bound what all callers may have at the device before allocating. */
+	err = vc_inflight_charge(dev, req,
+				 len ? PAGE_ALIGN(dlen) * (s->calg ? 2 : 1) : 0);
+	if (err)
+		goto out_put;
 	memcpy(req->iv, iv, ivsize);
 	req->status = VIRTIO_CRYPTO_ERR;
 	vc_fill_data_hdr(s, req, cop->op, dlen, len);
@@ -488,9 +576,18 @@ int vc_session_crypt(struct vc_session *s, struct crypt_op *cop)
 	sg_init_one(&status_sg, &req->status, sizeof(req->status));
 	sgs[nout + nin++] = &status_sg;
 
-	err = vc_submit(dev, &dev->dataq[0], req, sgs, nout, nin, true);
+	err = vc_submit(dev, vc_next_dataq(dev), req, sgs, nout, nin);
 	if (!err)
 		err = vc_status_to_errno(dev, req->status);
+	/* Said OK but wrote less than asked: nothing of it is trusted. */
+	want = (len && s->calg ? dlen : 0) +
+	       (s->malg ? s->malg->digestsize : 0) + sizeof(req->status);
+	if (!err && req->used_len < want) {
+		dev_warn_ratelimited(&dev->vdev->dev,
+				     "device wrote %u of %u bytes\n",
+				     req->used_len, want);
+		err = -EIO;
+	}
 	if (err)
 		goto out_put;
 
@@ -521,5 +618,19 @@ write_iv:
 out_put:
 	vc_req_put(req);
 	memzero_explicit(iv, sizeof(iv));
+	return err;
+}
+
+int vc_session_crypt(struct vc_session *s, struct crypt_op *cop)
+{
+	int err;
+
+	if (!s->calg || !s->calg->ivsize || cop->iv)
+		return vc_do_crypt(s, cop);
+	/* Uses and advances the session's IV: one such request at a time. */
+	if (mutex_lock_interruptible(&s->iv_mutex))
+		return -ERESTARTSYS;
+	err = vc_do_crypt(s, cop);
+	mutex_unlock(&s->iv_mutex);
 	return err;
 }

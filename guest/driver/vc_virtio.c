@@ -7,17 +7,37 @@
 #include <linux/slab.h>
 #include <linux/virtio_config.h>
 #include <uapi/linux/virtio_ids.h>
+#include <uapi/linux/virtio_ring.h>
 
 #include "vlab_cryptodev.h"
+
+unsigned int vc_timeout_ms = 10000;
+module_param_named(timeout_ms, vc_timeout_ms, uint, 0644);
+MODULE_PARM_DESC(timeout_ms,
+		 "Give up on a device request after this many ms: -ETIMEDOUT and the device is marked broken (0: wait forever; default 10000)");
+
+unsigned int vc_max_inflight_kb = 16384;
+module_param_named(max_inflight_kb, vc_max_inflight_kb, uint, 0644);
+MODULE_PARM_DESC(max_inflight_kb,
+		 "Bound on the KiB of request buffers all processes may have at the device; over it a request waits killably (0: no bound; default 16384)");
 
 /* Every probed, not yet removed device; protected by vc_devices_lock. */
 static LIST_HEAD(vc_devices);
 static DEFINE_MUTEX(vc_devices_lock);
 
+/* Bytes of request buffers allocated and not yet freed, all devices. */
+static atomic_long_t vc_inflight = ATOMIC_LONG_INIT(0);
+/* Waiters for vc_inflight to drop, or for their device to go away. */
+static DECLARE_WAIT_QUEUE_HEAD(vc_inflight_wq);
+
+/* Deferred session destroys; drained at module exit. */
+static struct workqueue_struct *vc_wq;
+
 static void vc_dev_release(struct kref *ref)
 {
 	struct vc_dev *dev = container_of(ref, struct vc_dev, ref);
 
+	put_device(&dev->vdev->dev);
 	kfree(dev->dataq);
 	kfree(dev);
 }
@@ -34,7 +54,7 @@ struct vc_dev *vc_dev_get_any(void)
 
 	mutex_lock(&vc_devices_lock);
 	list_for_each_entry(dev, &vc_devices, node) {
-		if (!READ_ONCE(dev->dead) && !READ_ONCE(dev->broken)) {
+		if (READ_ONCE(dev->ready) && !vc_dev_usable(dev)) {
 			kref_get(&dev->ref);
 			found = dev;
 			break;
@@ -42,6 +62,51 @@ struct vc_dev *vc_dev_get_any(void)
 	}
 	mutex_unlock(&vc_devices_lock);
 	return found;
+}
+
+/* 0, or the errno a request to this device gets now. */
+int vc_dev_usable(struct vc_dev *dev)
+{
+	if (READ_ONCE(dev->dead))
+		return -ENODEV;
+	if (READ_ONCE(dev->broken))
+		return -EIO;
+	return 0;
+}
+
+/* Stop sending to the device and wake everyone who waits on it. */
+void vc_dev_break(struct vc_dev *dev, const char *why)
+{
+	unsigned int i;
+
+	if (xchg(&dev->broken, true))
+		return;
+	dev_err(&dev->vdev->dev,
+		"%s: device marked broken (unbind/bind or reload to retry)\n",
+		why);
+	for (i = 0; i < dev->ndataq; i++)
+		wake_up_all(&dev->dataq[i].space);
+	wake_up_all(&dev->ctrlq.space);
+	wake_up_all(&vc_inflight_wq);
+}
+
+struct vc_queue *vc_next_dataq(struct vc_dev *dev)
+{
+	unsigned int i = (unsigned int)atomic_inc_return(&dev->next_q);
+
+	return &dev->dataq[i % dev->ndataq];
+}
+
+static long vc_timeout_jiffies(void)
+{
+	unsigned int ms = READ_ONCE(vc_timeout_ms);
+
+	return ms ? msecs_to_jiffies(ms) : MAX_SCHEDULE_TIMEOUT;
+}
+
+bool vc_defer_work(struct work_struct *work)
+{
+	return queue_work(vc_wq, work);
 }
 
 static void vc_buf_free(struct vc_buf *buf)
@@ -60,22 +125,28 @@ static void vc_buf_free(struct vc_buf *buf)
 	buf->npages = 0;
 }
 
-/* Page-backed so freeing works in interrupt context (the callback). */
+/*
+ * Page-backed so freeing works in interrupt context (the callback).
+ * Charged to the caller's memory cgroup, and zeroed: bytes a device fails
+ * to write never carry old kernel memory.
+ */
 int vc_buf_alloc(struct vc_buf *buf, unsigned int len)
 {
 	unsigned int i, left = len;
 
 	buf->len = len;
 	buf->npages = DIV_ROUND_UP(len, PAGE_SIZE);
-	buf->pages = kcalloc(buf->npages, sizeof(*buf->pages), GFP_KERNEL);
-	buf->sg = kmalloc_array(buf->npages, sizeof(*buf->sg), GFP_KERNEL);
+	buf->pages = kcalloc(buf->npages, sizeof(*buf->pages),
+			     GFP_KERNEL_ACCOUNT);
+	buf->sg = kmalloc_array(buf->npages, sizeof(*buf->sg),
+				GFP_KERNEL_ACCOUNT);
 	if (!buf->pages || !buf->sg)
 		return -ENOMEM;
 	sg_init_table(buf->sg, buf->npages);
 	for (i = 0; i < buf->npages; i++) {
 		unsigned int chunk = min_t(unsigned int, left, PAGE_SIZE);
 
-		buf->pages[i] = alloc_page(GFP_KERNEL);
+		buf->pages[i] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
 		if (!buf->pages[i])
 			return -ENOMEM;
 		sg_set_page(&buf->sg[i], buf->pages[i], chunk, 0);
@@ -92,6 +163,7 @@ struct vc_req *vc_req_alloc(gfp_t gfp)
 		return NULL;
 	refcount_set(&req->ref, 1);
 	init_completion(&req->done);
+	atomic_set(&req->state, VC_REQ_WAITING);
 	return req;
 }
 
@@ -102,76 +174,190 @@ void vc_req_put(struct vc_req *req)
 		return;
 	vc_buf_free(&req->src);
 	vc_buf_free(&req->dst);
+	if (req->charged) {
+		atomic_long_sub(req->charged, &vc_inflight);
+		wake_up_all(&vc_inflight_wq);
+	}
 	kfree_sensitive(req->key);
 	kfree_sensitive(req);	/* holds the IV and the digest */
 }
 
-static void vc_req_finish(struct vc_req *req, int result)
+/* Takes bytes of the in-flight budget; false when over it. */
+static bool vc_inflight_try(unsigned long bytes)
 {
-	req->result = result;
-	complete(&req->done);
-	vc_req_put(req);	/* the device's reference */
+	unsigned long limit = READ_ONCE(vc_max_inflight_kb) * 1024UL;
+	long cur = atomic_long_read(&vc_inflight);
+
+	do {
+		/* A request alone always fits, or a big one could never run. */
+		if (limit && cur && cur + bytes > limit)
+			return false;
+	} while (!atomic_long_try_cmpxchg(&vc_inflight, &cur, cur + bytes));
+	return true;
 }
 
 /*
- * Add a request to a ring and wait for the device to return it. The
- * device's reference is taken here and dropped by whoever finishes the
- * request (the callback, or remove when the device goes away). Only the
- * submitter's wait is killable for data requests; control requests are
- * waited for until the device answers, so a session the device created is
- * never orphaned.
+ * Count bytes of buffers against max_inflight_kb before allocating them;
+ * sleeps (interruptibly) while the budget is used up. The bytes are given back
+ * when the request is freed, i.e. once the device has returned it. Waits
+ * no longer than the requests that hold the budget: each of them times
+ * out (breaking the device, which wakes us) or completes.
  */
-int vc_submit(struct vc_dev *dev, struct vc_queue *q, struct vc_req *req,
-	      struct scatterlist *sgs[], unsigned int nout, unsigned int nin,
-	      bool killable)
+static bool vc_inflight_ready(struct vc_dev *dev, unsigned long bytes,
+			      bool *charged)
 {
+	*charged = vc_inflight_try(bytes);
+	return *charged || vc_dev_usable(dev);
+}
+
+int vc_inflight_charge(struct vc_dev *dev, struct vc_req *req,
+		       unsigned long bytes)
+{
+	bool charged = false;
+	int err;
+
+	if (!bytes)
+		return 0;
+	err = wait_event_interruptible(vc_inflight_wq,
+				       vc_inflight_ready(dev, bytes, &charged));
+	if (err)
+		return -ERESTARTSYS;
+	if (!charged) {
+		err = vc_dev_usable(dev);
+		return err ? err : -ERESTARTSYS;
+	}
+	req->charged = bytes;
+	return 0;
+}
+
+/*
+ * The device returned a request, or it is being failed because the device
+ * went away. The device's reference is dropped here, except for a session
+ * create whose submitter gave up: the session the device made is destroyed
+ * from a worker, which then drops it.
+ */
+static void vc_req_finish(struct vc_req *req, int result, unsigned int len)
+{
+	req->result = result;
+	req->used_len = len;
+	if (atomic_xchg(&req->state, VC_REQ_DONE) == VC_REQ_ABANDONED &&
+	    req->is_create && !result) {
+		kref_get(&req->dev->ref);
+		if (vc_defer_work(&req->orphan_work))
+			return;
+		vc_dev_put(req->dev);	/* cannot happen: queued once */
+	}
+	complete(&req->done);
+	vc_req_put(req);
+}
+
+/* Descriptors a request takes: more than the ring holds never fits. */
+static int vc_req_fits(struct vc_dev *dev, struct vc_queue *q,
+		       struct scatterlist *sgs[], unsigned int n)
+{
+	unsigned int i, total = 0;
+
+	for (i = 0; i < n; i++)
+		total += sg_nents(sgs[i]);
+	if (total > dev->max_descs)
+		return -EINVAL;
+	if (!virtio_has_feature(dev->vdev, VIRTIO_RING_F_INDIRECT_DESC) &&
+	    total > virtqueue_get_vring_size(q->vq))
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * Add a request to a ring. The device's reference is taken here and dropped
+ * by whoever finishes the request (the callback, or remove when the device
+ * goes away). A full ring is waited on interruptibly, at most timeout_ms
+ * (then the device is broken: it took nothing for that long). A ring that
+ * is empty and still has no room means the request is too big for it.
+ */
+int vc_queue_req(struct vc_dev *dev, struct vc_queue *q, struct vc_req *req,
+		 struct scatterlist *sgs[], unsigned int nout, unsigned int nin)
+{
+	long left = vc_timeout_jiffies(), ret;
 	unsigned long flags, seq;
 	int err;
 
+	err = vc_req_fits(dev, q, sgs, nout + nin);
+	if (err)
+		return err;
 	refcount_inc(&req->ref);
 	for (;;) {
 		spin_lock_irqsave(&q->lock, flags);
-		if (dev->dead || dev->broken) {
-			err = -ENODEV;
-		} else {
+		err = vc_dev_usable(dev);
+		if (!err) {
 			err = virtqueue_add_sgs(q->vq, sgs, nout, nin, req,
 						GFP_ATOMIC);
 			/*
 			 * Notify under the lock: remove() deletes the vq only
 			 * after taking this lock, so the vq is alive here.
 			 */
-			if (!err)
+			if (!err) {
+				q->inflight++;
 				virtqueue_kick(q->vq);
+			} else if (err == -ENOSPC && !q->inflight) {
+				err = -EINVAL;
+			}
 		}
 		seq = q->space_seq;
 		spin_unlock_irqrestore(&q->lock, flags);
 		if (err != -ENOSPC)
 			break;
 		/* Ring full: sleep until the callback reclaims something. */
-		if (killable) {
-			if (wait_event_killable(q->space,
-						READ_ONCE(q->space_seq) != seq ||
-						READ_ONCE(dev->dead))) {
-				err = -EINTR;
-				break;
-			}
-		} else {
-			wait_event(q->space, READ_ONCE(q->space_seq) != seq ||
-				   READ_ONCE(dev->dead));
+		ret = wait_event_interruptible_timeout(q->space,
+						       READ_ONCE(q->space_seq) != seq ||
+						       vc_dev_usable(dev), left);
+		if (ret < 0) {
+			err = -ERESTARTSYS;
+			break;
 		}
+		if (!ret) {
+			vc_dev_break(dev, "ring full for timeout_ms");
+			err = -ETIMEDOUT;
+			break;
+		}
+		if (left != MAX_SCHEDULE_TIMEOUT)
+			left = ret;
 	}
-	if (err) {
+	if (err)
 		refcount_dec(&req->ref);	/* never reached the device */
-		return err;
-	}
+	return err;
+}
 
-	if (killable) {
-		if (wait_for_completion_killable(&req->done))
-			return -EINTR;	/* the device still owns its ref */
-	} else {
-		wait_for_completion(&req->done);
+/*
+ * Wait, interruptibly (so a stalled device leaves no task in D state; any
+ * fatal signal ends the wait) and for at most timeout_ms, for the device
+ * to return a queued request. A signal gives -ERESTARTSYS: the ioctl is
+ * restarted with SA_RESTART, as nothing of the request was used. Given up on, the request stays the device's: the
+ * callback frees it (or hands an orphaned session to a worker) whenever
+ * the device returns it, and remove() fails it at the latest.
+ */
+int vc_wait_req(struct vc_dev *dev, struct vc_req *req)
+{
+	long ret = wait_for_completion_interruptible_timeout(&req->done,
+							     vc_timeout_jiffies());
+
+	if (ret > 0)
+		return req->result;
+	if (atomic_cmpxchg(&req->state, VC_REQ_WAITING, VC_REQ_ABANDONED) !=
+	    VC_REQ_WAITING)
+		return req->result;	/* returned meanwhile */
+	if (!ret) {
+		vc_dev_break(dev, "request timed out");
+		return -ETIMEDOUT;
 	}
-	return req->result;
+	return -ERESTARTSYS;
+}
+
+int vc_submit(struct vc_dev *dev, struct vc_queue *q, struct vc_req *req,
+	      struct scatterlist *sgs[], unsigned int nout, unsigned int nin)
+{
+	int err = vc_queue_req(dev, q, req, sgs, nout, nin);
+
+	return err ? err : vc_wait_req(dev, req);
 }
 
 static struct vc_queue *vc_queue_of(struct vc_dev *dev, struct virtqueue *vq)
@@ -199,8 +385,9 @@ static void vc_vq_done(struct virtqueue *vq)
 		virtqueue_disable_cb(vq);
 		while ((req = virtqueue_get_buf(vq, &len)) != NULL) {
 			q->space_seq++;
+			q->inflight--;
 			spin_unlock_irqrestore(&q->lock, flags);
-			vc_req_finish(req, 0);
+			vc_req_finish(req, 0, len);
 			spin_lock_irqsave(&q->lock, flags);
 		}
 	} while (!virtqueue_enable_cb(vq));
@@ -226,10 +413,7 @@ int vc_status_to_errno(struct vc_dev *dev, u8 status)
 	case VIRTIO_CRYPTO_KEY_REJECTED:
 		return -EIO;
 	default:
-		if (!xchg(&dev->broken, true))
-			dev_err(&dev->vdev->dev,
-				"unknown status %u: device marked broken\n",
-				status);
+		vc_dev_break(dev, "unknown status");
 		return -EIO;
 	}
 }
@@ -282,19 +466,39 @@ out_free:
 #define vc_cread(vdev, field, ptr) \
 	virtio_cread_le(vdev, struct virtio_crypto_config, field, ptr)
 
+/* Re-read the device status: only a HW_READY device serves /dev/crypto. */
+static void vc_config_work(struct work_struct *work)
+{
+	struct vc_dev *dev = container_of(work, struct vc_dev, config_work);
+	bool ready;
+	u32 status;
+
+	vc_cread(dev->vdev, status, &status);
+	ready = status & VIRTIO_CRYPTO_S_HW_READY;
+	if (ready == READ_ONCE(dev->ready))
+		return;
+	WRITE_ONCE(dev->ready, ready);
+	dev_info(&dev->vdev->dev, "%s (status %#x)\n",
+		 ready ? "ready" : "not ready", status);
+}
+
+/* Config space changes (HW_READY coming up) arrive here, in atomic context. */
+static void vc_config_changed(struct virtio_device *vdev)
+{
+	struct vc_dev *dev = vdev->priv;
+
+	schedule_work(&dev->config_work);
+}
+
 static int vc_probe(struct virtio_device *vdev)
 {
 	struct vc_dev *dev;
-	u32 status, ndataq;
+	u32 ndataq;
 	u64 max_size;
+	unsigned int ring;
 	int err;
 
-	vc_cread(vdev, status, &status);
 	vc_cread(vdev, max_dataqueues, &ndataq);
-	if (!(status & VIRTIO_CRYPTO_S_HW_READY)) {
-		dev_err(&vdev->dev, "device not ready (status %#x)\n", status);
-		return -EAGAIN;
-	}
 	if (ndataq == 0 || ndataq > VC_MAX_DATAQ) {
 		dev_err(&vdev->dev, "unsupported max_dataqueues %u\n", ndataq);
 		return -EINVAL;
@@ -309,8 +513,10 @@ static int vc_probe(struct virtio_device *vdev)
 		return -ENOMEM;
 	}
 	kref_init(&dev->ref);
+	get_device(&vdev->dev);		/* dropped in vc_dev_release */
 	dev->vdev = vdev;
 	dev->ndataq = ndataq;
+	INIT_WORK(&dev->config_work, vc_config_work);
 	vdev->priv = dev;
 
 	vc_cread(vdev, cipher_algo_l, &dev->cipher_algo_l);
@@ -323,6 +529,18 @@ static int vc_probe(struct virtio_device *vdev)
 	err = vc_find_vqs(dev);
 	if (err)
 		goto err_put;
+	/*
+	 * A request is header, IV, src pages, dst pages, digest, status. With
+	 * INDIRECT_DESC it takes one ring slot and QEMU reads up to 1024
+	 * descriptors; without, every descriptor is a ring slot.
+	 */
+	dev->max_descs = 1024;
+	if (!virtio_has_feature(vdev, VIRTIO_RING_F_INDIRECT_DESC)) {
+		ring = virtqueue_get_vring_size(dev->dataq[0].vq);
+		dev->max_descs = min(dev->max_descs, ring);
+	}
+	dev->max_data_len = min_t(u64, dev->max_data_len,
+				  (u64)(dev->max_descs - 4) / 2 * PAGE_SIZE);
 	virtio_device_ready(vdev);
 
 	mutex_lock(&vc_devices_lock);
@@ -334,6 +552,8 @@ static int vc_probe(struct virtio_device *vdev)
 		 ndataq, dev->cipher_algo_l, dev->mac_algo_l,
 		 dev->max_cipher_key_len, dev->max_auth_key_len,
 		 dev->max_data_len);
+	/* Not ready yet: config_changed tells us when it is. */
+	vc_config_work(&dev->config_work);
 	return 0;
 
 err_put:
@@ -350,8 +570,9 @@ static void vc_queue_flush(struct vc_queue *q)
 
 	spin_lock_irqsave(&q->lock, flags);
 	while ((req = virtqueue_detach_unused_buf(q->vq)) != NULL) {
+		q->inflight--;
 		spin_unlock_irqrestore(&q->lock, flags);
-		vc_req_finish(req, -ENODEV);
+		vc_req_finish(req, -ENODEV, 0);
 		spin_lock_irqsave(&q->lock, flags);
 	}
 	q->space_seq++;
@@ -375,8 +596,11 @@ static void vc_remove(struct virtio_device *vdev)
 	mutex_lock(&vc_devices_lock);
 	list_del(&dev->node);
 	mutex_unlock(&vc_devices_lock);
+	/* Config changes are disabled before remove: no new work comes. */
+	cancel_work_sync(&dev->config_work);
 
 	WRITE_ONCE(dev->dead, true);
+	wake_up_all(&vc_inflight_wq);
 	for (i = 0; i < dev->ndataq; i++)
 		vc_queue_fence(&dev->dataq[i]);
 	vc_queue_fence(&dev->ctrlq);
@@ -408,14 +632,28 @@ static struct virtio_driver vc_virtio_driver = {
 	.id_table = vc_id_table,
 	.probe = vc_probe,
 	.remove = vc_remove,
+	.config_changed = vc_config_changed,
 };
 
 int vc_virtio_init(void)
 {
-	return register_virtio_driver(&vc_virtio_driver);
+	int err;
+
+	vc_wq = alloc_workqueue(VC_NAME, WQ_UNBOUND, 0);
+	if (!vc_wq)
+		return -ENOMEM;
+	err = register_virtio_driver(&vc_virtio_driver);
+	if (err)
+		destroy_workqueue(vc_wq);
+	return err;
 }
 
+/*
+ * After every remove: deferred destroys left see a dead device and end at
+ * once, and the requests they wait for were failed by remove.
+ */
 void vc_virtio_exit(void)
 {
 	unregister_virtio_driver(&vc_virtio_driver);
+	destroy_workqueue(vc_wq);
 }

@@ -19,6 +19,7 @@
 #include <linux/spinlock.h>
 #include <linux/virtio.h>
 #include <linux/wait.h>
+#include <linux/workqueue.h>
 #include <uapi/linux/virtio_crypto.h>
 
 #include "cryptodev_abi.h"
@@ -38,6 +39,10 @@
 /* Data queues we accept (QEMU offers 1 by default; vhost-user serves q0). */
 #define VC_MAX_DATAQ		64
 
+/* Module parameters (vc_virtio.c), read at each use. */
+extern unsigned int vc_timeout_ms;
+extern unsigned int vc_max_inflight_kb;
+
 #define VC_AES_BLOCK		16
 #define VC_MAX_IV		16
 #define VC_MAX_DIGEST		64
@@ -51,11 +56,18 @@ struct vc_queue {
 	wait_queue_head_t space;
 	/* Bumped under lock whenever used buffers are reclaimed. */
 	unsigned long space_seq;
+	/* Requests on the ring, under lock: an empty ring that is full is a request too big. */
+	unsigned int inflight;
 	char name[16];
 };
 
+/*
+ * One per probed device. Open files, deferred work and the probe each hold
+ * a reference (ref); the device holds one on vdev's struct device, so a
+ * vc_dev that outlives the removal (open files) can still name it in logs.
+ */
 struct vc_dev {
-	struct kref ref;		/* one per open file + one for probe */
+	struct kref ref;
 	struct virtio_device *vdev;
 	struct list_head node;		/* in vc_devices, under vc_devices_lock */
 	/*
@@ -64,11 +76,20 @@ struct vc_dev {
 	 * lock either sees it or finishes adding before the reset.
 	 */
 	bool dead;
-	bool broken;			/* the device answered nonsense */
+	/*
+	 * The device answered nonsense or a request timed out: no new request
+	 * is sent (-EIO) and no new open gets it. Sticky until unbind/rmmod.
+	 */
+	bool broken;
+	/* The device reported VIRTIO_CRYPTO_S_HW_READY (read in config_work). */
+	bool ready;
+	struct work_struct config_work;	/* re-reads the status on config change */
 	unsigned int ndataq;		/* as the device offers, <= VC_MAX_DATAQ */
 	struct vc_queue *dataq;		/* ndataq entries */
 	struct vc_queue ctrlq;
-	atomic_t next_q;
+	atomic_t next_q;		/* data requests go round-robin */
+	/* Over 4 data descriptors + 2 per page, a request does not fit. */
+	unsigned int max_descs;
 	/* From the config space, read once in probe. */
 	u32 cipher_algo_l;
 	u32 mac_algo_l;
@@ -88,17 +109,32 @@ struct vc_buf {
 	struct scatterlist *sg;
 };
 
+/* vc_req.state: who finishes a request the device returns. */
+enum {
+	VC_REQ_WAITING,		/* the submitter waits for it */
+	VC_REQ_DONE,		/* the device returned it */
+	VC_REQ_ABANDONED,	/* the submitter was signalled or timed out */
+};
+
 /*
  * One request to the device. Two references: the submitter's and the
  * device's (taken when the request is added to a ring, dropped by the
- * completion path). A submitter killed while waiting drops only its own, so
- * the buffers the device may still write stay valid until it returns them.
+ * completion path). A submitter killed or timed out while waiting drops
+ * only its own, so the buffers the device may still write stay valid until
+ * it returns them; an abandoned session create that the device carried
+ * out is destroyed from a worker (orphan_work).
  */
 struct vc_req {
 	refcount_t ref;
 	struct completion done;
+	atomic_t state;			/* VC_REQ_* */
 	/* 0 when the device returned the request, -ENODEV when it vanished */
 	int result;
+	unsigned int used_len;		/* as the device reported it */
+	unsigned long charged;		/* bytes counted in vc_inflight */
+	bool is_create;			/* a session create: orphan_work on abandon */
+	struct vc_dev *dev;		/* for orphan_work; a reference */
+	struct work_struct orphan_work;
 	union {
 		struct virtio_crypto_op_ctrl_req ctrl;
 		struct virtio_crypto_op_data_req data;
@@ -147,6 +183,13 @@ struct vc_session {
 	u64 enc_sid;
 	u64 dec_sid;
 	bool has_enc, has_dec;
+	/*
+	 * Held across a whole request that uses the session's IV (cop->iv ==
+	 * NULL), from reading iv to writing the next one back, so two such
+	 * requests never use the same chaining IV (for CTR: keystream reuse).
+	 * Requests with their own IV do not take it.
+	 */
+	struct mutex iv_mutex;
 	/* Protects iv: cryptodev keeps the chaining IV between calls. */
 	spinlock_t iv_lock;
 	u8 iv[VC_MAX_IV];
@@ -155,12 +198,20 @@ struct vc_session {
 /* vc_virtio.c */
 struct vc_dev *vc_dev_get_any(void);
 void vc_dev_put(struct vc_dev *dev);
+int vc_dev_usable(struct vc_dev *dev);
+void vc_dev_break(struct vc_dev *dev, const char *why);
+struct vc_queue *vc_next_dataq(struct vc_dev *dev);
 struct vc_req *vc_req_alloc(gfp_t gfp);
 void vc_req_put(struct vc_req *req);
+int vc_inflight_charge(struct vc_dev *dev, struct vc_req *req,
+		       unsigned long bytes);
 int vc_buf_alloc(struct vc_buf *buf, unsigned int len);
+int vc_queue_req(struct vc_dev *dev, struct vc_queue *q, struct vc_req *req,
+		 struct scatterlist *sgs[], unsigned int nout, unsigned int nin);
+int vc_wait_req(struct vc_dev *dev, struct vc_req *req);
 int vc_submit(struct vc_dev *dev, struct vc_queue *q, struct vc_req *req,
-	      struct scatterlist *sgs[], unsigned int nout, unsigned int nin,
-	      bool killable);
+	      struct scatterlist *sgs[], unsigned int nout, unsigned int nin);
+bool vc_defer_work(struct work_struct *work);
 int vc_status_to_errno(struct vc_dev *dev, u8 status);
 int vc_virtio_init(void);
 void vc_virtio_exit(void);
@@ -171,6 +222,7 @@ const struct vc_mac_alg *vc_find_mac(u32 cryptodev);
 int vc_session_create(struct vc_dev *dev, const struct session_op *sop,
 		      const u8 *key, const u8 *mackey, struct vc_session **out);
 void vc_session_put(struct vc_session *s);
+void vc_ctrl_orphan_work(struct work_struct *work);
 int vc_session_crypt(struct vc_session *s, struct crypt_op *cop);
 
 /* vc_chardev.c */

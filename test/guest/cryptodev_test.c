@@ -8,6 +8,10 @@
  *   vlab-cryptodev-test roundtrip FILE           random cases vs host OpenSSL
  *   vlab-cryptodev-test stress PROCS SESS OPS    concurrent mixed sizes
  *   vlab-cryptodev-test bench dev|sw SIZE PROCS MS
+ *   vlab-cryptodev-test ivrace THREADS OPS LEN   implicit-IV CTR, threads
+ *   vlab-cryptodev-test inflight THREADS OPS LEN concurrent big requests
+ *   vlab-cryptodev-test stale LEN                dst holds no stale bytes
+ *   vlab-cryptodev-test wait SECS                one op, report its errno
  *
  * Output: one line per check, "ok NAME" or "not ok NAME: why"; the exit
  * status is the number of failures (capped at 100).
@@ -25,6 +29,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <pthread.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
@@ -791,6 +796,246 @@ static int cmd_hold(int argc, char **argv)
 	return failures;
 }
 
+/* ------------------------------------------------- implicit IV races */
+
+/*
+ * THREADS threads each run OPS CIOCCRYPTs of LEN zero bytes on one AES-CTR
+ * session with cop->iv == NULL, so every output is keystream. cryptodev
+ * keeps the counter between calls: whatever the interleaving, the blocks
+ * of all outputs together must be exactly the blocks of one sequential
+ * keystream from the session's IV (zero). A counter block used twice shows
+ * up as a duplicate and a missing block.
+ */
+struct race_arg {
+	int fd;
+	uint32_t ses;
+	int ops;
+	uint32_t len;
+	uint8_t *out;		/* ops * len bytes */
+	int err;
+};
+
+static void *race_thread(void *p)
+{
+	struct race_arg *a = p;
+	uint8_t *zero = calloc(1, a->len);
+
+	for (int i = 0; i < a->ops && !a->err; i++)
+		a->err = do_crypt(a->fd, a->ses, COP_ENCRYPT, zero,
+				  a->out + (size_t)i * a->len, a->len, NULL,
+				  NULL, 0);
+	free(zero);
+	return NULL;
+}
+
+static int cmp_block(const void *a, const void *b)
+{
+	return memcmp(a, b, 16);
+}
+
+static int cmd_ivrace(int argc, char **argv)
+{
+	static const uint8_t key[16] = { 0x2b, 0x7e, 0x15, 0x16 };
+	int threads = argc > 0 ? atoi(argv[0]) : 8;
+	int ops = argc > 1 ? atoi(argv[1]) : 50;
+	uint32_t len = argc > 2 ? (uint32_t)atoi(argv[2]) : 64;
+	struct race_arg args[64];
+	pthread_t tids[64];
+	size_t total, nblk, dups = 0, miss = 0;
+	uint8_t *all, *ref, *zero, iv[16] = { 0 }, next[16], want[16];
+	EVP_CIPHER_CTX *ctx;
+	int fd = open_crypto(), outl, err = 0;
+	uint32_t ses = 0;
+
+	if (threads < 1 || threads > 64 || ops < 1 || len < 16 || len % 16)
+		return 100;
+	total = (size_t)threads * ops * len;
+	nblk = total / 16;
+	all = malloc(total);
+	ref = malloc(total + 16);
+	zero = calloc(1, total + 16);
+	if (new_session(fd, CRYPTO_AES_CTR, key, 16, 0, NULL, 0, &ses))
+		return 100;
+	for (int t = 0; t < threads; t++) {
+		args[t] = (struct race_arg){ fd, ses, ops, len,
+					     all + (size_t)t * ops * len, 0 };
+		pthread_create(&tids[t], NULL, race_thread, &args[t]);
+	}
+	for (int t = 0; t < threads; t++) {
+		pthread_join(tids[t], NULL);
+		if (args[t].err)
+			err = args[t].err;
+	}
+	expect_errno(err, 0, "ivrace: every operation succeeded");
+	/* One more op: the session's counter must stand right after them. */
+	err = do_crypt(fd, ses, COP_ENCRYPT, zero, next, 16, NULL, NULL, 0);
+	expect_errno(err, 0, "ivrace: the follow-up operation");
+
+	ctx = EVP_CIPHER_CTX_new();
+	EVP_EncryptInit_ex(ctx, EVP_aes_128_ctr(), NULL, key, iv);
+	EVP_EncryptUpdate(ctx, ref, &outl, zero, (int)total + 16);
+	EVP_CIPHER_CTX_free(ctx);
+	memcpy(want, ref + total, 16);
+
+	qsort(all, nblk, 16, cmp_block);
+	qsort(ref, nblk, 16, cmp_block);
+	for (size_t i = 1; i < nblk; i++)
+		if (!memcmp(all + 16 * (i - 1), all + 16 * i, 16))
+			dups++;
+	for (size_t i = 0, j = 0; i < nblk; i++) {
+		while (j < nblk && memcmp(all + 16 * j, ref + 16 * i, 16) < 0)
+			j++;
+		if (j == nblk || memcmp(all + 16 * j, ref + 16 * i, 16))
+			miss++;
+	}
+	printf("ivrace threads %d ops %d len %u blocks %zu duplicated %zu missing %zu\n",
+	       threads, ops, len, nblk, dups, miss);
+	check(!dups && !miss && !memcmp(all, ref, nblk * 16),
+	      "ivrace: outputs are one sequential keystream (no counter reused)",
+	      "%zu duplicated, %zu missing of %zu blocks", dups, miss, nblk);
+	check(!memcmp(next, want, 16), "ivrace: the counter ends after all blocks",
+	      "the follow-up block is not keystream block %zu", nblk);
+	end_session(fd, ses);
+	close(fd);
+	free(all);
+	free(ref);
+	free(zero);
+	return failures;
+}
+
+/* -------------------------------------------------- memory in flight */
+
+/*
+ * THREADS threads each run OPS CIOCCRYPTs of LEN bytes (explicit IV, so
+ * they may run in parallel) from one shared buffer: the process itself
+ * uses little memory, the kernel bounce pages are what the test measures.
+ */
+struct inflight_arg {
+	int fd;
+	uint32_t ses;
+	int ops;
+	uint32_t len;
+	uint8_t *buf;
+	int err;
+};
+
+static void *inflight_thread(void *p)
+{
+	struct inflight_arg *a = p;
+	uint8_t iv[16] = { 1 };
+
+	for (int i = 0; i < a->ops && !a->err; i++)
+		a->err = do_crypt(a->fd, a->ses, COP_ENCRYPT, a->buf, a->buf,
+				  a->len, iv, NULL, 0);
+	return NULL;
+}
+
+static int cmd_inflight(int argc, char **argv)
+{
+	static const uint8_t key[16] = { 3 };
+	int threads = argc > 0 ? atoi(argv[0]) : 16;
+	int ops = argc > 1 ? atoi(argv[1]) : 4;
+	uint32_t len = argc > 2 ? (uint32_t)atoi(argv[2]) : 1 << 20;
+	struct inflight_arg args[64];
+	pthread_t tids[64];
+	int fd = open_crypto(), err = 0;
+	uint32_t ses = 0;
+	uint8_t *buf;
+
+	if (threads < 1 || threads > 64 || len % 16)
+		return 100;
+	buf = calloc(1, len);
+	if (new_session(fd, CRYPTO_AES_CBC, key, 16, 0, NULL, 0, &ses))
+		return 100;
+	for (int t = 0; t < threads; t++) {
+		args[t] = (struct inflight_arg){ fd, ses, ops, len, buf, 0 };
+		pthread_create(&tids[t], NULL, inflight_thread, &args[t]);
+	}
+	for (int t = 0; t < threads; t++) {
+		pthread_join(tids[t], NULL);
+		if (args[t].err)
+			err = args[t].err;
+	}
+	expect_errno(err, 0, "inflight: every operation succeeded");
+	end_session(fd, ses);
+	close(fd);
+	return failures;
+}
+
+/* --------------------------------------------- stale bytes and waits */
+
+/*
+ * Fills dst with a marker, encrypts LEN bytes and prints the errno and how
+ * many output bytes still hold the marker or are zero: a device that
+ * writes less than it should must not make old kernel memory appear.
+ */
+static int cmd_stale(int argc, char **argv)
+{
+	static const uint8_t key[16] = { 5 };
+	uint32_t len = argc > 0 ? (uint32_t)atoi(argv[0]) : 4096;
+	int fd = open_crypto(), err;
+	uint8_t *src, *dst, *ref, iv[16] = { 0 }, iv2[16] = { 0 };
+	size_t same = 0, zero = 0, marker = 0, other = 0;
+	EVP_CIPHER_CTX *ctx;
+	uint32_t ses = 0;
+	int outl;
+
+	if (len % 16 || !len)
+		return 100;
+	src = malloc(len);
+	dst = malloc(len);
+	ref = malloc(len);
+	fill_plaintext(src, len, 77);
+	memset(dst, 0xa5, len);
+	if (new_session(fd, CRYPTO_AES_CBC, key, 16, 0, NULL, 0, &ses))
+		return 100;
+	err = do_crypt(fd, ses, COP_ENCRYPT, src, dst, len, iv, NULL, 0);
+	ctx = EVP_CIPHER_CTX_new();
+	EVP_EncryptInit_ex(ctx, EVP_aes_128_cbc(), NULL, key, iv2);
+	EVP_CIPHER_CTX_set_padding(ctx, 0);
+	EVP_EncryptUpdate(ctx, ref, &outl, src, (int)len);
+	EVP_CIPHER_CTX_free(ctx);
+	for (uint32_t i = 0; i < len; i++) {
+		if (dst[i] == ref[i])
+			same++;
+		else if (dst[i] == 0xa5)
+			marker++;
+		else if (!dst[i])
+			zero++;
+		else
+			other++;
+	}
+	printf("stale len %u errno %d same %zu zero %zu marker %zu other %zu\n",
+	       len, -err, same, zero, marker, other);
+	end_session(fd, ses);
+	close(fd);
+	return 0;
+}
+
+/* One CIOCCRYPT (after SECS of sleep), then its errno; for stall tests. */
+static int cmd_wait(int argc, char **argv)
+{
+	static const uint8_t key[16] = { 6 };
+	static uint8_t buf[4096], iv[16];
+	int secs = argc > 0 ? atoi(argv[0]) : 0;
+	uint32_t len = argc > 1 ? (uint32_t)atoi(argv[1]) : 64;
+	int fd = open_crypto(), err;
+	uint32_t ses = 0;
+
+	err = new_session(fd, CRYPTO_AES_CBC, key, 16, 0, NULL, 0, &ses);
+	printf("session errno %d\n", -err);
+	sleep(secs);
+	printf("crypt start\n");
+	err = do_crypt(fd, ses, COP_ENCRYPT, buf, buf,
+		       len > sizeof(buf) ? sizeof(buf) : len, iv, NULL, 0);
+	printf("crypt errno %d\n", -err);
+	err = ioctl(fd, CIOCFSESSION, &ses) ? -errno : 0;
+	printf("finish errno %d\n", -err);
+	close(fd);
+	printf("closed\n");
+	return 0;
+}
+
 /* --------------------------------------------------------------- bench */
 
 static long bench_child(int dev, uint32_t size, double until)
@@ -879,7 +1124,7 @@ int main(int argc, char **argv)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc < 2) {
-		fprintf(stderr, "usage: %s kat|errors|roundtrip|stress|bench ...\n",
+		fprintf(stderr, "usage: %s kat|errors|roundtrip|stress|bench|ivrace|inflight|stale|wait ...\n",
 			argv[0]);
 		return 100;
 	}
@@ -895,6 +1140,14 @@ int main(int argc, char **argv)
 		rc = cmd_hold(argc - 2, argv + 2);
 	else if (!strcmp(argv[1], "bench"))
 		rc = cmd_bench(argc - 2, argv + 2);
+	else if (!strcmp(argv[1], "ivrace"))
+		rc = cmd_ivrace(argc - 2, argv + 2);
+	else if (!strcmp(argv[1], "inflight"))
+		rc = cmd_inflight(argc - 2, argv + 2);
+	else if (!strcmp(argv[1], "stale"))
+		rc = cmd_stale(argc - 2, argv + 2);
+	else if (!strcmp(argv[1], "wait"))
+		rc = cmd_wait(argc - 2, argv + 2);
 	else
 		rc = 100;
 	return rc > 100 ? 100 : rc;

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { GUEST_COMPAT_TOOL_PATH, GUEST_TOOL_PATH, MODULE_NAME, buildDriver, isDriverLoaded, loadDriver, pushGuestTool, unloadDriver, type DriverBuild } from '../../extension/core/driver';
 import { virtioCryptoDrivers } from '../../extension/core/guest-checks';
 import { Lab } from '../../extension/core/lab';
+import { readState } from '../../extension/core/state';
 import type { SshSession } from '../../extension/core/ssh';
 import type { BackendKind } from '../../extension/core/state';
 import { type CliRun, runMainCaptured } from '../cli-capture';
@@ -133,6 +134,50 @@ export function driverSuite(backend: BackendKind): void {
     assert.equal(v.ok.length, 7);
   });
 
+  test(`${backend}: concurrent implicit-IV CTR operations on one session never reuse a counter block`, { timeout: 300_000 }, async () => {
+    // 8 threads x 40 ops x 64 B with cop->iv == NULL: together they must be one sequential keystream.
+    const r = await guest([GUEST_TOOL_PATH, 'ivrace', '8', '40', '64'], 300_000);
+    assert.deepEqual(toolVerdict(r.stdout).notOk, [], r.stdout);
+    assert.match(r.stdout, /^ivrace threads 8 ops 40 len 64 blocks 1280 duplicated 0 missing 0$/m);
+    assert.equal(r.code, 0);
+  });
+
+  test(`${backend}: bounce pages are charged to the caller's memory cgroup and bounded by max_inflight_kb`, { timeout: 300_000 }, async (t) => {
+    const param = `/sys/module/${MODULE_NAME}/parameters/max_inflight_kb`;
+    // 16 threads x 3 x 1 MiB from one shared buffer: the process's own memory stays small, so what the
+    // cgroup's peak shows beyond it is the driver's bounce pages (2 MiB per request in flight).
+    const r = await session.run(
+      {
+        shell: [
+          'grep -q " /sys/fs/cgroup cgroup2 " /proc/mounts || mount -t cgroup2 none /sys/fs/cgroup',
+          'echo +memory > /sys/fs/cgroup/cgroup.subtree_control',
+          'run() { d=/sys/fs/cgroup/vlab-$1; rmdir $d 2>/dev/null; mkdir $d || return',
+          `  sh -c "echo \\$\\$ > $d/cgroup.procs && exec ${GUEST_TOOL_PATH} inflight 16 3 1048576"; echo "$1-rc=$?"`,
+          '  echo "$1-peak=$(cat $d/memory.peak)"; rmdir $d; }',
+          'run free',
+          `old=$(cat ${param}); echo "old=$old"`,
+          `echo 2048 > ${param}; echo "set=$?"`,
+          'run bounded',
+          `echo $old > ${param}`,
+        ].join('\n'),
+      },
+      { timeoutMs: 280_000 },
+    );
+    const num = (k: string): number => Number(new RegExp(`^${k}=(\\d+)$`, 'm').exec(r.stdout)?.[1] ?? NaN);
+    assert.equal(num('free-rc'), 0, r.stdout + r.stderr);
+    assert.equal(num('set'), 0, r.stdout + r.stderr);
+    assert.equal(num('bounded-rc'), 0, r.stdout + r.stderr);
+    const MiB = 1024 * 1024;
+    const free = num('free-peak');
+    const bounded = num('bounded-peak');
+    t.diagnostic(`cgroup peak: ${(free / MiB).toFixed(1)} MiB at the default bound, ${(bounded / MiB).toFixed(1)} MiB at 2048 KiB`);
+    // Unbounded, many of the 16 requests sit in flight at once: their pages count against the cgroup.
+    assert.ok(free >= 12 * MiB, `peak ${(free / MiB).toFixed(1)} MiB: bounce pages are not charged to the cgroup\n${r.stdout}`);
+    // Bounded to 2 MiB in flight: one request's pages at a time.
+    assert.ok(bounded <= free - 8 * MiB, `bounded peak ${(bounded / MiB).toFixed(1)} MiB vs ${(free / MiB).toFixed(1)} MiB unbounded\n${r.stdout}`);
+    assert.ok(num('old') >= 2048, r.stdout);
+  });
+
   test(`${backend}: 500 random round trips (16 B .. 256 KiB) match host OpenSSL`, { timeout: 600_000 }, async () => {
     const cases = randomCases(500);
     const file = cases.map((c) => `${c.cipher.id} ${c.key.toString('hex')} ${c.iv.toString('hex')} ${c.len} ${c.seed}`).join('\n');
@@ -227,6 +272,116 @@ export function driverSuite(backend: BackendKind): void {
     const load = await cli(['driver', 'load']);
     assert.equal(load.code, 0, load.err);
     assert.match(load.out, /loaded: \/dev\/crypto is ready/);
+  });
+
+  if (backend === 'ts') {
+    test(`${backend}: a stalled device: waiters sleep interruptibly (not D), kill -9 ends them, timeout_ms gives ETIMEDOUT and a broken device, rebind recovers`, { timeout: 240_000 }, async (t) => {
+      // The stall: the backend process is stopped (SIGSTOP), so the data queue is never answered.
+      // Control requests reach the backend synchronously through QEMU's main loop, so every session
+      // is created before the stop and none while it lasts.
+      const pid = readState(lab.paths)?.backend?.pid;
+      assert.ok(pid, 'the ts backend pid');
+      const P = `/sys/module/${MODULE_NAME}/parameters`;
+      const sh = async (cmd: string): Promise<string> => (await session.run({ shell: cmd }, { timeoutMs: 30_000 })).stdout;
+      const until = async (what: string, ok: () => Promise<boolean>, ms: number): Promise<void> => {
+        const end = Date.now() + ms;
+        while (!(await ok())) {
+          if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+          await new Promise((r) => setTimeout(r, 300));
+        }
+      };
+      await sh(`echo 0 > ${P}/timeout_ms`);
+      // A: crypt at t=4 s, waits with no timeout; B: crypt at t=12 s, after timeout_ms is set to 3 s.
+      const started = await sh(
+        `(${GUEST_TOOL_PATH} wait 4 > /tmp/stall-a.log 2>&1 & echo "a=$!"; ${GUEST_TOOL_PATH} wait 12 > /tmp/stall-b.log 2>&1 & echo "b=$!")`,
+      );
+      const a = /^a=(\d+)$/m.exec(started)?.[1];
+      const b = /^b=(\d+)$/m.exec(started)?.[1];
+      assert.ok(a && b, started);
+      await until('both sessions', async () => (await sh('grep -l "session errno 0" /tmp/stall-a.log /tmp/stall-b.log | wc -l')).trim() === '2', 20_000);
+      process.kill(pid, 'SIGSTOP');
+      try {
+        await until('A to start its request', async () => /crypt start/.test(await sh('cat /tmp/stall-a.log')), 20_000);
+        await new Promise((r) => setTimeout(r, 2000));
+        const stat = await sh(`cat /proc/${a}/stat; echo; cat /proc/${a}/wchan`);
+        const state = /^\d+ \(.*?\) (\S)/.exec(stat)?.[1];
+        t.diagnostic(`waiter A while stalled: state ${state}, wchan ${stat.split('\n')[2] ?? ''}`);
+        assert.ok(!/crypt errno/.test(await sh('cat /tmp/stall-a.log')), 'A is still waiting');
+        assert.equal(state, 'S', `waiter state while stalled: ${stat}`);
+        await sh(`kill -9 ${a}`);
+        await until('A to be gone after kill -9', async () => (await sh(`test -e /proc/${a} && echo alive || echo gone`)).includes('gone'), 15_000);
+        // B: its request times out after 3 s and breaks the device; its close does not hang.
+        await sh(`echo 3000 > ${P}/timeout_ms`);
+        await until('B to finish', async () => /closed/.test(await sh('cat /tmp/stall-b.log')), 40_000);
+        const blog = await sh('cat /tmp/stall-b.log');
+        assert.match(blog, /^crypt errno 110$/m, blog);
+        assert.match(blog, /^finish errno 0$/m, blog);
+      } finally {
+        process.kill(pid, 'SIGCONT');
+      }
+      const dmesg = await sh('dmesg | tail -n 20');
+      assert.match(dmesg, /request timed out: device marked broken/, dmesg);
+      // Broken is sticky: new opens get ENODEV until the device is bound again.
+      const open = await session.run([GUEST_TOOL_PATH, 'wait', '0'], { timeoutMs: 30_000 });
+      assert.match(open.stderr, /open \/dev\/crypto: No such device/, open.stdout + open.stderr);
+      const [bound] = await virtioCryptoDrivers(session);
+      assert.ok(bound);
+      const drv = `/sys/bus/virtio/drivers/${MODULE_NAME}`;
+      const rebind = await sh(`echo ${bound.device} > ${drv}/unbind; echo "unbind=$?"; echo ${bound.device} > ${drv}/bind; echo "bind=$?"; echo 10000 > ${P}/timeout_ms`);
+      assert.match(rebind, /unbind=0\nbind=0/, rebind);
+      const kat = await guest([GUEST_TOOL_PATH, 'kat', ...macFlag]);
+      assert.deepEqual(toolVerdict(kat.stdout).notOk, [], kat.stdout);
+    });
+  }
+
+  test(`${backend}: hot-unplug with a file open: no oops, the open file gets ENODEV, a rescan brings the device back`, { timeout: 240_000 }, async (t) => {
+    // QEMU's own unplug first: on q35 the device sits on the root complex (pcie.0), which QEMU 7.2
+    // does not hot-unplug; then the guest-side unplug (PCI remove), which frees the virtio device.
+    const qmp = await lab.qmp();
+    let qmpUnplug: string;
+    try {
+      await qmp.execute('device_del', { id: 'crypto0' });
+      qmpUnplug = 'accepted';
+      await qmp.nextEvent('DEVICE_DELETED', { timeoutMs: 30_000 }).then(
+        () => (qmpUnplug = 'deleted'),
+        () => undefined,
+      );
+    } catch (err) {
+      qmpUnplug = `refused: ${err instanceof Error ? err.message : String(err)}`;
+    } finally {
+      qmp.close();
+    }
+    t.diagnostic(`QMP device_del crypto0: ${qmpUnplug}`);
+    const [bound] = await virtioCryptoDrivers(session);
+    if (qmpUnplug === 'deleted') {
+      assert.equal(bound, undefined, 'the device is gone after DEVICE_DELETED');
+      return;
+    }
+    assert.ok(bound);
+    const r = await session.run(
+      {
+        shell: [
+          `pci=$(dirname $(readlink -f /sys/bus/virtio/devices/${bound.device}))`,
+          `${GUEST_TOOL_PATH} hold 6 > /tmp/unplug.log 2>&1 & HOLD=$!`,
+          'sleep 3',
+          'echo 1 > $pci/remove; echo "remove=$?"',
+          'wait $HOLD; echo "hold=$?"',
+          'cat /tmp/unplug.log',
+          'echo 1 > /sys/bus/pci/rescan; echo "rescan=$?"',
+          'sleep 2; test -c /dev/crypto; echo "crypto=$?"',
+        ].join('\n'),
+      },
+      { timeoutMs: 200_000 },
+    );
+    assert.match(r.stdout, /^remove=0$/m, r.stdout + r.stderr);
+    assert.match(r.stdout, /^hold=0$/m, r.stdout);
+    assert.match(r.stdout, /^ok crypt on an open file after removal$/m);
+    assert.match(r.stdout, /^ok open after removal$/m);
+    assert.match(r.stdout, /^rescan=0$/m);
+    const kat = await guest([GUEST_TOOL_PATH, 'kat', ...macFlag]);
+    assert.deepEqual(toolVerdict(kat.stdout).notOk, [], kat.stdout);
+    const dmesg = await guest(['dmesg']);
+    assert.doesNotMatch(dmesg.stdout, /\bBUG:|\bOops\b|general protection fault|use-after-free/);
   });
 
   test(`${backend}: dmesg has no WARNING, BUG, Oops or leak report`, async () => {

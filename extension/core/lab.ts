@@ -56,6 +56,8 @@ export interface LabStatus {
   readonly schema: 1;
   readonly state: LabState;
   readonly reason?: string;
+  /** When failed: the last lines of the guest console (a panic's text, the last boot messages). */
+  readonly consoleTail?: string;
   readonly accel: AccelChoice | null;
   readonly backend: { readonly kind: BackendKind; readonly pid?: number; readonly telemetry?: Record<string, unknown> | null };
   readonly qemu: { readonly pid?: number };

@@ -14,6 +14,7 @@ import { loadLabDriver } from './driver';
 import { LabError, errorMessage, throwIfAborted } from './errors';
 import { removeQuietly, tailFile } from './files';
 import { type GuestArtifacts, type GuestProgress, buildGuest } from './guest-build';
+import { readGuestEnd } from './guest-console';
 import { type HostPaths, defaultHost, findGuestKernel, requireQemu } from './host';
 import { type LabPaths, type LogKind, MAX_SOCKET_PATH, labPaths, logPathOf } from './paths';
 import { pickFreeLoopbackPort } from './ports';
@@ -56,6 +57,8 @@ export interface LabStatus {
   readonly schema: 1;
   readonly state: LabState;
   readonly reason?: string;
+  /** When failed: the last lines of the guest console (a panic's text, the last boot messages). */
+  readonly consoleTail?: string;
   readonly accel: AccelChoice | null;
   readonly backend: { readonly kind: BackendKind; readonly pid?: number; readonly telemetry?: Record<string, unknown> | null };
   readonly qemu: { readonly pid?: number };
@@ -510,7 +513,9 @@ export class Lab extends EventEmitter {
 
   /**
    * What is really going on, reconciled with state.json. A crashed QEMU or a dead backend turns the
-   * lab 'failed' (recorded, with the reason); a dead backend also stops QEMU (the VM cannot survive it).
+   * lab 'failed' (recorded, with the reason); a dead backend also stops QEMU (the VM cannot survive it),
+   * a dead QEMU also stops the backend (it serves that QEMU only). A guest kernel panic (it ends QEMU)
+   * is named in the reason; a failed lab's status carries the console tail.
    */
   async status(opts: { device?: boolean; telemetry?: boolean } = {}): Promise<LabStatus> {
     const file = readState(this.paths);
@@ -525,7 +530,7 @@ export class Lab extends EventEmitter {
     let state = file.state;
     let reason = file.reason;
     let qemuAlive = file.qemu !== undefined && isOurProcess(file.qemu);
-    const backendAlive = file.backend !== undefined && isOurProcess(file.backend);
+    let backendAlive = file.backend !== undefined && isOurProcess(file.backend);
     if (state === 'booting') {
       // The `up` that writes this state watches QEMU and the backend itself and records any failure;
       // only its disappearance is ours to report.
@@ -535,7 +540,15 @@ export class Lab extends EventEmitter {
       }
     } else if (state === 'running' && !qemuAlive) {
       state = 'failed';
-      reason = `QEMU (pid ${file.qemu?.pid ?? '?'}) is no longer running: ${tailFile(this.paths.qemuLog, 1) || 'it exited or was killed'}`;
+      // -no-reboot + panic=-1: a guest kernel panic ends QEMU at once; the console says why.
+      const { panic } = readGuestEnd(this.paths.consoleLog);
+      const qemuPid = file.qemu?.pid ?? '?';
+      reason = panic
+        ? `the guest kernel panicked: ${panic.line} (QEMU pid ${qemuPid} exited with it)`
+        : `QEMU (pid ${qemuPid}) is no longer running: ${tailFile(this.paths.qemuLog, 1) || 'it exited or was killed'}`;
+      // The backend serves this one QEMU: without it, it is a leftover.
+      if (file.backend) await terminate(file.backend, 3000);
+      backendAlive = file.backend !== undefined && isOurProcess(file.backend);
       writeState(this.paths, { ...file, state, reason });
       this.emit('state', state);
     } else if (state === 'running' && file.backend && !backendAlive) {
@@ -548,6 +561,7 @@ export class Lab extends EventEmitter {
       this.emit('state', state);
     }
     const live = state === 'running' && qemuAlive;
+    const consoleTail = state === 'failed' ? readGuestEnd(this.paths.consoleLog).tail : undefined;
     const device = live && opts.device !== false ? await this.readDevice() : undefined;
     const telemetry = live && file.backend && opts.telemetry !== false ? await readTelemetrySnapshot(this.paths.telemetrySocket) : undefined;
     const since = file.runningSince ? Date.parse(file.runningSince) : NaN;
@@ -555,6 +569,7 @@ export class Lab extends EventEmitter {
       ...base,
       state,
       ...(reason !== undefined && state !== 'running' ? { reason } : {}),
+      ...(consoleTail ? { consoleTail } : {}),
       accel: file.accel,
       backend: {
         kind: file.options.backend,

@@ -153,6 +153,7 @@ export function formatStatus(s: LabStatus): string {
     }
   }
   row('state dir', s.stateDir);
+  if (s.consoleTail) lines.push('--- last console lines (vlab logs console) ---', s.consoleTail);
   return `${lines.join('\n')}\n`;
 }
 

@@ -37,6 +37,12 @@ test('status text of a failed lab shows the reason', () => {
   assert.doesNotMatch(text, /^ssh/m);
 });
 
+test('status text of a failed lab ends with the console tail when there is one', () => {
+  const failed: LabStatus = { ...running, state: 'failed', reason: 'the guest kernel panicked: Kernel panic - not syncing: x', consoleTail: 'a\nKernel panic - not syncing: x', qemu: {}, ssh: { host: '127.0.0.1' } };
+  assert.match(formatStatus(failed), /^state dir +\/w\/\.vlab\n--- last console lines \(vlab logs console\) ---\na\nKernel panic - not syncing: x\n$/m);
+  assert.doesNotMatch(formatStatus(running), /last console lines/);
+});
+
 test('up options parse into typed values; bad values are usage errors', () => {
   assert.deepEqual(parseUpArgs(['--backend', 'ts', '--memory', '2048', '--cpus', '1', '--timeout', '1.5', '--guest-driver', 'lab']).options, {
     backend: 'ts', engine: undefined, accel: undefined, memoryMb: 2048, cpus: 1, guestDriver: 'lab', bootTimeoutMs: 1500,

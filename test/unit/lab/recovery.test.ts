@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_UP_OPTIONS, Lab, qemuMarker } from '../../../extension/core/lab';
 import { optValue } from '../../../extension/core/qemu-args';
-import { isAlive, recordProcess } from '../../../extension/core/proc';
+import { type ProcessRecord, isAlive, recordProcess } from '../../../extension/core/proc';
+import { writeFileSync } from 'node:fs';
 import { readState, writeState, acquireLock } from '../../../extension/core/state';
 import { LabError } from '../../../extension/core/errors';
 import { QmpClient } from '../../../extension/core/qmp';
@@ -16,7 +17,9 @@ import { QmpClient } from '../../../extension/core/qmp';
 interface Fixture {
   lab: Lab;
   startQemu(): Promise<ChildProcess>;
-  markRunning(pid: number, marker?: string): void;
+  markRunning(pid: number, marker?: string, backend?: ProcessRecord): void;
+  /** A stand-in backend: a process with the lab's vhost-user socket path in its command line. */
+  startFakeBackend(): ChildProcess;
 }
 
 function fixture(t: { after(fn: () => void | Promise<void>): void }, overrides: { powerdownTimeoutMs?: number; quitTimeoutMs?: number } = {}): Fixture {
@@ -38,7 +41,12 @@ function fixture(t: { after(fn: () => void | Promise<void>): void }, overrides: 
       assert.ok(existsSync(lab.paths.qmpSocket), 'QEMU created its QMP socket');
       return child;
     },
-    markRunning(pid, marker = qemuMarker(lab.paths)) {
+    startFakeBackend() {
+      const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)', lab.paths.vhostUserSocket], { stdio: 'ignore' });
+      children.push(child);
+      return child;
+    },
+    markRunning(pid, marker = qemuMarker(lab.paths), backend) {
       writeState(lab.paths, {
         schema: 1,
         state: 'running',
@@ -47,6 +55,7 @@ function fixture(t: { after(fn: () => void | Promise<void>): void }, overrides: 
         kernelVersion: 'test',
         upPid: process.pid,
         qemu: recordProcess(pid, marker),
+        ...(backend ? { backend } : {}),
         sshPort: 1,
         startedAt: new Date().toISOString(),
         runningSince: new Date().toISOString(),
@@ -90,6 +99,47 @@ test('QEMU killed with SIGKILL: status says failed with the reason; down cleans 
   assert.equal(existsSync(f.lab.paths.stateFile), false);
   assert.equal(existsSync(f.lab.paths.qmpSocket), false, 'stale QMP socket removed');
   assert.equal((await f.lab.status()).state, 'stopped');
+});
+
+/** Kills QEMU with SIGKILL and waits until it is reaped. */
+async function killQemu(qemu: ChildProcess): Promise<void> {
+  qemu.kill('SIGKILL');
+  if (qemu.exitCode === null && qemu.signalCode === null) await new Promise((r) => qemu.once('exit', r));
+}
+
+/** Waits (bounded) until a backend stand-in's process is reaped and alive no more. */
+async function gone(pid: number): Promise<boolean> {
+  for (let i = 0; i < 100 && isAlive(pid); i++) await sleep(20);
+  return !isAlive(pid);
+}
+
+test('QEMU gone: status stops the backend too (it serves that QEMU only)', async (t) => {
+  const f = fixture(t);
+  const qemu = await f.startQemu();
+  const backend = f.startFakeBackend();
+  await sleep(100);
+  f.markRunning(qemu.pid!, undefined, recordProcess(backend.pid!, f.lab.paths.vhostUserSocket));
+  await killQemu(qemu);
+  const s = await f.lab.status();
+  assert.equal(s.state, 'failed');
+  assert.match(s.reason ?? '', /QEMU \(pid \d+\) is no longer running/);
+  assert.equal(s.backend.pid, undefined);
+  assert.equal(await gone(backend.pid!), true, 'the backend was stopped');
+});
+
+test('a guest kernel panic ended QEMU: the reason names the panic, the status carries the console tail', async (t) => {
+  const f = fixture(t);
+  const qemu = await f.startQemu();
+  f.markRunning(qemu.pid!);
+  const panic = ['[   25.1] sysrq: Trigger a crash', '[   25.2] Kernel panic - not syncing: sysrq triggered crash', '[   25.3] Call Trace:', ...Array.from({ length: 40 }, (_, i) => `[   25.4]  frame_${i}`)];
+  writeFileSync(f.lab.paths.consoleLog, `${panic.join('\r\n')}\r\n`);
+  await killQemu(qemu);
+  const s = await f.lab.status();
+  assert.equal(s.state, 'failed');
+  assert.equal(s.reason, `the guest kernel panicked: Kernel panic - not syncing: sysrq triggered crash (QEMU pid ${qemu.pid} exited with it)`);
+  assert.match(s.consoleTail ?? '', /^\[   25\.1\] sysrq: Trigger a crash\n\[   25\.2\] Kernel panic - not syncing: sysrq triggered crash\n/);
+  assert.equal(readState(f.lab.paths)?.reason, s.reason, 'the panic is recorded as the reason');
+  assert.equal((await f.lab.status()).reason, s.reason, 'and stays the reason');
 });
 
 test('a recorded pid that is not our QEMU (pid reuse) is never signalled', async (t) => {

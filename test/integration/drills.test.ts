@@ -1,0 +1,183 @@
+// Fault drills (issue 9): with 8 guest processes doing /dev/crypto traffic (CIOCCRYPT loops through the
+// lab's driver and the ts backend), kill -9 the backend, kill -9 QEMU, panic the guest, and `vlab down`.
+// Each drill starts from `up` on the wreck the previous one left: four boots, and each boot after the
+// first is also the proof that `up` works again after that fault. Every wait is bounded.
+import { after, before, test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type DriverBuild, GUEST_TOOL_PATH, buildDriver, pushGuestTool } from '../../extension/core/driver';
+import { Lab, type LabStatus } from '../../extension/core/lab';
+import { isAlive } from '../../extension/core/proc';
+import { readState } from '../../extension/core/state';
+import { readTelemetrySnapshot } from '../../extension/core/telemetry-client';
+import { portIsFree, processesMentioning, runCli, tempWorkspace } from './lab-helpers';
+
+const ws = tempWorkspace('vlab-drill-');
+const lab = Lab.forWorkspace(ws.dir, { env: {} });
+const stateDir = join(ws.dir, '.vlab');
+const WORKERS = 8;
+/** Generous bounds: TCG on a shared 2-core machine. */
+const TRAFFIC_START_MS = 60_000;
+const DEATH_WAIT_MS = 30_000;
+const DOWN_BOUND_MS = 60_000;
+let build: DriverBuild;
+
+/** Measured times, printed at the end (the final report and docs/lab.md quote them). */
+const measured: Record<string, number> = {};
+const seconds = (ms: number): number => Math.round(ms / 100) / 10;
+
+before(async () => {
+  build = await buildDriver(lab);
+});
+
+after(async () => {
+  await lab.down().catch(() => undefined);
+  ws.cleanup();
+  process.stderr.write(`# drills measured (s): ${JSON.stringify(measured)}\n`);
+});
+
+async function requestsServed(): Promise<number> {
+  const snap = await readTelemetrySnapshot(lab.paths.telemetrySocket, 5000);
+  const counters = snap?.counters as Record<string, unknown> | undefined;
+  return typeof counters?.requests === 'number' ? counters.requests : -1;
+}
+
+async function guestWorkers(): Promise<number> {
+  const r = await runCli(['ssh', '--', 'sh', '-c', `pgrep -cf '^${GUEST_TOOL_PATH} bench' || true`], ws.dir);
+  return r.code === 0 ? Number(r.out.trim()) : -1;
+}
+
+/**
+ * `up` (asserting a fresh boot), then 8 processes looping CIOCCRYPT started in the background over
+ * `vlab ssh`; returns once they all run and the backend's request counter moves.
+ */
+async function bootWithTraffic(name: string): Promise<LabStatus> {
+  const t0 = Date.now();
+  const up = await lab.up({});
+  measured[`${name}.up`] = seconds(Date.now() - t0);
+  assert.equal(up.already, false);
+  assert.equal(up.status.state, 'running');
+  assert.equal(up.status.backend.kind, 'ts');
+  assert.equal(up.status.guestDriver, 'lab');
+  assert.ok(up.status.qemu.pid && up.status.backend.pid);
+  const session = await lab.ssh();
+  try {
+    await pushGuestTool(session, build);
+  } finally {
+    session.close();
+  }
+  // bench dev SIZE PROCS MS: PROCS children, each looping CIOCCRYPT on its own session for MS ms.
+  const start = await runCli(['ssh', '--', 'sh', '-c', `${GUEST_TOOL_PATH} bench dev 4096 ${WORKERS} 3600000 </dev/null >/tmp/traffic.log 2>&1 &`], ws.dir);
+  assert.equal(start.code, 0, start.err);
+  const deadline = Date.now() + TRAFFIC_START_MS;
+  let workers = -1;
+  let before = -1;
+  let now = -1;
+  for (;;) {
+    workers = await guestWorkers();
+    now = await requestsServed();
+    if (workers >= WORKERS + 1 && before >= 0 && now > before) break;
+    if (workers >= WORKERS + 1 && before < 0) before = now;
+    assert.ok(Date.now() < deadline, `traffic did not start: ${workers} guest processes, backend requests ${before} -> ${now}`);
+    await sleep(500);
+  }
+  return up.status;
+}
+
+async function waitGone(pid: number, what: string): Promise<number> {
+  const t0 = Date.now();
+  while (isAlive(pid)) {
+    assert.ok(Date.now() - t0 < DEATH_WAIT_MS, `${what} (pid ${pid}) still alive after ${DEATH_WAIT_MS / 1000} s`);
+    await sleep(50);
+  }
+  return Date.now() - t0;
+}
+
+function assertNothingLeft(pids: readonly number[]): void {
+  for (const pid of pids) assert.equal(isAlive(pid), false, `pid ${pid} is still alive`);
+  assert.deepEqual(processesMentioning(stateDir), [], 'no process of this lab (QEMU, backend) is left');
+}
+
+async function statusJson(): Promise<LabStatus> {
+  const r = await runCli(['status', '--json'], ws.dir);
+  assert.equal(r.code, 0, r.err);
+  return JSON.parse(r.out) as LabStatus;
+}
+
+test('drill 1: backend killed (-9) under traffic: status says the backend died, QEMU is stopped, nothing left', { timeout: 240_000 }, async () => {
+  const s = await bootWithTraffic('backendKill');
+  const qemuPid = s.qemu.pid!;
+  const backendPid = s.backend.pid!;
+  process.kill(backendPid, 'SIGKILL');
+  await waitGone(backendPid, 'backend');
+
+  const t0 = Date.now();
+  const failed = await statusJson();
+  measured['backendKill.statusStopsQemu'] = seconds(Date.now() - t0);
+  assert.equal(failed.state, 'failed');
+  assert.match(failed.reason ?? '', new RegExp(`^backend died \\(pid ${backendPid}`));
+  assert.equal(failed.qemu.pid, undefined);
+  assert.equal(failed.backend.pid, undefined);
+  assertNothingLeft([qemuPid, backendPid]);
+});
+
+test('drill 2: QEMU killed (-9) under traffic: up works again; status says QEMU died, the backend is stopped, nothing left', { timeout: 240_000 }, async () => {
+  const s = await bootWithTraffic('qemuKill');
+  const qemuPid = s.qemu.pid!;
+  const backendPid = s.backend.pid!;
+  process.kill(qemuPid, 'SIGKILL');
+  await waitGone(qemuPid, 'QEMU');
+
+  const t0 = Date.now();
+  const failed = await statusJson();
+  measured['qemuKill.statusStopsBackend'] = seconds(Date.now() - t0);
+  assert.equal(failed.state, 'failed');
+  assert.match(failed.reason ?? '', new RegExp(`^QEMU \\(pid ${qemuPid}\\) is no longer running`));
+  assert.equal(failed.backend.pid, undefined);
+  assertNothingLeft([qemuPid, backendPid]);
+});
+
+test('drill 3: guest panic (sysrq-c) under traffic: up works again; status says failed with the panic and the console tail; down cleans up', { timeout: 240_000 }, async () => {
+  const s = await bootWithTraffic('panic');
+  const qemuPid = s.qemu.pid!;
+  const backendPid = s.backend.pid!;
+  // In the background so the SSH command returns before the guest dies under it.
+  const trigger = await runCli(['ssh', '--', 'sh', '-c', '(sleep 1; echo c > /proc/sysrq-trigger) </dev/null >/dev/null 2>&1 &'], ws.dir);
+  assert.equal(trigger.code, 0, trigger.err);
+  // -no-reboot + panic=-1: the panic ends QEMU by itself.
+  measured['panic.qemuExit'] = seconds(await waitGone(qemuPid, 'QEMU after the guest panic'));
+
+  const failed = await statusJson();
+  assert.equal(failed.state, 'failed');
+  assert.match(failed.reason ?? '', /guest kernel panicked: Kernel panic - not syncing: sysrq triggered crash/);
+  assert.match(failed.consoleTail ?? '', /Kernel panic - not syncing: sysrq triggered crash/);
+  assert.equal(failed.backend.pid, undefined);
+  assertNothingLeft([qemuPid, backendPid]);
+  const text = await runCli(['status'], ws.dir);
+  assert.match(text.out, /^reason +the guest kernel panicked/m);
+  assert.match(text.out, /Kernel panic - not syncing: sysrq triggered crash/);
+
+  const down = await runCli(['down'], ws.dir);
+  assert.equal(down.code, 0, down.err);
+  assert.equal(readState(lab.paths), undefined);
+  assert.equal((await lab.status()).state, 'stopped');
+  assertNothingLeft([qemuPid, backendPid]);
+});
+
+test('drill 4: vlab down while traffic runs is bounded and leaves nothing', { timeout: 240_000 }, async () => {
+  const s = await bootWithTraffic('down');
+  const qemuPid = s.qemu.pid!;
+  const backendPid = s.backend.pid!;
+  const port = s.ssh.port!;
+  const t0 = Date.now();
+  const down = await runCli(['down'], ws.dir);
+  const ms = Date.now() - t0;
+  measured['down.withTraffic'] = seconds(ms);
+  assert.equal(down.code, 0, down.err);
+  assert.ok(ms < DOWN_BOUND_MS, `vlab down took ${seconds(ms)} s (bound ${DOWN_BOUND_MS / 1000} s)`);
+  assert.match(down.out, /lab stopped/);
+  assertNothingLeft([qemuPid, backendPid]);
+  assert.equal(await portIsFree(port), true);
+  assert.equal((await lab.status()).state, 'stopped');
+});

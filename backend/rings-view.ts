@@ -35,7 +35,9 @@ export function renderSnapshot(s: BackendSnapshot): string {
     `front-end ${s.frontend.connected ? 'connected' : 'not connected'}  features ${s.frontend.features}  protocol ${s.frontend.protocolFeatures}  memory regions ${s.frontend.memoryRegions}`,
     `requests ${c.requests}  in ${c.bytesIn} B  out ${c.bytesOut} B  kicks ${c.kicks}  interrupts ${c.interrupts}  rejected chains ${c.rejectedChains}`,
     `status OK ${c.statusOk}  ERR ${c.statusErr}  BADMSG ${c.statusBadmsg}  NOTSUPP ${c.statusNotsupp}  INVSESS ${c.statusInvsess}`,
-    `sessions ${s.sessions.length} open (${c.sessionsCreated} created, ${c.sessionsClosed} closed, ${c.sessionCreateFailures} refused)`,
+    `sessions ${s.sessions.length} open (${c.sessionsCreated} created, ${c.sessionsClosed} closed, ${c.sessionCreateFailures} refused, ${c.sessionsRefusedAtLimit} at the limit)`,
+    // A back-end older than the limits field (a lab left running across an upgrade) shows none.
+    ...(s.limits ? [`limits: max_size ${s.limits.maxDataLen} B per request  ${s.limits.maxSessions} sessions  ${s.limits.maxChainsPerPass} chains per pass  log lines suppressed ${c.logLinesSuppressed}`] : []),
     ...s.sessions.slice(0, 8).map((x) => `  #${x.id} ${x.algorithm} ${x.direction}, ${x.requests} requests`),
     ...s.queues.flatMap((q) => renderQueue(q)),
     // Fault injection: shown once a rule exists or a fault was injected (older back-ends send none).

@@ -31,18 +31,18 @@ describe('back-end log: rate limit and size cap', () => {
     assert.equal(lines[lines.length - 1], 'chain again');
   });
 
-  it('a 10 MB flood into a 64 KiB-capped file leaves two files of at most 64 KiB, the newest lines kept', () => {
+  it('a 2.4 MB flood into a 64 KiB-capped file leaves two files of at most 64 KiB, the newest lines kept', () => {
     const file = path.join(dir, 'flood.log');
     const log = new CappedLogFile(file, 65536);
     let last = '';
-    for (let k = 0; k < 100_000; k++) {
+    for (let k = 0; k < 20_000; k++) {
       last = `2026-01-01T00:00:00.000Z queue 0: rejected chain at head ${k % 128}: buffer 0xdead00000000+64 is outside guest memory ${k}`;
       log.write(last);
     }
     log.close();
     assert.ok(fs.statSync(file).size <= 65536, `${fs.statSync(file).size} bytes`);
     assert.ok(fs.statSync(`${file}.1`).size <= 65536);
-    assert.ok(log.rotations > 100);
+    assert.ok(log.rotations > 30);
     assert.ok(fs.readFileSync(file, 'utf8').endsWith(`${last}\n`));
   });
 

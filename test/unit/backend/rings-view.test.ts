@@ -16,6 +16,7 @@ describe('vlab rings rendering', () => {
     const text = renderSnapshot(fx.backend.snapshot());
     assert.match(text, /front-end not connected/);
     assert.match(text, /queue 0: size 0 {2}stopped/);
+    assert.match(text, /limits: max_size 1048576 B per request {2}1024 sessions {2}64 chains per pass {2}log lines suppressed 0/);
   });
 
   it('renders ring indexes, slot states and recent requests of a live ring', async () => {

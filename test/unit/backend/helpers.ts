@@ -17,11 +17,11 @@ export interface Fixture {
   close(): Promise<void>;
 }
 
-export function startBackend(): Fixture {
+export function startBackend(opts: { faults?: readonly string[] } = {}): Fixture {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vlab-be-test-'));
   const socket = path.join(dir, 'vu.sock');
   const logs: string[] = [];
-  const backend = new VhostUserBackend({ socketPath: socket, engine: createEngine('openssl'), log: (l) => logs.push(l) });
+  const backend = new VhostUserBackend({ socketPath: socket, engine: createEngine('openssl'), log: (l) => logs.push(l), faults: opts.faults });
   backend.start();
   const frontends: TestFrontend[] = [];
   let waiters: (() => void)[] = [];

@@ -219,6 +219,18 @@ describe('fault injection on the data queue', () => {
     assert.deepEqual(r.dst, Buffer.from(cbc(true, plain).map((b) => b ^ 0xff)));
   });
 
+  it('the plan outlives a front-end: a new connection meets the same rules and counters', async () => {
+    const [rule] = fx.backend.addFaults(['status=invsess,every=2']);
+    assert.equal((await runAll([encReq(Buffer.alloc(16))]))[0].status, CryptoStatus.OK);
+    const gone = fx.nextDisconnect();
+    fe.close();
+    await gone;
+    fe = await fx.connect();
+    enc = await fe.cipherSession(S.VIRTIO_CRYPTO_CIPHER_AES_CBC, KEY, true);
+    assert.equal((await runAll([encReq(Buffer.alloc(16))]))[0].status, CryptoStatus.INVSESS, 'the second matching request overall');
+    assert.deepEqual(fx.backend.faultsSnapshot().rules.map((r) => [r.id, r.seen, r.hits]), [[rule.id, 2, 1]]);
+  });
+
   it('a fault plan given at construction is active from the first request', async () => {
     await fx.close();
     fx = startBackend({ faults: ['status=notsupp,count=1'] });

@@ -167,6 +167,12 @@ describe('fault injection on the data queue', () => {
     // Restart at that base (as QEMU does on resume) and release the stall: the two held requests run.
     fe.send(Request.SET_VRING_BASE, W.encodeVringState({ index: 0, num: 1 }));
     fe.send(Request.SET_VRING_KICK, W.encodeU64(0n), [fe.kickFd]);
+    // Messages are handled in order: once this is answered the ring is live again, and still held.
+    await fe.call(Request.GET_FEATURES);
+    fe.kick();
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(fe.usedIdx(), 1, 'the restarted ring is still stalled');
+    assert.equal(fx.backend.faultsSnapshot().heldRequests, 2);
     fx.backend.clearFaults();
     const used = await fe.waitUsed(2);
     assert.deepEqual(used.map((u) => u.id).sort(), [1, 2]);

@@ -94,7 +94,10 @@ describe('`vlab fault` against a running `vlab backend --fault ...`', () => {
     const pending = fe.run({ opcode: S.VIRTIO_CRYPTO_CIPHER_ENCRYPT, sessionId: session, iv: Buffer.alloc(16), src: Buffer.alloc(32) }, 10_000);
     const deadline = Date.now() + 3000;
     let list = await vlab('fault', 'list');
-    while (!/STALLED/.test(list.out) && Date.now() < deadline) list = await vlab('fault', 'list');
+    while (!/STALLED/.test(list.out) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+      list = await vlab('fault', 'list');
+    }
     assert.match(list.out, /queue STALLED by rule #4: 1 request\(s\) held on the ring/);
     const cleared = await vlab('fault', 'clear', '4');
     assert.equal(cleared.out, 'cleared #4\n');

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { CryptoStatus, VIRTIO_CRYPTO_CIPHER_DECRYPT as DEC, VIRTIO_CRYPTO_CIPHER_ENCRYPT as ENC } from '../../../backend/crypto/spec';
 import { FaultPlan, FaultRuleError, MAX_RULES, RateLimitedLog, formatFaultRule, parseFaultRule } from '../../../backend/faults';
 
@@ -49,6 +50,33 @@ describe('fault rule parser', () => {
       [`status=err,${'count=1,'.repeat(30)}`, /longer than 200/],
     ];
     for (const [text, re] of bad) assert.throws(() => parseFaultRule(text), (err: unknown) => err instanceof FaultRuleError && re.test(err.message), text);
+  });
+});
+
+describe('fault rule parser properties', () => {
+  const part = fc.oneof(
+    fc.constantFrom('status=err', 'status=badmsg', 'delay=5', 'stall', 'irq=withhold', 'short-used=3', 'flip-dst', 'every=2', 'opcode=decrypt', 'opcode=0x100', 'session=4', 'count=1'),
+    fc.string({ maxLength: 12 }),
+  );
+  it('any text parses or throws FaultRuleError, never anything else', () => {
+    fc.assert(fc.property(fc.oneof(fc.string({ maxLength: 300 }), fc.array(part, { maxLength: 6 }).map((p) => p.join(','))), (text) => {
+      try {
+        parseFaultRule(text);
+      } catch (err) {
+        assert.ok(err instanceof FaultRuleError, String(err));
+      }
+    }), { numRuns: 2000 });
+  });
+  it('the canonical text parses back to the same rule', () => {
+    fc.assert(fc.property(fc.array(part, { maxLength: 6 }).map((p) => p.join(',')), (text) => {
+      let spec;
+      try {
+        spec = parseFaultRule(text);
+      } catch {
+        return;
+      }
+      assert.deepEqual(parseFaultRule(formatFaultRule(spec)), spec);
+    }), { numRuns: 2000 });
   });
 });
 

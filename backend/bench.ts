@@ -129,13 +129,13 @@ async function waitForListening(child: ChildProcess, output: () => string, timeo
 }
 
 /** Spawns `vlab backend` as a child (the way the lab does) and returns it with a cleanup. */
-export async function spawnBackend(engine: EngineName | 'auto', dir: string): Promise<{ child: ChildProcess; socket: string; telemetry: string; stop: () => Promise<void>; output: () => string }> {
+export async function spawnBackend(engine: EngineName | 'auto', dir: string, extraArgs: readonly string[] = []): Promise<{ child: ChildProcess; socket: string; telemetry: string; stop: () => Promise<void>; output: () => string }> {
   const socket = path.join(dir, 'vhost-user.sock');
   const telemetry = path.join(dir, 'telemetry.sock');
   const bin = path.resolve(__dirname, '..', '..', 'bin', 'vlab.js');
   // VLAB_BACKEND_NODE_ARGS (e.g. "--cpu-prof") profiles the back-end under load.
   const nodeArgs = (process.env.VLAB_BACKEND_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, bin, 'backend', '--socket', socket, '--telemetry', telemetry, '--engine', engine], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs, bin, 'backend', '--socket', socket, '--telemetry', telemetry, '--engine', engine, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));

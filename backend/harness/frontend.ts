@@ -78,6 +78,8 @@ export class TestFrontend {
   /** Set when the back-end closed the connection. */
   disconnected = false;
   interrupts = 0;
+  /** Sum of the call eventfd's counter values read: every write the back-end made, even merged ones. */
+  signals = 0;
   private readonly memfd: number;
   private readonly mapping: ArrayBuffer;
   readonly kickFd: number;
@@ -101,8 +103,9 @@ export class TestFrontend {
     this.kickFd = vhost.eventfdCreate();
     this.callFd = vhost.eventfdCreate();
     this.fdPoll = vhost.pollStart(fd, (st) => this.onReadable(st));
-    this.callPoll = vhost.pollStart(this.callFd, () => {
+    this.callPoll = vhost.pollStart(this.callFd, (_status, count) => {
       this.interrupts++;
+      this.signals += count;
       this.wake(this.usedWaiters);
     }, { drainEventfd: true });
   }

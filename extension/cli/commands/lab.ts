@@ -110,7 +110,7 @@ export function parseUpArgs(args: readonly string[]): { options: Partial<UpOptio
       cpus: integer(values.cpus, '--cpus', 1, 64),
       guestDriver: choice(values['guest-driver'], ['upstream', 'none', 'lab'] as const, '--guest-driver'),
       bootTimeoutMs: timeoutSec === undefined ? undefined : Math.round(timeoutSec * 1000),
-      faults: values.fault,
+      ...(values.fault ? { faults: values.fault } : {}),
     },
   };
 }

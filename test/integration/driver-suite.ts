@@ -333,6 +333,105 @@ export function driverSuite(backend: BackendKind): void {
     });
   }
 
+  if (backend === 'ts') {
+    const fault = async (...args: string[]): Promise<CliRun> => {
+      const r = await runMainCaptured(['fault', ...args], { cwd: REPO, env: { ...process.env, VLAB_STATE_DIR: stateDir } });
+      assert.equal(r.code, 0, `vlab fault ${args.join(' ')}: ${r.err}`);
+      return r;
+    };
+    const cryptErrno = (out: string): number => Number(/^crypt errno (\d+)$/m.exec(out)?.[1] ?? NaN);
+
+    test(`${backend}: fault injection: each injected status, delay, irq and flip gives the documented result`, { timeout: 240_000 }, async () => {
+      const cases: Array<[string, number]> = [
+        ['status=err', 5], // EIO
+        ['status=badmsg', 74], // EBADMSG
+        ['status=notsupp', 95], // EOPNOTSUPP
+        ['status=invsess', 22], // EINVAL
+        ['delay=300', 0],
+        ['irq=duplicate', 0],
+      ];
+      for (const [rule, want] of cases) {
+        await fault('set', `${rule},opcode=encrypt,count=1`);
+        try {
+          const r = await guest([GUEST_TOOL_PATH, 'wait', '0']);
+          assert.equal(cryptErrno(r.stdout), want, `${rule}: ${r.stdout}${r.stderr}`);
+          assert.match(r.stdout, /^closed$/m);
+        } finally {
+          await fault('clear');
+        }
+      }
+      // A withheld interrupt: the completion is seen with the next interrupt (another request's).
+      await fault('set', 'irq=withhold,opcode=encrypt,count=1');
+      try {
+        const r = await session.run(
+          { shell: `${GUEST_TOOL_PATH} wait 0 > /tmp/irq-a.log & A=$!; sleep 2; ${GUEST_TOOL_PATH} wait 0 > /tmp/irq-b.log; wait $A; cat /tmp/irq-a.log /tmp/irq-b.log` },
+          { timeoutMs: 60_000 },
+        );
+        assert.deepEqual([...r.stdout.matchAll(/^crypt errno (\d+)$/gm)].map((m) => m[1]), ['0', '0'], r.stdout);
+      } finally {
+        await fault('clear');
+      }
+      // Flipped output is not detectable by a driver: it arrives as success with different bytes.
+      await fault('set', 'flip-dst,opcode=encrypt,count=1');
+      try {
+        const r = await guest([GUEST_TOOL_PATH, 'stale', '4096']);
+        assert.match(r.stdout, /^stale len 4096 errno 0 same \d+ zero \d+ marker \d+ other \d+$/m, r.stdout);
+        assert.doesNotMatch(r.stdout, /same 4096/, 'flip-dst changed the output');
+      } finally {
+        await fault('clear');
+      }
+      const after = await guest([GUEST_TOOL_PATH, 'kat', ...macFlag]);
+      assert.deepEqual(toolVerdict(after.stdout).notOk, [], after.stdout);
+    });
+
+    test(`${backend}: fault injection: a short used length is EIO and nothing reaches userspace`, { timeout: 120_000 }, async () => {
+      for (const len of ['4096', '65536']) {
+        await fault('set', 'short-used=1024,opcode=encrypt,count=1');
+        try {
+          const r = await guest([GUEST_TOOL_PATH, 'stale', len]);
+          // dst keeps the caller's marker bytes: not one byte of output (or of old kernel memory) was copied.
+          assert.match(r.stdout, new RegExp(`^stale len ${len} errno 5 same \\d+ zero 0 marker \\d+ other 0$`, 'm'), r.stdout);
+        } finally {
+          await fault('clear');
+        }
+      }
+      const ok = await guest([GUEST_TOOL_PATH, 'stale', '4096']);
+      assert.match(ok.stdout, /^stale len 4096 errno 0 same 4096 zero 0 marker 0 other 0$/m, ok.stdout);
+    });
+
+    test(`${backend}: fault injection: stalled queue — waiter not in D state, kill -9 ends it, rmmod works, clear recovers`, { timeout: 240_000 }, async (t) => {
+      const sh = async (cmd: string): Promise<string> => (await session.run({ shell: cmd }, { timeoutMs: 60_000 })).stdout;
+      await fault('set', 'stall,opcode=encrypt');
+      try {
+        const started = await sh(`${GUEST_TOOL_PATH} wait 0 > /tmp/fstall.log 2>&1 & echo "pid=$!"`);
+        const pid = /^pid=(\d+)$/m.exec(started)?.[1];
+        assert.ok(pid, started);
+        const end = Date.now() + 20_000;
+        while (!/crypt start/.test(await sh('cat /tmp/fstall.log'))) {
+          assert.ok(Date.now() < end, 'the request started');
+          await new Promise((r) => setTimeout(r, 300));
+        }
+        await new Promise((r) => setTimeout(r, 1500));
+        const stat = await sh(`cat /proc/${pid}/stat`);
+        const state = /^\d+ \(.*?\) (\S)/.exec(stat)?.[1];
+        t.diagnostic(`waiter while the queue is stalled: state ${state}`);
+        assert.doesNotMatch(await sh('cat /tmp/fstall.log'), /crypt errno/, 'still waiting');
+        assert.equal(state, 'S', stat);
+        const killed = await sh(`kill -9 ${pid}; for i in $(seq 50); do test -e /proc/${pid} || break; sleep 0.2; done; test -e /proc/${pid} && echo alive || echo gone`);
+        assert.match(killed, /gone/);
+        // rmmod with the device still stalled (its request still on the ring): remove() resets the
+        // device and fails what it holds.
+        const rm = await sh(`rmmod ${MODULE_NAME}; echo "rmmod=$?"`);
+        assert.match(rm, /^rmmod=0$/m, rm);
+      } finally {
+        await fault('clear');
+      }
+      assert.equal(await loadDriver(session, build), true);
+      const kat = await guest([GUEST_TOOL_PATH, 'kat', ...macFlag]);
+      assert.deepEqual(toolVerdict(kat.stdout).notOk, [], kat.stdout);
+    });
+  }
+
   test(`${backend}: hot-unplug with a file open: no oops, the open file gets ENODEV, a rescan brings the device back`, { timeout: 240_000 }, async (t) => {
     // QEMU's own unplug first: on q35 the device sits on the root complex (pcie.0), which QEMU 7.2
     // does not hot-unplug; then the guest-side unplug (PCI remove), which frees the virtio device.

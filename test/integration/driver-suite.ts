@@ -260,8 +260,13 @@ export function driverSuite(backend: BackendKind): void {
     assert.match(reload.out, new RegExp(`${MODULE_NAME} reloaded in [\\d.]+ s`));
     assert.equal(await isDriverLoaded(session), true);
     // Busy: a guest process holds /dev/crypto open while we ask for unload.
-    const holder = session.run({ shell: 'exec 3<>/dev/crypto; sleep 6' }, { timeoutMs: 30_000 });
-    await new Promise((r) => setTimeout(r, 2000));
+    const holder = session.run({ shell: 'exec 3<>/dev/crypto; sleep 8' }, { timeoutMs: 60_000 });
+    // Wait until the holder really has the file open (a loaded host can take seconds to start it).
+    const end = Date.now() + 30_000;
+    while ((await session.run({ shell: `cat /sys/module/${MODULE_NAME}/refcnt` })).stdout.trim() === '0') {
+      assert.ok(Date.now() < end, 'the holder opened /dev/crypto');
+      await new Promise((r) => setTimeout(r, 200));
+    }
     const busy = await cli(['driver', 'unload']);
     assert.equal(busy.code, 1);
     assert.match(busy.err, /is in use \(1 open \/dev\/crypto file\(s\)\)/);

@@ -19,7 +19,7 @@ MODULE_PARM_DESC(timeout_ms,
 unsigned int vc_max_inflight_kb = 16384;
 module_param_named(max_inflight_kb, vc_max_inflight_kb, uint, 0644);
 MODULE_PARM_DESC(max_inflight_kb,
-		 "Bound on the KiB of request buffers all processes may have at the device; over it a request waits killably (0: no bound; default 16384)");
+		 "Bound on the KiB of request buffers all processes may have at the device; over it a request waits interruptibly (0: no bound; default 16384)");
 
 /* Every probed, not yet removed device; protected by vc_devices_lock. */
 static LIST_HEAD(vc_devices);

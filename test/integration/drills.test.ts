@@ -5,9 +5,11 @@
 // loaded, the backend serving the guest's traffic). Every wait is bounded.
 import { after, before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type DriverBuild, GUEST_TOOL_PATH, buildDriver, pushFile } from '../../extension/core/driver';
+import { LabError } from '../../extension/core/errors';
 import { Lab, type LabStatus } from '../../extension/core/lab';
 import { isAlive } from '../../extension/core/proc';
 import { readState } from '../../extension/core/state';
@@ -111,6 +113,32 @@ async function statusJson(): Promise<LabStatus> {
   assert.equal(r.code, 0, r.err);
   return JSON.parse(r.out) as LabStatus;
 }
+
+test('drill 0: a guest kernel panic during boot (init exits): up fails naming the panic, with the console tail; nothing left', { timeout: 120_000 }, async () => {
+  // A guest whose PID 1 exits: Linux panics ("Attempted to kill init!"). Its own state folder and init.
+  const initDir = join(ws.dir, 'panic-init');
+  mkdirSync(initDir);
+  writeFileSync(join(initDir, 'init'), '#!/bin/busybox sh\necho "vlab-drill: init exits"\nexit 1\n', { mode: 0o755 });
+  copyFileSync(join(__dirname, '..', '..', '..', 'guest', 'init', 'stage2'), join(initDir, 'stage2'));
+  const panicState = join(ws.dir, '.vlab-panic');
+  const panicking = Lab.forWorkspace(ws.dir, { env: {}, initDir, stateDir: panicState });
+  const t0 = Date.now();
+  const err = await panicking.up({ bootTimeoutMs: 90_000 }).then(
+    () => assert.fail('up should fail'),
+    (e: unknown) => e,
+  );
+  measured['bootPanic.upFails'] = seconds(Date.now() - t0);
+  assert.ok(err instanceof LabError, String(err));
+  assert.equal(err.kind, 'qemu-exited');
+  assert.match(err.message, /^the guest kernel panicked during boot: Kernel panic - not syncing: Attempted to kill init!/);
+  assert.match(String(err.details?.consoleTail), /vlab-drill: init exits[\s\S]*Kernel panic - not syncing: Attempted to kill init!/);
+  const s = await panicking.status();
+  assert.equal(s.state, 'failed');
+  assert.equal(s.reason, err.message);
+  assert.match(s.consoleTail ?? '', /Kernel panic - not syncing: Attempted to kill init!/);
+  assert.deepEqual(processesMentioning(panicState), [], 'QEMU and the backend were stopped');
+  await panicking.down();
+});
 
 test('drill 1: backend killed (-9) under traffic: status says the backend died, QEMU is stopped, nothing left', { timeout: 240_000 }, async () => {
   const s = await bootWithTraffic('backendKill');

@@ -113,7 +113,6 @@ const BACKEND_LOG_MAX_BYTES = 8 << 20;
 const PORT_ATTEMPTS = 3;
 /** How long `down` waits for an interrupted `up` to clean up and release the lock. */
 const DOWN_LOCK_WAIT_MS = 20_000;
-const CONSOLE_TAIL_LINES = 25;
 
 function repoRoot(): string {
   // Compiled: out/extension/core; from sources: extension/core.
@@ -259,7 +258,7 @@ export class Lab extends EventEmitter {
     const fail = async (err: unknown): Promise<never> => {
       const reason = err instanceof LabError ? err.message : `unexpected error: ${errorMessage(err)}`;
       const details = {
-        consoleTail: tailFile(this.paths.consoleLog, CONSOLE_TAIL_LINES),
+        consoleTail: readGuestEnd(this.paths.consoleLog).tail,
         qemuStderr: tailFile(this.paths.qemuLog, 15),
         backendLog: backend ? tailFile(this.paths.backendLog, 15) : undefined,
       };
@@ -328,7 +327,11 @@ export class Lab extends EventEmitter {
     const onUserAbort = (): void => abort(new LabError('cancelled', 'cancelled'));
     ctl.signal?.addEventListener('abort', onUserAbort, { once: true });
     if (ctl.signal?.aborted) onUserAbort();
-    void qemu.exited.then((how) => abort(new LabError('qemu-exited', `QEMU exited during boot (${how})`)));
+    void qemu.exited.then((how) => {
+      // -no-reboot + panic=-1: a kernel panic during boot ends QEMU at once; the console says why.
+      const { panic } = readGuestEnd(this.paths.consoleLog);
+      abort(new LabError('qemu-exited', panic ? `the guest kernel panicked during boot: ${panic.line} (QEMU ${how})` : `QEMU exited during boot (${how})`));
+    });
     void backend?.exited.then((how) => abort(new LabError('backend', `backend died (${how})`)));
     const timer = setTimeout(
       () => abort(new LabError('boot-timeout', `the guest did not answer over SSH within ${(options.bootTimeoutMs / 1000).toFixed(1)} s`)),

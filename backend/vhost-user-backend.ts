@@ -369,14 +369,12 @@ export class VhostUserBackend {
         case Request.SET_VRING_ERR: {
           const f = W.decodeVringFile(req, payload);
           const v = this.vring(req, f.index);
-          const fd = f.noFd ? undefined : takeFd();
-          if (fd !== undefined) {
-            const problem = notifierFdProblem(fd);
-            if (problem) {
-              vhost.closeFd(fd);
-              throw new WireError(req, `queue ${f.index}: ${problem}`);
-            }
+          // Judged while still in `fds`: a refusal (or a failing fstat) leaves it to the finally below.
+          if (!f.noFd && fds[0] !== undefined) {
+            const problem = notifierFdProblem(fds[0]);
+            if (problem) throw new WireError(req, `queue ${f.index}: ${problem}`);
           }
+          const fd = f.noFd ? undefined : takeFd();
           if (req === Request.SET_VRING_KICK) {
             this.stopVring(f.index, false);
             v.kickFd = fd;

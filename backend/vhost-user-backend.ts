@@ -379,9 +379,14 @@ export class VhostUserBackend {
           fds.splice(0).forEach((fd) => vhost.closeFd(fd));
           const old = this.memory;
           this.memory = next;
-          // Running rings hold views of the old map: rebuild them on the new one, then unmap the old.
-          for (let i = 0; i < this.vrings.length; i++) if (this.vrings[i].queue) this.rebuildQueue(i);
-          old?.close();
+          // Running rings hold views of the old map: rebuild them on the new one, then unmap the old
+          // — also when a ring does not fit the new map (the refusal closes the connection, which
+          // unmaps only the current map: the old one would stay mapped for good).
+          try {
+            for (let i = 0; i < this.vrings.length; i++) if (this.vrings[i].queue) this.rebuildQueue(i, req);
+          } finally {
+            old?.close();
+          }
           break;
         }
         case Request.SET_VRING_NUM: {
@@ -417,14 +422,12 @@ export class VhostUserBackend {
         case Request.SET_VRING_ERR: {
           const f = W.decodeVringFile(req, payload);
           const v = this.vring(req, f.index);
-          const fd = f.noFd ? undefined : takeFd();
-          if (fd !== undefined) {
-            const problem = notifierFdProblem(fd);
-            if (problem) {
-              vhost.closeFd(fd);
-              throw new WireError(req, `queue ${f.index}: ${problem}`);
-            }
+          // Judged while still in `fds`: a refusal (or a failing fstat) leaves it to the finally below.
+          if (!f.noFd && fds[0] !== undefined) {
+            const problem = notifierFdProblem(fds[0]);
+            if (problem) throw new WireError(req, `queue ${f.index}: ${problem}`);
           }
+          const fd = f.noFd ? undefined : takeFd();
           if (req === Request.SET_VRING_KICK) {
             this.stopVring(f.index, false);
             v.kickFd = fd;
@@ -504,7 +507,7 @@ export class VhostUserBackend {
     this.processQueue(index);
   }
 
-  private rebuildQueue(index: number): void {
+  private rebuildQueue(index: number, request: number = Request.SET_VRING_KICK): void {
     const v = this.vrings[index];
     if (!v.addr || !this.memory) return;
     const base = v.queue ? v.queue.lastAvailIdx : v.base;
@@ -514,7 +517,7 @@ export class VhostUserBackend {
       v.queue = new SplitQueue(index, v.num, this.memory, { desc: frontendVa(v.addr.descUser), avail: frontendVa(v.addr.availUser), used: frontendVa(v.addr.usedUser) }, base, eventIdx);
       v.queue.usedIdx = used;
     } catch (err) {
-      throw new WireError(Request.SET_VRING_KICK, (err as Error).message);
+      throw new WireError(request, (err as Error).message);
     }
   }
 

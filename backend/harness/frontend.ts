@@ -209,13 +209,15 @@ export class TestFrontend {
       this.markDisconnected();
       return;
     }
+    let eof = false;
     for (;;) {
       const got = vhost.recvMsg(this.fd, 65536, 4);
       if (!got) break;
       for (const fd of got.fds) vhost.closeFd(fd);
       if (got.bytes.length === 0) {
-        this.markDisconnected();
-        return;
+        // Replies that arrived with the close (a NACK, then the hang-up) are still delivered.
+        eof = true;
+        break;
       }
       this.rxChunks.push(got.bytes);
     }
@@ -227,6 +229,7 @@ export class TestFrontend {
       buf = buf.subarray(HEADER_SIZE + size);
     }
     this.rxChunks = buf.length ? [buf] : [];
+    if (eof) this.markDisconnected();
     this.wake(this.replyWaiters);
   }
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import * as vhost from '../../../addon/lib/vhost';
 import * as S from '../../../backend/crypto/spec';
@@ -88,6 +89,20 @@ describe('vhost-user protocol handling', () => {
     const memfd = vhost.memfdCreate('not-a-notifier', 4096);
     await expectClosedThenUsable((fe) => fe.send(Request.SET_VRING_KICK, W.encodeU64(0n), [memfd]), /SET_VRING_KICK: queue 0: fd is \/memfd:not-a-notifier .*not an eventfd/);
     vhost.closeFd(memfd);
+  });
+
+  it('a new memory table the running ring does not fit in is refused, and the old and new maps are both unmapped', async () => {
+    const memfdMaps = (): number => fs.readFileSync('/proc/self/maps', 'latin1').split('\n').filter((l) => l.includes('/memfd:')).length;
+    const before = memfdMaps();
+    const fe = await fx.connect();
+    const small = vhost.memfdCreate('vlab-elsewhere', 4096);
+    const gone = fx.nextDisconnect();
+    fe.send(Request.SET_MEM_TABLE, W.encodeMemTable([{ guestPhysAddr: 0x10000n, memorySize: 4096n, userspaceAddr: 0n, mmapOffset: 0n }]), [small]);
+    await gone;
+    fe.close();
+    vhost.closeFd(small);
+    assert.ok(fx.logs.some((l) => /SET_MEM_TABLE.*ring addresses are not inside/.test(l)), fx.logs.join(' | '));
+    assert.equal(memfdMaps(), before, 'a guest-memory mapping outlived the connection');
   });
 
   it('serves one front-end at a time', async () => {

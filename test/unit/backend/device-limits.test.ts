@@ -8,7 +8,7 @@ import * as crypto from 'node:crypto';
 import { describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { CryptoDevice, MAX_SESSIONS } from '../../../backend/crypto/device';
-import { OpensslEngine } from '../../../backend/crypto/openssl-engine';
+import { EvpEngine } from '../../../backend/crypto/evp-engine';
 import * as S from '../../../backend/crypto/spec';
 import { newCounters } from '../../../backend/stats';
 import * as W from '../../../backend/wire';
@@ -88,7 +88,7 @@ describe('device limits against a hostile guest', () => {
 
   it(`refuses session ${MAX_SESSIONS + 1} while ${MAX_SESSIONS} are open, counts it, and accepts again after a close`, () => {
     const counters = newCounters();
-    const dev = new CryptoDevice(new OpensslEngine(), counters);
+    const dev = new CryptoDevice(EvpEngine.open(), counters);
     const key = crypto.randomBytes(16);
     const ids: bigint[] = [];
     for (let k = 0; k < MAX_SESSIONS; k++) {

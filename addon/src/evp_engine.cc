@@ -170,37 +170,83 @@ bool RunCipher(EVP_CIPHER_CTX* ctx, const uint8_t* iv, const uint8_t* src, uint8
   return static_cast<size_t>(out1) + static_cast<size_t>(out2) == len;
 }
 
-// evpCipherRun(handle, encrypt, iv | null, src, dst): dst.length === src.length; may be the same memory.
-Napi::Value CipherRun(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  CipherState* s = GetState<CipherState>(info, 0, kCipherTag, "handle");
-  if (s == nullptr) return env.Undefined();
-  if (s->enc == nullptr) {
-    Napi::Error::New(env, "cipher used after free").ThrowAsJavaScriptException();
-    return env.Undefined();
+// The two per-request entry points below use the C N-API directly: one napi_get_typedarray_info
+// per view and no wrapper objects, because on the data path the call itself is a measurable part
+// of a 64-byte request (docs/backend.md, Benchmark).
+
+// A Uint8Array argument; null/undefined gives (nullptr, 0) when `optional`. Throws TypeError otherwise.
+bool RawBytes(napi_env env, napi_value v, bool optional, const char* name, uint8_t** data, size_t* len) {
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* ptr = nullptr;
+  if (napi_get_typedarray_info(env, v, &type, &length, &ptr, nullptr, nullptr) == napi_ok && type == napi_uint8_array) {
+    *data = static_cast<uint8_t*>(ptr);
+    *len = length;
+    return true;
   }
-  bool encrypt = info.Length() > 1 && info[1].ToBoolean().Value();
+  napi_valuetype vt = napi_undefined;
+  napi_typeof(env, v, &vt);
+  if (optional && (vt == napi_null || vt == napi_undefined)) {
+    *data = nullptr;
+    *len = 0;
+    return true;
+  }
+  napi_throw_type_error(env, nullptr, (std::string(name) + " must be a Uint8Array").c_str());
+  return false;
+}
+
+template <typename T>
+T* RawState(napi_env env, napi_value v, const napi_type_tag& tag) {
+  bool tagged = false;
+  void* data = nullptr;
+  if (napi_check_object_type_tag(env, v, &tag, &tagged) != napi_ok || !tagged || napi_get_value_external(env, v, &data) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "handle must be a handle from the matching create call");
+    return nullptr;
+  }
+  return static_cast<T*>(data);
+}
+
+// evpCipherRun(handle, encrypt, iv | null, src, dst): dst.length === src.length; may be the same memory.
+napi_value CipherRun(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 5;
+  napi_value argv[5];
+  if (napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr) != napi_ok || argc < 5) {
+    napi_throw_type_error(env, nullptr, "evpCipherRun(handle, encrypt, iv, src, dst)");
+    return nullptr;
+  }
+  CipherState* s = RawState<CipherState>(env, argv[0], kCipherTag);
+  if (s == nullptr) return nullptr;
+  if (s->enc == nullptr) {
+    napi_throw_error(env, nullptr, "cipher used after free");
+    return nullptr;
+  }
+  bool encrypt = false;
+  if (napi_get_value_bool(env, argv[1], &encrypt) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "encrypt must be a boolean");
+    return nullptr;
+  }
   uint8_t *iv, *src, *dst;
   size_t ivLen, srcLen, dstLen;
-  if (!GetBytes(info, 2, "iv", true, &iv, &ivLen) || !GetBytes(info, 3, "src", false, &src, &srcLen) ||
-      !GetBytes(info, 4, "dst", false, &dst, &dstLen)) {
-    return env.Undefined();
+  if (!RawBytes(env, argv[2], true, "iv", &iv, &ivLen) || !RawBytes(env, argv[3], false, "src", &src, &srcLen) ||
+      !RawBytes(env, argv[4], false, "dst", &dst, &dstLen)) {
+    return nullptr;
   }
   if (srcLen != dstLen || srcLen > INT32_MAX) {
-    ThrowTypeError(env, "dst must have src's length");
-    return env.Undefined();
+    napi_throw_type_error(env, nullptr, "dst must have src's length");
+    return nullptr;
   }
   if (s->ivLen > 0 && (iv == nullptr || ivLen != static_cast<size_t>(s->ivLen))) {
-    ThrowTypeError(env, "iv must be " + std::to_string(s->ivLen) + " bytes");
-    return env.Undefined();
+    napi_throw_type_error(env, nullptr, ("iv must be " + std::to_string(s->ivLen) + " bytes").c_str());
+    return nullptr;
   }
   if (s->blockSize > 1 && srcLen % static_cast<size_t>(s->blockSize) != 0) {
-    ThrowTypeError(env, "input is not a whole number of blocks");
-    return env.Undefined();
+    napi_throw_type_error(env, nullptr, "input is not a whole number of blocks");
+    return nullptr;
   }
-  if (srcLen == 0) return env.Undefined();
-  if (!RunCipher(encrypt ? s->enc : s->dec, s->ivLen > 0 ? iv : nullptr, src, dst, srcLen)) ThrowOpenssl(env, "EVP_Cipher");
-  return env.Undefined();
+  if (srcLen > 0 && !RunCipher(encrypt ? s->enc : s->dec, s->ivLen > 0 ? iv : nullptr, src, dst, srcLen)) {
+    ThrowOpenssl(Napi::Env(env), "EVP_Cipher");
+  }
+  return nullptr;
 }
 
 // evpCipherFree(handle): the key schedule is cleansed now, not at garbage collection.
@@ -254,22 +300,28 @@ Napi::Value DigestCreate(const Napi::CallbackInfo& info) {
 
 // evpDigestRun(handle, out, ...parts): writes min(out.length, digest size) bytes of the digest of
 // the parts' concatenation into out.
-Napi::Value DigestRun(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  DigestState* s = GetState<DigestState>(info, 0, kDigestTag, "handle");
-  if (s == nullptr) return env.Undefined();
+constexpr size_t kMaxDigestParts = 8;
+napi_value DigestRun(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 2 + kMaxDigestParts;
+  napi_value argv[2 + kMaxDigestParts];
+  if (napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr) != napi_ok || argc < 2 || argc > 2 + kMaxDigestParts) {
+    napi_throw_type_error(env, nullptr, "evpDigestRun(handle, out, ...parts): at most 8 parts");
+    return nullptr;
+  }
+  DigestState* s = RawState<DigestState>(env, argv[0], kDigestTag);
+  if (s == nullptr) return nullptr;
   if (s->mdCtx == nullptr && s->macCtx == nullptr) {
-    Napi::Error::New(env, "digest used after free").ThrowAsJavaScriptException();
-    return env.Undefined();
+    napi_throw_error(env, nullptr, "digest used after free");
+    return nullptr;
   }
   uint8_t* out;
   size_t outLen;
-  if (!GetBytes(info, 1, "out", false, &out, &outLen)) return env.Undefined();
+  if (!RawBytes(env, argv[1], false, "out", &out, &outLen)) return nullptr;
   bool ok = s->macCtx != nullptr ? EVP_MAC_init(s->macCtx, nullptr, 0, nullptr) == 1 : EVP_DigestInit_ex(s->mdCtx, s->md, nullptr) == 1;
-  for (size_t i = 2; ok && i < info.Length(); i++) {
+  for (size_t i = 2; ok && i < argc; i++) {
     uint8_t* p;
     size_t n;
-    if (!GetBytes(info, i, "part", false, &p, &n)) return env.Undefined();
+    if (!RawBytes(env, argv[i], false, "part", &p, &n)) return nullptr;
     if (n == 0) continue;
     ok = s->macCtx != nullptr ? EVP_MAC_update(s->macCtx, p, n) == 1 : EVP_DigestUpdate(s->mdCtx, p, n) == 1;
   }
@@ -283,12 +335,12 @@ Napi::Value DigestRun(const Napi::CallbackInfo& info) {
     mdLen = n;
   }
   if (!ok) {
-    ThrowOpenssl(env, "digest");
-    return env.Undefined();
+    ThrowOpenssl(Napi::Env(env), "digest");
+    return nullptr;
   }
   std::memcpy(out, md, outLen < mdLen ? outLen : mdLen);
   OPENSSL_cleanse(md, sizeof(md));
-  return env.Undefined();
+  return nullptr;
 }
 
 Napi::Value DigestFree(const Napi::CallbackInfo& info) {
@@ -363,15 +415,21 @@ Napi::Value DigestLoop(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, NowSeconds() - t0);
 }
 
+Napi::Value RawFunction(Napi::Env env, const char* name, napi_callback cb) {
+  napi_value fn = nullptr;
+  napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, nullptr, &fn);
+  return Napi::Value(env, fn);
+}
+
 }  // namespace
 
 void InitEvpEngine(Napi::Env env, Napi::Object exports) {
   exports.Set("evpCipherCreate", Napi::Function::New(env, CipherCreate, "evpCipherCreate"));
-  exports.Set("evpCipherRun", Napi::Function::New(env, CipherRun, "evpCipherRun"));
+  exports.Set("evpCipherRun", RawFunction(env, "evpCipherRun", CipherRun));
   exports.Set("evpCipherFree", Napi::Function::New(env, CipherFree, "evpCipherFree"));
   exports.Set("evpCipherLoop", Napi::Function::New(env, CipherLoop, "evpCipherLoop"));
   exports.Set("evpDigestCreate", Napi::Function::New(env, DigestCreate, "evpDigestCreate"));
-  exports.Set("evpDigestRun", Napi::Function::New(env, DigestRun, "evpDigestRun"));
+  exports.Set("evpDigestRun", RawFunction(env, "evpDigestRun", DigestRun));
   exports.Set("evpDigestFree", Napi::Function::New(env, DigestFree, "evpDigestFree"));
   exports.Set("evpDigestLoop", Napi::Function::New(env, DigestLoop, "evpDigestLoop"));
 }

@@ -122,6 +122,8 @@ function viewAt(segs: readonly Segment[], offset: number, len: number): Uint8Arr
   const [i, skip] = locate(segs, offset);
   if (i >= segs.length || skip + len > segs[i].length) return null;
   const s = segs[i];
+  // The usual case (one descriptor per part) needs no new view object at all.
+  if (skip === 0 && len === s.length) return s;
   return new Uint8Array(s.buffer, s.byteOffset + skip, len);
 }
 
@@ -328,7 +330,8 @@ export class CryptoDevice {
       if (readableLength < S.DATA_REQ_HEADER_SIZE) throw new BadRequest(`readable part is ${readableLength} bytes, header needs ${S.DATA_REQ_HEADER_SIZE}`);
       // One copy of the header, parsed from here on: a racing guest cannot make what is counted
       // differ from what is processed (the header lives in memory it keeps writing).
-      const hdr = gatherInto(readable, 0, S.DATA_REQ_HEADER_SIZE, this.hdr);
+      const first = readable[0];
+      const hdr = first.length === S.DATA_REQ_HEADER_SIZE ? (this.hdr.set(first, 0), this.hdr) : gatherInto(readable, 0, S.DATA_REQ_HEADER_SIZE, this.hdr);
       opcode = hdr.readUInt32LE(S.HDR_OPCODE);
       sessionId = hdr.readBigUInt64LE(S.HDR_SESSION_ID);
       srcLen = hdr.readUInt32LE(S.SYM_SRC_LEN);

@@ -69,6 +69,8 @@ export class RecordingEngine implements CryptoEngine {
   private readonly real = EvpEngine.open();
   readonly keysSeen: Buffer[] = [];
   readonly inputLengths: number[] = [];
+  /** The views each cipher operation got (to check the engine works in place on guest memory). */
+  readonly views: { src: Uint8Array; dst: Uint8Array }[] = [];
   disposed = 0;
   /** Runs after each cipher operation (tests act as a guest from inside the data path). */
   onCrypt: () => void = () => undefined;
@@ -79,6 +81,7 @@ export class RecordingEngine implements CryptoEngine {
     return {
       crypt: (encrypt, iv, src, dst) => {
         this.inputLengths.push(src.length);
+        this.views.push({ src, dst });
         c.crypt(encrypt, iv, src, dst);
         this.onCrypt();
       },

@@ -96,4 +96,24 @@ describe('crypto engines', () => {
     assert.throws(() => c.crypt(true, Buffer.alloc(8), Buffer.alloc(16), Buffer.alloc(16)), /iv must be 16 bytes/);
     assert.throws(() => c.crypt(true, Buffer.alloc(16), Buffer.alloc(15), Buffer.alloc(15)), /whole number of blocks/);
   });
+  it('partially overlapping src and dst (aliasing guest descriptors) give some output or an error, never a crash', () => {
+    for (const make of [() => EvpEngine.open(), () => new NodeEngine()]) {
+      const e = make();
+      for (const mode of ['cbc', 'ctr', 'ecb', 'xts'] as const) {
+        const c = e.prepareCipher(mode, crypto.randomBytes(32));
+        const buf = Buffer.alloc(4096, 7);
+        for (const shift of [1, 5, 16, 17, 1000]) {
+          for (const encrypt of [true, false]) {
+            try {
+              c.crypt(encrypt, mode === 'ecb' ? null : Buffer.alloc(16), buf.subarray(0, 1024), buf.subarray(shift, shift + 1024));
+            } catch (err) {
+              assert.ok(err instanceof Error);
+            }
+          }
+        }
+        assert.ok(buf.subarray(2048).every((b) => b === 7), `${e.name} ${mode}: nothing written past dst`);
+        c.dispose();
+      }
+    }
+  });
 });

@@ -30,11 +30,8 @@ const REPLAY = process.env.VLAB_FUZZ_SEED ? { seed: Number(process.env.VLAB_FUZZ
 const PARAMS = { includeErrorInReport: true, ...REPLAY };
 const ONLY = process.env.VLAB_FUZZ_ONLY;
 const only = (name: string): { skip?: string } => (ONLY && !name.includes(ONLY) ? { skip: `VLAB_FUZZ_ONLY=${ONLY}` } : {});
-/**
- * Upper bound on one request's data the device accepts (issue 9 item 1; the device's advertised
- * max_size). Lengths around and past it are fuzzed.
- */
-const DATA_CAP = 4 << 20;
+/** Upper bound on one request's data the device accepts (issue 9 item 1); lengths around and past it are fuzzed. */
+const DATA_CAP = S.MAX_DATA_LEN;
 const MEM = 256 * 1024;
 const QSIZE = 16;
 const HEAP = 0x4000;

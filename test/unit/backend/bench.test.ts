@@ -10,7 +10,9 @@ test('vlab bench backend: AES rows for every size and depth, hash/HMAC rows, tar
   for (const row of report.rows) {
     assert.ok(row.ops > 0 && row.opsPerSec > 0, `${row.size} B depth ${row.depth} completed requests`);
     assert.ok(row.rawEngineMbPerSec > 0 && row.ratio > 0, `${row.size} B depth ${row.depth} has its raw-engine reference`);
-    assert.ok(row.p99LatencyUs >= row.meanLatencyUs * 0.5, 'p99 is a latency of the same order as the mean');
+    // Not compared with the mean: on a loaded machine a few descheduled requests can pull the mean
+    // far above the 99th percentile (seen in CI with another VM running).
+    assert.ok(Number.isFinite(row.p99LatencyUs) && row.p99LatencyUs > 0, 'p99 is a measured latency');
   }
   assert.equal(report.reference, 'raw OpenSSL EVP, one context reused, in place');
   assert.deepEqual(report.digestSkipped, []);

@@ -1,5 +1,5 @@
 // One VM boot with the TypeScript vhost-user back-end: the upstream Linux virtio_crypto driver (code
-// nobody here wrote) binds our device, its cbc(aes) self-tests pass against it, and 200 kcapi-enc runs
+// nobody here wrote) binds our device, its cbc(aes) self-tests pass against it, and 64 kcapi-enc runs
 // with random keys, IVs and sizes through virtio_crypto_aes_cbc match host OpenSSL byte for byte.
 import { after, before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -11,7 +11,8 @@ import { hostOpensslEncrypt, procCryptoEntries, virtioCryptoDrivers } from '../.
 import type { SshSession } from '../../extension/core/ssh';
 import { tempWorkspace } from './lab-helpers';
 
-const RUNS = 200;
+// Each kcapi-enc process costs ~0.5 s under TCG: 64 runs keep the suite short while covering every key size and many lengths.
+const RUNS = 64;
 const ws = tempWorkspace('vlab-it-backend-');
 const lab = Lab.forWorkspace(ws.dir, { env: {} });
 let session: SshSession | undefined;
@@ -73,8 +74,8 @@ test(`${RUNS} kcapi-enc runs (random keys, IVs, sizes) through virtio_crypto_aes
   const script =
     `cd ${dir} && t=$(mktemp -d) && i=0; while [ $i -lt ${RUNS} ]; do ` +
     `kcapi-enc -q -e -c virtio_crypto_aes_cbc --iv $(cat iv$i) --keyfd 3 3<key$i -i in$i -o $t/enc$i || exit 10; ` +
-    // Every 10th run also decrypts back (each kcapi-enc process costs ~0.5 s under TCG).
-    `if [ $((i % 10)) -eq 0 ]; then kcapi-enc -q -d --nounpad -c virtio_crypto_aes_cbc --iv $(cat iv$i) --keyfd 3 3<key$i -i $t/enc$i -o $t/dec$i || exit 11; fi; ` +
+    // Every 8th run also decrypts back (each kcapi-enc process costs ~0.5 s under TCG).
+    `if [ $((i % 8)) -eq 0 ]; then kcapi-enc -q -d --nounpad -c virtio_crypto_aes_cbc --iv $(cat iv$i) --keyfd 3 3<key$i -i $t/enc$i -o $t/dec$i || exit 11; fi; ` +
     `i=$((i+1)); done; cp $t/* . && rm -rf $t && echo done`;
   const r = await session!.run({ shell: script }, { timeoutMs: 600_000 });
   assert.equal(r.code, 0, `guest loop failed: ${r.stderr.slice(0, 500)}`);
@@ -83,10 +84,10 @@ test(`${RUNS} kcapi-enc runs (random keys, IVs, sizes) through virtio_crypto_aes
     const expected = await hostOpensslEncrypt(c.key, c.iv, c.plain);
     const got = readFileSync(join(dir, `enc${i}`));
     assert.ok(got.equals(expected), `run ${i}: AES-${c.key.length * 8}-CBC ${c.plain.length} B differs from host openssl`);
-    if (i % 10 === 0) assert.ok(readFileSync(join(dir, `dec${i}`)).equals(c.plain), `run ${i}: decrypts back`);
+    if (i % 8 === 0) assert.ok(readFileSync(join(dir, `dec${i}`)).equals(c.plain), `run ${i}: decrypts back`);
   }
   const t = (await lab.status()).backend.telemetry as { counters: { requests: number; statusOk: number; statusErr: number; rejectedChains: number } };
-  assert.ok(t.counters.requests >= RUNS + RUNS / 10, `back-end served ${t.counters.requests} requests`);
+  assert.ok(t.counters.requests >= RUNS + RUNS / 8, `back-end served ${t.counters.requests} requests`);
   assert.equal(t.counters.statusErr, 0);
   assert.equal(t.counters.rejectedChains, 0);
 });

@@ -106,7 +106,11 @@ export function registerCommands(s: ExtensionState): void {
       onDidChangeStatus: l.onDidChangeStatus,
     }, readSettings().ringsRefreshMs);
   });
-  register(CommandId.launchChatPair, 'Launch Chat Pair', async () => { await needChats().launchPair(); });
+  register(CommandId.launchChatPair, 'Launch Chat Pair', async (arg?: unknown) => {
+    // Tests pass { driver: 'switch' | 'keep' } to answer the "no /dev/crypto in the guest" question.
+    const driver = typeof arg === 'object' && arg !== null && 'driver' in arg ? (arg as { driver: unknown }).driver : undefined;
+    return (await needChats().launchPair({ driver: driver === 'switch' || driver === 'keep' ? driver : undefined })).id;
+  });
   register(CommandId.startChatServer, 'Start Chat Server', async () => {
     const chat = await needChats().startServer();
     // Not awaited: the command finishes when the server runs; the offer stays in the notification.

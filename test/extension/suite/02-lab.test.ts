@@ -196,22 +196,36 @@ describe('lab through the extension', function () {
     assert.ok(newPid && isAlive(newPid));
   });
 
-  it('Launch Chat Pair passes a message both ways between host and guest', async () => {
+  it('Launch Chat Pair runs the guest peer on /dev/crypto: every line moves the backend request counter', async () => {
+    assert.equal(lab.lab!.status?.guestDriver, 'lab', 'the default guest driver gives the guest /dev/crypto');
     await vscode.commands.executeCommand(CommandId.launchChatPair);
     const chat = lab.chats!.list().at(-1);
     assert.ok(chat, 'a chat pair is listed');
     const [host, guest] = chat.ends;
     assert.ok(host && guest);
+    assert.equal(guest.path.throughDevice, true, guest.path.header);
     const transcripts = (): string => `\n--- host terminal:\n${host.pty.transcript.plain().slice(-1500)}\n--- guest terminal:\n${guest.pty.transcript.plain().slice(-1500)}`;
     await waitFor('both peers connected', () => host.pty.transcript.plain().includes('connected to guest') && guest.pty.transcript.plain().includes('connected to host'), 60_000, 200)
       .catch((err: Error) => { throw new Error(`${err.message}${transcripts()}`); });
+    const g = guest.pty.transcript.plain();
+    assert.match(g, /crypto: \/dev\/crypto → lab driver/, 'the guest terminal header names the device path');
+    assert.match(g, /cipher: \/dev\/crypto \(driver vlab_virtio_aes_cbc\)/, 'the guest peer itself reports /dev/crypto');
     assert.ok(lab.tree.getChildren().find((n) => n.id === 'chats')?.children?.length === 1, 'the chat is in the tree');
-    host.pty.handleInput('hello from the host\r');
-    await waitFor('the guest to receive the host line', () => /<host> hello from the host/.test(guest.pty.transcript.plain()), 20_000)
-      .catch((err: Error) => { throw new Error(`${err.message}${transcripts()}`); });
-    guest.pty.handleInput('hello from the guest\r');
-    await waitFor('the host to receive the guest line', () => /<guest> hello from the guest/.test(host.pty.transcript.plain()), 20_000)
-      .catch((err: Error) => { throw new Error(`${err.message}${transcripts()}`); });
+    await lab.lab!.refresh();
+    const before = requests(lab);
+    const lines = 3;
+    for (let i = 0; i < lines; i++) {
+      host.pty.handleInput(`hello ${i} from the host\r`);
+      await waitFor('the guest to receive the host line', () => new RegExp(`<host> hello ${i} from the host`).test(guest.pty.transcript.plain()), 20_000)
+        .catch((err: Error) => { throw new Error(`${err.message}${transcripts()}`); });
+      guest.pty.handleInput(`hello ${i} from the guest\r`);
+      await waitFor('the host to receive the guest line', () => new RegExp(`<guest> hello ${i} from the guest`).test(host.pty.transcript.plain()), 20_000)
+        .catch((err: Error) => { throw new Error(`${err.message}${transcripts()}`); });
+    }
+    await lab.lab!.refresh();
+    const moved = requests(lab) - before;
+    measured(`chat pair: ${moved} backend requests for ${2 * lines} lines (guest peer on /dev/crypto)`);
+    assert.ok(moved >= 2 * lines, `the backend's request counter moved by ${moved} for ${2 * lines} lines`);
   });
 
   it('Start Chat Server takes a guest client and a host client that talk to each other', async () => {

@@ -7,11 +7,14 @@
 import * as fs from 'node:fs';
 import * as vhost from '../addon/lib/vhost';
 import { Connection, type Message } from './connection';
-import { CryptoDevice, type SessionSummary } from './crypto/device';
+import { CryptoDevice } from './crypto/device';
 import type { EngineSelection } from './crypto/engines';
 import { GuestMemory, frontendVa } from './memory';
+import { chainDetail, slotStates } from './ring-inspect';
 import { type Counters, RecentRing, newCounters } from './stats';
+import { TELEMETRY_SCHEMA, type BackendSnapshot, type ChainDetail, type QueueSnapshot } from './telemetry-schema';
 import { SlotState, SplitQueue } from './virtqueue';
+import { SNAPSHOT_RECENT } from './telemetry-schema';
 import * as W from './wire';
 import { FLAG_NEED_REPLY, ProtocolFeature, Request, WireError, requestName } from './wire';
 
@@ -41,45 +44,8 @@ export interface BackendOptions {
   readonly log?: (line: string) => void;
 }
 
-export interface QueueSnapshot {
-  index: number;
-  size: number;
-  ready: boolean;
-  enabled: boolean;
-  broken: string | null;
-  availIdx: number | null;
-  usedIdx: number | null;
-  lastAvailIdx: number | null;
-  availFlags: number | null;
-  usedEvent: number | null;
-  inFlight: number;
-  descriptors: DescriptorSnapshot[];
-  recent: ReturnType<RecentRing['snapshot']>;
-}
-
-export interface DescriptorSnapshot {
-  i: number;
-  state: 'idle' | 'in-flight' | 'done' | 'rejected';
-  addr: string;
-  len: number;
-  flags: string;
-  next: number;
-}
-
-export interface BackendSnapshot {
-  type: 'snapshot';
-  schema: 1;
-  pid: number;
-  uptimeMs: number;
-  socket: string;
-  frontend: { connected: boolean; owner: boolean; features: string; protocolFeatures: string; memoryRegions: number };
-  engine: { name: string; reason: string };
-  sessions: SessionSummary[];
-  counters: Counters;
-  queues: QueueSnapshot[];
-}
-
-const STATE_NAMES: readonly DescriptorSnapshot['state'][] = ['idle', 'in-flight', 'done', 'rejected'];
+// The snapshot's types are the telemetry schema's (one declaration for the backend and its clients).
+export type { BackendSnapshot, ChainDetail, QueueSnapshot } from './telemetry-schema';
 
 export class VhostUserBackend {
   readonly counters: Counters = newCounters();
@@ -467,6 +433,7 @@ export class VhostUserBackend {
           this.counters.rejectedChains++;
           this.log(`queue ${index}: rejected chain at head ${chain.head}: ${chain.reason}`);
           q.pushUsed(chain.head, 0);
+          recent.recordRejected(chain.head, chain.reason, performance.now() - this.started);
           continue;
         }
         const t0 = performance.now();
@@ -474,7 +441,7 @@ export class VhostUserBackend {
         const t1 = performance.now();
         this.counters.requests++;
         q.pushUsed(chain.head, r.written);
-        recent.record(chain.head, r.opcode, r.sessionId, r.srcLen, r.dstLen, r.status < 0 ? 255 : r.status, t1 - t0, t1 - this.started);
+        recent.record(chain.head, r.opcode, r.sessionId, r.srcLen, r.dstLen, r.status < 0 ? 255 : r.status, t1 - t0, t1 - this.started, chain.descriptorCount, chain.indirect);
       }
     } while (q.armNotification() && !q.broken);
     if (q.broken) this.log(`queue ${index} is broken: ${q.broken}; no more requests are served on it`);
@@ -485,24 +452,21 @@ export class VhostUserBackend {
   }
 
   /** Built only when asked: the data path never pays for it. */
-  snapshot(opts: { descriptors?: boolean } = {}): BackendSnapshot {
+  snapshot(): BackendSnapshot {
     const queues = this.vrings.map((v, index): QueueSnapshot => {
       const q = v.queue;
       let inFlight = 0;
-      const descriptors: DescriptorSnapshot[] = [];
-      if (q) {
-        for (let i = 0; i < q.size; i++) if (q.slots[i] === SlotState.InFlight) inFlight++;
-        if (opts.descriptors !== false) descriptors.push(...this.describeTable(v));
-      }
+      if (q) for (let i = 0; i < q.size; i++) if (q.slots[i] === SlotState.InFlight) inFlight++;
       return {
         index, size: v.num, ready: q !== undefined, enabled: v.enabled, broken: q?.broken ?? null,
         availIdx: q ? q.availIdx() : null, usedIdx: q ? q.usedIdx : null, lastAvailIdx: q ? q.lastAvailIdx : null,
-        availFlags: q ? q.availFlags() : null, usedEvent: q ? q.usedEvent() : null,
-        inFlight, descriptors, recent: v.stats.recent.snapshot(16),
+        availFlags: q ? q.availFlags() : null, usedFlags: q ? q.usedFlags() : null,
+        usedEvent: q ? q.usedEvent() : null, availEvent: q ? q.availEvent() : null,
+        inFlight, slots: q ? slotStates(q) : '', recent: v.stats.recent.snapshot(SNAPSHOT_RECENT),
       };
     });
     return {
-      type: 'snapshot', schema: 1, pid: process.pid, uptimeMs: Math.round(performance.now() - this.started), socket: this.opts.socketPath,
+      type: 'snapshot', schema: TELEMETRY_SCHEMA, pid: process.pid, uptimeMs: Math.round(performance.now() - this.started), socket: this.opts.socketPath,
       frontend: {
         connected: this.conn !== undefined, owner: this.owner, features: `0x${this.ackedFeatures.toString(16)}`,
         protocolFeatures: `0x${this.ackedProtocolFeatures.toString(16)}`, memoryRegions: this.memory?.regions.length ?? 0,
@@ -514,25 +478,12 @@ export class VhostUserBackend {
     };
   }
 
-  private describeTable(v: VringConfig): DescriptorSnapshot[] {
-    const q = v.queue;
-    if (!q || !v.addr || !this.memory) return [];
-    const table = this.memory.atVa(frontendVa(v.addr.descUser), 16 * q.size);
-    if (!table) return [];
-    const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
-    const out: DescriptorSnapshot[] = [];
-    for (let i = 0; i < q.size; i++) {
-      const flags = view.getUint16(i * 16 + 12, true);
-      out.push({
-        i,
-        state: STATE_NAMES[q.slots[i]] ?? 'idle',
-        addr: `0x${view.getBigUint64(i * 16, true).toString(16)}`,
-        len: view.getUint32(i * 16 + 8, true),
-        flags: [flags & 1 ? 'N' : '', flags & 2 ? 'W' : '', flags & 4 ? 'I' : ''].join(''),
-        next: view.getUint16(i * 16 + 14, true),
-      });
-    }
-    return out;
+  /** One head's descriptor chain, decoded from guest memory now (telemetry "chain" request). */
+  chain(queue: number, head: number): ChainDetail | { type: 'error'; message: string } {
+    const v = this.vrings[queue];
+    if (!v?.queue || !this.memory) return { type: 'error', message: `queue ${queue} is not running` };
+    if (head >= v.queue.size) return { type: 'error', message: `head ${head} is outside queue ${queue} of size ${v.queue.size}` };
+    return chainDetail(v.queue, this.memory, queue, head, v.stats.recent.newestAt(head), this.device.sessionSummaries());
   }
 }
 

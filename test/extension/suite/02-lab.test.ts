@@ -6,18 +6,17 @@
 import * as assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as vscode from 'vscode';
+import { GUEST_TOOL_PATH, buildDriver, pushGuestTool } from '../../../extension/core/driver';
 import type { SshSession } from '../../../extension/core/ssh';
 import { CommandId } from '../../../extension/vscode/command-ids';
 import type { VlabApi } from '../../../extension/vscode/extension';
 import { api, isAlive, measured, waitFor } from './helpers';
 
-const KEY_HEX_IV = '00000000000000000000000000000000';
-/** Guest crypto workload: AES-256-CBC through AF_ALG, forced onto the virtio-crypto driver by its driver name. */
-const WORKLOAD = [
-  'head -c 32 /dev/urandom > /tmp/vlab-k',
-  'head -c 262144 /dev/urandom > /tmp/vlab-in',
-  `while :; do kcapi-enc -q -c virtio_crypto_aes_cbc --iv ${KEY_HEX_IV} --keyfd 3 -i /tmp/vlab-in -o /tmp/vlab-out 3</tmp/vlab-k || sleep 0.2; done`,
-].join('; ');
+/**
+ * Guest crypto workload: AES-256-CBC from guest userspace through /dev/crypto (the lab driver, the
+ * default guest driver) with the driver's own test tool, 64 KiB per request, one process.
+ */
+const WORKLOAD = `while :; do ${GUEST_TOOL_PATH} bench dev 65536 1 2000 >/dev/null || sleep 0.2; done`;
 
 class GuestWorkload {
   private session: SshSession | undefined;
@@ -25,6 +24,7 @@ class GuestWorkload {
   private done: Promise<unknown> | undefined;
   async start(lab: VlabApi): Promise<void> {
     this.session = await lab.lab!.ssh();
+    await pushGuestTool(this.session, await buildDriver(lab.lab!.lab));
     // With a pty, closing the channel hangs up the loop in the guest.
     this.done = this.session.exec({ shell: WORKLOAD }, { pty: { cols: 80, rows: 24 }, signal: this.abort.signal }).catch(() => undefined);
   }

@@ -1,0 +1,117 @@
+/**
+ * Rings traces (docs/telemetry.md "Traces"): JSON lines, versioned. The first line is a header,
+ * every other line one telemetry snapshot with its time since the recording started:
+ *
+ *   {"type":"vlab-rings-trace","version":1,"telemetrySchema":2,"startedAt":"2025-…Z","source":"vlab rings --record"}
+ *   {"t":0,"snapshot":{"type":"snapshot",…}}
+ *
+ * A snapshot is written only when something moved (a ring index or a counter), so an idle lab
+ * costs nothing and a trace of a chat is a few KiB. Pure (no node imports): the extension's view
+ * records and replays with the same functions.
+ */
+import { TELEMETRY_SCHEMA } from './telemetry-schema';
+
+export const TRACE_TYPE = 'vlab-rings-trace';
+export const TRACE_VERSION = 1;
+/** A replayed trace is capped (frames kept in memory). */
+export const MAX_TRACE_FRAMES = 20_000;
+export const MAX_TRACE_LINE = 1 << 20;
+
+export interface TraceHeader {
+  type: typeof TRACE_TYPE;
+  version: typeof TRACE_VERSION;
+  telemetrySchema: number;
+  startedAt: string;
+  source: string;
+}
+
+export interface TraceEntry {
+  /** ms since the recording started */
+  t: number;
+  snapshot: Record<string, unknown>;
+}
+
+export function traceHeader(source: string, startedAt = new Date()): string {
+  const h: TraceHeader = { type: TRACE_TYPE, version: TRACE_VERSION, telemetrySchema: TELEMETRY_SCHEMA, startedAt: startedAt.toISOString(), source };
+  return `${JSON.stringify(h)}\n`;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** What decides "something moved": the ring indexes, the request and notification counters. */
+function motionKey(s: Record<string, unknown>): string {
+  const c = isRecord(s.counters) ? s.counters : {};
+  const queues = Array.isArray(s.queues) ? s.queues.filter(isRecord) : [];
+  return JSON.stringify([c.requests, c.kicks, c.interrupts, c.rejectedChains, c.sessionsCreated, c.sessionsClosed,
+    queues.map((q) => [q.availIdx, q.usedIdx, q.lastAvailIdx, q.usedEvent, q.ready])]);
+}
+
+/** Writes the lines of a trace; skips snapshots in which nothing moved. */
+export class TraceRecorder {
+  private lastKey: string | undefined;
+  private readonly t0: number;
+  frames = 0;
+  bytes = 0;
+
+  constructor(private readonly write: (text: string) => void, source: string, now = Date.now()) {
+    this.t0 = now;
+    this.emit(traceHeader(source, new Date(now)));
+  }
+
+  private emit(text: string): void {
+    this.bytes += Buffer.byteLength(text);
+    this.write(text);
+  }
+
+  /** Returns true when the snapshot was written. */
+  add(snapshot: Record<string, unknown>, now = Date.now()): boolean {
+    const key = motionKey(snapshot);
+    if (key === this.lastKey) return false;
+    this.lastKey = key;
+    this.frames++;
+    this.emit(`${JSON.stringify({ t: Math.max(0, now - this.t0), snapshot })}\n`);
+    return true;
+  }
+}
+
+export interface ParsedTrace {
+  header: TraceHeader;
+  entries: TraceEntry[];
+  /** lines that were not trace entries (dropped) */
+  skipped: number;
+}
+
+/** Parses a trace file's text (untrusted: a file from a bug report). Throws when it is not a trace. */
+export function parseTrace(text: string): ParsedTrace {
+  const lines = text.split('\n');
+  let header: TraceHeader | undefined;
+  const entries: TraceEntry[] = [];
+  let skipped = 0;
+  for (const line of lines) {
+    if (!line.trim()) continue;
+    if (line.length > MAX_TRACE_LINE) {
+      skipped++;
+      continue;
+    }
+    let v: unknown;
+    try {
+      v = JSON.parse(line);
+    } catch {
+      skipped++;
+      continue;
+    }
+    if (!header) {
+      if (!isRecord(v) || v.type !== TRACE_TYPE) throw new Error('not a vlab rings trace (the first line is not a trace header)');
+      if (v.version !== TRACE_VERSION) throw new Error(`trace version ${String(v.version)} is not supported (this build reads version ${TRACE_VERSION})`);
+      header = { type: TRACE_TYPE, version: TRACE_VERSION, telemetrySchema: typeof v.telemetrySchema === 'number' ? v.telemetrySchema : 0, startedAt: String(v.startedAt ?? ''), source: String(v.source ?? '') };
+      continue;
+    }
+    if (isRecord(v) && typeof v.t === 'number' && Number.isFinite(v.t) && isRecord(v.snapshot) && v.snapshot.type === 'snapshot' && entries.length < MAX_TRACE_FRAMES) {
+      entries.push({ t: v.t, snapshot: v.snapshot });
+    } else skipped++;
+  }
+  if (!header) throw new Error('empty trace');
+  return { header, entries, skipped };
+}

@@ -29,6 +29,8 @@ export interface TraceEntry {
   /** ms since the recording started */
   t: number;
   snapshot: Record<string, unknown>;
+  /** the crypto device's control queue as QEMU reported it (QMP), when the recorder had it */
+  control?: Record<string, unknown>;
 }
 
 export function traceHeader(source: string, startedAt = new Date()): string {
@@ -65,13 +67,16 @@ export class TraceRecorder {
     this.write(text);
   }
 
-  /** Returns true when the snapshot was written. */
-  add(snapshot: Record<string, unknown>, now = Date.now()): boolean {
+  /**
+   * Returns true when the snapshot was written. `force` writes it even when nothing moved (a
+   * caller that already filters, like the rings view, keeps its frames and the trace's aligned).
+   */
+  add(snapshot: Record<string, unknown>, now = Date.now(), extra?: { control?: object }, force = false): boolean {
     const key = motionKey(snapshot);
-    if (key === this.lastKey) return false;
+    if (key === this.lastKey && !force) return false;
     this.lastKey = key;
     this.frames++;
-    this.emit(`${JSON.stringify({ t: Math.max(0, now - this.t0), snapshot })}\n`);
+    this.emit(`${JSON.stringify({ t: Math.max(0, now - this.t0), snapshot, ...(extra?.control ? { control: extra.control } : {}) })}\n`);
     return true;
   }
 }
@@ -109,7 +114,7 @@ export function parseTrace(text: string): ParsedTrace {
       continue;
     }
     if (isRecord(v) && typeof v.t === 'number' && Number.isFinite(v.t) && isRecord(v.snapshot) && v.snapshot.type === 'snapshot' && entries.length < MAX_TRACE_FRAMES) {
-      entries.push({ t: v.t, snapshot: v.snapshot });
+      entries.push({ t: v.t, snapshot: v.snapshot, ...(isRecord(v.control) ? { control: v.control } : {}) });
     } else skipped++;
   }
   if (!header) throw new Error('empty trace');

@@ -14,7 +14,7 @@ import { TraceRecorder, parseTrace } from '../../../backend/trace';
 import type { VirtioDeviceQueues, VirtioDeviceStatus, VirtioQueueStatus } from '../../core/qmp-virtio';
 import { renderWebview, webviewOptions } from '../webview-html';
 import { chainFromReply, frameFromSnapshot, sameMotion } from './frames';
-import { MAX_DEVICES, MAX_HISTORY, parseFromWebview, type DeviceFrame, type FeedState, type HistoryCursor, type RingsFrame, type ToWebview } from './messages';
+import { MAX_DEVICES, MAX_HISTORY, parseFromWebview, type ChainDetail, type DeviceFrame, type FeedState, type HistoryCursor, type RingsFrame, type ToWebview } from './messages';
 import { TelemetryFeed } from './telemetry-feed';
 
 /** Subscription rate while nothing moves. */
@@ -52,6 +52,8 @@ export interface RingsStats {
   shown: RingsFrame | undefined;
   recording: { file: string; frames: number; bytes: number } | undefined;
   trace: string | undefined;
+  /** the last chain detail (or error) sent to the webview */
+  lastChain: ChainDetail | string | undefined;
 }
 
 /** Webview state kept by VS Code across reloads (untrusted when it comes back). */
@@ -89,7 +91,7 @@ export class RingsPanel implements vscode.Disposable {
   private playTimer: NodeJS.Timeout | undefined;
   private readonly statsData: RingsStats = {
     framesPosted: 0, framesDrawn: 0, snapshotsReceived: 0, snapshotsSkipped: 0, lastDrawn: undefined, drawnAtMs: [], usedIdxTrail: [],
-    feedState: 'connecting', rateMs: 0, cursor: { pos: 0, count: 0, live: true }, shown: undefined, recording: undefined, trace: undefined,
+    feedState: 'connecting', rateMs: 0, cursor: { pos: 0, count: 0, live: true }, shown: undefined, recording: undefined, trace: undefined, lastChain: undefined,
   };
 
   static createOrShow(extensionUri: vscode.Uri, source: RingsSource, refreshMs: number): RingsPanel {
@@ -151,6 +153,8 @@ export class RingsPanel implements vscode.Disposable {
   }
 
   private post(message: ToWebview): void {
+    if (message.type === 'chain') this.statsData.lastChain = message.chain;
+    if (message.type === 'chainError') this.statsData.lastChain = message.message;
     void this.panel.webview.postMessage(message);
   }
 
@@ -266,23 +270,26 @@ export class RingsPanel implements vscode.Disposable {
   }
 
   /** Starts writing every frame that moves to `file` (trace format: backend/trace.ts). */
-  startRecording(file: string): void {
+  /** Returns the seq of the first frame the trace will hold. */
+  startRecording(file: string): number {
     this.stopRecording();
     const fd = fs.openSync(file, 'w', 0o600);
     this.recorder = { fd, file, rec: new TraceRecorder((text) => fs.writeSync(fd, text), 'VS Code rings view') };
     const h = this.history.at(-1);
     if (h?.snapshot !== undefined) this.record(h.snapshot, h.control, h.atMs);
     this.post({ type: 'recording', file, frames: this.recorder.rec.frames, bytes: this.recorder.rec.bytes });
+    return h?.snapshot !== undefined ? h.frame.seq : this.seq + 1;
   }
 
-  stopRecording(): { file: string; frames: number; bytes: number } | undefined {
+  /** Stops recording; `lastSeq` is the seq of the last frame written. */
+  stopRecording(): { file: string; frames: number; bytes: number; lastSeq: number } | undefined {
     const r = this.recorder;
     if (!r) return undefined;
     this.recorder = undefined;
     fs.closeSync(r.fd);
     this.post({ type: 'recording', file: null, frames: r.rec.frames, bytes: r.rec.bytes });
     if (!this.panel.visible) this.feed.stop();
-    return { file: r.file, frames: r.rec.frames, bytes: r.rec.bytes };
+    return { file: r.file, frames: r.rec.frames, bytes: r.rec.bytes, lastSeq: this.seq };
   }
 
   /** Replays a trace offline: the live feed stops, the history is the trace's frames. */

@@ -4,12 +4,15 @@
  * frames drawn by the real webview in Chromium, chat lines), then Stop VM must leave nothing behind.
  */
 import * as assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { GUEST_TOOL_PATH, buildDriver, pushGuestTool } from '../../../extension/core/driver';
 import type { SshSession } from '../../../extension/core/ssh';
 import { CommandId } from '../../../extension/vscode/command-ids';
 import type { VlabApi } from '../../../extension/vscode/extension';
+import type { RingsFrame } from '../../../extension/vscode/rings/messages';
 import { api, isAlive, measured, waitFor } from './helpers';
 
 /**
@@ -147,8 +150,9 @@ describe('lab through the extension', function () {
     const recent = s.drawnAtMs.filter((t) => t > Date.now() - 3000);
     const rate = recent.length > 1 ? ((recent.length - 1) * 1000) / (recent.at(-1)! - recent[0]!) : 0;
     measured(`rings: ${rate.toFixed(1)} updates/s drawn by the webview (vlab.rings.refreshMs 50)`);
-    assert.ok(s.lastDrawn && s.lastDrawn.slotsDrawn > 0, 'descriptor slots were drawn');
-    assert.ok(s.lastDrawn.queues >= 1, 'at least one queue drawn');
+    assert.ok(s.lastDrawn && s.lastDrawn.queues >= 1, 'at least one queue drawn');
+    assert.ok(s.shown && s.shown.queues[0]!.slots.length === s.shown.queues[0]!.size, 'one slot state per descriptor');
+    measured(`rings: the view asks the backend every ${s.rateMs} ms under load; ${s.snapshotsSkipped} unchanged snapshots not drawn`);
     const distinct = new Set(s.usedIdxTrail);
     assert.ok(distinct.size >= 3, `used index moves between frames (saw ${[...distinct].slice(0, 10).join(', ')})`);
     assert.ok(rate >= 5, `the view keeps updating (${rate.toFixed(1)}/s)`);
@@ -174,6 +178,36 @@ describe('lab through the extension', function () {
     const o = mean(open);
     measured(`guest workload, rings view closed: ${describeWindow(c)}`);
     measured(`guest workload, rings view open:   ${describeWindow(o)} (throughput open/closed ${(o.kibPerSec / c.kibPerSec).toFixed(2)}, 2 alternating rounds of 3 s)`);
+
+    // A recorded trace replays with the same frames.
+    const traceFile = join(mkdtempSync(join(tmpdir(), 'vlab-trace-')), 'rings.jsonl');
+    const live = lab.rings()!;
+    const firstSeq = live.startRecording(traceFile);
+    await new Promise((r) => setTimeout(r, 2000));
+    const rec = live.stopRecording()!;
+    const recorded = live.frames().filter((f) => f.seq >= firstSeq && f.seq <= rec.lastSeq);
+    const reqs = (recorded.at(-1)?.requests ?? 0) - (recorded[0]?.requests ?? 0);
+    measured(`trace: ${rec.frames} frames, ${rec.bytes} B for ${reqs} requests (${reqs > 0 ? ((rec.bytes * 1000) / reqs / 1024).toFixed(1) : '?'} KiB per 1000 requests under this workload)`);
+    assert.equal(recorded.length, rec.frames, 'every recorded frame is in the view\'s history');
+    const n = await vscode.commands.executeCommand<number>(CommandId.openRingsTrace, traceFile);
+    assert.equal(n, rec.frames);
+    const replayed = lab.rings()!.frames();
+    const strip = (f: RingsFrame): unknown => ({ ...f, seq: 0, timeMs: 0 });
+    assert.deepEqual(replayed.map(strip), recorded.map(strip), 'the replay shows the recorded frames');
+    assert.equal(lab.rings()!.stats().feedState, 'replay');
+    lab.rings()!.seek(1);
+    assert.deepEqual(strip(lab.rings()!.stats().shown!), strip(recorded[1]!), 'the scrubber shows the second recorded frame');
+    lab.rings()!.goLive();
+    await waitFor('live frames again', () => lab.rings()!.stats().feedState === 'live' && lab.rings()!.frames().length > 2, 15_000);
+
+    // Descriptor detail on request: the newest request's chain, decoded.
+    const head = lab.rings()!.stats().shown!.queues[0]!.recent[0]!.head;
+    await lab.rings()!.requestChain(0, head);
+    const chain = lab.rings()!.stats().lastChain;
+    assert.ok(chain && typeof chain === 'object', `a chain came back: ${String(chain)}`);
+    assert.equal(chain.header?.opcode, 'CIPHER_ENCRYPT');
+    assert.equal(chain.header?.srcLen, 65536, 'the workload encrypts 64 KiB per request');
+    assert.equal(chain.header?.algorithm, 'AES-256-CBC');
     await workload.stop();
 
     // The pure cost of serving the view: backend CPU with the guest idle, view open vs closed.
@@ -184,6 +218,26 @@ describe('lab through the extension', function () {
     measured(`backend CPU with the guest idle: ${idleOpen.backendCpuPct.toFixed(1)}% with the rings view open (telemetry at the default 20 Hz), ${idleClosed.backendCpuPct.toFixed(1)}% with it closed`);
     await vscode.commands.executeCommand(CommandId.showRings);
     assert.ok(lab.rings(), 'the rings view opens again');
+  });
+
+  it('the rings view lists every virtio device of the VM over QMP with plausible indexes', async () => {
+    const devices = await lab.rings()!.requestDevices();
+    const names = devices.map((d) => d.name);
+    measured(`QMP devices: ${devices.map((d) => `${d.name} [${d.queues.map((q) => (q.owner === 'qemu' ? `q${q.index} avail ${q.availIdx} used ${q.usedIdx}/${q.size}` : `q${q.index} vhost`)).join(', ')}]`).join('; ')}`);
+    for (const want of ['virtio-net', 'virtio-9p', 'virtio-crypto']) assert.ok(names.includes(want), `${want} in ${names.join(', ')}`);
+    for (const d of devices) {
+      for (const q of d.queues.filter((x) => x.owner === 'qemu')) {
+        assert.ok(q.size > 0 && q.availIdx !== null, `${d.name} q${q.index}: avail idx known`);
+        const outstanding = (q.availIdx! - q.usedIdx) & 0xffff;
+        assert.ok(outstanding <= q.size, `${d.name} q${q.index}: avail ${q.availIdx} is within a ring of ${q.size} ahead of used ${q.usedIdx}`);
+      }
+    }
+    const net = devices.find((d) => d.name === 'virtio-net')!;
+    assert.ok(net.queues.some((q) => q.usedIdx > 0), 'virtio-net has moved packets (SSH runs over it)');
+    const crypto = devices.find((d) => d.name === 'virtio-crypto')!;
+    assert.equal(crypto.queues[0]!.owner, 'backend', 'the data queue is the vhost-user backend\'s (never queried over QMP)');
+    const control = crypto.queues.at(-1)!;
+    assert.ok(control.owner === 'qemu' && control.usedIdx > 0 && control.availIdx === control.usedIdx, `control queue: avail ${control.availIdx} = used ${control.usedIdx} once idle`);
   });
 
   it('the rings view reconnects by itself after Restart VM', async () => {

@@ -4,12 +4,13 @@
  *
  *   {"type":"vlab-rings-trace","version":1,"telemetrySchema":2,"startedAt":"2025-…Z","source":"vlab rings --record"}
  *   {"t":0,"snapshot":{"type":"snapshot",…}}
+ *   {"t":50,"delta":true,"snapshot":{…}}    (slots/sessions left out when unchanged, recent = new requests only)
  *
  * A snapshot is written only when something moved (a ring index or a counter), so an idle lab
  * costs nothing and a trace of a chat is a few KiB. Pure (no node imports): the extension's view
  * records and replays with the same functions.
  */
-import { TELEMETRY_SCHEMA } from './telemetry-schema';
+import { SNAPSHOT_RECENT, TELEMETRY_SCHEMA } from './telemetry-schema';
 
 export const TRACE_TYPE = 'vlab-rings-trace';
 export const TRACE_VERSION = 1;
@@ -50,9 +51,83 @@ function motionKey(s: Record<string, unknown>): string {
     queues.map((q) => [q.availIdx, q.usedIdx, q.lastAvailIdx, q.usedEvent, q.ready])]);
 }
 
+interface QueueMemo {
+  slots: unknown;
+  maxId: number;
+  recent: unknown[];
+}
+
+const idOf = (r: unknown): number => (isRecord(r) && typeof r.id === 'number' ? r.id : -1);
+
+/**
+ * Delta encoding of consecutive snapshots of one backend (entry field "delta": true): `slots` and
+ * `sessions` are left out when unchanged, `recent` holds only the requests not in the previous line.
+ */
+class DeltaEncoder {
+  private pid: unknown;
+  private sessions: string | undefined;
+  private readonly queues = new Map<unknown, QueueMemo>();
+
+  encode(s: Record<string, unknown>): { snapshot: Record<string, unknown>; delta: boolean } {
+    const delta = this.pid !== undefined && this.pid === s.pid;
+    if (!delta) {
+      this.queues.clear();
+      this.sessions = undefined;
+    }
+    this.pid = s.pid;
+    const out: Record<string, unknown> = { ...s };
+    const sessions = JSON.stringify(s.sessions);
+    if (delta && 'sessions' in s && sessions === this.sessions) delete out.sessions;
+    this.sessions = sessions;
+    if (Array.isArray(s.queues)) {
+      out.queues = s.queues.map((q: unknown) => {
+        if (!isRecord(q)) return q;
+        const memo = this.queues.get(q.index);
+        const recent = Array.isArray(q.recent) ? q.recent : [];
+        const c: Record<string, unknown> = { ...q };
+        if (delta && memo) {
+          if (q.slots === memo.slots) delete c.slots;
+          c.recent = recent.filter((r) => idOf(r) > memo.maxId);
+        }
+        this.queues.set(q.index, { slots: q.slots, maxId: Math.max(memo?.maxId ?? -1, ...recent.map(idOf)), recent });
+        return c;
+      });
+    }
+    return { snapshot: out, delta };
+  }
+}
+
+/** Undoes {@link DeltaEncoder} while reading a trace. */
+class DeltaDecoder {
+  private sessions: unknown;
+  private readonly queues = new Map<unknown, { slots: unknown; recent: unknown[] }>();
+
+  decode(s: Record<string, unknown>, delta: boolean): Record<string, unknown> {
+    const out: Record<string, unknown> = { ...s };
+    if (delta && !('sessions' in s) && this.sessions !== undefined) out.sessions = this.sessions;
+    if ('sessions' in out) this.sessions = out.sessions;
+    if (Array.isArray(s.queues)) {
+      out.queues = s.queues.slice(0, 64).map((q: unknown) => {
+        if (!isRecord(q)) return q;
+        const memo = delta ? this.queues.get(q.index) : undefined;
+        const c: Record<string, unknown> = { ...q };
+        const recent = Array.isArray(q.recent) ? q.recent : [];
+        if (memo) {
+          if (!('slots' in q)) c.slots = memo.slots;
+          c.recent = [...recent, ...memo.recent].slice(0, SNAPSHOT_RECENT);
+        }
+        this.queues.set(q.index, { slots: c.slots, recent: Array.isArray(c.recent) ? c.recent : [] });
+        return c;
+      });
+    }
+    return out;
+  }
+}
+
 /** Writes the lines of a trace; skips snapshots in which nothing moved. */
 export class TraceRecorder {
   private lastKey: string | undefined;
+  private readonly encoder = new DeltaEncoder();
   private readonly t0: number;
   frames = 0;
   bytes = 0;
@@ -76,7 +151,8 @@ export class TraceRecorder {
     if (key === this.lastKey && !force) return false;
     this.lastKey = key;
     this.frames++;
-    this.emit(`${JSON.stringify({ t: Math.max(0, now - this.t0), snapshot, ...(extra?.control ? { control: extra.control } : {}) })}\n`);
+    const { snapshot: compact, delta } = this.encoder.encode(snapshot);
+    this.emit(`${JSON.stringify({ t: Math.max(0, now - this.t0), ...(delta ? { delta: true } : {}), snapshot: compact, ...(extra?.control ? { control: extra.control } : {}) })}\n`);
     return true;
   }
 }
@@ -94,6 +170,7 @@ export function parseTrace(text: string): ParsedTrace {
   let header: TraceHeader | undefined;
   const entries: TraceEntry[] = [];
   let skipped = 0;
+  const decoder = new DeltaDecoder();
   for (const line of lines) {
     if (!line.trim()) continue;
     if (line.length > MAX_TRACE_LINE) {
@@ -114,7 +191,7 @@ export function parseTrace(text: string): ParsedTrace {
       continue;
     }
     if (isRecord(v) && typeof v.t === 'number' && Number.isFinite(v.t) && isRecord(v.snapshot) && v.snapshot.type === 'snapshot' && entries.length < MAX_TRACE_FRAMES) {
-      entries.push({ t: v.t, snapshot: v.snapshot, ...(isRecord(v.control) ? { control: v.control } : {}) });
+      entries.push({ t: v.t, snapshot: decoder.decode(v.snapshot, v.delta === true), ...(isRecord(v.control) ? { control: v.control } : {}) });
     } else skipped++;
   }
   if (!header) throw new Error('empty trace');

@@ -128,6 +128,10 @@ class QueueView {
   private size = -1;
   private selected = -1;
   private newestId = -1;
+  private readonly rows: HTMLTableRowElement[] = [];
+  private readonly firstSeen = new Map<number, number>();
+  private seenFrames = 0;
+  private unhighlight: ReturnType<typeof setTimeout> | undefined;
   private prev: { usedIdx: number; timeMs: number; kicks: number; interrupts: number } | undefined;
 
   constructor(private readonly queueIndex: number, private readonly onPick: (queue: number, head: number) => void) {
@@ -299,26 +303,48 @@ class QueueView {
     setText(dd, value);
   }
 
-  private drawRecent(q: QueueFrame): void {
+  /** Reuses MAX_RECENT rows and only rewrites the cells that changed (no per-frame DOM churn). */
+  private drawRecent(q: QueueFrame, nowMs: number): void {
     const newest = q.recent[0]?.id ?? -1;
-    if (newest === this.newestId) return;
-    const previous = this.newestId;
+    if (newest === this.newestId && this.rows.length >= q.recent.length) return;
     this.newestId = newest;
-    this.tbody.replaceChildren();
-    for (const r of q.recent) {
-      const bad = r.status !== 'OK' || r.rejected !== '';
-      const tr = el('tr', `${bad ? 'bad' : ''}${r.id > previous && previous >= 0 ? ' new' : ''}${r.fault ? ' fault' : ''}`.trim() || undefined);
+    while (this.rows.length < q.recent.length) {
+      const tr = el('tr');
       tr.tabIndex = 0;
       tr.title = 'Enter or click: decode this request\'s chain';
-      const note = r.rejected ? `rejected: ${r.rejected}` : r.fault ? `fault: ${r.fault}` : '';
-      for (const v of [String(r.id), String(r.head), r.opcode, r.session, String(r.srcLen), String(r.dstLen), r.status, `${r.latencyUs} µs`, note]) tr.append(el('td', undefined, v));
-      const pick = (): void => this.onPick(this.queueIndex, r.head);
+      for (let k = 0; k < 9; k++) tr.append(el('td'));
+      const pick = (): void => this.onPick(this.queueIndex, Number(tr.dataset.head));
       tr.addEventListener('click', pick);
       tr.addEventListener('keydown', (e) => {
         if (e.key === 'Enter') pick();
       });
       this.tbody.append(tr);
+      this.rows.push(tr);
     }
+    for (const r of q.recent) if (!this.firstSeen.has(r.id)) this.firstSeen.set(r.id, nowMs);
+    // Forget ids no longer listed (bounded map).
+    if (this.firstSeen.size > 64) {
+      const keep = new Set(q.recent.map((r) => r.id));
+      for (const id of this.firstSeen.keys()) if (!keep.has(id)) this.firstSeen.delete(id);
+    }
+    this.rows.forEach((tr, i) => {
+      const r = q.recent[i];
+      tr.hidden = !r;
+      if (!r) return;
+      tr.dataset.head = String(r.head);
+      const bad = r.status !== 'OK' || r.rejected !== '';
+      const fresh = nowMs - (this.firstSeen.get(r.id) ?? 0) < 1000 && this.seenFrames > 1;
+      const cls = [bad ? 'bad' : '', fresh ? 'new' : '', r.fault ? 'fault' : ''].filter(Boolean).join(' ');
+      if (tr.className !== cls) tr.className = cls;
+      const note = r.rejected ? `rejected: ${r.rejected}` : r.fault ? `fault: ${r.fault}` : '';
+      const cells = [String(r.id), String(r.head), r.opcode, r.session, String(r.srcLen), String(r.dstLen), r.status, `${r.latencyUs} µs`, note];
+      cells.forEach((v, k) => setText(tr.cells[k]!, v));
+    });
+    // The highlight lasts a moment even when no frame follows (an idle view draws nothing).
+    clearTimeout(this.unhighlight);
+    this.unhighlight = setTimeout(() => {
+      for (const tr of this.rows) if (tr.classList.contains('new')) tr.classList.remove('new');
+    }, 1100);
   }
 
   /** Returns how many slot cells were painted. */
@@ -339,7 +365,8 @@ class QueueView {
       if (q.source === 'backend') this.tick(Math.max(0, frame.kicks - this.prev.kicks), Math.max(0, frame.interrupts - this.prev.interrupts));
     }
     this.prev = { usedIdx: q.usedIdx, timeMs: frame.timeMs, kicks: frame.kicks, interrupts: frame.interrupts };
-    this.drawRecent(q);
+    this.seenFrames++;
+    this.drawRecent(q, performance.now());
     return painted;
   }
 

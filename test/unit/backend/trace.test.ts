@@ -6,7 +6,9 @@ import { frameFromSnapshot } from '../../../extension/vscode/rings/frames';
 function snap(requests: number, usedIdx: number): Record<string, unknown> {
   return {
     type: 'snapshot', schema: 2, pid: 1, counters: { requests, kicks: requests, interrupts: requests, bytesIn: 64 * requests, bytesOut: 64 * requests },
-    queues: [{ index: 0, size: 8, availIdx: usedIdx, usedIdx, lastAvailIdx: usedIdx, usedEvent: usedIdx, slots: '..u.....', recent: [{ id: requests, head: 2, opcode: 'CIPHER_ENCRYPT', sessionId: '3', srcLen: 64, dstLen: 64, status: 'OK', latencyUs: 5 }] }],
+    queues: [{ index: 0, size: 8, availIdx: usedIdx, usedIdx, lastAvailIdx: usedIdx, usedEvent: usedIdx, slots: '..u.....',
+      // Like the backend: the newest requests, newest first (a sliding window).
+      recent: Array.from({ length: Math.min(16, requests) }, (_, k) => ({ id: requests - k, head: 2, opcode: 'CIPHER_ENCRYPT', sessionId: '3', srcLen: 64, dstLen: 64, status: 'OK', latencyUs: 5 })) }],
   };
 }
 
@@ -27,6 +29,21 @@ describe('rings traces', () => {
     const live = [snaps[0], snaps[2], snaps[4]].map((s, i) => frameFromSnapshot(s, i + 1, 0));
     const replayed = parsed.entries.map((e, i) => frameFromSnapshot(e.snapshot, i + 1, 0));
     assert.deepEqual(replayed, live);
+    assert.deepEqual(parsed.entries.map((e) => e.snapshot), [snaps[0], snaps[2], snaps[4]], 'the delta lines decode to the full snapshots');
+    const second = JSON.parse(text.split('\n')[2]!) as { delta?: boolean; snapshot: { queues: Record<string, unknown>[] } };
+    assert.equal(second.delta, true);
+    assert.equal('slots' in second.snapshot.queues[0]!, false, 'unchanged slots are left out');
+  });
+
+  it('a backend restart (new pid) writes a full snapshot again', () => {
+    let text = '';
+    const rec = new TraceRecorder((t) => { text += t; }, 'test', 0);
+    rec.add(snap(5, 5), 0);
+    rec.add({ ...snap(1, 1), pid: 2 }, 10);
+    const lines = text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.equal(lines[2]!.delta, undefined);
+    assert.equal(parseTrace(text).entries[1]!.snapshot.pid, 2);
+    assert.deepEqual((parseTrace(text).entries[1]!.snapshot.queues as { recent: unknown[] }[])[0]!.recent, (snap(1, 1).queues as { recent: unknown[] }[])[0]!.recent);
   });
 
   it('refuses files that are not traces or of another version; skips junk lines', () => {

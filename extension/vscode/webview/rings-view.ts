@@ -466,6 +466,7 @@ class RingsApp {
   private count = 0;
   private prevBytes: { bytes: number; timeMs: number } | undefined;
   private drawTimes: number[] = [];
+  private pending: Extract<ToWebview, { type: 'frame' }> | undefined;
 
   constructor() {
     document.getElementById('throughput')!.append(this.bytes.element, this.bytes.label);
@@ -510,7 +511,14 @@ class RingsApp {
         this.recordButton.disabled = this.replay;
         break;
       case 'frame':
-        this.draw(msg.frame, msg.cursor.pos, msg.cursor.count, msg.cursor.live, msg.rateMs);
+        // Coalesce: frames that arrive faster than the screen refreshes are replaced, only the
+        // newest is drawn at the next animation frame (none while the page is hidden).
+        if (!this.pending) requestAnimationFrame(() => {
+          const f = this.pending;
+          this.pending = undefined;
+          if (f) this.draw(f.frame, f.cursor.pos, f.cursor.count, f.cursor.live, f.rateMs);
+        });
+        this.pending = msg;
         break;
       case 'chain':
         this.chain.show(msg.chain);

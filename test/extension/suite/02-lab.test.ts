@@ -76,6 +76,21 @@ async function measureWindow(lab: VlabApi, windowMs: number): Promise<Window> {
   };
 }
 
+/** The guest kernel's last messages (for failure reports). */
+async function guestDmesg(lab: VlabApi): Promise<string> {
+  try {
+    const session = await lab.lab!.ssh();
+    try {
+      const r = await session.run({ shell: 'dmesg | tail -25; ps | grep -c "vlab.js chat"' }, { timeoutMs: 10_000 });
+      return r.stdout;
+    } finally {
+      session.close();
+    }
+  } catch (err) {
+    return `(cannot read: ${(err as Error).message})`;
+  }
+}
+
 function describeWindow(w: Window): string {
   return `${w.reqPerSec.toFixed(1)} req/s, ${w.kibPerSec.toFixed(0)} KiB/s, backend CPU ${w.backendCpuPct.toFixed(1)}%`;
 }
@@ -294,7 +309,7 @@ describe('lab through the extension', function () {
     const host = lab.chats!.attachClient(server, 'host');
     const both = (): string => `\n--- guest client:\n${guest.pty.transcript.plain().slice(-800)}\n--- host client:\n${host.pty.transcript.plain().slice(-800)}`;
     await waitFor('both clients connected', () => /connected to/.test(guest.pty.transcript.plain()) && /connected to/.test(host.pty.transcript.plain()), 60_000, 200)
-      .catch((err: Error) => { throw new Error(`${err.message}${both()}`); });
+      .catch(async (err: Error) => { throw new Error(`${err.message}${both()}\n--- guest dmesg:\n${await guestDmesg(lab)}`); });
     host.pty.handleInput('hello through the server\r');
     await waitFor('the guest client to receive the line', () => /hello through the server/.test(guest.pty.transcript.plain().split('connected to').slice(1).join('')), 20_000)
       .catch((err: Error) => { throw new Error(`${err.message}${both()}`); });

@@ -6,6 +6,8 @@
  *   {"t":0,"snapshot":{"type":"snapshot",…}}
  *   {"t":50,"delta":true,"snapshot":{…}}    (slots/sessions left out when unchanged, recent = new requests only)
  *
+ * Slots are written run-length encoded as "slotsRle" ("1021.3u" = 1021 free, 3 returned).
+ *
  * A snapshot is written only when something moved (a ring index or a counter), so an idle lab
  * costs nothing and a trace of a chat is a few KiB. Pure (no node imports): the extension's view
  * records and replays with the same functions.
@@ -57,6 +59,28 @@ interface QueueMemo {
   recent: unknown[];
 }
 
+/** Run-length form of a slot string ("1021.3u"): slot characters are never digits. */
+export function rleSlots(slots: string): string {
+  let out = '';
+  for (let i = 0; i < slots.length;) {
+    let j = i;
+    while (j < slots.length && slots[j] === slots[i]) j++;
+    out += `${j - i}${slots[i]}`;
+    i = j;
+  }
+  return out;
+}
+
+/** Inverse of {@link rleSlots}; undefined for malformed input or more than `max` slots. */
+export function unRleSlots(rle: string, max = 32768): string | undefined {
+  let out = '';
+  for (const m of rle.matchAll(/(\d{1,5})(\D)/g)) {
+    out += m[2]!.repeat(Number(m[1]));
+    if (out.length > max) return undefined;
+  }
+  return out;
+}
+
 const idOf = (r: unknown): number => (isRecord(r) && typeof r.id === 'number' ? r.id : -1);
 
 /**
@@ -89,6 +113,10 @@ class DeltaEncoder {
           if (q.slots === memo.slots) delete c.slots;
           c.recent = recent.filter((r) => idOf(r) > memo.maxId);
         }
+        if (typeof c.slots === 'string') {
+          c.slotsRle = rleSlots(c.slots);
+          delete c.slots;
+        }
         this.queues.set(q.index, { slots: q.slots, maxId: Math.max(memo?.maxId ?? -1, ...recent.map(idOf)), recent });
         return c;
       });
@@ -112,8 +140,12 @@ class DeltaDecoder {
         const memo = delta ? this.queues.get(q.index) : undefined;
         const c: Record<string, unknown> = { ...q };
         const recent = Array.isArray(q.recent) ? q.recent : [];
+        if (typeof q.slotsRle === 'string') {
+          c.slots = unRleSlots(q.slotsRle) ?? '';
+          delete c.slotsRle;
+        }
         if (memo) {
-          if (!('slots' in q)) c.slots = memo.slots;
+          if (!('slots' in c)) c.slots = memo.slots;
           c.recent = [...recent, ...memo.recent].slice(0, SNAPSHOT_RECENT);
         }
         this.queues.set(q.index, { slots: c.slots, recent: Array.isArray(c.recent) ? c.recent : [] });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { TRACE_VERSION, TraceRecorder, parseTrace } from '../../../backend/trace';
+import { TRACE_VERSION, TraceRecorder, parseTrace, rleSlots, unRleSlots } from '../../../backend/trace';
 import { frameFromSnapshot } from '../../../extension/vscode/rings/frames';
 
 function snap(requests: number, usedIdx: number): Record<string, unknown> {
@@ -32,7 +32,9 @@ describe('rings traces', () => {
     assert.deepEqual(parsed.entries.map((e) => e.snapshot), [snaps[0], snaps[2], snaps[4]], 'the delta lines decode to the full snapshots');
     const second = JSON.parse(text.split('\n')[2]!) as { delta?: boolean; snapshot: { queues: Record<string, unknown>[] } };
     assert.equal(second.delta, true);
-    assert.equal('slots' in second.snapshot.queues[0]!, false, 'unchanged slots are left out');
+    assert.equal('slots' in second.snapshot.queues[0]! || 'slotsRle' in second.snapshot.queues[0]!, false, 'unchanged slots are left out');
+    const first = JSON.parse(text.split('\n')[1]!) as { snapshot: { queues: Record<string, unknown>[] } };
+    assert.equal(first.snapshot.queues[0]!.slotsRle, '2.1u5.', 'slots are run-length encoded');
   });
 
   it('a backend restart (new pid) writes a full snapshot again', () => {
@@ -44,6 +46,11 @@ describe('rings traces', () => {
     assert.equal(lines[2]!.delta, undefined);
     assert.equal(parseTrace(text).entries[1]!.snapshot.pid, 2);
     assert.deepEqual((parseTrace(text).entries[1]!.snapshot.queues as { recent: unknown[] }[])[0]!.recent, (snap(1, 1).queues as { recent: unknown[] }[])[0]!.recent);
+  });
+
+  it('run-length slot encoding round-trips and refuses absurd sizes', () => {
+    for (const slots of ['', '.', '....aadu', 'u'.repeat(1024), '.a'.repeat(300)]) assert.equal(unRleSlots(rleSlots(slots)), slots);
+    assert.equal(unRleSlots('99999.99999.'), undefined);
   });
 
   it('refuses files that are not traces or of another version; skips junk lines', () => {

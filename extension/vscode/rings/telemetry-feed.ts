@@ -40,7 +40,9 @@ export class TelemetryFeed extends EventEmitter<FeedEvents> {
     if (this.socket && !this.socket.connecting && this.socket.writable) this.socket.write(encodeRequest({ type: 'subscribe', intervalMs: ms }));
   }
 
+  /** Connects unless already connected or waiting to retry (idempotent). */
   start(): void {
+    if (!this.stopped && (this.socket || this.retryTimer)) return;
     this.stopped = false;
     this.connect();
   }
@@ -48,6 +50,7 @@ export class TelemetryFeed extends EventEmitter<FeedEvents> {
   stop(): void {
     this.stopped = true;
     clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     this.socket?.destroy();
     this.socket = undefined;
   }
@@ -99,7 +102,10 @@ export class TelemetryFeed extends EventEmitter<FeedEvents> {
     if (this.stopped) return;
     this.emit('state', 'waiting', reason);
     clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => this.connect(), this.retryMs);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.connect();
+    }, this.retryMs);
     this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
   }
 }

@@ -57,6 +57,7 @@ interface QueueMemo {
   slots: unknown;
   maxId: number;
   recent: unknown[];
+  fields: Record<string, unknown>;
 }
 
 /** Run-length form of a slot string ("1021.3u"): slot characters are never digits. */
@@ -87,22 +88,37 @@ const idOf = (r: unknown): number => (isRecord(r) && typeof r.id === 'number' ? 
  * Delta encoding of consecutive snapshots of one backend (entry field "delta": true): `slots` and
  * `sessions` are left out when unchanged, `recent` holds only the requests not in the previous line.
  */
+/** Fields every line carries (the rest are left out of a delta line when unchanged). */
+const KEPT = new Set(['type', 'schema', 'pid', 'uptimeMs', 'counters', 'queues']);
+
 class DeltaEncoder {
   private pid: unknown;
-  private sessions: string | undefined;
+  private counters: Record<string, unknown> | undefined;
+  private readonly fields = new Map<string, string>();
   private readonly queues = new Map<unknown, QueueMemo>();
 
   encode(s: Record<string, unknown>): { snapshot: Record<string, unknown>; delta: boolean } {
     const delta = this.pid !== undefined && this.pid === s.pid;
     if (!delta) {
       this.queues.clear();
-      this.sessions = undefined;
+      this.fields.clear();
+      this.counters = undefined;
     }
     this.pid = s.pid;
     const out: Record<string, unknown> = { ...s };
-    const sessions = JSON.stringify(s.sessions);
-    if (delta && 'sessions' in s && sessions === this.sessions) delete out.sessions;
-    this.sessions = sessions;
+    // Top-level fields equal to the previous line's (engine, frontend, sessions, socket…) are left out.
+    for (const key of Object.keys(s)) {
+      if (KEPT.has(key)) continue;
+      const json = JSON.stringify(s[key]);
+      if (delta && this.fields.get(key) === json) delete out[key];
+      this.fields.set(key, json);
+    }
+    // Counters: only the ones that changed.
+    if (delta && isRecord(s.counters) && this.counters) {
+      const prev = this.counters;
+      out.counters = Object.fromEntries(Object.entries(s.counters).filter(([k, v]) => prev[k] !== v));
+    }
+    this.counters = isRecord(s.counters) ? s.counters : undefined;
     if (Array.isArray(s.queues)) {
       out.queues = s.queues.map((q: unknown) => {
         if (!isRecord(q)) return q;
@@ -112,12 +128,14 @@ class DeltaEncoder {
         if (delta && memo) {
           if (q.slots === memo.slots) delete c.slots;
           c.recent = recent.filter((r) => idOf(r) > memo.maxId);
+          // Ring fields (indexes, flags, …): only the ones that changed.
+          for (const [k, v] of Object.entries(q)) if (k !== 'index' && k !== 'recent' && k !== 'slots' && memo.fields[k] === v) delete c[k];
         }
         if (typeof c.slots === 'string') {
           c.slotsRle = rleSlots(c.slots);
           delete c.slots;
         }
-        this.queues.set(q.index, { slots: q.slots, maxId: Math.max(memo?.maxId ?? -1, ...recent.map(idOf)), recent });
+        this.queues.set(q.index, { slots: q.slots, maxId: Math.max(memo?.maxId ?? -1, ...recent.map(idOf)), recent, fields: { ...q } });
         return c;
       });
     }
@@ -127,13 +145,17 @@ class DeltaEncoder {
 
 /** Undoes {@link DeltaEncoder} while reading a trace. */
 class DeltaDecoder {
-  private sessions: unknown;
-  private readonly queues = new Map<unknown, { slots: unknown; recent: unknown[] }>();
+  private readonly fields = new Map<string, unknown>();
+  private counters: Record<string, unknown> | undefined;
+  private readonly queues = new Map<unknown, { slots: unknown; recent: unknown[]; fields: Record<string, unknown> }>();
 
   decode(s: Record<string, unknown>, delta: boolean): Record<string, unknown> {
+    if (!delta) this.fields.clear();
     const out: Record<string, unknown> = { ...s };
-    if (delta && !('sessions' in s) && this.sessions !== undefined) out.sessions = this.sessions;
-    if ('sessions' in out) this.sessions = out.sessions;
+    if (delta) for (const [key, value] of this.fields) if (!(key in s)) out[key] = value;
+    for (const key of Object.keys(s)) if (!KEPT.has(key)) this.fields.set(key, s[key]);
+    if (delta && this.counters && isRecord(s.counters)) out.counters = { ...this.counters, ...s.counters };
+    this.counters = isRecord(out.counters) ? out.counters : undefined;
     if (Array.isArray(s.queues)) {
       out.queues = s.queues.slice(0, 64).map((q: unknown) => {
         if (!isRecord(q)) return q;
@@ -145,10 +167,11 @@ class DeltaDecoder {
           delete c.slotsRle;
         }
         if (memo) {
+          for (const [k, v] of Object.entries(memo.fields)) if (!(k in c)) c[k] = v;
           if (!('slots' in c)) c.slots = memo.slots;
           c.recent = [...recent, ...memo.recent].slice(0, SNAPSHOT_RECENT);
         }
-        this.queues.set(q.index, { slots: c.slots, recent: Array.isArray(c.recent) ? c.recent : [] });
+        this.queues.set(q.index, { slots: c.slots, recent: Array.isArray(c.recent) ? c.recent : [], fields: { ...c } });
         return c;
       });
     }

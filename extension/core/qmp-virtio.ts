@@ -38,9 +38,9 @@ export interface VirtioQemuQueueStatus {
   /** avail->idx as QEMU last read it from guest memory; null when QEMU does not report it (same case). */
   shadowAvailIdx: number | null;
   /**
-   * avail->idx as the guest published it: read from the ring itself (x-query-virtio-queue-element),
-   * else QEMU's shadow copy, else null. Never 0 by default: QEMU 7.2 leaves shadow-avail-idx out of
-   * the control queue's status once the vhost device started, which showed as "avail 0, used 324".
+   * avail->idx as QEMU last read it (its shadow copy), or null when QEMU does not report it. Never 0
+   * by default: QEMU 7.2 leaves shadow-avail-idx out of the control queue's status once the vhost
+   * device started, which showed as "avail 0, used 324".
    */
   availIdx: number | null;
   /** used->idx QEMU has published. */
@@ -180,28 +180,13 @@ function parseQueue(index: number, reply: unknown): VirtioQemuQueueStatus {
 }
 
 /**
- * avail->idx and used->idx read from the rings in guest memory (x-query-virtio-queue-element), or
- * null when QEMU cannot answer (no element, or a queue it does not service).
+ * One QEMU-serviced queue. Never x-query-virtio-queue-element: QEMU 7.2 walks the descriptor chain
+ * at last_avail_idx even when the driver has not posted one there, and a stale `next` in that slot
+ * makes it call virtio_error() — the device is marked BROKEN (seen: the crypto control queue stopped
+ * taking session requests).
  */
-export async function readRingIndexes(qmp: QmpClient, path: string, queue: number): Promise<{ availIdx: number; usedIdx: number; availFlags: number; usedFlags: number } | null> {
-  try {
-    const r = await qmp.execute('x-query-virtio-queue-element', { path, queue });
-    if (!isRecord(r) || !isRecord(r.avail) || !isRecord(r.used)) return null;
-    const { avail, used } = r;
-    if (typeof avail.idx !== 'number' || typeof used.idx !== 'number') return null;
-    return { availIdx: avail.idx, usedIdx: used.idx, availFlags: typeof avail.flags === 'number' ? avail.flags : 0, usedFlags: typeof used.flags === 'number' ? used.flags : 0 };
-  } catch (err) {
-    if (err instanceof QmpError && err.kind === 'command') return null;
-    throw err;
-  }
-}
-
-/** One QEMU-serviced queue: its status, with avail->idx from the ring when QEMU leaves it out. */
 async function readQemuQueue(qmp: QmpClient, path: string, index: number): Promise<VirtioQemuQueueStatus> {
-  const q = parseQueue(index, await qmp.execute('x-query-virtio-queue-status', { path, queue: index }));
-  if (q.availIdx !== null || q.descAddr === 0) return q;
-  const ring = await readRingIndexes(qmp, path, index);
-  return ring ? { ...q, availIdx: ring.availIdx } : q;
+  return parseQueue(index, await qmp.execute('x-query-virtio-queue-status', { path, queue: index }));
 }
 
 /** A virtio device of the VM with the queues QEMU services (vhost-owned queues are listed, not queried). */

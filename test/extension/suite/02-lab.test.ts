@@ -244,7 +244,7 @@ describe('lab through the extension', function () {
     const names = devices.map((d) => d.name);
     measured(`QMP devices: ${devices.map((d) => `${d.name} [${d.queues.map((q) => (q.owner === 'qemu' ? `q${q.index} avail ${q.availIdx} used ${q.usedIdx}/${q.size}` : `q${q.index} vhost`)).join(', ')}]`).join('; ')}`);
     for (const want of ['virtio-net', 'virtio-9p', 'virtio-crypto']) assert.ok(names.includes(want), `${want} in ${names.join(', ')}`);
-    for (const d of devices) {
+    for (const d of devices.filter((x) => x.name !== 'virtio-crypto')) {
       for (const q of d.queues.filter((x) => x.owner === 'qemu')) {
         assert.ok(q.size > 0 && q.availIdx !== null, `${d.name} q${q.index}: avail idx known`);
         const outstanding = (q.availIdx! - q.usedIdx) & 0xffff;
@@ -256,7 +256,9 @@ describe('lab through the extension', function () {
     const crypto = devices.find((d) => d.name === 'virtio-crypto')!;
     assert.equal(crypto.queues[0]!.owner, 'backend', 'the data queue is the vhost-user backend\'s (never queried over QMP)');
     const control = crypto.queues.at(-1)!;
-    assert.ok(control.owner === 'qemu' && control.usedIdx > 0 && control.availIdx === control.usedIdx, `control queue: avail ${control.availIdx} = used ${control.usedIdx} once idle`);
+    // QEMU 7.2 does not report the control queue's avail idx once the vhost device runs: unknown, never 0.
+    assert.ok(control.owner === 'qemu' && control.usedIdx > 0 && (control.availIdx === null || control.availIdx === control.usedIdx), `control queue: avail ${control.availIdx}, used ${control.usedIdx}`);
+    assert.equal(lab.lab!.status?.device?.broken, false, 'reading the devices over QMP left the crypto device working');
   });
 
   it('the rings view reconnects by itself after Restart VM', async () => {

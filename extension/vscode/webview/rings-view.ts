@@ -556,7 +556,10 @@ class RingsApp {
       if (!view) {
         view = new QueueView(q.index, (queue, head) => vscode.postMessage({ type: 'chain', queue, head }));
         this.queues.set(q.index, view);
-        this.container.append(view.root);
+        // Data queues first, in index order (the control queue is the last one).
+        const after = [...this.queues.entries()].filter(([i]) => i > q.index).sort(([a], [b]) => a - b)[0];
+        if (after) this.container.insertBefore(view.root, after[1].root);
+        else this.container.append(view.root);
       }
       if (jumped) view.resetMotion();
       slotsDrawn += view.update(q, frame);

@@ -137,8 +137,7 @@ async function main(): Promise<number> {
       await page.waitForTimeout(1500); // let the progress notification fade out of the screenshot
       // The walkthrough (Get Started) may have opened on first activation: the screenshot is of the product.
       await runCommand(page, 'View: Close All Editors');
-      await view.locator('.monaco-list-row', { hasText: 'Device' }).first().click().catch(() => undefined);
-      await page.keyboard.press('ArrowRight').catch(() => undefined);
+      await page.locator('.statusbar-item', { hasText: 'VirtIO Lab: running' }).first().waitFor({ timeout: 60_000 }).catch(() => undefined);
       await page.waitForTimeout(500);
       await shot(page, 'e2e-2-running');
     });

@@ -9,7 +9,6 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { CliIo } from '../extension/cli/command';
 import { evp } from '../addon/lib/evp';
 import type { EngineName } from './crypto/engine';
 import * as S from './crypto/spec';
@@ -383,7 +382,12 @@ export function formatRow(r: BenchRow | DigestBenchRow): string {
   return `${('algorithm' in r ? r.algorithm : 'AES-256-CBC').padEnd(12)} ${String(r.size).padStart(6)} B  depth ${String(r.depth).padStart(2)}  ${String(r.opsPerSec).padStart(8)} ops/s  ${r.mbPerSec.toFixed(1).padStart(8)} MB/s  mean ${r.meanLatencyUs.toFixed(1).padStart(8)} µs  p99 ${r.p99LatencyUs.toFixed(1).padStart(8)} µs  raw EVP ${r.rawEngineMbPerSec.toFixed(1).padStart(8)} MB/s  ratio ${r.ratio.toFixed(2)}`;
 }
 
-export async function runBenchCommand(opts: { engine: EngineName; seconds: number; json: boolean; io: CliIo }): Promise<number> {
+/** What `vlab bench backend` needs from its caller: somewhere to print. */
+export interface BenchIo {
+  readonly stdout: NodeJS.WritableStream;
+}
+
+export async function runBenchCommand(opts: { engine: EngineName; seconds: number; json: boolean; io: BenchIo }): Promise<number> {
   const { io } = opts;
   if (!opts.json) io.stdout.write(`Through the vhost-user back-end (engine ${opts.engine}) vs raw OpenSSL EVP (context reuse, in place) in the same run, ${opts.seconds} s per case\n`);
   const report = await runBench(opts.engine, opts.seconds, (row) => {

@@ -1,28 +1,31 @@
-/** `vlab rings`: renders telemetry snapshots as text, live (redrawn in place) or once. */
+/** `vlab rings`: renders telemetry snapshots as text, live (redrawn in place) or once; records traces. */
+import * as fs from 'node:fs';
 import * as net from 'node:net';
-import type { CliIo } from '../extension/cli/command';
 import { formatFaults } from './fault-control';
-import type { BackendSnapshot, QueueSnapshot } from './vhost-user-backend';
+import { LineReader, MAX_REPLY_LINE, SLOT_CHAR, encodeRequest, parseReply, type BackendSnapshot, type QueueSnapshot } from './telemetry-schema';
+import { TraceRecorder } from './trace';
 
-const STATE_CHAR: Readonly<Record<string, string>> = { idle: '.', 'in-flight': '*', done: 'o', rejected: 'x' };
+/** What `vlab rings` needs from its caller (the CLI passes its own I/O; tests pass buffers). */
+export interface RingsIo {
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream;
+  readonly signal: AbortSignal;
+}
 
 export function renderQueue(q: QueueSnapshot, width = 64): string[] {
   const lines = [
     `queue ${q.index}: size ${q.size}  ${q.ready ? 'running' : 'stopped'}${q.broken ? `  BROKEN: ${q.broken}` : ''}`,
-    `  avail.idx ${q.availIdx ?? '-'}  last_avail ${q.lastAvailIdx ?? '-'}  used.idx ${q.usedIdx ?? '-'}  used_event ${q.usedEvent ?? '-'}  in-flight ${q.inFlight}`,
+    `  avail.idx ${q.availIdx ?? '-'}  last_avail ${q.lastAvailIdx ?? '-'}  used.idx ${q.usedIdx ?? '-'}  used_event ${q.usedEvent ?? '-'}  avail_event ${q.availEvent ?? '-'}  in-flight ${q.inFlight}`,
   ];
-  if (q.descriptors.length > 0) {
-    lines.push('  descriptor heads (. idle, * in flight, o done, x rejected):');
-    for (let i = 0; i < q.descriptors.length; i += width) {
-      lines.push(`  ${String(i).padStart(5)} ${q.descriptors.slice(i, i + width).map((d) => STATE_CHAR[d.state] ?? '?').join('')}`);
-    }
+  if (q.slots.length > 0) {
+    lines.push(`  descriptor slots (${SLOT_CHAR.free} free, ${SLOT_CHAR.posted} posted not taken, ${SLOT_CHAR.device} held by the device, ${SLOT_CHAR.returned} returned not reclaimed):`);
+    for (let i = 0; i < q.slots.length; i += width) lines.push(`  ${String(i).padStart(5)} ${q.slots.slice(i, i + width)}`);
   }
   if (q.recent.length > 0) {
     lines.push('  recent requests (newest first):');
     lines.push('    head  opcode          session    src     dst  status    latency');
     for (const r of q.recent.slice(0, 8)) {
-      const fault = r.faults?.length ? `  fault ${r.faults.map((id) => `#${id}`).join(',')}` : '';
-      lines.push(`    ${String(r.head).padStart(4)}  ${r.opcode.padEnd(14)}  ${r.sessionId.padStart(7)}  ${String(r.srcLen).padStart(6)}  ${String(r.dstLen).padStart(6)}  ${r.status.padEnd(8)}  ${String(r.latencyUs).padStart(6)} µs${fault}`);
+      lines.push(`    ${String(r.head).padStart(4)}  ${r.opcode.padEnd(14)}  ${r.sessionId.padStart(7)}  ${String(r.srcLen).padStart(6)}  ${String(r.dstLen).padStart(6)}  ${r.status.padEnd(8)}  ${String(r.latencyUs).padStart(6)} µs${r.rejected ? `  rejected: ${r.rejected}` : ''}${r.fault ? `  fault: ${r.fault}` : ''}`);
     }
   }
   return lines;
@@ -46,40 +49,61 @@ export function renderSnapshot(s: BackendSnapshot): string {
   return `${lines.join('\n')}\n`;
 }
 
-export async function runRings(opts: { telemetryPath: string; intervalMs: number; once: boolean; json: boolean; io: CliIo }): Promise<number> {
+export interface RingsOptions {
+  telemetryPath: string;
+  intervalMs: number;
+  once: boolean;
+  json: boolean;
+  /** write a trace (JSON lines, backend/trace.ts) to this file while running */
+  record?: string;
+  io: RingsIo;
+}
+
+export async function runRings(opts: RingsOptions): Promise<number> {
   const { io } = opts;
-  return new Promise<number>((resolve) => {
+  let recorder: TraceRecorder | undefined;
+  let fd: number | undefined;
+  if (opts.record) {
+    fd = fs.openSync(opts.record, 'w', 0o600);
+    const out = fd;
+    recorder = new TraceRecorder((text) => fs.writeSync(out, text), 'vlab rings --record');
+  }
+  const code = await new Promise<number>((resolve) => {
     const socket = net.createConnection(opts.telemetryPath);
-    let buffered = '';
     let done = false;
-    const finish = (code: number): void => {
+    const finish = (c: number): void => {
       if (done) return;
       done = true;
       socket.destroy();
-      resolve(code);
+      resolve(c);
     };
     io.signal.addEventListener('abort', () => finish(0), { once: true });
+    const reader = new LineReader(MAX_REPLY_LINE, (line) => {
+      const reply = parseReply(line);
+      if (!reply || reply.type !== 'snapshot') return;
+      recorder?.add(reply);
+      if (opts.json) io.stdout.write(`${line}\n`);
+      else if (!opts.record || opts.once) io.stdout.write(`${opts.once ? '' : '\x1b[H\x1b[2J'}${renderSnapshot(reply as unknown as BackendSnapshot)}`);
+      else io.stdout.write(`\rrecording to ${opts.record}: ${recorder!.frames} frames, ${recorder!.bytes} B (Ctrl-C stops)`);
+      if (opts.once) finish(0);
+    });
     socket.setEncoding('utf8');
-    socket.on('connect', () => socket.write(`${JSON.stringify(opts.once ? { type: 'snapshot' } : { type: 'subscribe', intervalMs: opts.intervalMs })}\n`));
+    socket.on('connect', () => socket.write(encodeRequest(opts.once ? { type: 'snapshot' } : { type: 'subscribe', intervalMs: opts.intervalMs })));
     socket.on('error', (err) => {
       io.stderr.write(`vlab rings: cannot reach the back-end telemetry at ${opts.telemetryPath}: ${err.message}\n(is the lab up with --backend ts, or \`vlab backend\` running?)\n`);
       finish(1);
     });
     socket.on('close', () => finish(0));
     socket.on('data', (chunk: string) => {
-      buffered += chunk;
-      let nl: number;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        if (opts.json) io.stdout.write(`${line}\n`);
-        else {
-          const snap = JSON.parse(line) as BackendSnapshot;
-          // Clear screen and home the cursor for a live view.
-          io.stdout.write(`${opts.once ? '' : '\x1b[H\x1b[2J'}${renderSnapshot(snap)}`);
-        }
-        if (opts.once) finish(0);
+      if (!reader.push(chunk)) {
+        io.stderr.write(`vlab rings: a telemetry line is longer than ${MAX_REPLY_LINE} bytes\n`);
+        finish(1);
       }
     });
   });
+  if (fd !== undefined) {
+    fs.closeSync(fd);
+    io.stderr.write(`\nvlab rings: trace ${opts.record}: ${recorder!.frames} frames, ${recorder!.bytes} B\n`);
+  }
+  return code;
 }

@@ -3,44 +3,13 @@
  * recording is a few stores per request; objects are built only when a snapshot is asked for.
  */
 import { CryptoStatus, opcodeName } from './crypto/spec';
+import type { Counters, RecentRequest } from './telemetry-schema';
+
+export type { Counters, RecentRequest } from './telemetry-schema';
 
 export const RECENT_CAPACITY = 64;
-
-export interface RecentRequest {
-  readonly head: number;
-  readonly opcode: string;
-  readonly sessionId: string;
-  readonly srcLen: number;
-  readonly dstLen: number;
-  readonly status: string;
-  readonly latencyUs: number;
-  /** ms since the backend started */
-  readonly atMs: number;
-  /** Ids of the fault-injection rules that fired on it (absent: none). */
-  readonly faults?: readonly number[];
-}
-
-export interface Counters {
-  requests: number;
-  bytesIn: number;
-  bytesOut: number;
-  kicks: number;
-  interrupts: number;
-  rejectedChains: number;
-  unanswerable: number;
-  statusOk: number;
-  statusErr: number;
-  statusBadmsg: number;
-  statusNotsupp: number;
-  statusInvsess: number;
-  sessionsCreated: number;
-  sessionsClosed: number;
-  sessionCreateFailures: number;
-  /** CREATE_CRYPTO_SESSION refused because MAX_SESSIONS sessions were open (also in sessionCreateFailures). */
-  sessionsRefusedAtLimit: number;
-  /** Log lines not written by the per-reason rate limit (each reason's summary line says how many). */
-  logLinesSuppressed: number;
-}
+/** Status code recorded for a rejected chain (no status byte written). */
+export const STATUS_NONE = 254;
 
 export function newCounters(): Counters {
   return {
@@ -53,6 +22,8 @@ export function newCounters(): Counters {
 export class RecentRing {
   private next = 0;
   private count = 0;
+  private seq = 0;
+  private readonly id = new Float64Array(RECENT_CAPACITY);
   private readonly head = new Uint16Array(RECENT_CAPACITY);
   private readonly opcode = new Uint32Array(RECENT_CAPACITY);
   private readonly session = new BigUint64Array(RECENT_CAPACITY);
@@ -61,10 +32,16 @@ export class RecentRing {
   private readonly status = new Uint8Array(RECENT_CAPACITY);
   private readonly latency = new Float64Array(RECENT_CAPACITY);
   private readonly at = new Float64Array(RECENT_CAPACITY);
-  private readonly faults: (readonly number[] | undefined)[] = new Array<undefined>(RECENT_CAPACITY).fill(undefined);
+  private readonly descs = new Uint16Array(RECENT_CAPACITY);
+  private readonly indirect = new Uint8Array(RECENT_CAPACITY);
+  /** rare path only: a rejected chain's reason (undefined for served requests) */
+  private readonly rejected: (string | undefined)[] = new Array<string | undefined>(RECENT_CAPACITY);
+  /** set by a fault injector through {@link markFault}; undefined otherwise */
+  private readonly fault: (string | undefined)[] = new Array<string | undefined>(RECENT_CAPACITY);
 
-  record(head: number, opcode: number, session: bigint, src: number, dst: number, status: number, latencyMs: number, atMs: number, faults?: readonly number[]): void {
+  record(head: number, opcode: number, session: bigint, src: number, dst: number, status: number, latencyMs: number, atMs: number, descriptors = 0, indirect = false): void {
     const i = this.next;
+    this.id[i] = ++this.seq;
     this.head[i] = head;
     this.opcode[i] = opcode;
     this.session[i] = session;
@@ -73,28 +50,57 @@ export class RecentRing {
     this.status[i] = status;
     this.latency[i] = latencyMs;
     this.at[i] = atMs;
-    this.faults[i] = faults;
+    this.descs[i] = descriptors;
+    this.indirect[i] = indirect ? 1 : 0;
+    if (this.rejected[i] !== undefined) this.rejected[i] = undefined;
+    if (this.fault[i] !== undefined) this.fault[i] = undefined;
     this.next = (i + 1) % RECENT_CAPACITY;
     if (this.count < RECENT_CAPACITY) this.count++;
+  }
+
+  /** A chain returned with len 0 because it broke a ring rule. */
+  recordRejected(head: number, reason: string, atMs: number): void {
+    this.record(head, 0, 0n, 0, 0, STATUS_NONE, 0, atMs);
+    this.rejected[(this.next - 1 + RECENT_CAPACITY) % RECENT_CAPACITY] = reason;
+  }
+
+  /** Marks the newest recorded request with the fault-injection rule that hit it. */
+  markFault(rule: string): void {
+    if (this.count > 0) this.fault[(this.next - 1 + RECENT_CAPACITY) % RECENT_CAPACITY] = rule;
   }
 
   /** Newest first. */
   snapshot(limit = RECENT_CAPACITY): RecentRequest[] {
     const out: RecentRequest[] = [];
-    for (let k = 0; k < Math.min(limit, this.count); k++) {
-      const i = (this.next - 1 - k + RECENT_CAPACITY) % RECENT_CAPACITY;
-      out.push({
-        head: this.head[i],
-        opcode: opcodeName(this.opcode[i]),
-        sessionId: this.session[i].toString(),
-        srcLen: this.src[i],
-        dstLen: this.dst[i],
-        status: CryptoStatus[this.status[i]] ?? String(this.status[i]),
-        latencyUs: Math.round(this.latency[i] * 1000),
-        atMs: Math.round(this.at[i]),
-        ...(this.faults[i] ? { faults: [...(this.faults[i] as readonly number[])] } : {}),
-      });
-    }
+    for (let k = 0; k < Math.min(limit, this.count); k++) out.push(this.entry((this.next - 1 - k + RECENT_CAPACITY) % RECENT_CAPACITY));
     return out;
+  }
+
+  /** The newest request recorded at descriptor head `head`, if still in the ring. */
+  newestAt(head: number): RecentRequest | null {
+    for (let k = 0; k < this.count; k++) {
+      const i = (this.next - 1 - k + RECENT_CAPACITY) % RECENT_CAPACITY;
+      if (this.head[i] === head) return this.entry(i);
+    }
+    return null;
+  }
+
+  private entry(i: number): RecentRequest {
+    const rejected = this.rejected[i] ?? null;
+    return {
+      id: this.id[i],
+      head: this.head[i],
+      opcode: rejected !== null ? 'REJECTED' : opcodeName(this.opcode[i]),
+      sessionId: this.session[i].toString(),
+      srcLen: this.src[i],
+      dstLen: this.dst[i],
+      status: this.status[i] === STATUS_NONE ? '-' : CryptoStatus[this.status[i]] ?? String(this.status[i]),
+      latencyUs: Math.round(this.latency[i] * 1000),
+      atMs: Math.round(this.at[i]),
+      descriptors: this.descs[i],
+      indirect: this.indirect[i] === 1,
+      rejected,
+      fault: this.fault[i] ?? null,
+    };
   }
 }

@@ -1,19 +1,22 @@
 /**
- * Telemetry socket (docs/telemetry.md): JSON lines over a unix socket. A client sends
- * {"type":"snapshot"} for one snapshot line, or {"type":"subscribe","intervalMs":N} for a stream
- * until it disconnects. Snapshots are built only on request, on the JS thread between kicks.
+ * Telemetry socket (docs/telemetry.md, format in telemetry-schema.ts): JSON lines over a unix
+ * socket. A client sends {"type":"snapshot"} for one snapshot line, {"type":"subscribe","intervalMs":N}
+ * for a stream until it disconnects, or {"type":"chain","queue":Q,"head":H} for one decoded
+ * descriptor chain. Everything is built only on request, on the JS thread between kicks.
  * With a fault target, the same socket takes fault-injection control requests (docs/fault-injection.md).
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { type FaultTarget, handleFaultRequest, isFaultRequestType } from './fault-control';
+import { type FaultTarget, handleFaultRequest } from './fault-control';
+import { LineReader, MAX_REQUEST_LINE, parseRequest, type BackendSnapshot, type ChainDetail, type TelemetryError } from './telemetry-schema';
 
-export const MIN_INTERVAL_MS = 20;
-export const MAX_INTERVAL_MS = 60_000;
-/** A client line longer than this is not a telemetry request: the client is dropped. */
-const MAX_LINE = 4096;
+export { MAX_INTERVAL_MS, MIN_INTERVAL_MS } from './telemetry-schema';
+export { requestSnapshot } from './telemetry-client';
 
-export type SnapshotSource = (opts: { descriptors: boolean }) => object;
+export interface SnapshotSource {
+  snapshot(): BackendSnapshot;
+  chain(queue: number, head: number): ChainDetail | TelemetryError;
+}
 
 export class TelemetryServer {
   private server: net.Server | undefined;
@@ -62,7 +65,6 @@ export class TelemetryServer {
 
   private serve(socket: net.Socket): void {
     this.clients.add(socket);
-    let buffered = '';
     let timer: NodeJS.Timeout | undefined;
     const send = (obj: object): void => {
       if (!socket.writable) return;
@@ -78,41 +80,34 @@ export class TelemetryServer {
     socket.on('close', cleanup);
     socket.on('error', cleanup);
     socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      buffered += chunk;
-      if (buffered.length > MAX_LINE && !buffered.includes('\n')) {
-        send({ type: 'error', message: `request line longer than ${MAX_LINE} bytes` });
-        socket.end();
-        return;
-      }
-      let nl: number;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl).trim();
-        buffered = buffered.slice(nl + 1);
-        if (!line) continue;
-        let req: unknown;
-        try {
-          req = JSON.parse(line);
-        } catch {
-          send({ type: 'error', message: 'request is not JSON' });
-          continue;
-        }
-        const r = req as { type?: unknown; intervalMs?: unknown; descriptors?: unknown };
-        const descriptors = r.descriptors !== false;
-        if (r.type === 'snapshot') {
-          send(this.source({ descriptors }));
-        } else if (r.type === 'subscribe') {
-          this.log(`telemetry subscriber every ${typeof r.intervalMs === 'number' ? r.intervalMs : 500} ms`);
-          const ms = typeof r.intervalMs === 'number' && Number.isFinite(r.intervalMs) ? Math.min(MAX_INTERVAL_MS, Math.max(MIN_INTERVAL_MS, Math.round(r.intervalMs))) : 500;
+    const reader = new LineReader(MAX_REQUEST_LINE, (line) => {
+      const req = parseRequest(line);
+      switch (req.type) {
+        case 'error':
+          send(req);
+          break;
+        case 'snapshot':
+          send(this.source.snapshot());
+          break;
+        case 'chain':
+          send(this.source.chain(req.queue, req.head));
+          break;
+        case 'subscribe':
+          this.log(`telemetry subscriber every ${req.intervalMs} ms`);
           if (timer) clearInterval(timer);
-          send(this.source({ descriptors }));
-          timer = setInterval(() => send(this.source({ descriptors })), ms);
-        } else if (this.faults && isFaultRequestType(r.type)) {
-          send(handleFaultRequest(this.faults, req as Record<string, unknown>));
-        } else {
-          send({ type: 'error', message: `unknown request type (expected "snapshot", "subscribe"${this.faults ? ', "fault-set", "fault-list" or "fault-clear"' : ''})` });
-        }
+          send(this.source.snapshot());
+          timer = setInterval(() => send(this.source.snapshot()), req.intervalMs);
+          break;
+        case 'fault':
+          if (this.faults) send(handleFaultRequest(this.faults, req.body));
+          else send({ type: 'error', message: 'this back-end takes no fault-injection requests' });
+          break;
       }
+    });
+    socket.on('data', (chunk: string) => {
+      if (reader.push(chunk)) return;
+      send({ type: 'error', message: `request line longer than ${MAX_REQUEST_LINE} bytes` });
+      socket.end();
     });
   }
 
@@ -129,34 +124,4 @@ export class TelemetryServer {
       // Already gone.
     }
   }
-}
-
-/** Client side: one snapshot (used by `vlab rings --once`, `vlab status`, tests). */
-export function requestSnapshot(socketPath: string, timeoutMs = 2000): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const socket = net.createConnection(socketPath);
-    let buffered = '';
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`telemetry ${socketPath}: no answer in ${timeoutMs} ms`));
-    }, timeoutMs);
-    socket.setEncoding('utf8');
-    socket.on('connect', () => socket.write('{"type":"snapshot"}\n'));
-    socket.on('data', (chunk: string) => {
-      buffered += chunk;
-      const nl = buffered.indexOf('\n');
-      if (nl < 0) return;
-      clearTimeout(timer);
-      socket.destroy();
-      try {
-        resolve(JSON.parse(buffered.slice(0, nl)) as Record<string, unknown>);
-      } catch (err) {
-        reject(err as Error);
-      }
-    });
-    socket.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-  });
 }

@@ -7,15 +7,19 @@
 import * as fs from 'node:fs';
 import * as vhost from '../addon/lib/vhost';
 import { Connection, type Message } from './connection';
-import { CryptoDevice, MAX_SESSIONS, type FaultGate, type RequestOutcome, type SessionSummary } from './crypto/device';
+import { CryptoDevice, MAX_SESSIONS, type FaultGate, type RequestOutcome } from './crypto/device';
 import { MAX_DATA_LEN, opcodeName } from './crypto/spec';
-import { FaultPlan, type FaultPlanSnapshot, type FaultRuleView, type IrqFault } from './faults';
+import { FaultPlan, type FaultRuleView, type IrqFault } from './faults';
+import type { FaultsSnapshot } from './telemetry-schema';
 import type { EngineSelection } from './crypto/engines';
 import { notifierFdProblem } from './fd-policy';
 import { RateLimitedLog } from './log';
 import { GuestMemory, frontendVa } from './memory';
+import { chainDetail, slotStates } from './ring-inspect';
 import { type Counters, RecentRing, newCounters } from './stats';
+import { TELEMETRY_SCHEMA, type BackendSnapshot, type ChainDetail, type QueueSnapshot } from './telemetry-schema';
 import { SlotState, SplitQueue } from './virtqueue';
+import { SNAPSHOT_RECENT } from './telemetry-schema';
 import * as W from './wire';
 import { FLAG_NEED_REPLY, ProtocolFeature, REQUESTS_WITH_REPLY, Request, WireError, requestName } from './wire';
 
@@ -57,57 +61,8 @@ export interface BackendOptions {
   readonly faults?: readonly string[];
 }
 
-export interface QueueSnapshot {
-  index: number;
-  size: number;
-  ready: boolean;
-  enabled: boolean;
-  broken: string | null;
-  availIdx: number | null;
-  usedIdx: number | null;
-  lastAvailIdx: number | null;
-  availFlags: number | null;
-  usedEvent: number | null;
-  inFlight: number;
-  descriptors: DescriptorSnapshot[];
-  recent: ReturnType<RecentRing['snapshot']>;
-}
-
-export interface DescriptorSnapshot {
-  i: number;
-  state: 'idle' | 'in-flight' | 'done' | 'rejected';
-  addr: string;
-  len: number;
-  flags: string;
-  next: number;
-}
-
-export interface BackendSnapshot {
-  type: 'snapshot';
-  schema: 1;
-  pid: number;
-  uptimeMs: number;
-  socket: string;
-  frontend: { connected: boolean; owner: boolean; features: string; protocolFeatures: string; memoryRegions: number };
-  engine: { name: string; reason: string };
-  /** What the device accepts (the guest sees QEMU's own config; these are the back-end's). */
-  limits: { maxDataLen: number; maxSessions: number; maxChainsPerPass: number };
-  sessions: SessionSummary[];
-  counters: Counters;
-  queues: QueueSnapshot[];
-  faults: FaultsSnapshot;
-}
-
-/** Fault injection as telemetry shows it (docs/fault-injection.md). */
-export interface FaultsSnapshot extends FaultPlanSnapshot {
-  /** Requests waiting on the avail ring because of a stall (0 when not stalled). */
-  heldRequests: number;
-  /** Completions a delay rule is holding back right now. */
-  delayedInFlight: number;
-  /** Call-eventfd writes left out (irq=withhold) and added (irq=duplicate). */
-  interruptsWithheld: number;
-  interruptsDuplicated: number;
-}
+// The snapshot's types are the telemetry schema's (one declaration for the backend and its clients).
+export type { BackendSnapshot, ChainDetail, FaultsSnapshot, QueueSnapshot } from './telemetry-schema';
 
 /** Gap before the second signal of irq=duplicate: the guest sees two interrupts, not one merged. */
 export const DUPLICATE_IRQ_GAP_MS = 10;
@@ -118,10 +73,10 @@ interface DelayedCompletion {
   readonly written: number;
   readonly outcome: RequestOutcome;
   readonly t0: number;
+  readonly descriptors: number;
+  readonly indirect: boolean;
   timer?: NodeJS.Timeout;
 }
-
-const STATE_NAMES: readonly DescriptorSnapshot['state'][] = ['idle', 'in-flight', 'done', 'rejected'];
 
 export class VhostUserBackend {
   readonly counters: Counters = newCounters();
@@ -581,6 +536,7 @@ export class VhostUserBackend {
           this.counters.rejectedChains++;
           this.guestLog.line('rejected chain', `queue ${index}: rejected chain at head ${chain.head}: ${chain.reason}`);
           q.pushUsed(chain.head, 0);
+          recent.recordRejected(chain.head, chain.reason, performance.now() - this.started);
         } else {
           const t0 = performance.now();
           const r = this.device.handle(chain.readable, chain.readableLength, chain.writable, chain.writableLength, gate);
@@ -593,11 +549,11 @@ export class VhostUserBackend {
           this.counters.requests++;
           if (r.fault) {
             // Fault injection: completed later (delay) or altered.
-            irq = this.completeFaulted(index, chain.head, r, t0) ?? irq;
+            irq = this.completeFaulted(index, chain.head, r, t0, chain.descriptorCount, chain.indirect) ?? irq;
           } else {
             const t1 = performance.now();
             q.pushUsed(chain.head, r.written);
-            recent.record(chain.head, r.opcode, r.sessionId, r.srcLen, r.dstLen, r.status < 0 ? 255 : r.status, t1 - t0, t1 - this.started);
+            recent.record(chain.head, r.opcode, r.sessionId, r.srcLen, r.dstLen, r.status < 0 ? 255 : r.status, t1 - t0, t1 - this.started, chain.descriptorCount, chain.indirect);
           }
           if (r.status === 0) bytes += r.srcLen;
         }
@@ -659,18 +615,23 @@ export class VhostUserBackend {
     return cleared;
   }
 
+  /** "#2 status=err, #5 delay=20": the rules that fired, as telemetry and the log show them. */
+  private faultRulesText(ids: readonly number[]): string {
+    return ids.map((id) => `#${id} ${this.faults.ruleText(id) ?? ''}`.trim()).join(', ');
+  }
+
   private logFault(r: RequestOutcome, head: number): void {
-    const rules = r.fault?.rules.map((id) => `#${id} ${this.faults.ruleText(id) ?? ''}`.trim()).join(', ');
+    const rules = this.faultRulesText(r.fault?.rules ?? []);
     this.guestLog.line('fault injected', `fault injected by ${rules}: head ${head} ${opcodeName(r.opcode)} session ${r.sessionId}`);
   }
 
   /** Completes a request a rule fired on. Returns the interrupt fault for this batch, if any. */
-  private completeFaulted(index: number, head: number, r: RequestOutcome, t0: number): IrqFault | undefined {
+  private completeFaulted(index: number, head: number, r: RequestOutcome, t0: number, descriptors: number, indirect: boolean): IrqFault | undefined {
     const f = r.fault;
     if (!f) return undefined;
     this.logFault(r, head);
     const written = Math.max(0, r.written - f.shortUsed);
-    const entry: DelayedCompletion = { index, head, written, outcome: r, t0 };
+    const entry: DelayedCompletion = { index, head, written, outcome: r, t0, descriptors, indirect };
     if (f.delayMs > 0) {
       entry.timer = setTimeout(() => {
         this.delayed.delete(entry);
@@ -690,7 +651,8 @@ export class VhostUserBackend {
     const r = e.outcome;
     q.pushUsed(e.head, e.written);
     const t1 = performance.now();
-    v.stats.recent.record(e.head, r.opcode, r.sessionId, r.srcLen, r.dstLen, r.status < 0 ? 255 : r.status, t1 - e.t0, t1 - this.started, r.fault?.rules);
+    v.stats.recent.record(e.head, r.opcode, r.sessionId, r.srcLen, r.dstLen, r.status < 0 ? 255 : r.status, t1 - e.t0, t1 - this.started, e.descriptors, e.indirect);
+    if (r.fault) v.stats.recent.markFault(this.faultRulesText(r.fault.rules));
     return true;
   }
 
@@ -718,24 +680,21 @@ export class VhostUserBackend {
   }
 
   /** Built only when asked: the data path never pays for it. */
-  snapshot(opts: { descriptors?: boolean } = {}): BackendSnapshot {
+  snapshot(): BackendSnapshot {
     const queues = this.vrings.map((v, index): QueueSnapshot => {
       const q = v.queue;
       let inFlight = 0;
-      const descriptors: DescriptorSnapshot[] = [];
-      if (q) {
-        for (let i = 0; i < q.size; i++) if (q.slots[i] === SlotState.InFlight) inFlight++;
-        if (opts.descriptors !== false) descriptors.push(...this.describeTable(v));
-      }
+      if (q) for (let i = 0; i < q.size; i++) if (q.slots[i] === SlotState.InFlight) inFlight++;
       return {
         index, size: v.num, ready: q !== undefined, enabled: v.enabled, broken: q?.broken ?? null,
         availIdx: q ? q.availIdx() : null, usedIdx: q ? q.usedIdx : null, lastAvailIdx: q ? q.lastAvailIdx : null,
-        availFlags: q ? q.availFlags() : null, usedEvent: q ? q.usedEvent() : null,
-        inFlight, descriptors, recent: v.stats.recent.snapshot(16),
+        availFlags: q ? q.availFlags() : null, usedFlags: q ? q.usedFlags() : null,
+        usedEvent: q ? q.usedEvent() : null, availEvent: q ? q.availEvent() : null,
+        inFlight, slots: q ? slotStates(q) : '', recent: v.stats.recent.snapshot(SNAPSHOT_RECENT),
       };
     });
     return {
-      type: 'snapshot', schema: 1, pid: process.pid, uptimeMs: Math.round(performance.now() - this.started), socket: this.opts.socketPath,
+      type: 'snapshot', schema: TELEMETRY_SCHEMA, pid: process.pid, uptimeMs: Math.round(performance.now() - this.started), socket: this.opts.socketPath,
       frontend: {
         connected: this.conn !== undefined, owner: this.owner, features: `0x${this.ackedFeatures.toString(16)}`,
         protocolFeatures: `0x${this.ackedProtocolFeatures.toString(16)}`, memoryRegions: this.memory?.regions.length ?? 0,
@@ -749,25 +708,12 @@ export class VhostUserBackend {
     };
   }
 
-  private describeTable(v: VringConfig): DescriptorSnapshot[] {
-    const q = v.queue;
-    if (!q || !v.addr || !this.memory) return [];
-    const table = this.memory.atVa(frontendVa(v.addr.descUser), 16 * q.size);
-    if (!table) return [];
-    const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
-    const out: DescriptorSnapshot[] = [];
-    for (let i = 0; i < q.size; i++) {
-      const flags = view.getUint16(i * 16 + 12, true);
-      out.push({
-        i,
-        state: STATE_NAMES[q.slots[i]] ?? 'idle',
-        addr: `0x${view.getBigUint64(i * 16, true).toString(16)}`,
-        len: view.getUint32(i * 16 + 8, true),
-        flags: [flags & 1 ? 'N' : '', flags & 2 ? 'W' : '', flags & 4 ? 'I' : ''].join(''),
-        next: view.getUint16(i * 16 + 14, true),
-      });
-    }
-    return out;
+  /** One head's descriptor chain, decoded from guest memory now (telemetry "chain" request). */
+  chain(queue: number, head: number): ChainDetail | { type: 'error'; message: string } {
+    const v = this.vrings[queue];
+    if (!v?.queue || !this.memory) return { type: 'error', message: `queue ${queue} is not running` };
+    if (head >= v.queue.size) return { type: 'error', message: `head ${head} is outside queue ${queue} of size ${v.queue.size}` };
+    return chainDetail(v.queue, this.memory, queue, head, v.stats.recent.newestAt(head), this.device.sessionSummaries());
   }
 }
 

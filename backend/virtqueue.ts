@@ -253,4 +253,36 @@ export class SplitQueue {
   usedEvent(): number {
     return Atomics.load(this.avail, 2 + this.size);
   }
+
+  usedFlags(): number {
+    return Atomics.load(this.usedHead, 0);
+  }
+
+  /** used->avail_event as we last published it. */
+  availEvent(): number {
+    return Atomics.load(this.usedHead, 2 + 4 * this.size);
+  }
+
+  /** The head the avail ring holds at free-running position `pos` (telemetry; not validated). */
+  availEntry(pos: number): number {
+    return this.avail[2 + (pos % this.size)];
+  }
+
+  /** The head our used ring holds at free-running position `pos`. */
+  usedEntry(pos: number): number {
+    return this.usedRing[2 * (pos % this.size)];
+  }
+
+  /** One raw descriptor of the ring's table (telemetry: read as the guest wrote it, unchecked). */
+  readDescriptor(i: number): RawDescriptor {
+    const base = (i % this.size) * DESC_SIZE;
+    return { addr: this.desc.getBigUint64(base, true), len: this.desc.getUint32(base + 8, true), flags: this.desc.getUint16(base + 12, true), next: this.desc.getUint16(base + 14, true) };
+  }
+}
+
+export interface RawDescriptor {
+  readonly addr: bigint;
+  readonly len: number;
+  readonly flags: number;
+  readonly next: number;
 }

@@ -71,8 +71,8 @@ export interface DriverBuildOptions {
 }
 
 function repoRoot(): string {
-  // Compiled: out/extension/core; from sources: extension/core.
-  const candidates = [join(__dirname, '..', '..', '..'), join(__dirname, '..', '..')];
+  // Compiled: out/extension/core; from sources: extension/core; in the extension bundle: dist/.
+  const candidates = [join(__dirname, '..', '..', '..'), join(__dirname, '..', '..'), join(__dirname, '..')];
   return candidates.find((c) => existsSync(join(c, 'guest', 'driver', 'Kbuild'))) ?? candidates[0]!;
 }
 

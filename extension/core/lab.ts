@@ -22,7 +22,7 @@ import { type DetachedProcess, isAlive, isOurProcess, spawnDetached, terminate }
 import { type QemuSpec, buildQemuArgs, formatCommandLine, optValue, projectShareFor } from './qemu-args';
 import { QmpClient } from './qmp';
 import { type StopMethod, stopQemu } from './qemu-stop';
-import { type VirtioDeviceStatus, readVirtioCryptoStatus } from './qmp-virtio';
+import { type VirtioDeviceQueues, type VirtioDeviceStatus, listVirtioDevices, readVirtioCryptoStatus } from './qmp-virtio';
 import { type SshSession, type SshTarget, sshConnect } from './ssh';
 import {
   type BackendKind,
@@ -598,6 +598,16 @@ export class Lab extends EventEmitter {
       return null;
     } finally {
       qmp?.close();
+    }
+  }
+
+  /** Every virtio device of the running VM with its queues' indexes (QMP; vhost-owned queues are not queried). */
+  async virtioDevices(): Promise<VirtioDeviceQueues[]> {
+    const qmp = await QmpClient.connect(this.paths.qmpSocket, { timeoutMs: QMP_TIMEOUT_MS });
+    try {
+      return await listVirtioDevices(qmp);
+    } finally {
+      qmp.close();
     }
   }
 

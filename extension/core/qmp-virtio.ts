@@ -33,10 +33,16 @@ export interface VirtioQemuQueueStatus {
   descAddr: number;
   availAddr: number;
   usedAddr: number;
-  /** Next avail ring entry QEMU will consume. */
-  lastAvailIdx: number;
-  /** avail->idx as QEMU last read it from guest memory. */
-  shadowAvailIdx: number;
+  /** Next avail ring entry QEMU will consume; null when QEMU does not report it (vhost started: it only reports the vhost queues'). */
+  lastAvailIdx: number | null;
+  /** avail->idx as QEMU last read it from guest memory; null when QEMU does not report it (same case). */
+  shadowAvailIdx: number | null;
+  /**
+   * avail->idx as QEMU last read it (its shadow copy), or null when QEMU does not report it. Never 0
+   * by default: QEMU 7.2 leaves shadow-avail-idx out of the control queue's status once the vhost
+   * device started, which showed as "avail 0, used 324".
+   */
+  availIdx: number | null;
   /** used->idx QEMU has published. */
   usedIdx: number;
   /** used idx at the last guest notification, valid only when signalledUsedValid. */
@@ -163,13 +169,65 @@ function parseQueue(index: number, reply: unknown): VirtioQemuQueueStatus {
     descAddr: num(reply, 'vring-desc', c),
     availAddr: num(reply, 'vring-avail', c),
     usedAddr: num(reply, 'vring-used', c),
-    lastAvailIdx: typeof reply['last-avail-idx'] === 'number' ? reply['last-avail-idx'] : 0,
-    shadowAvailIdx: typeof reply['shadow-avail-idx'] === 'number' ? reply['shadow-avail-idx'] : 0,
+    lastAvailIdx: typeof reply['last-avail-idx'] === 'number' ? reply['last-avail-idx'] : null,
+    shadowAvailIdx: typeof reply['shadow-avail-idx'] === 'number' ? reply['shadow-avail-idx'] : null,
+    availIdx: typeof reply['shadow-avail-idx'] === 'number' ? reply['shadow-avail-idx'] : null,
     usedIdx: num(reply, 'used-idx', c),
     signalledUsed: num(reply, 'signalled-used', c),
     signalledUsedValid: bool(reply, 'signalled-used-valid'),
     inUse: num(reply, 'inuse', c),
   };
+}
+
+/**
+ * One QEMU-serviced queue. Never x-query-virtio-queue-element: QEMU 7.2 walks the descriptor chain
+ * at last_avail_idx even when the driver has not posted one there, and a stale `next` in that slot
+ * makes it call virtio_error() — the device is marked BROKEN (seen: the crypto control queue stopped
+ * taking session requests).
+ */
+async function readQemuQueue(qmp: QmpClient, path: string, index: number): Promise<VirtioQemuQueueStatus> {
+  return parseQueue(index, await qmp.execute('x-query-virtio-queue-status', { path, queue: index }));
+}
+
+/** A virtio device of the VM with the queues QEMU services (vhost-owned queues are listed, not queried). */
+export interface VirtioDeviceQueues {
+  path: string;
+  name: string;
+  deviceId: number;
+  /** the vhost backend serves queues [vhostFirst, vhostFirst + vhostCount) */
+  vhost: { first: number; count: number } | null;
+  queues: VirtioQueueStatus[];
+}
+
+/**
+ * Every virtio device of the VM (virtio-net, virtio-9p, virtio-crypto, …) and its queues' indexes.
+ * Queues a vhost backend serves are never queried with x-query-virtio-queue-status (module comment).
+ */
+export async function listVirtioDevices(qmp: QmpClient, maxDevices = 32): Promise<VirtioDeviceQueues[]> {
+  const list = await qmp.execute('x-query-virtio');
+  if (!Array.isArray(list)) throw protocolError('x-query-virtio', 'not a list');
+  const out: VirtioDeviceQueues[] = [];
+  for (const d of list.filter(isRecord).slice(0, maxDevices)) {
+    if (typeof d.path !== 'string') continue;
+    const c = 'x-query-virtio-status';
+    const reply = await qmp.execute(c, { path: d.path });
+    if (!isRecord(reply)) throw protocolError(c, 'not an object');
+    const numQueues = Math.min(num(reply, 'num-vqs', c), 64);
+    const vd = isRecord(reply['vhost-dev']) ? reply['vhost-dev'] : null;
+    // A virtio-crypto device with a vhost-user cryptodev: the data queues belong to the backend even
+    // before QEMU starts the vhost device (then vhost-dev is absent); the last queue is the control queue.
+    const crypto = reply.name === VIRTIO_CRYPTO_NAME && (await cryptodevBackendType(qmp, d.path)) === 'cryptodev-vhost-user';
+    const vhost = vd && typeof vd['vq-index'] === 'number' && typeof vd.nvqs === 'number'
+      ? { first: vd['vq-index'], count: vd.nvqs }
+      : crypto ? { first: 0, count: numQueues - 1 } : null;
+    const queues: VirtioQueueStatus[] = [];
+    for (let index = 0; index < numQueues; index++) {
+      if (vhost && index >= vhost.first && index < vhost.first + vhost.count) queues.push({ index, owner: 'backend' });
+      else queues.push(await readQemuQueue(qmp, d.path, index));
+    }
+    out.push({ path: d.path, name: typeof reply.name === 'string' ? reply.name : String(d.name), deviceId: num(reply, 'device-id', c), vhost, queues });
+  }
+  return out;
 }
 
 /**
@@ -196,7 +254,7 @@ export async function readVirtioCryptoStatus(qmp: QmpClient, path?: string): Pro
       queues.push({ index, owner: 'backend' });
       continue;
     }
-    queues.push(parseQueue(index, await qmp.execute('x-query-virtio-queue-status', { path: devicePath, queue: index })));
+    queues.push(await readQemuQueue(qmp, devicePath, index));
   }
 
   const statusBits = isRecord(reply.status) ? names(reply.status.statuses) : [];

@@ -12,6 +12,7 @@ import { pickFreeLoopbackPort } from '../core/ports';
 import { quoteForShell } from '../core/ssh';
 import type { VlabCli } from './cli-runner';
 import type { LabController } from './lab-controller';
+import { guestChatPath, hostChatPath, type ChatCrypto, type ChatPath } from './chat-path';
 import type { ChatInfo } from './lab-tree';
 import { GuestTerminal } from './terminals/guest-terminal';
 import { ProcessTerminal } from './terminals/process-terminal';
@@ -20,6 +21,8 @@ const GUEST_HOST_ADDRESS = '10.0.2.2'; // QEMU user-net alias of the host's loop
 
 export interface ChatEnd {
   side: 'host' | 'guest';
+  /** which path encrypts this peer (also the first line of its terminal) */
+  path: ChatPath;
   terminal: vscode.Terminal;
   pty: ProcessTerminal | GuestTerminal;
 }
@@ -47,7 +50,7 @@ export class ChatManager implements vscode.Disposable {
     private readonly cli: VlabCli,
     private readonly extensionPath: string,
     /** `--crypto` for new chats: none (Z1, plain text), auto, cryptodev, software */
-    private readonly crypto: () => string,
+    private readonly crypto: () => ChatCrypto,
   ) {
     this.subscriptions.push(vscode.window.onDidCloseTerminal((t) => this.onTerminalClosed(t)));
   }
@@ -68,9 +71,10 @@ export class ChatManager implements vscode.Disposable {
 
   private hostEnd(title: string, args: string[]): ChatEnd {
     const c = this.cli.command(args);
-    const pty = new ProcessTerminal({ command: c.command, args: c.args, cwd: c.cwd, env: c.env, banner: `host: vlab ${args.join(' ')}` });
+    const path = hostChatPath(this.crypto());
+    const pty = new ProcessTerminal({ command: c.command, args: c.args, cwd: c.cwd, env: c.env, banner: `host: vlab ${args.join(' ')}\r\n${path.header}` });
     const terminal = vscode.window.createTerminal({ name: title, pty, iconPath: new vscode.ThemeIcon('comment-discussion') });
-    return { side: 'host', terminal, pty };
+    return { side: 'host', terminal, pty, path };
   }
 
   /** @param ready resolves when the guest may start (e.g. the host peer listens) */
@@ -78,15 +82,16 @@ export class ChatManager implements vscode.Disposable {
     // The lab shares the extension's folder into the guest at the same path when the guest's root share
     // cannot show it (an extension installed under /root or /tmp), so its bin/vlab.js runs there as is.
     const command = quoteForShell([nodeBinary(), join(this.extensionPath, 'bin', 'vlab.js'), ...args]);
+    const path = guestChatPath(this.crypto(), this.lab.status?.guestDriver);
     const pty = new GuestTerminal(async () => {
       await ready;
       return this.lab.ssh();
-    }, `exec ${command}`);
+    }, `exec ${command}`, `guest: vlab ${args.join(' ')}\r\n${path.header}`);
     const terminal = vscode.window.createTerminal({
-      name: title, pty, iconPath: new vscode.ThemeIcon('vm'),
+      name: `${title} (${path.short})`, pty, iconPath: new vscode.ThemeIcon('vm'),
       ...(parent ? { location: { parentTerminal: parent } } : {}),
     });
-    return { side: 'guest', terminal, pty };
+    return { side: 'guest', terminal, pty, path };
   }
 
   private cryptoArgs(): string[] {
@@ -94,8 +99,28 @@ export class ChatManager implements vscode.Disposable {
     return crypto === 'none' ? ['--crypto', 'none'] : ['--crypto', crypto, '--key-file', this.keyFile];
   }
 
+  /**
+   * When the guest has no /dev/crypto (the upstream driver or none holds the device), a chat's guest
+   * peer would encrypt in software and never touch the device: offer to restart the VM with the lab
+   * driver. `choice` answers without asking (tests, other commands).
+   */
+  async ensureDevicePath(choice?: 'switch' | 'keep'): Promise<void> {
+    const driver = this.lab.status?.guestDriver;
+    if (driver === 'lab' || this.crypto() === 'none' || this.crypto() === 'software') return;
+    const SWITCH = 'Switch to the lab driver and restart the VM';
+    const KEEP = 'Chat in software';
+    const answer = choice ?? (await vscode.window.showWarningMessage(
+      `The VM runs with guest driver "${driver ?? 'unknown'}": the guest has no /dev/crypto, so the chat would encrypt in software and never use the virtio-crypto device.`,
+      { modal: true }, SWITCH, KEEP) === SWITCH ? 'switch' : 'keep');
+    if (answer !== 'switch') return;
+    await vscode.workspace.getConfiguration('vlab').update('guestDriver', 'lab', vscode.ConfigurationTarget.Workspace);
+    await this.lab.restart();
+  }
+
   /** Host peer listens on a free loopback port; the guest peer connects to it from the guest. */
-  async launchPair(): Promise<Chat> {
+  async launchPair(opts: { driver?: 'switch' | 'keep' } = {}): Promise<Chat> {
+    this.requireRunning();
+    await this.ensureDevicePath(opts.driver);
     this.requireRunning();
     await this.ensureKey();
     const port = await pickFreeLoopbackPort();

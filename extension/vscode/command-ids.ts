@@ -7,6 +7,7 @@ export const CommandId = {
   reloadDriver: 'vlab.reloadDriver',
   openTerminal: 'vlab.openTerminal',
   showRings: 'vlab.showRings',
+  openRingsTrace: 'vlab.openRingsTrace',
   launchChatPair: 'vlab.launchChatPair',
   startChatServer: 'vlab.startChatServer',
   attachChatClient: 'vlab.attachChatClient',

@@ -12,7 +12,7 @@ import type { VlabCli } from './cli-runner';
 import { CommandId, type CommandIdValue } from './command-ids';
 import { reportError } from './errors';
 import type { LabController } from './lab-controller';
-import { RingsPanel } from './rings/panel';
+import { RingsPanel, type RingsSource } from './rings/panel';
 import { readSettings } from './settings';
 import { nextActions } from './status-bar';
 import { GuestTerminal } from './terminals/guest-terminal';
@@ -27,6 +27,16 @@ export interface ExtensionState {
   readonly cli: VlabCli;
   readonly guestTerminals: GuestTerminal[];
   lastCapture: CaptureResult | undefined;
+}
+
+/** What the rings view reads from the lab (also used by the serializer after a window reload). */
+export function ringsSource(l: LabController): RingsSource {
+  return {
+    telemetrySocket: () => l.telemetrySocket,
+    device: () => l.status?.device,
+    devices: () => l.lab.virtioDevices(),
+    onDidChangeStatus: l.onDidChangeStatus,
+  };
 }
 
 export function registerCommands(s: ExtensionState): void {
@@ -99,14 +109,19 @@ export function registerCommands(s: ExtensionState): void {
     return undefined;
   });
   register(CommandId.showRings, 'Show Virtqueue Rings', () => {
-    const l = needLab();
-    RingsPanel.createOrShow(s.context.extensionUri, {
-      telemetrySocket: () => l.telemetrySocket,
-      device: () => l.status?.device,
-      onDidChangeStatus: l.onDidChangeStatus,
-    }, readSettings().ringsRefreshMs);
+    RingsPanel.createOrShow(s.context.extensionUri, ringsSource(needLab()), readSettings().ringsRefreshMs);
   });
-  register(CommandId.launchChatPair, 'Launch Chat Pair', async () => { await needChats().launchPair(); });
+  register(CommandId.openRingsTrace, 'Open Rings Trace', async (arg?: unknown) => {
+    // Tests pass the trace's path; people pick a file.
+    const file = typeof arg === 'string' ? arg : (await vscode.window.showOpenDialog({ title: 'Open rings trace', filters: { 'Rings trace': ['jsonl', 'json'] }, canSelectMany: false }))?.[0]?.fsPath;
+    if (!file) return undefined;
+    return RingsPanel.createOrShow(s.context.extensionUri, ringsSource(needLab()), readSettings().ringsRefreshMs).openTrace(file);
+  });
+  register(CommandId.launchChatPair, 'Launch Chat Pair', async (arg?: unknown) => {
+    // Tests pass { driver: 'switch' | 'keep' } to answer the "no /dev/crypto in the guest" question.
+    const driver = typeof arg === 'object' && arg !== null && 'driver' in arg ? (arg as { driver: unknown }).driver : undefined;
+    return (await needChats().launchPair({ driver: driver === 'switch' || driver === 'keep' ? driver : undefined })).id;
+  });
   register(CommandId.startChatServer, 'Start Chat Server', async () => {
     const chat = await needChats().startServer();
     // Not awaited: the command finishes when the server runs; the offer stays in the notification.

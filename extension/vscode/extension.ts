@@ -8,7 +8,7 @@ import { BenchmarkPanel } from './benchmark/panel';
 import type { CaptureResult } from './capture';
 import { ChatManager } from './chat-manager';
 import { VlabCli } from './cli-runner';
-import { type ExtensionState, registerCommands } from './commands';
+import { type ExtensionState, registerCommands, ringsSource } from './commands';
 import { describeError } from './errors';
 import { LabController } from './lab-controller';
 import { LabTreeProvider } from './lab-tree';
@@ -64,6 +64,14 @@ export function activate(context: vscode.ExtensionContext): VlabApi {
   if (chats) context.subscriptions.push(chats.onDidChange(refreshViews));
 
   registerCommands(state);
+  if (lab) {
+    // Restores an open rings view (and a replay) after a window reload.
+    context.subscriptions.push(vscode.window.registerWebviewPanelSerializer(RingsPanel.viewType, {
+      deserializeWebviewPanel: async (panel, saved: unknown) => {
+        RingsPanel.revive(panel, context.extensionUri, ringsSource(lab), readSettings().ringsRefreshMs, saved);
+      },
+    }));
+  }
 
   context.subscriptions.push(vscode.workspace.onDidChangeConfiguration((e) => {
     if (e.affectsConfiguration(SECTION)) lab?.settingsChanged();

@@ -1,6 +1,7 @@
 /** The extension's settings (all under "vlab."), read into the core's option types. */
 import * as vscode from 'vscode';
 import type { UpOptions } from '../core/lab';
+import { DEFAULT_UP_OPTIONS as D } from '../core/up-options';
 
 export const SECTION = 'vlab';
 
@@ -32,13 +33,14 @@ export function readSettings(): LabSettings {
   if (kernel) env.VLAB_KERNEL = kernel;
   return {
     up: {
-      backend: oneOf(c.get('backend'), ['ts', 'builtin'] as const, 'ts'),
-      engine: oneOf(c.get('engine'), ['auto', 'openssl', 'node', 'cryptodev'] as const, 'auto'),
-      accel: oneOf(c.get('accelerator'), ['auto', 'kvm', 'tcg'] as const, 'auto'),
-      guestDriver: oneOf(c.get('guestDriver'), ['upstream', 'lab', 'none'] as const, 'upstream'),
-      memoryMb: clampInt(c.get('memoryMb'), 256, 65536, 1024),
-      cpus: clampInt(c.get('cpus'), 1, 64, 2),
-      bootTimeoutMs: clampInt(c.get('bootTimeoutSec'), 10, 3600, 180) * 1000,
+      // Fallbacks are the CLI's defaults (package.json declares the same; a unit test compares them).
+      backend: oneOf(c.get('backend'), ['ts', 'builtin'] as const, D.backend),
+      engine: oneOf(c.get('engine'), ['auto', 'openssl', 'node', 'cryptodev'] as const, D.engine),
+      accel: oneOf(c.get('accelerator'), ['auto', 'kvm', 'tcg'] as const, D.accel),
+      guestDriver: oneOf(c.get('guestDriver'), ['lab', 'upstream', 'none'] as const, D.guestDriver),
+      memoryMb: clampInt(c.get('memoryMb'), 256, 65536, D.memoryMb),
+      cpus: clampInt(c.get('cpus'), 1, 64, D.cpus),
+      bootTimeoutMs: clampInt(c.get('bootTimeoutSec'), 10, 3600, D.bootTimeoutMs / 1000) * 1000,
     },
     env,
     ringsRefreshMs: clampInt(c.get('rings.refreshMs'), 20, 5000, 50),

@@ -86,7 +86,7 @@ function backendNode(s: LabStatus): LabNode {
 function deviceNode(d: VirtioDeviceStatus | null | undefined): LabNode {
   if (!d) return { id: 'device', label: 'Device', description: d === null ? 'no virtio-crypto device' : 'unknown', icon: 'circuit-board' };
   const queues = d.queues.slice(0, MAX_CHILDREN).map((q): LabNode => q.owner === 'qemu'
-    ? leaf(`device.q${q.index}`, `queue ${q.index}`, `size ${q.size} · avail ${q.shadowAvailIdx} · used ${q.usedIdx} · in use ${q.inUse}`, 'list-ordered')
+    ? leaf(`device.q${q.index}`, `queue ${q.index}`, `size ${q.size} · avail ${q.availIdx ?? '?'} · used ${q.usedIdx} · in use ${q.inUse}`, 'list-ordered')
     : leaf(`device.q${q.index}`, `queue ${q.index}`, 'serviced by the backend (see rings)', 'list-ordered'));
   return {
     id: 'device', label: 'Device', description: `${d.name} · ${d.started ? 'started' : 'not started'}${d.broken ? ' · BROKEN' : ''}`,

@@ -9,7 +9,9 @@ import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Frame, Locator, Page } from 'playwright-core';
+import { GUEST_TOOL_PATH, buildDriver, pushGuestTool } from '../../extension/core/driver';
 import { Lab } from '../../extension/core/lab';
+import { runMainCaptured } from '../cli-capture';
 import type { SshSession } from '../../extension/core/ssh';
 import { repoRoot, Workbench } from '../extension/harness/workbench';
 
@@ -65,8 +67,9 @@ async function ringsFrame(page: Page): Promise<Frame> {
   throw new Error('the rings webview did not appear');
 }
 
+/** A stat of the data queue's section (the control queue has its own). */
 async function ddAfter(frame: Frame, key: string): Promise<number> {
-  const text = await frame.locator('dl.stats dt', { hasText: key }).first().locator('xpath=following-sibling::dd[1]').textContent();
+  const text = await frame.locator('section.queue', { hasText: 'dataq0' }).locator('dl.stats dt', { hasText: key }).first().locator('xpath=following-sibling::dd[1]').textContent();
   return Number(text);
 }
 
@@ -77,6 +80,12 @@ async function waitUntil(what: string, cond: () => Promise<boolean>, timeoutMs: 
     await page.waitForTimeout(250);
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/** `vlab ARGS` in the test's workspace (in-process CLI, output captured). */
+async function runCli(args: string[], workspace: string): Promise<{ code: number; output: string }> {
+  const r = await runMainCaptured(args, { cwd: workspace, env: process.env });
+  return { code: r.code, output: `${r.out}${r.err}` };
 }
 
 async function main(): Promise<number> {
@@ -126,42 +135,85 @@ async function main(): Promise<number> {
       await view.locator('.monaco-list-row', { hasText: 'VM' }).filter({ hasText: 'running' }).first().waitFor({ timeout: 240_000 });
       await view.locator('.monaco-list-row', { hasText: 'Backend' }).first().waitFor({ timeout: 10_000 });
       await page.waitForTimeout(1500); // let the progress notification fade out of the screenshot
+      // The walkthrough (Get Started) may have opened on first activation: the screenshot is of the product.
+      await runCommand(page, 'View: Close All Editors');
+      await page.locator('.statusbar-item', { hasText: 'VirtIO Lab: running' }).first().waitFor({ timeout: 60_000 }).catch(() => undefined);
+      await page.waitForTimeout(500);
       await shot(page, 'e2e-2-running');
     });
 
     if (running) {
-      await step('the rings view draws the ring slots and its counters move under a guest workload', async () => {
+      await step('the rings view draws the descriptor table and its counters move under a /dev/crypto workload', async () => {
         const session = await lab.ssh();
+        await pushGuestTool(session, await buildDriver(lab));
         const abort = new AbortController();
         workload = { session, abort };
-        void session.exec({ shell: 'head -c 32 /dev/urandom > /tmp/k; head -c 262144 /dev/urandom > /tmp/in; while :; do kcapi-enc -q -c virtio_crypto_aes_cbc --iv 00000000000000000000000000000000 --keyfd 3 -i /tmp/in -o /tmp/out 3</tmp/k || exit 1; done' },
+        void session.exec({ shell: `while :; do ${GUEST_TOOL_PATH} bench dev 65536 1 1000 >/dev/null || exit 1; done` },
           { pty: { cols: 80, rows: 24 }, signal: abort.signal }).catch(() => undefined);
         await runCommand(page, 'VirtIO Lab: Show Virtqueue Rings');
         const frame = await ringsFrame(page);
-        await frame.locator('svg.ring path.slot').first().waitFor({ timeout: 30_000 });
-        const slots = await frame.locator('svg.ring path.slot').count();
-        if (slots < 16) throw new Error(`only ${slots} slots drawn`);
+        await frame.locator('canvas.grid').first().waitFor({ timeout: 30_000 });
         const used0 = await ddAfter(frame, 'used idx');
         const seq0 = Number(await frame.locator('body').getAttribute('data-seq'));
         await waitUntil('the used index to move', async () => (await ddAfter(frame, 'used idx')) !== used0, 30_000, page);
         const seq1 = Number(await frame.locator('body').getAttribute('data-seq'));
         if (!(seq1 > seq0)) throw new Error(`frame sequence did not advance (${seq0} -> ${seq1})`);
         await frame.locator('table.recent tr td', { hasText: 'CIPHER' }).first().waitFor({ timeout: 10_000 });
+        await waitUntil('the virtio devices listed over QMP', async () => /virtio-net/.test((await frame.locator('#devices-list').getAttribute('data-devices')) ?? ''), 15_000, page);
         await shot(page, 'e2e-3-rings');
-        // Pause freezes the drawing; Step draws exactly one more frame; Resume goes live again.
+        abort.abort();
+        session.close();
+        workload = undefined;
+      });
+
+      await step('clicking a slot shows the decoded chain of a request the test sent (vlab ssh, 4096 B through /dev/crypto)', async () => {
+        const frame = await ringsFrame(page);
+        // A known-size operation: AES-256-CBC of 4096 bytes through our /dev/crypto, repeated for a few
+        // seconds so the slot still holds such a request (a finished process's buffers are freed).
+        const sent = runCli(['ssh', '--', GUEST_TOOL_PATH, 'bench', 'dev', '4096', '1', '6000'], workspace);
+        const data = frame.locator('section.queue', { hasText: 'dataq0' });
+        await waitUntil('the request in the recent table', async () => (await data.locator('table.recent tbody tr').first().locator('td').nth(4).textContent()) === '4096', 20_000, page);
+        await frame.locator('#pause').click();
+        const head = Number(await data.locator('table.recent tbody tr').first().locator('td').nth(1).textContent());
+        // The grid is 32 cells of 10 px per row: click the head's cell.
+        const grid = data.locator('canvas.grid');
+        await grid.click({ position: { x: (head % 32) * 10 + 4, y: Math.floor(head / 32) * 10 + 4 } });
+        const chain = frame.locator('#chain');
+        await waitUntil('the chain panel to decode the request', async () => (await chain.getAttribute('data-opcode')) === 'CIPHER_ENCRYPT', 10_000, page);
+        const lengths = (await chain.locator('dd.lengths').textContent()) ?? '';
+        if (!/iv 16, src 4096, dst 4096/.test(lengths)) throw new Error(`chain lengths: ${lengths}`);
+        const heading = (await chain.locator('h2').textContent()) ?? '';
+        if (!heading.includes(`slot ${head}`)) throw new Error(`chain panel is for another slot: ${heading}`);
+        await chain.scrollIntoViewIfNeeded();
+        await shot(page, 'e2e-3b-chain');
+        await frame.locator('#pause').click();
+        const r = await sent;
+        if (r.code !== 0) throw new Error(`vlab ssh bench failed: ${r.output}`);
+      });
+
+      await step('pause freezes the view; the scrubber steps back and forward through frames (buttons and keys)', async () => {
+        const frame = await ringsFrame(page);
         const seq = async (): Promise<number> => Number(await frame.locator('body').getAttribute('data-seq'));
+        const pos = async (): Promise<number> => Number(await frame.locator('body').getAttribute('data-pos'));
+        // Some traffic so there are frames to step through.
+        await runCli(['ssh', '--', GUEST_TOOL_PATH, 'bench', 'dev', '1024', '1', '300'], workspace);
         await frame.locator('#pause').click();
         await page.waitForTimeout(500);
         const paused = await seq();
         await page.waitForTimeout(1000);
         if ((await seq()) !== paused) throw new Error('frames kept coming while paused');
-        await frame.locator('#step').click();
-        await waitUntil('one stepped frame', async () => (await seq()) === paused + 1, 5000, page);
-        await page.waitForTimeout(500);
-        if ((await seq()) !== paused + 1) throw new Error('step drew more than one frame');
+        const p0 = await pos();
+        if (p0 < 2) throw new Error(`only ${p0 + 1} frames in the history`);
+        await frame.locator('#back').click();
+        await waitUntil('one frame back', async () => (await pos()) === p0 - 1 && (await seq()) !== paused, 5000, page);
+        await frame.locator('#scrub').focus();
+        await page.keyboard.press('ArrowLeft');
+        await waitUntil('another frame back with the keyboard', async () => (await pos()) === p0 - 2, 5000, page);
+        await frame.locator('#fwd').click();
+        await waitUntil('one frame forward', async () => (await pos()) === p0 - 1, 5000, page);
+        await shot(page, 'e2e-3c-scrubber');
         await frame.locator('#pause').click();
-        await waitUntil('frames after resume', async () => (await seq()) > paused + 3, 5000, page);
-        abort.abort();
+        await waitUntil('live again', async () => (await frame.locator('#pos').textContent())?.includes('live') ?? false, 5000, page);
       });
 
       await step('Launch Chat Pair opens host and guest terminals and a line reaches the other side', async () => {

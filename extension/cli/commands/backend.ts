@@ -84,19 +84,21 @@ const ringsCommand: CliCommand = {
   name: 'rings',
   summary: 'Show the back-end\'s virtqueue rings and counters live (telemetry socket)',
   usage: [
-    'usage: vlab rings [--telemetry PATH] [--interval MS] [--once] [--json]',
+    'usage: vlab rings [--telemetry PATH] [--interval MS] [--once] [--json] [--record FILE]',
     '',
     '  --telemetry PATH  telemetry socket (default <state>/telemetry.sock)',
     '  --interval MS     refresh period (default 500)',
     '  --once            print one snapshot and exit',
     '  --json            print raw snapshot JSON lines',
+    '  --record FILE     write a trace (JSON lines, docs/telemetry.md) until Ctrl-C; the rings view replays it',
   ].join('\n'),
   async run(args, io) {
-    const { values } = parseArgs({ args: [...args], options: { telemetry: { type: 'string' }, interval: { type: 'string' }, once: { type: 'boolean' }, json: { type: 'boolean' } }, strict: true, allowPositionals: false });
+    const { values } = parseArgs({ args: [...args], options: { telemetry: { type: 'string' }, interval: { type: 'string' }, once: { type: 'boolean' }, json: { type: 'boolean' }, record: { type: 'string' } }, strict: true, allowPositionals: false });
     const interval = values.interval === undefined ? 500 : Number(values.interval);
     if (!Number.isInteger(interval) || interval < 20 || interval > 60000) throw new UsageError('--interval must be an integer 20..60000');
     const telemetryPath = path.resolve(io.cwd, values.telemetry ?? path.join(stateDir(io), 'telemetry.sock'));
-    return runRings({ telemetryPath, intervalMs: interval, once: values.once ?? false, json: values.json ?? false, io });
+    const record = values.record === undefined ? undefined : path.resolve(io.cwd, values.record);
+    return runRings({ telemetryPath, intervalMs: interval, once: values.once ?? false, json: values.json ?? false, record, io });
   },
 };
 

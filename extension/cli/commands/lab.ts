@@ -148,7 +148,7 @@ export function formatStatus(s: LabStatus): string {
     row('', `features: ${features.join(' ') || '(not negotiated)'}${d.guestFeatures.unknownDeviceBits ? ` + device bits 0x${d.guestFeatures.unknownDeviceBits.toString(16)}` : ''}`);
     for (const q of d.queues) {
       const label = q.index === d.numQueues - 1 ? 'control' : `data ${q.index}`;
-      if (q.owner === 'qemu') row('', `queue ${q.index} (${label}): size ${q.size}, avail ${q.shadowAvailIdx}, last avail ${q.lastAvailIdx}, used ${q.usedIdx}, in use ${q.inUse}`);
+      if (q.owner === 'qemu') row('', `queue ${q.index} (${label}): size ${q.size}, avail ${q.availIdx ?? '?'}, last avail ${q.lastAvailIdx ?? '?'}, used ${q.usedIdx}, in use ${q.inUse}`);
       else row('', `queue ${q.index} (${label}): served by the backend (see its telemetry)`);
     }
   }

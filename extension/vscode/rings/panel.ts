@@ -1,20 +1,34 @@
 /**
  * "Show Virtqueue Rings": one webview panel fed by the backend's telemetry subscription (data
- * queues) and the lab's QMP status (control queue). Frames are forwarded at the configured
- * rate; pause keeps the newest snapshot so "step" can show exactly one more.
+ * queues) and the lab's QMP status (control queue), or by a recorded trace (replay).
+ *
+ * Cheap to leave open: a frame is posted only when something moved; after a second without motion
+ * the subscription drops to IDLE_MS and comes back to the configured rate at the first change; a
+ * hidden panel unsubscribes. The panel keeps the last MAX_HISTORY frames: pause freezes the view
+ * and the scrubber seeks through them. Descriptor detail is asked from the backend per click.
  */
+import * as fs from 'node:fs';
 import * as vscode from 'vscode';
-import type { VirtioDeviceStatus } from '../../core/qmp-virtio';
+import { telemetryRequest } from '../../../backend/telemetry-client';
+import { TraceRecorder, parseTrace } from '../../../backend/trace';
+import type { VirtioDeviceQueues, VirtioDeviceStatus, VirtioQueueStatus } from '../../core/qmp-virtio';
 import { renderWebview, webviewOptions } from '../webview-html';
-import { frameFromSnapshot } from './frames';
-import { parseFromWebview, type FeedState, type ToWebview } from './messages';
+import { chainFromReply, frameFromSnapshot, sameMotion } from './frames';
+import { MAX_DEVICES, MAX_HISTORY, parseFromWebview, type ChainDetail, type DeviceFrame, type FeedState, type HistoryCursor, type RingsFrame, type ToWebview } from './messages';
 import { TelemetryFeed } from './telemetry-feed';
+
+/** Subscription rate while nothing moves. */
+export const IDLE_MS = 1000;
+/** Unchanged snapshots before the rate drops. */
+const IDLE_AFTER = 10;
 
 export interface RingsSource {
   /** the running backend's telemetry socket, undefined when none (stopped, or the builtin backend) */
   telemetrySocket(): string | undefined;
   /** last device status read over QMP */
   device(): VirtioDeviceStatus | null | undefined;
+  /** every virtio device of the VM (QMP), on demand */
+  devices(): Promise<VirtioDeviceQueues[]>;
   /** fires whenever the lab status was re-read (state changes, restarts) */
   readonly onDidChangeStatus: vscode.Event<unknown>;
 }
@@ -23,12 +37,40 @@ export interface RingsStats {
   framesPosted: number;
   framesDrawn: number;
   snapshotsReceived: number;
+  /** snapshots in which nothing moved (not posted) */
+  snapshotsSkipped: number;
   lastDrawn: { seq: number; slotsDrawn: number; queues: number } | undefined;
   /** extension-clock times of the last drawn acknowledgements (at most 200) */
   drawnAtMs: number[];
-  /** (seq, first queue's usedIdx) per posted frame, newest 200 */
+  /** first queue's usedIdx per posted frame, newest 200 */
   usedIdxTrail: number[];
   feedState: FeedState;
+  /** the subscription's current interval */
+  rateMs: number;
+  cursor: HistoryCursor;
+  /** the frame shown (what the webview was sent last) */
+  shown: RingsFrame | undefined;
+  recording: { file: string; frames: number; bytes: number } | undefined;
+  trace: string | undefined;
+  /** the last chain detail (or error) sent to the webview */
+  lastChain: ChainDetail | string | undefined;
+}
+
+/** Webview state kept by VS Code across reloads (untrusted when it comes back). */
+interface PanelState {
+  trace?: string;
+}
+
+type ControlQueue = Extract<VirtioQueueStatus, { owner: 'qemu' }>;
+
+function deviceFrames(list: readonly VirtioDeviceQueues[]): DeviceFrame[] {
+  return list.slice(0, MAX_DEVICES).map((d) => ({
+    name: d.name.slice(0, 48),
+    path: d.path.slice(0, 120),
+    queues: d.queues.slice(0, 64).map((q) => (q.owner === 'qemu'
+      ? { index: q.index, size: q.size, availIdx: q.availIdx, usedIdx: q.usedIdx, lastAvailIdx: q.lastAvailIdx, inUse: q.inUse, owner: 'qemu' as const }
+      : { index: q.index, size: 0, availIdx: null, usedIdx: 0, lastAvailIdx: null, inUse: 0, owner: 'backend' as const })),
+  }));
 }
 
 export class RingsPanel implements vscode.Disposable {
@@ -39,9 +81,18 @@ export class RingsPanel implements vscode.Disposable {
   private disposed = false;
   private readonly feed: TelemetryFeed;
   private paused = false;
-  private latest: unknown;
   private seq = 0;
-  private readonly statsData: RingsStats = { framesPosted: 0, framesDrawn: 0, snapshotsReceived: 0, lastDrawn: undefined, drawnAtMs: [], usedIdxTrail: [], feedState: 'connecting' };
+  private history: { frame: RingsFrame; snapshot: unknown; control: ControlQueue | undefined; atMs: number }[] = [];
+  private pos = -1;
+  private idle = 0;
+  private last: RingsFrame | undefined;
+  private recorder: { rec: TraceRecorder; fd: number; file: string } | undefined;
+  private trace: string | undefined;
+  private playTimer: NodeJS.Timeout | undefined;
+  private readonly statsData: RingsStats = {
+    framesPosted: 0, framesDrawn: 0, snapshotsReceived: 0, snapshotsSkipped: 0, lastDrawn: undefined, drawnAtMs: [], usedIdxTrail: [],
+    feedState: 'connecting', rateMs: 0, cursor: { pos: 0, count: 0, live: true }, shown: undefined, recording: undefined, trace: undefined, lastChain: undefined,
+  };
 
   static createOrShow(extensionUri: vscode.Uri, source: RingsSource, refreshMs: number): RingsPanel {
     if (RingsPanel.current) {
@@ -53,45 +104,78 @@ export class RingsPanel implements vscode.Disposable {
     return RingsPanel.current;
   }
 
+  /** Restores a panel VS Code kept across a window reload (the serializer's half). */
+  static revive(panel: vscode.WebviewPanel, extensionUri: vscode.Uri, source: RingsSource, refreshMs: number, state: unknown): RingsPanel {
+    RingsPanel.current?.dispose();
+    panel.webview.options = webviewOptions(extensionUri, true);
+    const p = new RingsPanel(panel, extensionUri, source, refreshMs);
+    RingsPanel.current = p;
+    const trace = typeof state === 'object' && state !== null && typeof (state as PanelState).trace === 'string' ? (state as PanelState).trace : undefined;
+    if (trace && fs.existsSync(trace)) p.openTrace(trace);
+    return p;
+  }
+
   static get instance(): RingsPanel | undefined {
     return RingsPanel.current;
   }
 
-  private constructor(private readonly panel: vscode.WebviewPanel, extensionUri: vscode.Uri, private readonly source: RingsSource, refreshMs: number) {
+  private constructor(private readonly panel: vscode.WebviewPanel, extensionUri: vscode.Uri, private readonly source: RingsSource, private readonly refreshMs: number) {
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'vlab.svg');
     panel.webview.html = renderWebview(panel.webview, extensionUri, {
       title: 'Virtqueue Rings',
       style: 'rings.css',
       script: 'build/rings.js',
-      body: `<header><h1>Virtqueue rings</h1><button id="pause">Pause</button><button id="step" disabled>Step</button>
-<span id="feed" class="feed">connecting…</span><span id="throughput"></span><span id="meta"></span></header>
-<main id="queues"></main>`,
+      body: RINGS_BODY,
     });
     this.feed = new TelemetryFeed(() => source.telemetrySocket(), refreshMs);
+    this.statsData.rateMs = refreshMs;
     this.feed.on('snapshot', (s) => this.onSnapshot(s));
     this.feed.on('state', (state, detail) => this.onFeedState(state, detail));
     this.disposables.push(
       panel.onDidDispose(() => this.dispose()),
-      panel.webview.onDidReceiveMessage((raw: unknown) => this.onMessage(raw)),
+      panel.webview.onDidReceiveMessage((raw: unknown) => void this.onMessage(raw)),
+      panel.onDidChangeViewState(() => this.onVisibility()),
       source.onDidChangeStatus(() => this.onStatus()),
     );
-    this.feed.start();
+    if (panel.visible) this.feed.start();
   }
 
   stats(): RingsStats {
-    return { ...this.statsData, snapshotsReceived: this.feed.received, drawnAtMs: [...this.statsData.drawnAtMs], usedIdxTrail: [...this.statsData.usedIdxTrail] };
+    return {
+      ...this.statsData, snapshotsReceived: this.feed.received, rateMs: this.feed.rateMs, drawnAtMs: [...this.statsData.drawnAtMs], usedIdxTrail: [...this.statsData.usedIdxTrail],
+      cursor: this.cursor(), recording: this.recorder ? { file: this.recorder.file, frames: this.recorder.rec.frames, bytes: this.recorder.rec.bytes } : undefined, trace: this.trace,
+    };
+  }
+
+  /** Frames the panel keeps (live: the last MAX_HISTORY that moved; replay: the trace's). */
+  frames(): RingsFrame[] {
+    return this.history.map((h) => h.frame);
   }
 
   private post(message: ToWebview): void {
+    if (message.type === 'chain') this.statsData.lastChain = message.chain;
+    if (message.type === 'chainError') this.statsData.lastChain = message.message;
     void this.panel.webview.postMessage(message);
   }
 
+  private cursor(): HistoryCursor {
+    return { pos: Math.max(0, this.pos), count: this.history.length, live: !this.paused && this.trace === undefined };
+  }
+
+  private onVisibility(): void {
+    // Hidden: nobody looks, so nobody asks the backend (the webview is discarded too).
+    if (this.trace !== undefined) return;
+    if (this.panel.visible) this.feed.start();
+    else if (!this.recorder) this.feed.stop();
+  }
+
   private onFeedState(state: 'connecting' | 'live' | 'waiting', detail: string): void {
+    if (this.trace !== undefined) return;
     if (state === 'waiting' && !this.source.telemetrySocket()) {
       this.statsData.feedState = 'unavailable';
       const device = this.source.device();
       this.post({ type: 'feed', state: 'unavailable', message: device ? 'no backend telemetry (builtin backend): queues from QMP' : 'VM not running: waiting for it to start' });
-      if (device) this.postFrame(undefined);
+      if (device) this.addFrame(undefined);
       return;
     }
     this.statsData.feedState = this.paused ? 'paused' : state;
@@ -100,47 +184,243 @@ export class RingsPanel implements vscode.Disposable {
 
   private onStatus(): void {
     // After a restart the backend re-creates its socket: reconnect now rather than at the next backoff.
-    if (this.statsData.feedState !== 'live' && this.source.telemetrySocket()) this.feed.reconnect();
+    if (this.trace === undefined && this.statsData.feedState !== 'live' && this.source.telemetrySocket()) this.feed.reconnect();
   }
 
   private onSnapshot(snapshot: unknown): void {
-    this.latest = snapshot;
-    if (!this.paused) this.postFrame(snapshot);
+    this.addFrame(snapshot);
   }
 
-  private postFrame(snapshot: unknown): void {
-    const frame = frameFromSnapshot(snapshot, ++this.seq, Date.now(), this.source.device());
+  private controlQueue(): ControlQueue | undefined {
+    const q = this.source.device()?.queues.at(-1);
+    return q?.owner === 'qemu' ? q : undefined;
+  }
+
+  /** A new snapshot: kept and shown when something moved; the rate follows the motion. */
+  private addFrame(snapshot: unknown): void {
+    const control = this.controlQueue();
+    const frame = frameFromSnapshot(snapshot, this.seq + 1, Date.now(), control ? { queues: [control] } as unknown as VirtioDeviceStatus : undefined);
+    if (sameMotion(this.last, frame)) {
+      this.statsData.snapshotsSkipped++;
+      if (++this.idle >= IDLE_AFTER) this.feed.setInterval(Math.max(IDLE_MS, this.refreshMs));
+      return;
+    }
+    this.idle = 0;
+    this.feed.setInterval(this.refreshMs);
+    this.seq++;
+    this.last = frame;
+    this.history.push({ frame, snapshot, control, atMs: frame.timeMs });
+    if (this.history.length > MAX_HISTORY) {
+      this.history.shift();
+      if (this.paused) this.pos = Math.max(0, this.pos - 1);
+    }
+    if (this.recorder && snapshot !== undefined) this.record(snapshot, control, frame.timeMs);
+    if (!this.paused) {
+      this.pos = this.history.length - 1;
+      this.show();
+    }
+  }
+
+  private record(snapshot: unknown, control: ControlQueue | undefined, atMs: number): void {
+    const r = this.recorder!;
+    r.rec.add(snapshot as Record<string, unknown>, atMs, control ? { control } : undefined, true);
+    this.post({ type: 'recording', file: r.file, frames: r.rec.frames, bytes: r.rec.bytes });
+  }
+
+  private show(): void {
+    const h = this.history[this.pos];
+    if (!h) return;
     this.statsData.framesPosted++;
-    const first = frame.queues[0];
+    this.statsData.shown = h.frame;
+    const first = h.frame.queues[0];
     if (first) {
       this.statsData.usedIdxTrail.push(first.usedIdx);
       if (this.statsData.usedIdxTrail.length > 200) this.statsData.usedIdxTrail.shift();
     }
-    this.post({ type: 'frame', frame });
+    this.post({ type: 'frame', frame: h.frame, cursor: this.cursor(), rateMs: this.trace === undefined ? this.feed.rateMs : 0 });
   }
 
-  private onMessage(raw: unknown): void {
+  /** Pause: the view freezes on the shown frame; frames keep arriving into the history. */
+  setPaused(paused: boolean): void {
+    this.stopPlay();
+    this.paused = paused;
+    if (this.trace !== undefined) {
+      if (!paused) this.play();
+      return;
+    }
+    this.statsData.feedState = paused ? 'paused' : 'live';
+    this.post({ type: 'feed', state: this.statsData.feedState, message: paused ? 'paused' : 'live' });
+    if (!paused) {
+      this.pos = this.history.length - 1;
+      this.show();
+    }
+  }
+
+  /** Shows history frame `pos` (pauses a live view). */
+  seek(pos: number): void {
+    if (this.history.length === 0) return;
+    this.stopPlay();
+    if (!this.paused) this.setPaused(true);
+    this.pos = Math.min(this.history.length - 1, Math.max(0, pos));
+    this.show();
+  }
+
+  get position(): number {
+    return this.pos;
+  }
+
+  /** Starts writing every frame that moves to `file` (trace format: backend/trace.ts). */
+  /** Returns the seq of the first frame the trace will hold. */
+  startRecording(file: string): number {
+    this.stopRecording();
+    const fd = fs.openSync(file, 'w', 0o600);
+    this.recorder = { fd, file, rec: new TraceRecorder((text) => fs.writeSync(fd, text), 'VS Code rings view') };
+    const h = this.history.at(-1);
+    if (h?.snapshot !== undefined) this.record(h.snapshot, h.control, h.atMs);
+    this.post({ type: 'recording', file, frames: this.recorder.rec.frames, bytes: this.recorder.rec.bytes });
+    return h?.snapshot !== undefined ? h.frame.seq : this.seq + 1;
+  }
+
+  /** Stops recording; `lastSeq` is the seq of the last frame written. */
+  stopRecording(): { file: string; frames: number; bytes: number; lastSeq: number } | undefined {
+    const r = this.recorder;
+    if (!r) return undefined;
+    this.recorder = undefined;
+    fs.closeSync(r.fd);
+    this.post({ type: 'recording', file: null, frames: r.rec.frames, bytes: r.rec.bytes });
+    if (!this.panel.visible) this.feed.stop();
+    return { file: r.file, frames: r.rec.frames, bytes: r.rec.bytes, lastSeq: this.seq };
+  }
+
+  /** Replays a trace offline: the live feed stops, the history is the trace's frames. */
+  openTrace(file: string): number {
+    const parsed = parseTrace(fs.readFileSync(file, 'utf8'));
+    this.stopRecording();
+    this.feed.stop();
+    this.stopPlay();
+    this.trace = file;
+    this.paused = true;
+    this.history = parsed.entries.map((e, i) => {
+      const control = e.control as ControlQueue | undefined;
+      const frame = frameFromSnapshot(e.snapshot, i + 1, e.t, control ? { queues: [control] } as unknown as VirtioDeviceStatus : undefined);
+      return { frame, snapshot: e.snapshot, control, atMs: e.t };
+    });
+    this.pos = 0;
+    this.statsData.feedState = 'replay';
+    this.post({ type: 'feed', state: 'replay', message: `replaying ${file.split('/').pop() ?? file}: ${this.history.length} frames${parsed.skipped ? `, ${parsed.skipped} lines skipped` : ''}` });
+    this.post({ type: 'state', trace: file });
+    this.show();
+    return this.history.length;
+  }
+
+  /** Back to the live feed (after a replay). */
+  goLive(): void {
+    this.stopPlay();
+    this.trace = undefined;
+    this.history = [];
+    this.pos = -1;
+    this.last = undefined;
+    this.paused = false;
+    this.post({ type: 'state', trace: null });
+    this.feed.start();
+  }
+
+  private play(): void {
+    const step = (): void => {
+      if (this.pos >= this.history.length - 1) {
+        this.paused = true;
+        this.show();
+        return;
+      }
+      const dt = Math.min(1000, Math.max(20, this.history[this.pos + 1]!.atMs - this.history[this.pos]!.atMs));
+      this.pos++;
+      this.show();
+      this.playTimer = setTimeout(step, dt);
+    };
+    if (this.pos >= this.history.length - 1) this.pos = 0;
+    this.show();
+    this.playTimer = setTimeout(step, 50);
+  }
+
+  private stopPlay(): void {
+    clearTimeout(this.playTimer);
+    this.playTimer = undefined;
+  }
+
+  /** The decoded chain at one head (from the backend, on demand). */
+  async requestChain(queue: number, head: number): Promise<void> {
+    const socket = this.source.telemetrySocket();
+    if (this.trace !== undefined || !socket) {
+      this.post({ type: 'chainError', message: this.trace !== undefined ? 'a trace holds snapshots only: descriptor chains are read from a running backend' : 'no backend telemetry: descriptor chains come from the TypeScript backend' });
+      return;
+    }
+    try {
+      const reply = await telemetryRequest(socket, { type: 'chain', queue, head });
+      const chain = chainFromReply(reply);
+      if (chain) this.post({ type: 'chain', chain });
+      else this.post({ type: 'chainError', message: typeof reply.message === 'string' ? reply.message.slice(0, 200) : 'no chain in the answer' });
+    } catch (err) {
+      this.post({ type: 'chainError', message: (err as Error).message.slice(0, 200) });
+    }
+  }
+
+  async requestDevices(): Promise<DeviceFrame[]> {
+    try {
+      const devices = deviceFrames(await this.source.devices());
+      this.post({ type: 'devices', devices, message: `${devices.length} virtio devices (QMP)` });
+      return devices;
+    } catch (err) {
+      this.post({ type: 'devices', devices: [], message: `cannot list the virtio devices: ${(err as Error).message.slice(0, 200)}` });
+      return [];
+    }
+  }
+
+  private async onMessage(raw: unknown): Promise<void> {
     const msg = parseFromWebview(raw);
     if (!msg) return; // untrusted: unknown shapes are dropped
     switch (msg.type) {
       case 'ready':
-        if (this.latest !== undefined) this.postFrame(this.latest);
+        if (this.pos >= 0) this.show();
+        if (this.trace !== undefined) this.post({ type: 'state', trace: this.trace });
         break;
       case 'pause':
-        this.paused = true;
-        if (this.statsData.feedState === 'live') this.statsData.feedState = 'paused';
-        this.post({ type: 'feed', state: 'paused', message: 'paused' });
+        this.setPaused(true);
         break;
       case 'resume':
-        this.paused = false;
-        if (this.statsData.feedState === 'paused' || this.statsData.feedState === 'live') {
-          this.statsData.feedState = 'live';
-          this.post({ type: 'feed', state: 'live', message: 'live' });
+        this.setPaused(false);
+        break;
+      case 'seek':
+        this.seek(msg.pos);
+        break;
+      case 'chain':
+        await this.requestChain(msg.queue, msg.head);
+        break;
+      case 'devices':
+        await this.requestDevices();
+        break;
+      case 'record':
+        if (!msg.on) this.stopRecording();
+        else {
+          const uri = await vscode.window.showSaveDialog({ title: 'Record rings trace', filters: { 'Rings trace': ['jsonl'] }, defaultUri: vscode.Uri.file(`rings-${new Date().toISOString().replace(/[:.]/g, '-')}.jsonl`) });
+          if (uri) this.startRecording(uri.fsPath);
+          else this.post({ type: 'recording', file: null, frames: 0, bytes: 0 });
         }
         break;
-      case 'step':
-        if (this.paused && this.latest !== undefined) this.postFrame(this.latest);
+      case 'openTrace': {
+        if (this.trace !== undefined) {
+          this.goLive();
+          break;
+        }
+        const [uri] = (await vscode.window.showOpenDialog({ title: 'Open rings trace', filters: { 'Rings trace': ['jsonl', 'json'] }, canSelectMany: false })) ?? [];
+        if (uri) {
+          try {
+            this.openTrace(uri.fsPath);
+          } catch (err) {
+            void vscode.window.showErrorMessage(`VirtIO Lab: ${(err as Error).message}`);
+          }
+        }
         break;
+      }
       case 'drawn':
         this.statsData.framesDrawn++;
         this.statsData.lastDrawn = { seq: msg.seq, slotsDrawn: msg.slotsDrawn, queues: msg.queues };
@@ -155,9 +435,29 @@ export class RingsPanel implements vscode.Disposable {
     if (this.disposed) return;
     this.disposed = true;
     if (RingsPanel.current === this) RingsPanel.current = undefined;
+    this.stopPlay();
+    this.stopRecording();
     this.feed.stop();
     this.feed.removeAllListeners();
     this.panel.dispose();
     while (this.disposables.length) this.disposables.pop()?.dispose();
   }
 }
+
+/** Static markup; everything inside is drawn by media/build/rings.js (textContent and canvas only). */
+const RINGS_BODY = `<header>
+<h1>Virtqueue rings</h1>
+<button id="pause" title="Freeze the view (Space)">Pause</button>
+<label class="scrub">history <input id="scrub" type="range" min="0" max="0" value="0" aria-label="history position (arrow keys step one frame)"></label>
+<button id="back" title="One frame back (←)" aria-label="one frame back">◀</button>
+<button id="fwd" title="One frame forward (→)" aria-label="one frame forward">▶</button>
+<span id="pos" class="pos"></span>
+<button id="record" title="Write a trace file (JSON lines) while the view runs">Record</button>
+<button id="open" title="Replay a recorded trace">Open trace</button>
+<span id="feed" class="feed">connecting…</span>
+<span id="throughput"></span>
+<span id="meta"></span>
+</header>
+<main id="queues"></main>
+<section id="chain" class="chain" aria-live="polite"><h2>Descriptor chain</h2><p class="hint">Click a slot or a recent request (or select one with the arrow keys and Enter) to decode its chain.</p></section>
+<section id="devices" class="devices"><h2>Virtio devices of the VM <button id="devices-refresh">Refresh</button></h2><div id="devices-list" class="hint">Refresh reads them over QMP.</div></section>`;

@@ -1,14 +1,13 @@
 /**
- * A subscription to the backend's telemetry socket (docs/telemetry.md: JSON lines; the client
- * sends {"type":"subscribe","intervalMs":N} and reads snapshot lines until it closes).
+ * A subscription to the backend's telemetry socket (docs/telemetry.md, backend/telemetry-schema.ts:
+ * JSON lines; the client sends {"type":"subscribe","intervalMs":N} and reads snapshot lines until it
+ * closes; a new subscribe on the same connection changes the rate).
  * Reconnects by itself with backoff, so a view outlives a VM restart (the socket is re-created
  * by the new backend at the same path). No vscode import.
  */
 import { EventEmitter } from 'node:events';
 import { createConnection, type Socket } from 'node:net';
-
-/** A snapshot line is a few KiB (1024 slots + recent requests); anything far bigger is refused. */
-const MAX_LINE = 1 << 20;
+import { LineReader, MAX_REPLY_LINE, encodeRequest, parseReply } from '../../../backend/telemetry-schema';
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 2000;
 
@@ -22,15 +21,28 @@ export class TelemetryFeed extends EventEmitter<FeedEvents> {
   private retryTimer: NodeJS.Timeout | undefined;
   private retryMs = RETRY_MIN_MS;
   private stopped = false;
-  private pending = '';
+  private readonly reader = new LineReader(MAX_REPLY_LINE, (line) => this.onLine(line));
   /** snapshots received since start (for measurements) */
   received = 0;
 
-  constructor(private readonly socketPath: () => string | undefined, private readonly intervalMs: number) {
+  constructor(private readonly socketPath: () => string | undefined, private intervalMs: number) {
     super();
   }
 
+  get rateMs(): number {
+    return this.intervalMs;
+  }
+
+  /** Changes the subscription's rate (on the open connection; the next connection uses it too). */
+  setInterval(ms: number): void {
+    if (ms === this.intervalMs) return;
+    this.intervalMs = ms;
+    if (this.socket && !this.socket.connecting && this.socket.writable) this.socket.write(encodeRequest({ type: 'subscribe', intervalMs: ms }));
+  }
+
+  /** Connects unless already connected or waiting to retry (idempotent). */
   start(): void {
+    if (!this.stopped && (this.socket || this.retryTimer)) return;
     this.stopped = false;
     this.connect();
   }
@@ -38,6 +50,7 @@ export class TelemetryFeed extends EventEmitter<FeedEvents> {
   stop(): void {
     this.stopped = true;
     clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     this.socket?.destroy();
     this.socket = undefined;
   }
@@ -56,13 +69,13 @@ export class TelemetryFeed extends EventEmitter<FeedEvents> {
       return;
     }
     this.emit('state', 'connecting', path);
-    this.pending = '';
+    this.reader.reset();
     const socket = createConnection({ path });
     this.socket = socket;
     socket.setEncoding('utf8');
     socket.on('connect', () => {
       this.retryMs = RETRY_MIN_MS;
-      socket.write(`${JSON.stringify({ type: 'subscribe', intervalMs: this.intervalMs })}\n`);
+      socket.write(encodeRequest({ type: 'subscribe', intervalMs: this.intervalMs }));
       this.emit('state', 'live', path);
     });
     socket.on('data', (chunk: string) => this.onData(chunk));
@@ -74,38 +87,25 @@ export class TelemetryFeed extends EventEmitter<FeedEvents> {
   }
 
   private onData(chunk: string): void {
-    this.pending += chunk;
-    let nl: number;
-    while ((nl = this.pending.indexOf('\n')) >= 0) {
-      const line = this.pending.slice(0, nl);
-      this.pending = this.pending.slice(nl + 1);
-      this.onLine(line);
-    }
-    if (this.pending.length > MAX_LINE) {
-      this.pending = '';
-      this.socket?.destroy(new Error('telemetry line too long'));
-    }
+    if (!this.reader.push(chunk)) this.socket?.destroy(new Error('telemetry line too long'));
   }
 
   private onLine(line: string): void {
-    if (!line.trim()) return;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch {
-      return; // a corrupt line is dropped; the next snapshot replaces it anyway
-    }
-    if (typeof value === 'object' && value !== null && (value as { type?: unknown }).type === 'snapshot') {
-      this.received++;
-      this.emit('snapshot', value);
-    }
+    // A corrupt line is dropped; the next snapshot replaces it anyway.
+    const reply = parseReply(line);
+    if (reply?.type !== 'snapshot') return;
+    this.received++;
+    this.emit('snapshot', reply);
   }
 
   private scheduleRetry(reason: string): void {
     if (this.stopped) return;
     this.emit('state', 'waiting', reason);
     clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => this.connect(), this.retryMs);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.connect();
+    }, this.retryMs);
     this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
   }
 }

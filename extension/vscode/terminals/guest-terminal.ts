@@ -24,10 +24,11 @@ export class GuestTerminal implements vscode.Pseudoterminal {
    * @param initialCommand typed into the shell once it opens (e.g. "exec node ... chat connect ..."),
    *   so the program runs under the shell's pty with job control and line editing
    */
-  constructor(private readonly connect: () => Promise<SshSession>, private readonly initialCommand?: string) {}
+  constructor(private readonly connect: () => Promise<SshSession>, private readonly initialCommand?: string, private readonly banner?: string) {}
 
   open(initial: vscode.TerminalDimensions | undefined): void {
     if (initial) this.size = { cols: initial.columns, rows: initial.rows };
+    if (this.banner) this.write(`\x1b[2m${this.banner}\x1b[0m\r\n`);
     this.write('\x1b[2mconnecting to the guest…\x1b[0m\r\n');
     void this.start();
   }

@@ -10,7 +10,7 @@ import { spawnBackend } from '../../../backend/bench';
 import * as S from '../../../backend/crypto/spec';
 import { TestFrontend } from '../../../backend/harness/frontend';
 import { requestSnapshot } from '../../../backend/telemetry';
-import type { BackendSnapshot } from '../../../backend/vhost-user-backend';
+import { encodeRequest, type BackendSnapshot, type ChainDetail } from '../../../backend/telemetry-schema';
 
 /** Reads `count` JSON lines after sending `request`. */
 function readLines(socketPath: string, request: string, count: number, timeoutMs = 3000): Promise<Record<string, unknown>[]> {
@@ -56,8 +56,12 @@ describe('`vlab backend` process and its telemetry socket', () => {
     const fe = await TestFrontend.connect(be.socket);
     try {
       const id = await fe.cipherSession(S.VIRTIO_CRYPTO_CIPHER_AES_CBC, crypto.randomBytes(32), true);
+      let iv: Buffer = Buffer.alloc(0);
+      let src: Buffer = Buffer.alloc(0);
       for (let k = 0; k < 5; k++) {
-        const r = await fe.run({ opcode: 0, sessionId: id, iv: crypto.randomBytes(16), src: crypto.randomBytes(4096) });
+        iv = crypto.randomBytes(16);
+        src = crypto.randomBytes(4096);
+        const r = await fe.run({ opcode: 0, sessionId: id, iv, src });
         assert.equal(r.status, S.CryptoStatus.OK);
       }
       const snap = (await requestSnapshot(be.telemetry)) as unknown as BackendSnapshot;
@@ -72,12 +76,32 @@ describe('`vlab backend` process and its telemetry socket', () => {
       assert.equal(snap.sessions[0].algorithm, 'AES-256-CBC');
       const q = snap.queues[0];
       assert.deepEqual([q.index, q.size, q.availIdx, q.usedIdx, q.lastAvailIdx, q.inFlight], [0, 128, 5, 5, 5, 0]);
-      assert.equal(q.descriptors.length, 128);
-      assert.equal(q.descriptors[0].state, 'done');
-      assert.equal(q.descriptors[0].flags, 'I');
+      assert.equal(snap.schema, 2);
+      assert.equal(q.slots.length, 128);
+      assert.match(q.slots, /^[.adu]+$/);
       assert.equal(q.recent[0].opcode, 'CIPHER_ENCRYPT');
       assert.equal(q.recent[0].status, 'OK');
       assert.equal(q.recent[0].srcLen, 4096);
+      assert.equal(q.recent[0].id, 5);
+      assert.equal(q.recent[0].rejected, null);
+      assert.equal(q.recent[0].fault, null);
+
+      // The newest request's chain, decoded on request from guest memory.
+      const [chain] = await readLines(be.telemetry, encodeRequest({ type: 'chain', queue: 0, head: q.recent[0].head }), 1) as unknown as ChainDetail[];
+      assert.equal(chain.type, 'chain');
+      assert.equal(chain.error, null);
+      assert.equal(chain.header?.opcode, 'CIPHER_ENCRYPT');
+      assert.equal(chain.header?.srcLen, 4096);
+      assert.equal(chain.header?.dstLen, 4096);
+      assert.equal(chain.header?.algorithm, 'AES-256-CBC');
+      assert.equal(chain.iv, iv.toString('hex'));
+      assert.equal(chain.srcPreview, src.subarray(0, 16).toString('hex'));
+      assert.equal(chain.dstPreview?.length, 32);
+      assert.equal(chain.status, 'OK');
+      assert.equal(chain.match, 'served');
+      assert.equal(chain.readableLength, 72 + 16 + 4096);
+      assert.equal(chain.writableLength, 4096 + 1);
+      assert.ok(chain.descriptors.length >= 2);
     } finally {
       fe.close();
     }
@@ -91,11 +115,8 @@ describe('`vlab backend` process and its telemetry socket', () => {
   });
 
   it('answers garbage with an error line and keeps going', async () => {
-    const lines = await readLines(be.telemetry, 'not json\n{"type":"what"}\n{"type":"snapshot","descriptors":false}\n', 3);
-    assert.equal(lines[0].type, 'error');
-    assert.equal(lines[1].type, 'error');
-    assert.equal(lines[2].type, 'snapshot');
-    assert.deepEqual((lines[2].queues as { descriptors: unknown[] }[])[0].descriptors, []);
+    const lines = await readLines(be.telemetry, 'not json\n{"type":"what"}\n{"type":"chain","queue":0,"head":-1}\n{"type":"chain","queue":0,"head":4000}\n{"type":"snapshot"}\n', 5);
+    assert.deepEqual(lines.map((l) => l.type), ['error', 'error', 'error', 'error', 'snapshot']);
   });
 
   it('exits cleanly on SIGTERM and removes its sockets', async () => {

@@ -2,6 +2,7 @@ import * as assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { DEFAULT_UP_OPTIONS } from '../../../extension/core/up-options';
 import { CommandId } from '../../../extension/vscode/command-ids';
 
 const root = join(__dirname, '..', '..', '..', '..');
@@ -44,5 +45,25 @@ describe('extension manifest', () => {
     const read = [...source.matchAll(/c\.get(?:<[^>]+>)?\('([\w.]+)'/g)].map((m) => `vlab.${m[1]}`);
     assert.ok(read.length >= 10);
     for (const key of read) assert.ok(key in manifest.contributes.configuration.properties, key);
+  });
+});
+
+describe('settings and CLI defaults agree', () => {
+  // Each VS Code setting that feeds `vlab up` and the CLI option it mirrors (extension/core/up-options.ts).
+  const props = manifest.contributes.configuration.properties as Record<string, { default?: unknown }>;
+  const pairs: [setting: string, cli: keyof typeof DEFAULT_UP_OPTIONS, scale: number][] = [
+    ['vlab.backend', 'backend', 1], ['vlab.engine', 'engine', 1], ['vlab.accelerator', 'accel', 1],
+    ['vlab.guestDriver', 'guestDriver', 1], ['vlab.memoryMb', 'memoryMb', 1], ['vlab.cpus', 'cpus', 1],
+    ['vlab.bootTimeoutSec', 'bootTimeoutMs', 1000],
+  ];
+  for (const [setting, cli, scale] of pairs) {
+    it(`${setting} defaults to the CLI's ${cli}`, () => {
+      const declared = props[setting]?.default;
+      const expected = DEFAULT_UP_OPTIONS[cli];
+      assert.equal(typeof expected === 'number' ? Number(declared) * scale : declared, expected);
+    });
+  }
+  it('the guest driver default gives the guest /dev/crypto (chats go through the device)', () => {
+    assert.equal(props['vlab.guestDriver']?.default, 'lab');
   });
 });

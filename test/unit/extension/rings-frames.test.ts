@@ -4,24 +4,23 @@ import type { VirtioDeviceStatus } from '../../../extension/core/qmp-virtio';
 import { frameFromSnapshot } from '../../../extension/vscode/rings/frames';
 import { MAX_RECENT, MAX_SLOTS, parseFromWebview } from '../../../extension/vscode/rings/messages';
 
-/** Shaped like the backend's snapshot (backend/vhost-user-backend.ts BackendSnapshot). */
+/** Shaped like the backend's snapshot (backend/telemetry-schema.ts BackendSnapshot). */
 function snapshot(over: Record<string, unknown> = {}): Record<string, unknown> {
-  const descriptors = Array.from({ length: 8 }, (_, i) => ({ i, state: ['idle', 'in-flight', 'done', 'rejected'][i % 4], addr: '0x0', len: 0, flags: '', next: 0 }));
   return {
-    type: 'snapshot', schema: 1, pid: 1234, uptimeMs: 5000,
+    type: 'snapshot', schema: 2, pid: 1234, uptimeMs: 5000,
     engine: { name: 'openssl', reason: 'auto' },
-    counters: { requests: 10, bytesIn: 4096, bytesOut: 4096 },
+    counters: { requests: 10, bytesIn: 4096, bytesOut: 4096, kicks: 7, interrupts: 6 },
     queues: [
-      { index: 0, size: 8, availIdx: 70000, usedIdx: 65535, lastAvailIdx: 3, inFlight: 1, descriptors,
-        recent: [{ head: 0, opcode: 'CIPHER_ENCRYPT', sessionId: '7', srcLen: 64, dstLen: 64, status: 'OK', latencyUs: 120, atMs: 1 }] },
-      { index: 1, size: 0, availIdx: null, usedIdx: null, lastAvailIdx: null, inFlight: 0, descriptors: [], recent: [] },
+      { index: 0, size: 8, availIdx: 70000, usedIdx: 65535, lastAvailIdx: 3, usedEvent: 65534, availEvent: 3, availFlags: 0, usedFlags: 0, inFlight: 1, slots: '.adu.adu',
+        recent: [{ id: 9, head: 0, opcode: 'CIPHER_ENCRYPT', sessionId: '7', srcLen: 64, dstLen: 64, status: 'OK', latencyUs: 120, atMs: 1, descriptors: 1, indirect: true, rejected: null, fault: null }] },
+      { index: 1, size: 0, availIdx: null, usedIdx: null, lastAvailIdx: null, inFlight: 0, slots: '', recent: [] },
     ],
     ...over,
   };
 }
 
 const device = {
-  queues: [{ index: 0, owner: 'backend' }, { index: 1, owner: 'qemu', size: 1024, descAddr: 0, availAddr: 0, usedAddr: 0, lastAvailIdx: 5, shadowAvailIdx: 6, usedIdx: 5, signalledUsed: 5, signalledUsedValid: true, inUse: 1 }],
+  queues: [{ index: 0, owner: 'backend' }, { index: 1, owner: 'qemu', size: 1024, descAddr: 0, availAddr: 0, usedAddr: 0, lastAvailIdx: 5, shadowAvailIdx: 6, availIdx: 6, usedIdx: 5, signalledUsed: 5, signalledUsedValid: true, inUse: 1 }],
 } as unknown as VirtioDeviceStatus;
 
 describe('rings frames from telemetry', () => {
@@ -32,10 +31,24 @@ describe('rings frames from telemetry', () => {
     assert.equal(f.bytes, 8192);
     assert.equal(f.queues.length, 1, 'queues the driver has not set up (size 0) are left out');
     const q = f.queues[0]!;
-    assert.equal(q.slots, 'fbuufbuu');
+    assert.equal(q.slots, '.adu.adu', "the schema's slot characters pass through unchanged");
     assert.equal(q.availIdx, 70000 & 0xffff, 'indexes are u16');
     assert.equal(q.usedIdx, 65535);
-    assert.deepEqual(q.recent[0], { opcode: 'CIPHER_ENCRYPT', session: '7', srcLen: 64, dstLen: 64, status: 'OK', latencyUs: 120 });
+    assert.equal(q.usedEvent, 65534);
+    assert.equal(f.kicks, 7);
+    assert.deepEqual(q.recent[0], { id: 9, head: 0, opcode: 'CIPHER_ENCRYPT', session: '7', srcLen: 64, dstLen: 64, status: 'OK', latencyUs: 120, rejected: '', fault: '' });
+  });
+
+  it("accepts only the schema's slot states: any other character (old aliases included) shows as free", () => {
+    const q = frameFromSnapshot(snapshot({ queues: [{ index: 0, size: 8, slots: 'fbiXu<a.' }] }), 1, 1).queues[0]!;
+    assert.equal(q.slots, '....u.a.');
+  });
+
+  it('the control queue shows an unknown avail index as unknown, never as 0', () => {
+    const dev = { queues: [{ index: 0, owner: 'backend' }, { index: 1, owner: 'qemu', size: 1024, lastAvailIdx: null, shadowAvailIdx: null, availIdx: null, usedIdx: 324, inUse: 0 }] } as unknown as VirtioDeviceStatus;
+    const control = frameFromSnapshot(snapshot(), 1, 1, dev).queues.find((q) => q.source === 'qmp')!;
+    assert.equal(control.availIdx, null);
+    assert.equal(control.usedIdx, 324);
   });
 
   it('adds the control queue from QMP when QEMU services it', () => {
@@ -50,7 +63,7 @@ describe('rings frames from telemetry', () => {
   it('caps hostile input: slot count, recent list, text length; garbage gives an empty frame', () => {
     const huge = snapshot({
       engine: { name: 'x'.repeat(10_000) },
-      queues: [{ index: 0, size: 100_000, descriptors: Array.from({ length: 5000 }, () => 'in-flight'), recent: Array.from({ length: 500 }, () => ({ opcode: 'y'.repeat(999) })) }],
+      queues: [{ index: 0, size: 100_000, slots: 'u'.repeat(5000), recent: Array.from({ length: 500 }, () => ({ opcode: 'y'.repeat(999) })) }],
     });
     const q = frameFromSnapshot(huge, 1, 1).queues[0]!;
     assert.equal(q.size, MAX_SLOTS);
@@ -69,12 +82,16 @@ describe('messages from the webview are validated', () => {
     assert.deepEqual(parseFromWebview({ type: 'ready' }), { type: 'ready' });
     assert.deepEqual(parseFromWebview({ type: 'pause', extra: 1 }), { type: 'pause' });
     assert.deepEqual(parseFromWebview({ type: 'drawn', seq: 3, queues: 2, slotsDrawn: 100 }), { type: 'drawn', seq: 3, queues: 2, slotsDrawn: 100 });
+    assert.deepEqual(parseFromWebview({ type: 'chain', queue: 0, head: 17 }), { type: 'chain', queue: 0, head: 17 });
+    assert.deepEqual(parseFromWebview({ type: 'seek', pos: 4 }), { type: 'seek', pos: 4 });
+    assert.deepEqual(parseFromWebview({ type: 'record', on: true }), { type: 'record', on: true });
   });
 
   it('rejects unknown types, wrong field types, negative and oversized counts', () => {
     for (const bad of [null, 'ready', [], {}, { type: 'eval' }, { type: 'drawn', seq: -1, queues: 1, slotsDrawn: 1 },
       { type: 'drawn', seq: 1.5, queues: 1, slotsDrawn: 1 }, { type: 'drawn', seq: 1, queues: 99, slotsDrawn: 1 },
-      { type: 'drawn', seq: 1, queues: 1, slotsDrawn: 1e9 }, { type: 'drawn', seq: '1', queues: 1, slotsDrawn: 1 }]) {
+      { type: 'drawn', seq: 1, queues: 1, slotsDrawn: 1e9 }, { type: 'drawn', seq: '1', queues: 1, slotsDrawn: 1 },
+      { type: 'chain', queue: 0, head: 1024 }, { type: 'chain', queue: 0, head: -1 }, { type: 'seek', pos: 'x' }, { type: 'record', on: 1 }, { type: 'step' }]) {
       assert.equal(parseFromWebview(bad), undefined, JSON.stringify(bad));
     }
   });

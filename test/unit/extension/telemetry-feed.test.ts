@@ -74,4 +74,26 @@ describe('telemetry feed', () => {
     feed.stop();
     await new Promise<void>((r) => srv.close(() => r()));
   });
+
+  it('start() on a running feed keeps its one connection (the panel calls it on every view-state change)', async () => {
+    const path = join(dir, 'c.sock');
+    let connections = 0;
+    const socks: Socket[] = [];
+    const srv = await server(path, (sock) => {
+      connections++;
+      socks.push(sock);
+      sock.write(`${JSON.stringify({ type: 'snapshot', n: connections })}\n`);
+    });
+    const feed = new TelemetryFeed(() => path, 50);
+    const first = next(feed);
+    feed.start();
+    await first;
+    feed.start();
+    feed.start();
+    await new Promise((r) => setTimeout(r, 200));
+    feed.stop();
+    for (const sock of socks) sock.destroy();
+    await new Promise<void>((r) => srv.close(() => r()));
+    assert.equal(connections, 1);
+  });
 });

@@ -85,7 +85,7 @@ describe('`vlab fault` against a running `vlab backend --fault ...`', () => {
     const rings = await runMainCaptured(['rings', '--once', '--telemetry', be.telemetry], { cwd: dir, env: {} });
     assert.equal(rings.code, 0, rings.err);
     assert.match(rings.out, /faults injected: 2/);
-    assert.match(rings.out, /CIPHER_ENCRYPT .* OK .* µs {2}fault #2$/m, 'the faulted request is marked with its rule');
+    assert.match(rings.out, /CIPHER_ENCRYPT .* OK .* µs {2}fault: #2 short-used=8,every=2$/m, 'the faulted request is marked with its rule');
   });
 
   it('a stall set from the CLI holds requests until `fault clear ID`', async () => {

@@ -133,11 +133,13 @@ export class FrameDecoder {
         if (this.bodyFill < this.body.length) break;
         frames.push({ type: this.type, header: Buffer.from(this.header), body: this.body });
         this.body = undefined;
+        this.bodyFill = 0;
         this.headerFill = 0;
       }
     } catch (err) {
       this.failed = err as WireError;
       this.body = undefined;
+      this.bodyFill = 0;
       this.headerFill = 0;
       throw err;
     }

@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import * as fs from 'node:fs';
 import { type CliCommand, type CliIo, UsageError } from '../command';
-import { generatePsk, KeyFileError, pskFromPassphrase, writeKeyFile } from '../../../chat/keys';
+import { generatePsk, KeyFileError, type KeySource, passphraseSource, writeKeyFile } from '../../../chat/keys';
 import { NICK_RE } from '../../../chat/messages';
 import { acceptOne, connectTo, parseHostPort, runChatSession } from '../../../chat/peer';
 import { ChatServer } from '../../../chat/server';
@@ -89,8 +89,8 @@ ${CRYPTO_HELP}`,
   },
 };
 
-function psk(c: ChatCrypto): { psk?: Buffer; provider?: ChatCrypto['provider'] } {
-  return { ...(c.psk ? { psk: c.psk } : {}), ...(c.provider ? { provider: c.provider } : {}) };
+function psk(c: ChatCrypto): { key?: KeySource; provider?: ChatCrypto['provider'] } {
+  return { ...(c.key ? { key: c.key } : {}), ...(c.provider ? { provider: c.provider } : {}) };
 }
 
 const connect: CliCommand = {
@@ -130,18 +130,20 @@ const keygen: CliCommand = {
   name: 'chat keygen',
   summary: 'write a new pre-shared chat key file (mode 0600)',
   usage: `usage: vlab chat keygen FILE [--force] [--passphrase-stdin]
-Writes a fresh random 256-bit key, or with --passphrase-stdin one derived (scrypt) from the first
-line of stdin, so two machines can make the same key from a shared phrase. Refuses to overwrite
-an existing file unless --force.`,
+Writes a fresh random 256-bit key, or with --passphrase-stdin the first line of stdin as a
+passphrase, so two machines can share a phrase instead of a file. Each server stretches the phrase
+with scrypt under its own random salt, sent in the clear in its HELLO: someone who records a
+handshake can test passphrase guesses offline at scrypt's cost, so use a long random phrase
+(docs/chat-protocol.md). Refuses to overwrite an existing file unless --force.`,
   async run(args, io) {
     const { values, positionals } = parse(args, { force: { type: 'boolean' }, 'passphrase-stdin': { type: 'boolean' } }, 1);
     const file = positionals[0];
     if (!file) throw new UsageError('FILE is required');
-    let key;
+    let key: Buffer | string;
     if (values['passphrase-stdin']) {
-      const phrase = (await readFirstLine(io.stdin)).replace(/\r$/, '');
+      key = (await readFirstLine(io.stdin)).replace(/\r$/, '');
       try {
-        key = pskFromPassphrase(phrase);
+        passphraseSource(key, Buffer.alloc(16)); // validates length and shape, derives nothing
       } catch (err) {
         throw new UsageError((err as Error).message);
       }

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
-import { deriveSessionKeys } from '../../../chat/keys';
+import { deriveSessionKeys, ephemeralKey, transcriptHash } from '../../../chat/keys';
 import { ChatError, ChatProtocol } from '../../../chat/protocol';
 import { softwareProvider } from '../../../chat/provider';
 import { SealedCodec } from '../../../chat/record';
@@ -18,14 +18,21 @@ interface Recorded {
   readonly i2r: Buffer[];
   readonly r2i: Buffer[];
   readonly secrets: string[];
+  /** The X25519 private keys the two sides drew (initiator's first): what only the endpoints know. */
+  readonly privates: Buffer[];
 }
 
 /** Two protocol instances wired back to back in memory; returns the wire recording. */
 function converse(lines: readonly string[]): Recorded {
-  const rec: Recorded = { i2r: [], r2i: [], secrets: [] };
+  const rec: Recorded = { i2r: [], r2i: [], secrets: [], privates: [] };
+  const random = (n: number): Buffer => {
+    const b = crypto.randomBytes(n);
+    if (n === 32) rec.privates.push(b);
+    return b;
+  };
   const toR: Buffer[] = [];
   const toI: Buffer[] = [];
-  const common = { mode: 'sealed' as const, psk: PSK, provider: softwareProvider(), onBye: () => undefined, onError: (e: ChatError) => assert.fail(e) };
+  const common = { mode: 'sealed' as const, psk: PSK, random, provider: softwareProvider(), onBye: () => undefined, onError: (e: ChatError) => assert.fail(e) };
   const ini = new ChatProtocol({
     ...common,
     role: 'initiator',
@@ -67,26 +74,38 @@ test('a recorded handshake plus the PSK does not open the recorded messages', ()
   const helloR = frames(rec.r2i)[0]!.body;
   const message = sent.find((f) => f.type === 4)!;
   assert.ok(message, 'a MESSAGE frame was recorded');
-  // The eavesdropper knows the PSK and every byte on the wire. Version 1's schedule: the nonces at
-  // bytes 2..34 of each HELLO are all it takes.
-  const attempts: Array<[string, Buffer, Buffer]> = [];
-  for (const off of [2, 3]) {
-    const k = deriveSessionKeys(PSK, 'initiator', helloI.subarray(off, off + 32), helloR.subarray(off, off + 32));
-    attempts.push([`v1 schedule (nonces at ${off})`, k.send.enc, k.send.mac]);
-  }
-  for (const [what, enc, mac] of attempts) {
+  // The eavesdropper knows the PSK and every byte on the wire.
+  const v1 = (label: string): Buffer => Buffer.from(crypto.hkdfSync('sha256', PSK, Buffer.concat([helloI.subarray(2, 34), helloR.subarray(2, 34)]), label, 32));
+  const helloFrameI = Buffer.concat([sent[0]!.header, helloI]);
+  const helloFrameR = Buffer.concat([frames(rec.r2i)[0]!.header, helloR]);
+  const th = transcriptHash(helloFrameI, helloFrameR);
+  const pubI = helloI.subarray(3, 35);
+  const pubR = helloR.subarray(3, 35);
+  const guess = (dh: Buffer): [Buffer, Buffer] => {
+    const k = deriveSessionKeys(PSK, dh, th, 'initiator');
+    return [k.send.enc, k.send.mac];
+  };
+  const attempts: Array<[string, Buffer, Buffer]> = [
+    ['the version-1 schedule (HKDF(PSK, nonces))', v1('vlab-chat/1 i2r enc'), v1('vlab-chat/1 i2r mac')],
+    ['the version-2 schedule with an all-zero DH share', ...guess(Buffer.alloc(32))],
+    ['the version-2 schedule with a public key as the DH share', ...guess(Buffer.from(pubI))],
+    ['the version-2 schedule with the other public key', ...guess(Buffer.from(pubR))],
+    ['the version-2 schedule with the eavesdropper\'s own X25519 against the initiator', ...guess(ephemeralKey(crypto.randomBytes(32)).agree(pubI))],
+  ];
+  const tryOpen = (enc: Buffer, mac: Buffer): string | undefined => {
     const codec = new SealedCodec(softwareProvider(), { enc, mac });
-    // Skip sequence 0 (READY) by opening READY first when it verifies; the MESSAGE is sequence 1.
     const ready = sent.find((f) => f.type === 3)!;
-    let opened: string | undefined;
     try {
       codec.open(ready.header, ready.body);
-      opened = codec.open(message.header, message.body).toString();
+      return codec.open(message.header, message.body).toString();
     } catch {
-      opened = undefined;
+      return undefined;
     }
-    assert.notEqual(opened, secret, `${what} opened the recorded message`);
-  }
+  };
+  for (const [what, enc, mac] of attempts) assert.equal(tryOpen(enc, mac), undefined, `${what} opened the recorded message`);
+  // Control: with an endpoint's ephemeral private key (which is never stored or sent) it opens.
+  const dh = ephemeralKey(rec.privates[0]!).agree(pubR);
+  assert.equal(tryOpen(...guess(dh)), secret, 'the transcript really holds the message under the DH-derived keys');
 });
 
 test('a version-1 peer gets a "version" error and an ALERT it can read (version-1 header)', () => {
@@ -107,5 +126,5 @@ test('a version-1 peer gets a "version" error and an ALERT it can read (version-
   assert.equal(alert[0], 1, 'the ALERT carries a version-1 header so the old peer can read it');
   assert.equal(alert[1], 2, 'frame type ALERT');
   assert.equal(alert[8], 6, 'alert code 6 (version)');
-  assert.match(alert.subarray(9).toString(), /version 2/);
+  assert.match(alert.subarray(9).toString(), /version 1; this side speaks 2/);
 });

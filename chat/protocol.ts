@@ -126,12 +126,19 @@ export class ChatProtocol {
     this.opts.write(this.ourHello);
   }
 
-  /** Feeds received bytes (any chunking). */
+  /** Feeds received bytes (any chunking). Each frame is handled before the next header is read. */
   parse(chunk: Buffer): void {
     if (this.stateValue === 'failed' || this.stateValue === 'closed') return;
-    let frames: Frame[];
     try {
-      frames = this.decoder.push(chunk);
+      this.decoder.feed(chunk, (frame) => {
+        if (this.finished()) return false;
+        try {
+          this.handle(frame);
+        } catch (err) {
+          this.fail(toChatError(err));
+        }
+        return !this.finished();
+      });
     } catch (err) {
       if (err instanceof WireError && err.code === 'version' && err.peerVersion === 1) {
         // A version-1 peer cannot read our header; answer in its own version so it shows the reason.
@@ -139,15 +146,6 @@ export class ChatProtocol {
         return;
       }
       this.fail(err instanceof WireError ? new ChatError(err.code, err.message) : new ChatError('malformed', String(err)));
-      return;
-    }
-    for (const frame of frames) {
-      if (this.finished()) return;
-      try {
-        this.handle(frame);
-      } catch (err) {
-        this.fail(toChatError(err));
-      }
     }
   }
 

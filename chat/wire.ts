@@ -110,8 +110,18 @@ export class FrameDecoder {
   constructor(public maxBody: number = MAX_BODY_BYTES) {}
 
   push(chunk: Buffer): Frame[] {
-    if (this.failed) throw this.failed;
     const frames: Frame[] = [];
+    this.feed(chunk, (f) => void frames.push(f));
+    return frames;
+  }
+
+  /**
+   * Like push, but hands each frame to `onFrame` as soon as it is complete, before the next header
+   * is read, so the caller can change `maxBody` in between (the handshake's READY raises it).
+   * `onFrame` returning false stops decoding (the rest of the chunk is dropped: the connection is over).
+   */
+  feed(chunk: Buffer, onFrame: (frame: Frame) => boolean | void): void {
+    if (this.failed) throw this.failed;
     let at = 0;
     try {
       while (at < chunk.length) {
@@ -131,10 +141,11 @@ export class FrameDecoder {
         this.bodyFill += n;
         at += n;
         if (this.bodyFill < this.body.length) break;
-        frames.push({ type: this.type, header: Buffer.from(this.header), body: this.body });
+        const frame = { type: this.type, header: Buffer.from(this.header), body: this.body };
         this.body = undefined;
         this.bodyFill = 0;
         this.headerFill = 0;
+        if (onFrame(frame) === false) return;
       }
     } catch (err) {
       this.failed = err as WireError;
@@ -143,7 +154,6 @@ export class FrameDecoder {
       this.headerFill = 0;
       throw err;
     }
-    return frames;
   }
 
   /** Bytes received that do not yet form a whole frame. */

@@ -34,6 +34,8 @@ export interface SoakOptions {
   readonly idleTimeoutS: number;
   readonly rate: number;
   readonly burst: number;
+  /** A flooder keeps writing while less than this is unsent on its socket. */
+  readonly floodBufferBytes: number;
   readonly holdAfterDrain?: boolean;
   /** With holdAfterDrain: the server stops once this file exists (bounded: 60 s). */
   readonly releaseFile?: string;
@@ -197,7 +199,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
           f.conn.send({ t: 'say', text: `/join ${room}` });
           sent++;
         }
-        while (f.conn.socket.writableLength < 256 * 1024) f.conn.send({ t: 'say', text: `${sent++} ${line}` });
+        while (f.conn.socket.writableLength < o.floodBufferBytes) f.conn.send({ t: 'say', text: `${sent++} ${line}` });
       }
       setTimeout(pump, 50);
     };
@@ -207,6 +209,17 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   await sleep(1500);
 
   const attackerOther: string[] = [];
+  /** Every attacker socket still open, destroyed when the timed part ends. */
+  const live = new Set<net.Socket>();
+  const track = (sock: net.Socket): boolean => {
+    if (stopping) {
+      sock.destroy();
+      return false;
+    }
+    live.add(sock);
+    sock.once('close', () => live.delete(sock));
+    return true;
+  };
   let slowClosed = 0;
   let idleClosed = 0;
   const timeoutRe = /handshake not completed within|idle for \d+ s/;
@@ -214,6 +227,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const rawAttacker = (kind: 'slow' | 'idle', from: string): void => {
     if (stopping) return;
     connectFrom(from, port).then((s) => {
+      if (!track(s)) return;
       let seen = '';
       s.on('data', (c: Buffer) => (seen = (seen + c.toString('latin1')).slice(-400)));
       s.on('error', () => undefined);
@@ -222,10 +236,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       const trickle = kind === 'slow' ? setInterval(() => at < hello.length && !s.destroyed && s.write(hello.subarray(at, ++at)), 1000) : undefined;
       s.once('close', () => {
         if (trickle) clearInterval(trickle);
-        if (stopping) return;
         if (timeoutRe.test(seen)) kind === 'slow' ? slowClosed++ : idleClosed++;
-        else attackerOther.push(`${kind} pre-auth: ${seen.replace(/[^ -~]/g, '.').slice(-120)}`);
-        setTimeout(() => rawAttacker(kind, from), 200);
+        else if (!stopping) attackerOther.push(`${kind} pre-auth: ${seen.replace(/[^ -~]/g, '.').slice(-120)}`);
+        if (!stopping) setTimeout(() => rawAttacker(kind, from), 200);
       });
     }, (err: Error) => attackerOther.push(`${kind} connect: ${err.message}`));
   };
@@ -233,6 +246,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const authedAttacker = (kind: 'slow' | 'idle', n: number, from: string): void => {
     if (stopping) return;
     open(`${kind}${n}`, psk, from).then(({ conn, ended }) => {
+      track(conn.socket);
       let trickle: NodeJS.Timeout | undefined;
       const started = setInterval(() => {
         if (!conn.isOpen) return;
@@ -246,10 +260,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       void ended.then((why) => {
         clearInterval(started);
         if (trickle) clearInterval(trickle);
-        if (stopping) return;
         if (timeoutRe.test(why)) kind === 'slow' ? slowClosed++ : idleClosed++;
-        else attackerOther.push(`${kind} post-auth: ${why}`);
-        setTimeout(() => authedAttacker(kind, n, from), 200);
+        else if (!stopping) attackerOther.push(`${kind} post-auth: ${why}`);
+        if (!stopping) setTimeout(() => authedAttacker(kind, n, from), 200);
       });
     }, (err: Error) => attackerOther.push(`${kind} connect: ${err.message}`));
   };
@@ -261,11 +274,11 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const wrong = (n: number): void => {
     if (stopping) return;
     wrongAttempts++;
-    open(`w${n}`, crypto.randomBytes(32), '127.0.0.7').then(({ ended }) =>
-      ended.then((why) => {
+    open(`w${n}`, crypto.randomBytes(32), '127.0.0.7').then(({ conn, ended }) =>
+      (track(conn.socket), ended).then((why) => {
         if (/authentication failed/.test(why)) wrongRefused++;
         else if (!stopping) attackerOther.push(`wrong key: ${why}`);
-        setTimeout(() => wrong(n), 500);
+        if (!stopping) setTimeout(() => wrong(n), 500);
       }), (err: Error) => attackerOther.push(`wrong key connect: ${err.message}`));
   };
   for (let i = 0; i < o.wrongKey; i++) wrong(i);
@@ -293,6 +306,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const deliveredCount = (): number => sentLines.reduce((n, l) => n + members.get(l.room)!.filter((h) => h.nick !== l.from && h.got.has(l.text)).length, 0);
   stopping = true; // attackers stop reconnecting; flooders stop writing
   for (const f of flooders) f.socket.destroy();
+  for (const sock of live) sock.destroy();
   const drainEnd = Date.now() + 30_000;
   while (deliveredCount() < expected() && Date.now() < drainEnd) await sleep(200);
   const missing: string[] = [];

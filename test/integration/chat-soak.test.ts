@@ -17,7 +17,7 @@ function check(r: SoakResult, o: SoakOptions): void {
   assert.equal(r.serverExit, 0, 'the server stopped cleanly on SIGTERM');
   assert.equal(r.honestClients, o.honest);
   assert.deepEqual(r.honestDisconnected, [], 'no honest client was disconnected');
-  assert.ok(r.linesSent > o.honest, `honest clients chatted (${r.linesSent} lines)`);
+  assert.ok(r.linesSent >= o.honest * 2, `honest clients chatted (${r.linesSent} lines)`);
   assert.deepEqual(r.missing, [], 'every honest line reached every honest member of its room');
   assert.equal(r.delivered, r.expectedDeliveries);
   assert.ok(r.floodLinesSeenByHonest > 0, 'the flooders did get through, at their rate');
@@ -32,7 +32,7 @@ function check(r: SoakResult, o: SoakOptions): void {
 
 const HOST: SoakOptions = {
   honest: 130, rooms: 10, slowloris: 20, flooders: 20, idle: 20, wrongKey: 10, durationMs: 60_000, chatEveryMs: 3000,
-  serverCrypto: 'software', handshakeTimeoutS: 5, idleTimeoutS: 15, rate: 5, burst: 20,
+  serverCrypto: 'software', handshakeTimeoutS: 5, idleTimeoutS: 15, rate: 5, burst: 20, floodBufferBytes: 256 * 1024,
 };
 
 test('host soak: 200 clients for 60 s (130 honest in 10 rooms, 20 slowloris, 20 flooders, 20 idle, 10 wrong key)', { timeout: 240_000 }, async () => {
@@ -70,8 +70,9 @@ describe('guest', () => {
   }
 
   const GUEST: SoakOptions = {
-    honest: 16, rooms: 4, slowloris: 4, flooders: 4, idle: 4, wrongKey: 2, durationMs: 20_000, chatEveryMs: 2500,
-    serverCrypto: 'cryptodev', handshakeTimeoutS: 4, idleTimeoutS: 9, rate: 2, burst: 10, holdAfterDrain: true,
+    // The guest is emulated (TCG): fewer lines, small flooder buffers, so the client side keeps up.
+    honest: 16, rooms: 2, slowloris: 4, flooders: 4, idle: 4, wrongKey: 2, durationMs: 20_000, chatEveryMs: 2000,
+    serverCrypto: 'cryptodev', handshakeTimeoutS: 4, idleTimeoutS: 6, rate: 1, burst: 5, floodBufferBytes: 8 * 1024, holdAfterDrain: true,
   };
 
   test('guest soak: 30 clients for 20 s, server on /dev/crypto (lab driver): delivered, closed by timeouts, no leaked device sessions', { timeout: 240_000 }, async (t) => {

@@ -57,6 +57,8 @@ export class ChatConnection {
   private tokens = 0;
   private tokensAt = Date.now();
   private pausedUntil = 0;
+  /** In debt with the rate limit: input is held (protocol) and the socket is not read. */
+  private throttled = false;
   peer: ReadyInfo | undefined;
   /** Why the connection was closed by one of its limits ('handshake timeout', 'idle timeout'), if it was. */
   limitHit: 'handshake timeout' | 'idle timeout' | undefined;
@@ -74,6 +76,7 @@ export class ChatConnection {
       ...(opts.key ? { key: opts.key } : {}),
       ...(opts.provider ? { provider: opts.provider } : {}),
       readyPayload: encodeReady(opts.hello),
+      paused: () => this.throttled,
       write: (bytes) => this.write(bytes),
       onReady: (payload) => {
         this.peer = decodeReady(payload);
@@ -131,8 +134,17 @@ export class ChatConnection {
     if (ms === undefined || this.outcome || this.ended) return;
     const check = (): void => {
       const quiet = Date.now() - Math.max(this.lastHeard, this.pausedUntil); // a rate-limited peer is not idle
-      if (quiet >= ms) this.limit('idle timeout', 'timeout', `idle for ${Math.round(quiet / 1000)} s (limit ${Math.round(ms / 1000)} s)`);
-      else (this.timer = setTimeout(check, ms - quiet)).unref();
+      if (quiet < ms) {
+        (this.timer = setTimeout(check, ms - quiet)).unref();
+        return;
+      }
+      // Timers run before the event loop polls sockets: when the process was busy, the peer's data may
+      // be waiting unread. Look again after this turn's reads before deciding.
+      setImmediate(() => {
+        const q = Date.now() - Math.max(this.lastHeard, this.pausedUntil);
+        if (q >= ms) this.limit('idle timeout', 'timeout', `idle for ${Math.round(q / 1000)} s (limit ${Math.round(ms / 1000)} s)`);
+        else (this.timer = setTimeout(check, ms - q)).unref();
+      });
     };
     (this.timer = setTimeout(check, ms)).unref();
   }
@@ -145,13 +157,19 @@ export class ChatConnection {
     this.tokens = Math.min(rate.burst, this.tokens + ((now - this.tokensAt) / 1000) * rate.perSecond);
     this.tokensAt = now;
     this.tokens -= cost;
-    if (this.tokens >= 0 || this.pausedUntil > now) return;
+    if (this.tokens >= 0 || this.throttled) return;
+    // In debt: stop right after this message (the protocol keeps the rest of this read) and stop
+    // reading the socket until the refill has paid the debt back. Nothing is dropped.
     const waitMs = Math.ceil((-this.tokens / rate.perSecond) * 1000);
+    this.throttled = true;
     this.pausedUntil = now + waitMs;
     this.socket.pause();
     setTimeout(() => {
+      this.throttled = false;
       this.pausedUntil = 0;
-      if (!this.socket.destroyed) this.socket.resume();
+      if (this.outcome || this.ended) return;
+      this.protocol.parse(Buffer.alloc(0)); // what was held back
+      if (!this.throttled && !this.socket.destroyed) this.socket.resume();
     }, waitMs).unref();
   }
 

@@ -73,6 +73,11 @@ export interface ProtocolOptions {
   onBye(): void;
   /** Fatal; called at most once. */
   onError(err: ChatError): void;
+  /**
+   * Asked after each frame: true makes parse() stop at that frame boundary and keep the rest of the
+   * input (≤ one read) until the next parse() call (the connection's rate limit).
+   */
+  readonly paused?: () => boolean;
   /** Randomness for the ephemeral X25519 key and IVs; tests inject fixed bytes. */
   readonly random?: (bytes: number) => Buffer;
 }
@@ -90,6 +95,8 @@ export class ChatProtocol {
   private receiveCodec: RecordCodec | undefined;
   /** Messages queued by send() before the connection is open. */
   private readonly queued: Buffer[] = [];
+  /** Input not yet decoded because `paused()` said stop (starts at a frame boundary). */
+  private held: Buffer | undefined;
 
   constructor(private readonly opts: ProtocolOptions) {
     if (opts.mode === 'sealed') {
@@ -126,19 +133,29 @@ export class ChatProtocol {
     this.opts.write(this.ourHello);
   }
 
-  /** Feeds received bytes (any chunking). Each frame is handled before the next header is read. */
+  /**
+   * Feeds received bytes (any chunking; an empty chunk resumes input held while paused). Each frame
+   * is handled before the next header is read.
+   */
   parse(chunk: Buffer): void {
     if (this.stateValue === 'failed' || this.stateValue === 'closed') return;
+    let input = chunk;
+    if (this.held) {
+      input = chunk.length > 0 ? Buffer.concat([this.held, chunk]) : this.held;
+      this.held = undefined;
+    }
+    if (input.length === 0) return;
     try {
-      this.decoder.feed(chunk, (frame) => {
+      const used = this.decoder.feed(input, (frame) => {
         if (this.finished()) return false;
         try {
           this.handle(frame);
         } catch (err) {
           this.fail(toChatError(err));
         }
-        return !this.finished();
+        return !this.finished() && !(this.opts.paused?.() ?? false);
       });
+      if (used < input.length && !this.finished()) this.held = Buffer.from(input.subarray(used));
     } catch (err) {
       if (err instanceof WireError && err.code === 'version' && err.peerVersion === 1) {
         // A version-1 peer cannot read our header; answer in its own version so it shows the reason.
@@ -327,6 +344,7 @@ export class ChatProtocol {
     }
     this.closeCodecs();
     this.queued.length = 0;
+    this.held = undefined;
     this.opts.onError(err);
   }
 }

@@ -118,9 +118,10 @@ export class FrameDecoder {
   /**
    * Like push, but hands each frame to `onFrame` as soon as it is complete, before the next header
    * is read, so the caller can change `maxBody` in between (the handshake's READY raises it).
-   * `onFrame` returning false stops decoding (the rest of the chunk is dropped: the connection is over).
+   * `onFrame` returning false stops decoding right after that frame; the return value is the number
+   * of bytes of `chunk` consumed (the caller keeps the rest, which starts at a frame boundary).
    */
-  feed(chunk: Buffer, onFrame: (frame: Frame) => boolean | void): void {
+  feed(chunk: Buffer, onFrame: (frame: Frame) => boolean | void): number {
     if (this.failed) throw this.failed;
     let at = 0;
     try {
@@ -145,7 +146,7 @@ export class FrameDecoder {
         this.body = undefined;
         this.bodyFill = 0;
         this.headerFill = 0;
-        if (onFrame(frame) === false) return;
+        if (onFrame(frame) === false) return at;
       }
     } catch (err) {
       this.failed = err as WireError;
@@ -154,6 +155,7 @@ export class FrameDecoder {
       this.headerFill = 0;
       throw err;
     }
+    return chunk.length;
   }
 
   /** Bytes received that do not yet form a whole frame. */

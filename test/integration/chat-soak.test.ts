@@ -100,7 +100,18 @@ describe('guest', () => {
       }
     });
     const timer = setTimeout(() => child.kill('SIGTERM'), 200_000); // our own child
+    // Sample the session list during the run too: it must move, or the before/after check proves nothing.
+    let peakDuring = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        if (during === -1) peakDuring = Math.max(peakDuring, await deviceSessions().catch(() => 0));
+        await new Promise((r) => setTimeout(r, 3000));
+      }
+    })();
     const code = await done;
+    sampling = false;
+    await sampler;
     clearTimeout(timer);
     fs.rmSync(release, { force: true });
     const m = /SOAK-RESULT (\{.*\})/.exec(out);
@@ -108,9 +119,10 @@ describe('guest', () => {
     const r = JSON.parse(m[1]!) as SoakResult;
     process.stdout.write(`# guest soak: ${JSON.stringify({ ...r, serverRssSamplesMb: r.serverRssSamplesMb.join(' ') })}\n`);
     const afterStop = await deviceSessions();
-    process.stdout.write(`# guest device sessions: before ${before}, with the server up and every client gone ${during}, after the server stopped ${afterStop}\n`);
+    process.stdout.write(`# guest device sessions: before ${before}, peak while chatting ${peakDuring}, with the server up and every client gone ${during}, after the server stopped ${afterStop}\n`);
     assert.match(r.serverStartup, /^cipher: \/dev\/crypto \(driver /);
     check(r, GUEST);
+    assert.ok(peakDuring > before, `the session list counts the server's sessions while it serves (peak ${peakDuring})`);
     assert.equal(during, before, 'the server holds no device session once its clients are gone');
     assert.equal(afterStop, before);
   });

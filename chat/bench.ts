@@ -60,6 +60,8 @@ async function benchOne(mode: ChatMode, opts: BenchOptions): Promise<BenchRow> {
     let done = 0;
     let allDone!: () => void;
     const finished = new Promise<void>((r) => (allDone = r));
+    // Every client is in #lobby once it has its own welcome (the server joins it there first).
+    let welcomed = 0;
     let joinedAll!: () => void;
     const joined = new Promise<void>((r) => (joinedAll = r));
     const provider = mode === 'sealed' ? softwareProvider() : undefined;
@@ -69,7 +71,7 @@ async function benchOne(mode: ChatMode, opts: BenchOptions): Promise<BenchRow> {
       const conn = new ChatConnection(socket, { role: 'initiator', mode, ...(provider ? { psk, provider } : {}), hello: { nick: `b${i}`, role: 'client' } }, {
         onMessage: (m) => {
           if (m.t === 'msg' && ++got === expected && ++done === opts.clients) allDone();
-          if (i === 0 && m.t === 'notice' && m.text === `b${opts.clients - 1} joined #lobby`) joinedAll();
+          if (m.t === 'notice' && m.text.startsWith('welcome ') && ++welcomed === opts.clients) joinedAll();
         },
       });
       conns.push(conn);

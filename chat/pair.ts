@@ -171,7 +171,7 @@ export async function runPair(opts: PairOptions): Promise<PairResult> {
       });
     });
     hostErr.on('data', (c: Buffer) => (hostErrText += c.toString()));
-    const hostExit = runChatSession(socket, { role: 'responder', mode: crypto.mode, ...(crypto.psk ? { psk: crypto.psk } : {}), ...(crypto.provider ? { provider: crypto.provider } : {}), nick: 'host', as: 'peer' }, { stdin: hostIn, stdout: hostOut, stderr: hostErr, interactive: false });
+    const hostExit = runChatSession(socket, { role: 'responder', mode: crypto.mode, ...(crypto.key ? { key: crypto.key } : {}), ...(crypto.provider ? { provider: crypto.provider } : {}), nick: 'host', as: 'peer' }, { stdin: hostIn, stdout: hostOut, stderr: hostErr, interactive: false });
     hostIn.write(`host says: ${sentence}\n`);
     const failed = Promise.race([hostExit, peerExit]).then(() => Promise.reject(new PairError(`the chat ended early.\nhost: ${hostErrText.trim()}\npeer: ${peerErr.trim()}`)));
     await Promise.race([Promise.all([hostGotPeer, peerSaysHost]), failed, timeout]);

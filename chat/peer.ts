@@ -6,7 +6,7 @@
 import * as net from 'node:net';
 import * as readline from 'node:readline';
 import { ChatConnection, type Outcome } from './connection';
-import type { Role } from './keys';
+import type { KeySource, Role } from './keys';
 import { type ChatMessage, MAX_TEXT_CHARS, type PeerRole } from './messages';
 import { type ChatMode, sanitize } from './protocol';
 import type { CryptoProvider } from './provider';
@@ -24,6 +24,7 @@ export interface SessionOptions {
   readonly role: Role;
   readonly mode: ChatMode;
   readonly psk?: Buffer;
+  readonly key?: KeySource;
   readonly provider?: CryptoProvider;
   readonly nick: string;
   readonly as: PeerRole;
@@ -74,7 +75,7 @@ export function runChatSession(socket: net.Socket, opts: SessionOptions, io: Cha
 
     const conn = new ChatConnection(
       socket,
-      { role: opts.role, mode: opts.mode, ...(opts.psk ? { psk: opts.psk } : {}), ...(opts.provider ? { provider: opts.provider } : {}), hello: { nick: opts.nick, role: opts.as } },
+      { role: opts.role, mode: opts.mode, ...(opts.psk ? { psk: opts.psk } : {}), ...(opts.key ? { key: opts.key } : {}), ...(opts.provider ? { provider: opts.provider } : {}), hello: { nick: opts.nick, role: opts.as } },
       {
         onReady(peer) {
           ready = true;

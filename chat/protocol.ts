@@ -3,21 +3,26 @@
  * bytes out through the `write` callback, events through callbacks. Both peers run the same code;
  * only the role (who connected) differs.
  *
- *   start() ──HELLO──▶            each side sends HELLO {mode, role, nonce}
- *   peer HELLO ─▶ derive keys ──READY(seq 0)──▶
- *   peer READY verified ─▶ 'open' (onReady)    MESSAGE records both ways; BYE ends it
+ *   start() ──HELLO──▶            each side sends HELLO {mode, role, key kind, X25519 public key, salt}
+ *   peer HELLO ─▶ X25519 + HKDF ──READY(seq 0)──▶   (sealed in software: no provider session yet)
+ *   peer READY verified ─▶ provider sessions opened ─▶ 'open' (onReady)
+ *                                                    MESSAGE records both ways; BYE ends it
+ *
+ * Until the peer's READY verifies the connection costs only this object, the 8-byte header buffer
+ * and at most MAX_HANDSHAKE_BODY bytes of frame body: the handshake records are sealed and opened
+ * with node:crypto, and the chosen provider (/dev/crypto) is asked for sessions only afterwards.
  *
  * Any fatal error sends an ALERT (best effort), reports once through onError and leaves the
  * instance 'failed'; it refuses further use.
  */
 import * as crypto from 'node:crypto';
-import { deriveSessionKeys, NONCE_BYTES, PSK_BYTES, type Role } from './keys';
-import type { CryptoProvider } from './provider';
+import { deriveSessionKeys, type DirectionKeys, type EphemeralKey, ephemeralKey, keyFileSource, type KeySource, PSK_BYTES, type Role, SALT_BYTES, transcriptHash, X25519_BYTES } from './keys';
+import { type CryptoProvider, softwareProvider } from './provider';
 import { PlainCodec, type RecordCodec, RecordError, SealedCodec } from './record';
-import { encodeFrame, type Frame, FrameDecoder, FrameType, type FrameTypeId, frameTypeName, WireError } from './wire';
+import { encodeFrame, encodeHeader, type Frame, FrameDecoder, FrameType, type FrameTypeId, frameTypeName, MAX_BODY_BYTES, WireError } from './wire';
 
 export type ChatMode = 'none' | 'sealed';
-export type ChatErrorCode = 'auth' | 'replay' | 'malformed' | 'oversize' | 'truncated' | 'version' | 'mode' | 'state' | 'closed';
+export type ChatErrorCode = 'auth' | 'replay' | 'malformed' | 'oversize' | 'truncated' | 'version' | 'mode' | 'state' | 'closed' | 'busy' | 'timeout' | 'device';
 
 export class ChatError extends Error {
   constructor(
@@ -34,17 +39,30 @@ export class ChatError extends Error {
 const MODE_BYTE: Readonly<Record<ChatMode, number>> = { none: 0, sealed: 1 };
 const MODE_DESC: Readonly<Record<number, string>> = { 0: 'no encryption (--crypto none)', 1: 'AES-256-CBC + HMAC-SHA256' };
 const ROLE_BYTE: Readonly<Record<Role, number>> = { initiator: 1, responder: 2 };
-const HELLO_BYTES = 2 + NONCE_BYTES;
-const ALERT_CODES: readonly ChatErrorCode[] = ['auth', 'replay', 'malformed', 'oversize', 'truncated', 'version', 'mode', 'state', 'closed'];
+const KIND_BYTE: Readonly<Record<KeySource['kind'], number>> = { file: 0, passphrase: 1 };
+const KIND_DESC: Readonly<Record<number, string>> = { 0: 'a key file', 1: 'a passphrase' };
+/** mode, role, key kind, X25519 public key, passphrase salt. */
+export const HELLO_BYTES = 3 + X25519_BYTES + SALT_BYTES;
+/** Codes 1-9 are version 1's; an old peer shows the reason of a newer code under 'malformed'. */
+const ALERT_CODES: readonly ChatErrorCode[] = ['auth', 'replay', 'malformed', 'oversize', 'truncated', 'version', 'mode', 'state', 'closed', 'busy', 'timeout', 'device'];
 const MAX_ALERT_REASON = 200;
+/** Largest frame body before the peer's READY verifies: HELLO, READY (a short JSON hello), ALERT. */
+export const MAX_HANDSHAKE_BODY = 512;
+
+/** An ALERT frame by itself (e.g. a server refusing a connection before any protocol object exists). */
+export function encodeAlert(code: ChatErrorCode, reason: string, version?: number): Buffer {
+  const body = Buffer.concat([Buffer.from([ALERT_CODES.indexOf(code) + 1]), Buffer.from(reason, 'utf8').subarray(0, MAX_ALERT_REASON)]);
+  return Buffer.concat([encodeHeader(FrameType.ALERT, body.length, version), body]);
+}
 
 export type ProtocolState = 'new' | 'hello-sent' | 'keyed' | 'open' | 'closing' | 'closed' | 'failed';
 
 export interface ProtocolOptions {
   readonly role: Role;
   readonly mode: ChatMode;
-  /** Required for mode 'sealed'. */
+  /** Mode 'sealed' needs a key: `psk` (a key file's 32 bytes) or `key` (which also covers passphrases). */
   readonly psk?: Buffer;
+  readonly key?: KeySource;
   readonly provider?: CryptoProvider;
   /** Opaque payload of our READY record (the application's hello: nick, role). */
   readonly readyPayload: Buffer;
@@ -55,58 +73,96 @@ export interface ProtocolOptions {
   onBye(): void;
   /** Fatal; called at most once. */
   onError(err: ChatError): void;
-  /** Randomness for nonces and IVs; tests inject fixed bytes. */
+  /**
+   * Asked after each frame: true makes parse() stop at that frame boundary and keep the rest of the
+   * input (≤ one read) until the next parse() call (the connection's rate limit).
+   */
+  readonly paused?: () => boolean;
+  /** Randomness for the ephemeral X25519 key and IVs; tests inject fixed bytes. */
   readonly random?: (bytes: number) => Buffer;
 }
 
 export class ChatProtocol {
   private stateValue: ProtocolState = 'new';
-  private readonly decoder = new FrameDecoder();
+  private readonly decoder = new FrameDecoder(MAX_HANDSHAKE_BODY);
   private readonly random: (bytes: number) => Buffer;
-  private readonly nonce: Buffer;
+  private readonly key: KeySource | undefined;
+  private ephemeral: EphemeralKey | undefined;
+  private ourHello: Buffer | undefined;
+  /** Session keys between our HELLO and the peer's READY; handed to the provider, then dropped. */
+  private pending: { send: DirectionKeys; receive: DirectionKeys } | undefined;
   private sendCodec: RecordCodec | undefined;
   private receiveCodec: RecordCodec | undefined;
-  /** Messages queued by send() before the keys exist. */
+  /** Messages queued by send() before the connection is open. */
   private readonly queued: Buffer[] = [];
+  /** Input not yet decoded because `paused()` said stop (starts at a frame boundary). */
+  private held: Buffer | undefined;
 
   constructor(private readonly opts: ProtocolOptions) {
     if (opts.mode === 'sealed') {
-      if (!opts.psk || opts.psk.length !== PSK_BYTES) throw new TypeError(`mode 'sealed' needs a ${PSK_BYTES}-byte pre-shared key`);
+      if (opts.key) this.key = opts.key;
+      else if (opts.psk && opts.psk.length === PSK_BYTES) this.key = keyFileSource(opts.psk);
+      else throw new TypeError(`mode 'sealed' needs a ${PSK_BYTES}-byte pre-shared key or a key source`);
       if (!opts.provider) throw new TypeError("mode 'sealed' needs a crypto provider");
     }
     this.random = opts.random ?? ((n) => crypto.randomBytes(n));
-    this.nonce = this.random(NONCE_BYTES);
   }
 
   get state(): ProtocolState {
     return this.stateValue;
   }
 
+  /** Bytes held for the frame being received (bounded by the handshake or the frame limit). */
+  get heldBytes(): number {
+    return this.decoder.heldBytes;
+  }
+
   /** Sends our HELLO. */
   start(): void {
     if (this.stateValue !== 'new') throw new ChatError('state', 'start() called twice');
     this.stateValue = 'hello-sent';
-    const body = Buffer.concat([Buffer.from([MODE_BYTE[this.opts.mode], ROLE_BYTE[this.opts.role]]), this.nonce]);
-    this.opts.write(encodeFrame(FrameType.HELLO, body));
+    const sealed = this.opts.mode === 'sealed';
+    if (sealed) this.ephemeral = ephemeralKey(this.random(X25519_BYTES));
+    const salt = sealed && this.opts.role === 'responder' ? this.key!.salt : Buffer.alloc(SALT_BYTES);
+    const body = Buffer.concat([
+      Buffer.from([MODE_BYTE[this.opts.mode], ROLE_BYTE[this.opts.role], sealed ? KIND_BYTE[this.key!.kind] : 0]),
+      this.ephemeral?.publicKey ?? Buffer.alloc(X25519_BYTES),
+      salt,
+    ]);
+    this.ourHello = encodeFrame(FrameType.HELLO, body);
+    this.opts.write(this.ourHello);
   }
 
-  /** Feeds received bytes (any chunking). */
+  /**
+   * Feeds received bytes (any chunking; an empty chunk resumes input held while paused). Each frame
+   * is handled before the next header is read.
+   */
   parse(chunk: Buffer): void {
     if (this.stateValue === 'failed' || this.stateValue === 'closed') return;
-    let frames: Frame[];
-    try {
-      frames = this.decoder.push(chunk);
-    } catch (err) {
-      this.fail(err instanceof WireError ? new ChatError(err.code, err.message) : new ChatError('malformed', String(err)));
-      return;
+    let input = chunk;
+    if (this.held) {
+      input = chunk.length > 0 ? Buffer.concat([this.held, chunk]) : this.held;
+      this.held = undefined;
     }
-    for (const frame of frames) {
-      if (this.finished()) return;
-      try {
-        this.handle(frame);
-      } catch (err) {
-        this.fail(toChatError(err));
+    if (input.length === 0) return;
+    try {
+      const used = this.decoder.feed(input, (frame) => {
+        if (this.finished()) return false;
+        try {
+          this.handle(frame);
+        } catch (err) {
+          this.fail(toChatError(err));
+        }
+        return !this.finished() && !(this.opts.paused?.() ?? false);
+      });
+      if (used < input.length && !this.finished()) this.held = Buffer.from(input.subarray(used));
+    } catch (err) {
+      if (err instanceof WireError && err.code === 'version' && err.peerVersion === 1) {
+        // A version-1 peer cannot read our header; answer in its own version so it shows the reason.
+        this.fail(new ChatError('version', err.message), 1);
+        return;
       }
+      this.fail(err instanceof WireError ? new ChatError(err.code, err.message) : new ChatError('malformed', String(err)));
     }
   }
 
@@ -122,16 +178,21 @@ export class ChatProtocol {
     this.fail(new ChatError('closed', this.stateValue === 'open' || this.stateValue === 'closing' ? 'connection lost (the peer went away without /quit)' : 'connection closed during the handshake'), false);
   }
 
+  /** Ends the connection with an ALERT from this side (timeouts, limits). */
+  abort(code: ChatErrorCode, message: string): void {
+    this.fail(new ChatError(code, message));
+  }
+
   /** Queues or sends one application message. */
   send(payload: Buffer): void {
     if (this.stateValue === 'failed' || this.stateValue === 'closed' || this.stateValue === 'closing') {
       throw new ChatError('state', `cannot send: connection is ${this.stateValue}`);
     }
-    if (!this.sendCodec) {
+    if (this.stateValue !== 'open') {
       this.queued.push(Buffer.from(payload));
       return;
     }
-    this.opts.write(this.sendCodec.seal(FrameType.MESSAGE, payload));
+    this.opts.write(this.sendCodec!.seal(FrameType.MESSAGE, payload));
   }
 
   /** Orderly close: BYE, after which nothing more is sent. */
@@ -144,10 +205,16 @@ export class ChatProtocol {
 
   /** Releases provider sessions. */
   dispose(): void {
+    this.closeCodecs();
+    if (this.stateValue !== 'failed') this.stateValue = 'closed';
+  }
+
+  private closeCodecs(): void {
     this.sendCodec?.close();
     this.receiveCodec?.close();
     this.sendCodec = this.receiveCodec = undefined;
-    if (this.stateValue !== 'failed') this.stateValue = 'closed';
+    this.pending = undefined;
+    this.ephemeral = undefined;
   }
 
   private finished(): boolean {
@@ -159,17 +226,19 @@ export class ChatProtocol {
       case FrameType.ALERT:
         return this.onAlert(frame.body);
       case FrameType.HELLO:
-        return this.onHello(frame.body);
+        return this.onHello(frame);
       default:
         return this.onRecord(frame);
     }
   }
 
-  private onHello(body: Buffer): void {
+  private onHello(frame: Frame): void {
+    const body = frame.body;
     if (this.stateValue !== 'hello-sent') throw new ChatError('malformed', 'unexpected second HELLO');
     if (body.length !== HELLO_BYTES) throw new ChatError('malformed', `HELLO of ${body.length} bytes (expected ${HELLO_BYTES})`);
     const peerMode = body[0]!;
     const peerRole = body[1]!;
+    const peerKind = body[2]!;
     if (!(peerMode in MODE_DESC)) throw new ChatError('mode', `peer asks for unknown crypto mode ${peerMode}`);
     if (peerMode !== MODE_BYTE[this.opts.mode]) {
       throw new ChatError('mode', `crypto mismatch: the peer uses ${MODE_DESC[peerMode]}, this side ${MODE_DESC[MODE_BYTE[this.opts.mode]]}`);
@@ -177,20 +246,36 @@ export class ChatProtocol {
     if (peerRole === ROLE_BYTE[this.opts.role] || (peerRole !== 1 && peerRole !== 2)) {
       throw new ChatError('malformed', 'peer claims the same role as this side (connected to itself?)');
     }
-    const peerNonce = body.subarray(2);
     if (this.opts.mode === 'sealed') {
-      const [iNonce, rNonce] = this.opts.role === 'initiator' ? [this.nonce, peerNonce] : [peerNonce, this.nonce];
-      const keys = deriveSessionKeys(this.opts.psk!, this.opts.role, iNonce, rNonce);
+      if (!(peerKind in KIND_DESC)) throw new ChatError('mode', `peer uses unknown key kind ${peerKind}`);
+      if (peerKind !== KIND_BYTE[this.key!.kind]) {
+        throw new ChatError('mode', `key mismatch: the peer uses ${KIND_DESC[peerKind]}, this side ${KIND_DESC[KIND_BYTE[this.key!.kind]]}`);
+      }
+      const peerHello = Buffer.concat([frame.header, body]);
+      const [helloI, helloR] = this.opts.role === 'initiator' ? [this.ourHello!, peerHello] : [peerHello, this.ourHello!];
+      const salt = helloR.subarray(helloR.length - SALT_BYTES);
+      const psk = this.key!.pskFor(salt);
+      let dh: Buffer;
+      try {
+        dh = this.ephemeral!.agree(body.subarray(3, 3 + X25519_BYTES));
+      } catch (err) {
+        throw new ChatError('malformed', (err as Error).message);
+      }
+      this.ephemeral = undefined;
+      const keys = deriveSessionKeys(psk, dh, transcriptHash(helloI, helloR), this.opts.role);
+      dh.fill(0);
+      // The handshake records go through node:crypto; the provider is asked only once the peer proved the key.
       const iv = (): Buffer => this.random(16);
-      this.sendCodec = new SealedCodec(this.opts.provider!, keys.send, iv);
-      this.receiveCodec = new SealedCodec(this.opts.provider!, keys.receive, iv);
+      const handshake = softwareProvider();
+      this.pending = keys;
+      this.sendCodec = new SealedCodec(handshake, keys.send, iv);
+      this.receiveCodec = new SealedCodec(handshake, keys.receive, iv);
     } else {
       this.sendCodec = new PlainCodec();
       this.receiveCodec = new PlainCodec();
     }
     this.stateValue = 'keyed';
     this.opts.write(this.sendCodec.seal(FrameType.READY, this.opts.readyPayload));
-    this.flushQueue();
   }
 
   private onRecord(frame: Frame): void {
@@ -199,7 +284,10 @@ export class ChatProtocol {
     const opened = this.stateValue === 'open' || this.stateValue === 'closing';
     if (frame.type === FrameType.READY) {
       if (opened) throw new ChatError('malformed', 'second READY');
+      this.openSessions();
       this.stateValue = 'open';
+      this.decoder.maxBody = MAX_BODY_BYTES;
+      this.flushQueue();
       this.opts.onReady(payload);
       return;
     }
@@ -209,6 +297,26 @@ export class ChatProtocol {
     } else if (frame.type === FrameType.BYE) {
       this.stateValue = 'closed';
       this.opts.onBye();
+    }
+  }
+
+  /** The peer's READY verified: move both directions onto the chosen provider (sequence 1 onwards). */
+  private openSessions(): void {
+    const keys = this.pending;
+    if (!keys) return; // plain mode
+    this.pending = undefined;
+    const iv = (): Buffer => this.random(16);
+    let send: SealedCodec | undefined;
+    try {
+      send = new SealedCodec(this.opts.provider!, keys.send, iv, 1n);
+      const receive = new SealedCodec(this.opts.provider!, keys.receive, iv, 1n);
+      this.sendCodec?.close();
+      this.receiveCodec?.close();
+      this.sendCodec = send;
+      this.receiveCodec = receive;
+    } catch (err) {
+      send?.close();
+      throw new ChatError('device', `cannot open crypto sessions: ${(err as Error).message}`);
     }
   }
 
@@ -223,20 +331,20 @@ export class ChatProtocol {
     while (this.queued.length > 0 && this.sendCodec) this.opts.write(this.sendCodec.seal(FrameType.MESSAGE, this.queued.shift()!));
   }
 
-  private fail(err: ChatError, sendAlert = true): void {
+  /** `alert`: false for none, true for one in our version, or the peer's (older) version number. */
+  private fail(err: ChatError, alert: boolean | number = true): void {
     if (this.stateValue === 'failed' || this.stateValue === 'closed') return;
     this.stateValue = 'failed';
-    if (sendAlert && !err.remote && err.code !== 'closed') {
-      const reason = Buffer.from(err.message, 'utf8').subarray(0, MAX_ALERT_REASON);
+    if (alert !== false && !err.remote && err.code !== 'closed') {
       try {
-        this.opts.write(encodeFrame(FrameType.ALERT, Buffer.concat([Buffer.from([ALERT_CODES.indexOf(err.code) + 1]), reason])));
+        this.opts.write(encodeAlert(err.code, err.message, typeof alert === 'number' ? alert : undefined));
       } catch {
         // Best effort: the transport may already be gone.
       }
     }
-    this.sendCodec?.close();
-    this.receiveCodec?.close();
-    this.sendCodec = this.receiveCodec = undefined;
+    this.closeCodecs();
+    this.queued.length = 0;
+    this.held = undefined;
     this.opts.onError(err);
   }
 }

@@ -77,7 +77,7 @@ export class PlainCodec implements RecordCodec {
 }
 
 export class SealedCodec implements RecordCodec {
-  private seq = 0n;
+  private seq: bigint;
   private readonly cipher: BlockCipher;
   private readonly mac: Mac;
 
@@ -86,7 +86,10 @@ export class SealedCodec implements RecordCodec {
     keys: DirectionKeys,
     /** Source of IVs; tests pass a fixed one to compare providers and known answers. */
     private readonly randomIv: () => Buffer = () => crypto.randomBytes(BLOCK_BYTES),
+    /** First sequence number (a codec taking over after the handshake's READY starts at 1). */
+    startSeq = 0n,
   ) {
+    this.seq = startSeq;
     this.cipher = provider.cipher(keys.enc);
     try {
       this.mac = provider.mac(keys.mac);

@@ -3,17 +3,28 @@
  * ChatConnection (encrypted with the shared key, or plain). Writes never wait: every client has a
  * bounded output queue, and a client whose queue overflows (it stopped reading) is disconnected,
  * so one slow or broken client never holds up the others.
+ *
+ * Against hostile clients (docs/chat-protocol.md, "Limits"): pending handshakes are capped per
+ * server and per source address, a handshake must finish within a timeout, an open client that
+ * sends nothing is closed after an idle timeout, and each client's messages are rate limited.
  */
 import * as net from 'node:net';
 import { ChatConnection } from './connection';
+import type { KeySource } from './keys';
 import { type ChatMessage, encodeMessage, NICK_RE, ROOM_RE } from './messages';
-import type { ChatMode } from './protocol';
+import { type ChatMode, encodeAlert } from './protocol';
 import type { CryptoProvider } from './provider';
 import { checkAllowedHost } from './peer';
 
 export const DEFAULT_ROOM = '#lobby';
 export const DEFAULT_MAX_QUEUED_BYTES = 1024 * 1024;
 export const DEFAULT_MAX_CLIENTS = 256;
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+export const DEFAULT_IDLE_TIMEOUT_MS = 600_000;
+export const DEFAULT_MAX_PENDING = 64;
+export const DEFAULT_MAX_PENDING_PER_ADDRESS = 16;
+export const DEFAULT_RATE_PER_SECOND = 20;
+export const DEFAULT_RATE_BURST = 200;
 const MAX_ROOMS_PER_CLIENT = 16;
 
 export interface ServerOptions {
@@ -21,10 +32,21 @@ export interface ServerOptions {
   readonly port: number;
   readonly mode: ChatMode;
   readonly psk?: Buffer;
+  readonly key?: KeySource;
   readonly provider?: CryptoProvider;
   /** Unsent bytes allowed per client before it is dropped. */
   readonly maxQueuedBytes?: number;
   readonly maxClients?: number;
+  /** A client's READY must verify within this (ms); 0 disables. */
+  readonly handshakeTimeoutMs?: number;
+  /** An open client that sends no record for this long (ms) is closed; 0 disables. */
+  readonly idleTimeoutMs?: number;
+  /** Connections still in the handshake, in total and from one source address; more are refused at once. */
+  readonly maxPendingHandshakes?: number;
+  readonly maxPendingPerAddress?: number;
+  /** Messages a client may send per second (sustained) and in one burst; 0 disables. */
+  readonly ratePerSecond?: number;
+  readonly rateBurst?: number;
   /** Server log lines (connects, drops, errors). */
   readonly log?: (line: string) => void;
 }
@@ -33,6 +55,8 @@ interface Client {
   readonly id: number;
   readonly conn: ChatConnection;
   nick: string | undefined;
+  readonly address: string;
+  pending: boolean;
   readonly rooms: Set<string>;
   /** Room that plain text goes to (the one joined last). */
   current: string | undefined;
@@ -49,6 +73,16 @@ export interface ServerStats {
   readonly droppedSlow: number;
   /** Largest unsent backlog seen on any client connection, in bytes. */
   readonly maxQueuedSeen: number;
+  /** Connections still in the handshake now. */
+  readonly pending: number;
+  /** Connections refused at accept (server full, too many pending handshakes). */
+  readonly refused: number;
+  readonly handshakeTimeouts: number;
+  readonly idleTimeouts: number;
+  /** Clients whose handshake failed (wrong key, wrong version, malformed). */
+  readonly handshakeFailures: number;
+  /** Clients dropped because sealing toward them failed (e.g. /dev/crypto gone). */
+  readonly sealFailures: number;
 }
 
 export class ChatServer {
@@ -56,7 +90,9 @@ export class ChatServer {
   private readonly clients = new Map<number, Client>();
   private readonly rooms = new Map<string, Set<Client>>();
   private nextId = 1;
-  private readonly stats = { received: 0, delivered: 0, droppedSlow: 0, maxQueuedSeen: 0 };
+  private readonly stats = { received: 0, delivered: 0, droppedSlow: 0, maxQueuedSeen: 0, refused: 0, handshakeTimeouts: 0, idleTimeouts: 0, handshakeFailures: 0, sealFailures: 0 };
+  private pendingTotal = 0;
+  private readonly pendingByAddress = new Map<string, number>();
   private readonly log: (line: string) => void;
   readonly maxQueuedBytes: number;
 
@@ -78,7 +114,7 @@ export class ChatServer {
   }
 
   getStats(): ServerStats {
-    return { clients: this.clients.size, rooms: this.rooms.size, ...this.stats };
+    return { clients: this.clients.size, rooms: this.rooms.size, pending: this.pendingTotal, ...this.stats };
   }
 
   /** Stops accepting, says goodbye to everyone, resolves when every socket is closed. */
@@ -88,34 +124,64 @@ export class ChatServer {
     return closed;
   }
 
+  private refuse(socket: net.Socket, why: string): void {
+    this.stats.refused++;
+    this.log(`refusing ${socket.remoteAddress}:${socket.remotePort}: ${why}`);
+    socket.on('error', () => undefined);
+    // One small plain ALERT so a real client says why; nothing else is allocated for this peer.
+    socket.end(encodeAlert('busy', `server busy: ${why}`));
+    setTimeout(() => socket.destroy(), 1000).unref();
+  }
+
   private accept(socket: net.Socket): void {
-    if (this.clients.size >= (this.opts.maxClients ?? DEFAULT_MAX_CLIENTS)) {
-      this.log(`refusing ${socket.remoteAddress}:${socket.remotePort}: server full`);
-      socket.destroy();
-      return;
+    const address = socket.remoteAddress ?? '?';
+    const o = this.opts;
+    if (this.clients.size >= (o.maxClients ?? DEFAULT_MAX_CLIENTS)) return this.refuse(socket, 'server full');
+    if (this.pendingTotal >= (o.maxPendingHandshakes ?? DEFAULT_MAX_PENDING)) return this.refuse(socket, 'too many handshakes in progress');
+    if ((this.pendingByAddress.get(address) ?? 0) >= (o.maxPendingPerAddress ?? DEFAULT_MAX_PENDING_PER_ADDRESS)) {
+      return this.refuse(socket, `too many handshakes in progress from ${address}`);
     }
+    this.pendingTotal++;
+    this.pendingByAddress.set(address, (this.pendingByAddress.get(address) ?? 0) + 1);
+    const handshakeMs = o.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    const idleMs = o.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    const perSecond = o.ratePerSecond ?? DEFAULT_RATE_PER_SECOND;
     const id = this.nextId++;
     const client: Client = {
       id,
       nick: undefined,
+      address,
+      pending: true,
       rooms: new Set(),
       current: undefined,
       conn: new ChatConnection(
         socket,
         {
           role: 'responder',
-          mode: this.opts.mode,
-          ...(this.opts.psk ? { psk: this.opts.psk } : {}),
-          ...(this.opts.provider ? { provider: this.opts.provider } : {}),
+          mode: o.mode,
+          ...(o.psk ? { psk: o.psk } : {}),
+          ...(o.key ? { key: o.key } : {}),
+          ...(o.provider ? { provider: o.provider } : {}),
           hello: { nick: 'server', role: 'server' },
           maxQueuedBytes: this.maxQueuedBytes,
+          ...(handshakeMs > 0 ? { handshakeTimeoutMs: handshakeMs } : {}),
+          ...(idleMs > 0 ? { idleTimeoutMs: idleMs } : {}),
+          ...(perSecond > 0 ? { rate: { perSecond, burst: Math.max(1, o.rateBurst ?? DEFAULT_RATE_BURST) } } : {}),
         },
         {
-          onReady: (peer) => this.welcome(client, peer.nick),
+          onReady: (peer) => {
+            this.settle(client);
+            this.welcome(client, peer.nick);
+          },
           onMessage: (m) => this.onMessage(client, m),
           onEnd: (outcome) => {
             const why = outcome.kind === 'error' ? outcome.error.message : outcome.kind === 'bye' ? 'quit' : 'server closing';
             if (outcome.kind === 'error' && /output queue/.test(why)) this.stats.droppedSlow++;
+            if (outcome.kind === 'error' && /cannot encrypt toward/.test(why)) this.stats.sealFailures++;
+            if (client.conn.limitHit === 'handshake timeout') this.stats.handshakeTimeouts++;
+            else if (client.conn.limitHit === 'idle timeout') this.stats.idleTimeouts++;
+            else if (client.pending) this.stats.handshakeFailures++;
+            this.settle(client);
             this.log(`client ${id} (${client.nick ?? 'no nick'}) gone: ${why}`);
             this.remove(client, why);
           },
@@ -123,7 +189,17 @@ export class ChatServer {
       ),
     };
     this.clients.set(id, client);
-    this.log(`client ${id} connected from ${socket.remoteAddress}:${socket.remotePort}`);
+    this.log(`client ${id} connected from ${address}:${socket.remotePort}`);
+  }
+
+  /** The client left the handshake (verified, or gone): release its pending slot once. */
+  private settle(client: Client): void {
+    if (!client.pending) return;
+    client.pending = false;
+    this.pendingTotal--;
+    const n = (this.pendingByAddress.get(client.address) ?? 1) - 1;
+    if (n <= 0) this.pendingByAddress.delete(client.address);
+    else this.pendingByAddress.set(client.address, n);
   }
 
   private welcome(client: Client, wanted: string): void {

@@ -1,5 +1,5 @@
 /** Turns --crypto / --key-file into a mode, key and provider, with the start-up line that says which. */
-import { readKeyFile } from './keys';
+import { type KeySource, readKeyFile } from './keys';
 import type { ChatMode } from './protocol';
 import { createProvider, type CryptoProvider, type ProviderChoice } from './provider';
 
@@ -8,7 +8,7 @@ export const CRYPTO_CHOICES: readonly CryptoChoice[] = ['none', 'cryptodev', 'so
 
 export interface ChatCrypto {
   readonly mode: ChatMode;
-  readonly psk?: Buffer;
+  readonly key?: KeySource;
   readonly provider?: CryptoProvider;
   /** "cipher: ..." — printed when the chat starts. */
   readonly startupLine: string;
@@ -35,12 +35,12 @@ export function setupCrypto(choice: CryptoChoice | undefined, keyFile: string | 
     return { mode: 'none', startupLine: 'cipher: none (plain text: anyone on the path can read this chat)', close: () => undefined };
   }
   if (!keyFile) throw new CryptoSetupError(`--crypto ${effective} needs --key-file FILE (make one with: vlab chat keygen FILE)`);
-  const psk = readKeyFile(keyFile);
+  const key = readKeyFile(keyFile);
   let provider: CryptoProvider;
   try {
     provider = createProvider(effective);
   } catch (err) {
     throw new CryptoSetupError(`--crypto ${effective}: ${(err as Error).message}`);
   }
-  return { mode: 'sealed', psk, provider, startupLine: provider.description, close: () => provider.close() };
+  return { mode: 'sealed', key, provider, startupLine: provider.description, close: () => provider.close() };
 }

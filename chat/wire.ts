@@ -1,5 +1,5 @@
 /**
- * Chat wire format, version 1 (docs/chat-protocol.md): every frame is an 8-byte header followed by
+ * Chat wire format, version 2 (docs/chat-protocol.md): every frame is an 8-byte header followed by
  * a body of at most MAX_BODY bytes.
  *
  *   0      1      2      4                8
@@ -9,14 +9,14 @@
  * This module only frames bytes; it never interprets bodies and does no I/O.
  */
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 export const HEADER_BYTES = 8;
 /** Hard cap on a whole frame: header + body never exceed 64 KiB. */
 export const MAX_FRAME_BYTES = 64 * 1024;
 export const MAX_BODY_BYTES = MAX_FRAME_BYTES - HEADER_BYTES;
 
 export const FrameType = {
-  /** Plain: mode, role, 32-byte nonce. First frame each side sends. */
+  /** Plain: mode, role, key kind, ephemeral X25519 public key, passphrase salt. First frame each side sends. */
   HELLO: 1,
   /** Plain: a fatal error reason, sent just before closing. */
   ALERT: 2,
@@ -41,6 +41,8 @@ export class WireError extends Error {
   constructor(
     readonly code: WireErrorCode,
     message: string,
+    /** For 'version': the version byte the peer sent. */
+    readonly peerVersion?: number,
   ) {
     super(message);
     this.name = 'WireError';
@@ -54,12 +56,12 @@ export interface Frame {
   readonly body: Buffer;
 }
 
-export function encodeHeader(type: FrameTypeId, bodyLength: number): Buffer {
+export function encodeHeader(type: FrameTypeId, bodyLength: number, version = PROTOCOL_VERSION): Buffer {
   if (!Number.isInteger(bodyLength) || bodyLength < 0 || bodyLength > MAX_BODY_BYTES) {
     throw new WireError('oversize', `frame body of ${bodyLength} bytes exceeds the ${MAX_BODY_BYTES}-byte limit`);
   }
   const header = Buffer.alloc(HEADER_BYTES);
-  header[0] = PROTOCOL_VERSION;
+  header[0] = version;
   header[1] = type;
   header.writeUInt16BE(0, 2);
   header.writeUInt32BE(bodyLength, 4);
@@ -71,16 +73,17 @@ export function encodeFrame(type: FrameTypeId, body: Buffer): Buffer {
 }
 
 /** Validates a header before any body byte is awaited: the length is capped before use. */
-function checkHeader(header: Buffer): { type: FrameTypeId; length: number } {
+function checkHeader(header: Buffer, maxBody: number): { type: FrameTypeId; length: number } {
   if (header[0] !== PROTOCOL_VERSION) {
-    throw new WireError('version', `peer speaks chat protocol version ${header[0]}; this side speaks ${PROTOCOL_VERSION} (or it is not a vlab chat peer)`);
+    throw new WireError('version', `peer speaks chat protocol version ${header[0]}; this side speaks ${PROTOCOL_VERSION} (or it is not a vlab chat peer)`, header[0]);
   }
   const type = header[1]!;
   if (!KNOWN_TYPES.has(type)) throw new WireError('malformed', `unknown frame type ${type}`);
   if (header.readUInt16BE(2) !== 0) throw new WireError('malformed', 'reserved header flags are not zero');
   const length = header.readUInt32BE(4);
-  if (length > MAX_BODY_BYTES) {
-    throw new WireError('oversize', `peer announced a ${length}-byte frame body; the limit is ${MAX_BODY_BYTES}`);
+  if (length > maxBody) {
+    const when = maxBody < MAX_BODY_BYTES ? ' before the handshake completes' : '';
+    throw new WireError('oversize', `peer announced a ${length}-byte frame body; the limit${when} is ${maxBody}`);
   }
   return { type: type as FrameTypeId, length };
 }
@@ -89,80 +92,87 @@ function checkHeader(header: Buffer): { type: FrameTypeId; length: number } {
  * Incremental frame splitter. `push` accepts any chunking (1-byte writes, many frames coalesced in
  * one read) and returns every complete frame; partial input waits for more. After an error the
  * decoder stays failed.
+ *
+ * Memory: one 8-byte header buffer and, once a header has been validated, one body buffer of
+ * exactly the announced length (≤ `maxBody`). Input chunks are copied and never kept, so a peer
+ * that trickles one byte per read costs the announced frame, not one socket buffer per byte.
  */
 export class FrameDecoder {
-  // Unconsumed input kept as a chunk list and joined only once a whole frame is present, so a
-  // 64 KiB frame arriving one byte at a time costs O(n), not O(n^2).
-  private chunks: Buffer[] = [];
-  private buffered = 0;
-  /** Length of the frame being waited for, once its header has been validated. */
-  private awaiting: number | undefined;
+  private readonly header = Buffer.alloc(HEADER_BYTES);
+  private headerFill = 0;
+  /** Body of the frame being assembled, once its header has been validated. */
+  private body: Buffer | undefined;
+  private bodyFill = 0;
+  private type: FrameTypeId = FrameType.HELLO;
   private failed: WireError | undefined;
 
+  /** Largest body accepted; callers lower it before authentication (see ChatProtocol). */
+  constructor(public maxBody: number = MAX_BODY_BYTES) {}
+
   push(chunk: Buffer): Frame[] {
-    if (this.failed) throw this.failed;
-    if (chunk.length === 0) return [];
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
     const frames: Frame[] = [];
+    this.feed(chunk, (f) => void frames.push(f));
+    return frames;
+  }
+
+  /**
+   * Like push, but hands each frame to `onFrame` as soon as it is complete, before the next header
+   * is read, so the caller can change `maxBody` in between (the handshake's READY raises it).
+   * `onFrame` returning false stops decoding right after that frame; the return value is the number
+   * of bytes of `chunk` consumed (the caller keeps the rest, which starts at a frame boundary).
+   */
+  feed(chunk: Buffer, onFrame: (frame: Frame) => boolean | void): number {
+    if (this.failed) throw this.failed;
+    let at = 0;
     try {
-      for (;;) {
-        if (this.awaiting === undefined) {
-          if (this.buffered < HEADER_BYTES) break;
-          this.awaiting = HEADER_BYTES + checkHeader(this.peek(HEADER_BYTES)).length;
+      while (at < chunk.length) {
+        if (!this.body) {
+          const n = Math.min(HEADER_BYTES - this.headerFill, chunk.length - at);
+          chunk.copy(this.header, this.headerFill, at, at + n);
+          this.headerFill += n;
+          at += n;
+          if (this.headerFill < HEADER_BYTES) break;
+          const { type, length } = checkHeader(this.header, Math.min(this.maxBody, MAX_BODY_BYTES));
+          this.type = type;
+          this.body = Buffer.allocUnsafe(length);
+          this.bodyFill = 0;
         }
-        if (this.buffered < this.awaiting) break;
-        const bytes = this.take(this.awaiting);
-        this.awaiting = undefined;
-        frames.push({ type: bytes[1] as FrameTypeId, header: bytes.subarray(0, HEADER_BYTES), body: bytes.subarray(HEADER_BYTES) });
+        const n = Math.min(this.body.length - this.bodyFill, chunk.length - at);
+        chunk.copy(this.body, this.bodyFill, at, at + n);
+        this.bodyFill += n;
+        at += n;
+        if (this.bodyFill < this.body.length) break;
+        const frame = { type: this.type, header: Buffer.from(this.header), body: this.body };
+        this.body = undefined;
+        this.bodyFill = 0;
+        this.headerFill = 0;
+        if (onFrame(frame) === false) return at;
       }
     } catch (err) {
       this.failed = err as WireError;
-      this.chunks = [];
-      this.buffered = 0;
+      this.body = undefined;
+      this.bodyFill = 0;
+      this.headerFill = 0;
       throw err;
     }
-    return frames;
+    return chunk.length;
   }
 
   /** Bytes received that do not yet form a whole frame. */
   get bufferedBytes(): number {
-    return this.buffered;
+    return this.headerFill + this.bodyFill;
+  }
+
+  /** Bytes held for the frame being assembled (header + the announced body). */
+  get heldBytes(): number {
+    return HEADER_BYTES + (this.body?.length ?? 0);
   }
 
   /** Call at end of stream: throws 'truncated' when a frame was cut off. */
   end(): void {
-    if (this.failed || this.buffered === 0) return;
-    const expected = this.awaiting ?? HEADER_BYTES;
-    this.failed = new WireError('truncated', `connection closed in the middle of a frame (${this.buffered} of ${expected} bytes received)`);
+    if (this.failed || this.bufferedBytes === 0) return;
+    const expected = this.body ? HEADER_BYTES + this.body.length : HEADER_BYTES;
+    this.failed = new WireError('truncated', `connection closed in the middle of a frame (${this.bufferedBytes} of ${expected} bytes received)`);
     throw this.failed;
-  }
-
-  private peek(n: number): Buffer {
-    if (this.chunks[0]!.length >= n) return this.chunks[0]!.subarray(0, n);
-    const joined = Buffer.concat(this.chunks);
-    this.chunks = [joined];
-    return joined.subarray(0, n);
-  }
-
-  /** Removes and returns the first n bytes as a fresh copy (frames never alias socket buffers). */
-  private take(n: number): Buffer {
-    const out = Buffer.allocUnsafe(n);
-    let filled = 0;
-    while (filled < n) {
-      const head = this.chunks[0]!;
-      const want = n - filled;
-      if (head.length <= want) {
-        head.copy(out, filled);
-        filled += head.length;
-        this.chunks.shift();
-      } else {
-        head.copy(out, filled, 0, want);
-        this.chunks[0] = head.subarray(want);
-        filled += want;
-      }
-    }
-    this.buffered -= n;
-    return out;
   }
 }

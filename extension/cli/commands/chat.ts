@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import * as fs from 'node:fs';
 import { type CliCommand, type CliIo, UsageError } from '../command';
-import { generatePsk, KeyFileError, pskFromPassphrase, writeKeyFile } from '../../../chat/keys';
+import { generatePsk, KeyFileError, type KeySource, passphraseSource, writeKeyFile } from '../../../chat/keys';
 import { NICK_RE } from '../../../chat/messages';
 import { acceptOne, connectTo, parseHostPort, runChatSession } from '../../../chat/peer';
 import { ChatServer } from '../../../chat/server';
@@ -89,8 +89,8 @@ ${CRYPTO_HELP}`,
   },
 };
 
-function psk(c: ChatCrypto): { psk?: Buffer; provider?: ChatCrypto['provider'] } {
-  return { ...(c.psk ? { psk: c.psk } : {}), ...(c.provider ? { provider: c.provider } : {}) };
+function psk(c: ChatCrypto): { key?: KeySource; provider?: ChatCrypto['provider'] } {
+  return { ...(c.key ? { key: c.key } : {}), ...(c.provider ? { provider: c.provider } : {}) };
 }
 
 const connect: CliCommand = {
@@ -130,18 +130,20 @@ const keygen: CliCommand = {
   name: 'chat keygen',
   summary: 'write a new pre-shared chat key file (mode 0600)',
   usage: `usage: vlab chat keygen FILE [--force] [--passphrase-stdin]
-Writes a fresh random 256-bit key, or with --passphrase-stdin one derived (scrypt) from the first
-line of stdin, so two machines can make the same key from a shared phrase. Refuses to overwrite
-an existing file unless --force.`,
+Writes a fresh random 256-bit key, or with --passphrase-stdin the first line of stdin as a
+passphrase, so two machines can share a phrase instead of a file. Each server stretches the phrase
+with scrypt under its own random salt, sent in the clear in its HELLO: someone who records a
+handshake can test passphrase guesses offline at scrypt's cost, so use a long random phrase
+(docs/chat-protocol.md). Refuses to overwrite an existing file unless --force.`,
   async run(args, io) {
     const { values, positionals } = parse(args, { force: { type: 'boolean' }, 'passphrase-stdin': { type: 'boolean' } }, 1);
     const file = positionals[0];
     if (!file) throw new UsageError('FILE is required');
-    let key;
+    let key: Buffer | string;
     if (values['passphrase-stdin']) {
-      const phrase = (await readFirstLine(io.stdin)).replace(/\r$/, '');
+      key = (await readFirstLine(io.stdin)).replace(/\r$/, '');
       try {
-        key = pskFromPassphrase(phrase);
+        passphraseSource(key, Buffer.alloc(16)); // validates length and shape, derives nothing
       } catch (err) {
         throw new UsageError((err as Error).message);
       }
@@ -178,15 +180,53 @@ function readFirstLine(stream: NodeJS.ReadableStream): Promise<string> {
 const server: CliCommand = {
   name: 'chat server',
   summary: 'IRC-like multi-client chat server (nicks, rooms, /msg)',
-  usage: `usage: vlab chat server --port P [--host 127.0.0.1] [--crypto ...] [--key-file F] [--max-queue BYTES]
+  usage: `usage: vlab chat server --port P [--host 127.0.0.1] [--crypto ...] [--key-file F] [--max-queue BYTES] [limits]
 Clients connect with vlab chat connect. Commands: /nick NAME, /join #room, /part [#room], /list,
 /who [#room], /msg NICK text, /quit. Plain lines go to the room joined last (#lobby at first).
 Each client has a bounded output queue (--max-queue, default 1 MiB); a client that stops reading is
 disconnected instead of slowing the others. Ctrl-C stops the server.
+Limits against hostile clients (docs/chat-protocol.md, "Limits"; 0 disables a timeout or the rate):
+  --handshake-timeout S   a client must prove the key within S seconds (default 10)
+  --idle-timeout S        an open client that sends nothing for S seconds is closed (default 600)
+  --max-clients N         connections at once, handshakes included (default 256)
+  --max-pending N         handshakes in progress at once (default 64) ...
+  --max-pending-per-address N   ... and from one source address (default 16); more are refused at once
+  --rate N                messages a client may send per second, sustained (default 20; a message
+                          costs 1 plus 1 per KiB beyond the first); over it the server stops reading
+                          that client until it is back within budget — nothing is dropped
+  --burst N               messages a client may send at once before --rate applies (default 200)
 ${CRYPTO_HELP}`,
   async run(args, io) {
-    const { values } = parse(args, { crypto: cryptoOptions.crypto, 'key-file': cryptoOptions['key-file'], host: { type: 'string' }, port: { type: 'string' }, 'max-queue': { type: 'string' } });
+    const limitNames = ['handshake-timeout', 'idle-timeout', 'max-clients', 'max-pending', 'max-pending-per-address', 'rate', 'burst'] as const;
+    const limitOptions = Object.fromEntries(limitNames.map((n) => [n, { type: 'string' as const }]));
+    const { values } = parse(args, { crypto: cryptoOptions.crypto, 'key-file': cryptoOptions['key-file'], host: { type: 'string' }, port: { type: 'string' }, 'max-queue': { type: 'string' }, ...limitOptions });
     const port = portFrom(values['port'], true);
+    const num = (name: (typeof limitNames)[number], min: number, max: number): number | undefined => {
+      const v = values[name];
+      if (v === undefined) return undefined;
+      const n = Number(v);
+      if (typeof v !== 'string' || !Number.isFinite(n) || n < min || n > max) throw new UsageError(`--${name} must be a number from ${min} to ${max}`);
+      return n;
+    };
+    const seconds = (name: 'handshake-timeout' | 'idle-timeout'): number | undefined => {
+      const s = num(name, 0, 86_400);
+      return s === undefined ? undefined : Math.round(s * 1000);
+    };
+    const int = (name: 'max-clients' | 'max-pending' | 'max-pending-per-address' | 'burst', min: number, max: number): number | undefined => {
+      const n = num(name, min, max);
+      if (n !== undefined && !Number.isInteger(n)) throw new UsageError(`--${name} must be an integer`);
+      return n;
+    };
+    const limits = {
+      handshakeTimeoutMs: seconds('handshake-timeout'),
+      idleTimeoutMs: seconds('idle-timeout'),
+      maxClients: int('max-clients', 1, 100_000),
+      maxPendingHandshakes: int('max-pending', 1, 100_000),
+      maxPendingPerAddress: int('max-pending-per-address', 1, 100_000),
+      ratePerSecond: num('rate', 0, 1_000_000),
+      rateBurst: int('burst', 1, 1_000_000),
+    };
+    const definedLimits = Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)) as Partial<Record<keyof typeof limits, number>>;
     const maxQueue = values['max-queue'] === undefined ? undefined : Number(values['max-queue']);
     if (maxQueue !== undefined && (!Number.isInteger(maxQueue) || maxQueue < 65536)) throw new UsageError('--max-queue must be an integer ≥ 65536');
     const c = cryptoFrom(values);
@@ -196,6 +236,7 @@ ${CRYPTO_HELP}`,
       mode: c.mode,
       ...psk(c),
       ...(maxQueue !== undefined ? { maxQueuedBytes: maxQueue } : {}),
+      ...definedLimits,
       log: (line) => io.stderr.write(`${new Date().toTimeString().slice(0, 8)} ${line}\n`),
     });
     try {
@@ -205,7 +246,7 @@ ${CRYPTO_HELP}`,
       });
       io.stderr.write(`chat server listening on ${addr.address}:${addr.port}\n`);
       await new Promise<void>((resolve) => (io.signal.aborted ? resolve() : io.signal.addEventListener('abort', () => resolve(), { once: true })));
-      io.stderr.write('stopping\n');
+      io.stderr.write(`stopping; stats ${JSON.stringify(srv.getStats())}\n`);
       await srv.close();
       return 0;
     } finally {

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { main } from '../../../extension/cli/vlab';
-import { readKeyFile } from '../../../chat/keys';
+import { type KeySource, readKeyFile } from '../../../chat/keys';
 import { capture } from './helpers';
 
 async function vlab(args: string[], stdinText?: string): Promise<{ code: number; out: string; err: string }> {
@@ -24,7 +24,8 @@ test('keygen writes a 0600 key file and refuses to overwrite it', async () => {
     const r = await vlab(['chat', 'keygen', f]);
     assert.equal(r.code, 0, r.err);
     assert.equal(fs.statSync(f).mode & 0o777, 0o600);
-    assert.equal(readKeyFile(f).length, 32);
+    assert.equal(readKeyFile(f).kind, 'file');
+    assert.equal(readKeyFile(f).pskFor(Buffer.alloc(16)).length, 32);
     assert.equal((await vlab(['chat', 'keygen', f])).code, 1);
     const before = fs.readFileSync(f, 'utf8');
     assert.equal((await vlab(['chat', 'keygen', f, '--force'])).code, 0);
@@ -34,15 +35,21 @@ test('keygen writes a 0600 key file and refuses to overwrite it', async () => {
   }
 });
 
-test('keygen --passphrase-stdin: the same phrase gives the same key, another phrase another key', async () => {
+test('keygen --passphrase-stdin: a passphrase file; the same phrase and salt give the same key, another salt or phrase another key', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vlab-keygen-'));
   try {
     const [a, b, c] = ['a', 'b', 'c'].map((n) => path.join(dir, n)) as [string, string, string];
     assert.equal((await vlab(['chat', 'keygen', a, '--passphrase-stdin'], 'correct horse battery\n')).code, 0);
     assert.equal((await vlab(['chat', 'keygen', b, '--passphrase-stdin'], 'correct horse battery\n')).code, 0);
     assert.equal((await vlab(['chat', 'keygen', c, '--passphrase-stdin'], 'another phrase here\n')).code, 0);
-    assert.deepEqual(readKeyFile(a), readKeyFile(b));
-    assert.notDeepEqual(readKeyFile(a), readKeyFile(c));
+    const [ka, kb, kc] = [a, b, c].map(readKeyFile) as [KeySource, KeySource, KeySource];
+    assert.equal(ka.kind, 'passphrase');
+    assert.equal(fs.statSync(a).mode & 0o777, 0o600);
+    assert.notDeepEqual(ka.salt, kb.salt, 'each loaded passphrase serves under its own random salt');
+    const salt = Buffer.alloc(16, 5);
+    assert.deepEqual(ka.pskFor(salt), kb.pskFor(salt));
+    assert.notDeepEqual(ka.pskFor(salt), ka.pskFor(Buffer.alloc(16, 6)));
+    assert.notDeepEqual(ka.pskFor(salt), kc.pskFor(salt));
     const short = await vlab(['chat', 'keygen', path.join(dir, 'd'), '--passphrase-stdin'], 'short\n');
     assert.equal(short.code, 2);
     assert.match(short.err, /at least 8 characters/);

@@ -73,11 +73,11 @@ test('a truncated frame closes the connection with a clear error', async () => {
 
 test('an oversize frame header is refused before its body is read', async () => {
   const { peer, raw } = await peerAgainstRaw({ mode: 'none', nick: 'alice' });
-  const header = Buffer.from([1, 1, 0, 0, 0, 0, 0, 0]);
+  const header = Buffer.from([2, 1, 0, 0, 0, 0, 0, 0]);
   header.writeUInt32BE(MAX_BODY_BYTES + 1, 4);
   raw.write(header);
   assert.equal(await peer.exit, 1);
-  assert.match(peer.stderr.text(), /65529-byte frame body; the limit is 65528/);
+  assert.match(peer.stderr.text(), /65529-byte frame body; the limit before the handshake completes is 512/);
   raw.destroy();
 });
 

@@ -206,3 +206,16 @@ test('sanitize strips terminal control sequences from peer text', () => {
   assert.equal(sanitize('ok\u001b[2Jboom\r\n\u0007'), 'ok\uFFFD[2Jboom\uFFFD\uFFFD\uFFFD');
   assert.equal(sanitize('tab\tstays'), 'tab\tstays');
 });
+
+test('a READY and a large MESSAGE in one read: the handshake limit is lifted between the two frames', () => {
+  const [a, b] = pair();
+  const aHello = a.out.splice(0);
+  const bHello = b.out.splice(0);
+  for (const x of aHello) b.p.parse(x); // b answers with its READY
+  for (const x of bHello) a.p.parse(x); // a answers with its READY
+  for (const x of b.out.splice(0)) a.p.parse(x); // a verifies b's READY: open
+  a.p.send(Buffer.alloc(3000, 0x61));
+  b.p.parse(Buffer.concat(a.out.splice(0))); // a's READY and its 3000-byte MESSAGE, coalesced
+  assert.deepEqual(b.errors, []);
+  assert.equal(b.messages[0]?.length, 3000);
+});

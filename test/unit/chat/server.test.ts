@@ -125,7 +125,8 @@ test('a client with the wrong key is refused; everybody else carries on', async 
 test('50 clients, one never reads: the others keep chatting, its queue stays bounded, it is dropped', async () => {
   const maxQueue = 256 * 1024;
   const psk = crypto.randomBytes(32);
-  const server = new ChatServer({ port: 0, mode: 'sealed', psk, provider: softwareProvider(), maxQueuedBytes: maxQueue });
+  // No rate limit here: this test is about the output queue, so the sender must outrun a reader.
+  const server = new ChatServer({ port: 0, mode: 'sealed', psk, provider: softwareProvider(), maxQueuedBytes: maxQueue, ratePerSecond: 0 });
   const { port } = await server.listen();
   try {
     const clients: TestClient[] = [];

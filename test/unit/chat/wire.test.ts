@@ -7,7 +7,7 @@ function frames(n: number, size: number): Buffer[] {
 }
 
 test('header layout: version, type, zero flags, big-endian body length', () => {
-  assert.deepEqual(encodeFrame(FrameType.BYE, Buffer.from('ab')), Buffer.from([1, 5, 0, 0, 0, 0, 0, 2, 0x61, 0x62]));
+  assert.deepEqual(encodeFrame(FrameType.BYE, Buffer.from('ab')), Buffer.from([2, 5, 0, 0, 0, 0, 0, 2, 0x61, 0x62]));
 });
 
 test('1-byte writes reassemble every frame, including a maximum-size one', () => {
@@ -46,7 +46,7 @@ test('reads split at arbitrary points (header split, body split) give the same f
 });
 
 test('an oversize length is refused from the header alone, before the body arrives', () => {
-  const header = Buffer.from([1, 4, 0, 0, 0, 0, 0, 0]);
+  const header = Buffer.from([2, 4, 0, 0, 0, 0, 0, 0]);
   header.writeUInt32BE(MAX_BODY_BYTES + 1, 4);
   const d = new FrameDecoder();
   assert.throws(() => d.push(header), (e: unknown) => e instanceof WireError && e.code === 'oversize' && /limit is 65528/.test(e.message));
@@ -60,12 +60,31 @@ test('truncated frame at end of stream is reported with byte counts', () => {
   assert.deepEqual(d.push(f.subarray(0, 50)), []);
   assert.throws(() => d.end(), (e: unknown) => e instanceof WireError && e.code === 'truncated' && /50 of 108 bytes/.test(e.message));
   const d2 = new FrameDecoder();
-  d2.push(Buffer.from([1, 4]));
+  d2.push(Buffer.from([2, 4]));
   assert.throws(() => d2.end(), /2 of 8 bytes/);
 });
 
 test('wrong version, unknown type and non-zero flags are malformed', () => {
   assert.throws(() => new FrameDecoder().push(Buffer.from('GET / HTTP/1.1\r\n')), (e: unknown) => (e as WireError).code === 'version');
-  assert.throws(() => new FrameDecoder().push(Buffer.from([1, 99, 0, 0, 0, 0, 0, 0])), /unknown frame type 99/);
-  assert.throws(() => new FrameDecoder().push(Buffer.from([1, 4, 0, 1, 0, 0, 0, 0])), /reserved header flags/);
+  assert.throws(() => new FrameDecoder().push(Buffer.from([2, 99, 0, 0, 0, 0, 0, 0])), /unknown frame type 99/);
+  assert.throws(() => new FrameDecoder().push(Buffer.from([2, 4, 0, 1, 0, 0, 0, 0])), /reserved header flags/);
+});
+
+test('a lowered body limit (before authentication) refuses larger frames from the header alone', () => {
+  const d = new FrameDecoder(512);
+  const header = Buffer.from([2, 4, 0, 0, 0, 0, 0, 0]);
+  header.writeUInt32BE(513, 4);
+  assert.throws(() => d.push(header), /513-byte frame body; the limit before the handshake completes is 512/);
+  const ok = new FrameDecoder(512);
+  assert.equal(ok.push(encodeFrame(FrameType.MESSAGE, Buffer.alloc(512))).length, 1);
+  ok.maxBody = MAX_BODY_BYTES;
+  assert.equal(ok.push(encodeFrame(FrameType.MESSAGE, Buffer.alloc(MAX_BODY_BYTES))).length, 1);
+});
+
+test('a trickled maximum-size frame holds one buffer of the announced size, nothing per chunk', () => {
+  const d = new FrameDecoder();
+  const f = encodeFrame(FrameType.MESSAGE, Buffer.alloc(MAX_BODY_BYTES, 3));
+  for (let i = 0; i < 1000; i++) d.push(f.subarray(i, i + 1));
+  assert.equal(d.heldBytes, MAX_FRAME_BYTES);
+  assert.equal(d.bufferedBytes, 1000);
 });

@@ -146,7 +146,13 @@ test('50 clients, one never reads: the others keep chatting, its queue stays bou
     // More than the ~4 MB the kernel buffers on loopback for a socket that is not read.
     const N = 1500;
     const filler = 'x'.repeat(3900);
-    for (let i = 0; i < N; i++) sender.say(`${i} ${filler}`);
+    // Sent in batches paced by the readers: they share this process's event loop with the server,
+    // so an unpaced burst could overrun a reader that does read (flaky under CPU load), while the
+    // stuck client's backlog grows the same either way.
+    for (let i = 0; i < N; i++) {
+      sender.say(`${i} ${filler}`);
+      if ((i + 1) % 100 === 0) for (const r of [r1, r2]) await r.waitFor((m) => m.t === 'msg' && m.text.startsWith(`${i} `), 60_000);
+    }
     // Meanwhile everyone in #lobby (which the stuck client is in too) keeps talking.
     const lobby = clients.slice(3, 49);
     lobby.forEach((c, i) => c.say(`lobby line ${i}`));

@@ -294,6 +294,7 @@ static void vc_session_release(struct kref *ref)
 		vc_session_destroy(s, s->enc_sid);
 	if (s->has_dec)
 		vc_session_destroy(s, s->dec_sid);
+	vc_kern_free(s);
 	mutex_destroy(&s->iv_mutex);
 	kfree_sensitive(s);
 }
@@ -310,14 +311,64 @@ static bool vc_aes_keylen_ok(unsigned int keylen)
 	return keylen == 16 || keylen == 24 || keylen == 32;
 }
 
+/* Device sessions for s (one per direction for a cipher). */
+static int vc_session_create_dev(struct vc_session *s,
+				 const struct session_op *sop, const u8 *key,
+				 const u8 *mackey)
+{
+	struct vc_dev *dev = s->dev;
+	int err;
+
+	if (s->calg && (!vc_aes_keylen_ok(sop->keylen) ||
+			sop->keylen > dev->max_cipher_key_len))
+		return -EINVAL;
+	if (s->malg && sop->mackeylen > dev->max_auth_key_len)
+		return -EINVAL;
+
+	if (s->calg) {
+		err = vc_ctrl_create(s, VIRTIO_CRYPTO_OP_ENCRYPT, key,
+				     sop->keylen, mackey,
+				     s->malg ? sop->mackeylen : 0, &s->enc_sid);
+		if (err)
+			return err;
+		s->has_enc = true;
+		err = vc_ctrl_create(s, VIRTIO_CRYPTO_OP_DECRYPT, key,
+				     sop->keylen, mackey,
+				     s->malg ? sop->mackeylen : 0, &s->dec_sid);
+		if (err)
+			return err;
+		s->has_dec = true;
+		return 0;
+	}
+	err = vc_ctrl_create(s, 0, NULL, 0, mackey, sop->mackeylen,
+			     &s->enc_sid);
+	if (!err)
+		s->has_enc = true;
+	return err;
+}
+
+/* Gives back the device sessions of a create that falls back. */
+static void vc_session_drop_dev(struct vc_session *s)
+{
+	if (s->has_enc)
+		vc_session_destroy(s, s->enc_sid);
+	if (s->has_dec)
+		vc_session_destroy(s, s->dec_sid);
+	s->has_enc = false;
+	s->has_dec = false;
+}
+
 /*
  * The caller has checked the algorithm numbers, the key length caps and
- * copied both keys in; here the device's own limits apply.
+ * copied both keys in. Device first: a session the device offers and
+ * accepts is the device's; one it does not offer or refuses (EINVAL) runs
+ * on the kernel's crypto API when the fallback parameter allows.
  */
 int vc_session_create(struct vc_dev *dev, const struct session_op *sop,
 		      const u8 *key, const u8 *mackey, struct vc_session **out)
 {
 	struct vc_session *s;
+	bool dev_ok;
 	int err;
 
 	s = kzalloc(sizeof(*s), GFP_KERNEL);
@@ -327,45 +378,42 @@ int vc_session_create(struct vc_dev *dev, const struct session_op *sop,
 	mutex_init(&s->iv_mutex);
 	spin_lock_init(&s->iv_lock);
 	s->dev = dev;
+	s->cipher_id = sop->cipher;
+	/* cryptodev-linux ignores the mac of an AEAD cipher. */
+	s->mac_id = vc_kern_is_aead(sop->cipher) ? 0 : sop->mac;
 	s->calg = sop->cipher ? vc_find_cipher(sop->cipher) : NULL;
-	s->malg = sop->mac ? vc_find_mac(sop->mac) : NULL;
-
-	err = -EINVAL;
-	if (s->calg && (!vc_aes_keylen_ok(sop->keylen) ||
-			sop->keylen > dev->max_cipher_key_len))
-		goto out_free;
-	if (s->malg && sop->mackeylen > dev->max_auth_key_len)
-		goto out_free;
-
-	if (s->calg) {
-		err = vc_ctrl_create(s, VIRTIO_CRYPTO_OP_ENCRYPT, key,
-				     sop->keylen, mackey,
-				     s->malg ? sop->mackeylen : 0, &s->enc_sid);
-		if (err)
+	s->malg = s->mac_id ? vc_find_mac(s->mac_id) : NULL;
+	err = -ENOMEM;
+	if (sop->cipher && sop->keylen) {
+		s->key = kmemdup(key, sop->keylen, GFP_KERNEL);
+		if (!s->key)
 			goto out_put;
-		s->has_enc = true;
-		err = vc_ctrl_create(s, VIRTIO_CRYPTO_OP_DECRYPT, key,
-				     sop->keylen, mackey,
-				     s->malg ? sop->mackeylen : 0, &s->dec_sid);
-		if (err)
-			goto out_put;
-		s->has_dec = true;
-	} else {
-		err = vc_ctrl_create(s, 0, NULL, 0, mackey, sop->mackeylen,
-				     &s->enc_sid);
-		if (err)
-			goto out_put;
-		s->has_enc = true;
 	}
+	s->keylen = sop->cipher ? sop->keylen : 0;
+	if (s->mac_id && sop->mackeylen) {
+		s->mackey = kmemdup(mackey, sop->mackeylen, GFP_KERNEL);
+		if (!s->mackey)
+			goto out_put;
+	}
+	s->mackeylen = s->mac_id ? sop->mackeylen : 0;
+
+	dev_ok = (!sop->cipher || s->calg) && (!s->mac_id || s->malg);
+	err = dev_ok ? vc_session_create_dev(s, sop, key, mackey) : -EINVAL;
+	if (!err) {
+		s->on_dev = true;
+	} else if (err == -EINVAL && READ_ONCE(vc_fallback)) {
+		vc_session_drop_dev(s);
+		s->calg = NULL;
+		s->malg = NULL;
+		err = vc_kern_prepare(s);
+	}
+	if (err)
+		goto out_put;
 	*out = s;
 	return 0;
 
 out_put:
 	vc_session_put(s);	/* destroys what the device created */
-	return err;
-out_free:
-	mutex_destroy(&s->iv_mutex);
-	kfree(s);
 	return err;
 }
 
@@ -625,7 +673,22 @@ int vc_session_crypt(struct vc_session *s, struct crypt_op *cop)
 {
 	int err;
 
-	if (!s->calg || !s->calg->ivsize || cop->iv)
+	if (!s->on_dev)
+		return vc_kern_crypt(s, cop);
+	if (s->malg) {
+		/* Hash state across calls is the kernel's, one call at a time. */
+		if (mutex_lock_interruptible(&s->iv_mutex))
+			return -ERESTARTSYS;
+		if (READ_ONCE(vc_fallback) && vc_kern_multipart(s, cop)) {
+			err = vc_kern_crypt_locked(s, cop);
+		} else {
+			s->k.hash_pending = false;
+			err = vc_do_crypt(s, cop);
+		}
+		mutex_unlock(&s->iv_mutex);
+		return err;
+	}
+	if (!s->calg->ivsize || cop->iv)
 		return vc_do_crypt(s, cop);
 	/* Uses and advances the session's IV: one such request at a time. */
 	if (mutex_lock_interruptible(&s->iv_mutex))
@@ -633,4 +696,12 @@ int vc_session_crypt(struct vc_session *s, struct crypt_op *cop)
 	err = vc_do_crypt(s, cop);
 	mutex_unlock(&s->iv_mutex);
 	return err;
+}
+
+/* CIOCAUTHCRYPT: the device has no AEAD sessions, so only the kernel. */
+int vc_session_authcrypt(struct vc_session *s, struct crypt_auth_op *caop)
+{
+	if (s->on_dev && !READ_ONCE(vc_fallback))
+		return -EINVAL;
+	return vc_kern_authcrypt(s, caop);
 }

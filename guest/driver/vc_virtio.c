@@ -109,7 +109,7 @@ bool vc_defer_work(struct work_struct *work)
 	return queue_work(vc_wq, work);
 }
 
-static void vc_buf_free(struct vc_buf *buf)
+void vc_buf_free(struct vc_buf *buf)
 {
 	unsigned int i;
 

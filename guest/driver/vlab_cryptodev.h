@@ -42,6 +42,8 @@
 /* Module parameters (vc_virtio.c), read at each use. */
 extern unsigned int vc_timeout_ms;
 extern unsigned int vc_max_inflight_kb;
+/* Module parameter (vc_kernel.c): run on the kernel's crypto API what the device cannot. */
+extern bool vc_fallback;
 
 #define VC_AES_BLOCK		16
 #define VC_MAX_IV		16
@@ -169,6 +171,25 @@ struct vc_mac_alg {
 	const char *driver_name;
 };
 
+struct crypto_skcipher;
+struct crypto_aead;
+struct crypto_shash;
+struct shash_desc;
+
+/*
+ * The guest kernel's crypto API side of a session (vc_kernel.c): made at
+ * create time when the device cannot serve the session, else lazily when
+ * an operation needs it (multi-part hashing, CIOCAUTHCRYPT). Under the
+ * session's iv_mutex once the session is published.
+ */
+struct vc_kern {
+	struct crypto_skcipher *skc;
+	struct crypto_aead *aead;
+	struct crypto_shash *shash;
+	struct shash_desc *desc;	/* the hash state kept between calls */
+	bool hash_pending;		/* updated, not yet finalised */
+};
+
 /*
  * A cryptodev session. The device's sessions have a fixed direction, so a
  * cipher session owns two of them (encrypt, decrypt); a MAC-only session
@@ -193,6 +214,11 @@ struct vc_session {
 	/* Protects iv: cryptodev keeps the chaining IV between calls. */
 	spinlock_t iv_lock;
 	u8 iv[VC_MAX_IV];
+	u32 cipher_id, mac_id;		/* CRYPTO_* as asked; 0: none */
+	u8 *key, *mackey;		/* for the kernel path, kfree_sensitive */
+	unsigned int keylen, mackeylen;
+	bool on_dev;			/* the device serves it (has_enc) */
+	struct vc_kern k;
 };
 
 /* vc_virtio.c */
@@ -206,6 +232,7 @@ void vc_req_put(struct vc_req *req);
 int vc_inflight_charge(struct vc_dev *dev, struct vc_req *req,
 		       unsigned long bytes);
 int vc_buf_alloc(struct vc_buf *buf, unsigned int len);
+void vc_buf_free(struct vc_buf *buf);
 int vc_queue_req(struct vc_dev *dev, struct vc_queue *q, struct vc_req *req,
 		 struct scatterlist *sgs[], unsigned int nout, unsigned int nin);
 int vc_wait_req(struct vc_dev *dev, struct vc_req *req);
@@ -224,6 +251,19 @@ int vc_session_create(struct vc_dev *dev, const struct session_op *sop,
 void vc_session_put(struct vc_session *s);
 void vc_ctrl_orphan_work(struct work_struct *work);
 int vc_session_crypt(struct vc_session *s, struct crypt_op *cop);
+int vc_session_authcrypt(struct vc_session *s, struct crypt_auth_op *caop);
+
+/* vc_kernel.c */
+bool vc_kern_known_cipher(u32 cryptodev);
+bool vc_kern_known_mac(u32 cryptodev);
+bool vc_kern_is_aead(u32 cryptodev);
+int vc_kern_prepare(struct vc_session *s);
+void vc_kern_free(struct vc_session *s);
+bool vc_kern_multipart(const struct vc_session *s, const struct crypt_op *cop);
+int vc_kern_crypt(struct vc_session *s, struct crypt_op *cop);
+int vc_kern_crypt_locked(struct vc_session *s, struct crypt_op *cop);
+int vc_kern_authcrypt(struct vc_session *s, struct crypt_auth_op *caop);
+void vc_kern_info(struct vc_session *s, struct session_info_op *siop);
 
 /* vc_chardev.c */
 int vc_chardev_init(void);

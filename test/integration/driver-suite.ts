@@ -118,6 +118,62 @@ export function driverSuite(backend: BackendKind): void {
     assert.ok(v.ok.length >= 9 * 3 + 6 * 3 + 7, `only ${v.ok.length} checks ran`);
   });
 
+  test(`${backend}: hashes, HMAC, NULL, 3DES, XTS, GCM, TLS and SRTP: known answers, multi-part, host OpenSSL, SESSINFO per path`, async () => {
+    const seed = crypto.randomInt(1, 2 ** 31);
+    const r = await guest([GUEST_TOOL_PATH, 'algs', String(seed)]);
+    const v = toolVerdict(r.stdout);
+    assert.deepEqual(v.notOk, [], r.stdout);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.ok(v.ok.length >= 75, `only ${v.ok.length} checks ran`);
+    // TLS records and the SRTP packet, recomputed here with the host's OpenSSL (node:crypto).
+    const seq = (n: number, start: number, step = 1): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (start + step * i) & 0xff));
+    const hexOf = (tag: string): string => new RegExp(`^${tag} ([0-9a-f]+)$`, 'm').exec(r.stdout)?.[1] ?? '';
+    for (const [tag, keyLen, md, macKeyLen] of [['tls-aes128-sha1', 16, 'sha1', 20], ['tls-aes256-sha256', 32, 'sha256', 32]] as const) {
+      const pt = seq(37, 0x50);
+      const mac = crypto.createHmac(md, seq(macKeyLen, 0x80)).update(Buffer.concat([seq(13, 0x30), pt])).digest();
+      const body = Buffer.concat([pt, mac]);
+      const padLen = 16 - (body.length % 16);
+      const record = Buffer.concat([body, Buffer.alloc(padLen, padLen - 1)]);
+      const c = crypto.createCipheriv(`aes-${keyLen * 8}-cbc`, seq(keyLen, 0x10), seq(16, 0xa0)).setAutoPadding(false);
+      assert.equal(hexOf(tag), Buffer.concat([c.update(record), c.final()]).toString('hex'), `${tag} record`);
+    }
+    const pkt = seq(52, 0x01, 3);
+    const ctr = crypto.createCipheriv('aes-128-ctr', seq(16, 0x20), seq(16, 0xc0));
+    const srtp = Buffer.concat([pkt.subarray(0, 12), ctr.update(pkt.subarray(12)), ctr.final()]);
+    assert.equal(hexOf('srtp'), srtp.toString('hex'), 'SRTP packet');
+    assert.equal(hexOf('srtp-tag'), crypto.createHmac('sha1', seq(20, 0x90)).update(srtp).digest().subarray(0, 10).toString('hex'), 'SRTP tag');
+    // SESSINFO tells the path: the device's names and SIOP_FLAG_KERNEL_DRIVER_ONLY, or the kernel's without it.
+    const info = (kind: string): { cipher: string; hash: string; flags: number } => {
+      const m = new RegExp(`^info ${kind.replace(/[+()]/g, '\\$&')} cipher=(\\S+) hash=(\\S+) flags=(\\d+)$`, 'm').exec(r.stdout);
+      assert.ok(m, `info line for ${kind}\n${r.stdout}`);
+      return { cipher: m[1]!, hash: m[2]!, flags: Number(m[3]) };
+    };
+    const onDevice = (kind: string): void => {
+      const i = info(kind);
+      assert.equal(i.flags, 1, `${kind}: ${JSON.stringify(i)}`);
+      assert.match(`${i.cipher} ${i.hash}`, /vlab_virtio_/, kind);
+    };
+    const onKernel = (kind: string): void => {
+      const i = info(kind);
+      assert.equal(i.flags, 0, `${kind}: ${JSON.stringify(i)}`);
+      assert.doesNotMatch(`${i.cipher} ${i.hash}`, /vlab_virtio_/, kind);
+    };
+    onDevice('AES-128-CBC');
+    for (const k of ['SHA1', 'SHA256', 'SHA512', 'MD5', 'HMAC-MD5', 'HMAC-SHA1', 'HMAC-SHA224', 'HMAC-SHA256', 'HMAC-SHA384', 'HMAC-SHA512', '3DES-CBC', 'AES-128-XTS', 'NULL', 'NULL+SHA256', 'gcm']) onKernel(k);
+    // AES + HMAC chains: the TS backend's algorithm chaining; the kernel on QEMU's builtin (ciphers only).
+    for (const k of ['AES-128-CBC+HMAC-SHA256', 'AES-256-CTR+HMAC-SHA1']) (backend === 'ts' ? onDevice : onKernel)(k);
+  });
+
+  test(`${backend}: fallback=0 is device-only: the rest is EINVAL as before`, async () => {
+    const param = `/sys/module/${MODULE_NAME}/parameters/fallback`;
+    const r = await session.run({ shell: `echo 0 > ${param} && ${GUEST_TOOL_PATH} nofallback ${macFlag.join(' ')}; rc=$?; echo 1 > ${param}; echo "rc=$rc"` });
+    const v = toolVerdict(r.stdout);
+    assert.deepEqual(v.notOk, [], r.stdout + r.stderr);
+    assert.match(r.stdout, /^rc=0$/m);
+    assert.ok(v.ok.length >= 8, r.stdout);
+    assert.equal((await session.run({ shell: `cat ${param}` })).stdout.trim(), 'Y');
+  });
+
   test(`${backend}: every invalid input gets cryptodev-linux's errno`, async () => {
     const r = await guest([GUEST_TOOL_PATH, 'errors', ...macFlag]);
     const v = toolVerdict(r.stdout);

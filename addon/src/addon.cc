@@ -6,6 +6,7 @@ namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   vlab::InitCryptodev(env, exports);
   vlab::InitVhost(env, exports);
+  vlab::InitEvpEngine(env, exports);
   return exports;
 }
 

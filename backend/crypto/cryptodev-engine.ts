@@ -1,6 +1,6 @@
 /** Engine on the host's /dev/crypto (cryptodev-linux) through addon/lib/cryptodev.ts. */
 import { CryptodevAlg, type CryptodevAlgId, CryptodevDevice, type CryptodevSession, DEFAULT_CRYPTODEV_PATH, probeCryptodev } from '../../addon/lib/cryptodev';
-import { type CipherMode, type CryptoEngine, EngineUnavailableError, EngineUnsupportedError, type HmacHash, type PreparedCipher, type PreparedMac, validCipherKey } from './engine';
+import { type CipherMode, type CryptoEngine, checkCipherKey, EngineUnavailableError, EngineUnsupportedError, type HashAlg, type PreparedCipher, type PreparedDigest } from './engine';
 
 const CIPHER_ALG: Readonly<Record<CipherMode, CryptodevAlgId>> = {
   cbc: CryptodevAlg.AES_CBC,
@@ -8,10 +8,15 @@ const CIPHER_ALG: Readonly<Record<CipherMode, CryptodevAlgId>> = {
   ecb: CryptodevAlg.AES_ECB,
   xts: CryptodevAlg.AES_XTS,
 };
-const MAC_ALG: Readonly<Record<HmacHash, CryptodevAlgId>> = {
+/** What addon/lib/cryptodev.ts offers; the rest is NOTSUPP on this engine. */
+const MAC_ALG: Readonly<Partial<Record<HashAlg, CryptodevAlgId>>> = {
   sha1: CryptodevAlg.SHA1_HMAC,
   sha256: CryptodevAlg.SHA2_256_HMAC,
   sha512: CryptodevAlg.SHA2_512_HMAC,
+};
+const HASH_ALG: Readonly<Partial<Record<HashAlg, CryptodevAlgId>>> = {
+  sha1: CryptodevAlg.SHA1,
+  sha256: CryptodevAlg.SHA2_256,
 };
 
 export class CryptodevEngine implements CryptoEngine {
@@ -35,22 +40,26 @@ export class CryptodevEngine implements CryptoEngine {
   }
 
   prepareCipher(mode: CipherMode, key: Buffer): PreparedCipher {
-    if (!validCipherKey(mode, key.length)) throw new EngineUnsupportedError(`AES-${mode.toUpperCase()} with a ${key.length}-byte key`);
+    checkCipherKey(mode, key);
     const ses = this.session(() => this.device.createSession({ cipher: CIPHER_ALG[mode], key }), `AES-${mode.toUpperCase()}`);
     return {
-      crypt(encrypt, iv, input) {
+      crypt(encrypt, iv, src, dst) {
         const ivBuf = mode === 'ecb' || !iv ? null : Buffer.from(iv);
-        return encrypt ? ses.encrypt(input, ivBuf) : ses.decrypt(input, ivBuf);
+        dst.set(encrypt ? ses.encrypt(src, ivBuf) : ses.decrypt(src, ivBuf), 0);
       },
       dispose: () => ses.close(),
     };
   }
 
-  prepareHmac(hash: HmacHash, key: Buffer): PreparedMac {
-    const ses = this.session(() => this.device.createSession({ mac: MAC_ALG[hash], macKey: key }), `HMAC-${hash}`);
+  prepareDigest(hash: HashAlg, key: Buffer | null): PreparedDigest {
+    const alg = key ? MAC_ALG[hash] : HASH_ALG[hash];
+    const what = key ? `HMAC-${hash.toUpperCase()}` : hash.toUpperCase();
+    if (alg === undefined) throw new EngineUnsupportedError(`${what} is not offered by the cryptodev engine`);
+    const ses = this.session(() => this.device.createSession(key ? { mac: alg, macKey: key } : { mac: alg }), what);
     return {
-      compute(parts) {
-        return ses.digest(parts.length === 1 ? parts[0] : Buffer.concat(parts));
+      digest(parts, out) {
+        const d = ses.digest(parts.length === 1 ? parts[0] : Buffer.concat(parts));
+        out.set(d.length > out.length ? d.subarray(0, out.length) : d, 0);
       },
       dispose: () => ses.close(),
     };

@@ -2,7 +2,8 @@
  * virtio-crypto device semantics (virtio 1.2 §5.9) for the data queue: sessions created/closed by
  * the front-end's vhost-user messages, and symmetric data requests in the legacy 72-byte layout.
  *
- * Request shape (§5.9.7.2, legacy): readable = header(72) | iv(iv_len) | [aad(aad_len)] | src(src_len);
+ * Request shape (§5.9.7.2, legacy): readable = header(72) | iv(iv_len) | [aad(aad_len)] | src(src_len)
+ * (aad before src, the order QEMU's own virtio-crypto device reads a chain request in);
  * writable = dst(dst_len) | [hash_result(hash_result_len)] | status(1). Linux 6.1 repeats
  * scatter-gather entries, so the chain can be longer than that: we read exactly src_len bytes after
  * the header and IV, write exactly dst_len bytes from the start of the writable area and put the
@@ -10,8 +11,13 @@
  *
  * A failed operation is the guest's status byte; only chains we cannot answer at all (no writable
  * byte) are counted as unanswerable.
+ *
+ * Sessions: op_type CIPHER (AES modes) and ALGORITHM_CHAINING — a cipher (or NO_CIPHER) with a
+ * plain hash (hash_mode PLAIN) or an HMAC (hash_mode AUTH). The engine works on views of guest
+ * memory: src is read and dst written where they are when each is contiguous; only a range that
+ * spans descriptors goes through the device's scratch buffers (allocated once, reused).
  */
-import { EngineUnsupportedError, type CipherMode, type CryptoEngine, type HmacHash, type PreparedCipher, type PreparedMac, DIGEST_BYTES } from './engine';
+import { BLOCK_ALIGNED, EngineUnsupportedError, type CipherMode, type CryptoEngine, type HashAlg, IV_BYTES, MAX_DIGEST_BYTES, type PreparedCipher, type PreparedDigest, DIGEST_BYTES } from './engine';
 import * as S from './spec';
 import { CryptoStatus } from './spec';
 import type { CreateSessionRequest, SymSessionInfo } from '../wire';
@@ -25,25 +31,47 @@ const MODES: Readonly<Record<number, CipherMode>> = {
   [S.VIRTIO_CRYPTO_CIPHER_AES_ECB]: 'ecb',
   [S.VIRTIO_CRYPTO_CIPHER_AES_XTS]: 'xts',
 };
-const HMACS: Readonly<Record<number, HmacHash>> = {
+/** hash_mode PLAIN: hash_alg is a VIRTIO_CRYPTO_HASH_* number. */
+const HASHES: Readonly<Record<number, HashAlg>> = {
+  [S.VIRTIO_CRYPTO_HASH_MD5]: 'md5',
+  [S.VIRTIO_CRYPTO_HASH_SHA1]: 'sha1',
+  [S.VIRTIO_CRYPTO_HASH_SHA_224]: 'sha224',
+  [S.VIRTIO_CRYPTO_HASH_SHA_256]: 'sha256',
+  [S.VIRTIO_CRYPTO_HASH_SHA_384]: 'sha384',
+  [S.VIRTIO_CRYPTO_HASH_SHA_512]: 'sha512',
+};
+/** hash_mode AUTH: hash_alg is a VIRTIO_CRYPTO_MAC_* number. */
+const HMACS: Readonly<Record<number, HashAlg>> = {
+  [S.VIRTIO_CRYPTO_MAC_HMAC_MD5]: 'md5',
   [S.VIRTIO_CRYPTO_MAC_HMAC_SHA1]: 'sha1',
+  [S.VIRTIO_CRYPTO_MAC_HMAC_SHA_224]: 'sha224',
   [S.VIRTIO_CRYPTO_MAC_HMAC_SHA_256]: 'sha256',
+  [S.VIRTIO_CRYPTO_MAC_HMAC_SHA_384]: 'sha384',
   [S.VIRTIO_CRYPTO_MAC_HMAC_SHA_512]: 'sha512',
 };
-const IV_LEN: Readonly<Record<CipherMode, number>> = { cbc: 16, ctr: 16, ecb: 0, xts: 16 };
-const BLOCK_ALIGNED: Readonly<Record<CipherMode, boolean>> = { cbc: true, ctr: false, ecb: true, xts: false };
+
+export interface ChainParams {
+  readonly hash: HashAlg;
+  /** PLAIN (hash) or AUTH (HMAC). */
+  readonly hashMode: number;
+  /** HASH_THEN_CIPHER: the digest covers the input; CIPHER_THEN_HASH: the output. */
+  readonly order: number;
+  /** Bytes of digest the guest gets (the session's hash_result_len; may truncate). */
+  readonly resultLen: number;
+}
 
 export interface CryptoSession {
   readonly id: bigint;
-  readonly mode: CipherMode;
+  /** null: VIRTIO_CRYPTO_NO_CIPHER (a hash/HMAC-only chain session). */
+  readonly mode: CipherMode | null;
   readonly keyBits: number;
   readonly opType: number;
   readonly direction: number;
-  readonly chain?: { readonly hash: HmacHash; readonly order: number; readonly resultLen: number };
+  readonly chain?: ChainParams;
   readonly createdAtMs: number;
   requests: number;
-  cipher: PreparedCipher;
-  mac?: PreparedMac;
+  cipher: PreparedCipher | null;
+  digest?: PreparedDigest;
 }
 
 export interface SessionSummary {
@@ -76,40 +104,48 @@ export type FaultGate = (opcode: number, sessionId: bigint) => FaultDecision | n
 
 class BadRequest extends Error {}
 
-/** Copies `len` bytes starting `offset` bytes into the segment list, always into a fresh buffer. */
-export function copyOut(segs: readonly Segment[], offset: number, len: number): Buffer {
-  return gatherInto(segs, offset, len, true);
-}
+const EMPTY = new Uint8Array(0);
 
-/** `len` bytes starting `offset` bytes into the segment list (zero-copy when contiguous). */
-export function gather(segs: readonly Segment[], offset: number, len: number): Buffer {
-  return gatherInto(segs, offset, len, false);
-}
-
-function gatherInto(segs: readonly Segment[], offset: number, len: number, alwaysCopy: boolean): Buffer {
+/** Index of the segment holding byte `offset` of the list and the offset inside it. */
+function locate(segs: readonly Segment[], offset: number): [number, number] {
   let i = 0;
   let skip = offset;
   while (i < segs.length && skip >= segs[i].length) {
     skip -= segs[i].length;
     i++;
   }
-  if (len === 0) return Buffer.alloc(0);
-  if (!alwaysCopy && i < segs.length && skip + len <= segs[i].length) {
-    const s = segs[i];
-    return Buffer.from(s.buffer, s.byteOffset + skip, len);
-  }
-  const out = Buffer.allocUnsafe(len);
+  return [i, skip];
+}
+
+/** A view of `len` (> 0) bytes at `offset` of the segment list when they lie in one segment, else null. */
+function viewAt(segs: readonly Segment[], offset: number, len: number): Uint8Array | null {
+  const [i, skip] = locate(segs, offset);
+  if (i >= segs.length || skip + len > segs[i].length) return null;
+  const s = segs[i];
+  // The usual case (one descriptor per part) needs no new view object at all.
+  if (skip === 0 && len === s.length) return s;
+  return new Uint8Array(s.buffer, s.byteOffset + skip, len);
+}
+
+/** Copies `len` bytes at `offset` of the segment list to the start of `into`; returns `into`. */
+function gatherInto<T extends Uint8Array>(segs: readonly Segment[], offset: number, len: number, into: T): T {
+  let [i, skip] = locate(segs, offset);
   let done = 0;
   while (done < len && i < segs.length) {
     const s = segs[i];
     const n = Math.min(s.length - skip, len - done);
-    out.set(s.subarray(skip, skip + n), done);
+    into.set(s.subarray(skip, skip + n), done);
     done += n;
     skip = 0;
     i++;
   }
   if (done !== len) throw new BadRequest(`need ${len} bytes at ${offset}, chain has fewer`);
-  return out;
+  return into;
+}
+
+/** Copies `len` bytes starting `offset` bytes into the segment list into a fresh buffer. */
+export function copyOut(segs: readonly Segment[], offset: number, len: number): Buffer {
+  return gatherInto(segs, offset, len, Buffer.allocUnsafe(len));
 }
 
 /** Writes data at `offset` into the segment list; the caller checked it fits. */
@@ -142,6 +178,19 @@ function flipBytes(writable: readonly Segment[], len: number): void {
   }
 }
 
+function hashName(chain: ChainParams): string {
+  const h = chain.hash === 'md5' ? 'MD5' : chain.hash === 'sha1' ? 'SHA1' : `SHA-${chain.hash.slice(3)}`;
+  return chain.hashMode === S.VIRTIO_CRYPTO_SYM_HASH_MODE_AUTH ? `HMAC-${h}` : h;
+}
+
+/** e.g. "AES-256-CBC", "AES-128-CBC + HMAC-SHA-256 (hash then cipher)", "SHA-256". */
+function algorithmName(s: CryptoSession): string {
+  const cipher = s.mode ? `AES-${s.keyBits}-${s.mode.toUpperCase()}` : '';
+  if (!s.chain) return cipher;
+  if (!s.mode) return hashName(s.chain);
+  return `${cipher} + ${hashName(s.chain)} (${s.chain.order === S.VIRTIO_CRYPTO_SYM_ALG_CHAIN_ORDER_HASH_THEN_CIPHER ? 'hash then cipher' : 'cipher then hash'})`;
+}
+
 function writeStatus(writable: readonly Segment[], status: number): void {
   const last = writable[writable.length - 1];
   last[last.length - 1] = status;
@@ -151,6 +200,15 @@ export class CryptoDevice {
   private readonly sessions = new Map<bigint, CryptoSession>();
   private nextSessionId = 1n;
   private readonly started = performance.now();
+  /** The request header, copied once per request (never a view of guest memory). */
+  private readonly hdr = Buffer.alloc(S.DATA_REQ_HEADER_SIZE);
+  /** Scratch for ranges that span descriptors, grown on demand up to MAX_DATA_LEN and reused. */
+  private readonly scratch: Record<'iv' | 'aad' | 'src' | 'dst' | 'hash', Uint8Array> = {
+    iv: new Uint8Array(S.MAX_IV_LEN), aad: EMPTY, src: EMPTY, dst: EMPTY, hash: new Uint8Array(MAX_DIGEST_BYTES),
+  };
+  /** Digest input lists, reused (no array per request). */
+  private readonly parts1: Uint8Array[] = [EMPTY];
+  private readonly parts2: Uint8Array[] = [EMPTY, EMPTY];
 
   constructor(
     readonly engine: CryptoEngine,
@@ -186,25 +244,31 @@ export class CryptoDevice {
     if (info.opType !== S.VIRTIO_CRYPTO_SYM_OP_CIPHER && info.opType !== S.VIRTIO_CRYPTO_SYM_OP_ALGORITHM_CHAINING) {
       return { ok: false, reason: `sym op_type ${info.opType} not supported` };
     }
-    const mode = MODES[info.cipherAlg];
-    if (!mode) return { ok: false, reason: `cipher algorithm ${info.cipherAlg} not supported` };
-    let chain: CryptoSession['chain'];
-    if (info.opType === S.VIRTIO_CRYPTO_SYM_OP_ALGORITHM_CHAINING) {
-      if (info.hashMode !== S.VIRTIO_CRYPTO_SYM_HASH_MODE_AUTH) return { ok: false, reason: `hash mode ${info.hashMode} not supported (only AUTH/HMAC)` };
-      const hash = HMACS[info.hashAlg];
-      if (!hash) return { ok: false, reason: `MAC algorithm ${info.hashAlg} not supported` };
-      if (info.algChainOrder !== S.VIRTIO_CRYPTO_SYM_ALG_CHAIN_ORDER_HASH_THEN_CIPHER && info.algChainOrder !== S.VIRTIO_CRYPTO_SYM_ALG_CHAIN_ORDER_CIPHER_THEN_HASH) {
-        return { ok: false, reason: `chain order ${info.algChainOrder} unknown` };
-      }
+    const chaining = info.opType === S.VIRTIO_CRYPTO_SYM_OP_ALGORITHM_CHAINING;
+    // NO_CIPHER only makes sense in a chain (a hash/HMAC-only session); it takes no key.
+    const noCipher = chaining && info.cipherAlg === S.VIRTIO_CRYPTO_NO_CIPHER;
+    const mode = noCipher ? null : MODES[info.cipherAlg];
+    if (mode === undefined) return { ok: false, reason: `cipher algorithm ${info.cipherAlg} not supported` };
+    if (noCipher && info.keyLen !== 0) return { ok: false, reason: `NO_CIPHER with a ${info.keyLen}-byte cipher key` };
+    let chain: ChainParams | undefined;
+    if (chaining) {
+      const table = info.hashMode === S.VIRTIO_CRYPTO_SYM_HASH_MODE_PLAIN ? HASHES : info.hashMode === S.VIRTIO_CRYPTO_SYM_HASH_MODE_AUTH ? HMACS : undefined;
+      if (!table) return { ok: false, reason: `hash mode ${info.hashMode} not supported (PLAIN and AUTH are)` };
+      const hash = table[info.hashAlg];
+      if (!hash) return { ok: false, reason: `${info.hashMode === S.VIRTIO_CRYPTO_SYM_HASH_MODE_PLAIN ? 'hash' : 'MAC'} algorithm ${info.hashAlg} not supported` };
+      if (info.hashMode === S.VIRTIO_CRYPTO_SYM_HASH_MODE_PLAIN && info.authKeyLen !== 0) return { ok: false, reason: 'a plain hash takes no auth key' };
+      // With a cipher the order says what the digest covers; without one, input and output are the same bytes.
+      const orderKnown = info.algChainOrder === S.VIRTIO_CRYPTO_SYM_ALG_CHAIN_ORDER_HASH_THEN_CIPHER || info.algChainOrder === S.VIRTIO_CRYPTO_SYM_ALG_CHAIN_ORDER_CIPHER_THEN_HASH;
+      if (!orderKnown && !noCipher) return { ok: false, reason: `chain order ${info.algChainOrder} unknown` };
       if (info.hashResultLen < 1 || info.hashResultLen > DIGEST_BYTES[hash]) return { ok: false, reason: `hash_result_len ${info.hashResultLen} not in 1..${DIGEST_BYTES[hash]}` };
-      chain = { hash, order: info.algChainOrder, resultLen: info.hashResultLen };
+      chain = { hash, hashMode: info.hashMode, order: orderKnown ? info.algChainOrder : S.VIRTIO_CRYPTO_SYM_ALG_CHAIN_ORDER_HASH_THEN_CIPHER, resultLen: info.hashResultLen };
     }
-    let cipher: PreparedCipher | undefined;
-    let mac: PreparedMac | undefined;
+    let cipher: PreparedCipher | null = null;
+    let digest: PreparedDigest | undefined;
     try {
       // No copies: the engine keeps what it needs, createSession wipes these buffers afterwards.
-      cipher = this.engine.prepareCipher(mode, info.key);
-      if (chain) mac = this.engine.prepareHmac(chain.hash, info.authKey);
+      if (mode) cipher = this.engine.prepareCipher(mode, info.key);
+      if (chain) digest = this.engine.prepareDigest(chain.hash, chain.hashMode === S.VIRTIO_CRYPTO_SYM_HASH_MODE_AUTH ? info.authKey : null);
     } catch (err) {
       cipher?.dispose();
       if (err instanceof EngineUnsupportedError) return { ok: false, reason: err.message };
@@ -212,8 +276,8 @@ export class CryptoDevice {
     }
     const id = this.nextSessionId++;
     this.sessions.set(id, {
-      id, mode, keyBits: (mode === 'xts' ? info.keyLen / 2 : info.keyLen) * 8, opType: info.opType, direction: info.direction, chain,
-      createdAtMs: performance.now() - this.started, requests: 0, cipher, mac,
+      id, mode, keyBits: mode ? (mode === 'xts' ? info.keyLen / 2 : info.keyLen) * 8 : 0, opType: info.opType, direction: info.direction, chain,
+      createdAtMs: performance.now() - this.started, requests: 0, cipher, digest,
     });
     return { ok: true, id };
   }
@@ -223,8 +287,8 @@ export class CryptoDevice {
     const s = this.sessions.get(id);
     if (!s) return false;
     this.sessions.delete(id);
-    s.cipher.dispose();
-    s.mac?.dispose();
+    s.cipher?.dispose();
+    s.digest?.dispose();
     this.counters.sessionsClosed++;
     return true;
   }
@@ -236,7 +300,7 @@ export class CryptoDevice {
   sessionSummaries(): SessionSummary[] {
     return [...this.sessions.values()].map((s) => ({
       id: s.id.toString(),
-      algorithm: `AES-${s.keyBits}-${s.mode.toUpperCase()}${s.chain ? ` + HMAC-${s.chain.hash.toUpperCase()} (${s.chain.order === S.VIRTIO_CRYPTO_SYM_ALG_CHAIN_ORDER_HASH_THEN_CIPHER ? 'hash then cipher' : 'cipher then hash'})` : ''}`,
+      algorithm: algorithmName(s),
       direction: s.direction === S.VIRTIO_CRYPTO_OP_ENCRYPT ? 'encrypt' : s.direction === S.VIRTIO_CRYPTO_OP_DECRYPT ? 'decrypt' : 'unknown',
       requests: s.requests,
       createdAtMs: Math.round(s.createdAtMs),
@@ -266,7 +330,8 @@ export class CryptoDevice {
       if (readableLength < S.DATA_REQ_HEADER_SIZE) throw new BadRequest(`readable part is ${readableLength} bytes, header needs ${S.DATA_REQ_HEADER_SIZE}`);
       // One copy of the header, parsed from here on: a racing guest cannot make what is counted
       // differ from what is processed (the header lives in memory it keeps writing).
-      const hdr = copyOut(readable, 0, S.DATA_REQ_HEADER_SIZE);
+      const first = readable[0];
+      const hdr = first.length === S.DATA_REQ_HEADER_SIZE ? (this.hdr.set(first, 0), this.hdr) : gatherInto(readable, 0, S.DATA_REQ_HEADER_SIZE, this.hdr);
       opcode = hdr.readUInt32LE(S.HDR_OPCODE);
       sessionId = hdr.readBigUInt64LE(S.HDR_SESSION_ID);
       srcLen = hdr.readUInt32LE(S.SYM_SRC_LEN);
@@ -310,58 +375,117 @@ export class CryptoDevice {
     return { written, status, opcode, sessionId, srcLen, dstLen, fault };
   }
 
-  /** Returns bytes written (dst + hash + status). Throws BadRequest for an inconsistent request. */
+  /** `len` readable bytes at `offset`: a view of guest memory when contiguous, else gathered into scratch. */
+  private read(segs: readonly Segment[], offset: number, len: number, kind: 'iv' | 'aad' | 'src'): Uint8Array {
+    if (len === 0) return EMPTY;
+    return viewAt(segs, offset, len) ?? gatherInto(segs, offset, len, this.scratchOf(kind, len)).subarray(0, len);
+  }
+
+  private scratchOf(kind: 'iv' | 'aad' | 'src' | 'dst' | 'hash', len: number): Uint8Array {
+    let buf = this.scratch[kind];
+    if (buf.length < len) {
+      // Callers bounded len by MAX_DATA_LEN / MAX_AAD_LEN already.
+      buf = new Uint8Array(Math.max(4096, 2 ** Math.ceil(Math.log2(len))));
+      this.scratch[kind] = buf;
+    }
+    return buf;
+  }
+
+  private digestInto(digest: PreparedDigest, aad: Uint8Array | null, data: Uint8Array, out: Uint8Array): void {
+    if (aad) {
+      this.parts2[0] = aad;
+      this.parts2[1] = data;
+      digest.digest(this.parts2, out);
+      this.parts2[0] = this.parts2[1] = EMPTY;
+    } else {
+      this.parts1[0] = data;
+      digest.digest(this.parts1, out);
+      this.parts1[0] = EMPTY;
+    }
+  }
+
+  /**
+   * Returns bytes written (dst + hash + status). Throws BadRequest for an inconsistent request:
+   * every length and offset is checked against the session, MAX_DATA_LEN and what the chain holds
+   * before a byte of data is read or written.
+   */
   private symRequest(s: CryptoSession, encrypt: boolean, hdr: Buffer, readable: readonly Segment[], readableLength: number, writable: readonly Segment[], writableLength: number): number {
     const opType = hdr.readUInt32LE(S.SYM_OP_TYPE);
     if (opType !== s.opType) throw new BadRequest(`op_type ${opType} does not match the session's ${s.opType}`);
     const ivLen = hdr.readUInt32LE(S.SYM_IV_LEN);
     const srcLen = hdr.readUInt32LE(S.SYM_SRC_LEN);
     const dstLen = hdr.readUInt32LE(S.SYM_DST_LEN);
-    const wantIv = IV_LEN[s.mode];
-    // ECB takes no IV but Linux-style drivers may still send one: accept and ignore.
+    const mode = s.mode;
+    const wantIv = mode ? IV_BYTES[mode] : 0;
+    // ECB (and NO_CIPHER) take no IV but Linux-style drivers may still send one: accept and ignore.
     if (ivLen > S.MAX_IV_LEN || (wantIv > 0 && ivLen !== wantIv)) throw new BadRequest(`iv_len ${ivLen}, mode needs ${wantIv}`);
-    const aadLen = s.chain ? hdr.readUInt32LE(S.CHAIN_AAD_LEN) : 0;
-    if (aadLen > S.MAX_AAD_LEN) throw new BadRequest(`aad_len ${aadLen} too large`);
-    const hashLen = s.chain ? hdr.readUInt32LE(S.CHAIN_HASH_RESULT_LEN) : 0;
+    const chain = s.chain;
+    const aadLen = chain ? hdr.readUInt32LE(S.CHAIN_AAD_LEN) : 0;
+    if (aadLen > S.MAX_AAD_LEN) throw new BadRequest(`aad_len ${aadLen} exceeds ${S.MAX_AAD_LEN}`);
+    const hashLen = chain ? hdr.readUInt32LE(S.CHAIN_HASH_RESULT_LEN) : 0;
     // The advertised max_size: nothing beyond it is gathered, however many descriptors alias the same RAM.
     if (srcLen > S.MAX_DATA_LEN || dstLen > S.MAX_DATA_LEN) throw new BadRequest(`src_len ${srcLen} / dst_len ${dstLen} exceed max_size ${S.MAX_DATA_LEN}`);
     // Every length is checked against what the chain really holds before anything is read.
     if (S.DATA_REQ_HEADER_SIZE + ivLen + aadLen + srcLen > readableLength) throw new BadRequest(`iv ${ivLen} + aad ${aadLen} + src ${srcLen} exceed the readable ${readableLength - S.DATA_REQ_HEADER_SIZE} bytes`);
     if (dstLen + hashLen + 1 > writableLength) throw new BadRequest(`dst ${dstLen} + hash ${hashLen} + status exceed the writable ${writableLength} bytes`);
-    if (dstLen !== srcLen) throw new BadRequest(`dst_len ${dstLen} differs from src_len ${srcLen} for a cipher`);
-    if (srcLen === 0) throw new BadRequest('src_len is 0');
-    let off = S.DATA_REQ_HEADER_SIZE;
-    const iv = wantIv > 0 ? gather(readable, off, ivLen) : null;
-    off += ivLen;
-    const aad = aadLen > 0 ? gather(readable, off, aadLen) : null;
-    off += aadLen;
-    const src = gather(readable, off, srcLen);
-
-    if (!s.chain) {
-      if (BLOCK_ALIGNED[s.mode] && srcLen % 16 !== 0) throw new BadRequest(`src_len ${srcLen} is not a multiple of the AES block`);
-      scatter(writable, 0, s.cipher.crypt(encrypt, iv, src));
-      return dstLen + 1;
+    let cipherStart = 0;
+    let cipherLen = srcLen;
+    let hashStart = 0;
+    let hashRange = 0;
+    if (!chain) {
+      if (dstLen !== srcLen) throw new BadRequest(`dst_len ${dstLen} differs from src_len ${srcLen} for a cipher`);
+      if (srcLen === 0) throw new BadRequest('src_len is 0');
+    } else {
+      cipherStart = hdr.readUInt32LE(S.CHAIN_CIPHER_START);
+      cipherLen = hdr.readUInt32LE(S.CHAIN_LEN_TO_CIPHER);
+      hashStart = hdr.readUInt32LE(S.CHAIN_HASH_START);
+      hashRange = hdr.readUInt32LE(S.CHAIN_LEN_TO_HASH);
+      if (hashLen !== chain.resultLen) throw new BadRequest(`hash_result_len ${hashLen} differs from the session's ${chain.resultLen}`);
+      // u32 + u32 cannot wrap in a JS number.
+      if (cipherStart + cipherLen > srcLen) throw new BadRequest(`cipher range ${cipherStart}+${cipherLen} outside src_len ${srcLen}`);
+      if (hashStart + hashRange > srcLen) throw new BadRequest(`hash range ${hashStart}+${hashRange} outside src_len ${srcLen}`);
+      if (!mode && cipherLen !== 0) throw new BadRequest(`len_to_cipher ${cipherLen} on a NO_CIPHER session`);
+      // dst is src with the cipher range transformed: all of it, or nothing when only a digest is wanted.
+      if (cipherLen > 0 ? dstLen !== srcLen : dstLen !== 0 && dstLen !== srcLen) throw new BadRequest(`dst_len ${dstLen} must be src_len ${srcLen}${cipherLen > 0 ? '' : ' or 0'}`);
+    }
+    if (mode && cipherLen > 0) {
+      if (BLOCK_ALIGNED[mode] && cipherLen % 16 !== 0) throw new BadRequest(`${chain ? 'len_to_cipher' : 'src_len'} ${cipherLen} is not a multiple of the AES block`);
+      if (mode === 'xts' && cipherLen < 16) throw new BadRequest(`AES-XTS needs at least 16 bytes, got ${cipherLen}`);
     }
 
-    const cipherStart = hdr.readUInt32LE(S.CHAIN_CIPHER_START);
-    const cipherLen = hdr.readUInt32LE(S.CHAIN_LEN_TO_CIPHER);
-    const hashStart = hdr.readUInt32LE(S.CHAIN_HASH_START);
-    const hashRange = hdr.readUInt32LE(S.CHAIN_LEN_TO_HASH);
-    if (cipherStart + cipherLen > srcLen || hashStart + hashRange > srcLen) throw new BadRequest('cipher/hash range outside src');
-    if (hashLen < 1 || hashLen > DIGEST_BYTES[s.chain.hash]) throw new BadRequest(`hash_result_len ${hashLen}`);
-    if (BLOCK_ALIGNED[s.mode] && cipherLen % 16 !== 0) throw new BadRequest(`len_to_cipher ${cipherLen} is not a multiple of the AES block`);
-    const mac = s.mac;
-    if (!mac) throw new Error('chain session without a MAC');
-    const hashOf = (data: Buffer): Buffer => mac.compute(aad ? [aad, data.subarray(hashStart, hashStart + hashRange)] : [data.subarray(hashStart, hashStart + hashRange)]);
-    // dst is src with the cipher range transformed; the MAC covers aad + the hash range of the
-    // input (hash then cipher) or of the output (cipher then hash).
-    const out = Buffer.from(src);
-    let digest: Buffer | undefined;
-    if (s.chain.order === S.VIRTIO_CRYPTO_SYM_ALG_CHAIN_ORDER_HASH_THEN_CIPHER) digest = hashOf(src);
-    if (cipherLen > 0) out.set(s.cipher.crypt(encrypt, iv, src.subarray(cipherStart, cipherStart + cipherLen)), cipherStart);
-    if (s.chain.order === S.VIRTIO_CRYPTO_SYM_ALG_CHAIN_ORDER_CIPHER_THEN_HASH) digest = hashOf(out);
-    scatter(writable, 0, out);
-    scatter(writable, dstLen, (digest as Buffer).subarray(0, hashLen));
+    let off = S.DATA_REQ_HEADER_SIZE;
+    const iv = wantIv > 0 ? this.read(readable, off, ivLen, 'iv') : null;
+    off += ivLen;
+    const aad = aadLen > 0 ? this.read(readable, off, aadLen, 'aad') : null;
+    off += aadLen;
+    const src = this.read(readable, off, srcLen, 'src');
+    // dst straight into guest memory when it is one piece, else scratch scattered at the end.
+    const dstDirect = dstLen > 0 ? viewAt(writable, 0, dstLen) : EMPTY;
+    const dst = dstDirect ?? this.scratchOf('dst', dstLen).subarray(0, dstLen);
+    const hashDirect = hashLen > 0 ? viewAt(writable, dstLen, hashLen) : EMPTY;
+    const hashOut = hashDirect ?? this.scratch.hash.subarray(0, hashLen);
+
+    if (!chain) {
+      (s.cipher as PreparedCipher).crypt(encrypt, iv, src, dst);
+    } else {
+      const digest = s.digest as PreparedDigest;
+      const hashThenCipher = chain.order === S.VIRTIO_CRYPTO_SYM_ALG_CHAIN_ORDER_HASH_THEN_CIPHER || cipherLen === 0;
+      // Hash then cipher: the digest covers the input (cryptodev-linux's encrypt: MAC the plaintext).
+      if (hashThenCipher) this.digestInto(digest, aad, src.subarray(hashStart, hashStart + hashRange), hashOut);
+      if (dstLen > 0) {
+        const inPlace = dst.buffer === src.buffer && dst.byteOffset === src.byteOffset;
+        if (!inPlace) {
+          if (cipherStart > 0) dst.set(src.subarray(0, cipherStart), 0);
+          const tail = cipherStart + cipherLen;
+          if (tail < srcLen) dst.set(src.subarray(tail), tail);
+        }
+        if (cipherLen > 0) (s.cipher as PreparedCipher).crypt(encrypt, iv, src.subarray(cipherStart, cipherStart + cipherLen), dst.subarray(cipherStart, cipherStart + cipherLen));
+      }
+      // Cipher then hash: the digest covers the output (cryptodev-linux's decrypt: MAC the plaintext).
+      if (!hashThenCipher) this.digestInto(digest, aad, dst.subarray(hashStart, hashStart + hashRange), hashOut);
+    }
+    if (!dstDirect) scatter(writable, 0, dst);
+    if (!hashDirect) scatter(writable, dstLen, hashOut);
     return dstLen + hashLen + 1;
   }
 }

@@ -20,13 +20,32 @@ export const VIRTIO_CRYPTO_AEAD_DECRYPT = 0x301;
 /** Control opcode carried by the ≥ 8.1 session message. */
 export const VIRTIO_CRYPTO_CIPHER_CREATE_SESSION = 0x02;
 
+/** In a chain session: no cipher, only the hash/MAC part (hash-only and HMAC-only sessions). */
+export const VIRTIO_CRYPTO_NO_CIPHER = 0;
 export const VIRTIO_CRYPTO_CIPHER_AES_ECB = 2;
 export const VIRTIO_CRYPTO_CIPHER_AES_CBC = 3;
 export const VIRTIO_CRYPTO_CIPHER_AES_CTR = 4;
 export const VIRTIO_CRYPTO_CIPHER_AES_XTS = 13;
 
+/**
+ * The spec lists no NULL cipher: ARC4 (1) is RC4, and NO_CIPHER (0) means "no cipher part" in a
+ * chain session, so cryptodev-linux's CRYPTO_NULL has no virtio-crypto counterpart.
+ */
+
+/** Hash algorithms (§5.9.4.2), hash_alg of a chain session with hash_mode PLAIN. */
+export const VIRTIO_CRYPTO_HASH_MD5 = 1;
+export const VIRTIO_CRYPTO_HASH_SHA1 = 2;
+export const VIRTIO_CRYPTO_HASH_SHA_224 = 3;
+export const VIRTIO_CRYPTO_HASH_SHA_256 = 4;
+export const VIRTIO_CRYPTO_HASH_SHA_384 = 5;
+export const VIRTIO_CRYPTO_HASH_SHA_512 = 6;
+
+/** MAC algorithms (§5.9.4.3), hash_alg of a chain session with hash_mode AUTH. */
+export const VIRTIO_CRYPTO_MAC_HMAC_MD5 = 1;
 export const VIRTIO_CRYPTO_MAC_HMAC_SHA1 = 2;
+export const VIRTIO_CRYPTO_MAC_HMAC_SHA_224 = 3;
 export const VIRTIO_CRYPTO_MAC_HMAC_SHA_256 = 4;
+export const VIRTIO_CRYPTO_MAC_HMAC_SHA_384 = 5;
 export const VIRTIO_CRYPTO_MAC_HMAC_SHA_512 = 6;
 
 export const VIRTIO_CRYPTO_SYM_OP_NONE = 0;
@@ -40,6 +59,11 @@ export const VIRTIO_CRYPTO_SYM_HASH_MODE_PLAIN = 1;
 export const VIRTIO_CRYPTO_SYM_HASH_MODE_AUTH = 2;
 export const VIRTIO_CRYPTO_SYM_HASH_MODE_NESTED = 3;
 
+/**
+ * Chain order. cryptodev-linux's cipher+MAC order maps as: encrypt (MAC the plaintext, then
+ * encrypt) = HASH_THEN_CIPHER — the digest covers the request's input; decrypt (decrypt, then MAC
+ * the plaintext) = CIPHER_THEN_HASH — the digest covers the output.
+ */
 export const VIRTIO_CRYPTO_SYM_ALG_CHAIN_ORDER_HASH_THEN_CIPHER = 1;
 export const VIRTIO_CRYPTO_SYM_ALG_CHAIN_ORDER_CIPHER_THEN_HASH = 2;
 

@@ -46,7 +46,37 @@ export interface CipherRequestSpec {
   /** Defaults to src.length. */
   readonly dstLen?: number;
   /** Algorithm chaining fields (op_type CHAIN). */
-  readonly chain?: { aad: Uint8Array; cipherStart: number; lenToCipher: number; hashStart: number; lenToHash: number; hashResultLen: number };
+  readonly chain?: ChainRequestFields;
+  /** Adversarial tests: u32 header fields written last, [offset in the 72-byte header, value]. */
+  readonly override?: readonly (readonly [number, number])[];
+  /** Splits src and dst each into two descriptors at this byte (ranges spanning descriptors). */
+  readonly splitAt?: number;
+}
+
+export interface ChainRequestFields {
+  readonly aad: Uint8Array;
+  readonly cipherStart: number;
+  readonly lenToCipher: number;
+  readonly hashStart: number;
+  readonly lenToHash: number;
+  readonly hashResultLen: number;
+}
+
+/** A chain session (op_type ALGORITHM_CHAINING): NO_CIPHER or a cipher, with a plain hash or an HMAC. */
+export interface ChainSessionSpec {
+  /** VIRTIO_CRYPTO_NO_CIPHER (default) or a cipher algorithm. */
+  readonly cipherAlg?: number;
+  readonly key?: Buffer;
+  /** VIRTIO_CRYPTO_SYM_HASH_MODE_PLAIN or _AUTH. */
+  readonly hashMode: number;
+  /** VIRTIO_CRYPTO_HASH_* (PLAIN) or VIRTIO_CRYPTO_MAC_* (AUTH). */
+  readonly hashAlg: number;
+  readonly authKey?: Buffer;
+  readonly hashResultLen: number;
+  /** Default HASH_THEN_CIPHER. */
+  readonly order?: number;
+  readonly encrypt?: boolean;
+  readonly aadLen?: number;
 }
 
 export interface CipherResult {
@@ -278,6 +308,15 @@ export class TestFrontend {
     });
   }
 
+  async chainSession(c: ChainSessionSpec, layout = this.opts.sessionLayout): Promise<bigint> {
+    return this.createSession({
+      cipherAlg: c.cipherAlg ?? S.VIRTIO_CRYPTO_NO_CIPHER, hashAlg: c.hashAlg, hashResultLen: c.hashResultLen, addLen: c.aadLen ?? 0,
+      opType: S.VIRTIO_CRYPTO_SYM_OP_ALGORITHM_CHAINING, direction: c.encrypt === false ? S.VIRTIO_CRYPTO_OP_DECRYPT : S.VIRTIO_CRYPTO_OP_ENCRYPT,
+      hashMode: c.hashMode, algChainOrder: c.order ?? S.VIRTIO_CRYPTO_SYM_ALG_CHAIN_ORDER_HASH_THEN_CIPHER,
+      key: c.key ?? Buffer.alloc(0), authKey: c.authKey ?? Buffer.alloc(0),
+    }, layout);
+  }
+
   async closeSession(id: bigint): Promise<void> {
     await this.ackable(Request.CLOSE_CRYPTO_SESSION, W.encodeU64(id));
   }
@@ -374,7 +413,7 @@ export class TestFrontend {
 
   /** Bytes one request slot needs for a given payload size. */
   static slotBytes(maxData: number): number {
-    return align(16 * 8 + 72 + 16 + 64 * 1024 + 2 * maxData + 64 + 16, 64);
+    return align(16 * 10 + 72 + 16 + 64 * 1024 + 2 * maxData + 64 + 16, 64);
   }
 
   /**
@@ -384,7 +423,7 @@ export class TestFrontend {
    */
   postRequest(head: number, slotGpa: number, req: CipherRequestSpec, opts: { clearDst?: boolean } = {}): { dstGpa: number; hashGpa: number; statusGpa: number; dstLen: number; hashLen: number } {
     const table = slotGpa;
-    let p = slotGpa + 16 * 8;
+    let p = slotGpa + 16 * 10;
     const hdrGpa = p;
     this.mem.fill(0, hdrGpa, hdrGpa + 72);
     this.view.setUint32(hdrGpa + S.HDR_OPCODE, req.opcode, true);
@@ -403,21 +442,30 @@ export class TestFrontend {
       this.view.setUint32(hdrGpa + S.CHAIN_HASH_RESULT_LEN, c.hashResultLen, true);
     }
     this.view.setUint32(hdrGpa + S.SYM_OP_TYPE, c ? S.VIRTIO_CRYPTO_SYM_OP_ALGORITHM_CHAINING : S.VIRTIO_CRYPTO_SYM_OP_CIPHER, true);
+    for (const [at, value] of req.override ?? []) this.view.setUint32(hdrGpa + at, value >>> 0, true);
     p += 72;
     const parts: [number, number, number][] = [[hdrGpa, 72, 0]];
-    const put = (data: Uint8Array): void => {
+    // One descriptor per part, or two when a split point falls inside it.
+    const pushSplit = (addr: number, len: number, flags: number): void => {
+      const at = req.splitAt;
+      if (at !== undefined && at > 0 && at < len) {
+        parts.push([addr, at, flags], [addr + at, len - at, flags]);
+      } else parts.push([addr, len, flags]);
+    };
+    const put = (data: Uint8Array, split = false): void => {
       if (data.length === 0) return;
       this.mem.set(data, p);
-      parts.push([p, data.length, 0]);
+      if (split) pushSplit(p, data.length, 0);
+      else parts.push([p, data.length, 0]);
       p += data.length;
     };
     put(req.iv);
     if (c) put(c.aad);
-    put(req.src);
+    put(req.src, true);
     const dstGpa = p;
     // A fresh output buffer: tests can tell what the back-end wrote.
     if (opts.clearDst !== false) this.mem.fill(0, dstGpa, dstGpa + dstLen + (req.chain ? req.chain.hashResultLen : 0));
-    if (dstLen > 0) parts.push([dstGpa, dstLen, DESC_F_WRITE]);
+    if (dstLen > 0) pushSplit(dstGpa, dstLen, DESC_F_WRITE);
     p += dstLen;
     const hashLen = c ? c.hashResultLen : 0;
     const hashGpa = p;

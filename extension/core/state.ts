@@ -11,7 +11,7 @@ import { type ProcessRecord, isAlive, processStartTime } from './proc';
 
 export type LabState = 'stopped' | 'booting' | 'running' | 'stopping' | 'failed';
 export type BackendKind = 'builtin' | 'ts';
-export type EngineChoice = 'auto' | 'openssl' | 'cryptodev';
+export type EngineChoice = 'auto' | 'openssl' | 'node' | 'cryptodev';
 export type GuestDriver = 'upstream' | 'none' | 'lab';
 
 export interface UpOptions {

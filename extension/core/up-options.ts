@@ -19,7 +19,7 @@ export function resolveUpOptions(partial: Partial<UpOptions>): UpOptions {
     throw new LabError('bad-option', msg);
   };
   if (o.backend !== 'builtin' && o.backend !== 'ts') bad(`backend must be builtin or ts, not "${String(o.backend)}"`);
-  if (!['auto', 'openssl', 'cryptodev'].includes(o.engine)) bad(`engine must be auto, openssl or cryptodev, not "${String(o.engine)}"`);
+  if (!['auto', 'openssl', 'node', 'cryptodev'].includes(o.engine)) bad(`engine must be auto, openssl, node or cryptodev, not "${String(o.engine)}"`);
   if (!['auto', 'kvm', 'tcg'].includes(o.accel)) bad(`accel must be auto, kvm or tcg, not "${String(o.accel)}"`);
   if (!['upstream', 'none', 'lab'].includes(o.guestDriver)) bad(`guest driver must be upstream, none or lab, not "${String(o.guestDriver)}"`);
   if (!Number.isInteger(o.memoryMb) || o.memoryMb < 256 || o.memoryMb > 65536) bad(`memory must be 256..65536 MB, not ${o.memoryMb}`);

@@ -33,7 +33,7 @@ export function readSettings(): LabSettings {
   return {
     up: {
       backend: oneOf(c.get('backend'), ['ts', 'builtin'] as const, 'ts'),
-      engine: oneOf(c.get('engine'), ['auto', 'openssl', 'cryptodev'] as const, 'auto'),
+      engine: oneOf(c.get('engine'), ['auto', 'openssl', 'node', 'cryptodev'] as const, 'auto'),
       accel: oneOf(c.get('accelerator'), ['auto', 'kvm', 'tcg'] as const, 'auto'),
       guestDriver: oneOf(c.get('guestDriver'), ['upstream', 'lab', 'none'] as const, 'upstream'),
       memoryMb: clampInt(c.get('memoryMb'), 256, 65536, 1024),

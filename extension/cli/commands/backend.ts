@@ -16,7 +16,7 @@ export function stateDir(io: CliIo): string {
 
 function parseEngine(value: string | undefined): EngineChoice {
   const v = value ?? 'auto';
-  if (v !== 'auto' && v !== 'openssl' && v !== 'cryptodev') throw new UsageError(`--engine must be auto, openssl or cryptodev (got "${v}")`);
+  if (v !== 'auto' && v !== 'openssl' && v !== 'node' && v !== 'cryptodev') throw new UsageError(`--engine must be auto, openssl, node or cryptodev (got "${v}")`);
   return v;
 }
 
@@ -24,11 +24,12 @@ const backendCommand: CliCommand = {
   name: 'backend',
   summary: 'Run the TypeScript vhost-user virtio-crypto back-end (foreground)',
   usage: [
-    'usage: vlab backend [--socket PATH] [--engine auto|openssl|cryptodev] [--telemetry PATH] [--log-file PATH [--log-max-bytes N]]',
+    'usage: vlab backend [--socket PATH] [--engine auto|openssl|node|cryptodev] [--telemetry PATH] [--log-file PATH [--log-max-bytes N]]',
     '                    [--fault RULE]...',
     '',
     '  --socket PATH      vhost-user socket to listen on (default <state>/vhost-user.sock)',
-    '  --engine NAME      auto (host /dev/crypto if it opens, else openssl), openssl, cryptodev',
+    '  --engine NAME      auto (host /dev/crypto if it opens, else openssl), openssl (native EVP), node (node:crypto),',
+    '                     cryptodev',
     '  --telemetry PATH   telemetry socket, JSON lines (default <state>/telemetry.sock; "none" disables)',
     '  --log-file PATH    append the log to PATH instead of stdout; past --log-max-bytes (default 8 MiB)',
     '                     its content moves to PATH.1 and PATH starts empty',
@@ -103,7 +104,7 @@ const benchCommand: CliCommand = {
   name: 'bench backend',
   summary: 'Benchmark the back-end through the test front-end (AES-256-CBC, depth 1 and 64)',
   usage: [
-    'usage: vlab bench backend [--json] [--engine openssl|cryptodev] [--seconds S]',
+    'usage: vlab bench backend [--json] [--engine openssl|node|cryptodev] [--seconds S]',
     '',
     '  Starts the back-end as a child process, drives it through the TypeScript front-end harness',
     '  and measures the raw engine on the same buffers in the same run.',
@@ -112,7 +113,7 @@ const benchCommand: CliCommand = {
   async run(args, io) {
     const { values } = parseArgs({ args: [...args], options: { json: { type: 'boolean' }, engine: { type: 'string' }, seconds: { type: 'string' } }, strict: true, allowPositionals: false });
     const engine = parseEngine(values.engine ?? 'openssl');
-    if (engine === 'auto') throw new UsageError('--engine must be openssl or cryptodev for a benchmark');
+    if (engine === 'auto') throw new UsageError('--engine must be openssl, node or cryptodev for a benchmark');
     const seconds = values.seconds === undefined ? 1 : Number(values.seconds);
     if (!(seconds > 0 && seconds <= 60)) throw new UsageError('--seconds must be in (0, 60]');
     return runBenchCommand({ engine, seconds, json: values.json ?? false, io });

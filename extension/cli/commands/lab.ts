@@ -55,7 +55,7 @@ function integer(value: string | undefined, flag: string, min: number, max: numb
   return n;
 }
 
-const UP_USAGE = `usage: vlab up [--backend builtin|ts] [--engine auto|openssl|cryptodev] [--accel auto|kvm|tcg]
+const UP_USAGE = `usage: vlab up [--backend builtin|ts] [--engine auto|openssl|node|cryptodev] [--accel auto|kvm|tcg]
                [--memory MB] [--cpus N] [--guest-driver upstream|none|lab] [--timeout SEC] [--dry-run]
                [--fault RULE]...
 Boots the lab VM and returns once the guest answers over SSH. A second \`up\` while it runs does nothing.
@@ -104,7 +104,7 @@ export function parseUpArgs(args: readonly string[]): { options: Partial<UpOptio
     dryRun: values['dry-run'] === true,
     options: {
       backend: choice(values.backend, ['builtin', 'ts'] as const, '--backend'),
-      engine: choice(values.engine, ['auto', 'openssl', 'cryptodev'] as const, '--engine'),
+      engine: choice(values.engine, ['auto', 'openssl', 'node', 'cryptodev'] as const, '--engine'),
       accel: choice(values.accel, ['auto', 'kvm', 'tcg'] as const, '--accel'),
       memoryMb: integer(values.memory, '--memory', 256, 65536),
       cpus: integer(values.cpus, '--cpus', 1, 64),

@@ -4,7 +4,7 @@ import { BENCH_DEPTHS, BENCH_SIZES, runBench } from '../../../backend/bench';
 
 // The benchmark itself (short cases): every row is measured against the raw engine in the same run, and
 // the telemetry-cost pair really had a subscriber receiving snapshots while the data path ran.
-test('vlab bench backend: rows for every size and depth, and the telemetry subscriber cost pair', { timeout: 120_000 }, async () => {
+test('vlab bench backend: AES rows for every size and depth, hash/HMAC rows, targets, all against raw EVP, and the telemetry subscriber cost pair', { timeout: 120_000 }, async () => {
   const report = await runBench('openssl', 0.2);
   assert.equal(report.rows.length, BENCH_SIZES.length * BENCH_DEPTHS.length);
   for (const row of report.rows) {
@@ -12,6 +12,12 @@ test('vlab bench backend: rows for every size and depth, and the telemetry subsc
     assert.ok(row.rawEngineMbPerSec > 0 && row.ratio > 0, `${row.size} B depth ${row.depth} has its raw-engine reference`);
     assert.ok(row.p99LatencyUs >= row.meanLatencyUs * 0.5, 'p99 is a latency of the same order as the mean');
   }
+  assert.equal(report.reference, 'raw OpenSSL EVP, one context reused, in place');
+  assert.deepEqual(report.digestSkipped, []);
+  assert.deepEqual(report.digestRows.map((r) => `${r.algorithm} ${r.size}`), ['SHA-256 64', 'SHA-256 16384', 'HMAC-SHA-256 64', 'HMAC-SHA-256 16384']);
+  for (const row of report.digestRows) assert.ok(row.ops > 0 && row.rawEngineMbPerSec > 0 && row.ratio > 0, `${row.algorithm} ${row.size} B measured against raw EVP`);
+  assert.equal(report.targets.smallOpsPerSec, report.rows.find((r) => r.size === 64 && r.depth === 64)?.opsPerSec);
+  assert.equal(report.targets.largeRatio, report.rows.find((r) => r.size === 16384 && r.depth === 64)?.ratio);
   const t = report.telemetryCost;
   assert.equal(t.intervalMs, 50);
   assert.ok(t.snapshots >= 2, `the subscriber parsed snapshots while measured (${t.snapshots})`);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -104,6 +105,33 @@ describe('`vlab backend` process and its telemetry socket', () => {
     assert.equal(fs.existsSync(be.socket), false);
     assert.equal(fs.existsSync(be.telemetry), false);
     assert.match(be.output(), /engine: openssl/);
+  });
+});
+
+describe('`vlab backend --engine node` (node:crypto)', () => {
+  it('serves a hash-only chain session and names its engine in the snapshot', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vlab-cli-be-'));
+    const be = await spawnBackend('node', dir);
+    const fe = await TestFrontend.connect(be.socket);
+    try {
+      const id = await fe.chainSession({ hashMode: S.VIRTIO_CRYPTO_SYM_HASH_MODE_PLAIN, hashAlg: S.VIRTIO_CRYPTO_HASH_SHA_256, hashResultLen: 32 });
+      const msg = Buffer.from('abc');
+      const r = await fe.run({ opcode: 0, sessionId: id, iv: Buffer.alloc(0), src: msg, dstLen: 0, chain: { aad: Buffer.alloc(0), cipherStart: 0, lenToCipher: 0, hashStart: 0, lenToHash: 3, hashResultLen: 32 } });
+      assert.equal(r.hash.toString('hex'), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+      const snap = (await requestSnapshot(be.telemetry)) as unknown as BackendSnapshot;
+      assert.equal(snap.engine.name, 'node');
+      assert.deepEqual(snap.sessions.map((x) => x.algorithm), ['SHA-256']);
+    } finally {
+      fe.close();
+      await be.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  it('an unknown engine name is a usage error naming the four choices', () => {
+    const bin = path.resolve(__dirname, '..', '..', '..', '..', 'bin', 'vlab.js');
+    const r = spawnSync(process.execPath, [bin, 'backend', '--engine', 'bogus', '--socket', path.join(os.tmpdir(), 'vlab-never.sock')], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--engine must be auto, openssl, node or cryptodev \(got "bogus"\)/);
   });
 });
 

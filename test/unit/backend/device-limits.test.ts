@@ -8,7 +8,7 @@ import * as crypto from 'node:crypto';
 import { describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { CryptoDevice, MAX_SESSIONS } from '../../../backend/crypto/device';
-import { OpensslEngine } from '../../../backend/crypto/openssl-engine';
+import { EvpEngine } from '../../../backend/crypto/evp-engine';
 import * as S from '../../../backend/crypto/spec';
 import { newCounters } from '../../../backend/stats';
 import * as W from '../../../backend/wire';
@@ -88,7 +88,7 @@ describe('device limits against a hostile guest', () => {
 
   it(`refuses session ${MAX_SESSIONS + 1} while ${MAX_SESSIONS} are open, counts it, and accepts again after a close`, () => {
     const counters = newCounters();
-    const dev = new CryptoDevice(new OpensslEngine(), counters);
+    const dev = new CryptoDevice(EvpEngine.open(), counters);
     const key = crypto.randomBytes(16);
     const ids: bigint[] = [];
     for (let k = 0; k < MAX_SESSIONS; k++) {
@@ -184,5 +184,35 @@ describe('device limits against a hostile guest', () => {
       Atomics.store(ctl, 0, 1);
       await worker.terminate();
     }
+  });
+  it('hands the engine views of guest memory (in place, no copy) when src and dst are one descriptor each, scratch only when they span two', () => {
+    const engine = new RecordingEngine();
+    const dev = new CryptoDevice(engine, newCounters());
+    const key = crypto.randomBytes(16);
+    const r = dev.createSession(cipherRequest(S.VIRTIO_CRYPTO_CIPHER_AES_CBC, Buffer.from(key)));
+    assert.ok(r.ok);
+    const guest = new Uint8Array(1 << 16);
+    const iv = crypto.randomBytes(16);
+    const plain = crypto.randomBytes(64);
+    guest.set(header(r.id, 64), 0);
+    guest.set(iv, 72);
+    guest.set(plain, 88);
+    const seg = (at: number, len: number): Uint8Array => guest.subarray(at, at + len);
+    const want = crypto.createCipheriv('aes-128-cbc', key, iv).setAutoPadding(false).update(plain);
+    // One descriptor each: the engine reads src and writes dst in guest memory itself.
+    assert.equal(dev.handle([seg(0, 72), seg(72, 16), seg(88, 64)], 152, [seg(4096, 64), seg(8192, 1)], 65).status, S.CryptoStatus.OK);
+    const v = engine.views[0];
+    assert.equal(v.src.buffer, guest.buffer, 'src is a view of guest memory');
+    assert.equal(v.src.byteOffset, 88);
+    assert.equal(v.dst.buffer, guest.buffer, 'dst is a view of guest memory');
+    assert.equal(v.dst.byteOffset, 4096);
+    assert.deepEqual(Buffer.from(seg(4096, 64)), want);
+    // src and dst split over two descriptors each: gathered into / scattered from scratch, same bytes.
+    guest.fill(0, 4096, 4096 + 64);
+    assert.equal(dev.handle([seg(0, 72), seg(72, 16), seg(88, 20), seg(108, 44)], 152, [seg(4096, 30), seg(6000, 34), seg(8192, 1)], 65).status, S.CryptoStatus.OK);
+    const w = engine.views[1];
+    assert.notEqual(w.src.buffer, guest.buffer);
+    assert.notEqual(w.dst.buffer, guest.buffer);
+    assert.deepEqual(Buffer.concat([seg(4096, 30), seg(6000, 34)]), want);
   });
 });

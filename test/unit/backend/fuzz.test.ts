@@ -130,6 +130,10 @@ describe('fuzzing the back-end', { timeout: Math.max(30 * 60_000, RUNS * 10) }, 
     const key = crypto.randomBytes(16);
     const cbc = await fe.cipherSession(S.VIRTIO_CRYPTO_CIPHER_AES_CBC, key, true);
     const ctr = await fe.cipherSession(S.VIRTIO_CRYPTO_CIPHER_AES_CTR, key, false);
+    // Chain sessions: the random chain fields below hit their offset/length rules and success paths.
+    const hmacOnly = await fe.chainSession({ hashMode: S.VIRTIO_CRYPTO_SYM_HASH_MODE_AUTH, hashAlg: S.VIRTIO_CRYPTO_MAC_HMAC_SHA1, authKey: key, hashResultLen: 20 });
+    const sha512 = await fe.chainSession({ hashMode: S.VIRTIO_CRYPTO_SYM_HASH_MODE_PLAIN, hashAlg: S.VIRTIO_CRYPTO_HASH_SHA_512, hashResultLen: 64 });
+    const cbcHmac = await fe.chainSession({ cipherAlg: S.VIRTIO_CRYPTO_CIPHER_AES_CBC, key, hashMode: S.VIRTIO_CRYPTO_SYM_HASH_MODE_AUTH, hashAlg: S.VIRTIO_CRYPTO_MAC_HMAC_SHA_256, authKey: key, hashResultLen: 32, order: S.VIRTIO_CRYPTO_SYM_ALG_CHAIN_ORDER_CIPHER_THEN_HASH });
     let served = 0;
     const statuses = new Set<number>([S.CryptoStatus.OK, S.CryptoStatus.ERR, S.CryptoStatus.NOTSUPP, S.CryptoStatus.INVSESS]);
     await fc.assert(
@@ -137,11 +141,11 @@ describe('fuzzing the back-end', { timeout: Math.max(30 * 60_000, RUNS * 10) }, 
         fc.record({
           // Biased towards requests that should succeed, so the success path is fuzzed too.
           opcode: fc.oneof({ weight: 4, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.constantFrom(1, 0x100, 0x200, 0x300, 0x301, 0xffffffff) }),
-          session: fc.oneof({ weight: 4, arbitrary: fc.constant(cbc) }, { weight: 1, arbitrary: fc.constantFrom(ctr, 0n, 12345n, (1n << 64n) - 1n) }),
+          session: fc.oneof({ weight: 4, arbitrary: fc.constant(cbc) }, { weight: 1, arbitrary: fc.constantFrom(ctr, 0n, 12345n, (1n << 64n) - 1n) }, { weight: 2, arbitrary: fc.constantFrom(hmacOnly, sha512, cbcHmac) }),
           iv: fc.oneof({ weight: 4, arbitrary: fc.uint8Array({ minLength: 16, maxLength: 16 }) }, { weight: 1, arbitrary: fc.uint8Array({ maxLength: 24 }) }),
           src: fc.oneof({ weight: 3, arbitrary: fc.integer({ min: 1, max: 18 }).chain((n) => fc.uint8Array({ minLength: 16 * n, maxLength: 16 * n })) }, { weight: 1, arbitrary: fc.uint8Array({ maxLength: 300 }) }),
           dstDelta: fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: -16, max: 16 }) }),
-          chain: fc.oneof({ weight: 3, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.record({ aad: fc.uint8Array({ maxLength: 16 }), cipherStart: fc.nat(64), lenToCipher: fc.nat(64), hashStart: fc.nat(64), lenToHash: fc.nat(64), hashResultLen: fc.nat(70) }) }),
+          chain: fc.oneof({ weight: 3, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.record({ aad: fc.uint8Array({ maxLength: 16 }), cipherStart: fc.nat(64), lenToCipher: fc.nat(64), hashStart: fc.nat(64), lenToHash: fc.nat(64), hashResultLen: fc.oneof(fc.constantFrom(20, 32, 64), fc.nat(70)) }) }),
           truncateHeaderTo: fc.oneof({ weight: 6, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 71 }) }),
         }),
         async (r) => {

@@ -2,9 +2,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { CipherMode, CryptoEngine, HmacHash, PreparedCipher, PreparedMac } from '../../../backend/crypto/engine';
+import type { CipherMode, CryptoEngine, HashAlg, PreparedCipher, PreparedDigest } from '../../../backend/crypto/engine';
 import { createEngine } from '../../../backend/crypto/engines';
-import { OpensslEngine } from '../../../backend/crypto/openssl-engine';
+import { EvpEngine } from '../../../backend/crypto/evp-engine';
 import { TestFrontend, type FrontendOptions } from '../../../backend/harness/frontend';
 import { VhostUserBackend } from '../../../backend/vhost-user-backend';
 
@@ -64,12 +64,14 @@ export function openFdCount(): number {
   return fs.readdirSync('/proc/self/fd').length;
 }
 
-/** The real OpenSSL engine, recording what crosses the seam. */
+/** The real OpenSSL engine (native EVP), recording what crosses the seam. */
 export class RecordingEngine implements CryptoEngine {
   readonly name = 'openssl' as const;
-  private readonly real = new OpensslEngine();
+  private readonly real = EvpEngine.open();
   readonly keysSeen: Buffer[] = [];
   readonly inputLengths: number[] = [];
+  /** The views each cipher operation got (to check the engine works in place on guest memory). */
+  readonly views: { src: Uint8Array; dst: Uint8Array }[] = [];
   disposed = 0;
   /** Runs after each cipher operation (tests act as a guest from inside the data path). */
   onCrypt: () => void = () => undefined;
@@ -78,11 +80,11 @@ export class RecordingEngine implements CryptoEngine {
     this.keysSeen.push(key);
     const c = this.real.prepareCipher(mode, key);
     return {
-      crypt: (encrypt, iv, input) => {
-        this.inputLengths.push(input.length);
-        const out = c.crypt(encrypt, iv, input);
+      crypt: (encrypt, iv, src, dst) => {
+        this.inputLengths.push(src.length);
+        this.views.push({ src, dst });
+        c.crypt(encrypt, iv, src, dst);
         this.onCrypt();
-        return out;
       },
       dispose: () => {
         this.disposed++;
@@ -91,13 +93,13 @@ export class RecordingEngine implements CryptoEngine {
     };
   }
 
-  prepareHmac(hash: HmacHash, key: Buffer): PreparedMac {
-    this.keysSeen.push(key);
-    const m = this.real.prepareHmac(hash, key);
+  prepareDigest(hash: HashAlg, key: Buffer | null): PreparedDigest {
+    if (key) this.keysSeen.push(key);
+    const m = this.real.prepareDigest(hash, key);
     return {
-      compute: (parts) => {
+      digest: (parts, out) => {
         this.inputLengths.push(parts.reduce((n, p) => n + p.length, 0));
-        return m.compute(parts);
+        m.digest(parts, out);
       },
       dispose: () => {
         this.disposed++;

@@ -27,11 +27,12 @@
 #define VC_NAME "vlab_cryptodev"
 
 /*
- * Largest CIOCCRYPT length. Each request bounces src and dst through
- * kernel pages that stay allocated until the device returns them (even if
- * the caller is killed), and is described by one descriptor per page: at
- * 1 MiB that is 2 * 256 + 4 descriptors, well under the 1024 a virtqueue
- * element may hold in QEMU. The device's config max_size can lower it.
+ * Largest CIOCCRYPT length. Each request pins the caller's src and dst
+ * pages (or, with COP_FLAG_NO_ZC or unpinnable memory, bounces them through
+ * kernel pages) until the device returns them, even if the caller is
+ * killed, and is described by one descriptor per page: at 1 MiB that is at
+ * most 2 * 257 + 6 descriptors, well under the 1024 a virtqueue element may
+ * hold in QEMU. The device's config max_size can lower it.
  */
 #define VC_MAX_DATA_LEN		SZ_1M
 /* Sessions one open file may hold; bounds the memory a process can pin. */
@@ -90,7 +91,10 @@ struct vc_dev {
 	struct vc_queue *dataq;		/* ndataq entries */
 	struct vc_queue ctrlq;
 	atomic_t next_q;		/* data requests go round-robin */
-	/* Over 4 data descriptors + 2 per page, a request does not fit. */
+	/*
+	 * A request is 4 fixed descriptors + 2 per page of data, plus 2 for
+	 * unaligned (zero-copy) buffers and 2 for CTR padding.
+	 */
 	unsigned int max_descs;
 	/* From the config space, read once in probe. */
 	u32 cipher_algo_l;
@@ -101,12 +105,16 @@ struct vc_dev {
 };
 
 /*
- * A buffer the device reads or writes, kept in order-0 pages so no
- * high-order allocation is needed and so it can be freed from any context.
+ * A buffer the device reads or writes: either kernel order-0 pages (a
+ * bounce buffer, freed from any context) or the caller's own pages pinned
+ * in place (zero-copy; unpinned in process context, dirtied if written).
  */
 struct vc_buf {
 	unsigned int len;
 	unsigned int npages;
+	unsigned int offset;		/* of the data in pages[0] (pinned) */
+	bool pinned;
+	bool dirty;			/* device-writable: dirty on unpin */
 	struct page **pages;
 	struct scatterlist *sg;
 };
@@ -137,6 +145,7 @@ struct vc_req {
 	bool is_create;			/* a session create: orphan_work on abandon */
 	struct vc_dev *dev;		/* for orphan_work; a reference */
 	struct work_struct orphan_work;
+	struct work_struct free_work;	/* unpins when the last put is atomic */
 	union {
 		struct virtio_crypto_op_ctrl_req ctrl;
 		struct virtio_crypto_op_data_req data;
@@ -150,6 +159,9 @@ struct vc_req {
 	} in;				/* device-writable (control) */
 	u8 digest[VC_MAX_DIGEST];	/* device-writable */
 	u8 status;			/* device-writable (data) */
+	/* CTR block padding past the caller's pages (zero-copy) */
+	u8 pad_in[VC_AES_BLOCK];	/* device-readable, zeros */
+	u8 pad_out[VC_AES_BLOCK];	/* device-writable, discarded */
 	struct vc_buf src;
 	struct vc_buf dst;
 };
@@ -164,8 +176,9 @@ struct vc_cipher_alg {
 };
 
 struct vc_mac_alg {
-	u32 cryptodev;			/* CRYPTO_*_HMAC */
-	u32 virtio;			/* VIRTIO_CRYPTO_MAC_* */
+	u32 cryptodev;			/* CRYPTO_*_HMAC or a plain CRYPTO_SHA* */
+	u32 virtio;			/* VIRTIO_CRYPTO_MAC_* or _HASH_* */
+	bool plain;			/* hash mode PLAIN (no key), else AUTH */
 	unsigned int digestsize;
 	const char *cra_name;
 	const char *driver_name;
@@ -192,8 +205,8 @@ struct vc_kern {
 
 /*
  * A cryptodev session. The device's sessions have a fixed direction, so a
- * cipher session owns two of them (encrypt, decrypt); a MAC-only session
- * owns one (enc_sid). Lives in its file's xarray; requests hold a kref.
+ * cipher session owns two of them (encrypt, decrypt); a hash- or MAC-only
+ * session (a NO_CIPHER chain) owns one (enc_sid). Lives in its file's xarray; requests hold a kref.
  */
 struct vc_session {
 	struct kref ref;
@@ -232,6 +245,10 @@ void vc_req_put(struct vc_req *req);
 int vc_inflight_charge(struct vc_dev *dev, struct vc_req *req,
 		       unsigned long bytes);
 int vc_buf_alloc(struct vc_buf *buf, unsigned int len);
+int vc_buf_pin(struct vc_buf *buf, const void __user *uaddr, unsigned int len,
+	       bool write, unsigned int nextra);
+void vc_buf_read(const struct vc_buf *buf, unsigned int off, u8 *out,
+		 unsigned int n);
 void vc_buf_free(struct vc_buf *buf);
 int vc_queue_req(struct vc_dev *dev, struct vc_queue *q, struct vc_req *req,
 		 struct scatterlist *sgs[], unsigned int nout, unsigned int nin);

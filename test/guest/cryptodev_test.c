@@ -7,14 +7,16 @@
  *   vlab-cryptodev-test errors [--mac]           invalid inputs -> errnos
  *   vlab-cryptodev-test roundtrip FILE           random cases vs host OpenSSL
  *   vlab-cryptodev-test stress PROCS SESS OPS    concurrent mixed sizes
- *   vlab-cryptodev-test bench dev|sw SIZE PROCS MS
+ *   vlab-cryptodev-test bench dev|devnozc|sw SIZE PROCS MS
  *   vlab-cryptodev-test ivrace THREADS OPS LEN   implicit-IV CTR, threads
- *   vlab-cryptodev-test inflight THREADS OPS LEN concurrent big requests
+ *   vlab-cryptodev-test inflight THREADS OPS LEN [zc] concurrent big requests
+ *                                                (NO_ZC bounce pages unless zc)
  *   vlab-cryptodev-test stale LEN                dst holds no stale bytes
  *   vlab-cryptodev-test wait SECS                one op, report its errno
  *   vlab-cryptodev-test algs [SEED]              hashes, HMAC, NULL, 3DES,
  *                                                XTS, GCM, TLS, SRTP, SESSINFO
  *   vlab-cryptodev-test nofallback [--mac]       fallback=0: device only
+ *   vlab-cryptodev-test zc                       zero-copy buffer shapes
  *
  * Output: one line per check, "ok NAME" or "not ok NAME: why"; the exit
  * status is the number of failures (capped at 100).
@@ -939,6 +941,7 @@ struct inflight_arg {
 	uint32_t len;
 	uint8_t *buf;
 	int err;
+	uint16_t flags;
 };
 
 static void *inflight_thread(void *p)
@@ -946,9 +949,10 @@ static void *inflight_thread(void *p)
 	struct inflight_arg *a = p;
 	uint8_t iv[16] = { 1 };
 
+	/* Bounce pages (COP_FLAG_NO_ZC) or the caller's own (zero-copy). */
 	for (int i = 0; i < a->ops && !a->err; i++)
 		a->err = do_crypt(a->fd, a->ses, COP_ENCRYPT, a->buf, a->buf,
-				  a->len, iv, NULL, 0);
+				  a->len, iv, NULL, a->flags);
 	return NULL;
 }
 
@@ -958,6 +962,7 @@ static int cmd_inflight(int argc, char **argv)
 	int threads = argc > 0 ? atoi(argv[0]) : 16;
 	int ops = argc > 1 ? atoi(argv[1]) : 4;
 	uint32_t len = argc > 2 ? (uint32_t)atoi(argv[2]) : 1 << 20;
+	int zc = argc > 3 && !strcmp(argv[3], "zc");
 	struct inflight_arg args[64];
 	pthread_t tids[64];
 	int fd = open_crypto(), err = 0;
@@ -970,7 +975,8 @@ static int cmd_inflight(int argc, char **argv)
 	if (new_session(fd, CRYPTO_AES_CBC, key, 16, 0, NULL, 0, &ses))
 		return 100;
 	for (int t = 0; t < threads; t++) {
-		args[t] = (struct inflight_arg){ fd, ses, ops, len, buf, 0 };
+		args[t] = (struct inflight_arg){ fd, ses, ops, len, buf, 0,
+						 zc ? 0 : COP_FLAG_NO_ZC };
 		pthread_create(&tids[t], NULL, inflight_thread, &args[t]);
 	}
 	for (int t = 0; t < threads; t++) {
@@ -1075,7 +1081,8 @@ static long bench_child(int dev, uint32_t size, double until)
 		while (now_s() < until) {
 			for (int i = 0; i < 8; i++)
 				if (do_crypt(fd, ses, COP_ENCRYPT, buf, out, size,
-					     iv, NULL, 0))
+					     iv, NULL,
+					     dev == 2 ? COP_FLAG_NO_ZC : 0))
 					return -1;
 			ops += 8;
 		}
@@ -1106,7 +1113,8 @@ static int cmd_bench(int argc, char **argv)
 
 	if (argc < 4)
 		return 100;
-	dev = !strcmp(argv[0], "dev");
+	/* dev: zero-copy; devnozc: COP_FLAG_NO_ZC (bounce pages); sw: OpenSSL */
+	dev = !strcmp(argv[0], "dev") ? 1 : !strcmp(argv[0], "devnozc") ? 2 : 0;
 	size = (uint32_t)atoi(argv[1]);
 	procs = atoi(argv[2]);
 	ms = atof(argv[3]);
@@ -1135,7 +1143,7 @@ static int cmd_bench(int argc, char **argv)
 		;
 	secs = now_s() - t0;
 	printf("{\"mode\":\"%s\",\"size\":%u,\"procs\":%d,\"ops\":%ld,\"seconds\":%.3f,\"opsPerSec\":%.1f,\"MBps\":%.3f}\n",
-	       dev ? "dev" : "sw", size, procs, total, secs, total / secs,
+	       argv[0], size, procs, total, secs, total / secs,
 	       total * (double)size / secs / 1e6);
 	return 0;
 }
@@ -1690,16 +1698,25 @@ static int cmd_nofallback(int argc, char **argv)
 	uint32_t ses = 0, len = 16;
 
 	check(!fallback_on(), "fallback parameter is 0", "it is on");
-	expect_errno(new_session(fd, 0, NULL, 0, CRYPTO_SHA2_256, NULL, 0, &ses),
-		     EINVAL, "fallback=0: SHA256 session");
+	/* Hashes and HMACs: NO_CIPHER chains where the device chains. */
+	err = new_session(fd, 0, NULL, 0, CRYPTO_SHA2_256, NULL, 0, &ses);
+	expect_errno(err, expect_mac ? 0 : EINVAL, "fallback=0: SHA256 session");
+	if (!err) {
+		expect_errno(do_crypt(fd, ses, COP_ENCRYPT, buf, NULL, 16, NULL,
+				      mac, COP_FLAG_UPDATE), EINVAL,
+			     "fallback=0: COP_FLAG_UPDATE on a device hash session");
+		end_session(fd, ses);
+	}
 	expect_errno(new_session(fd, CRYPTO_AES_GCM, key, 16, 0, NULL, 0, &ses),
 		     EINVAL, "fallback=0: GCM session");
 	expect_errno(new_session(fd, CRYPTO_NULL, key, 0, 0, NULL, 0, &ses),
 		     EINVAL, "fallback=0: NULL session");
 	expect_errno(new_session(fd, CRYPTO_3DES_CBC, key, 24, 0, NULL, 0, &ses),
 		     EINVAL, "fallback=0: 3DES session");
-	expect_errno(new_session(fd, 0, NULL, 0, CRYPTO_MD5_HMAC, mkey, 16, &ses),
-		     EINVAL, "fallback=0: HMAC-MD5 session");
+	err = new_session(fd, 0, NULL, 0, CRYPTO_MD5_HMAC, mkey, 16, &ses);
+	expect_errno(err, expect_mac ? 0 : EINVAL, "fallback=0: HMAC-MD5 session");
+	if (!err)
+		end_session(fd, ses);
 	err = new_session(fd, CRYPTO_AES_CBC, key, 16, 0, NULL, 0, &ses);
 	expect_errno(err, 0, "fallback=0: AES-CBC session");
 	if (!err) {
@@ -1719,6 +1736,167 @@ static int cmd_nofallback(int argc, char **argv)
 				      COP_FLAG_UPDATE), EINVAL,
 			     "fallback=0: COP_FLAG_UPDATE on a device MAC session");
 		end_session(fd, ses);
+	}
+	close(fd);
+	return failures;
+}
+
+/* ------------------------------------------------------------ zero-copy */
+
+static int ref_cipher(const EVP_CIPHER *evp, const uint8_t *key,
+		      const uint8_t *iv, const uint8_t *in, uint8_t *out, int len)
+{
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	int l1 = 0, l2 = 0;
+
+	EVP_EncryptInit_ex(c, evp, NULL, key, iv);
+	EVP_CIPHER_CTX_set_padding(c, 0);
+	EVP_EncryptUpdate(c, out, &l1, in, len);
+	EVP_EncryptFinal_ex(c, out + l1, &l2);
+	EVP_CIPHER_CTX_free(c);
+	return l1 + l2;
+}
+
+struct unmap_arg {
+	int fd;
+	uint32_t ses;
+	uint8_t *region;
+	volatile int unmapped;
+	int ok, efault, other, after;
+};
+
+static void *unmap_thread(void *p)
+{
+	struct unmap_arg *a = p;
+	uint8_t iv[16] = { 0 };
+
+	for (int i = 0; i < 100000; i++) {
+		int was = a->unmapped;
+		int err = do_crypt(a->fd, a->ses, COP_ENCRYPT, a->region,
+				   a->region + (256 << 10), 256 << 10, iv, NULL, 0);
+
+		if (!err)
+			a->ok++;
+		else if (err == -EFAULT)
+			a->efault++;
+		else
+			a->other++;
+		if (was && ++a->after >= 3)
+			break;
+	}
+	return NULL;
+}
+
+/*
+ * The caller's pages go to the device as they are: unaligned and
+ * page-crossing buffers, src == dst, odd CTR tails, the chaining IV read
+ * from pinned pages, and a buffer unmapped by another thread mid-flight.
+ */
+static int cmd_zc(void)
+{
+	static const struct { uint32_t soff, doff, len; } shapes[] = {
+		{ 0, 0, 4096 }, { 1, 3, 4096 }, { 4095, 1, 8192 },
+		{ 10, 10, 4096 }, { 7, 4090, 16000 }, { 4090, 4090, 48 },
+		{ 0, 0, 1 << 20 }, { 5, 9, (1 << 20) - 32 },
+	};
+	static const uint8_t key[16] = { 9, 8, 7 };
+	size_t area = (2 << 20) + 3 * 4096;
+	uint8_t *sbase = malloc(area), *dbase = malloc(area), *ref = malloc(area);
+	uint8_t iv[16], iv2[16];
+	int fd = open_crypto();
+	char name[160];
+
+	for (size_t i = 0; i < area; i++)
+		sbase[i] = (uint8_t)(i * 31 + 7);
+	for (int c = 0; c < 2; c++) {
+		uint32_t alg = c ? CRYPTO_AES_CTR : CRYPTO_AES_CBC;
+		const EVP_CIPHER *evp = c ? EVP_aes_128_ctr() : EVP_aes_128_cbc();
+		uint32_t ses = 0;
+
+		if (new_session(fd, alg, key, 16, 0, NULL, 0, &ses))
+			return 100;
+		for (size_t k = 0; k < sizeof(shapes) / sizeof(shapes[0]); k++) {
+			uint32_t len = shapes[k].len - (c ? 5 : 0);
+			uint8_t *src = sbase + shapes[k].soff;
+			uint8_t *dst = dbase + shapes[k].doff;
+			int err, err2, err3, same, same2, same3;
+
+			memset(iv, 0x11 * (int)(k + 1), 16);
+			ref_cipher(evp, key, iv, src, ref, (int)len);
+			memset(dst, 0xa5, len);
+			memcpy(iv2, iv, 16);
+			err = do_crypt(fd, ses, COP_ENCRYPT, src, dst, len, iv2,
+				       NULL, 0);
+			same = !memcmp(dst, ref, len);
+			/* The same through bounce pages. */
+			memset(dst, 0xa5, len);
+			err2 = do_crypt(fd, ses, COP_ENCRYPT, src, dst, len, iv2,
+					NULL, COP_FLAG_NO_ZC);
+			same2 = !memcmp(dst, ref, len);
+			/* In place. */
+			memcpy(dst, src, len);
+			err3 = do_crypt(fd, ses, COP_ENCRYPT, dst, dst, len, iv2,
+					NULL, 0);
+			same3 = !memcmp(dst, ref, len);
+			snprintf(name, sizeof(name),
+				 "zc %s src+%u dst+%u len %u (zero-copy, NO_ZC, in place)",
+				 c ? "CTR" : "CBC", shapes[k].soff, shapes[k].doff,
+				 len);
+			check(!err && !err2 && !err3 && same && same2 && same3,
+			      name, "errs %d %d %d same %d %d %d", err, err2,
+			      err3, same, same2, same3);
+		}
+		/* The session IV after an unaligned call (last block across pages). */
+		if (!c) {
+			uint8_t *src = sbase + 10, *dst = dbase + 10;
+			int err;
+
+			memset(iv, 0x3c, 16);
+			ref_cipher(evp, key, iv, src, ref, 8192);
+			memcpy(iv2, iv, 16);
+			err = do_crypt(fd, ses, COP_ENCRYPT, src, dst, 4096, iv2,
+				       NULL, 0);
+			if (!err)
+				err = do_crypt(fd, ses, COP_ENCRYPT, src + 4096,
+					       dst + 4096, 4096, NULL, NULL, 0);
+			check(!err && !memcmp(dst, ref, 8192),
+			      "zc CBC chaining IV read from a block across pinned pages",
+			      "err %d", err);
+			/* Decrypt: the IV is the last ciphertext block of src. */
+			memcpy(iv2, iv, 16);
+			err = do_crypt(fd, ses, COP_DECRYPT, ref, dst + 3, 4096,
+				       iv2, NULL, 0);
+			if (!err)
+				err = do_crypt(fd, ses, COP_DECRYPT, ref + 4096,
+					       dst + 3 + 4096, 4096, NULL, NULL, 0);
+			check(!err && !memcmp(dst + 3, src, 8192),
+			      "zc CBC decrypt chaining across calls", "err %d", err);
+		}
+		end_session(fd, ses);
+	}
+
+	/* Another thread unmaps src and dst while requests run. */
+	{
+		struct unmap_arg a = { 0 };
+		pthread_t t;
+
+		a.fd = fd;
+		a.region = mmap(NULL, 512 << 10, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		memset(a.region, 1, 512 << 10);
+		if (new_session(fd, CRYPTO_AES_CBC, key, 16, 0, NULL, 0, &a.ses))
+			return 100;
+		pthread_create(&t, NULL, unmap_thread, &a);
+		usleep(300000);
+		munmap(a.region, 512 << 10);
+		a.unmapped = 1;
+		pthread_join(t, NULL);
+		printf("# unmap: ok %d efault %d other %d\n", a.ok, a.efault,
+		       a.other);
+		check(a.ok > 0 && a.efault >= 3 && !a.other,
+		      "zc buffer unmapped by another thread mid-request: EFAULT after, no oops",
+		      "ok %d efault %d other %d", a.ok, a.efault, a.other);
+		end_session(fd, a.ses);
 	}
 	close(fd);
 	return failures;
@@ -1754,6 +1932,8 @@ int main(int argc, char **argv)
 		rc = cmd_stale(argc - 2, argv + 2);
 	else if (!strcmp(argv[1], "wait"))
 		rc = cmd_wait(argc - 2, argv + 2);
+	else if (!strcmp(argv[1], "zc"))
+		rc = cmd_zc();
 	else if (!strcmp(argv[1], "algs"))
 		rc = cmd_algs(argc - 2, argv + 2);
 	else if (!strcmp(argv[1], "nofallback"))

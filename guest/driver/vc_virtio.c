@@ -6,6 +6,8 @@
 #include <linux/highmem.h>
 #include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/sched/clock.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/virtio_config.h>
 #include <uapi/linux/virtio_ids.h>
@@ -22,6 +24,11 @@ unsigned int vc_max_inflight_kb = 16384;
 module_param_named(max_inflight_kb, vc_max_inflight_kb, uint, 0644);
 MODULE_PARM_DESC(max_inflight_kb,
 		 "Bound on the KiB of request buffers all processes may have at the device; over it a request waits interruptibly (0: no bound; default 16384)");
+
+unsigned int vc_poll_us;
+module_param_named(poll_us, vc_poll_us, uint, 0644);
+MODULE_PARM_DESC(poll_us,
+		 "Poll the used ring for up to this many microseconds before sleeping on a data request (0: never; default 0)");
 
 /* Every probed, not yet removed device; protected by vc_devices_lock. */
 static LIST_HEAD(vc_devices);
@@ -373,6 +380,7 @@ int vc_queue_req(struct vc_dev *dev, struct vc_queue *q, struct vc_req *req,
 	err = vc_req_fits(dev, q, sgs, nout + nin);
 	if (err)
 		return err;
+	req->q = q;
 	refcount_inc(&req->ref);
 	for (;;) {
 		spin_lock_irqsave(&q->lock, flags);
@@ -424,10 +432,56 @@ int vc_queue_req(struct vc_dev *dev, struct vc_queue *q, struct vc_req *req,
  * callback frees it (or hands an orphaned session to a worker) whenever
  * the device returns it, and remove() fails it at the latest.
  */
+/*
+ * Reap what the device has put in the used ring without waiting for its
+ * interrupt. The queue lock excludes remove() (it sets dead, then passes
+ * every queue lock before deleting the virtqueues).
+ */
+static void vc_poll_used(struct vc_dev *dev, struct vc_queue *q)
+{
+	struct vc_req *req;
+	unsigned long flags;
+	unsigned int len;
+	bool got = false;
+
+	spin_lock_irqsave(&q->lock, flags);
+	while (!READ_ONCE(dev->dead) &&
+	       (req = virtqueue_get_buf(q->vq, &len)) != NULL) {
+		q->space_seq++;
+		q->inflight--;
+		got = true;
+		spin_unlock_irqrestore(&q->lock, flags);
+		vc_req_finish(req, 0, len);
+		spin_lock_irqsave(&q->lock, flags);
+	}
+	spin_unlock_irqrestore(&q->lock, flags);
+	if (got)
+		wake_up_all(&q->space);
+}
+
+/* Bounded busy-poll (poll_us) before sleeping, for short requests. */
+static void vc_poll_req(struct vc_dev *dev, struct vc_req *req)
+{
+	unsigned int us = READ_ONCE(vc_poll_us);
+	u64 end;
+
+	if (!us || !req->q || req->q == &dev->ctrlq)
+		return;
+	end = local_clock() + (u64)min(us, 1000U) * NSEC_PER_USEC;
+	while (!completion_done(&req->done) && local_clock() < end &&
+	       !signal_pending(current)) {
+		vc_poll_used(dev, req->q);
+		cpu_relax();
+	}
+}
+
 int vc_wait_req(struct vc_dev *dev, struct vc_req *req)
 {
-	long ret = wait_for_completion_interruptible_timeout(&req->done,
-							     vc_timeout_jiffies());
+	long ret;
+
+	vc_poll_req(dev, req);
+	ret = wait_for_completion_interruptible_timeout(&req->done,
+							vc_timeout_jiffies());
 
 	if (ret > 0)
 		return req->result;

@@ -43,6 +43,7 @@
 /* Module parameters (vc_virtio.c), read at each use. */
 extern unsigned int vc_timeout_ms;
 extern unsigned int vc_max_inflight_kb;
+extern unsigned int vc_poll_us;
 /* Module parameter (vc_kernel.c): run on the kernel's crypto API what the device cannot. */
 extern bool vc_fallback;
 
@@ -143,6 +144,7 @@ struct vc_req {
 	unsigned int used_len;		/* as the device reported it */
 	unsigned long charged;		/* bytes counted in vc_inflight */
 	bool is_create;			/* a session create: orphan_work on abandon */
+	struct vc_queue *q;		/* the ring it went to (polling) */
 	struct vc_dev *dev;		/* for orphan_work; a reference */
 	struct work_struct orphan_work;
 	struct work_struct free_work;	/* unpins when the last put is atomic */

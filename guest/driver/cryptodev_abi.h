@@ -15,15 +15,25 @@
 #endif
 
 /* Algorithm numbers of enum cryptodev_crypto_op_t (only those we name). */
+#define CRYPTO_3DES_CBC		2
+#define CRYPTO_MD5_HMAC		6
 #define CRYPTO_SHA1_HMAC	7
 #define CRYPTO_AES_CBC		11
+#define CRYPTO_MD5		13
 #define CRYPTO_SHA1		14
+#define CRYPTO_NULL		16
 #define CRYPTO_SHA2_256_HMAC	18
+#define CRYPTO_SHA2_384_HMAC	19
 #define CRYPTO_SHA2_512_HMAC	20
 #define CRYPTO_AES_CTR		21
 #define CRYPTO_AES_XTS		22
 #define CRYPTO_AES_ECB		23
+#define CRYPTO_AES_GCM		50
+#define CRYPTO_SHA2_224		103
 #define CRYPTO_SHA2_256		104
+#define CRYPTO_SHA2_384		105
+#define CRYPTO_SHA2_512		106
+#define CRYPTO_SHA2_224_HMAC	107
 
 #define CRYPTO_CIPHER_MAX_KEY_LEN	64
 #define CRYPTO_HMAC_MAX_KEY_LEN		512
@@ -37,6 +47,9 @@
 #define COP_FLAG_FINAL		(1 << 1)
 #define COP_FLAG_WRITE_IV	(1 << 2)
 #define COP_FLAG_NO_ZC		(1 << 3)
+#define COP_FLAG_AEAD_TLS_TYPE	(1 << 4)
+#define COP_FLAG_AEAD_SRTP_TYPE	(1 << 5)
+#define COP_FLAG_RESET		(1 << 6)
 
 #define SIOP_FLAG_KERNEL_DRIVER_ONLY	1
 
@@ -61,6 +74,22 @@ struct crypt_op {
 	__u8 __user *iv;
 };
 
+/* CIOCAUTHCRYPT (72 bytes on x86_64). */
+struct crypt_auth_op {
+	__u32 ses;
+	__u16 op;
+	__u16 flags;
+	__u32 len;
+	__u32 auth_len;
+	__u8 __user *auth_src;
+	__u8 __user *src;
+	__u8 __user *dst;
+	__u8 __user *tag;
+	__u32 tag_len;
+	__u8 __user *iv;
+	__u32 iv_len;
+};
+
 struct alg_info {
 	char cra_name[CRYPTODEV_MAX_ALG_NAME];
 	char cra_driver_name[CRYPTODEV_MAX_ALG_NAME];
@@ -79,6 +108,7 @@ struct session_info_op {
 #define CIOCFSESSION	_IOW('c', 103, __u32)
 #define CIOCCRYPT	_IOWR('c', 104, struct crypt_op)
 #define CIOCGSESSINFO	_IOWR('c', 107, struct session_info_op)
+#define CIOCAUTHCRYPT	_IOWR('c', 109, struct crypt_auth_op)
 
 /* 32-bit userland layouts: pointers are 4 bytes and u64 is 4-byte aligned. */
 struct compat_session_op_abi {

@@ -113,13 +113,16 @@ static int vc_create_session(struct vc_file *f, struct session_op *sop)
 {
 	u8 *key = NULL, *mackey = NULL;
 	struct vc_session *s;
+	bool kern = READ_ONCE(vc_fallback);
 	int err;
 
 	if (!sop->cipher && !sop->mac)
 		return -EINVAL;
-	if (sop->cipher && !vc_find_cipher(sop->cipher))
+	if (sop->cipher && !vc_find_cipher(sop->cipher) &&
+	    !(kern && vc_kern_known_cipher(sop->cipher)))
 		return -EINVAL;
-	if (sop->mac && !vc_find_mac(sop->mac))
+	if (sop->mac && !vc_find_mac(sop->mac) &&
+	    !(kern && vc_kern_known_mac(sop->mac)))
 		return -EINVAL;
 
 	if (sop->cipher) {
@@ -179,6 +182,22 @@ static int vc_crypt(struct vc_file *f, struct crypt_op *cop)
 	return err;
 }
 
+static int vc_authcrypt(struct vc_file *f, struct crypt_auth_op *caop)
+{
+	struct vc_session *s;
+	int err;
+
+	s = vc_lookup(f, caop->ses);
+	if (!s)
+		return -EINVAL;
+	if (caop->op != COP_ENCRYPT && caop->op != COP_DECRYPT)
+		err = -EINVAL;
+	else
+		err = vc_session_authcrypt(s, caop);
+	vc_session_put(s);
+	return err;
+}
+
 static int vc_session_info(struct vc_file *f, struct session_info_op *siop)
 {
 	struct vc_session *s;
@@ -188,6 +207,13 @@ static int vc_session_info(struct vc_file *f, struct session_info_op *siop)
 		return -EINVAL;
 	memset(&siop->cipher_info, 0, sizeof(siop->cipher_info));
 	memset(&siop->hash_info, 0, sizeof(siop->hash_info));
+	siop->alignmask = 0;
+	if (!s->on_dev) {
+		/* The kernel's transforms, copied through kernel pages. */
+		vc_kern_info(s, siop);
+		vc_session_put(s);
+		return 0;
+	}
 	if (s->calg) {
 		strscpy(siop->cipher_info.cra_name, s->calg->cra_name,
 			sizeof(siop->cipher_info.cra_name));
@@ -201,8 +227,6 @@ static int vc_session_info(struct vc_file *f, struct session_info_op *siop)
 		strscpy(siop->hash_info.cra_driver_name, s->malg->driver_name,
 			sizeof(siop->hash_info.cra_driver_name));
 	}
-	/* Requests are bounced through kernel pages: any alignment works. */
-	siop->alignmask = 0;
 	/* Served by a device, so OpenSSL's devcrypto engine accepts it. */
 	siop->flags = SIOP_FLAG_KERNEL_DRIVER_ONLY;
 	vc_session_put(s);
@@ -230,6 +254,7 @@ static long vc_ioctl(struct file *filp, unsigned int cmd, unsigned long arg)
 	struct vc_file *f = filp->private_data;
 	void __user *argp = (void __user *)arg;
 	struct session_info_op siop;
+	struct crypt_auth_op caop;
 	struct session_op sop;
 	struct crypt_op cop;
 	u32 ses;
@@ -263,6 +288,15 @@ static long vc_ioctl(struct file *filp, unsigned int cmd, unsigned long arg)
 			return err;
 		/* cryptodev-linux writes the operation back, and fails on it. */
 		if (copy_to_user(argp, &cop, sizeof(cop)))
+			return -EFAULT;
+		return 0;
+	case CIOCAUTHCRYPT:
+		if (copy_from_user(&caop, argp, sizeof(caop)))
+			return -EFAULT;
+		err = vc_authcrypt(f, &caop);
+		if (err)
+			return err;
+		if (copy_to_user(argp, &caop, sizeof(caop)))
 			return -EFAULT;
 		return 0;
 	case CIOCGSESSINFO:

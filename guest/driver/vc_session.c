@@ -19,13 +19,32 @@ static const struct vc_cipher_alg vc_ciphers[] = {
 	  "ecb(aes)", "vlab_virtio_aes_ecb" },
 };
 
+/* Through algorithm chaining: with a cipher, or alone (NO_CIPHER). */
 static const struct vc_mac_alg vc_macs[] = {
-	{ CRYPTO_SHA1_HMAC, VIRTIO_CRYPTO_MAC_HMAC_SHA1, 20,
+	{ CRYPTO_MD5_HMAC, VIRTIO_CRYPTO_MAC_HMAC_MD5, false, 16,
+	  "hmac(md5)", "vlab_virtio_hmac_md5" },
+	{ CRYPTO_SHA1_HMAC, VIRTIO_CRYPTO_MAC_HMAC_SHA1, false, 20,
 	  "hmac(sha1)", "vlab_virtio_hmac_sha1" },
-	{ CRYPTO_SHA2_256_HMAC, VIRTIO_CRYPTO_MAC_HMAC_SHA_256, 32,
+	{ CRYPTO_SHA2_224_HMAC, VIRTIO_CRYPTO_MAC_HMAC_SHA_224, false, 28,
+	  "hmac(sha224)", "vlab_virtio_hmac_sha224" },
+	{ CRYPTO_SHA2_256_HMAC, VIRTIO_CRYPTO_MAC_HMAC_SHA_256, false, 32,
 	  "hmac(sha256)", "vlab_virtio_hmac_sha256" },
-	{ CRYPTO_SHA2_512_HMAC, VIRTIO_CRYPTO_MAC_HMAC_SHA_512, 64,
+	{ CRYPTO_SHA2_384_HMAC, VIRTIO_CRYPTO_MAC_HMAC_SHA_384, false, 48,
+	  "hmac(sha384)", "vlab_virtio_hmac_sha384" },
+	{ CRYPTO_SHA2_512_HMAC, VIRTIO_CRYPTO_MAC_HMAC_SHA_512, false, 64,
 	  "hmac(sha512)", "vlab_virtio_hmac_sha512" },
+	{ CRYPTO_MD5, VIRTIO_CRYPTO_HASH_MD5, true, 16,
+	  "md5", "vlab_virtio_md5" },
+	{ CRYPTO_SHA1, VIRTIO_CRYPTO_HASH_SHA1, true, 20,
+	  "sha1", "vlab_virtio_sha1" },
+	{ CRYPTO_SHA2_224, VIRTIO_CRYPTO_HASH_SHA_224, true, 28,
+	  "sha224", "vlab_virtio_sha224" },
+	{ CRYPTO_SHA2_256, VIRTIO_CRYPTO_HASH_SHA_256, true, 32,
+	  "sha256", "vlab_virtio_sha256" },
+	{ CRYPTO_SHA2_384, VIRTIO_CRYPTO_HASH_SHA_384, true, 48,
+	  "sha384", "vlab_virtio_sha384" },
+	{ CRYPTO_SHA2_512, VIRTIO_CRYPTO_HASH_SHA_512, true, 64,
+	  "sha512", "vlab_virtio_sha512" },
 };
 
 const struct vc_cipher_alg *vc_find_cipher(u32 cryptodev)
@@ -67,11 +86,17 @@ static int vc_ctrl_status_to_errno(struct vc_dev *dev, u32 status)
 	}
 }
 
+/* The session's virtio cipher: NO_CIPHER for a hash/MAC-only chain. */
+static u32 vc_cipher_virtio(const struct vc_session *s)
+{
+	return s->calg ? s->calg->virtio : VIRTIO_CRYPTO_NO_CIPHER;
+}
+
 static void vc_fill_cipher_para(struct virtio_crypto_cipher_session_para *p,
 				const struct vc_session *s,
 				unsigned int keylen, u32 op)
 {
-	p->algo = cpu_to_le32(s->calg->virtio);
+	p->algo = cpu_to_le32(vc_cipher_virtio(s));
 	p->keylen = cpu_to_le32(keylen);
 	p->op = cpu_to_le32(op);
 }
@@ -117,34 +142,34 @@ static int vc_ctrl_create(struct vc_session *s, u32 op, const u8 *key,
 		ctrl->header.algo = cpu_to_le32(s->calg->virtio);
 		sym->op_type = cpu_to_le32(VIRTIO_CRYPTO_SYM_OP_CIPHER);
 		vc_fill_cipher_para(&sym->u.cipher.para, s, keylen, op);
-	} else if (s->calg) {
+	} else {
+		/* A chain: cipher + hash/MAC, or the hash/MAC alone. */
 		struct virtio_crypto_alg_chain_session_para *chain =
 			&sym->u.chain.para;
 
 		ctrl->header.opcode =
 			cpu_to_le32(VIRTIO_CRYPTO_CIPHER_CREATE_SESSION);
-		ctrl->header.algo = cpu_to_le32(s->calg->virtio);
+		ctrl->header.algo = cpu_to_le32(vc_cipher_virtio(s));
 		sym->op_type =
 			cpu_to_le32(VIRTIO_CRYPTO_SYM_OP_ALGORITHM_CHAINING);
 		chain->alg_chain_order = cpu_to_le32(op == VIRTIO_CRYPTO_OP_ENCRYPT ?
 			VIRTIO_CRYPTO_SYM_ALG_CHAIN_ORDER_HASH_THEN_CIPHER :
 			VIRTIO_CRYPTO_SYM_ALG_CHAIN_ORDER_CIPHER_THEN_HASH);
-		chain->hash_mode = cpu_to_le32(VIRTIO_CRYPTO_SYM_HASH_MODE_AUTH);
 		vc_fill_cipher_para(&chain->cipher_param, s, keylen, op);
-		chain->u.mac_param.algo = cpu_to_le32(s->malg->virtio);
-		chain->u.mac_param.hash_result_len =
-			cpu_to_le32(s->malg->digestsize);
-		chain->u.mac_param.auth_key_len = cpu_to_le32(mackeylen);
-	} else {
-		struct virtio_crypto_mac_session_para *mac =
-			&ctrl->u.mac_create_session.para;
-
-		ctrl->header.opcode =
-			cpu_to_le32(VIRTIO_CRYPTO_MAC_CREATE_SESSION);
-		ctrl->header.algo = cpu_to_le32(s->malg->virtio);
-		mac->algo = cpu_to_le32(s->malg->virtio);
-		mac->hash_result_len = cpu_to_le32(s->malg->digestsize);
-		mac->auth_key_len = cpu_to_le32(mackeylen);
+		if (s->malg->plain) {
+			chain->hash_mode =
+				cpu_to_le32(VIRTIO_CRYPTO_SYM_HASH_MODE_PLAIN);
+			chain->u.hash_param.algo = cpu_to_le32(s->malg->virtio);
+			chain->u.hash_param.hash_result_len =
+				cpu_to_le32(s->malg->digestsize);
+		} else {
+			chain->hash_mode =
+				cpu_to_le32(VIRTIO_CRYPTO_SYM_HASH_MODE_AUTH);
+			chain->u.mac_param.algo = cpu_to_le32(s->malg->virtio);
+			chain->u.mac_param.hash_result_len =
+				cpu_to_le32(s->malg->digestsize);
+			chain->u.mac_param.auth_key_len = cpu_to_le32(mackeylen);
+		}
 	}
 	/* Queue 0 is the one a vhost-user backend serves. */
 	ctrl->header.queue_id = 0;
@@ -263,10 +288,7 @@ void vc_ctrl_orphan_work(struct work_struct *work)
 	struct vc_req *req = container_of(work, struct vc_req, orphan_work);
 	struct virtio_crypto_ctrl_header *h = &req->hdr.ctrl.header;
 	struct vc_dev *dev = req->dev;
-	u32 opcode = le32_to_cpu(h->opcode) ==
-		VIRTIO_CRYPTO_CIPHER_CREATE_SESSION ?
-		VIRTIO_CRYPTO_CIPHER_DESTROY_SESSION :
-		VIRTIO_CRYPTO_MAC_DESTROY_SESSION;
+	u32 opcode = VIRTIO_CRYPTO_CIPHER_DESTROY_SESSION;
 
 	if (le32_to_cpu(req->in.session.status) == VIRTIO_CRYPTO_OK)
 		vc_ctrl_destroy(dev, opcode, le32_to_cpu(h->algo),
@@ -278,12 +300,8 @@ void vc_ctrl_orphan_work(struct work_struct *work)
 
 static void vc_session_destroy(struct vc_session *s, u64 sid)
 {
-	if (s->calg)
-		vc_ctrl_destroy(s->dev, VIRTIO_CRYPTO_CIPHER_DESTROY_SESSION,
-				s->calg->virtio, sid, true);
-	else
-		vc_ctrl_destroy(s->dev, VIRTIO_CRYPTO_MAC_DESTROY_SESSION,
-				s->malg->virtio, sid, true);
+	vc_ctrl_destroy(s->dev, VIRTIO_CRYPTO_CIPHER_DESTROY_SESSION,
+			vc_cipher_virtio(s), sid, true);
 }
 
 static void vc_session_release(struct kref *ref)
@@ -294,6 +312,7 @@ static void vc_session_release(struct kref *ref)
 		vc_session_destroy(s, s->enc_sid);
 	if (s->has_dec)
 		vc_session_destroy(s, s->dec_sid);
+	vc_kern_free(s);
 	mutex_destroy(&s->iv_mutex);
 	kfree_sensitive(s);
 }
@@ -310,14 +329,67 @@ static bool vc_aes_keylen_ok(unsigned int keylen)
 	return keylen == 16 || keylen == 24 || keylen == 32;
 }
 
+/* Device sessions for s (one per direction for a cipher). */
+static int vc_session_create_dev(struct vc_session *s,
+				 const struct session_op *sop, const u8 *key,
+				 const u8 *mackey)
+{
+	struct vc_dev *dev = s->dev;
+	int err;
+
+	if (s->calg && (!vc_aes_keylen_ok(sop->keylen) ||
+			sop->keylen > dev->max_cipher_key_len))
+		return -EINVAL;
+	if (s->malg && !s->malg->plain &&
+	    sop->mackeylen > dev->max_auth_key_len)
+		return -EINVAL;
+
+	if (s->calg) {
+		unsigned int mkl = s->malg && !s->malg->plain ?
+				   sop->mackeylen : 0;
+
+		err = vc_ctrl_create(s, VIRTIO_CRYPTO_OP_ENCRYPT, key,
+				     sop->keylen, mackey, mkl, &s->enc_sid);
+		if (err)
+			return err;
+		s->has_enc = true;
+		err = vc_ctrl_create(s, VIRTIO_CRYPTO_OP_DECRYPT, key,
+				     sop->keylen, mackey, mkl, &s->dec_sid);
+		if (err)
+			return err;
+		s->has_dec = true;
+		return 0;
+	}
+	/* A plain hash has no key (the device refuses one). */
+	err = vc_ctrl_create(s, VIRTIO_CRYPTO_OP_ENCRYPT, NULL, 0, mackey,
+			     s->malg->plain ? 0 : sop->mackeylen, &s->enc_sid);
+	if (!err)
+		s->has_enc = true;
+	return err;
+}
+
+/* Gives back the device sessions of a create that falls back. */
+static void vc_session_drop_dev(struct vc_session *s)
+{
+	if (s->has_enc)
+		vc_session_destroy(s, s->enc_sid);
+	if (s->has_dec)
+		vc_session_destroy(s, s->dec_sid);
+	s->has_enc = false;
+	s->has_dec = false;
+}
+
 /*
  * The caller has checked the algorithm numbers, the key length caps and
- * copied both keys in; here the device's own limits apply.
+ * copied both keys in. Device first: a session the device offers and
+ * accepts is the device's; one it does not offer or refuses (EINVAL) runs
+ * on the kernel's crypto API when the fallback parameter allows.
  */
 int vc_session_create(struct vc_dev *dev, const struct session_op *sop,
 		      const u8 *key, const u8 *mackey, struct vc_session **out)
 {
 	struct vc_session *s;
+	bool dev_ok;
 	int err;
 
 	s = kzalloc(sizeof(*s), GFP_KERNEL);
@@ -327,45 +399,42 @@ int vc_session_create(struct vc_dev *dev, const struct session_op *sop,
 	mutex_init(&s->iv_mutex);
 	spin_lock_init(&s->iv_lock);
 	s->dev = dev;
+	s->cipher_id = sop->cipher;
+	/* cryptodev-linux ignores the mac of an AEAD cipher. */
+	s->mac_id = vc_kern_is_aead(sop->cipher) ? 0 : sop->mac;
 	s->calg = sop->cipher ? vc_find_cipher(sop->cipher) : NULL;
-	s->malg = sop->mac ? vc_find_mac(sop->mac) : NULL;
-
-	err = -EINVAL;
-	if (s->calg && (!vc_aes_keylen_ok(sop->keylen) ||
-			sop->keylen > dev->max_cipher_key_len))
-		goto out_free;
-	if (s->malg && sop->mackeylen > dev->max_auth_key_len)
-		goto out_free;
-
-	if (s->calg) {
-		err = vc_ctrl_create(s, VIRTIO_CRYPTO_OP_ENCRYPT, key,
-				     sop->keylen, mackey,
-				     s->malg ? sop->mackeylen : 0, &s->enc_sid);
-		if (err)
+	s->malg = s->mac_id ? vc_find_mac(s->mac_id) : NULL;
+	err = -ENOMEM;
+	if (sop->cipher && sop->keylen) {
+		s->key = kmemdup(key, sop->keylen, GFP_KERNEL);
+		if (!s->key)
 			goto out_put;
-		s->has_enc = true;
-		err = vc_ctrl_create(s, VIRTIO_CRYPTO_OP_DECRYPT, key,
-				     sop->keylen, mackey,
-				     s->malg ? sop->mackeylen : 0, &s->dec_sid);
-		if (err)
-			goto out_put;
-		s->has_dec = true;
-	} else {
-		err = vc_ctrl_create(s, 0, NULL, 0, mackey, sop->mackeylen,
-				     &s->enc_sid);
-		if (err)
-			goto out_put;
-		s->has_enc = true;
 	}
+	s->keylen = sop->cipher ? sop->keylen : 0;
+	if (s->mac_id && sop->mackeylen) {
+		s->mackey = kmemdup(mackey, sop->mackeylen, GFP_KERNEL);
+		if (!s->mackey)
+			goto out_put;
+	}
+	s->mackeylen = s->mac_id ? sop->mackeylen : 0;
+
+	dev_ok = (!sop->cipher || s->calg) && (!s->mac_id || s->malg);
+	err = dev_ok ? vc_session_create_dev(s, sop, key, mackey) : -EINVAL;
+	if (!err) {
+		s->on_dev = true;
+	} else if (err == -EINVAL && READ_ONCE(vc_fallback)) {
+		vc_session_drop_dev(s);
+		s->calg = NULL;
+		s->malg = NULL;
+		err = vc_kern_prepare(s);
+	}
+	if (err)
+		goto out_put;
 	*out = s;
 	return 0;
 
 out_put:
 	vc_session_put(s);	/* destroys what the device created */
-	return err;
-out_free:
-	mutex_destroy(&s->iv_mutex);
-	kfree(s);
 	return err;
 }
 
@@ -405,16 +474,6 @@ static int vc_buf_to_user(u8 __user *dst, const struct vc_buf *buf,
 	return 0;
 }
 
-/* The last AES block of a buffer whose length is a multiple of 16. */
-static void vc_buf_last_block(const struct vc_buf *buf, u8 *out)
-{
-	unsigned int off = buf->len - VC_AES_BLOCK;
-
-	/* 16 | len and 16 | PAGE_SIZE: the block never straddles pages. */
-	memcpy(out, page_address(buf->pages[off / PAGE_SIZE]) +
-		    off % PAGE_SIZE, VC_AES_BLOCK);
-}
-
 /* Big-endian 128-bit counter += n, as ctr(aes) leaves its IV. */
 static void vc_ctr_add(u8 *ctr, u64 n)
 {
@@ -436,8 +495,9 @@ static void vc_next_iv(const struct vc_session *s, const struct vc_req *req,
 		return;
 	switch (s->calg->cryptodev) {
 	case CRYPTO_AES_CBC:
-		vc_buf_last_block(op == COP_ENCRYPT ? &req->dst : &req->src,
-				  iv);
+		/* 16 | len: the last block, of the caller's pages or ours. */
+		vc_buf_read(op == COP_ENCRYPT ? &req->dst : &req->src,
+			    len - VC_AES_BLOCK, iv, VC_AES_BLOCK);
 		break;
 	case CRYPTO_AES_CTR:
 		vc_ctr_add(iv, DIV_ROUND_UP(len, VC_AES_BLOCK));
@@ -454,17 +514,11 @@ static void vc_fill_data_hdr(const struct vc_session *s, struct vc_req *req,
 
 	d->header.session_id = cpu_to_le64(enc || !s->calg ? s->enc_sid :
 					   s->dec_sid);
-	if (!s->calg) {
-		d->header.opcode = cpu_to_le32(VIRTIO_CRYPTO_MAC);
-		d->header.algo = cpu_to_le32(s->malg->virtio);
-		d->u.mac_req.para.hash.src_data_len = cpu_to_le32(dlen);
-		d->u.mac_req.para.hash.hash_result_len =
-			cpu_to_le32(s->malg->digestsize);
-		return;
-	}
-	d->header.opcode = cpu_to_le32(enc ? VIRTIO_CRYPTO_CIPHER_ENCRYPT :
-					     VIRTIO_CRYPTO_CIPHER_DECRYPT);
-	d->header.algo = cpu_to_le32(s->calg->virtio);
+	/* A hash/MAC-only chain always "encrypts": it only hashes. */
+	d->header.opcode = cpu_to_le32(enc || !s->calg ?
+				       VIRTIO_CRYPTO_CIPHER_ENCRYPT :
+				       VIRTIO_CRYPTO_CIPHER_DECRYPT);
+	d->header.algo = cpu_to_le32(vc_cipher_virtio(s));
 	if (!s->malg) {
 		struct virtio_crypto_cipher_para *p =
 			&d->u.sym_req.u.cipher.para;
@@ -476,18 +530,48 @@ static void vc_fill_data_hdr(const struct vc_session *s, struct vc_req *req,
 	} else {
 		struct virtio_crypto_alg_chain_data_para *p =
 			&d->u.sym_req.u.chain.para;
+		unsigned int cipherlen = s->calg ? dlen : 0;
 
 		d->u.sym_req.op_type =
 			cpu_to_le32(VIRTIO_CRYPTO_SYM_OP_ALGORITHM_CHAINING);
 		p->iv_len = cpu_to_le32(ivsize);
 		p->src_data_len = cpu_to_le32(dlen);
-		p->dst_data_len = cpu_to_le32(dlen);
+		p->dst_data_len = cpu_to_le32(cipherlen);
 		p->cipher_start_src_offset = 0;
-		p->len_to_cipher = cpu_to_le32(dlen);
+		p->len_to_cipher = cpu_to_le32(cipherlen);
 		p->hash_start_src_offset = 0;
 		p->len_to_hash = cpu_to_le32(len);
 		p->hash_result_len = cpu_to_le32(s->malg->digestsize);
 	}
+}
+
+/*
+ * Zero-copy, as cryptodev-linux: the caller's source pages (read) and
+ * destination pages (written) go to the device as they are. CTR padding
+ * to a whole block (dlen > len) comes from the request's own pad bytes, so
+ * the device never reads or writes past the caller's buffers.
+ */
+static int vc_pin_user(struct vc_session *s, struct vc_req *req,
+		       const struct crypt_op *cop, unsigned int len,
+		       unsigned int dlen)
+{
+	unsigned int tail = dlen - len;
+	int err;
+
+	err = vc_buf_pin(&req->src, cop->src, len, false, tail ? 1 : 0);
+	if (!err && tail)
+		sg_set_buf(&req->src.sg[req->src.npages], req->pad_in, tail);
+	if (!err && s->calg) {
+		err = vc_buf_pin(&req->dst, cop->dst, len, true, tail ? 1 : 0);
+		if (!err && tail)
+			sg_set_buf(&req->dst.sg[req->dst.npages], req->pad_out,
+				   tail);
+	}
+	if (err) {
+		vc_buf_free(&req->src);
+		vc_buf_free(&req->dst);
+	}
+	return err;
 }
 
 /*
@@ -505,6 +589,7 @@ static int vc_do_crypt(struct vc_session *s, struct crypt_op *cop)
 	unsigned int nout = 0, nin = 0, want;
 	struct vc_req *req;
 	u8 iv[VC_MAX_IV];
+	bool zc;
 	int err;
 
 	if (len % blocksize)
@@ -554,21 +639,29 @@ static int vc_do_crypt(struct vc_session *s, struct crypt_op *cop)
 		sg_init_one(&iv_sg, req->iv, ivsize);
 		sgs[nout++] = &iv_sg;
 	}
-	if (len) {
+	zc = len && !(cop->flags & COP_FLAG_NO_ZC);
+	if (zc) {
+		err = vc_pin_user(s, req, cop, len, dlen);
+		/* Pages that cannot be pinned go through bounce pages. */
+		zc = !err;
+	}
+	if (len && !zc) {
 		err = vc_buf_alloc(&req->src, dlen);
 		if (err)
 			goto out_put;
 		err = vc_buf_from_user(&req->src, cop->src, len);
 		if (err)
 			goto out_put;
-		sgs[nout++] = req->src.sg;
 	}
-	if (len && s->calg) {
+	if (len && s->calg && !zc) {
 		err = vc_buf_alloc(&req->dst, dlen);
 		if (err)
 			goto out_put;
-		sgs[nout + nin++] = req->dst.sg;
 	}
+	if (len)
+		sgs[nout++] = req->src.sg;
+	if (len && s->calg)
+		sgs[nout + nin++] = req->dst.sg;
 	if (s->malg) {
 		sg_init_one(&digest_sg, req->digest, s->malg->digestsize);
 		sgs[nout + nin++] = &digest_sg;
@@ -592,7 +685,9 @@ static int vc_do_crypt(struct vc_session *s, struct crypt_op *cop)
 		goto out_put;
 
 	vc_next_iv(s, req, cop->op, len, iv);
-	if (len && s->calg && vc_buf_to_user(cop->dst, &req->dst, len)) {
+	/* Zero-copy: the device wrote the caller's pages itself. */
+	if (len && s->calg && !zc &&
+	    vc_buf_to_user(cop->dst, &req->dst, len)) {
 		err = -EFAULT;
 		goto out_put;
 	}
@@ -625,7 +720,22 @@ int vc_session_crypt(struct vc_session *s, struct crypt_op *cop)
 {
 	int err;
 
-	if (!s->calg || !s->calg->ivsize || cop->iv)
+	if (!s->on_dev)
+		return vc_kern_crypt(s, cop);
+	if (s->malg) {
+		/* Hash state across calls is the kernel's, one call at a time. */
+		if (mutex_lock_interruptible(&s->iv_mutex))
+			return -ERESTARTSYS;
+		if (READ_ONCE(vc_fallback) && vc_kern_multipart(s, cop)) {
+			err = vc_kern_crypt_locked(s, cop);
+		} else {
+			s->k.hash_pending = false;
+			err = vc_do_crypt(s, cop);
+		}
+		mutex_unlock(&s->iv_mutex);
+		return err;
+	}
+	if (!s->calg->ivsize || cop->iv)
 		return vc_do_crypt(s, cop);
 	/* Uses and advances the session's IV: one such request at a time. */
 	if (mutex_lock_interruptible(&s->iv_mutex))
@@ -633,4 +743,12 @@ int vc_session_crypt(struct vc_session *s, struct crypt_op *cop)
 	err = vc_do_crypt(s, cop);
 	mutex_unlock(&s->iv_mutex);
 	return err;
+}
+
+/* CIOCAUTHCRYPT: the device has no AEAD sessions, so only the kernel. */
+int vc_session_authcrypt(struct vc_session *s, struct crypt_auth_op *caop)
+{
+	if (s->on_dev && !READ_ONCE(vc_fallback))
+		return -EINVAL;
+	return vc_kern_authcrypt(s, caop);
 }

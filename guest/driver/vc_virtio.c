@@ -3,7 +3,11 @@
  * Device lifecycle and the request transport: probe/remove, the virtqueues,
  * submitting a request and completing it from the virtqueue callback.
  */
+#include <linux/highmem.h>
+#include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/sched/clock.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/virtio_config.h>
 #include <uapi/linux/virtio_ids.h>
@@ -20,6 +24,11 @@ unsigned int vc_max_inflight_kb = 16384;
 module_param_named(max_inflight_kb, vc_max_inflight_kb, uint, 0644);
 MODULE_PARM_DESC(max_inflight_kb,
 		 "Bound on the KiB of request buffers all processes may have at the device; over it a request waits interruptibly (0: no bound; default 16384)");
+
+unsigned int vc_poll_us;
+module_param_named(poll_us, vc_poll_us, uint, 0644);
+MODULE_PARM_DESC(poll_us,
+		 "Poll the used ring for up to this many microseconds before sleeping on a data request (0: never; default 0)");
 
 /* Every probed, not yet removed device; protected by vc_devices_lock. */
 static LIST_HEAD(vc_devices);
@@ -109,11 +118,13 @@ bool vc_defer_work(struct work_struct *work)
 	return queue_work(vc_wq, work);
 }
 
-static void vc_buf_free(struct vc_buf *buf)
+void vc_buf_free(struct vc_buf *buf)
 {
 	unsigned int i;
 
-	if (buf->pages) {
+	if (buf->pages && buf->pinned) {
+		unpin_user_pages_dirty_lock(buf->pages, buf->npages, buf->dirty);
+	} else if (buf->pages) {
 		for (i = 0; i < buf->npages; i++)
 			if (buf->pages[i])
 				__free_page(buf->pages[i]);
@@ -123,6 +134,71 @@ static void vc_buf_free(struct vc_buf *buf)
 	buf->pages = NULL;
 	buf->sg = NULL;
 	buf->npages = 0;
+	buf->offset = 0;
+	buf->pinned = false;
+	buf->dirty = false;
+}
+
+/*
+ * Zero-copy: pins the caller's pages that hold [uaddr, uaddr + len) (for
+ * writing if the device writes them) and describes them in buf->sg, with
+ * nextra more entries left at the end for the caller. The pins hold the
+ * pages until the request is freed, so a caller that unmaps them or dies
+ * meanwhile never lets the device write memory someone else now owns.
+ */
+int vc_buf_pin(struct vc_buf *buf, const void __user *uaddr, unsigned int len,
+	       bool write, unsigned int nextra)
+{
+	unsigned long start = (unsigned long)uaddr;
+	unsigned int i, off, left = len;
+	int got;
+
+	buf->len = len;
+	buf->offset = offset_in_page(start);
+	buf->npages = DIV_ROUND_UP(buf->offset + len, PAGE_SIZE);
+	buf->pages = kcalloc(buf->npages, sizeof(*buf->pages),
+			     GFP_KERNEL_ACCOUNT);
+	buf->sg = kmalloc_array(buf->npages + nextra, sizeof(*buf->sg),
+				GFP_KERNEL_ACCOUNT);
+	if (!buf->pages || !buf->sg)
+		return -ENOMEM;
+	got = pin_user_pages_fast(start & PAGE_MASK, buf->npages,
+				  write ? FOLL_WRITE : 0, buf->pages);
+	if (got < 0)
+		got = 0;
+	buf->pinned = true;
+	buf->dirty = write;
+	if (got < buf->npages) {
+		buf->npages = got;	/* vc_buf_free unpins these */
+		return -EFAULT;
+	}
+	sg_init_table(buf->sg, buf->npages + nextra);
+	off = buf->offset;
+	for (i = 0; i < buf->npages; i++) {
+		unsigned int chunk = min_t(unsigned int, left, PAGE_SIZE - off);
+
+		sg_set_page(&buf->sg[i], buf->pages[i], chunk, off);
+		left -= chunk;
+		off = 0;
+	}
+	return 0;
+}
+
+/* Copies n bytes at off of the buffer's data (bounce or pinned) to out. */
+void vc_buf_read(const struct vc_buf *buf, unsigned int off, u8 *out,
+		 unsigned int n)
+{
+	unsigned int pos = buf->offset + off;
+
+	while (n) {
+		unsigned int po = offset_in_page(pos);
+		unsigned int c = min_t(unsigned int, n, PAGE_SIZE - po);
+
+		memcpy_from_page(out, buf->pages[pos / PAGE_SIZE], po, c);
+		out += c;
+		pos += c;
+		n -= c;
+	}
 }
 
 /*
@@ -135,6 +211,7 @@ int vc_buf_alloc(struct vc_buf *buf, unsigned int len)
 	unsigned int i, left = len;
 
 	buf->len = len;
+	buf->offset = 0;
 	buf->npages = DIV_ROUND_UP(len, PAGE_SIZE);
 	buf->pages = kcalloc(buf->npages, sizeof(*buf->pages),
 			     GFP_KERNEL_ACCOUNT);
@@ -167,11 +244,8 @@ struct vc_req *vc_req_alloc(gfp_t gfp)
 	return req;
 }
 
-/* Callable from any context: nothing here sleeps. */
-void vc_req_put(struct vc_req *req)
+static void vc_req_free(struct vc_req *req)
 {
-	if (!refcount_dec_and_test(&req->ref))
-		return;
 	vc_buf_free(&req->src);
 	vc_buf_free(&req->dst);
 	if (req->charged) {
@@ -180,6 +254,28 @@ void vc_req_put(struct vc_req *req)
 	}
 	kfree_sensitive(req->key);
 	kfree_sensitive(req);	/* holds the IV and the digest */
+}
+
+static void vc_req_free_work(struct work_struct *work)
+{
+	vc_req_free(container_of(work, struct vc_req, free_work));
+}
+
+/*
+ * Callable from any context. Unpinning user pages may sleep, so a last
+ * put from the virtqueue callback (an abandoned zero-copy request) hands
+ * the freeing to a worker.
+ */
+void vc_req_put(struct vc_req *req)
+{
+	if (!refcount_dec_and_test(&req->ref))
+		return;
+	if ((req->src.pinned || req->dst.pinned) && !in_task()) {
+		INIT_WORK(&req->free_work, vc_req_free_work);
+		vc_defer_work(&req->free_work);
+		return;
+	}
+	vc_req_free(req);
 }
 
 /* Takes bytes of the in-flight budget; false when over it. */
@@ -284,6 +380,7 @@ int vc_queue_req(struct vc_dev *dev, struct vc_queue *q, struct vc_req *req,
 	err = vc_req_fits(dev, q, sgs, nout + nin);
 	if (err)
 		return err;
+	req->q = q;
 	refcount_inc(&req->ref);
 	for (;;) {
 		spin_lock_irqsave(&q->lock, flags);
@@ -335,10 +432,56 @@ int vc_queue_req(struct vc_dev *dev, struct vc_queue *q, struct vc_req *req,
  * callback frees it (or hands an orphaned session to a worker) whenever
  * the device returns it, and remove() fails it at the latest.
  */
+/*
+ * Reap what the device has put in the used ring without waiting for its
+ * interrupt. The queue lock excludes remove() (it sets dead, then passes
+ * every queue lock before deleting the virtqueues).
+ */
+static void vc_poll_used(struct vc_dev *dev, struct vc_queue *q)
+{
+	struct vc_req *req;
+	unsigned long flags;
+	unsigned int len;
+	bool got = false;
+
+	spin_lock_irqsave(&q->lock, flags);
+	while (!READ_ONCE(dev->dead) &&
+	       (req = virtqueue_get_buf(q->vq, &len)) != NULL) {
+		q->space_seq++;
+		q->inflight--;
+		got = true;
+		spin_unlock_irqrestore(&q->lock, flags);
+		vc_req_finish(req, 0, len);
+		spin_lock_irqsave(&q->lock, flags);
+	}
+	spin_unlock_irqrestore(&q->lock, flags);
+	if (got)
+		wake_up_all(&q->space);
+}
+
+/* Bounded busy-poll (poll_us) before sleeping, for short requests. */
+static void vc_poll_req(struct vc_dev *dev, struct vc_req *req)
+{
+	unsigned int us = READ_ONCE(vc_poll_us);
+	u64 end;
+
+	if (!us || !req->q || req->q == &dev->ctrlq)
+		return;
+	end = local_clock() + (u64)min(us, 1000U) * NSEC_PER_USEC;
+	while (!completion_done(&req->done) && local_clock() < end &&
+	       !signal_pending(current)) {
+		vc_poll_used(dev, req->q);
+		cpu_relax();
+	}
+}
+
 int vc_wait_req(struct vc_dev *dev, struct vc_req *req)
 {
-	long ret = wait_for_completion_interruptible_timeout(&req->done,
-							     vc_timeout_jiffies());
+	long ret;
+
+	vc_poll_req(dev, req);
+	ret = wait_for_completion_interruptible_timeout(&req->done,
+							vc_timeout_jiffies());
 
 	if (ret > 0)
 		return req->result;
@@ -540,7 +683,7 @@ static int vc_probe(struct virtio_device *vdev)
 		dev->max_descs = min(dev->max_descs, ring);
 	}
 	dev->max_data_len = min_t(u64, dev->max_data_len,
-				  (u64)(dev->max_descs - 4) / 2 * PAGE_SIZE);
+				  (u64)(dev->max_descs - 8) / 2 * PAGE_SIZE);
 	virtio_device_ready(vdev);
 
 	mutex_lock(&vc_devices_lock);

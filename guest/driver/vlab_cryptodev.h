@@ -27,11 +27,12 @@
 #define VC_NAME "vlab_cryptodev"
 
 /*
- * Largest CIOCCRYPT length. Each request bounces src and dst through
- * kernel pages that stay allocated until the device returns them (even if
- * the caller is killed), and is described by one descriptor per page: at
- * 1 MiB that is 2 * 256 + 4 descriptors, well under the 1024 a virtqueue
- * element may hold in QEMU. The device's config max_size can lower it.
+ * Largest CIOCCRYPT length. Each request pins the caller's src and dst
+ * pages (or, with COP_FLAG_NO_ZC or unpinnable memory, bounces them through
+ * kernel pages) until the device returns them, even if the caller is
+ * killed, and is described by one descriptor per page: at 1 MiB that is at
+ * most 2 * 257 + 6 descriptors, well under the 1024 a virtqueue element may
+ * hold in QEMU. The device's config max_size can lower it.
  */
 #define VC_MAX_DATA_LEN		SZ_1M
 /* Sessions one open file may hold; bounds the memory a process can pin. */
@@ -42,6 +43,9 @@
 /* Module parameters (vc_virtio.c), read at each use. */
 extern unsigned int vc_timeout_ms;
 extern unsigned int vc_max_inflight_kb;
+extern unsigned int vc_poll_us;
+/* Module parameter (vc_kernel.c): run on the kernel's crypto API what the device cannot. */
+extern bool vc_fallback;
 
 #define VC_AES_BLOCK		16
 #define VC_MAX_IV		16
@@ -88,7 +92,10 @@ struct vc_dev {
 	struct vc_queue *dataq;		/* ndataq entries */
 	struct vc_queue ctrlq;
 	atomic_t next_q;		/* data requests go round-robin */
-	/* Over 4 data descriptors + 2 per page, a request does not fit. */
+	/*
+	 * A request is 4 fixed descriptors + 2 per page of data, plus 2 for
+	 * unaligned (zero-copy) buffers and 2 for CTR padding.
+	 */
 	unsigned int max_descs;
 	/* From the config space, read once in probe. */
 	u32 cipher_algo_l;
@@ -99,12 +106,16 @@ struct vc_dev {
 };
 
 /*
- * A buffer the device reads or writes, kept in order-0 pages so no
- * high-order allocation is needed and so it can be freed from any context.
+ * A buffer the device reads or writes: either kernel order-0 pages (a
+ * bounce buffer, freed from any context) or the caller's own pages pinned
+ * in place (zero-copy; unpinned in process context, dirtied if written).
  */
 struct vc_buf {
 	unsigned int len;
 	unsigned int npages;
+	unsigned int offset;		/* of the data in pages[0] (pinned) */
+	bool pinned;
+	bool dirty;			/* device-writable: dirty on unpin */
 	struct page **pages;
 	struct scatterlist *sg;
 };
@@ -133,8 +144,10 @@ struct vc_req {
 	unsigned int used_len;		/* as the device reported it */
 	unsigned long charged;		/* bytes counted in vc_inflight */
 	bool is_create;			/* a session create: orphan_work on abandon */
+	struct vc_queue *q;		/* the ring it went to (polling) */
 	struct vc_dev *dev;		/* for orphan_work; a reference */
 	struct work_struct orphan_work;
+	struct work_struct free_work;	/* unpins when the last put is atomic */
 	union {
 		struct virtio_crypto_op_ctrl_req ctrl;
 		struct virtio_crypto_op_data_req data;
@@ -148,6 +161,9 @@ struct vc_req {
 	} in;				/* device-writable (control) */
 	u8 digest[VC_MAX_DIGEST];	/* device-writable */
 	u8 status;			/* device-writable (data) */
+	/* CTR block padding past the caller's pages (zero-copy) */
+	u8 pad_in[VC_AES_BLOCK];	/* device-readable, zeros */
+	u8 pad_out[VC_AES_BLOCK];	/* device-writable, discarded */
 	struct vc_buf src;
 	struct vc_buf dst;
 };
@@ -162,17 +178,37 @@ struct vc_cipher_alg {
 };
 
 struct vc_mac_alg {
-	u32 cryptodev;			/* CRYPTO_*_HMAC */
-	u32 virtio;			/* VIRTIO_CRYPTO_MAC_* */
+	u32 cryptodev;			/* CRYPTO_*_HMAC or a plain CRYPTO_SHA* */
+	u32 virtio;			/* VIRTIO_CRYPTO_MAC_* or _HASH_* */
+	bool plain;			/* hash mode PLAIN (no key), else AUTH */
 	unsigned int digestsize;
 	const char *cra_name;
 	const char *driver_name;
 };
 
+struct crypto_skcipher;
+struct crypto_aead;
+struct crypto_shash;
+struct shash_desc;
+
+/*
+ * The guest kernel's crypto API side of a session (vc_kernel.c): made at
+ * create time when the device cannot serve the session, else lazily when
+ * an operation needs it (multi-part hashing, CIOCAUTHCRYPT). Under the
+ * session's iv_mutex once the session is published.
+ */
+struct vc_kern {
+	struct crypto_skcipher *skc;
+	struct crypto_aead *aead;
+	struct crypto_shash *shash;
+	struct shash_desc *desc;	/* the hash state kept between calls */
+	bool hash_pending;		/* updated, not yet finalised */
+};
+
 /*
  * A cryptodev session. The device's sessions have a fixed direction, so a
- * cipher session owns two of them (encrypt, decrypt); a MAC-only session
- * owns one (enc_sid). Lives in its file's xarray; requests hold a kref.
+ * cipher session owns two of them (encrypt, decrypt); a hash- or MAC-only
+ * session (a NO_CIPHER chain) owns one (enc_sid). Lives in its file's xarray; requests hold a kref.
  */
 struct vc_session {
 	struct kref ref;
@@ -193,6 +229,11 @@ struct vc_session {
 	/* Protects iv: cryptodev keeps the chaining IV between calls. */
 	spinlock_t iv_lock;
 	u8 iv[VC_MAX_IV];
+	u32 cipher_id, mac_id;		/* CRYPTO_* as asked; 0: none */
+	u8 *key, *mackey;		/* for the kernel path, kfree_sensitive */
+	unsigned int keylen, mackeylen;
+	bool on_dev;			/* the device serves it (has_enc) */
+	struct vc_kern k;
 };
 
 /* vc_virtio.c */
@@ -206,6 +247,11 @@ void vc_req_put(struct vc_req *req);
 int vc_inflight_charge(struct vc_dev *dev, struct vc_req *req,
 		       unsigned long bytes);
 int vc_buf_alloc(struct vc_buf *buf, unsigned int len);
+int vc_buf_pin(struct vc_buf *buf, const void __user *uaddr, unsigned int len,
+	       bool write, unsigned int nextra);
+void vc_buf_read(const struct vc_buf *buf, unsigned int off, u8 *out,
+		 unsigned int n);
+void vc_buf_free(struct vc_buf *buf);
 int vc_queue_req(struct vc_dev *dev, struct vc_queue *q, struct vc_req *req,
 		 struct scatterlist *sgs[], unsigned int nout, unsigned int nin);
 int vc_wait_req(struct vc_dev *dev, struct vc_req *req);
@@ -224,6 +270,19 @@ int vc_session_create(struct vc_dev *dev, const struct session_op *sop,
 void vc_session_put(struct vc_session *s);
 void vc_ctrl_orphan_work(struct work_struct *work);
 int vc_session_crypt(struct vc_session *s, struct crypt_op *cop);
+int vc_session_authcrypt(struct vc_session *s, struct crypt_auth_op *caop);
+
+/* vc_kernel.c */
+bool vc_kern_known_cipher(u32 cryptodev);
+bool vc_kern_known_mac(u32 cryptodev);
+bool vc_kern_is_aead(u32 cryptodev);
+int vc_kern_prepare(struct vc_session *s);
+void vc_kern_free(struct vc_session *s);
+bool vc_kern_multipart(const struct vc_session *s, const struct crypt_op *cop);
+int vc_kern_crypt(struct vc_session *s, struct crypt_op *cop);
+int vc_kern_crypt_locked(struct vc_session *s, struct crypt_op *cop);
+int vc_kern_authcrypt(struct vc_session *s, struct crypt_auth_op *caop);
+void vc_kern_info(struct vc_session *s, struct session_info_op *siop);
 
 /* vc_chardev.c */
 int vc_chardev_init(void);

@@ -7,11 +7,16 @@
  *   vlab-cryptodev-test errors [--mac]           invalid inputs -> errnos
  *   vlab-cryptodev-test roundtrip FILE           random cases vs host OpenSSL
  *   vlab-cryptodev-test stress PROCS SESS OPS    concurrent mixed sizes
- *   vlab-cryptodev-test bench dev|sw SIZE PROCS MS
+ *   vlab-cryptodev-test bench dev|devnozc|sw SIZE PROCS MS
  *   vlab-cryptodev-test ivrace THREADS OPS LEN   implicit-IV CTR, threads
- *   vlab-cryptodev-test inflight THREADS OPS LEN concurrent big requests
+ *   vlab-cryptodev-test inflight THREADS OPS LEN [zc] concurrent big requests
+ *                                                (NO_ZC bounce pages unless zc)
  *   vlab-cryptodev-test stale LEN                dst holds no stale bytes
  *   vlab-cryptodev-test wait SECS                one op, report its errno
+ *   vlab-cryptodev-test algs [SEED]              hashes, HMAC, NULL, 3DES,
+ *                                                XTS, GCM, TLS, SRTP, SESSINFO
+ *   vlab-cryptodev-test nofallback [--mac]       fallback=0: device only
+ *   vlab-cryptodev-test zc                       zero-copy buffer shapes
  *
  * Output: one line per check, "ok NAME" or "not ok NAME: why"; the exit
  * status is the number of failures (capped at 100).
@@ -32,6 +37,7 @@
 #include <pthread.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <openssl/hmac.h>
 
 #include "../../guest/driver/cryptodev_abi.h"
 
@@ -132,6 +138,8 @@ static void end_session(int fd, uint32_t ses)
 {
 	ioctl(fd, CIOCFSESSION, &ses);
 }
+
+static int fallback_on(void);
 
 /* ---------------------------------------------------------------- KATs */
 
@@ -314,7 +322,7 @@ static void kat_mac(int fd, const struct mac_kat *k, int expect_mac)
 	err = new_session(fd, CRYPTO_AES_CTR, ckey, 16, k->alg, key, keylen,
 			  &ses);
 	snprintf(name, sizeof(name), "%s ctr+hmac session", k->name);
-	if (!expect_mac) {
+	if (!expect_mac && !fallback_on()) {
 		/* QEMU's builtin backend has no algorithm chaining. */
 		check(err == -EINVAL, name, "want EINVAL, got %d", err);
 		return;
@@ -397,12 +405,26 @@ static int cmd_errors(int argc, char **argv)
 		     "session without cipher and mac");
 	expect_errno(new_session(fd, 9999, key, 16, 0, NULL, 0, &ses), EINVAL,
 		     "unknown cipher");
-	expect_errno(new_session(fd, CRYPTO_AES_XTS, key, 32, 0, NULL, 0, &ses),
-		     EINVAL, "cipher not offered (AES-XTS)");
+	if (fallback_on()) {
+		/* Not on the device: the kernel's xts(aes) serves it. */
+		err = new_session(fd, CRYPTO_AES_XTS, key, 32, 0, NULL, 0, &ses);
+		expect_errno(err, 0, "AES-XTS through the kernel fallback");
+		if (!err)
+			end_session(fd, ses);
+		err = new_session(fd, 0, NULL, 0, CRYPTO_SHA2_256, NULL, 0, &ses);
+		expect_errno(err, 0, "plain hash through the kernel fallback");
+		if (!err)
+			end_session(fd, ses);
+	} else {
+		expect_errno(new_session(fd, CRYPTO_AES_XTS, key, 32, 0, NULL,
+					 0, &ses), EINVAL,
+			     "cipher not offered (AES-XTS)");
+		expect_errno(new_session(fd, 0, NULL, 0, CRYPTO_SHA2_256, NULL,
+					 0, &ses), EINVAL,
+			     "plain hash not offered");
+	}
 	expect_errno(new_session(fd, CRYPTO_AES_CBC, key, 16, 9999, mackey, 16,
 				 &ses), EINVAL, "unknown mac");
-	expect_errno(new_session(fd, 0, NULL, 0, CRYPTO_SHA2_256, NULL, 0,
-				 &ses), EINVAL, "plain hash not offered");
 	expect_errno(new_session(fd, CRYPTO_AES_CBC, key, 17, 0, NULL, 0, &ses),
 		     EINVAL, "AES key length 17");
 	expect_errno(new_session(fd, CRYPTO_AES_CBC, key, 0, 0, NULL, 0, &ses),
@@ -549,14 +571,16 @@ static int cmd_errors(int argc, char **argv)
 	/* MAC sessions: only where the device chains cipher + HMAC. */
 	err = new_session(fd, CRYPTO_AES_CBC, key, 16, CRYPTO_SHA2_256_HMAC,
 			  mackey, 32, &mses);
-	if (!expect_mac) {
+	if (!expect_mac && !fallback_on()) {
 		expect_errno(err, EINVAL, "cipher+HMAC session on a device without chaining");
 	} else {
 		expect_errno(err, 0, "cipher+HMAC session");
 		expect_errno(do_crypt(fd, mses, COP_ENCRYPT, buf, buf, 16, iv,
 				      bad, 0), EFAULT, "bad mac pointer");
+		/* Multi-part MAC state: the kernel's, or EINVAL device-only. */
 		expect_errno(do_crypt(fd, mses, COP_ENCRYPT, buf, buf, 16, iv,
-				      mac, COP_FLAG_UPDATE), EINVAL,
+				      mac, COP_FLAG_UPDATE),
+			     fallback_on() ? 0 : EINVAL,
 			     "COP_FLAG_UPDATE on a MAC session");
 		end_session(fd, mses);
 	}
@@ -917,6 +941,7 @@ struct inflight_arg {
 	uint32_t len;
 	uint8_t *buf;
 	int err;
+	uint16_t flags;
 };
 
 static void *inflight_thread(void *p)
@@ -924,9 +949,10 @@ static void *inflight_thread(void *p)
 	struct inflight_arg *a = p;
 	uint8_t iv[16] = { 1 };
 
+	/* Bounce pages (COP_FLAG_NO_ZC) or the caller's own (zero-copy). */
 	for (int i = 0; i < a->ops && !a->err; i++)
 		a->err = do_crypt(a->fd, a->ses, COP_ENCRYPT, a->buf, a->buf,
-				  a->len, iv, NULL, 0);
+				  a->len, iv, NULL, a->flags);
 	return NULL;
 }
 
@@ -936,6 +962,7 @@ static int cmd_inflight(int argc, char **argv)
 	int threads = argc > 0 ? atoi(argv[0]) : 16;
 	int ops = argc > 1 ? atoi(argv[1]) : 4;
 	uint32_t len = argc > 2 ? (uint32_t)atoi(argv[2]) : 1 << 20;
+	int zc = argc > 3 && !strcmp(argv[3], "zc");
 	struct inflight_arg args[64];
 	pthread_t tids[64];
 	int fd = open_crypto(), err = 0;
@@ -948,7 +975,8 @@ static int cmd_inflight(int argc, char **argv)
 	if (new_session(fd, CRYPTO_AES_CBC, key, 16, 0, NULL, 0, &ses))
 		return 100;
 	for (int t = 0; t < threads; t++) {
-		args[t] = (struct inflight_arg){ fd, ses, ops, len, buf, 0 };
+		args[t] = (struct inflight_arg){ fd, ses, ops, len, buf, 0,
+						 zc ? 0 : COP_FLAG_NO_ZC };
 		pthread_create(&tids[t], NULL, inflight_thread, &args[t]);
 	}
 	for (int t = 0; t < threads; t++) {
@@ -1053,7 +1081,8 @@ static long bench_child(int dev, uint32_t size, double until)
 		while (now_s() < until) {
 			for (int i = 0; i < 8; i++)
 				if (do_crypt(fd, ses, COP_ENCRYPT, buf, out, size,
-					     iv, NULL, 0))
+					     iv, NULL,
+					     dev == 2 ? COP_FLAG_NO_ZC : 0))
 					return -1;
 			ops += 8;
 		}
@@ -1084,7 +1113,8 @@ static int cmd_bench(int argc, char **argv)
 
 	if (argc < 4)
 		return 100;
-	dev = !strcmp(argv[0], "dev");
+	/* dev: zero-copy; devnozc: COP_FLAG_NO_ZC (bounce pages); sw: OpenSSL */
+	dev = !strcmp(argv[0], "dev") ? 1 : !strcmp(argv[0], "devnozc") ? 2 : 0;
 	size = (uint32_t)atoi(argv[1]);
 	procs = atoi(argv[2]);
 	ms = atof(argv[3]);
@@ -1113,9 +1143,763 @@ static int cmd_bench(int argc, char **argv)
 		;
 	secs = now_s() - t0;
 	printf("{\"mode\":\"%s\",\"size\":%u,\"procs\":%d,\"ops\":%ld,\"seconds\":%.3f,\"opsPerSec\":%.1f,\"MBps\":%.3f}\n",
-	       dev ? "dev" : "sw", size, procs, total, secs, total / secs,
+	       argv[0], size, procs, total, secs, total / secs,
 	       total * (double)size / secs / 1e6);
 	return 0;
+}
+
+/* ------------------------------------------- hashes, HMAC, AEAD, fallback */
+
+/* The module's fallback parameter (Y/N); absent reads as on. */
+static int fallback_on(void)
+{
+	FILE *f = fopen("/sys/module/vlab_cryptodev/parameters/fallback", "r");
+	int c = f ? fgetc(f) : 'Y';
+
+	if (f)
+		fclose(f);
+	return c == 'Y' || c == '1';
+}
+
+static int do_auth(int fd, uint32_t ses, int op, uint16_t flags,
+		   const uint8_t *auth, uint32_t auth_len, uint8_t *src,
+		   uint8_t *dst, uint32_t *len, uint8_t *tag, uint32_t tag_len,
+		   uint8_t *iv)
+{
+	struct crypt_auth_op a;
+
+	memset(&a, 0, sizeof(a));
+	a.ses = ses;
+	a.op = op;
+	a.flags = flags;
+	a.len = *len;
+	a.auth_len = auth_len;
+	a.auth_src = (uint8_t *)auth;
+	a.src = src;
+	a.dst = dst;
+	a.tag = tag;
+	a.tag_len = tag_len;
+	a.iv = iv;
+	if (ioctl(fd, CIOCAUTHCRYPT, &a))
+		return -errno;
+	*len = a.len;
+	return 0;
+}
+
+struct alg_desc {
+	uint32_t id;
+	const char *name;
+	const char *evp;	/* OpenSSL digest */
+	int hmac;
+};
+
+static const struct alg_desc hash_algs[] = {
+	{ CRYPTO_MD5, "MD5", "MD5", 0 },
+	{ CRYPTO_SHA1, "SHA1", "SHA1", 0 },
+	{ CRYPTO_SHA2_224, "SHA224", "SHA224", 0 },
+	{ CRYPTO_SHA2_256, "SHA256", "SHA256", 0 },
+	{ CRYPTO_SHA2_384, "SHA384", "SHA384", 0 },
+	{ CRYPTO_SHA2_512, "SHA512", "SHA512", 0 },
+	{ CRYPTO_MD5_HMAC, "HMAC-MD5", "MD5", 1 },
+	{ CRYPTO_SHA1_HMAC, "HMAC-SHA1", "SHA1", 1 },
+	{ CRYPTO_SHA2_224_HMAC, "HMAC-SHA224", "SHA224", 1 },
+	{ CRYPTO_SHA2_256_HMAC, "HMAC-SHA256", "SHA256", 1 },
+	{ CRYPTO_SHA2_384_HMAC, "HMAC-SHA384", "SHA384", 1 },
+	{ CRYPTO_SHA2_512_HMAC, "HMAC-SHA512", "SHA512", 1 },
+};
+
+/* The reference: OpenSSL in the guest's own userspace. */
+static unsigned int ref_mac(const struct alg_desc *a, const uint8_t *key,
+			    size_t keylen, const uint8_t *d, size_t n,
+			    uint8_t *out)
+{
+	const EVP_MD *md = EVP_get_digestbyname(a->evp);
+	unsigned int len = 0;
+
+	if (a->hmac)
+		HMAC(md, key, (int)keylen, d, n, out, &len);
+	else
+		EVP_Digest(d, n, out, &len, md, NULL);
+	return len;
+}
+
+struct hash_kat {
+	uint32_t alg;
+	const char *name, *key, *msg, *digest;
+};
+
+#define MSG_ABC "616263"
+#define MSG_448 "6162636462636465636465666465666765666768666768696768696a" \
+		"68696a6b696a6b6c6a6b6c6d6b6c6d6e6c6d6e6f6d6e6f706e6f7071"
+#define HI_THERE "4869205468657265"
+#define JEFE_MSG "7768617420646f2079612077616e7420666f72206e6f7468696e673f"
+#define K16_0B "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b"
+#define K80_AA K20_AA K20_AA K20_AA K20_AA
+
+/* FIPS 180-4 examples ("abc", the 448-bit message), RFC 1321, RFC 2202, RFC 4231. */
+static const struct hash_kat hash_kats[] = {
+	{ CRYPTO_MD5, "RFC1321 MD5 abc", NULL, MSG_ABC,
+	  "900150983cd24fb0d6963f7d28e17f72" },
+	{ CRYPTO_SHA1, "FIPS180-4 SHA1 abc", NULL, MSG_ABC,
+	  "a9993e364706816aba3e25717850c26c9cd0d89d" },
+	{ CRYPTO_SHA1, "FIPS180-4 SHA1 448-bit", NULL, MSG_448,
+	  "84983e441c3bd26ebaae4aa1f95129e5e54670f1" },
+	{ CRYPTO_SHA2_224, "FIPS180-4 SHA224 abc", NULL, MSG_ABC,
+	  "23097d223405d8228642a477bda255b32aadbce4bda0b3f7e36c9da7" },
+	{ CRYPTO_SHA2_256, "FIPS180-4 SHA256 abc", NULL, MSG_ABC,
+	  "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" },
+	{ CRYPTO_SHA2_256, "FIPS180-4 SHA256 448-bit", NULL, MSG_448,
+	  "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1" },
+	{ CRYPTO_SHA2_384, "FIPS180-4 SHA384 abc", NULL, MSG_ABC,
+	  "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded163"
+	  "1a8b605a43ff5bed8086072ba1e7cc2358baeca134c825a7" },
+	{ CRYPTO_SHA2_512, "FIPS180-4 SHA512 abc", NULL, MSG_ABC,
+	  "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
+	  "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f" },
+	{ CRYPTO_MD5_HMAC, "RFC2202 TC1 HMAC-MD5", K16_0B, HI_THERE,
+	  "9294727a3638bb1c13f48ef8158bfc9d" },
+	{ CRYPTO_MD5_HMAC, "RFC2202 TC2 HMAC-MD5", "4a656665", JEFE_MSG,
+	  "750c783e6ab0b503eaa86e310a5db738" },
+	{ CRYPTO_SHA1_HMAC, "RFC2202 TC1 HMAC-SHA1", K20_0B, HI_THERE,
+	  "b617318655057264e28bc0b6fb378c8ef146be00" },
+	{ CRYPTO_SHA1_HMAC, "RFC2202 TC2 HMAC-SHA1", "4a656665", JEFE_MSG,
+	  "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79" },
+	{ CRYPTO_SHA1_HMAC, "RFC2202 TC6 HMAC-SHA1 80-byte key", K80_AA,
+	  "54657374205573696e67204c6172676572205468616e20426c6f636b2d53697a"
+	  "65204b6579202d2048617368204b6579204669727374",
+	  "aa4ae5e15272d00e95705637ce8a3b55ed402112" },
+	{ CRYPTO_SHA2_224_HMAC, "RFC4231 TC1 HMAC-SHA224", K20_0B, HI_THERE,
+	  "896fb1128abbdf196832107cd49df33f47b4b1169912ba4f53684b22" },
+	{ CRYPTO_SHA2_384_HMAC, "RFC4231 TC1 HMAC-SHA384", K20_0B, HI_THERE,
+	  "afd03944d84895626b0825f4ab46907f15f9dadbe4101ec6"
+	  "82aa034c7cebc59cfaea9ea9076ede7f4af152e8b2fa9cb6" },
+	{ CRYPTO_SHA2_384_HMAC, "RFC4231 TC6 HMAC-SHA384 131-byte key",
+	  K131_AA, D_TC6,
+	  "4ece084485813e9088d2c63a041bc5b44f9ef1012a2b588f"
+	  "3cd11f05033ac4c60c2ef6ab4030fe8296248df163f44952" },
+	{ CRYPTO_SHA2_512_HMAC, "RFC4231 TC6 HMAC-SHA512 131-byte key",
+	  K131_AA, D_TC6,
+	  "80b24263c7c1a3ebb71493c1dd7be8b49b46d1f41b4aeec1121b013783f8f352"
+	  "6b56d037e05f2598bd0fd2215d6a1e5295e64f73f63f0aec8b915a985d786598" },
+};
+
+static void print_info(int fd, uint32_t ses, const char *kind)
+{
+	struct session_info_op si;
+
+	memset(&si, 0, sizeof(si));
+	si.ses = ses;
+	if (ioctl(fd, CIOCGSESSINFO, &si)) {
+		printf("info %s errno %d\n", kind, errno);
+		return;
+	}
+	printf("info %s cipher=%s/%s hash=%s/%s flags=%u\n", kind,
+	       si.cipher_info.cra_name[0] ? si.cipher_info.cra_name : "-",
+	       si.cipher_info.cra_driver_name[0] ?
+	       si.cipher_info.cra_driver_name : "-",
+	       si.hash_info.cra_name[0] ? si.hash_info.cra_name : "-",
+	       si.hash_info.cra_driver_name[0] ?
+	       si.hash_info.cra_driver_name : "-", si.flags);
+}
+
+static void algs_hash_kats(int fd)
+{
+	for (size_t i = 0; i < sizeof(hash_kats) / sizeof(hash_kats[0]); i++) {
+		const struct hash_kat *k = &hash_kats[i];
+		uint8_t key[200], msg[200], want[64], mac[64];
+		size_t keylen = k->key ? unhex(k->key, key) : 0;
+		size_t len = unhex(k->msg, msg), dl = unhex(k->digest, want);
+		uint32_t ses = 0;
+		int err;
+
+		err = new_session(fd, 0, NULL, 0, k->alg, k->key ? key : NULL,
+				  keylen, &ses);
+		if (!err) {
+			memset(mac, 0, sizeof(mac));
+			err = do_crypt(fd, ses, COP_ENCRYPT, msg, NULL, len,
+				       NULL, mac, 0);
+			end_session(fd, ses);
+		}
+		check(!err && !memcmp(mac, want, dl), k->name,
+		      "err %d or mismatch", err);
+	}
+}
+
+/* Multi-part (UPDATE..FINAL) split at random points == one-shot == OpenSSL. */
+static void algs_multipart(int fd, unsigned int seed)
+{
+	static uint8_t msg[20000];
+	uint8_t key[200], want[64], one[64], multi[64], mac[64];
+	char name[128];
+
+	srand(seed);
+	for (size_t i = 0; i < sizeof(msg); i++)
+		msg[i] = (uint8_t)rand();
+	for (size_t a = 0; a < sizeof(hash_algs) / sizeof(hash_algs[0]); a++) {
+		const struct alg_desc *d = &hash_algs[a];
+		size_t keylen = d->hmac ? 1 + rand() % 150 : 0;
+		int bad = 0, err = 0;
+		uint32_t ses = 0;
+
+		for (size_t i = 0; i < keylen; i++)
+			key[i] = (uint8_t)rand();
+		err = new_session(fd, 0, NULL, 0, d->id, keylen ? key : NULL,
+				  keylen, &ses);
+		snprintf(name, sizeof(name), "%s multi-part == one-shot == OpenSSL",
+			 d->name);
+		if (err) {
+			check(0, name, "session: %s", strerror(-err));
+			continue;
+		}
+		for (int round = 0; round < 6 && !err && !bad; round++) {
+			size_t len = (size_t)rand() % sizeof(msg);
+			size_t cut[3], off = 0;
+			unsigned int wl = ref_mac(d, key, keylen, msg, len, want);
+
+			for (int c = 0; c < 3; c++)
+				cut[c] = len ? (size_t)rand() % (len + 1) : 0;
+			/* sort the cuts */
+			for (int x = 0; x < 3; x++)
+				for (int y = x + 1; y < 3; y++)
+					if (cut[y] < cut[x]) {
+						size_t t = cut[x];
+
+						cut[x] = cut[y];
+						cut[y] = t;
+					}
+			err = do_crypt(fd, ses, COP_ENCRYPT, msg, NULL, len, NULL,
+				       one, 0);
+			/* A stale start, then RESET discards it. */
+			if (!err)
+				err = do_crypt(fd, ses, COP_ENCRYPT, msg + 1, NULL,
+					       7, NULL, mac, COP_FLAG_UPDATE);
+			for (int c = 0; c < 3 && !err; c++) {
+				if (cut[c] == off)
+					continue;
+				err = do_crypt(fd, ses, COP_ENCRYPT, msg + off,
+					       NULL, (uint32_t)(cut[c] - off), NULL,
+					       mac, COP_FLAG_UPDATE |
+					       (c == 0 ? COP_FLAG_RESET : 0));
+				off = cut[c];
+			}
+			if (!err && off == 0)
+				err = do_crypt(fd, ses, COP_ENCRYPT, msg, NULL, 0,
+					       NULL, mac, COP_FLAG_UPDATE |
+					       COP_FLAG_RESET);
+			if (!err)
+				err = do_crypt(fd, ses, COP_ENCRYPT, msg + off,
+					       NULL, (uint32_t)(len - off), NULL,
+					       multi, COP_FLAG_FINAL);
+			bad = memcmp(one, want, wl) || memcmp(multi, want, wl);
+			if (bad || err)
+				printf("# %s len %zu cuts %zu %zu %zu err %d\n",
+				       d->name, len, cut[0], cut[1], cut[2], err);
+		}
+		end_session(fd, ses);
+		check(!err && !bad, name, "err %d mismatch %d (seed %u)", err,
+		      bad, seed);
+	}
+}
+
+/* cryptodev-linux's order: MAC over the plaintext in both directions. */
+static void algs_cipher_mac(int fd, uint32_t cipher, const EVP_CIPHER *evp,
+			    size_t keylen, size_t ivlen, const struct alg_desc *d,
+			    const char *name)
+{
+	static uint8_t pt[4096 + 64], ct[4096 + 64], out[4096 + 64];
+	uint8_t key[64], mkey[64], iv[16], iv2[16], want[64], mac[64], wct[64];
+	size_t len = 4096 + 48;
+	int err, ok = 0, wl = 0, olen = 0;
+	uint32_t ses;
+	char n[128];
+
+	for (size_t i = 0; i < sizeof(key); i++)
+		key[i] = (uint8_t)(i * 7 + 1), mkey[i] = (uint8_t)(i * 3 + 5);
+	for (size_t i = 0; i < len; i++)
+		pt[i] = (uint8_t)(i * 13 + 11);
+	memset(iv, 0x42, sizeof(iv));
+	err = new_session(fd, cipher, key, (uint32_t)keylen, d ? d->id : 0,
+			  mkey, 32, &ses);
+	snprintf(n, sizeof(n), "%s session", name);
+	check(!err, n, "%s", strerror(-err));
+	if (err)
+		return;
+	print_info(fd, ses, name);
+	memcpy(iv2, iv, 16);
+	err = do_crypt(fd, ses, COP_ENCRYPT, pt, ct, (uint32_t)len,
+		       ivlen ? iv2 : NULL, mac, 0);
+	if (evp) {
+		EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+		int l1 = 0, l2 = 0;
+
+		EVP_EncryptInit_ex(c, evp, NULL, key, ivlen ? iv : NULL);
+		EVP_CIPHER_CTX_set_padding(c, 0);
+		EVP_EncryptUpdate(c, out, &l1, pt, (int)len);
+		EVP_EncryptFinal_ex(c, out + l1, &l2);
+		EVP_CIPHER_CTX_free(c);
+		olen = l1 + l2;
+		ok = olen == (int)len && !memcmp(out, ct, len);
+	} else {
+		ok = !memcmp(pt, ct, len);	/* CRYPTO_NULL */
+	}
+	if (d)
+		wl = (int)ref_mac(d, mkey, 32, pt, len, want);
+	snprintf(n, sizeof(n), "%s encrypt (ciphertext, MAC of plaintext)", name);
+	check(!err && ok && (!d || !memcmp(mac, want, wl)), n,
+	      "err %d cipher ok %d olen %d", err, ok, olen);
+	memcpy(iv2, iv, 16);
+	memset(mac, 0, sizeof(mac));
+	err = do_crypt(fd, ses, COP_DECRYPT, ct, out, (uint32_t)len,
+		       ivlen ? iv2 : NULL, mac, 0);
+	snprintf(n, sizeof(n), "%s decrypt (plaintext, MAC of plaintext)", name);
+	check(!err && !memcmp(out, pt, len) && (!d || !memcmp(mac, want, wl)),
+	      n, "err %d", err);
+	/* The session's IV chains across calls (cop->iv == NULL) as one op. */
+	if (ivlen && !d && cipher != CRYPTO_AES_XTS) {
+		memcpy(iv2, iv, 16);
+		err = do_crypt(fd, ses, COP_ENCRYPT, pt, out, 64, iv2, NULL, 0);
+		if (!err)
+			err = do_crypt(fd, ses, COP_ENCRYPT, pt + 64, out + 64,
+				       (uint32_t)len - 64, NULL, NULL, 0);
+		snprintf(n, sizeof(n), "%s session IV chains across calls", name);
+		check(!err && !memcmp(out, ct, len), n, "err %d", err);
+	}
+	(void)wct;
+	end_session(fd, ses);
+}
+
+/* NIST GCM test case 4 (AES-128, 20 bytes of AAD, 60 bytes). */
+static void algs_gcm(int fd)
+{
+	uint8_t key[16], iv[12], pt[60], aad[20], ct[60], tag[16];
+	uint8_t buf[128], out[128];
+	uint32_t ses = 0, len;
+	int err;
+
+	unhex("feffe9928665731c6d6a8f9467308308", key);
+	unhex("cafebabefacedbaddecaf888", iv);
+	unhex("d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72"
+	      "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39", pt);
+	unhex("feedfacedeadbeeffeedfacedeadbeefabaddad2", aad);
+	unhex("42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e"
+	      "21d514b25466931c7d8f6a5aac84aa051ba30b396a0aac973d58e091", ct);
+	unhex("5bc94fbc3221a5db94fae95ae7121a47", tag);
+	err = new_session(fd, CRYPTO_AES_GCM, key, 16, 0, NULL, 0, &ses);
+	check(!err, "GCM session", "%s", strerror(-err));
+	if (err)
+		return;
+	print_info(fd, ses, "gcm");
+	len = 60;
+	memset(buf, 0, sizeof(buf));
+	err = do_auth(fd, ses, COP_ENCRYPT, 0, aad, 20, pt, buf, &len, NULL, 0, iv);
+	check(!err && len == 76 && !memcmp(buf, ct, 60) && !memcmp(buf + 60, tag, 16),
+	      "NIST GCM TC4 encrypt with AAD (ciphertext || tag)", "err %d len %u", err, len);
+	len = 76;
+	err = do_auth(fd, ses, COP_DECRYPT, 0, aad, 20, buf, out, &len, NULL, 0, iv);
+	check(!err && len == 60 && !memcmp(out, pt, 60),
+	      "NIST GCM TC4 decrypt verifies the tag", "err %d len %u", err, len);
+	buf[70] ^= 1;
+	len = 76;
+	memset(out, 0x5a, sizeof(out));
+	err = do_auth(fd, ses, COP_DECRYPT, 0, aad, 20, buf, out, &len, NULL, 0, iv);
+	check(err == -EBADMSG && out[0] == 0x5a, "GCM flipped tag is EBADMSG, dst untouched",
+	      "err %d", err);
+	buf[70] ^= 1;
+	aad[0] ^= 1;
+	len = 76;
+	err = do_auth(fd, ses, COP_DECRYPT, 0, aad, 20, buf, out, &len, NULL, 0, iv);
+	check(err == -EBADMSG, "GCM changed AAD is EBADMSG", "err %d", err);
+	aad[0] ^= 1;
+	len = 60;
+	err = do_auth(fd, ses, COP_ENCRYPT, 0, aad, 20, pt, buf, &len, NULL, 12, iv);
+	check(!err && len == 72 && !memcmp(buf + 60, tag, 12),
+	      "GCM 12-byte tag is the truncated tag", "err %d len %u", err, len);
+	len = 60;
+	err = do_auth(fd, ses, COP_ENCRYPT, 0, aad, 20, pt, buf, &len, NULL, 17, iv);
+	check(err == -EINVAL, "GCM tag_len 17 is EINVAL", "err %d", err);
+	len = 16;
+	expect_errno(do_crypt(fd, ses, COP_ENCRYPT, pt, buf, 16, iv, NULL, 0),
+		     EINVAL, "CIOCCRYPT on a GCM session");
+	end_session(fd, ses);
+}
+
+static void hexline(const char *tag, const uint8_t *p, size_t n)
+{
+	char h[1024];
+
+	tohex(p, n < 500 ? n : 500, h);
+	printf("%s %s\n", tag, h);
+}
+
+/*
+ * TLS mode: AES-CBC + HMAC, fixed inputs; the host recomputes the record
+ * (HMAC(aad || pt) || pad, CBC) from the printed line.
+ */
+static void algs_tls(int fd, uint32_t mac, size_t keylen, size_t mackeylen,
+		     const char *name)
+{
+	uint8_t key[32], mkey[32], iv[16], iv2[16], aad[13], pt[37];
+	uint8_t buf[37 + 64 + 16];
+	char n[128];
+	uint32_t ses = 0, len;
+	int err;
+
+	for (size_t i = 0; i < sizeof(key); i++)
+		key[i] = (uint8_t)(0x10 + i), mkey[i] = (uint8_t)(0x80 + i);
+	for (size_t i = 0; i < sizeof(iv); i++)
+		iv[i] = (uint8_t)(0xa0 + i);
+	for (size_t i = 0; i < sizeof(aad); i++)
+		aad[i] = (uint8_t)(0x30 + i);
+	for (size_t i = 0; i < sizeof(pt); i++)
+		pt[i] = (uint8_t)(0x50 + i);
+	err = new_session(fd, CRYPTO_AES_CBC, key, (uint32_t)keylen, mac, mkey,
+			  (uint32_t)mackeylen, &ses);
+	snprintf(n, sizeof(n), "%s session", name);
+	check(!err, n, "%s", strerror(-err));
+	if (err)
+		return;
+	memset(buf, 0, sizeof(buf));
+	memcpy(buf, pt, sizeof(pt));
+	len = sizeof(pt);
+	memcpy(iv2, iv, 16);
+	err = do_auth(fd, ses, COP_ENCRYPT, COP_FLAG_AEAD_TLS_TYPE, aad, 13, buf,
+		      buf, &len, NULL, 0, iv2);
+	snprintf(n, sizeof(n), "%s encrypt", name);
+	check(!err && len % 16 == 0 && len > sizeof(pt), n, "err %d len %u", err, len);
+	if (!err)
+		hexline(name, buf, len);
+	memcpy(iv2, iv, 16);
+	err = do_auth(fd, ses, COP_DECRYPT, COP_FLAG_AEAD_TLS_TYPE, aad, 13, buf,
+		      buf, &len, NULL, 0, iv2);
+	snprintf(n, sizeof(n), "%s decrypt checks padding and MAC", name);
+	check(!err && len == sizeof(pt) && !memcmp(buf, pt, sizeof(pt)), n,
+	      "err %d len %u", err, len);
+	/* Again, then one flipped byte in the MAC's block. */
+	len = sizeof(pt);
+	memcpy(buf, pt, sizeof(pt));
+	memcpy(iv2, iv, 16);
+	err = do_auth(fd, ses, COP_ENCRYPT, COP_FLAG_AEAD_TLS_TYPE, aad, 13, buf,
+		      buf, &len, NULL, 0, iv2);
+	buf[len - 17] ^= 0x01;
+	memcpy(iv2, iv, 16);
+	err = err ? err : do_auth(fd, ses, COP_DECRYPT, COP_FLAG_AEAD_TLS_TYPE,
+				  aad, 13, buf, buf, &len, NULL, 0, iv2);
+	snprintf(n, sizeof(n), "%s flipped record is EBADMSG", name);
+	check(err == -EBADMSG, n, "err %d", err);
+	len = sizeof(pt);
+	snprintf(n, sizeof(n), "%s src != dst is EINVAL", name);
+	expect_errno(do_auth(fd, ses, COP_ENCRYPT, COP_FLAG_AEAD_TLS_TYPE, aad, 13,
+			     pt, buf, &len, NULL, 0, iv2), EINVAL, n);
+	end_session(fd, ses);
+}
+
+/* SRTP mode: AES-CTR + HMAC-SHA1, 12-byte header authenticated, 10-byte tag. */
+static void algs_srtp(int fd)
+{
+	uint8_t key[16], mkey[20], iv[16], pkt[52], orig[52], tag[10];
+	uint32_t ses = 0, len;
+	int err;
+
+	for (size_t i = 0; i < sizeof(key); i++)
+		key[i] = (uint8_t)(0x20 + i);
+	for (size_t i = 0; i < sizeof(mkey); i++)
+		mkey[i] = (uint8_t)(0x90 + i);
+	for (size_t i = 0; i < sizeof(iv); i++)
+		iv[i] = (uint8_t)(0xc0 + i);
+	for (size_t i = 0; i < sizeof(pkt); i++)
+		pkt[i] = (uint8_t)(0x01 + 3 * i);
+	memcpy(orig, pkt, sizeof(pkt));
+	err = new_session(fd, CRYPTO_AES_CTR, key, 16, CRYPTO_SHA1_HMAC, mkey, 20,
+			  &ses);
+	check(!err, "SRTP session", "%s", strerror(-err));
+	if (err)
+		return;
+	len = 40;
+	err = do_auth(fd, ses, COP_ENCRYPT, COP_FLAG_AEAD_SRTP_TYPE, pkt, 52,
+		      pkt + 12, pkt + 12, &len, tag, 10, iv);
+	check(!err && len == 40 && !memcmp(pkt, orig, 12), "SRTP encrypt",
+	      "err %d len %u", err, len);
+	if (!err) {
+		hexline("srtp", pkt, 52);
+		hexline("srtp-tag", tag, 10);
+	}
+	err = do_auth(fd, ses, COP_DECRYPT, COP_FLAG_AEAD_SRTP_TYPE, pkt, 52,
+		      pkt + 12, pkt + 12, &len, tag, 10, iv);
+	check(!err && !memcmp(pkt, orig, 52), "SRTP decrypt checks the tag",
+	      "err %d", err);
+	err = do_auth(fd, ses, COP_ENCRYPT, COP_FLAG_AEAD_SRTP_TYPE, pkt, 52,
+		      pkt + 12, pkt + 12, &len, tag, 10, iv);
+	tag[0] ^= 0x80;
+	memcpy(orig, pkt, sizeof(pkt));
+	err = err ? err : do_auth(fd, ses, COP_DECRYPT, COP_FLAG_AEAD_SRTP_TYPE,
+				  pkt, 52, pkt + 12, pkt + 12, &len, tag, 10, iv);
+	check(err == -EBADMSG && !memcmp(pkt, orig, 52),
+	      "SRTP flipped tag is EBADMSG, packet untouched", "err %d", err);
+	{
+		static uint8_t far[1024];
+
+		expect_errno(do_auth(fd, ses, COP_ENCRYPT, COP_FLAG_AEAD_SRTP_TYPE,
+				     far, 700, far + 300, far + 300, &len, tag,
+				     10, iv), EINVAL,
+			     "SRTP src too far into auth_src is EINVAL");
+	}
+	end_session(fd, ses);
+}
+
+static int cmd_algs(int argc, char **argv)
+{
+	unsigned int seed = argc > 0 ? (unsigned int)strtoul(argv[0], NULL, 0) :
+			    (unsigned int)time(NULL);
+	int fd = open_crypto();
+	uint32_t ses = 0;
+
+	printf("# seed %u fallback %d\n", seed, fallback_on());
+	algs_hash_kats(fd);
+	algs_multipart(fd, seed);
+	algs_cipher_mac(fd, CRYPTO_AES_CBC, EVP_aes_128_cbc(), 16, 16, NULL,
+			"AES-128-CBC");
+	algs_cipher_mac(fd, CRYPTO_AES_CBC, EVP_aes_128_cbc(), 16, 16,
+			&hash_algs[9], "AES-128-CBC+HMAC-SHA256");
+	algs_cipher_mac(fd, CRYPTO_AES_CTR, EVP_aes_256_ctr(), 32, 16,
+			&hash_algs[7], "AES-256-CTR+HMAC-SHA1");
+	algs_cipher_mac(fd, CRYPTO_3DES_CBC, EVP_des_ede3_cbc(), 24, 8, NULL,
+			"3DES-CBC");
+	algs_cipher_mac(fd, CRYPTO_3DES_CBC, EVP_des_ede3_cbc(), 24, 8,
+			&hash_algs[1], "3DES-CBC+SHA1");
+	algs_cipher_mac(fd, CRYPTO_AES_XTS, EVP_aes_128_xts(), 32, 16, NULL,
+			"AES-128-XTS");
+	algs_cipher_mac(fd, CRYPTO_NULL, NULL, 0, 0, NULL, "NULL");
+	algs_cipher_mac(fd, CRYPTO_NULL, NULL, 0, 0, &hash_algs[3],
+			"NULL+SHA256");
+	algs_gcm(fd);
+	algs_tls(fd, CRYPTO_SHA1_HMAC, 16, 20, "tls-aes128-sha1");
+	algs_tls(fd, CRYPTO_SHA2_256_HMAC, 32, 32, "tls-aes256-sha256");
+	algs_srtp(fd);
+	/* SESSINFO of the single-algorithm sessions. */
+	for (size_t a = 0; a < sizeof(hash_algs) / sizeof(hash_algs[0]); a++) {
+		static const uint8_t k[32];
+
+		if (!new_session(fd, 0, NULL, 0, hash_algs[a].id, k, 32, &ses)) {
+			print_info(fd, ses, hash_algs[a].name);
+			end_session(fd, ses);
+		}
+	}
+	close(fd);
+	return failures;
+}
+
+/* fallback=0: only what the device serves; the rest is EINVAL. */
+static int cmd_nofallback(int argc, char **argv)
+{
+	static const uint8_t key[32], mkey[32];
+	int expect_mac = argc > 0 && !strcmp(argv[0], "--mac");
+	uint8_t buf[64], mac[64], iv[16] = { 0 };
+	int fd = open_crypto(), err;
+	uint32_t ses = 0, len = 16;
+
+	check(!fallback_on(), "fallback parameter is 0", "it is on");
+	/* Hashes and HMACs: NO_CIPHER chains where the device chains. */
+	err = new_session(fd, 0, NULL, 0, CRYPTO_SHA2_256, NULL, 0, &ses);
+	expect_errno(err, expect_mac ? 0 : EINVAL, "fallback=0: SHA256 session");
+	if (!err) {
+		expect_errno(do_crypt(fd, ses, COP_ENCRYPT, buf, NULL, 16, NULL,
+				      mac, COP_FLAG_UPDATE), EINVAL,
+			     "fallback=0: COP_FLAG_UPDATE on a device hash session");
+		end_session(fd, ses);
+	}
+	expect_errno(new_session(fd, CRYPTO_AES_GCM, key, 16, 0, NULL, 0, &ses),
+		     EINVAL, "fallback=0: GCM session");
+	expect_errno(new_session(fd, CRYPTO_NULL, key, 0, 0, NULL, 0, &ses),
+		     EINVAL, "fallback=0: NULL session");
+	expect_errno(new_session(fd, CRYPTO_3DES_CBC, key, 24, 0, NULL, 0, &ses),
+		     EINVAL, "fallback=0: 3DES session");
+	err = new_session(fd, 0, NULL, 0, CRYPTO_MD5_HMAC, mkey, 16, &ses);
+	expect_errno(err, expect_mac ? 0 : EINVAL, "fallback=0: HMAC-MD5 session");
+	if (!err)
+		end_session(fd, ses);
+	err = new_session(fd, CRYPTO_AES_CBC, key, 16, 0, NULL, 0, &ses);
+	expect_errno(err, 0, "fallback=0: AES-CBC session");
+	if (!err) {
+		memset(buf, 0, sizeof(buf));
+		expect_errno(do_auth(fd, ses, COP_ENCRYPT, COP_FLAG_AEAD_TLS_TYPE,
+				     NULL, 0, buf, buf, &len, NULL, 0, iv),
+			     EINVAL, "fallback=0: CIOCAUTHCRYPT");
+		end_session(fd, ses);
+	}
+	err = new_session(fd, CRYPTO_AES_CBC, key, 16, CRYPTO_SHA2_256_HMAC,
+			  mkey, 32, &ses);
+	if (!expect_mac) {
+		expect_errno(err, EINVAL, "fallback=0: AES-CBC+HMAC-SHA256 on a device without chaining");
+	} else {
+		expect_errno(err, 0, "fallback=0: AES-CBC+HMAC-SHA256 on the device");
+		expect_errno(do_crypt(fd, ses, COP_ENCRYPT, buf, buf, 16, iv, mac,
+				      COP_FLAG_UPDATE), EINVAL,
+			     "fallback=0: COP_FLAG_UPDATE on a device MAC session");
+		end_session(fd, ses);
+	}
+	close(fd);
+	return failures;
+}
+
+/* ------------------------------------------------------------ zero-copy */
+
+static int ref_cipher(const EVP_CIPHER *evp, const uint8_t *key,
+		      const uint8_t *iv, const uint8_t *in, uint8_t *out, int len)
+{
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	int l1 = 0, l2 = 0;
+
+	EVP_EncryptInit_ex(c, evp, NULL, key, iv);
+	EVP_CIPHER_CTX_set_padding(c, 0);
+	EVP_EncryptUpdate(c, out, &l1, in, len);
+	EVP_EncryptFinal_ex(c, out + l1, &l2);
+	EVP_CIPHER_CTX_free(c);
+	return l1 + l2;
+}
+
+struct unmap_arg {
+	int fd;
+	uint32_t ses;
+	uint8_t *region;
+	volatile int unmapped;
+	int ok, efault, other, after;
+};
+
+static void *unmap_thread(void *p)
+{
+	struct unmap_arg *a = p;
+	uint8_t iv[16] = { 0 };
+
+	for (int i = 0; i < 100000; i++) {
+		int was = a->unmapped;
+		int err = do_crypt(a->fd, a->ses, COP_ENCRYPT, a->region,
+				   a->region + (256 << 10), 256 << 10, iv, NULL, 0);
+
+		if (!err)
+			a->ok++;
+		else if (err == -EFAULT)
+			a->efault++;
+		else
+			a->other++;
+		if (was && ++a->after >= 3)
+			break;
+	}
+	return NULL;
+}
+
+/*
+ * The caller's pages go to the device as they are: unaligned and
+ * page-crossing buffers, src == dst, odd CTR tails, the chaining IV read
+ * from pinned pages, and a buffer unmapped by another thread mid-flight.
+ */
+static int cmd_zc(void)
+{
+	static const struct { uint32_t soff, doff, len; } shapes[] = {
+		{ 0, 0, 4096 }, { 1, 3, 4096 }, { 4095, 1, 8192 },
+		{ 10, 10, 4096 }, { 7, 4090, 16000 }, { 4090, 4090, 48 },
+		{ 0, 0, 1 << 20 }, { 5, 9, (1 << 20) - 32 },
+	};
+	static const uint8_t key[16] = { 9, 8, 7 };
+	size_t area = (2 << 20) + 3 * 4096;
+	uint8_t *sbase = malloc(area), *dbase = malloc(area), *ref = malloc(area);
+	uint8_t iv[16], iv2[16];
+	int fd = open_crypto();
+	char name[160];
+
+	for (size_t i = 0; i < area; i++)
+		sbase[i] = (uint8_t)(i * 31 + 7);
+	for (int c = 0; c < 2; c++) {
+		uint32_t alg = c ? CRYPTO_AES_CTR : CRYPTO_AES_CBC;
+		const EVP_CIPHER *evp = c ? EVP_aes_128_ctr() : EVP_aes_128_cbc();
+		uint32_t ses = 0;
+
+		if (new_session(fd, alg, key, 16, 0, NULL, 0, &ses))
+			return 100;
+		for (size_t k = 0; k < sizeof(shapes) / sizeof(shapes[0]); k++) {
+			uint32_t len = shapes[k].len - (c ? 5 : 0);
+			uint8_t *src = sbase + shapes[k].soff;
+			uint8_t *dst = dbase + shapes[k].doff;
+			int err, err2, err3, same, same2, same3;
+
+			memset(iv, 0x11 * (int)(k + 1), 16);
+			ref_cipher(evp, key, iv, src, ref, (int)len);
+			memset(dst, 0xa5, len);
+			memcpy(iv2, iv, 16);
+			err = do_crypt(fd, ses, COP_ENCRYPT, src, dst, len, iv2,
+				       NULL, 0);
+			same = !memcmp(dst, ref, len);
+			/* The same through bounce pages. */
+			memset(dst, 0xa5, len);
+			err2 = do_crypt(fd, ses, COP_ENCRYPT, src, dst, len, iv2,
+					NULL, COP_FLAG_NO_ZC);
+			same2 = !memcmp(dst, ref, len);
+			/* In place. */
+			memcpy(dst, src, len);
+			err3 = do_crypt(fd, ses, COP_ENCRYPT, dst, dst, len, iv2,
+					NULL, 0);
+			same3 = !memcmp(dst, ref, len);
+			snprintf(name, sizeof(name),
+				 "zc %s src+%u dst+%u len %u (zero-copy, NO_ZC, in place)",
+				 c ? "CTR" : "CBC", shapes[k].soff, shapes[k].doff,
+				 len);
+			check(!err && !err2 && !err3 && same && same2 && same3,
+			      name, "errs %d %d %d same %d %d %d", err, err2,
+			      err3, same, same2, same3);
+		}
+		/* The session IV after an unaligned call (last block across pages). */
+		if (!c) {
+			uint8_t *src = sbase + 10, *dst = dbase + 10;
+			int err;
+
+			memset(iv, 0x3c, 16);
+			ref_cipher(evp, key, iv, src, ref, 8192);
+			memcpy(iv2, iv, 16);
+			err = do_crypt(fd, ses, COP_ENCRYPT, src, dst, 4096, iv2,
+				       NULL, 0);
+			if (!err)
+				err = do_crypt(fd, ses, COP_ENCRYPT, src + 4096,
+					       dst + 4096, 4096, NULL, NULL, 0);
+			check(!err && !memcmp(dst, ref, 8192),
+			      "zc CBC chaining IV read from a block across pinned pages",
+			      "err %d", err);
+			/* Decrypt: the IV is the last ciphertext block of src. */
+			memcpy(iv2, iv, 16);
+			err = do_crypt(fd, ses, COP_DECRYPT, ref, dst + 3, 4096,
+				       iv2, NULL, 0);
+			if (!err)
+				err = do_crypt(fd, ses, COP_DECRYPT, ref + 4096,
+					       dst + 3 + 4096, 4096, NULL, NULL, 0);
+			check(!err && !memcmp(dst + 3, src, 8192),
+			      "zc CBC decrypt chaining across calls", "err %d", err);
+		}
+		end_session(fd, ses);
+	}
+
+	/* Another thread unmaps src and dst while requests run. */
+	{
+		struct unmap_arg a = { 0 };
+		pthread_t t;
+
+		a.fd = fd;
+		a.region = mmap(NULL, 512 << 10, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		memset(a.region, 1, 512 << 10);
+		if (new_session(fd, CRYPTO_AES_CBC, key, 16, 0, NULL, 0, &a.ses))
+			return 100;
+		pthread_create(&t, NULL, unmap_thread, &a);
+		usleep(300000);
+		munmap(a.region, 512 << 10);
+		a.unmapped = 1;
+		pthread_join(t, NULL);
+		printf("# unmap: ok %d efault %d other %d\n", a.ok, a.efault,
+		       a.other);
+		check(a.ok > 0 && a.efault >= 3 && !a.other,
+		      "zc buffer unmapped by another thread mid-request: EFAULT after, no oops",
+		      "ok %d efault %d other %d", a.ok, a.efault, a.other);
+		end_session(fd, a.ses);
+	}
+	close(fd);
+	return failures;
 }
 
 int main(int argc, char **argv)
@@ -1148,6 +1932,12 @@ int main(int argc, char **argv)
 		rc = cmd_stale(argc - 2, argv + 2);
 	else if (!strcmp(argv[1], "wait"))
 		rc = cmd_wait(argc - 2, argv + 2);
+	else if (!strcmp(argv[1], "zc"))
+		rc = cmd_zc();
+	else if (!strcmp(argv[1], "algs"))
+		rc = cmd_algs(argc - 2, argv + 2);
+	else if (!strcmp(argv[1], "nofallback"))
+		rc = cmd_nofallback(argc - 2, argv + 2);
 	else
 		rc = 100;
 	return rc > 100 ? 100 : rc;

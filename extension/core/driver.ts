@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { errorMessage } from './errors';
-import { findGuestKernel } from './host';
+import { findExecutable, findGuestKernel } from './host';
 import type { HostPaths } from './host';
 import type { Lab } from './lab';
 import type { LabPaths } from './paths';
@@ -181,12 +181,15 @@ function newerThan(target: string, sources: readonly string[]): boolean {
 export async function buildDriver(lab: DriverBuildTarget, opts: DriverBuildOptions = {}): Promise<DriverBuild> {
   const t0 = Date.now();
   const kernel = findGuestKernel(lab.host);
-  const kdir = join(kernel.modulesDir, 'build');
+  const kdir = kernel.buildDir;
   const src = opts.sourceDir ?? driverSourceDir();
   const out = driverBuildDir(lab);
   stageSources(src, out);
 
-  const make = await run('make', ['-C', kdir, `M=${out}`, 'W=1', 'modules'], opts);
+  // Kernels built with BTF for modules (Debian's 6.12) run pahole after linking; without pahole (dwarves)
+  // the module is built without BTF instead of failing.
+  const noBtf = findExecutable('pahole', lab.host.pathEnv) ? [] : ['CONFIG_DEBUG_INFO_BTF_MODULES='];
+  const make = await run('make', ['-C', kdir, `M=${out}`, 'W=1', ...noBtf, 'modules'], opts);
   const diagnostics = parseDiagnostics(make.output, out, src);
   if (make.code !== 0) {
     throw new DriverError('build', `building ${MODULE_NAME}.ko failed (make exit ${make.code})`, diagnostics, make.output);

@@ -123,6 +123,7 @@ function matrixSuite(combo: Combination): void {
         log: () => undefined,
       });
       assert.ok(result.ok, `host got ${result.hostReceived.length} line(s), guest ${result.peerReceived.length}`);
+      assert.match(result.peerCipher, /^cipher: \/dev\/crypto \(driver /, `the guest peer encrypts through /dev/crypto: ${result.peerCipher}`);
     });
   });
 }

@@ -250,7 +250,12 @@ export async function pushFile(session: SshSession, hostPath: string, guestPath:
 export async function loadDriver(session: SshSession, build: DriverBuild): Promise<boolean> {
   if (await isDriverLoaded(session)) return false;
   await pushFile(session, build.module, GUEST_MODULE_PATH);
-  const r = await guestRun(session, `insmod ${GUEST_MODULE_PATH} && test -c /dev/crypto`, 'insmod');
+  // A module built for another kernel (vlab up --kernel without driver build --kernel) is named as such.
+  const release = build.kernelVersion.replace(/'/g, '');
+  const r = await guestRun(session, `r=$(uname -r); if [ "$r" != '${release}' ]; then echo "$r" >&2; exit 86; fi; insmod ${GUEST_MODULE_PATH} && test -c /dev/crypto`, 'insmod');
+  if (r.code === 86) {
+    throw new DriverError('load', `${MODULE_NAME}.ko was built for ${build.kernelVersion} but the guest runs ${r.stderr.trim()}: build it for that kernel (vlab driver build --kernel PATH, the same PATH as vlab up --kernel)`);
+  }
   if (r.code !== 0) {
     const dmesg = await guestRun(session, 'dmesg | tail -n 5', 'reading dmesg');
     throw new DriverError('load', `insmod ${MODULE_NAME} failed: ${r.stderr.trim() || `exit ${r.code}`}\n${dmesg.stdout.trim()}`);

@@ -2,7 +2,9 @@
 # Sets up whatever is missing on a Debian 12 host, then builds the project. Idempotent: a second
 # run installs nothing and rebuilds only what changed.
 #   bash scripts/setup.sh          packages for the lab + npm dependencies + build
-#   bash scripts/setup.sh --test   also what the test suites need (Chromium, code-server)
+#   bash scripts/setup.sh --test   also what the test suites need (Chromium, code-server, and the
+#                                  QEMU 10.0 / Linux 6.12 matrix unpacked from bookworm-backports into
+#                                  .vlab-tools by scripts/matrix-tools.sh; never installed on the host)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,7 +12,7 @@ want_test=0
 for arg in "$@"; do
   case "$arg" in
     --test) want_test=1 ;;
-    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -19,7 +21,8 @@ say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
 # System packages the lab needs (see docs/architecture.md for why each one is there).
 packages=(qemu-system-x86 qemu-utils linux-image-amd64 linux-headers-amd64 busybox-static
-  openssh-server openssh-client tcpdump kcapi-tools openssl make gcc g++ python3 procps iproute2 libssl-dev)
+  openssh-server openssh-client tcpdump kcapi-tools openssl make gcc g++ python3 procps iproute2 libssl-dev
+  xz-utils kmod)
 if [ "$want_test" = 1 ]; then
   packages+=(chromium fonts-liberation libkrb5-dev ripgrep linux-source)
 fi
@@ -51,5 +54,8 @@ npm run --silent build
 
 if [ "$want_test" = 1 ] && [ -x scripts/install-code-server.sh ]; then
   bash scripts/install-code-server.sh
+fi
+if [ "$want_test" = 1 ]; then
+  bash scripts/matrix-tools.sh
 fi
 say "ready"

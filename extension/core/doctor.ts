@@ -8,6 +8,7 @@
 import { execFile } from 'node:child_process';
 import { accessSync, closeSync, constants, existsSync, openSync, readFileSync, readdirSync, readlinkSync, readSync, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
+import { parseQemuVersion, qemuDataDir, qemuQuirks } from './qemu-info';
 
 export interface DoctorCheck {
   /** Short stable name, e.g. "qemu", "kernel", "accelerator". */
@@ -58,6 +59,8 @@ export interface HostEnv {
   kvmDevice: string;
   /** Per-probe timeout for running binaries (qemu --version). Default 10000 ms. */
   execTimeoutMs: number;
+  /** The QEMU to check: a path (vlab up --qemu, env VLAB_QEMU) or a name searched in pathDirs. */
+  qemu: string;
 }
 
 const MIN_QEMU: readonly [number, number] = [7, 2];
@@ -77,10 +80,20 @@ export function hostEnv(overrides: Partial<HostEnv> = {}): HostEnv {
     procRoot: overrides.procRoot ?? join(root, 'proc'),
     kvmDevice: overrides.kvmDevice ?? join(root, 'dev', 'kvm'),
     execTimeoutMs: overrides.execTimeoutMs ?? 10_000,
+    qemu: overrides.qemu ?? (process.env.VLAB_QEMU || 'qemu-system-x86_64'),
   };
 }
 
 const apt = (...packages: string[]): string => `sudo apt-get install -y ${packages.join(' ')}`;
+
+function isExecutableFile(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
 
 /** Finds an executable in env.pathDirs. */
 export function findExecutable(env: HostEnv, name: string): string | null {
@@ -217,8 +230,8 @@ export function detectAccel(env: HostEnv): AccelChoice {
 
 async function checkQemu(env: HostEnv): Promise<DoctorCheck[]> {
   const fix = apt('qemu-system-x86');
-  const bin = findExecutable(env, 'qemu-system-x86_64');
-  if (!bin) return [{ name: 'qemu', ok: false, level: 'required', detail: 'qemu-system-x86_64 not found in PATH', fix }];
+  const bin = env.qemu.includes('/') ? (isExecutableFile(env.qemu) ? env.qemu : null) : findExecutable(env, env.qemu);
+  if (!bin) return [{ name: 'qemu', ok: false, level: 'required', detail: env.qemu.includes('/') ? `${env.qemu} is not an executable file` : `${env.qemu} not found in PATH`, fix }];
   const version = await run(bin, ['--version'], env.execTimeoutMs);
   const m = /version (\d+)\.(\d+)(?:\.(\d+))?/.exec(version.out);
   if (!version.ok || !m) {
@@ -229,14 +242,24 @@ async function checkQemu(env: HostEnv): Promise<DoctorCheck[]> {
   if (major < MIN_QEMU[0] || (major === MIN_QEMU[0] && minor < MIN_QEMU[1])) {
     return [{ name: 'qemu', ok: false, level: 'required', detail: `${bin} is QEMU ${text}; ${MIN_QEMU.join('.')} or newer is needed`, fix: `sudo apt-get install -y --only-upgrade qemu-system-x86` }];
   }
-  const checks: DoctorCheck[] = [{ name: 'qemu', ok: true, level: 'required', detail: `${bin} (QEMU ${text})` }];
-  const [objects, devices] = await Promise.all([
+  const dataDir = qemuDataDir(bin);
+  const checks: DoctorCheck[] = [{ name: 'qemu', ok: true, level: 'required', detail: `${bin} (QEMU ${text})${dataDir ? `, unpacked: firmware from ${dataDir} (-L)` : ''}` }];
+  const quirks = qemuQuirks(parseQemuVersion(version.out));
+  checks.push({
+    name: 'qemu-quirks',
+    ok: true,
+    level: 'required',
+    detail: quirks.map((q) => `${q.applies ? 'applies' : 'not needed'}: ${q.detail}`).join('; '),
+  });
+  // Each device is asked for its own options: the full `-device help` makes an unpacked QEMU (dpkg -x) load
+  // every display module it knows, and it finds the installed QEMU's modules, which abort it.
+  const [objects, ...devices] = await Promise.all([
     run(bin, ['-machine', 'none', '-object', 'help'], env.execTimeoutMs),
-    run(bin, ['-machine', 'none', '-device', 'help'], env.execTimeoutMs),
+    ...QEMU_DEVICES.map((d) => run(bin, ['-machine', 'none', '-device', `${d},help`], env.execTimeoutMs)),
   ]);
   const missing = [
     ...QEMU_OBJECTS.filter((o) => !new RegExp(`^\\s*${o}\\s*$`, 'm').test(objects.out)),
-    ...QEMU_DEVICES.filter((d) => !new RegExp(`name "${d}"`).test(devices.out)),
+    ...QEMU_DEVICES.filter((d, i) => !devices[i]!.out.includes(`${d} options:`)),
   ];
   checks.push(missing.length === 0
     ? { name: 'qemu-features', ok: true, level: 'required', detail: `has ${[...QEMU_OBJECTS, ...QEMU_DEVICES].join(', ')}` }

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { errorMessage } from './errors';
-import { findGuestKernel } from './host';
+import { findExecutable, findGuestKernel } from './host';
 import type { HostPaths } from './host';
 import type { Lab } from './lab';
 import type { LabPaths } from './paths';
@@ -181,12 +181,15 @@ function newerThan(target: string, sources: readonly string[]): boolean {
 export async function buildDriver(lab: DriverBuildTarget, opts: DriverBuildOptions = {}): Promise<DriverBuild> {
   const t0 = Date.now();
   const kernel = findGuestKernel(lab.host);
-  const kdir = join(kernel.modulesDir, 'build');
+  const kdir = kernel.buildDir;
   const src = opts.sourceDir ?? driverSourceDir();
   const out = driverBuildDir(lab);
   stageSources(src, out);
 
-  const make = await run('make', ['-C', kdir, `M=${out}`, 'W=1', 'modules'], opts);
+  // Kernels built with BTF for modules (Debian's 6.12) run pahole after linking; without pahole (dwarves)
+  // the module is built without BTF instead of failing.
+  const noBtf = findExecutable('pahole', lab.host.pathEnv) ? [] : ['CONFIG_DEBUG_INFO_BTF_MODULES='];
+  const make = await run('make', ['-C', kdir, `M=${out}`, 'W=1', ...noBtf, 'modules'], opts);
   const diagnostics = parseDiagnostics(make.output, out, src);
   if (make.code !== 0) {
     throw new DriverError('build', `building ${MODULE_NAME}.ko failed (make exit ${make.code})`, diagnostics, make.output);
@@ -247,7 +250,12 @@ export async function pushFile(session: SshSession, hostPath: string, guestPath:
 export async function loadDriver(session: SshSession, build: DriverBuild): Promise<boolean> {
   if (await isDriverLoaded(session)) return false;
   await pushFile(session, build.module, GUEST_MODULE_PATH);
-  const r = await guestRun(session, `insmod ${GUEST_MODULE_PATH} && test -c /dev/crypto`, 'insmod');
+  // A module built for another kernel (vlab up --kernel without driver build --kernel) is named as such.
+  const release = build.kernelVersion.replace(/'/g, '');
+  const r = await guestRun(session, `r=$(uname -r); if [ "$r" != '${release}' ]; then echo "$r" >&2; exit 86; fi; insmod ${GUEST_MODULE_PATH} && test -c /dev/crypto`, 'insmod');
+  if (r.code === 86) {
+    throw new DriverError('load', `${MODULE_NAME}.ko was built for ${build.kernelVersion} but the guest runs ${r.stderr.trim()}: build it for that kernel (vlab driver build --kernel PATH, the same PATH as vlab up --kernel)`);
+  }
   if (r.code !== 0) {
     const dmesg = await guestRun(session, 'dmesg | tail -n 5', 'reading dmesg');
     throw new DriverError('load', `insmod ${MODULE_NAME} failed: ${r.stderr.trim() || `exit ${r.code}`}\n${dmesg.stdout.trim()}`);

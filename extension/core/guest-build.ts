@@ -55,6 +55,23 @@ interface Manifest {
   readonly builtAt: string;
 }
 
+const DECOMPRESSORS: Readonly<Record<string, readonly [string, string]>> = { xz: ['xz', 'xz-utils'], zst: ['zstd', 'zstd'], gz: ['gzip', 'gzip'] };
+
+async function decompressModule(file: string, host: HostPaths, signal: AbortSignal | undefined): Promise<Buffer> {
+  const ext = /\.ko\.(xz|zst|gz)$/.exec(file)?.[1];
+  const tool = ext ? DECOMPRESSORS[ext] : undefined;
+  if (!tool) throw new LabError('guest-build', `unsupported kernel module format: ${file}`);
+  const bin = findExecutable(tool[0], host.pathEnv);
+  if (!bin) throw new LabError('missing-tool', `${tool[0]} not found (needed to unpack ${file})`, `sudo apt-get install -y ${tool[1]}`);
+  try {
+    const { stdout } = await execFileAsync(bin, ['-dc', file], { signal, encoding: 'buffer', maxBuffer: 64 << 20 });
+    return stdout;
+  } catch (err) {
+    throwIfAborted(signal);
+    throw new LabError('guest-build', `unpacking ${file} failed: ${errorMessage(err)}`);
+  }
+}
+
 export function defaultInitDir(): string {
   // out/extension/core -> repo root, or extension/core when run from sources.
   const candidates = [join(__dirname, '..', '..', '..', 'guest', 'init'), join(__dirname, '..', '..', 'guest', 'init')];
@@ -124,9 +141,13 @@ export async function buildGuest(paths: LabPaths, host: HostPaths, opts: GuestBu
   } catch (err) {
     throw new LabError('missing-kernel', `kernel ${kernel.version}: ${errorMessage(err)}`, 'sudo apt-get install --reinstall -y linux-image-amd64');
   }
-  const compressed = modulePaths.find((p) => !p.endsWith('.ko'));
-  if (compressed) throw new LabError('guest-build', `compressed kernel modules are not supported yet (${compressed})`);
-  const modules = modulePaths.map((rel) => ({ rel, name: rel.split('/').at(-1)!, data: readInput(join(kernel.modulesDir, rel), 'kernel module') }));
+  const modules: { rel: string; name: string; data: Buffer }[] = [];
+  for (const rel of modulePaths) {
+    const file = rel.split('/').at(-1)!;
+    const raw = readInput(join(kernel.modulesDir, rel), 'kernel module');
+    // busybox insmod reads plain .ko only: compressed modules (Debian's 6.12 ships .ko.xz) are unpacked here.
+    modules.push({ rel, name: file.replace(/\.ko\.(xz|zst|gz)$/, '.ko'), data: file.endsWith('.ko') ? raw : await decompressModule(join(kernel.modulesDir, rel), host, signal) });
+  }
   const authorizedKey = `${publicKeyLine(`${paths.clientKey}.pub`)} vlab-client\n`;
   const hostKeyPrivate = readInput(paths.hostKey, 'guest host key');
 
@@ -137,6 +158,7 @@ export async function buildGuest(paths: LabPaths, host: HostPaths, opts: GuestBu
   };
   feed('format', String(BUILD_FORMAT));
   feed('kernel', kernel.version);
+  feed('kernel-modules', kernel.modulesDir);
   feed('init', initScript);
   feed('stage2', stage2);
   feed('busybox', busybox);

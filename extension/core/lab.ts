@@ -15,7 +15,8 @@ import { LabError, errorMessage, throwIfAborted } from './errors';
 import { removeQuietly, tailFile } from './files';
 import { type GuestArtifacts, type GuestProgress, buildGuest } from './guest-build';
 import { readGuestEnd } from './guest-console';
-import { type HostPaths, defaultHost, findGuestKernel, requireQemu } from './host';
+import { type GuestKernel, type HostPaths, defaultHost, findGuestKernel, requireQemu } from './host';
+import { probeQemu } from './qemu-info';
 import { type LabPaths, type LogKind, MAX_SOCKET_PATH, labPaths, logPathOf } from './paths';
 import { pickFreeLoopbackPort } from './ports';
 import { type DetachedProcess, isAlive, isOurProcess, spawnDetached, terminate } from './proc';
@@ -178,12 +179,12 @@ export class Lab extends EventEmitter {
     const binary = requireQemu(this.host);
     const accel = chooseAccel(options.accel, this.host);
     const kernel = findGuestKernel(this.host);
-    const spec = this.qemuSpec(options, accel, binary, kernel.vmlinuz, await pickFreeLoopbackPort());
+    const spec = this.qemuSpec(options, accel, binary, kernel, await pickFreeLoopbackPort());
     const args = buildQemuArgs(spec);
     return { binary, args, commandLine: formatCommandLine(binary, args), accel };
   }
 
-  private qemuSpec(options: UpOptions, accel: AccelChoice, binary: string, kernel: string, sshPort: number): QemuSpec {
+  private qemuSpec(options: UpOptions, accel: AccelChoice, binary: string, kernel: GuestKernel, sshPort: number): QemuSpec {
     // The project whose bin/vlab.js the lab runs (a clone, or an installed extension's folder).
     const projectShare = projectShareFor(dirname(dirname(this.vlabScript())), this.paths.workspace);
     return {
@@ -192,9 +193,9 @@ export class Lab extends EventEmitter {
       accel: accel.kind,
       memoryMb: options.memoryMb,
       cpus: options.cpus,
-      kernel,
+      kernel: kernel.vmlinuz,
       initrd: this.paths.initramfs,
-      kernelCmdline: kernelCmdline(this.paths.workspace, options.guestDriver, projectShare),
+      kernelCmdline: kernelCmdline(this.paths.workspace, options.guestDriver, projectShare, kernel.modulesShare !== undefined),
       qmpSocket: this.paths.qmpSocket,
       qmpWatchSocket: this.paths.qmpWatchSocket,
       consoleLog: this.paths.consoleLog,
@@ -202,6 +203,8 @@ export class Lab extends EventEmitter {
       workspace: this.paths.workspace,
       projectShare,
       crypto: options.backend === 'ts' ? { kind: 'vhost-user', socket: this.paths.vhostUserSocket } : { kind: 'builtin' },
+      qemu: probeQemu(binary),
+      modulesShare: kernel.modulesShare,
     };
   }
 
@@ -278,7 +281,7 @@ export class Lab extends EventEmitter {
       const t0 = Date.now();
       for (let attempt = 1; ; attempt++) {
         const port = await pickFreeLoopbackPort();
-        const args = buildQemuArgs(this.qemuSpec(options, accel, binary, guest.kernel.vmlinuz, port));
+        const args = buildQemuArgs(this.qemuSpec(options, accel, binary, guest.kernel, port));
         this.progress(ctl, 'qemu', `starting QEMU (${accel.kind}, ${options.memoryMb} MB, ${options.cpus} CPUs, backend ${options.backend}, ssh port ${port})`);
         qemu = spawnDetached(binary, args, this.paths.qemuLog, qemuMarker(this.paths));
         current = { ...current, qemu: qemu.record, sshPort: port };

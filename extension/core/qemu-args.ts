@@ -1,8 +1,9 @@
 /**
  * QEMU's command line, built from data. Everything the VM is made of is visible in `QemuSpec`; the
- * builder only spells it the way QEMU 7.2 wants it. `vlab up --dry-run` prints the result.
+ * builder only spells it the way QEMU (7.2 to 10.0) wants it. `vlab up --dry-run` prints the result.
  */
 import type { AccelKind } from './accel';
+import { type QemuInfo, msixCrashesUnderTcg } from './qemu-info';
 
 export type CryptoBackendSpec =
   /** QEMU's own software implementation (the reference). */
@@ -35,12 +36,23 @@ export interface QemuSpec {
    */
   readonly projectShare?: string;
   readonly crypto: CryptoBackendSpec;
+  /**
+   * What is known of the binary (version, private firmware folder). Undefined: an unknown QEMU, treated
+   * like the oldest supported one (the MSI-X workaround stays on).
+   */
+  readonly qemu?: QemuInfo;
+  /**
+   * Host folder holding `<release>/` module trees for a kernel that is not installed on the host (see
+   * host.ts `findGuestKernel`): shared read-only and mounted over the guest's /lib/modules.
+   */
+  readonly modulesShare?: string;
 }
 
 /** 9p mount tags the guest init looks for. */
 export const ROOT_TAG = 'vlabroot';
 export const WORKSPACE_TAG = 'vlabws';
 export const PROJECT_TAG = 'vlabpkg';
+export const MODULES_TAG = 'vlabmods';
 
 /** Host folders the guest init covers with an empty tmpfs (guest/init/init): nothing below them shows. */
 export const GUEST_HIDDEN_DIRS: readonly string[] = ['/tmp', '/root', '/run'];
@@ -76,6 +88,7 @@ export function validateSpec(spec: QemuSpec): void {
   if (!Number.isInteger(spec.sshPort) || spec.sshPort < 1 || spec.sshPort > 65535) throw new RangeError(`ssh port ${spec.sshPort} out of range`);
   if (!spec.workspace.startsWith('/')) throw new Error(`workspace must be an absolute path: ${spec.workspace}`);
   if (spec.projectShare !== undefined && !spec.projectShare.startsWith('/')) throw new Error(`project share must be an absolute path: ${spec.projectShare}`);
+  if (spec.modulesShare !== undefined && !spec.modulesShare.startsWith('/')) throw new Error(`modules share must be an absolute path: ${spec.modulesShare}`);
 }
 
 export function buildQemuArgs(spec: QemuSpec): string[] {
@@ -87,6 +100,8 @@ export function buildQemuArgs(spec: QemuSpec): string[] {
 
   add('-name', opts({ _: optValue(spec.name), process: spec.name }));
   add('-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot');
+  // An unpacked QEMU (dpkg -x) would otherwise load the installed QEMU's firmware and option ROMs.
+  if (spec.qemu?.dataDir) add('-L', spec.qemu.dataDir);
   add('-machine', 'q35');
   if (spec.accel === 'kvm') add('-accel', 'kvm', '-cpu', 'host');
   else add('-accel', 'tcg', '-cpu', 'max');
@@ -117,6 +132,11 @@ export function buildQemuArgs(spec: QemuSpec): string[] {
     add('-fsdev', opts({ _: 'local', id: 'fs2', path: spec.projectShare, security_model: 'none', readonly: 'on', multidevs: 'remap' }));
     add('-device', opts({ _: 'virtio-9p-pci', fsdev: 'fs2', mount_tag: PROJECT_TAG }));
   }
+  if (spec.modulesShare) {
+    // The booted kernel's modules when they are not in the host's /lib/modules (guest/init mounts them there).
+    add('-fsdev', opts({ _: 'local', id: 'fs3', path: spec.modulesShare, security_model: 'none', readonly: 'on', multidevs: 'remap' }));
+    add('-device', opts({ _: 'virtio-9p-pci', fsdev: 'fs3', mount_tag: MODULES_TAG }));
+  }
 
   add('-netdev', opts({ _: 'user', id: 'n0', hostfwd: `tcp:127.0.0.1:${spec.sshPort}-:22` }));
   add('-device', 'virtio-net-pci,netdev=n0');
@@ -129,8 +149,9 @@ export function buildQemuArgs(spec: QemuSpec): string[] {
     add('-object', 'cryptodev-vhost-user,id=c0,chardev=vu0');
     // QEMU 7.2 under TCG segfaults when the guest enables MSI-X on a vhost-user device: vhost wires the
     // vector's irqfd through kvm_virtio_pci_irqfd_use(), whose vector_irqfd table only exists with KVM
-    // (NULL deref). vectors=0 makes the device use INTx, which takes the non-irqfd path.
-    const vectors = spec.accel === 'tcg' ? ',vectors=0' : '';
+    // (NULL deref). vectors=0 makes the device use INTx, which takes the non-irqfd path. QEMU 10.0.2 does not
+    // crash (MSI-X kept there); see qemu-info.ts for the boundary and what was verified.
+    const vectors = spec.accel === 'tcg' && msixCrashesUnderTcg(spec.qemu?.version) ? ',vectors=0' : '';
     add('-device', `virtio-crypto-pci,id=crypto0,cryptodev=c0${vectors}`);
   }
   return args;

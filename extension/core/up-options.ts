@@ -41,10 +41,12 @@ export function resolveUpOptions(partial: Partial<UpOptions>): UpOptions {
 }
 
 /** The guest kernel command line; runtime choices travel here so the initramfs stays cacheable. */
-export function kernelCmdline(workspace: string, guestDriver: GuestDriver, projectShare?: string): string {
+export function kernelCmdline(workspace: string, guestDriver: GuestDriver, projectShare?: string, ownModules = false): string {
   const hex = (p: string): string => Buffer.from(p, 'utf8').toString('hex');
   const parts = ['console=ttyS0', 'loglevel=4', 'panic=-1', `vlab.ws=${hex(workspace)}`, `vlab.driver=${guestDriver}`];
   if (projectShare) parts.push(`vlab.pkg=${hex(projectShare)}`);
+  // A kernel not installed on the host: guest/init mounts its modules share over /lib/modules.
+  if (ownModules) parts.push('vlab.mods=1');
   // 'none' and 'lab' keep the upstream driver off the device so another driver (or none) can bind it.
   if (guestDriver !== 'upstream') parts.push('module_blacklist=virtio_crypto');
   return parts.join(' ');

@@ -383,7 +383,7 @@ static const struct file_operations vc_fops = {
 #ifdef CONFIG_COMPAT
 	.compat_ioctl = vc_compat_ioctl,
 #endif
-	.llseek = no_llseek,
+	/* No .llseek: lseek() fails with ESPIPE (what no_llseek did; 6.12 removed it). */
 };
 
 static struct miscdevice vc_misc = {

@@ -6,8 +6,8 @@
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/highmem.h>
-#include <asm/unaligned.h>
 
+#include "vc_compat.h"
 #include "vlab_cryptodev.h"
 
 static const struct vc_cipher_alg vc_ciphers[] = {

@@ -13,6 +13,7 @@
 #include <uapi/linux/virtio_ids.h>
 #include <uapi/linux/virtio_ring.h>
 
+#include "vc_compat.h"
 #include "vlab_cryptodev.h"
 
 unsigned int vc_timeout_ms = 10000;
@@ -593,7 +594,7 @@ static int vc_find_vqs(struct vc_dev *dev)
 	names[dev->ndataq] = dev->ctrlq.name;
 	callbacks[dev->ndataq] = vc_vq_done;
 
-	err = virtio_find_vqs(dev->vdev, nvqs, vqs, callbacks, names, NULL);
+	err = vc_virtio_find_vqs(dev->vdev, nvqs, vqs, callbacks, names);
 	if (err)
 		goto out_free;
 	for (i = 0; i < dev->ndataq; i++)

@@ -1,13 +1,16 @@
 /** `vlab doctor`: host checks with the exact fix for each problem. */
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type CliCommand, UsageError } from '../command';
 import { hostEnv, runDoctor, type DoctorReport } from '../../core/doctor';
 
-const USAGE = `usage: vlab doctor [--json]
+const USAGE = `usage: vlab doctor [--json] [--qemu PATH]
 Checks this host for what the lab needs: QEMU (>= 7.2, with the lab's devices), a guest kernel with
 modules and build headers, busybox-static, sshd, ssh-keygen, the accelerator (KVM or TCG and why),
 shared memory; and optional tools (kcapi-tools, tcpdump, chromium).
 Prints each problem with the command that fixes it. Exit 1 if the lab cannot run.
+  --qemu PATH  check this QEMU (default: env VLAB_QEMU, else qemu-system-x86_64 on PATH); the report
+           names its version and which version quirks apply (MSI-X workaround, session layout)
   --json   print the report as JSON: { canRun, accel: {kind, why}, kernel, checks: [{name, ok, level, detail, fix?}] }`;
 
 export function formatDoctorReport(report: DoctorReport): string {
@@ -31,13 +34,15 @@ export const doctorCommands: readonly CliCommand[] = [
     usage: USAGE,
     async run(args, io) {
       let json = false;
+      let qemu: string | undefined;
       try {
-        const { values } = parseArgs({ args: [...args], options: { json: { type: 'boolean' } }, strict: true, allowPositionals: false });
+        const { values } = parseArgs({ args: [...args], options: { json: { type: 'boolean' }, qemu: { type: 'string' } }, strict: true, allowPositionals: false });
         json = values.json === true;
+        qemu = values.qemu === undefined ? undefined : values.qemu.includes('/') ? resolve(io.cwd, values.qemu) : values.qemu;
       } catch (err) {
         throw new UsageError((err as Error).message);
       }
-      const report = await runDoctor(hostEnv());
+      const report = await runDoctor(hostEnv(qemu === undefined ? {} : { qemu }));
       io.stdout.write(json ? JSON.stringify(report, null, 2) + '\n' : formatDoctorReport(report));
       return report.canRun ? 0 : 1;
     },

@@ -4,11 +4,13 @@ import { type CliCommand, type CliIo, UsageError } from '../command';
 import { benchE2e, formatE2eTable } from '../../core/driver-bench';
 import { DriverError, buildDriver, formatDiagnostic, loadDriver, unloadDriver, type DriverBuild, MODULE_NAME } from '../../core/driver';
 import { LabError, errorMessage } from '../../core/errors';
-import { Lab } from '../../core/lab';
+import type { HostPaths } from '../../core/host';
+import type { Lab } from '../../core/lab';
+import { hostSelection, labFor as labForHost } from './lab';
 import type { BackendKind } from '../../core/state';
 
-function labFor(io: CliIo): Lab {
-  return Lab.forWorkspace(io.cwd, { env: io.env });
+function labFor(io: CliIo, host: Partial<HostPaths> = {}): Lab {
+  return labForHost(io, host);
 }
 
 function report(io: CliIo, command: string, err: unknown): number {
@@ -23,25 +25,40 @@ function report(io: CliIo, command: string, err: unknown): number {
   return 1;
 }
 
-function noArgs(args: readonly string[], usage: string): { json: boolean } {
-  const { values, positionals } = parseArgs({ args: [...args], options: { json: { type: 'boolean' } }, allowPositionals: true, strict: false });
+function noArgs(args: readonly string[], usage: string): { json: boolean; host: Partial<HostPaths> } {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    options: { json: { type: 'boolean' }, kernel: { type: 'string' }, modules: { type: 'string' } },
+    allowPositionals: true,
+    strict: false,
+  });
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"\n${usage}`);
-  const unknown = Object.keys(values).filter((k) => k !== 'json');
+  const unknown = Object.keys(values).filter((k) => !['json', 'kernel', 'modules'].includes(k));
   if (unknown.length) throw new UsageError(`unknown option --${unknown[0]}`);
-  return { json: values.json === true };
+  const str = (v: unknown, flag: string): string | undefined => {
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string') throw new UsageError(`${flag} needs a path`);
+    return v;
+  };
+  const kernel = str(values.kernel, '--kernel');
+  const modules = str(values.modules, '--modules');
+  if (modules !== undefined && kernel === undefined) throw new UsageError('--modules goes with --kernel');
+  return { json: values.json === true, host: hostSelection(undefined, kernel, modules) };
 }
 
-async function build(io: CliIo, json: boolean): Promise<DriverBuild> {
-  const b = await buildDriver(labFor(io), { signal: io.signal });
+async function build(io: CliIo, json: boolean, host: Partial<HostPaths> = {}): Promise<DriverBuild> {
+  const b = await buildDriver(labFor(io, host), { signal: io.signal });
   if (json) return b;
   for (const w of b.warnings) io.stderr.write(`${formatDiagnostic(w, io.cwd)}\n`);
   io.stdout.write(`built ${MODULE_NAME}.ko for ${b.kernelVersion} in ${b.seconds} s (${b.warnings.length} warning(s)): ${b.module}\n`);
   return b;
 }
 
-const BUILD_USAGE = `usage: vlab driver build [--json]
+const BUILD_USAGE = `usage: vlab driver build [--json] [--kernel PATH [--modules DIR]]
 Builds guest/driver (${MODULE_NAME}.ko, Kbuild with W=1) against the guest kernel's headers, and the guest
-test tool. Compiler errors are shown as file:line:col. Needs no running lab.`;
+test tool. Compiler errors are shown as file:line:col. Needs no running lab.
+  --kernel PATH   build for the kernel vlab up --kernel boots (its headers: lib/modules/R/build, or the
+                  build tree itself); env VLAB_GUEST_KERNEL`;
 const LOAD_USAGE = `usage: vlab driver load
 Builds if needed, copies ${MODULE_NAME}.ko into the running guest and insmods it (/dev/crypto appears).
 The lab should be started with --guest-driver none or lab so virtio_crypto does not hold the device.`;
@@ -63,9 +80,9 @@ export const driverCommands: readonly CliCommand[] = [
     summary: 'build the guest /dev/crypto driver (and its guest test tool)',
     usage: BUILD_USAGE,
     async run(args, io) {
-      const { json } = noArgs(args, BUILD_USAGE);
+      const { json, host } = noArgs(args, BUILD_USAGE);
       try {
-        const b = await build(io, json);
+        const b = await build(io, json, host);
         if (json) io.stdout.write(`${JSON.stringify(b, null, 2)}\n`);
         return 0;
       } catch (err) {
@@ -78,9 +95,9 @@ export const driverCommands: readonly CliCommand[] = [
     summary: 'insmod the driver in the running guest',
     usage: LOAD_USAGE,
     async run(args, io) {
-      noArgs(args, LOAD_USAGE);
+      const { host } = noArgs(args, LOAD_USAGE);
       try {
-        const lab = labFor(io);
+        const lab = labFor(io, host);
         const b = await buildDriver(lab, { signal: io.signal });
         const session = await lab.ssh({ signal: io.signal });
         try {
@@ -120,11 +137,11 @@ export const driverCommands: readonly CliCommand[] = [
     summary: 'rebuild, unload and load the driver again',
     usage: RELOAD_USAGE,
     async run(args, io) {
-      noArgs(args, RELOAD_USAGE);
+      const { host } = noArgs(args, RELOAD_USAGE);
       const t0 = Date.now();
       try {
-        const lab = labFor(io);
-        const b = await build(io, false);
+        const lab = labFor(io, host);
+        const b = await build(io, false, host);
         const session = await lab.ssh({ signal: io.signal });
         try {
           await unloadDriver(session);

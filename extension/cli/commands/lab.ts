@@ -1,11 +1,13 @@
 /** `vlab` commands of the lab: guest build, up, status, ssh, logs, down, capture, demo. */
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { resolve } from 'node:path';
 import { type ParseArgsConfig, parseArgs as nodeParseArgs } from 'node:util';
 import { type CliCommand, type CliIo, UsageError } from '../command';
 import { runDemo, demoSteps, formatDemoSummary } from '../../core/demo';
 import { LabError, errorMessage } from '../../core/errors';
 import { Lab, type LabProgress, type LabStatus, type UpOptions } from '../../core/lab';
+import type { HostPaths } from '../../core/host';
 import type { LogKind } from '../../core/paths';
 import { FaultRuleError, parseFaultRule } from '../../../backend/faults';
 
@@ -19,8 +21,16 @@ function parseArgs<T extends ParseArgsConfig>(config: T): ReturnType<typeof node
   }
 }
 
-function labFor(io: CliIo): Lab {
-  return Lab.forWorkspace(io.cwd, { env: io.env });
+/** The lab of the current folder; paths given on the command line are relative to it. */
+export function labFor(io: CliIo, host: Partial<HostPaths> = {}): Lab {
+  const abs = (p: string | undefined): string | undefined => (p === undefined ? undefined : resolve(io.cwd, p));
+  const resolved: Partial<HostPaths> = {
+    ...host,
+    ...(host.qemu?.includes('/') ? { qemu: abs(host.qemu) } : {}),
+    ...(host.guestKernel ? { guestKernel: abs(host.guestKernel) } : {}),
+    ...(host.guestModules ? { guestModules: abs(host.guestModules) } : {}),
+  };
+  return Lab.forWorkspace(io.cwd, { env: io.env, host: resolved });
 }
 
 function progressPrinter(io: CliIo): (p: LabProgress) => void {
@@ -57,7 +67,7 @@ function integer(value: string | undefined, flag: string, min: number, max: numb
 
 const UP_USAGE = `usage: vlab up [--backend builtin|ts] [--engine auto|openssl|node|cryptodev] [--accel auto|kvm|tcg]
                [--memory MB] [--cpus N] [--guest-driver upstream|none|lab] [--timeout SEC] [--dry-run]
-               [--fault RULE]...
+               [--fault RULE]... [--qemu PATH] [--kernel PATH [--modules DIR]]
 Boots the lab VM and returns once the guest answers over SSH. A second \`up\` while it runs does nothing.
   --backend       virtio-crypto backend: the TypeScript vhost-user backend (ts, default) or QEMU's builtin one
   --engine        crypto engine of the ts backend (default auto)
@@ -69,9 +79,16 @@ Boots the lab VM and returns once the guest answers over SSH. A second \`up\` wh
   --timeout SEC   how long to wait for SSH (default 120)
   --fault RULE    fault-injection rule the ts backend starts with, repeatable; change them later with
                   vlab fault set/list/clear (docs/fault-injection.md)
+  --qemu PATH     the QEMU binary (default qemu-system-x86_64 on PATH, or env VLAB_QEMU); an unpacked
+                  one (dpkg -x, e.g. .vlab-tools/qemu-10.0) gets -L <its>/usr/share/qemu
+  --kernel PATH   boot a kernel not installed on the host: a bzImage, an unpacked kernel package
+                  (boot/vmlinuz-R + lib/modules/R, e.g. .vlab-tools/linux-6.12) or a kernel build tree
+                  (arch/x86/boot/bzImage); env VLAB_GUEST_KERNEL. The guest sees its modules as
+                  /lib/modules/R. Pass the same --kernel to vlab driver build.
+  --modules DIR   its modules (lib/modules/R, or a folder holding R/, or an INSTALL_MOD_PATH root)
   --dry-run       print the QEMU command line and exit`;
 
-export function parseUpArgs(args: readonly string[]): { options: Partial<UpOptions>; dryRun: boolean } {
+export function parseUpArgs(args: readonly string[]): { options: Partial<UpOptions>; dryRun: boolean; host: Partial<HostPaths> } {
   const { values, positionals } = parseArgs({
     args: [...args],
     allowPositionals: true,
@@ -85,9 +102,13 @@ export function parseUpArgs(args: readonly string[]): { options: Partial<UpOptio
       timeout: { type: 'string' },
       'dry-run': { type: 'boolean' },
       fault: { type: 'string', multiple: true },
+      qemu: { type: 'string' },
+      kernel: { type: 'string' },
+      modules: { type: 'string' },
     },
   });
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  if (values.modules !== undefined && values.kernel === undefined) throw new UsageError('--modules goes with --kernel');
   for (const rule of values.fault ?? []) {
     try {
       parseFaultRule(rule);
@@ -102,6 +123,7 @@ export function parseUpArgs(args: readonly string[]): { options: Partial<UpOptio
   }
   return {
     dryRun: values['dry-run'] === true,
+    host: hostSelection(values.qemu, values.kernel, values.modules),
     options: {
       backend: choice(values.backend, ['builtin', 'ts'] as const, '--backend'),
       engine: choice(values.engine, ['auto', 'openssl', 'node', 'cryptodev'] as const, '--engine'),
@@ -112,6 +134,19 @@ export function parseUpArgs(args: readonly string[]): { options: Partial<UpOptio
       bootTimeoutMs: timeoutSec === undefined ? undefined : Math.round(timeoutSec * 1000),
       ...(values.fault ? { faults: values.fault } : {}),
     },
+  };
+}
+
+/** `--qemu`, `--kernel`, `--modules` as host overrides (only the ones given). */
+export function hostSelection(qemu: string | undefined, kernel: string | undefined, modules: string | undefined): Partial<HostPaths> {
+  const empty = (v: string | undefined, flag: string): string | undefined => {
+    if (v !== undefined && v.trim() === '') throw new UsageError(`${flag} needs a path`);
+    return v;
+  };
+  return {
+    ...(empty(qemu, '--qemu') !== undefined ? { qemu: qemu! } : {}),
+    ...(empty(kernel, '--kernel') !== undefined ? { guestKernel: kernel! } : {}),
+    ...(empty(modules, '--modules') !== undefined ? { guestModules: modules! } : {}),
   };
 }
 
@@ -178,8 +213,8 @@ const up: CliCommand = {
   summary: 'boot the lab VM; returns when the guest answers over SSH',
   usage: UP_USAGE,
   async run(args, io) {
-    const { options, dryRun } = parseUpArgs(args);
-    const lab = labFor(io);
+    const { options, dryRun, host } = parseUpArgs(args);
+    const lab = labFor(io, host);
     try {
       if (dryRun) {
         const plan = await lab.dryRun(options);
@@ -392,9 +427,9 @@ Builds the guest, boots the VM, checks the virtio-crypto device inside the guest
 an encrypted host↔guest chat through it with a capture of the guest's traffic (ciphertext only),
 shuts down, prints a summary.`,
   async run(args, io) {
-    const { options, dryRun } = parseUpArgs(args);
+    const { options, dryRun, host } = parseUpArgs(args);
     if (dryRun) throw new UsageError('--dry-run is for vlab up');
-    const lab = labFor(io);
+    const lab = labFor(io, host);
     const report = await runDemo(lab, demoSteps(), {
       options,
       signal: io.signal,

@@ -46,7 +46,9 @@ class FakeHost {
     const devices = features ? 'name "virtio-crypto-pci", bus PCI\nname "virtio-9p-pci", bus PCI\nname "virtio-net-pci", bus PCI' : 'name "e1000", bus PCI';
     this.file('usr/bin/qemu-system-x86_64', [
       '#!/bin/sh',
-      `case "$*" in *--version*) echo "${versionLine}";; *"-object help"*) printf '%s\\n' "List of user creatable objects:" '${objects}';; *"-device help"*) printf '%s\\n' '${devices}';; esac`,
+      `case "$*" in *--version*) echo "${versionLine}";; *"-object help"*) printf '%s\\n' "List of user creatable objects:" '${objects}';; *"-device help"*) printf '%s\\n' '${devices}';;`,
+      // `-device NAME,help`: QEMU prints "NAME options:" and its properties for a device it has.
+      `  *",help"*) d=$(echo "$*" | sed 's/.*-device \\([^,]*\\),help.*/\\1/'); if printf '%s\\n' '${devices}' | grep -q "name \\"$d\\""; then echo "$d options:"; fi;; esac`,
       '',
     ].join('\n'), 0o755);
   }
@@ -162,6 +164,27 @@ describe('vlab doctor on a fake host', () => {
     const c = check(await runDoctor(host.env), 'busybox-static');
     assert.equal(c.ok, false);
     assert.match(c.detail, /dynamically linked/);
+  });
+
+  test('--qemu PATH: an unpacked QEMU 10.0.2 is checked, its firmware folder named, and the MSI-X quirk reported as not needed', async () => {
+    const host = new FakeHost();
+    try {
+      host.fakeQemu('QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)');
+      const tree = join(host.root, 'tools/qemu-10.0');
+      mkdirSync(join(tree, 'usr/share/qemu'), { recursive: true });
+      mkdirSync(join(tree, 'usr/bin'), { recursive: true });
+      copyFileSync(join(host.root, 'usr/bin/qemu-system-x86_64'), join(tree, 'usr/bin/qemu-system-x86_64'));
+      chmodSync(join(tree, 'usr/bin/qemu-system-x86_64'), 0o755);
+      const report = await runDoctor({ ...host.env, qemu: join(tree, 'usr/bin/qemu-system-x86_64') });
+      assert.match(check(report, 'qemu').detail, /\(QEMU 10\.0\.2\), unpacked: firmware from .*tools\/qemu-10\.0\/usr\/share\/qemu \(-L\)/);
+      assert.match(check(report, 'qemu-quirks').detail, /not needed: no TCG \+ vhost-user \+ MSI-X crash/);
+      assert.equal(check(report, 'qemu-features').ok, true);
+      host.fakeQemu('QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7)');
+      const r72 = await runDoctor(host.env);
+      assert.match(check(r72, 'qemu-quirks').detail, /^applies: TCG \+ vhost-user \+ MSI-X crashes QEMU before 10\.0/);
+    } finally {
+      host.cleanup();
+    }
   });
 });
 

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -94,4 +95,42 @@ test('a corrupt manifest is ignored (rebuild)', async (t) => {
   await buildGuest(paths, defaultHost(), { initDir });
   writeFileSync(paths.guestManifest, '{not json');
   assert.equal((await buildGuest(paths, defaultHost(), { initDir })).rebuilt, true);
+});
+
+test('a kernel not installed on the host (--kernel): its .ko.xz modules are unpacked into the initramfs', async (t) => {
+  const { paths, initDir } = setup(t);
+  const root = mkdtempSync(join(tmpdir(), 'vlab-gb-kern-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const rel = '6.12.95+deb12-amd64';
+  const mods = join(root, 'lib', 'modules', rel);
+  const names = ['virtio_pci', '9pnet', '9pnet_virtio', 'netfs', '9p', 'overlay'];
+  mkdirSync(join(mods, 'kernel'), { recursive: true });
+  for (const n of names) {
+    writeFileSync(join(mods, 'kernel', `${n}.ko`), `fake module ${n}\n`);
+    execFileSync('xz', ['--check=crc32', join(mods, 'kernel', `${n}.ko`)]);
+  }
+  writeFileSync(join(mods, 'modules.dep'), [
+    'kernel/virtio_pci.ko.xz:',
+    'kernel/9pnet.ko.xz:',
+    'kernel/9pnet_virtio.ko.xz: kernel/9pnet.ko.xz',
+    'kernel/netfs.ko.xz:',
+    'kernel/9p.ko.xz: kernel/netfs.ko.xz kernel/9pnet.ko.xz',
+    'kernel/overlay.ko.xz:',
+    '',
+  ].join('\n'));
+  mkdirSync(join(root, 'boot'));
+  const image = Buffer.alloc(0x1000);
+  image.write('HdrS', 0x202, 'latin1');
+  image.writeUInt16LE(0x300, 0x20e);
+  image.write(`${rel} (builder) #1 SMP\0`, 0x500, 'latin1');
+  writeFileSync(join(root, 'boot', `vmlinuz-${rel}`), image);
+
+  const g = await buildGuest(paths, { ...defaultHost(), guestKernel: root }, { initDir });
+  assert.equal(g.kernel.version, rel);
+  assert.equal(g.kernel.modulesShare, join(root, 'lib', 'modules'));
+  const entries = readCpio(gunzipSync(readFileSync(g.initramfs)));
+  for (const n of names) {
+    assert.equal(entries.find((e) => e.path === `vlab/modules/${n}.ko`)?.data.toString(), `fake module ${n}\n`, n);
+  }
+  assert.match(entries.find((e) => e.path === 'vlab/modules.list')!.data.toString(), /^9pnet\.ko$/m);
 });

@@ -8,7 +8,7 @@
  * driver registers (cbc(aes)), so it is the mode that exercises the device end to end.
  */
 import * as crypto from 'node:crypto';
-import { CryptodevAlg, CryptodevDevice, type CryptodevSession, probeCryptodev } from '../addon/lib/cryptodev';
+import { CryptodevAlg, CryptodevDevice, probeCryptodev, type SessionInfo } from '../addon/lib/cryptodev';
 
 export const AES_KEY_BYTES = 32;
 export const BLOCK_BYTES = 16;
@@ -36,6 +36,8 @@ export interface CryptoProvider {
   readonly description: string;
   cipher(key: Buffer): BlockCipher;
   mac(key: Buffer): Mac;
+  /** Device sessions this provider holds open right now (0 for software). */
+  openSessions(): number;
   close(): void;
 }
 
@@ -74,60 +76,73 @@ function softwareMac(key: Buffer): Mac {
 export function softwareProvider(why = ''): CryptoProvider {
   return {
     name: 'software',
-    description: `cipher: software (node:crypto / OpenSSL AES-256-CBC), mac: software HMAC-SHA256${why ? ` — ${why}` : ''}`,
+    description: `cipher: software (node:crypto / OpenSSL AES-256-CBC), MAC: software (node:crypto HMAC-SHA256)${why ? ` — ${why}` : ''}`,
     cipher: softwareCipher,
     mac: softwareMac,
+    openSessions: () => 0,
     close: () => undefined,
   };
 }
 
+/** Where a /dev/crypto session's work runs: SIOP_FLAG_KERNEL_DRIVER_ONLY is set only when the device does it. */
+function where(info: SessionInfo, driver: string): string {
+  return `driver ${driver || 'unknown'}, ${info.kernelDriverOnly ? 'device' : 'guest kernel'}`;
+}
+
 /**
- * AES-256-CBC through /dev/crypto (CIOCGSESSION per key, CIOCCRYPT per message). The MAC goes
- * through /dev/crypto too when the device opens an hmac(sha256) session; otherwise it is computed in
- * software and the description says so.
+ * AES-256-CBC and HMAC-SHA256 through /dev/crypto: one CIOCGSESSION per key (cipher-only and
+ * HMAC-only sessions), CIOCCRYPT per message. Sessions are opened only when the record layer asks
+ * (after the peer's READY verifies) and closed with the connection. When the probe cannot open an
+ * hmac(sha256) session the MAC is computed with node:crypto instead, and the start-up line says so;
+ * the bytes on the wire are the same either way.
  */
 export function cryptodevProvider(path?: string): CryptoProvider {
   const device = CryptodevDevice.open(path);
   try {
-    // Probe once with a throwaway key: learn the serving driver and whether the MAC can be offloaded.
+    // Probe once with throwaway keys at start-up: learn the serving drivers, and whether the MAC can
+    // go through /dev/crypto. Both probe sessions are closed before any connection exists.
     const probe = device.createSession({ cipher: CryptodevAlg.AES_CBC, key: crypto.randomBytes(AES_KEY_BYTES) });
-    const cipherDriver = probe.info().cipherDriver || 'unknown driver';
-    probe.close();
-    let macDriver: string | undefined;
+    let cipherPath: string;
+    try {
+      const info = probe.info();
+      cipherPath = where(info, info.cipherDriver);
+    } finally {
+      probe.close();
+    }
+    let macPath: string | undefined;
     let macWhy = '';
     try {
-      const m = device.createSession({ mac: CryptodevAlg.SHA2_256_HMAC, macKey: crypto.randomBytes(32) });
-      macDriver = m.info().hashDriver || 'unknown driver';
-      m.close();
+      const m = device.createSession({ mac: CryptodevAlg.SHA2_256_HMAC, macKey: crypto.randomBytes(MAC_BYTES) });
+      try {
+        const info = m.info();
+        macPath = where(info, info.hashDriver);
+      } finally {
+        m.close();
+      }
     } catch (err) {
-      macWhy = `the device offers no hmac(sha256) (${(err as Error).message})`;
+      macWhy = `/dev/crypto cannot open hmac(sha256): ${(err as Error).message}`;
     }
     const description =
-      `cipher: /dev/crypto (driver ${cipherDriver}), ` +
-      (macDriver ? `mac: /dev/crypto HMAC-SHA256 (driver ${macDriver})` : `mac: software HMAC-SHA256 because ${macWhy}`);
-    const open = new Set<CryptodevSession>();
-    const track = (s: CryptodevSession): CryptodevSession => (open.add(s), s);
+      `cipher: /dev/crypto (${cipherPath}), ` + (macPath ? `MAC: /dev/crypto (${macPath})` : `MAC: software (node:crypto HMAC-SHA256 — ${macWhy})`);
     return {
       name: 'cryptodev',
       description,
       cipher(key) {
         checkKey(key);
-        const ses = track(device.createSession({ cipher: CryptodevAlg.AES_CBC, key }));
+        const ses = device.createSession({ cipher: CryptodevAlg.AES_CBC, key });
         return {
           encrypt: (iv, p) => (checkBlocks(iv, p), ses.encrypt(p, Buffer.from(iv))),
           decrypt: (iv, c) => (checkBlocks(iv, c), ses.decrypt(c, Buffer.from(iv))),
-          close: () => (open.delete(ses), ses.close()),
+          close: () => ses.close(),
         };
       },
       mac(key) {
-        if (!macDriver) return softwareMac(key);
-        const ses = track(device.createSession({ mac: CryptodevAlg.SHA2_256_HMAC, macKey: key }));
-        return { compute: (parts) => ses.digest(Buffer.concat(parts)), close: () => (open.delete(ses), ses.close()) };
+        if (!macPath) return softwareMac(key);
+        const ses = device.createSession({ mac: CryptodevAlg.SHA2_256_HMAC, macKey: key });
+        return { compute: (parts) => ses.digest(Buffer.concat(parts)), close: () => ses.close() };
       },
-      close() {
-        open.clear();
-        device.close();
-      },
+      openSessions: () => device.sessionCount,
+      close: () => device.close(),
     };
   } catch (err) {
     device.close();

@@ -188,6 +188,11 @@ export class CryptodevDevice {
     return this.open_;
   }
 
+  /** Sessions created on this descriptor and not yet closed. */
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
   /** CRIOGET: a second descriptor on the same device (the classic BSD cryptodev opening step). */
   clone(): CryptodevDevice {
     this.assertOpen();

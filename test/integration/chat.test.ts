@@ -52,6 +52,7 @@ test('Z3: the guest encrypts through /dev/crypto (virtio-crypto), the host in so
   const r = await pair('software', 'cryptodev', 'z3');
   assert.ok(r.ok);
   assert.match(r.peerCipher, /^cipher: \/dev\/crypto \(driver [^)]+\)/);
+  assert.match(r.peerCipher, /, MAC: \/dev\/crypto \(driver [^,]+, device\)$/, 'ts backend: the MAC runs on the device too');
   assert.deepEqual(r.hostReceived, [`<guest> guest says: ${SENTENCE}`]);
   assert.deepEqual(r.peerReceived, [`<host> host says: ${SENTENCE}`]);
   assert.equal(r.capture!.longestRun, 0);
@@ -66,5 +67,8 @@ test('the addon /dev/crypto tests and provider byte-identity tests pass inside t
   assert.match(r.out, /^ok \d+ - CRIOGET clones a working descriptor$/m);
   assert.match(r.out, /^ok \d+ - identical inputs give byte-identical frames from both providers$/m);
   assert.match(r.out, /^ok \d+ - cryptodev ↔ software interoperate$/m);
+  assert.match(r.out, /^ok \d+ - the chat MAC goes through \/dev\/crypto: /m);
+  // `vlab up` defaults to the ts backend, which serves HMAC-SHA256 on the device.
+  assert.match(r.out, /^\s*# chat MAC path: device$/m);
   assert.match(r.out, /^# fail 0$/m);
 });

@@ -276,6 +276,9 @@ export function driverSuite(backend: BackendKind): void {
     assert.ok(passed(/AES-256-CBC through \/dev\/crypto/), 'the addon AES test ran (not skipped)');
     assert.ok(passed(/cryptodev ↔ software interoperate/), 'the chat interop test ran (not skipped)');
     assert.ok(passed(/a dst detached while CryptAsync runs/), 'the addon detach test ran (not skipped)');
+    assert.ok(passed(/the chat MAC goes through \/dev\/crypto/), 'the chat MAC test ran (not skipped)');
+    // HMAC-SHA256 runs on the device on the ts backend; QEMU's builtin backend has ciphers only (guest kernel).
+    assert.match(r.stdout, new RegExp(`^\\s*# chat MAC path: ${backend === 'ts' ? 'device' : 'guest kernel'}$`, 'm'), r.stdout.slice(-4000));
     assert.match(r.stdout, /^# fail 0$/m);
   });
 

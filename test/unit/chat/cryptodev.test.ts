@@ -9,6 +9,8 @@ import * as assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
 import { CryptodevAlg, CryptodevDevice, CryptodevError, probeCryptodev } from '../../../addon/lib/cryptodev';
 import { nativeFunction } from '../../../addon/lib/native';
+import { ChatProtocol } from '../../../chat/protocol';
+import { cryptodevProvider, type CryptoProvider, softwareProvider } from '../../../chat/provider';
 
 const probe = probeCryptodev();
 const noDevice = probe.ok ? false : probe.reason;
@@ -180,5 +182,86 @@ test('HMAC-SHA256 through /dev/crypto (when the device offers it) matches node:c
     assert.deepEqual(ses.digest(data), crypto.createHmac('sha256', key).update(data).digest());
   } finally {
     dev.close();
+  }
+});
+
+/** One end of a sealed chat connection over an in-memory pipe. */
+function chatEnd(role: 'initiator' | 'responder', psk: Buffer, provider: CryptoProvider): { p: ChatProtocol; out: Buffer[]; messages: string[] } {
+  const end = { out: [] as Buffer[], messages: [] as string[] } as { p: ChatProtocol; out: Buffer[]; messages: string[] };
+  end.p = new ChatProtocol({
+    role, mode: 'sealed', psk, provider, readyPayload: Buffer.from(role),
+    write: (b) => end.out.push(b),
+    onReady: () => undefined,
+    onMessage: (b) => end.messages.push(b.toString()),
+    onBye: () => undefined,
+    onError: (e) => assert.fail(`${role}: ${e.message}`),
+  });
+  return end;
+}
+
+test('the chat MAC goes through /dev/crypto: equals node:crypto HMAC, the start-up line names its path, sessions return to 0 on close', { skip: noDevice }, (t) => {
+  // What the driver says about a bare HMAC-SHA256 session decides what the start-up line must say.
+  const dev = CryptodevDevice.open();
+  let expected: RegExp;
+  let path: string;
+  try {
+    const ses = dev.createSession({ mac: CryptodevAlg.SHA2_256_HMAC, macKey: Buffer.alloc(32, 7) });
+    const info = ses.info();
+    path = info.kernelDriverOnly ? 'device' : 'guest kernel';
+    expected = new RegExp(`, MAC: /dev/crypto \\(driver ${info.hashDriver.replace(/[^\w-]/g, '.')}, ${path}\\)$`);
+  } catch (err) {
+    path = 'software';
+    expected = /, MAC: software \(node:crypto HMAC-SHA256 — \/dev\/crypto cannot open hmac\(sha256\): /;
+    t.diagnostic(`no hmac(sha256) session: ${(err as Error).message}`);
+  } finally {
+    dev.close();
+  }
+  const hw = cryptodevProvider();
+  try {
+    t.diagnostic(`chat MAC path: ${path}`);
+    t.diagnostic(`start-up line: ${hw.description}`);
+    assert.match(hw.description, /^cipher: \/dev\/crypto \(driver [^,)]+, (device|guest kernel)\), MAC: /);
+    assert.match(hw.description, expected);
+    assert.equal(hw.openSessions(), 0, 'the start-up probe leaves no session open');
+
+    // The provider's MAC, through whichever path it names, equals node:crypto's HMAC-SHA256.
+    for (const len of [1, 55, 64, 1000, 70_000]) {
+      const key = crypto.randomBytes(32);
+      const parts = [crypto.randomBytes(8), crypto.randomBytes(len), Buffer.alloc(0), crypto.randomBytes(16)];
+      const mac = hw.mac(key);
+      assert.equal(hw.openSessions(), path === 'software' ? 0 : 1);
+      const want = crypto.createHmac('sha256', key);
+      for (const p of parts) want.update(p);
+      assert.deepEqual(mac.compute(parts), want.digest(), `${len}-byte input`);
+      mac.close();
+      assert.equal(hw.openSessions(), 0);
+    }
+
+    // A whole connection: no session before READY verifies, cipher + MAC per direction while open, none after close.
+    const psk = crypto.randomBytes(32);
+    const a = chatEnd('initiator', psk, hw);
+    const b = chatEnd('responder', psk, softwareProvider());
+    a.p.start();
+    b.p.start();
+    const pump = (): void => {
+      for (let guard = 0; guard < 100 && (a.out.length || b.out.length); guard++) {
+        for (const c of a.out.splice(0)) b.p.parse(c);
+        assert.equal(hw.openSessions() === 0 || a.p.state === 'open', true, 'no device session before the peer READY verifies');
+        for (const c of b.out.splice(0)) a.p.parse(c);
+      }
+    };
+    pump();
+    assert.equal(a.p.state, 'open');
+    assert.equal(hw.openSessions(), path === 'software' ? 2 : 4, 'cipher + MAC session per direction');
+    a.p.send(Buffer.from('sealed and MACed by /dev/crypto'));
+    b.p.send(Buffer.from('sealed and MACed by node:crypto'));
+    pump();
+    assert.deepEqual(b.messages, ['sealed and MACed by /dev/crypto']);
+    assert.deepEqual(a.messages, ['sealed and MACed by node:crypto']);
+    a.p.dispose();
+    b.p.dispose();
+    assert.equal(hw.openSessions(), 0, 'the connection closed its sessions');
+  } finally {
+    hw.close();
   }
 });

@@ -53,6 +53,7 @@ function trackingProvider(): CryptoProvider & { readonly ciphers: TrackedCipher[
       macs.push(1);
       return base.mac(key);
     },
+    openSessions: () => ciphers.filter((c) => !c.closed).length,
     close: () => undefined,
   };
 }

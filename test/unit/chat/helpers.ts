@@ -2,6 +2,10 @@
 import * as net from 'node:net';
 import { PassThrough } from 'node:stream';
 import { acceptOne, connectTo, runChatSession, type SessionOptions } from '../../../chat/peer';
+import { ChatConnection } from '../../../chat/connection';
+import type { ChatMessage } from '../../../chat/messages';
+import type { ChatMode } from '../../../chat/protocol';
+import { softwareProvider } from '../../../chat/provider';
 
 export interface Captured {
   readonly stream: PassThrough;
@@ -78,4 +82,52 @@ export async function peerAgainstRaw(opts: Omit<SessionOptions, 'role' | 'as'>):
   const raw = await connectTo('127.0.0.1', port);
   const peer = runPeer(await accepted, { ...opts, role: 'responder', as: 'peer' });
   return { peer, raw };
+}
+
+/** A chat client on a real socket that records every message it gets. */
+export interface TestClient {
+  conn: ChatConnection;
+  got: ChatMessage[];
+  ended: Promise<string>;
+  say(text: string): void;
+  waitFor(pred: (m: ChatMessage) => boolean, timeoutMs?: number): Promise<ChatMessage>;
+}
+
+export async function chatClient(port: number, nick: string, mode: ChatMode, psk?: Buffer): Promise<TestClient> {
+  const socket = await connectTo('127.0.0.1', port);
+  const got: ChatMessage[] = [];
+  const waiters = new Set<() => void>();
+  let endResolve!: (s: string) => void;
+  const ended = new Promise<string>((r) => (endResolve = r));
+  const conn = new ChatConnection(socket, { role: 'initiator', mode, ...(psk ? { psk, provider: softwareProvider() } : {}), hello: { nick, role: 'client' } }, {
+    onMessage: (m) => {
+      got.push(m);
+      for (const w of [...waiters]) w();
+    },
+    onEnd: (o) => endResolve(o.kind === 'error' ? o.error.message : o.kind),
+  });
+  return {
+    conn,
+    got,
+    ended,
+    say: (text) => void conn.send({ t: 'say', text }),
+    waitFor(pred, timeoutMs = 10_000) {
+      return new Promise((resolve, reject) => {
+        const check = (): void => {
+          const m = got.find(pred);
+          if (m) {
+            waiters.delete(check);
+            clearTimeout(timer);
+            resolve(m);
+          }
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`${nick}: timed out; got ${JSON.stringify(got.slice(-5))}`));
+        }, timeoutMs);
+        waiters.add(check);
+        check();
+      });
+    },
+  };
 }

@@ -9,12 +9,12 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
 import type * as net from 'node:net';
-import { ChatConnection } from '../../../chat/connection';
 import type { ChatMessage } from '../../../chat/messages';
 import { connectTo } from '../../../chat/peer';
 import { type BlockCipher, type CryptoProvider, softwareProvider } from '../../../chat/provider';
 import { ChatServer, type ServerOptions } from '../../../chat/server';
 import { FrameDecoder, PROTOCOL_VERSION } from '../../../chat/wire';
+import { type TestClient, chatClient } from './helpers';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 
@@ -58,50 +58,9 @@ function trackingProvider(): CryptoProvider & { readonly ciphers: TrackedCipher[
   };
 }
 
-interface Client {
-  readonly conn: ChatConnection;
-  readonly got: ChatMessage[];
-  readonly ended: Promise<string>;
-  waitFor(pred: (m: ChatMessage) => boolean, timeoutMs?: number): Promise<ChatMessage>;
-}
+type Client = TestClient;
 
-async function client(port: number, nick: string, psk: Buffer): Promise<Client> {
-  const socket = await connectTo('127.0.0.1', port);
-  const got: ChatMessage[] = [];
-  const waiters = new Set<() => void>();
-  let endResolve!: (s: string) => void;
-  const ended = new Promise<string>((r) => (endResolve = r));
-  const conn = new ChatConnection(socket, { role: 'initiator', mode: 'sealed', psk, provider: softwareProvider(), hello: { nick, role: 'client' } }, {
-    onMessage: (m) => {
-      got.push(m);
-      for (const w of [...waiters]) w();
-    },
-    onEnd: (o) => endResolve(o.kind === 'error' ? o.error.message : o.kind),
-  });
-  return {
-    conn,
-    got,
-    ended,
-    waitFor(pred, timeoutMs = 10_000) {
-      return new Promise((resolve, reject) => {
-        const check = (): void => {
-          const m = got.find(pred);
-          if (m) {
-            waiters.delete(check);
-            clearTimeout(timer);
-            resolve(m);
-          }
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`${nick}: timed out; got ${JSON.stringify(got.slice(-5))}`));
-        }, timeoutMs);
-        waiters.add(check);
-        check();
-      });
-    },
-  };
-}
+const client = (port: number, nick: string, psk: Buffer): Promise<Client> => chatClient(port, nick, 'sealed', psk);
 
 const notice = (re: RegExp) => (m: ChatMessage): boolean => m.t === 'notice' && re.test(m.text);
 

@@ -1,59 +1,10 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
-import { ChatConnection } from '../../../chat/connection';
 import type { ChatMessage } from '../../../chat/messages';
-import { connectTo } from '../../../chat/peer';
-import type { ChatMode } from '../../../chat/protocol';
 import { softwareProvider } from '../../../chat/provider';
 import { ChatServer } from '../../../chat/server';
-
-interface TestClient {
-  conn: ChatConnection;
-  got: ChatMessage[];
-  ended: Promise<string>;
-  say(text: string): void;
-  waitFor(pred: (m: ChatMessage) => boolean, timeoutMs?: number): Promise<ChatMessage>;
-}
-
-async function client(port: number, nick: string, mode: ChatMode, psk?: Buffer): Promise<TestClient> {
-  const socket = await connectTo('127.0.0.1', port);
-  const got: ChatMessage[] = [];
-  const waiters = new Set<() => void>();
-  let endResolve!: (s: string) => void;
-  const ended = new Promise<string>((r) => (endResolve = r));
-  const conn = new ChatConnection(socket, { role: 'initiator', mode, ...(psk ? { psk, provider: softwareProvider() } : {}), hello: { nick, role: 'client' } }, {
-    onMessage: (m) => {
-      got.push(m);
-      for (const w of [...waiters]) w();
-    },
-    onEnd: (o) => endResolve(o.kind === 'error' ? o.error.message : o.kind),
-  });
-  return {
-    conn,
-    got,
-    ended,
-    say: (text) => void conn.send({ t: 'say', text }),
-    waitFor(pred, timeoutMs = 10_000) {
-      return new Promise((resolve, reject) => {
-        const check = (): void => {
-          const m = got.find(pred);
-          if (m) {
-            waiters.delete(check);
-            clearTimeout(timer);
-            resolve(m);
-          }
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`${nick}: timed out; got ${JSON.stringify(got.slice(-5))}`));
-        }, timeoutMs);
-        waiters.add(check);
-        check();
-      });
-    },
-  };
-}
+import { type TestClient, chatClient as client } from './helpers';
 
 const text = (m: ChatMessage): string => ('text' in m ? m.text : '');
 const notice = (re: RegExp) => (m: ChatMessage): boolean => m.t === 'notice' && re.test(m.text);

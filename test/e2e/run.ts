@@ -156,8 +156,8 @@ async function main(): Promise<number> {
         const used0 = await ddAfter(frame, 'used idx');
         const seq0 = Number(await frame.locator('body').getAttribute('data-seq'));
         await waitUntil('the used index to move', async () => (await ddAfter(frame, 'used idx')) !== used0, 30_000, page);
-        const seq1 = Number(await frame.locator('body').getAttribute('data-seq'));
-        if (!(seq1 > seq0)) throw new Error(`frame sequence did not advance (${seq0} -> ${seq1})`);
+        // The frame is drawn at the next animation frame after the message: wait for it, bounded.
+        await waitUntil(`the frame sequence to advance past ${seq0}`, async () => Number(await frame.locator('body').getAttribute('data-seq')) > seq0, 30_000, page);
         await frame.locator('table.recent tr td', { hasText: 'CIPHER' }).first().waitFor({ timeout: 10_000 });
         await waitUntil('the virtio devices listed over QMP', async () => /virtio-net/.test((await frame.locator('#devices-list').getAttribute('data-devices')) ?? ''), 15_000, page);
         await shot(page, 'e2e-3-rings');

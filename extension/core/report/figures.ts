@@ -34,7 +34,7 @@ export function e2eFigure(d: E2eData): Figure {
   const r = d.result;
   const sizes = sortedUnique(r.points.map((p) => p.size));
   const procs = sortedUnique(r.points.map((p) => p.procs));
-  const names: Record<string, string> = { ts: '/dev/crypto → TS backend', builtin: '/dev/crypto → QEMU builtin', software: 'guest OpenSSL (software)' };
+  const names: Record<string, string> = { ts: 'TS backend', builtin: 'QEMU builtin', software: 'guest OpenSSL' };
   const colors: Record<string, string> = { ts: PALETTE[0], builtin: PALETTE[1], software: PALETTE[2] };
   const sources = ['ts', 'builtin', 'software'].filter((s) => r.points.some((p) => p.source === s));
   const series = sources.flatMap((s) =>
@@ -54,7 +54,7 @@ export function e2eFigure(d: E2eData): Figure {
       categories: sizes.map(sizeLabel),
       series,
       logY: true,
-      footer: footer(d.provenance, [`vlab ${d.command.join(' ')}: ${r.durationMs} ms per point; dashed = ${procs.slice(1).join(', ')} processes in parallel; guest has 2 vCPUs.`]),
+      footer: footer(d.provenance, [`vlab ${d.command.join(' ')}: ${r.durationMs} ms per point; dashed = ${procs.slice(1).join(', ')} processes in parallel; guest has 2 vCPUs. Backend lines: guest process → /dev/crypto (our driver) → virtio-crypto → that backend; guest OpenSSL: no offload.`]),
     }),
   };
 }
@@ -94,7 +94,7 @@ export function backendFigure(d: BackendData): Figure {
 export function chatFigure(d: ChatData): Figure {
   const runs = [...d.result].sort((a, b) => (a.rows[0]?.clients ?? 0) - (b.rows[0]?.clients ?? 0));
   const clients = runs.map((run) => run.rows[0]?.clients ?? 0);
-  const modes: Array<['none' | 'sealed', string, string]> = [['none', 'plain (--crypto none)', PALETTE[2]], ['sealed', 'encrypted (AES-CBC + HMAC, software)', PALETTE[0]]];
+  const modes: Array<['none' | 'sealed', string, string]> = [['none', 'plain (--crypto none)', PALETTE[2]], ['sealed', 'encrypted (software)', PALETTE[0]]];
   const series = modes.map(([mode, label, color]) => ({ label, color, values: runs.map((run) => run.rows.find((x) => x.mode === mode)?.deliveredPerSec) }));
   const messages = d.result[0]?.command[d.result[0].command.indexOf('--messages') + 1] ?? '?';
   return {

@@ -74,18 +74,38 @@ function niceLinearTicks(max: number): number[] {
   return ticks;
 }
 
+const FOOTER_CHARS = 118;
+
+/** Greedy word wrap at `width` characters (a word longer than that gets a line of its own). */
+export function wrap(text: string, width: number): string[] {
+  const out: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (line && line.length + 1 + word.length > width) {
+      out.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) out.push(line);
+  return out;
+}
+
+function wrapAll(lines: readonly string[]): string[] {
+  return lines.flatMap((l) => wrap(l, FOOTER_CHARS));
+}
+
 function footerLines(lines: readonly string[], y0: number): string {
-  return lines.map((l, i) => `<text x="16" y="${f(y0 + i * 14)}" font-size="10.5" fill="#444" ${FONT}>${esc(l)}</text>`).join('\n');
+  return wrapAll(lines).map((l, i) => `<text x="16" y="${f(y0 + i * 14)}" font-size="10.5" fill="#444" ${FONT}>${esc(l)}</text>`).join('\n');
 }
 
 export function lineChart(spec: LineChartSpec): string {
   const left = 78;
-  const right = 200;
+  const right = 215;
   const top = 46;
   const plotH = 300;
   const plotW = W - left - right;
   const footerTop = top + plotH + 58;
-  const H = footerTop + spec.footer.length * 14 + 8;
+  const H = footerTop + wrapAll(spec.footer).length * 14 + 8;
   const all = spec.series.flatMap((s) => s.values.filter((v): v is number => v !== undefined && Number.isFinite(v) && (!spec.logY || v > 0)));
   let yOf: (v: number) => number;
   let ticks: number[];
@@ -157,7 +177,7 @@ export function barChart(spec: BarChartSpec): string {
   const max = ticks[ticks.length - 1];
   const xOf = (v: number): number => left + (v / max) * plotW;
   const footerTop = top + plotH + 50;
-  const H = footerTop + spec.footer.length * 14 + 8;
+  const H = footerTop + wrapAll(spec.footer).length * 14 + 8;
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}">`);
   out.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);

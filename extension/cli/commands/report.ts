@@ -4,12 +4,13 @@ import { parseArgs } from 'node:util';
 import { type CliCommand, UsageError } from '../command';
 import { collect } from '../../core/report/collect';
 import { DATA_FILES, type DataKind } from '../../core/report/data';
-import { REPORT_DATA_DIR, REPORT_FIGURES_DIR, writeFigures } from '../../core/report/generate';
+import { REPORT_DATA_DIR, REPORT_FIGURES_DIR, REPORT_MARKDOWN, updateMarkdown, writeFigures } from '../../core/report/generate';
 
 const KINDS = Object.keys(DATA_FILES) as DataKind[];
 
 const USAGE = `usage: vlab report [--run e2e,backend,chat,boot|all] [--quick]
-Draws docs/report/figures/*.svg from docs/report/data/*.json (deterministic: same data, same bytes).
+Draws docs/report/figures/*.svg from docs/report/data/*.json and rewrites the generated number tables
+in docs/report.md (deterministic: same data, same bytes).
   --run LIST   first re-run these benchmarks through vlab itself and rewrite their data files
                (e2e and boot boot VMs: on a shared machine wrap the command in vmslot)
   --quick      short measuring times (a smoke refresh; noisier numbers)
@@ -35,6 +36,7 @@ export const reportCommands: readonly CliCommand[] = [
       }
       const figs = writeFigures(dataDir, join(io.cwd, REPORT_FIGURES_DIR));
       for (const f of figs) io.stdout.write(`${join(REPORT_FIGURES_DIR, f.file)}\n`);
+      if (updateMarkdown(join(io.cwd, REPORT_MARKDOWN), dataDir)) io.stdout.write(`${REPORT_MARKDOWN} (number tables updated)\n`);
       if (!figs.length) io.stderr.write(`no data in ${REPORT_DATA_DIR}: run vlab report --run all\n`);
       return 0;
     },

@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { BootData, BootSample, ChatData, DataKind } from './data';
 import { DATA_FILES } from './data';
@@ -70,13 +70,14 @@ async function collectBoot(opts: CollectOptions): Promise<void> {
     for (let i = 0; i < BOOTS_PER_BACKEND; i++) {
       const stateDir = mkdtempSync(join(tmpdir(), 'vlab-report-boot-'));
       const env = { ...opts.env, VLAB_STATE_DIR: stateDir };
+      const load1 = Math.round(loadavg()[0] * 100) / 100;
       try {
         opts.log(`vlab up --backend ${backend} --guest-driver none (${i + 1}/${BOOTS_PER_BACKEND})`);
         await runVlab(opts, ['up', '--backend', backend, '--guest-driver', 'none'], env);
         const status = JSON.parse(await runVlab(opts, ['status', '--json'], env)) as { bootSec?: number };
         const uname = (await runVlab(opts, ['ssh', '--', 'uname', '-r'], env)).trim();
         if (typeof status.bootSec !== 'number') throw new Error('vlab status --json has no bootSec');
-        samples.push({ backend, bootSec: status.bootSec, guestKernel: uname });
+        samples.push({ backend, bootSec: status.bootSec, guestKernel: uname, load1 });
       } finally {
         await runVlab(opts, ['down'], env).catch(() => undefined);
         rmSync(stateDir, { recursive: true, force: true });

@@ -24,6 +24,8 @@ export interface BootSample {
   readonly backend: string;
   readonly bootSec: number;
   readonly guestKernel?: string;
+  /** 1-minute load average just before this boot (boots are minutes apart on a shared machine). */
+  readonly load1?: number;
 }
 /** `vlab up` then `vlab status --json` (its bootSec: QEMU start to SSH), then `vlab down`, repeated. */
 export type BootData = Recorded<'boot', readonly BootSample[]>;

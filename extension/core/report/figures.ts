@@ -116,7 +116,8 @@ export function bootFigure(d: BootData): Figure {
   const count: Record<string, number> = {};
   const bars = d.result.map((b) => {
     count[b.backend] = (count[b.backend] ?? 0) + 1;
-    return { label: `${b.backend === 'ts' ? 'TS backend' : 'QEMU builtin'}, boot ${count[b.backend]}`, value: b.bootSec, color: colors[b.backend] ?? PALETTE[3] };
+    const load = b.load1 === undefined ? '' : ` (load ${b.load1.toFixed(1)})`;
+    return { label: `${b.backend === 'ts' ? 'TS backend' : 'QEMU builtin'}, boot ${count[b.backend]}${load}`, value: b.bootSec, color: colors[b.backend] ?? PALETTE[3] };
   });
   const kernels = [...new Set(d.result.map((b) => b.guestKernel ?? '?'))];
   return {

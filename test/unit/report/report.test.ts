@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { DATA_FILES } from '../../../extension/core/report/data';
-import { REPORT_DATA_DIR, REPORT_FIGURES_DIR, buildFigures, embeddedFigures, writeFigures } from '../../../extension/core/report/generate';
+import { REPORT_DATA_DIR, REPORT_FIGURES_DIR, buildFigures, buildTables, embeddedFigures, writeFigures } from '../../../extension/core/report/generate';
+import { spliceGenerated } from '../../../extension/core/report/tables';
 import { parseCpuinfo } from '../../../extension/core/report/provenance';
 import { fmtNum, lineChart, wrap } from '../../../extension/core/report/svg';
 
@@ -37,6 +38,18 @@ test('every committed result has a figure in the report, and every figure file i
   for (const f of buildFigures(dataDir)) assert.ok(embedded.has(f.file), `${f.file} is generated but the report does not embed it`);
   const made = new Set(buildFigures(dataDir).map((f) => f.file));
   for (const file of readdirSync(join(root, REPORT_FIGURES_DIR))) assert.ok(made.has(file), `stray figure ${file} (not generated from data)`);
+});
+
+test('the number tables in docs/report.md are exactly what the generator makes from the committed data', () => {
+  const md = readFileSync(reportPath, 'utf8');
+  const tables = buildTables(dataDir);
+  for (const name of tables.keys()) assert.ok(md.includes(`<!-- generated:${name} -->`), `report has no generated:${name} block`);
+  assert.equal(md, spliceGenerated(md, tables), 'a generated table differs from the data: run `vlab report`');
+});
+
+test('spliceGenerated replaces only the named blocks', () => {
+  const md = 'a\n<!-- generated:x -->\nold\n<!-- /generated:x -->\nb\n<!-- generated:y -->\nkeep\n<!-- /generated:y -->\n';
+  assert.equal(spliceGenerated(md, new Map([['x', 'new']])), 'a\n<!-- generated:x -->\nnew\n<!-- /generated:x -->\nb\n<!-- generated:y -->\nkeep\n<!-- /generated:y -->\n');
 });
 
 test('every committed result states date, load average, commit, machine and accelerator', () => {

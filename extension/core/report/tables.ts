@@ -37,8 +37,12 @@ export function e2eTable(d: E2eData): string {
     '| size | procs | TS backend ops/s (MB/s) | QEMU builtin ops/s (MB/s) | guest OpenSSL ops/s (MB/s) | ts / builtin | ts / software | builtin / software |',
     '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
+  // Ratios from the points themselves (the report's own `ratios` are rounded to 2 decimals: 0.0046 would print as 0).
+  const ops = (source: string, s: number, procs: number): number | undefined => r.points.find((x) => x.source === source && x.size === s && x.procs === procs)?.opsPerSec;
+  const div = (a: number | undefined, b: number | undefined): number | undefined => (a !== undefined && b ? a / b : undefined);
   for (const q of r.ratios) {
-    lines.push(`| ${size(q.size)} | ${q.procs} | ${cell('ts', q.size, q.procs)} | ${cell('builtin', q.size, q.procs)} | ${cell('software', q.size, q.procs)} | ${n2(q.tsOverBuiltin)} | ${n2(q.tsOverSoftware)} | ${n2(q.builtinOverSoftware)} |`);
+    const [t, b, w] = [ops('ts', q.size, q.procs), ops('builtin', q.size, q.procs), ops('software', q.size, q.procs)];
+    lines.push(`| ${size(q.size)} | ${q.procs} | ${cell('ts', q.size, q.procs)} | ${cell('builtin', q.size, q.procs)} | ${cell('software', q.size, q.procs)} | ${n2(div(t, b))} | ${n2(div(t, w))} | ${n2(div(b, w))} |`);
   }
   lines.push('', provLine(d, `\`vlab ${d.command.join(' ')}\`, ${r.durationMs} ms per point, accelerator ${r.accel}`));
   return lines.join('\n');

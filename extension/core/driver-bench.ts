@@ -36,9 +36,19 @@ export interface E2eRatio {
   readonly tsOverSoftware?: number;
 }
 
+/** One guest boot the benchmark did: QEMU start to SSH, as `vlab status` reports it. */
+export interface E2eBoot {
+  readonly backend: BackendKind;
+  readonly bootSec: number;
+}
+
 export interface E2eReport {
   readonly schema: 1;
   readonly accel: string;
+  /** Why that accelerator (the lab's own sentence). */
+  readonly accelWhy?: string;
+  /** The boots this run did, one per backend. */
+  readonly boots?: readonly E2eBoot[];
   readonly durationMs: number;
   readonly points: readonly E2ePoint[];
   readonly ratios: readonly E2eRatio[];
@@ -89,6 +99,8 @@ export function computeRatios(points: readonly E2ePoint[]): E2eRatio[] {
 export async function benchE2e(opts: E2eOptions): Promise<E2eReport> {
   const points: E2ePoint[] = [];
   let accel = 'unknown';
+  let accelWhy: string | undefined;
+  const boots: E2eBoot[] = [];
   const say = (m: string): void => opts.onProgress?.(m);
   for (const [i, backend] of opts.backends.entries()) {
     throwIfAborted(opts.signal);
@@ -98,6 +110,8 @@ export async function benchE2e(opts: E2eOptions): Promise<E2eReport> {
       say(`booting a guest with the ${backend} backend`);
       const { status } = await lab.up({ backend, guestDriver: 'lab' }, { signal: opts.signal });
       accel = status.accel?.kind ?? accel;
+      accelWhy = status.accel?.why ?? accelWhy;
+      if (status.bootSec !== undefined) boots.push({ backend, bootSec: status.bootSec });
       const build = await buildDriver(lab, { signal: opts.signal });
       const session = await lab.ssh({ signal: opts.signal });
       try {
@@ -128,7 +142,7 @@ export async function benchE2e(opts: E2eOptions): Promise<E2eReport> {
       rmSync(stateDir, { recursive: true, force: true });
     }
   }
-  return { schema: 1, accel, durationMs: opts.durationMs, points, ratios: computeRatios(points) };
+  return { schema: 1, accel, ...(accelWhy ? { accelWhy } : {}), boots, durationMs: opts.durationMs, points, ratios: computeRatios(points) };
 }
 
 export function formatE2eTable(report: E2eReport): string {

@@ -6,6 +6,7 @@ import { doctorCommands } from './doctor';
 import { driverCommands } from './driver';
 import { faultCommands } from './fault';
 import { labCommands } from './lab';
+import { reportCommands } from './report';
 
 export const allCommands: readonly CliCommand[] = [
   ...backendCommands,
@@ -14,4 +15,5 @@ export const allCommands: readonly CliCommand[] = [
   ...driverCommands,
   ...faultCommands,
   ...labCommands,
+  ...reportCommands,
 ];

@@ -284,7 +284,7 @@ describe('lab through the extension', function () {
       .catch((err: Error) => { throw new Error(`${err.message}${transcripts()}`); });
     const g = guest.pty.transcript.plain();
     assert.match(g, /crypto: \/dev\/crypto → lab driver/, 'the guest terminal header names the device path');
-    assert.match(g, /cipher: \/dev\/crypto \(driver vlab_virtio_aes_cbc\)/, 'the guest peer itself reports /dev/crypto');
+    assert.match(g, /cipher: \/dev\/crypto \(driver vlab_virtio_aes_cbc, device\), MAC: \/dev\/crypto \(driver \S+, device\)/, 'the guest peer itself reports /dev/crypto on the device for the cipher and the MAC');
     assert.ok(lab.tree.getChildren().find((n) => n.id === 'chats')?.children?.length === 1, 'the chat is in the tree');
     await lab.lab!.refresh();
     const before = requests(lab);

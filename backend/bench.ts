@@ -260,15 +260,8 @@ function sliceRunner(frontend: TestFrontend, depth: number, latencies: number[])
   };
 }
 
-interface CaseResult {
-  ops: number;
-  opsPerSec: number;
-  mbPerSec: number;
-  meanLatencyUs: number;
-  p99LatencyUs: number;
-  rawEngineMbPerSec: number;
-  ratio: number;
-}
+/** A row's measurements, before the case's size and depth are attached. */
+type CaseResult = Omit<BenchRow, 'size' | 'depth'>;
 
 /** One case: back-end slices and raw-EVP slices alternating, so machine load hits both alike. */
 async function measureCase(fe: TestFrontend, reqs: readonly CipherRequestSpec[], size: number, seconds: number, raw: (ms: number) => { ops: number; sec: number }): Promise<CaseResult> {

@@ -24,11 +24,7 @@ export interface FaultTarget {
   faultsSnapshot(): FaultsSnapshot;
 }
 
-export function isFaultRequestType(type: unknown): type is FaultRequest['type'] {
-  return type === 'fault-set' || type === 'fault-list' || type === 'fault-clear';
-}
-
-/** Validates and applies one control request (already JSON-parsed, type checked by the caller). */
+/** Validates and applies one control request (already JSON-parsed; its type is one of the schema's FAULT_REQUEST_TYPES). */
 export function handleFaultRequest(target: FaultTarget, req: Readonly<Record<string, unknown>>): FaultReply {
   const type = String(req.type);
   const fail = (message: string): FaultReply => ({ type: 'error', request: type, message });

@@ -304,7 +304,29 @@ async function measureCase(fe: TestFrontend, reqs: readonly CipherRequestSpec[],
   };
 }
 
+/** A subset of the AES cases (profiling, quick checks): no digest rows, no telemetry pair. */
+export interface BenchCaseFilter {
+  readonly cases: readonly { readonly size: number; readonly depth: number }[];
+}
+
+/** Only the given AES-256-CBC cases, in one back-end process (profiling, quick checks). */
+export async function runBenchCases(engineName: EngineName, seconds: number, only: BenchCaseFilter, onRow?: (row: BenchRow) => void): Promise<BenchRow[]> {
+  return (await benchRun(engineName, seconds, onRow, only)).rows;
+}
+
 export async function runBench(engineName: EngineName, seconds: number, onRow?: (row: BenchRow | DigestBenchRow) => void): Promise<BenchReport> {
+  const { rows, digestRows, digestSkipped, telemetryCost } = await benchRun(engineName, seconds, onRow);
+  if (!telemetryCost) throw new Error('telemetry cost was not measured');
+  const small = rows.find((r) => r.size === 64 && r.depth === 64);
+  const large = rows.find((r) => r.size === 16 * 1024 && r.depth === 64);
+  const targets: BenchTargets = {
+    smallOpsPerSec: small?.opsPerSec ?? 0, smallMet: (small?.opsPerSec ?? 0) >= SMALL_OPS_TARGET,
+    largeRatio: large?.ratio ?? 0, largeMet: (large?.ratio ?? 0) >= LARGE_RATIO_TARGET,
+  };
+  return { engine: engineName, cipher: 'AES-256-CBC', reference: 'raw OpenSSL EVP, one context reused, in place', secondsPerCase: seconds, node: process.version, rows, digestRows, digestSkipped, targets, telemetryCost };
+}
+
+async function benchRun(engineName: EngineName, seconds: number, onRow?: (row: BenchRow | DigestBenchRow) => void, only?: BenchCaseFilter): Promise<{ rows: BenchRow[]; digestRows: DigestBenchRow[]; digestSkipped: string[]; telemetryCost?: TelemetryCost }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vlab-bench-'));
   const be = await spawnBackend(engineName, dir);
   const native = evp();
@@ -323,6 +345,7 @@ export async function runBench(engineName: EngineName, seconds: number, onRow?: 
     const session = await fe.cipherSession(S.VIRTIO_CRYPTO_CIPHER_AES_CBC, key, true);
     for (const size of BENCH_SIZES) {
       for (const depth of BENCH_DEPTHS) {
+        if (only && !only.cases.some((c) => c.size === size && c.depth === depth)) continue;
         const reqs = Array.from({ length: depth }, () => cbcRequest(session, size));
         const bufs = reqs.map((r) => Buffer.from(r.src));
         const raw = rawSliceRunner((k, n) => native.evpCipherLoop(rawCipher, true, reqs[k].iv, bufs[k], n), depth, size);
@@ -331,6 +354,7 @@ export async function runBench(engineName: EngineName, seconds: number, onRow?: 
         onRow?.(row);
       }
     }
+    if (only) return { rows, digestRows, digestSkipped };
     const hashSession = await fe.chainSession({ hashMode: S.VIRTIO_CRYPTO_SYM_HASH_MODE_PLAIN, hashAlg: S.VIRTIO_CRYPTO_HASH_SHA_256, hashResultLen: 32 });
     const hmacSession = await fe.chainSession({ hashMode: S.VIRTIO_CRYPTO_SYM_HASH_MODE_AUTH, hashAlg: S.VIRTIO_CRYPTO_MAC_HMAC_SHA_256, authKey, hashResultLen: 32 });
     for (const [algorithm, sessionId, handle] of [['SHA-256', hashSession, rawHash], ['HMAC-SHA-256', hmacSession, rawHmac]] as const) {
@@ -357,14 +381,7 @@ export async function runBench(engineName: EngineName, seconds: number, onRow?: 
     await be.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  if (!telemetryCost) throw new Error('telemetry cost was not measured');
-  const small = rows.find((r) => r.size === 64 && r.depth === 64);
-  const large = rows.find((r) => r.size === 16 * 1024 && r.depth === 64);
-  const targets: BenchTargets = {
-    smallOpsPerSec: small?.opsPerSec ?? 0, smallMet: (small?.opsPerSec ?? 0) >= SMALL_OPS_TARGET,
-    largeRatio: large?.ratio ?? 0, largeMet: (large?.ratio ?? 0) >= LARGE_RATIO_TARGET,
-  };
-  return { engine: engineName, cipher: 'AES-256-CBC', reference: 'raw OpenSSL EVP, one context reused, in place', secondsPerCase: seconds, node: process.version, rows, digestRows, digestSkipped, targets, telemetryCost };
+  return { rows, digestRows, digestSkipped, telemetryCost };
 }
 
 function round2(v: number): number {

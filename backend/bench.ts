@@ -29,6 +29,10 @@ export interface BenchRow {
   rawEngineMbPerSec: number;
   /** backend ÷ raw EVP: the median over pairs of adjacent slices (robust to changing machine load) */
   ratio: number;
+  /** Interrupts (call eventfd wake-ups the harness saw) per 1000 requests in the measured slices. */
+  interruptsPerKOps: number;
+  /** Kicks the harness made per 1000 requests in the measured slices. */
+  kicksPerKOps: number;
 }
 
 /** A hash or HMAC row: a NO_CIPHER chain session (hash mode PLAIN or AUTH) at depth 64. */
@@ -281,11 +285,17 @@ async function measureCase(fe: TestFrontend, reqs: readonly CipherRequestSpec[],
   const sliceMs = (seconds * 1000) / slices;
   let ops = 0;
   let elapsed = 0;
+  let irqs = 0;
+  let kicks = 0;
   let rawOps = 0;
   let rawElapsed = 0;
   const pairRatios: number[] = [];
   for (let i = 0; i < slices; i++) {
+    const irq0 = fe.interrupts;
+    const kick0 = fe.kicks;
     const b = await backendSlice(sliceMs, true);
+    irqs += fe.interrupts - irq0;
+    kicks += fe.kicks - kick0;
     ops += b.ops;
     elapsed += b.sec;
     const r = raw(sliceMs / 2);
@@ -301,6 +311,7 @@ async function measureCase(fe: TestFrontend, reqs: readonly CipherRequestSpec[],
     ops, opsPerSec: Math.round(ops / elapsed), mbPerSec: round2(mbPerSec),
     meanLatencyUs: round2(latencies.reduce((a, b) => a + b, 0) / Math.max(1, latencies.length)), p99LatencyUs: round2(percentile(latencies, 99)),
     rawEngineMbPerSec: round2(rawMb), ratio: round3(percentile(pairRatios, 50)),
+    interruptsPerKOps: round2((1000 * irqs) / Math.max(1, ops)), kicksPerKOps: round2((1000 * kicks) / Math.max(1, ops)),
   };
 }
 
@@ -389,7 +400,7 @@ function round2(v: number): number {
 }
 
 export function formatRow(r: BenchRow | DigestBenchRow): string {
-  return `${('algorithm' in r ? r.algorithm : 'AES-256-CBC').padEnd(12)} ${String(r.size).padStart(6)} B  depth ${String(r.depth).padStart(2)}  ${String(r.opsPerSec).padStart(8)} ops/s  ${r.mbPerSec.toFixed(1).padStart(8)} MB/s  mean ${r.meanLatencyUs.toFixed(1).padStart(8)} µs  p99 ${r.p99LatencyUs.toFixed(1).padStart(8)} µs  raw EVP ${r.rawEngineMbPerSec.toFixed(1).padStart(8)} MB/s  ratio ${r.ratio.toFixed(2)}`;
+  return `${('algorithm' in r ? r.algorithm : 'AES-256-CBC').padEnd(12)} ${String(r.size).padStart(6)} B  depth ${String(r.depth).padStart(2)}  ${String(r.opsPerSec).padStart(8)} ops/s  ${r.mbPerSec.toFixed(1).padStart(8)} MB/s  mean ${r.meanLatencyUs.toFixed(1).padStart(8)} µs  p99 ${r.p99LatencyUs.toFixed(1).padStart(8)} µs  raw EVP ${r.rawEngineMbPerSec.toFixed(1).padStart(8)} MB/s  ratio ${r.ratio.toFixed(2)}  irq/kop ${r.interruptsPerKOps.toFixed(1)} kick/kop ${r.kicksPerKOps.toFixed(1)}`;
 }
 
 /** What `vlab bench backend` needs from its caller: somewhere to print. */

@@ -108,6 +108,8 @@ export class TestFrontend {
   /** Set when the back-end closed the connection. */
   disconnected = false;
   interrupts = 0;
+  /** Kick eventfd writes made (every {@link kick}). */
+  kicks = 0;
   /** Sum of the call eventfd's counter values read: every write the back-end made, even merged ones. */
   signals = 0;
   private readonly memfd: number;
@@ -350,6 +352,7 @@ export class TestFrontend {
   }
 
   kick(): void {
+    this.kicks++;
     vhost.eventfdWrite(this.kickFd, 1);
   }
 

@@ -30,6 +30,13 @@ import { FLAG_NEED_REPLY, ProtocolFeature, REQUESTS_WITH_REPLY, Request, WireErr
  */
 export const MAX_CHAINS_PER_PASS = 64;
 export const MAX_BYTES_PER_PASS = 4 * MAX_DATA_LEN;
+/**
+ * Inside a pass, used->idx is published (and the interrupt decided by the usual rules) every time
+ * this much request data has completed since the last publish, so a guest with many large requests
+ * outstanding can refill the ring while the rest of the pass runs instead of waiting for its end.
+ * Small requests never reach it within a pass: they keep one publish (and at most one interrupt) per pass.
+ */
+export const PUBLISH_BYTES = Number(process.env.VLAB_PUBLISH_BYTES ?? 256 * 1024);
 
 /** Only the data queue reaches the back-end (QEMU handles the control queue itself, notes §3). */
 const NUM_QUEUES = 1;
@@ -529,6 +536,7 @@ export class VhostUserBackend {
     const recent = v.stats.recent;
     let chains = 0;
     let bytes = 0;
+    let unpublishedBytes = 0;
     let budgetLeft = true;
     do {
       for (let chain = q.pop(); chain; chain = q.pop()) {
@@ -555,7 +563,15 @@ export class VhostUserBackend {
             q.pushUsed(chain.head, r.written);
             recent.record(chain.head, r.opcode, r.sessionId, r.srcLen, r.dstLen, r.status < 0 ? 255 : r.status, t1 - t0, t1 - this.started, chain.descriptorCount, chain.indirect);
           }
-          if (r.status === 0) bytes += r.srcLen;
+          if (r.status === 0) {
+            bytes += r.srcLen;
+            unpublishedBytes += r.srcLen;
+            if (unpublishedBytes >= PUBLISH_BYTES) {
+              unpublishedBytes = 0;
+              if (q.publish()) this.signalGuest(v, irq);
+              irq = undefined;
+            }
+          }
         }
         if (++chains >= MAX_CHAINS_PER_PASS || bytes >= MAX_BYTES_PER_PASS) {
           budgetLeft = false;

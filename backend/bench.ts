@@ -38,10 +38,31 @@ export interface BenchRow {
   pairs: number;
   /** The machine's 1-minute load average at the end of the case. */
   loadAverage: number;
+  /** CPU time from the scheduler (/proc/PID/schedstat), null where unavailable. */
+  cpu: CaseCpu | null;
   /** Interrupts (call eventfd wake-ups the harness saw) per 1000 requests in the measured slices. */
   interruptsPerKOps: number;
   /** Kicks the harness made per 1000 requests in the measured slices. */
   kicksPerKOps: number;
+}
+
+/**
+ * Where the back-end slices' time went, from the scheduler's own accounting of the back-end's main
+ * thread (/proc/PID/schedstat: time running, time runnable but waiting for a CPU). CPU time per
+ * request hardly depends on other load, so `ratio` is the load-robust companion of the wall-clock ratio.
+ */
+export interface CaseCpu {
+  /** Back-end main-thread CPU time per request (µs). */
+  backendUsPerOp: number;
+  /** The harness's (the guest's) CPU time per request, in the same slices (µs). */
+  harnessUsPerOp: number;
+  /** Raw EVP CPU time per operation (µs). */
+  rawUsPerOp: number;
+  /** rawUsPerOp ÷ backendUsPerOp: what the wall-clock ratio would be with a CPU to itself and no idle gaps. */
+  ratio: number;
+  /** Fractions of the back-end slices' wall time the back-end ran, and was runnable but waiting for a CPU; the rest it slept (waited for the guest). */
+  backendRunning: number;
+  backendWaitingForCpu: number;
 }
 
 /** A hash or HMAC row: a NO_CIPHER chain session (hash mode PLAIN or AUTH) at depth 64. */
@@ -194,6 +215,16 @@ export async function spawnBackend(engine: EngineName | 'auto', dir: string, ext
   return { child, socket, telemetry, stop, output: () => out };
 }
 
+/** Running and run-queue-waiting nanoseconds of a process's main thread, or undefined where schedstat is missing. */
+function schedstat(pid: number | 'self'): { runNs: number; waitNs: number } | undefined {
+  try {
+    const [run, wait] = fs.readFileSync(`/proc/${pid}/schedstat`, 'latin1').split(' ');
+    return { runNs: Number(run), waitNs: Number(wait) };
+  } catch {
+    return undefined;
+  }
+}
+
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -247,7 +278,6 @@ function rawSliceRunner(loop: (k: number, iterations: number) => number, depth: 
 function sliceRunner(frontend: TestFrontend, depth: number, latencies: number[]): (ms: number, record: boolean) => Promise<{ ops: number; sec: number }> {
   const postedAt = new Float64Array(depth);
   return async (ms, record) => {
-    let n = 0;
     const s0 = performance.now();
     for (let k = 0; k < depth; k++) {
       frontend.pushAvail(k);
@@ -255,8 +285,14 @@ function sliceRunner(frontend: TestFrontend, depth: number, latencies: number[])
     }
     frontend.publishAvail();
     frontend.kick();
-    let end = s0;
-    while ((end = performance.now()) - s0 < ms) {
+    // The window opens at the first completions (the pipeline is then running; the back-end's
+    // wake-up from idle is not what is measured) and closes at the last completions received before
+    // `ms` is up: completions counted are those after the first batch, so both ends are completion
+    // events and the rate is the steady state's.
+    let first = -1;
+    let last = s0;
+    let n = 0;
+    while (performance.now() - s0 < ms) {
       const used = await frontend.waitUsed(1, 10_000);
       const t = performance.now();
       for (const u of used) {
@@ -264,12 +300,14 @@ function sliceRunner(frontend: TestFrontend, depth: number, latencies: number[])
         frontend.pushAvail(u.id);
         postedAt[u.id] = t;
       }
-      n += used.length;
+      if (first < 0) first = t;
+      else n += used.length;
+      last = t;
       frontend.publishAndKickIfNeeded();
     }
     // Let the outstanding requests finish outside the measured time.
     await frontend.waitUsed(depth, 10_000);
-    return { ops: n, sec: (end - s0) / 1000 };
+    return { ops: n, sec: Math.max(1e-9, (last - first) / 1000) };
   };
 }
 
@@ -277,7 +315,7 @@ function sliceRunner(frontend: TestFrontend, depth: number, latencies: number[])
 type CaseResult = Omit<BenchRow, 'size' | 'depth'>;
 
 /** One case: back-end slices and raw-EVP slices alternating, so machine load hits both alike. */
-async function measureCase(fe: TestFrontend, reqs: readonly CipherRequestSpec[], size: number, seconds: number, raw: (ms: number) => { ops: number; sec: number }): Promise<CaseResult> {
+async function measureCase(fe: TestFrontend, backendPid: number | undefined, reqs: readonly CipherRequestSpec[], size: number, seconds: number, raw: (ms: number) => { ops: number; sec: number }): Promise<CaseResult> {
   const depth = reqs.length;
   const latencies: number[] = [];
   // Requests are laid out once; each round re-offers the same chains (as a guest reusing
@@ -301,16 +339,38 @@ async function measureCase(fe: TestFrontend, reqs: readonly CipherRequestSpec[],
   let rawElapsed = 0;
   const pairRatios: number[] = [];
   const sliceRates: number[] = [];
+  const cpu = { backendRun: 0, backendWait: 0, harnessRun: 0, rawRun: 0, backendOps: 0, wallMs: 0 };
+  const timedRaw = (ms: number): { ops: number; sec: number } => {
+    const s0 = schedstat('self');
+    const r = raw(ms);
+    const s1 = schedstat('self');
+    if (s0 && s1) cpu.rawRun += s1.runNs - s0.runNs;
+    return r;
+  };
   for (let i = 0; i < slices; i++) {
-    const r0 = i % 2 === 1 ? raw(sliceMs / 2) : undefined;
+    const r0 = i % 2 === 1 ? timedRaw(sliceMs / 2) : undefined;
     const irq0 = fe.interrupts;
     const kick0 = fe.kicks;
+    const b0 = backendPid ? schedstat(backendPid) : undefined;
+    const h0 = schedstat('self');
+    const served0 = fe.completions;
+    const w0 = performance.now();
     const b = await backendSlice(sliceMs, true);
+    const sliceServed = { n: fe.completions - served0, wallMs: performance.now() - w0 };
+    const b1 = backendPid ? schedstat(backendPid) : undefined;
+    const h1 = schedstat('self');
+    if (b0 && b1 && h0 && h1) {
+      cpu.backendOps += sliceServed.n;
+      cpu.wallMs += sliceServed.wallMs;
+      cpu.backendRun += b1.runNs - b0.runNs;
+      cpu.backendWait += b1.waitNs - b0.waitNs;
+      cpu.harnessRun += h1.runNs - h0.runNs;
+    }
     irqs += fe.interrupts - irq0;
     kicks += fe.kicks - kick0;
     ops += b.ops;
     elapsed += b.sec;
-    const r = r0 ?? raw(sliceMs / 2);
+    const r = r0 ?? timedRaw(sliceMs / 2);
     rawOps += r.ops;
     rawElapsed += r.sec;
     sliceRates.push(b.ops / b.sec);
@@ -327,6 +387,11 @@ async function measureCase(fe: TestFrontend, reqs: readonly CipherRequestSpec[],
     rawEngineMbPerSec: round2(rawMb), ratio: round3(percentile(pairRatios, 50)),
     ratioQuartiles: [round3(percentile(pairRatios, 25)), round3(percentile(pairRatios, 75))], pairs: pairRatios.length,
     loadAverage: round2(os.loadavg()[0]),
+    cpu: cpu.backendRun > 0 && cpu.rawRun > 0 ? {
+      backendUsPerOp: round3(cpu.backendRun / 1000 / cpu.backendOps), harnessUsPerOp: round3(cpu.harnessRun / 1000 / cpu.backendOps), rawUsPerOp: round3(cpu.rawRun / 1000 / rawOps),
+      ratio: round3(cpu.rawRun / rawOps / (cpu.backendRun / cpu.backendOps)),
+      backendRunning: round3(cpu.backendRun / 1e6 / cpu.wallMs), backendWaitingForCpu: round3(cpu.backendWait / 1e6 / cpu.wallMs),
+    } : null,
     interruptsPerKOps: round2((1000 * irqs) / Math.max(1, ops)), kicksPerKOps: round2((1000 * kicks) / Math.max(1, ops)),
   };
 }
@@ -376,7 +441,7 @@ async function benchRun(engineName: EngineName, seconds: number, onRow?: (row: B
         const reqs = Array.from({ length: depth }, () => cbcRequest(session, size));
         const bufs = reqs.map((r) => Buffer.from(r.src));
         const raw = rawSliceRunner((k, n) => native.evpCipherLoop(rawCipher, true, reqs[k].iv, bufs[k], n), depth, size);
-        const row: BenchRow = { size, depth, ...(await measureCase(fe, reqs, size, seconds, raw)) };
+        const row: BenchRow = { size, depth, ...(await measureCase(fe, be.child.pid, reqs, size, seconds, raw)) };
         rows.push(row);
         onRow?.(row);
       }
@@ -394,7 +459,7 @@ async function benchRun(engineName: EngineName, seconds: number, onRow?: (row: B
         const depth = 64;
         const reqs = Array.from({ length: depth }, () => digestRequest(sessionId, size));
         const raw = rawSliceRunner((k, n) => native.evpDigestLoop(handle, reqs[k].src, n), depth, size);
-        const row: DigestBenchRow = { algorithm, size, depth, ...(await measureCase(fe, reqs, size, seconds, raw)) };
+        const row: DigestBenchRow = { algorithm, size, depth, ...(await measureCase(fe, be.child.pid, reqs, size, seconds, raw)) };
         digestRows.push(row);
         onRow?.(row);
       }
@@ -416,7 +481,7 @@ function round2(v: number): number {
 }
 
 export function formatRow(r: BenchRow | DigestBenchRow): string {
-  return `${('algorithm' in r ? r.algorithm : 'AES-256-CBC').padEnd(12)} ${String(r.size).padStart(6)} B  depth ${String(r.depth).padStart(2)}  ${String(r.opsPerSec).padStart(8)} ops/s  ${r.mbPerSec.toFixed(1).padStart(8)} MB/s  mean ${r.meanLatencyUs.toFixed(1).padStart(8)} µs  p99 ${r.p99LatencyUs.toFixed(1).padStart(8)} µs  raw EVP ${r.rawEngineMbPerSec.toFixed(1).padStart(8)} MB/s  ratio ${r.ratio.toFixed(2)} [${r.ratioQuartiles.map((q) => q.toFixed(2)).join('–')}]  median slice ${r.medianSliceOpsPerSec} ops/s  load ${r.loadAverage.toFixed(1)}  irq/kop ${r.interruptsPerKOps.toFixed(1)} kick/kop ${r.kicksPerKOps.toFixed(1)}`;
+  return `${('algorithm' in r ? r.algorithm : 'AES-256-CBC').padEnd(12)} ${String(r.size).padStart(6)} B  depth ${String(r.depth).padStart(2)}  ${String(r.opsPerSec).padStart(8)} ops/s  ${r.mbPerSec.toFixed(1).padStart(8)} MB/s  mean ${r.meanLatencyUs.toFixed(1).padStart(8)} µs  p99 ${r.p99LatencyUs.toFixed(1).padStart(8)} µs  raw EVP ${r.rawEngineMbPerSec.toFixed(1).padStart(8)} MB/s  ratio ${r.ratio.toFixed(2)} [${r.ratioQuartiles.map((q) => q.toFixed(2)).join('–')}]  median slice ${r.medianSliceOpsPerSec} ops/s${r.cpu ? `  cpu µs/op back-end ${r.cpu.backendUsPerOp.toFixed(2)} harness ${r.cpu.harnessUsPerOp.toFixed(2)} raw ${r.cpu.rawUsPerOp.toFixed(2)} (ratio ${r.cpu.ratio.toFixed(2)}; back-end ran ${(100 * r.cpu.backendRunning).toFixed(0)} %, waited for a CPU ${(100 * r.cpu.backendWaitingForCpu).toFixed(0)} %)` : ''}  load ${r.loadAverage.toFixed(1)}  irq/kop ${r.interruptsPerKOps.toFixed(1)} kick/kop ${r.kicksPerKOps.toFixed(1)}`;
 }
 
 /** What `vlab bench backend` needs from its caller: somewhere to print. */

@@ -36,7 +36,7 @@ export const MAX_BYTES_PER_PASS = 4 * MAX_DATA_LEN;
  * outstanding can refill the ring while the rest of the pass runs instead of waiting for its end.
  * Small requests never reach it within a pass: they keep one publish (and at most one interrupt) per pass.
  */
-export const PUBLISH_BYTES = 256 * 1024;
+export const PUBLISH_BYTES = 512 * 1024;
 
 /** Only the data queue reaches the back-end (QEMU handles the control queue itself, notes §3). */
 const NUM_QUEUES = 1;

@@ -34,6 +34,12 @@ export class MemoryTableError extends Error {
   }
 }
 
+/** A DataView and a byte offset into it, filled in by {@link GuestMemory.viewAtGpaParts}. */
+export interface ViewRef {
+  view: DataView;
+  offset: number;
+}
+
 /** A contiguous piece of guest memory resolved to host bytes. */
 export type Segment = Uint8Array;
 
@@ -46,6 +52,8 @@ export class GuestMemory {
   private readonly numStart: Float64Array;
   private readonly numEnd: Float64Array;
   private readonly numBytes: readonly Uint8Array[];
+  /** One DataView per region (byGpa order), made once: descriptor tables are read through them. */
+  private readonly numViews: readonly DataView[];
   /** Every region ends below 2^53: numeric translation is exact for all of them. */
   private readonly numericExact: boolean;
   /** Index (in byGpa) of the region the last numeric lookup hit: descriptors cluster. A hint only. */
@@ -76,6 +84,7 @@ export class GuestMemory {
     this.numStart = Float64Array.from(this.byGpa, (r) => Number(r.gpa));
     this.numEnd = Float64Array.from(this.byGpa, (r) => Number(r.gpa + r.size));
     this.numBytes = this.byGpa.map((r) => r.bytes);
+    this.numViews = this.byGpa.map((r) => new DataView(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength));
   }
 
   /**
@@ -192,6 +201,29 @@ export class GuestMemory {
     const offset = addr - this.numStart[i];
     if (offset + len > this.numBytes[i].length) return undefined;
     return this.numBytes[i].subarray(offset, offset + len);
+  }
+
+  /**
+   * Points `out` at `len` bytes at a guest-physical address (two u32 halves) that must lie inside one
+   * region, as a DataView and a byte offset into it (an indirect descriptor table): no view object is
+   * made on the numeric path. Returns false when the range is not inside one region.
+   */
+  viewAtGpaParts(lo: number, hi: number, len: number, out: ViewRef): boolean {
+    const addr = hi * 0x1_0000_0000 + lo;
+    if (!this.numericExact || addr + len > NUMBER_EXACT_END) {
+      const seg = this.atGpa(gpa((BigInt(hi) << 32n) | BigInt(lo)), len);
+      if (!seg) return false;
+      out.view = new DataView(seg.buffer, seg.byteOffset, seg.byteLength);
+      out.offset = 0;
+      return true;
+    }
+    const i = this.regionIndexAt(addr);
+    if (i < 0) return false;
+    const offset = addr - this.numStart[i];
+    if (offset + len > this.numBytes[i].length) return false;
+    out.view = this.numViews[i];
+    out.offset = this.numBytes[i].byteOffset + offset;
+    return true;
   }
 
   /** Index in byGpa of the region holding `addr` (an exact number), or −1. */

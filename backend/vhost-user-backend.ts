@@ -538,15 +538,19 @@ export class VhostUserBackend {
     let bytes = 0;
     let unpublishedBytes = 0;
     let budgetLeft = true;
+    // One clock read per request: a request's recorded latency runs from the previous request's
+    // completion in this pass (or the pass start) to its own, so it covers its descriptor walk too.
+    let tPrev = performance.now();
     do {
       for (let chain = q.pop(); chain; chain = q.pop()) {
         if ('reason' in chain) {
           this.counters.rejectedChains++;
           this.guestLog.line('rejected chain', `queue ${index}: rejected chain at head ${chain.head}: ${chain.reason}`);
           q.pushUsed(chain.head, 0);
-          recent.recordRejected(chain.head, chain.reason, performance.now() - this.started);
+          tPrev = performance.now();
+          recent.recordRejected(chain.head, chain.reason, tPrev - this.started);
         } else {
-          const t0 = performance.now();
+          const t0 = tPrev;
           const r = this.device.handle(chain.readable, chain.readableLength, chain.writable, chain.writableLength, gate);
           if (r.fault?.stall) {
             // Fault injection: held back on the ring until the stalling rule is cleared.
@@ -558,8 +562,10 @@ export class VhostUserBackend {
           if (r.fault) {
             // Fault injection: completed later (delay) or altered.
             irq = this.completeFaulted(index, chain.head, r, t0, chain.descriptorCount, chain.indirect) ?? irq;
+            tPrev = performance.now();
           } else {
             const t1 = performance.now();
+            tPrev = t1;
             q.pushUsed(chain.head, r.written);
             recent.record(chain.head, r.opcode, r.sessionId, r.srcLen, r.dstLen, r.status < 0 ? 255 : r.status, t1 - t0, t1 - this.started, chain.descriptorCount, chain.indirect);
           }

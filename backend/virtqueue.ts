@@ -7,7 +7,7 @@
  * and used->avail_event go through Atomics (sequentially consistent: xchg on x86, a full fence), so
  * descriptor reads happen after the index read and used entries are visible before the index.
  */
-import { type FrontendVa, GuestMemory, type Segment } from './memory';
+import { type FrontendVa, GuestMemory, type Segment, type ViewRef } from './memory';
 
 const VIRTQ_DESC_F_NEXT = 1;
 const VIRTQ_DESC_F_WRITE = 2;
@@ -68,6 +68,8 @@ export class SplitQueue {
   readonly slots: Uint8Array;
 
   private readonly desc: DataView;
+  /** Where the current chain's indirect table is (reused: no object per chain). */
+  private readonly indirectRef: ViewRef = { view: new DataView(new ArrayBuffer(0)), offset: 0 };
   private readonly avail: Uint16Array;
   private readonly usedHead: Uint16Array;
   private readonly usedRing: Uint32Array;
@@ -146,11 +148,12 @@ export class SplitQueue {
     let indirect = false;
 
     let table = this.desc;
+    let tableBase = 0;
     let tableSize = this.size;
     let i = head;
     let seenWritable = false;
     for (;;) {
-      const base = i * DESC_SIZE;
+      const base = tableBase + i * DESC_SIZE;
       // The address as two u32 halves: no BigInt per descriptor (memory.ts translates them).
       const addrLo = table.getUint32(base, true);
       const addrHi = table.getUint32(base + 4, true);
@@ -173,9 +176,10 @@ export class SplitQueue {
           // Linux only uses indirect as the sole descriptor; a table after buffers is legal but we keep it simple.
           return { head, reason: 'indirect descriptor is not the first of its chain' };
         }
-        const bytes = this.memory.atGpaParts(addrLo, addrHi, len);
-        if (!bytes) return { head, reason: `indirect table at ${hexAddr(addrLo, addrHi)}+${len} is not inside one memory region` };
-        table = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        const ref = this.indirectRef;
+        if (!this.memory.viewAtGpaParts(addrLo, addrHi, len, ref)) return { head, reason: `indirect table at ${hexAddr(addrLo, addrHi)}+${len} is not inside one memory region` };
+        table = ref.view;
+        tableBase = ref.offset;
         tableSize = len / DESC_SIZE;
         indirect = true;
         count = 0;

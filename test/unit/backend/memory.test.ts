@@ -148,6 +148,10 @@ describe('numeric translation of descriptor addresses (the data path, no BigInt)
         const oneWant = m.atGpa(gpa(addr), Math.max(1, len));
         assert.equal(one?.byteOffset, oneWant?.byteOffset, `atGpa 0x${addr.toString(16)}+${len}`);
         assert.equal(one?.buffer, oneWant?.buffer);
+        const ref = { view: new DataView(new ArrayBuffer(0)), offset: 0 };
+        const ok = m.viewAtGpaParts(lo, hi, Math.max(1, len), ref);
+        assert.equal(ok, oneWant !== undefined, `viewAtGpaParts 0x${addr.toString(16)}+${len}`);
+        if (ok && oneWant) assert.ok(ref.view.buffer === oneWant.buffer && ref.view.byteOffset + ref.offset === oneWant.byteOffset, 'same bytes');
       }
     });
   }

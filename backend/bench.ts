@@ -60,6 +60,8 @@ export interface CaseCpu {
   rawUsPerOp: number;
   /** rawUsPerOp ÷ backendUsPerOp: what the wall-clock ratio would be with a CPU to itself and no idle gaps. */
   ratio: number;
+  /** 1 ÷ backendUsPerOp: the requests per second the back-end would serve with a CPU to itself. */
+  opsPerCpuSecond: number;
   /** Fractions of the back-end slices' wall time the back-end ran, and was runnable but waiting for a CPU; the rest it slept (waited for the guest). */
   backendRunning: number;
   backendWaitingForCpu: number;
@@ -390,6 +392,7 @@ async function measureCase(fe: TestFrontend, backendPid: number | undefined, req
     cpu: cpu.backendRun > 0 && cpu.rawRun > 0 ? {
       backendUsPerOp: round3(cpu.backendRun / 1000 / cpu.backendOps), harnessUsPerOp: round3(cpu.harnessRun / 1000 / cpu.backendOps), rawUsPerOp: round3(cpu.rawRun / 1000 / rawOps),
       ratio: round3(cpu.rawRun / rawOps / (cpu.backendRun / cpu.backendOps)),
+      opsPerCpuSecond: Math.round(cpu.backendOps / (cpu.backendRun / 1e9)),
       backendRunning: round3(cpu.backendRun / 1e6 / cpu.wallMs), backendWaitingForCpu: round3(cpu.backendWait / 1e6 / cpu.wallMs),
     } : null,
     interruptsPerKOps: round2((1000 * irqs) / Math.max(1, ops)), kicksPerKOps: round2((1000 * kicks) / Math.max(1, ops)),

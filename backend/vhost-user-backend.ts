@@ -5,6 +5,8 @@
  * with its name and the connection is closed; the process lives and accepts the next front-end.
  */
 import * as fs from 'node:fs';
+// The module's binding, not the global getter: the data path reads the clock once per request.
+import { performance } from 'node:perf_hooks';
 import * as vhost from '../addon/lib/vhost';
 import { Connection, type Message } from './connection';
 import { CryptoDevice, MAX_SESSIONS, type FaultGate, type RequestOutcome } from './crypto/device';

@@ -13,6 +13,14 @@ test('vlab bench backend: AES rows for every size and depth, hash/HMAC rows, tar
     // Not compared with the mean: on a loaded machine a few descheduled requests can pull the mean
     // far above the 99th percentile (seen in CI with another VM running).
     assert.ok(Number.isFinite(row.p99LatencyUs) && row.p99LatencyUs > 0, 'p99 is a measured latency');
+    // The ratio is the median of interleaved pairs, shown with its spread.
+    assert.ok(row.pairs >= 2 && row.ratioQuartiles[0] <= row.ratio && row.ratio <= row.ratioQuartiles[1], `${row.size} B depth ${row.depth}: q1 ≤ median ≤ q3 over ${row.pairs} pairs`);
+    assert.ok(row.medianSliceOpsPerSec > 0 && row.loadAverage >= 0);
+    // CPU time from the scheduler: present on Linux, for the back-end, the harness and the raw loop.
+    assert.ok(row.cpu, 'schedstat-based CPU accounting');
+    assert.ok(row.cpu.backendUsPerOp > 0 && row.cpu.harnessUsPerOp > 0 && row.cpu.rawUsPerOp > 0);
+    assert.ok(Math.abs(row.cpu.ratio - row.cpu.rawUsPerOp / row.cpu.backendUsPerOp) < 0.01 * row.cpu.ratio + 0.002, 'cpu ratio is raw ÷ back-end CPU per request');
+    assert.ok(row.cpu.backendRunning > 0 && row.cpu.backendRunning <= 1.05 && row.cpu.backendWaitingForCpu >= 0);
   }
   assert.equal(report.reference, 'raw OpenSSL EVP, one context reused, in place');
   assert.deepEqual(report.digestSkipped, []);

@@ -62,6 +62,8 @@ export interface CaseCpu {
   ratio: number;
   /** 1 ÷ backendUsPerOp: the requests per second the back-end would serve with a CPU to itself. */
   opsPerCpuSecond: number;
+  /** Times the back-end was switched onto a CPU (it slept or was preempted before each) per 1000 requests. */
+  switchesPerKOps: number;
   /** Fractions of the back-end slices' wall time the back-end ran, and was runnable but waiting for a CPU; the rest it slept (waited for the guest). */
   backendRunning: number;
   backendWaitingForCpu: number;
@@ -218,10 +220,10 @@ export async function spawnBackend(engine: EngineName | 'auto', dir: string, ext
 }
 
 /** Running and run-queue-waiting nanoseconds of a process's main thread, or undefined where schedstat is missing. */
-function schedstat(pid: number | 'self'): { runNs: number; waitNs: number } | undefined {
+function schedstat(pid: number | 'self'): { runNs: number; waitNs: number; timeslices: number } | undefined {
   try {
-    const [run, wait] = fs.readFileSync(`/proc/${pid}/schedstat`, 'latin1').split(' ');
-    return { runNs: Number(run), waitNs: Number(wait) };
+    const [run, wait, slices] = fs.readFileSync(`/proc/${pid}/schedstat`, 'latin1').split(' ');
+    return { runNs: Number(run), waitNs: Number(wait), timeslices: Number(slices) };
   } catch {
     return undefined;
   }
@@ -341,7 +343,7 @@ async function measureCase(fe: TestFrontend, backendPid: number | undefined, req
   let rawElapsed = 0;
   const pairRatios: number[] = [];
   const sliceRates: number[] = [];
-  const cpu = { backendRun: 0, backendWait: 0, harnessRun: 0, rawRun: 0, backendOps: 0, wallMs: 0 };
+  const cpu = { backendRun: 0, backendWait: 0, backendSlices: 0, harnessRun: 0, rawRun: 0, backendOps: 0, wallMs: 0 };
   const timedRaw = (ms: number): { ops: number; sec: number } => {
     const s0 = schedstat('self');
     const r = raw(ms);
@@ -366,6 +368,7 @@ async function measureCase(fe: TestFrontend, backendPid: number | undefined, req
       cpu.wallMs += sliceServed.wallMs;
       cpu.backendRun += b1.runNs - b0.runNs;
       cpu.backendWait += b1.waitNs - b0.waitNs;
+      cpu.backendSlices += b1.timeslices - b0.timeslices;
       cpu.harnessRun += h1.runNs - h0.runNs;
     }
     irqs += fe.interrupts - irq0;
@@ -393,6 +396,7 @@ async function measureCase(fe: TestFrontend, backendPid: number | undefined, req
       backendUsPerOp: round3(cpu.backendRun / 1000 / cpu.backendOps), harnessUsPerOp: round3(cpu.harnessRun / 1000 / cpu.backendOps), rawUsPerOp: round3(cpu.rawRun / 1000 / rawOps),
       ratio: round3(cpu.rawRun / rawOps / (cpu.backendRun / cpu.backendOps)),
       opsPerCpuSecond: Math.round(cpu.backendOps / (cpu.backendRun / 1e9)),
+      switchesPerKOps: round2((1000 * cpu.backendSlices) / cpu.backendOps),
       backendRunning: round3(cpu.backendRun / 1e6 / cpu.wallMs), backendWaitingForCpu: round3(cpu.backendWait / 1e6 / cpu.wallMs),
     } : null,
     interruptsPerKOps: round2((1000 * irqs) / Math.max(1, ops)), kicksPerKOps: round2((1000 * kicks) / Math.max(1, ops)),
@@ -484,7 +488,7 @@ function round2(v: number): number {
 }
 
 export function formatRow(r: BenchRow | DigestBenchRow): string {
-  return `${('algorithm' in r ? r.algorithm : 'AES-256-CBC').padEnd(12)} ${String(r.size).padStart(6)} B  depth ${String(r.depth).padStart(2)}  ${String(r.opsPerSec).padStart(8)} ops/s  ${r.mbPerSec.toFixed(1).padStart(8)} MB/s  mean ${r.meanLatencyUs.toFixed(1).padStart(8)} µs  p99 ${r.p99LatencyUs.toFixed(1).padStart(8)} µs  raw EVP ${r.rawEngineMbPerSec.toFixed(1).padStart(8)} MB/s  ratio ${r.ratio.toFixed(2)} [${r.ratioQuartiles.map((q) => q.toFixed(2)).join('–')}]  median slice ${r.medianSliceOpsPerSec} ops/s${r.cpu ? `  cpu µs/op back-end ${r.cpu.backendUsPerOp.toFixed(2)} harness ${r.cpu.harnessUsPerOp.toFixed(2)} raw ${r.cpu.rawUsPerOp.toFixed(2)} (ratio ${r.cpu.ratio.toFixed(2)}; back-end ran ${(100 * r.cpu.backendRunning).toFixed(0)} %, waited for a CPU ${(100 * r.cpu.backendWaitingForCpu).toFixed(0)} %)` : ''}  load ${r.loadAverage.toFixed(1)}  irq/kop ${r.interruptsPerKOps.toFixed(1)} kick/kop ${r.kicksPerKOps.toFixed(1)}`;
+  return `${('algorithm' in r ? r.algorithm : 'AES-256-CBC').padEnd(12)} ${String(r.size).padStart(6)} B  depth ${String(r.depth).padStart(2)}  ${String(r.opsPerSec).padStart(8)} ops/s  ${r.mbPerSec.toFixed(1).padStart(8)} MB/s  mean ${r.meanLatencyUs.toFixed(1).padStart(8)} µs  p99 ${r.p99LatencyUs.toFixed(1).padStart(8)} µs  raw EVP ${r.rawEngineMbPerSec.toFixed(1).padStart(8)} MB/s  ratio ${r.ratio.toFixed(2)} [${r.ratioQuartiles.map((q) => q.toFixed(2)).join('–')}]  median slice ${r.medianSliceOpsPerSec} ops/s${r.cpu ? `  cpu µs/op back-end ${r.cpu.backendUsPerOp.toFixed(2)} harness ${r.cpu.harnessUsPerOp.toFixed(2)} raw ${r.cpu.rawUsPerOp.toFixed(2)} (ratio ${r.cpu.ratio.toFixed(2)}; back-end ran ${(100 * r.cpu.backendRunning).toFixed(0)} %, waited for a CPU ${(100 * r.cpu.backendWaitingForCpu).toFixed(0)} %, ${r.cpu.switchesPerKOps.toFixed(1)} switches/kop)` : ''}  load ${r.loadAverage.toFixed(1)}  irq/kop ${r.interruptsPerKOps.toFixed(1)} kick/kop ${r.kicksPerKOps.toFixed(1)}`;
 }
 
 /** What `vlab bench backend` needs from its caller: somewhere to print. */

@@ -222,7 +222,8 @@ export class GuestMemory {
     const offset = addr - this.numStart[i];
     if (offset + len > this.numBytes[i].length) return false;
     out.view = this.numViews[i];
-    out.offset = this.numBytes[i].byteOffset + offset;
+    // The region's DataView starts where its bytes start: the offset is relative to the region.
+    out.offset = offset;
     return true;
   }
 

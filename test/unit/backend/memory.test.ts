@@ -111,9 +111,10 @@ describe('guest memory fd policy', () => {
 });
 
 describe('numeric translation of descriptor addresses (the data path, no BigInt)', () => {
-  // Plain buffers as region bytes: the translation logic is what is tested here, the mapping above.
+  // Plain buffers as region bytes (the translation logic is what is tested here, the mapping above),
+  // each a view at a non-zero offset of a larger buffer so offsets relative to the wrong base show.
   const region = (gpaStart: bigint, size: number, vaHi: bigint): { gpa: ReturnType<typeof gpa>; va: ReturnType<typeof frontendVa>; size: bigint; bytes: Uint8Array } => ({
-    gpa: gpa(gpaStart), va: frontendVa(vaHi), size: BigInt(size), bytes: new Uint8Array(size),
+    gpa: gpa(gpaStart), va: frontendVa(vaHi), size: BigInt(size), bytes: new Uint8Array(size + 8192).subarray(4096, 4096 + size),
   });
   const layouts: [string, () => GuestMemory][] = [
     ['low regions, one gap', () => new GuestMemory([region(0x10000n, 4096, 0x7000_0000_0000n), region(0x11000n, 8192, 0x7100_0000_0000n), region(0x20000n, 4096, 0x7200_0000_0000n)])],

@@ -28,6 +28,8 @@ test('vlab bench backend: AES rows for every size and depth, hash/HMAC rows, tar
   for (const row of report.digestRows) assert.ok(row.ops > 0 && row.rawEngineMbPerSec > 0 && row.ratio > 0, `${row.algorithm} ${row.size} B measured against raw EVP`);
   assert.equal(report.targets.smallOpsPerSec, report.rows.find((r) => r.size === 64 && r.depth === 64)?.medianSliceOpsPerSec);
   assert.equal(report.targets.largeRatio, report.rows.find((r) => r.size === 16384 && r.depth === 64)?.ratio);
+  assert.equal(report.targets.largeCpuRatio, report.rows.find((r) => r.size === 16384 && r.depth === 64)?.cpu?.ratio);
+  assert.equal(report.targets.smallOpsPerCpuSecond, report.rows.find((r) => r.size === 64 && r.depth === 64)?.cpu?.opsPerCpuSecond);
   const t = report.telemetryCost;
   assert.equal(t.intervalMs, 50);
   assert.ok(t.snapshots >= 2, `the subscriber parsed snapshots while measured (${t.snapshots})`);

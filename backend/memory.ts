@@ -16,6 +16,8 @@ export const gpa = (v: bigint): Gpa => v as Gpa;
 export const frontendVa = (v: bigint): FrontendVa => v as FrontendVa;
 
 const U64_END = 1n << 64n;
+/** Guest-physical addresses below this are exact as JavaScript numbers (the data path's fast path). */
+const NUMBER_EXACT_END = 2 ** 53;
 
 export interface MappedRegion {
   readonly gpa: Gpa;
@@ -32,6 +34,12 @@ export class MemoryTableError extends Error {
   }
 }
 
+/** A DataView and a byte offset into it, filled in by {@link GuestMemory.viewAtGpaParts}. */
+export interface ViewRef {
+  view: DataView;
+  offset: number;
+}
+
 /** A contiguous piece of guest memory resolved to host bytes. */
 export type Segment = Uint8Array;
 
@@ -40,6 +48,16 @@ export class GuestMemory {
   private readonly byGpa: readonly MappedRegion[];
   /** Same regions sorted by front-end VA. */
   private readonly byVa: readonly MappedRegion[];
+  /** byGpa's bounds and bytes as numbers, for the data path (no BigInt per descriptor). */
+  private readonly numStart: Float64Array;
+  private readonly numEnd: Float64Array;
+  private readonly numBytes: readonly Uint8Array[];
+  /** One DataView per region (byGpa order), made once: descriptor tables are read through them. */
+  private readonly numViews: readonly DataView[];
+  /** Every region ends below 2^53: numeric translation is exact for all of them. */
+  private readonly numericExact: boolean;
+  /** Index (in byGpa) of the region the last numeric lookup hit: descriptors cluster. A hint only. */
+  private lastHit = 0;
 
   constructor(
     regions: readonly MappedRegion[],
@@ -62,6 +80,11 @@ export class GuestMemory {
       const prev = this.byVa[i - 1];
       if (prev.va + prev.size > this.byVa[i].va) throw new MemoryTableError(`regions overlap at va 0x${this.byVa[i].va.toString(16)}`);
     }
+    this.numericExact = this.byGpa.every((r) => r.gpa + r.size <= BigInt(NUMBER_EXACT_END));
+    this.numStart = Float64Array.from(this.byGpa, (r) => Number(r.gpa));
+    this.numEnd = Float64Array.from(this.byGpa, (r) => Number(r.gpa + r.size));
+    this.numBytes = this.byGpa.map((r) => r.bytes);
+    this.numViews = this.byGpa.map((r) => new DataView(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength));
   }
 
   /**
@@ -144,6 +167,82 @@ export class GuestMemory {
       cursor += BigInt(seg.length);
     }
     return out;
+  }
+
+  /**
+   * {@link rangeAtGpa} for an address given as its two 32-bit halves (as a descriptor holds it):
+   * the same answer, computed with numbers when the address and every region lie below 2^53 (no
+   * BigInt on the data path), else through the BigInt path.
+   */
+  rangeAtGpaParts(lo: number, hi: number, len: number, out: Segment[]): Segment[] | undefined {
+    const addr = hi * 0x1_0000_0000 + lo;
+    if (!this.numericExact || addr + len > NUMBER_EXACT_END) return this.rangeAtGpa(gpa((BigInt(hi) << 32n) | BigInt(lo)), len, out);
+    let cursor = addr;
+    let left = len;
+    while (left > 0) {
+      const i = this.regionIndexAt(cursor);
+      if (i < 0) return undefined;
+      const bytes = this.numBytes[i];
+      const offset = cursor - this.numStart[i];
+      const n = Math.min(bytes.length - offset, left);
+      out.push(bytes.subarray(offset, offset + n));
+      left -= n;
+      cursor += n;
+    }
+    return out;
+  }
+
+  /** {@link atGpa} for an address given as its two 32-bit halves. */
+  atGpaParts(lo: number, hi: number, len: number): Segment | undefined {
+    const addr = hi * 0x1_0000_0000 + lo;
+    if (!this.numericExact || addr + len > NUMBER_EXACT_END) return this.atGpa(gpa((BigInt(hi) << 32n) | BigInt(lo)), len);
+    const i = this.regionIndexAt(addr);
+    if (i < 0) return undefined;
+    const offset = addr - this.numStart[i];
+    if (offset + len > this.numBytes[i].length) return undefined;
+    return this.numBytes[i].subarray(offset, offset + len);
+  }
+
+  /**
+   * Points `out` at `len` bytes at a guest-physical address (two u32 halves) that must lie inside one
+   * region, as a DataView and a byte offset into it (an indirect descriptor table): no view object is
+   * made on the numeric path. Returns false when the range is not inside one region.
+   */
+  viewAtGpaParts(lo: number, hi: number, len: number, out: ViewRef): boolean {
+    const addr = hi * 0x1_0000_0000 + lo;
+    if (!this.numericExact || addr + len > NUMBER_EXACT_END) {
+      const seg = this.atGpa(gpa((BigInt(hi) << 32n) | BigInt(lo)), len);
+      if (!seg) return false;
+      out.view = new DataView(seg.buffer, seg.byteOffset, seg.byteLength);
+      out.offset = 0;
+      return true;
+    }
+    const i = this.regionIndexAt(addr);
+    if (i < 0) return false;
+    const offset = addr - this.numStart[i];
+    if (offset + len > this.numBytes[i].length) return false;
+    out.view = this.numViews[i];
+    // The region's DataView starts where its bytes start: the offset is relative to the region.
+    out.offset = offset;
+    return true;
+  }
+
+  /** Index in byGpa of the region holding `addr` (an exact number), or −1. */
+  private regionIndexAt(addr: number): number {
+    const hint = this.lastHit;
+    if (addr >= this.numStart[hint] && addr < this.numEnd[hint]) return hint;
+    let lo = 0;
+    let hi = this.numStart.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (addr < this.numStart[mid]) hi = mid - 1;
+      else if (addr >= this.numEnd[mid]) lo = mid + 1;
+      else {
+        this.lastHit = mid;
+        return mid;
+      }
+    }
+    return -1;
   }
 
   /** A front-end VA range that must lie inside a single region (virtqueue rings). */

@@ -7,7 +7,7 @@
  * and used->avail_event go through Atomics (sequentially consistent: xchg on x86, a full fence), so
  * descriptor reads happen after the index read and used entries are visible before the index.
  */
-import { type FrontendVa, type Gpa, GuestMemory, type Segment, gpa } from './memory';
+import { type FrontendVa, GuestMemory, type Segment, type ViewRef } from './memory';
 
 const VIRTQ_DESC_F_NEXT = 1;
 const VIRTQ_DESC_F_WRITE = 2;
@@ -68,6 +68,8 @@ export class SplitQueue {
   readonly slots: Uint8Array;
 
   private readonly desc: DataView;
+  /** Where the current chain's indirect table is (reused: no object per chain). */
+  private readonly indirectRef: ViewRef = { view: new DataView(new ArrayBuffer(0)), offset: 0 };
   private readonly avail: Uint16Array;
   private readonly usedHead: Uint16Array;
   private readonly usedRing: Uint32Array;
@@ -146,12 +148,15 @@ export class SplitQueue {
     let indirect = false;
 
     let table = this.desc;
+    let tableBase = 0;
     let tableSize = this.size;
     let i = head;
     let seenWritable = false;
     for (;;) {
-      const base = i * DESC_SIZE;
-      const addr = table.getBigUint64(base, true);
+      const base = tableBase + i * DESC_SIZE;
+      // The address as two u32 halves: no BigInt per descriptor (memory.ts translates them).
+      const addrLo = table.getUint32(base, true);
+      const addrHi = table.getUint32(base + 4, true);
       const len = table.getUint32(base + 8, true);
       const flags = table.getUint16(base + 12, true);
       const next = table.getUint16(base + 14, true);
@@ -171,9 +176,10 @@ export class SplitQueue {
           // Linux only uses indirect as the sole descriptor; a table after buffers is legal but we keep it simple.
           return { head, reason: 'indirect descriptor is not the first of its chain' };
         }
-        const bytes = this.memory.atGpa(gpa(addr), len);
-        if (!bytes) return { head, reason: `indirect table at 0x${addr.toString(16)}+${len} is not inside one memory region` };
-        table = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        const ref = this.indirectRef;
+        if (!this.memory.viewAtGpaParts(addrLo, addrHi, len, ref)) return { head, reason: `indirect table at ${hexAddr(addrLo, addrHi)}+${len} is not inside one memory region` };
+        table = ref.view;
+        tableBase = ref.offset;
         tableSize = len / DESC_SIZE;
         indirect = true;
         count = 0;
@@ -188,7 +194,7 @@ export class SplitQueue {
       if (len > 0) {
         if (readableLength + writableLength + len > MAX_CHAIN_BYTES) return { head, reason: 'chain longer than 2^32 bytes' };
         const segs = isWrite ? writable : readable;
-        if (!this.memory.rangeAtGpa(addr as Gpa, len, segs)) return { head, reason: `buffer 0x${addr.toString(16)}+${len} is outside guest memory` };
+        if (!this.memory.rangeAtGpaParts(addrLo, addrHi, len, segs)) return { head, reason: `buffer ${hexAddr(addrLo, addrHi)}+${len} is outside guest memory` };
         if (isWrite) writableLength += len;
         else readableLength += len;
       }
@@ -278,6 +284,11 @@ export class SplitQueue {
     const base = (i % this.size) * DESC_SIZE;
     return { addr: this.desc.getBigUint64(base, true), len: this.desc.getUint32(base + 8, true), flags: this.desc.getUint16(base + 12, true), next: this.desc.getUint16(base + 14, true) };
   }
+}
+
+/** "0x…" of a 64-bit address given as two u32 halves (messages only). */
+function hexAddr(lo: number, hi: number): string {
+  return `0x${((BigInt(hi) << 32n) | BigInt(lo)).toString(16)}`;
 }
 
 export interface RawDescriptor {

@@ -108,6 +108,10 @@ export class TestFrontend {
   /** Set when the back-end closed the connection. */
   disconnected = false;
   interrupts = 0;
+  /** Used entries collected so far. */
+  completions = 0;
+  /** Kick eventfd writes made (every {@link kick}). */
+  kicks = 0;
   /** Sum of the call eventfd's counter values read: every write the back-end made, even merged ones. */
   signals = 0;
   private readonly memfd: number;
@@ -350,6 +354,7 @@ export class TestFrontend {
   }
 
   kick(): void {
+    this.kicks++;
     vhost.eventfdWrite(this.kickFd, 1);
   }
 
@@ -395,6 +400,7 @@ export class TestFrontend {
       out.push({ id: this.view.getUint32(this.usedGpa + 4 + 8 * slot, true), len: this.view.getUint32(this.usedGpa + 8 + 8 * slot, true) });
       this.lastUsed = (this.lastUsed + 1) & 0xffff;
     }
+    this.completions += out.length;
     if (this.opts.ackEventIdx) this.setUsedEvent(this.lastUsed);
     return out;
   }

@@ -109,3 +109,51 @@ describe('guest memory fd policy', () => {
     }
   });
 });
+
+describe('numeric translation of descriptor addresses (the data path, no BigInt)', () => {
+  // Plain buffers as region bytes (the translation logic is what is tested here, the mapping above),
+  // each a view at a non-zero offset of a larger buffer so offsets relative to the wrong base show.
+  const region = (gpaStart: bigint, size: number, vaHi: bigint): { gpa: ReturnType<typeof gpa>; va: ReturnType<typeof frontendVa>; size: bigint; bytes: Uint8Array } => ({
+    gpa: gpa(gpaStart), va: frontendVa(vaHi), size: BigInt(size), bytes: new Uint8Array(size + 8192).subarray(4096, 4096 + size),
+  });
+  const layouts: [string, () => GuestMemory][] = [
+    ['low regions, one gap', () => new GuestMemory([region(0x10000n, 4096, 0x7000_0000_0000n), region(0x11000n, 8192, 0x7100_0000_0000n), region(0x20000n, 4096, 0x7200_0000_0000n)])],
+    // A region ending above 2^53: numbers are not exact for it, every lookup takes the BigInt path.
+    ['a region across 2^53', () => new GuestMemory([region(0x10000n, 4096, 0x7000_0000_0000n), region((1n << 53n) - 2048n, 4096, 0x7100_0000_0000n)])],
+    ['a region near 2^64', () => new GuestMemory([region(0x10000n, 4096, 0x7000_0000_0000n), region((1n << 64n) - 8192n, 4096, 0x7100_0000_0000n)])],
+  ];
+  for (const [name, make] of layouts) {
+    it(`rangeAtGpaParts and atGpaParts give rangeAtGpa's and atGpa's answers (${name}, 20 000 random addresses)`, () => {
+      const m = make();
+      const edges = m.regions.flatMap((r) => [r.gpa, r.gpa + r.size]);
+      let seed = 12345;
+      const rnd = (n: number): number => {
+        seed = (seed * 1103515245 + 12345) >>> 0;
+        return seed % n;
+      };
+      for (let k = 0; k < 20_000; k++) {
+        // Near a region edge, or anywhere in the 64-bit space.
+        const base = rnd(4) === 0 ? BigInt(rnd(2 ** 31)) * BigInt(rnd(2 ** 31)) * BigInt(1 + rnd(16)) : edges[rnd(edges.length)];
+        const addr = (base + BigInt(rnd(8192)) - 4096n) & ((1n << 64n) - 1n);
+        const len = [0, 1, 16, 4095, 4096, 8192, 12288][rnd(7)];
+        const lo = Number(addr & 0xffff_ffffn);
+        const hi = Number(addr >> 32n);
+        const want = m.rangeAtGpa(gpa(addr), len, []);
+        const got = m.rangeAtGpaParts(lo, hi, len, []);
+        assert.equal(got === undefined, want === undefined, `range 0x${addr.toString(16)}+${len}`);
+        if (got && want) {
+          assert.equal(got.length, want.length);
+          got.forEach((s, i) => assert.ok(s.buffer === want[i].buffer && s.byteOffset === want[i].byteOffset && s.length === want[i].length, `segment ${i} of 0x${addr.toString(16)}+${len}`));
+        }
+        const one = m.atGpaParts(lo, hi, Math.max(1, len));
+        const oneWant = m.atGpa(gpa(addr), Math.max(1, len));
+        assert.equal(one?.byteOffset, oneWant?.byteOffset, `atGpa 0x${addr.toString(16)}+${len}`);
+        assert.equal(one?.buffer, oneWant?.buffer);
+        const ref = { view: new DataView(new ArrayBuffer(0)), offset: 0 };
+        const ok = m.viewAtGpaParts(lo, hi, Math.max(1, len), ref);
+        assert.equal(ok, oneWant !== undefined, `viewAtGpaParts 0x${addr.toString(16)}+${len}`);
+        if (ok && oneWant) assert.ok(ref.view.buffer === oneWant.buffer && ref.view.byteOffset + ref.offset === oneWant.byteOffset, 'same bytes');
+      }
+    });
+  }
+});

@@ -363,10 +363,8 @@ export class CryptodevSession {
     const src = asBuffer(data);
     if (src.length === 0) throw new RangeError('input is empty');
     if (src.length > MAX_OP_BYTES) throw new RangeError('input too long');
-    if (this.cipher === CryptodevAlg.AES_XTS) {
-      // XTS takes any length from one block up (ciphertext stealing for a partial last block).
-      if (src.length < AES_BLOCK) throw new RangeError(`XTS input is ${src.length} bytes; the minimum is ${AES_BLOCK}`);
-    } else if (this.cipher !== CryptodevAlg.AES_CTR && src.length % AES_BLOCK !== 0) {
+    // XTS too: cryptodev-linux refuses a partial last block (EINVAL), no ciphertext stealing.
+    if (this.cipher !== CryptodevAlg.AES_CTR && src.length % AES_BLOCK !== 0) {
       throw new RangeError(`input length ${src.length} is not a multiple of the ${AES_BLOCK}-byte AES block`);
     }
     const needsIv = this.cipher !== CryptodevAlg.AES_ECB;

@@ -25,7 +25,8 @@ for (const { name: engineName, make, skip } of testEngines()) describe(`virtio-c
     { alg: S.VIRTIO_CRYPTO_CIPHER_AES_CBC, name: (k: number) => `aes-${k * 8}-cbc`, keys: [16, 24, 32], iv: true, len: 64 },
     { alg: S.VIRTIO_CRYPTO_CIPHER_AES_CTR, name: (k: number) => `aes-${k * 8}-ctr`, keys: [16, 32], iv: true, len: 61 },
     { alg: S.VIRTIO_CRYPTO_CIPHER_AES_ECB, name: (k: number) => `aes-${k * 8}-ecb`, keys: [16, 32], iv: false, len: 48 },
-    { alg: S.VIRTIO_CRYPTO_CIPHER_AES_XTS, name: (k: number) => `aes-${k * 4}-xts`, keys: [32, 64], iv: true, len: 40 },
+    // /dev/crypto refuses XTS with a partial last block (cryptodev-linux's rule): whole blocks there.
+    { alg: S.VIRTIO_CRYPTO_CIPHER_AES_XTS, name: (k: number) => `aes-${k * 4}-xts`, keys: [32, 64], iv: true, len: engineName === 'cryptodev' ? 48 : 40 },
   ];
   for (const m of modes) {
     for (const keyLen of m.keys) {

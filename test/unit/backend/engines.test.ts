@@ -33,7 +33,10 @@ describe('crypto engines', () => {
       });
       it('ciphers like node:crypto into the given dst, also in place (dst === src)', () => {
         const e = make();
-        for (const [mode, keyLen, len, ossl] of [['cbc', 32, 64, 'aes-256-cbc'], ['ctr', 16, 61, 'aes-128-ctr'], ['ecb', 24, 48, 'aes-192-ecb'], ['xts', 64, 40, 'aes-256-xts']] as const) {
+        // /dev/crypto (cryptodev-linux and our driver) refuses XTS with a partial last block (EINVAL):
+        // whole blocks there, ciphertext stealing (40 bytes) on the others.
+        const xtsLen = name === 'cryptodev' ? 48 : 40;
+        for (const [mode, keyLen, len, ossl] of [['cbc', 32, 64, 'aes-256-cbc'], ['ctr', 16, 61, 'aes-128-ctr'], ['ecb', 24, 48, 'aes-192-ecb'], ['xts', 64, xtsLen, 'aes-256-xts']] as const) {
           const key = crypto.randomBytes(keyLen);
           const iv = mode === 'ecb' ? null : crypto.randomBytes(16);
           const src = crypto.randomBytes(len);

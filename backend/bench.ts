@@ -170,7 +170,9 @@ export async function spawnBackend(engine: EngineName | 'auto', dir: string, ext
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
   try {
-    await waitForListening(child, () => out, 10_000);
+    // Generous: the whole CLI loads first, which took 12 s in a TCG guest on a loaded host (the driver
+    // suite runs this bench there, on the guest's /dev/crypto).
+    await waitForListening(child, () => out, 60_000);
   } catch (err) {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     throw err;

@@ -288,7 +288,10 @@ export function driverSuite(backend: BackendKind): void {
     // skip (no /dev/crypto); here every hash, HMAC and AES mode the engine offers goes through our driver.
     const files = ['engines', 'chain', 'device'].map((f) => `out/test/unit/backend/${f}.test.js`);
     const r = await session.run({ shell: `cd '${REPO}' && VLAB_TEST_ENGINES=cryptodev node --test --test-reporter=tap ${files.join(' ')}` }, { timeoutMs: 400_000 });
-    assert.equal(r.code, 0, r.stdout.slice(-6000) + r.stderr);
+    // On failure: what failed or was cancelled, with its error lines (the whole TAP is long).
+    const lines = r.stdout.split('\n');
+    const failed = lines.flatMap((l, i) => (/^\s*not ok /.test(l) ? lines.slice(i, i + 14) : [])).join('\n');
+    assert.equal(r.code, 0, failed.slice(0, 8000) + r.stdout.slice(-1500) + r.stderr);
     assert.match(r.stdout, /^# fail 0$/m);
     assert.deepEqual(r.stdout.split('\n').filter((l) => /# SKIP/.test(l)), [], 'nothing skipped: the guest has /dev/crypto');
     const ran = (name: RegExp): boolean => r.stdout.split('\n').some((l) => /^\s*ok \d+ - /.test(l) && name.test(l));

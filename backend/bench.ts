@@ -44,6 +44,11 @@ export interface BenchRow {
   interruptsPerKOps: number;
   /** Kicks the harness made per 1000 requests in the measured slices. */
   kicksPerKOps: number;
+  /**
+   * Requests whose status and output (ciphertext or digest) were compared with node:crypto after the
+   * case: all `depth` of them (a wrong one fails the bench instead of producing a row).
+   */
+  outputChecked: number;
 }
 
 /**
@@ -206,7 +211,9 @@ export async function spawnBackend(engine: EngineName | 'auto', dir: string, ext
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
   try {
-    await waitForListening(child, () => out, 10_000);
+    // Generous: the whole CLI loads first, which took 12 s in a TCG guest on a loaded host (the driver
+    // suite runs this bench there, on the guest's /dev/crypto).
+    await waitForListening(child, () => out, 60_000);
   } catch (err) {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     throw err;
@@ -252,13 +259,31 @@ function digestRequest(sessionId: bigint, size: number): CipherRequestSpec {
  * Lays out one request per spec at ids 0..n-1 (one slot each) and runs them once, so that later
  * rounds only re-offer them, as a guest reusing its buffers would.
  */
-async function layOut(fe: TestFrontend, reqs: readonly CipherRequestSpec[]): Promise<void> {
+type RequestLayout = ReturnType<TestFrontend['postRequest']>;
+
+async function layOut(fe: TestFrontend, reqs: readonly CipherRequestSpec[]): Promise<RequestLayout[]> {
   const slot = TestFrontend.slotBytes(Math.max(...BENCH_SIZES));
-  reqs.forEach((r, k) => fe.postRequest(k, fe.heapGpa + k * slot, r, { clearDst: false }));
+  const layouts = reqs.map((r, k) => fe.postRequest(k, fe.heapGpa + k * slot, r, { clearDst: false }));
   fe.publishAvail();
   fe.kick();
   const used = await fe.waitUsed(reqs.length, 10_000);
   if (used.length !== reqs.length) throw new Error('lay-out round incomplete');
+  return layouts;
+}
+
+/** What request k must leave in guest memory: the ciphertext (in dst) or the digest (in the hash area). */
+type Expected = (k: number) => { dst?: Buffer; hash?: Buffer };
+
+/** Every request's last result against node:crypto; throws on the first wrong status or byte. */
+function checkOutputs(fe: TestFrontend, layouts: readonly RequestLayout[], expected: Expected): number {
+  layouts.forEach((l, k) => {
+    const status = fe.mem[l.statusGpa];
+    if (status !== S.CryptoStatus.OK) throw new Error(`request ${k}: status ${status}, expected OK`);
+    const want = expected(k);
+    if (want.dst && !Buffer.from(fe.mem.subarray(l.dstGpa, l.dstGpa + l.dstLen)).equals(want.dst)) throw new Error(`request ${k}: wrong ciphertext`);
+    if (want.hash && !Buffer.from(fe.mem.subarray(l.hashGpa, l.hashGpa + l.hashLen)).equals(want.hash)) throw new Error(`request ${k}: wrong digest`);
+  });
+  return layouts.length;
 }
 
 /**
@@ -322,12 +347,12 @@ function sliceRunner(frontend: TestFrontend, depth: number, latencies: number[])
 type CaseResult = Omit<BenchRow, 'size' | 'depth'>;
 
 /** One case: back-end slices and raw-EVP slices alternating, so machine load hits both alike. */
-async function measureCase(fe: TestFrontend, backendPid: number | undefined, reqs: readonly CipherRequestSpec[], size: number, seconds: number, raw: (ms: number) => { ops: number; sec: number }): Promise<CaseResult> {
+async function measureCase(fe: TestFrontend, backendPid: number | undefined, reqs: readonly CipherRequestSpec[], size: number, seconds: number, raw: (ms: number) => { ops: number; sec: number }, expected: Expected): Promise<CaseResult> {
   const depth = reqs.length;
   const latencies: number[] = [];
   // Requests are laid out once; each round re-offers the same chains (as a guest reusing
   // its buffers would), so the front-end's own copying is not what gets measured.
-  await layOut(fe, reqs);
+  const layouts = await layOut(fe, reqs);
   const backendSlice = sliceRunner(fe, depth, latencies);
   // Warm up both paths (JIT, caches, calibration).
   await backendSlice(50, false);
@@ -403,6 +428,8 @@ async function measureCase(fe: TestFrontend, backendPid: number | undefined, req
       backendRunning: round3(cpu.backendRun / 1e6 / cpu.wallMs), backendWaitingForCpu: round3(cpu.backendWait / 1e6 / cpu.wallMs),
     } : null,
     interruptsPerKOps: round2((1000 * irqs) / Math.max(1, ops)), kicksPerKOps: round2((1000 * kicks) / Math.max(1, ops)),
+    // Every round re-offered the same requests, so each one's last output is its only right answer.
+    outputChecked: checkOutputs(fe, layouts, expected),
   };
 }
 
@@ -452,7 +479,11 @@ async function benchRun(engineName: EngineName, seconds: number, onRow?: (row: B
         const reqs = Array.from({ length: depth }, () => cbcRequest(session, size));
         const bufs = reqs.map((r) => Buffer.from(r.src));
         const raw = rawSliceRunner((k, n) => native.evpCipherLoop(rawCipher, true, reqs[k].iv, bufs[k], n), depth, size);
-        const row: BenchRow = { size, depth, ...(await measureCase(fe, be.child.pid, reqs, size, seconds, raw)) };
+        const expected: Expected = (k) => {
+          const c = crypto.createCipheriv('aes-256-cbc', key, reqs[k].iv).setAutoPadding(false);
+          return { dst: Buffer.concat([c.update(reqs[k].src), c.final()]) };
+        };
+        const row: BenchRow = { size, depth, ...(await measureCase(fe, be.child.pid, reqs, size, seconds, raw, expected)) };
         rows.push(row);
         onRow?.(row);
       }
@@ -470,7 +501,10 @@ async function benchRun(engineName: EngineName, seconds: number, onRow?: (row: B
         const depth = 64;
         const reqs = Array.from({ length: depth }, () => digestRequest(sessionId, size));
         const raw = rawSliceRunner((k, n) => native.evpDigestLoop(handle, reqs[k].src, n), depth, size);
-        const row: DigestBenchRow = { algorithm, size, depth, ...(await measureCase(fe, be.child.pid, reqs, size, seconds, raw)) };
+        const expected: Expected = (k) => ({
+          hash: (algorithm === 'SHA-256' ? crypto.createHash('sha256') : crypto.createHmac('sha256', authKey)).update(reqs[k].src).digest(),
+        });
+        const row: DigestBenchRow = { algorithm, size, depth, ...(await measureCase(fe, be.child.pid, reqs, size, seconds, raw, expected)) };
         digestRows.push(row);
         onRow?.(row);
       }

@@ -21,27 +21,43 @@ import { nativeFunction } from './native';
 
 /** Algorithm ids of cryptodev-linux (crypto/cryptodev.h `enum cryptodev_crypto_op_t`). */
 export const CryptodevAlg = {
+  MD5_HMAC: 6,
   SHA1_HMAC: 7,
   AES_CBC: 11,
+  MD5: 13,
   SHA1: 14,
   SHA2_256_HMAC: 18,
+  SHA2_384_HMAC: 19,
   SHA2_512_HMAC: 20,
   AES_CTR: 21,
   AES_XTS: 22,
   AES_ECB: 23,
+  SHA2_224: 103,
   SHA2_256: 104,
+  SHA2_384: 105,
+  SHA2_512: 106,
+  SHA2_224_HMAC: 107,
 } as const;
 export type CryptodevAlgId = (typeof CryptodevAlg)[keyof typeof CryptodevAlg];
 
 const CIPHERS: ReadonlySet<number> = new Set([CryptodevAlg.AES_CBC, CryptodevAlg.AES_CTR, CryptodevAlg.AES_XTS, CryptodevAlg.AES_ECB]);
-const MACS: ReadonlySet<number> = new Set([CryptodevAlg.SHA1_HMAC, CryptodevAlg.SHA2_256_HMAC, CryptodevAlg.SHA2_512_HMAC]);
-const HASHES: ReadonlySet<number> = new Set([CryptodevAlg.SHA1, CryptodevAlg.SHA2_256]);
+const MACS: ReadonlySet<number> = new Set([
+  CryptodevAlg.MD5_HMAC, CryptodevAlg.SHA1_HMAC, CryptodevAlg.SHA2_224_HMAC, CryptodevAlg.SHA2_256_HMAC, CryptodevAlg.SHA2_384_HMAC, CryptodevAlg.SHA2_512_HMAC,
+]);
+const HASHES: ReadonlySet<number> = new Set([CryptodevAlg.MD5, CryptodevAlg.SHA1, CryptodevAlg.SHA2_224, CryptodevAlg.SHA2_256, CryptodevAlg.SHA2_384, CryptodevAlg.SHA2_512]);
 const DIGEST_BYTES: Readonly<Record<number, number>> = {
+  [CryptodevAlg.MD5_HMAC]: 16,
+  [CryptodevAlg.MD5]: 16,
   [CryptodevAlg.SHA1_HMAC]: 20,
   [CryptodevAlg.SHA1]: 20,
+  [CryptodevAlg.SHA2_224_HMAC]: 28,
+  [CryptodevAlg.SHA2_224]: 28,
   [CryptodevAlg.SHA2_256_HMAC]: 32,
   [CryptodevAlg.SHA2_256]: 32,
+  [CryptodevAlg.SHA2_384_HMAC]: 48,
+  [CryptodevAlg.SHA2_384]: 48,
   [CryptodevAlg.SHA2_512_HMAC]: 64,
+  [CryptodevAlg.SHA2_512]: 64,
 };
 
 /** COP_FLAG_* bits of crypt_op.flags. */
@@ -217,7 +233,8 @@ export class CryptodevDevice {
       }
     } else if (key) throw new TypeError('key given without a cipher');
     if (MACS.has(mac)) {
-      if (!macKey || macKey.length === 0) throw new TypeError('an HMAC session needs a macKey');
+      // Any length up to the limit, 0 included (cryptodev-linux hands it to the kernel's HMAC setkey).
+      if (!macKey) throw new TypeError('an HMAC session needs a macKey');
       if (macKey.length > MAX_MAC_KEY) throw new RangeError(`mac key is ${macKey.length} bytes; the limit is ${MAX_MAC_KEY}`);
     } else if (macKey) throw new TypeError('macKey given without an HMAC algorithm');
     const ses = call(() => bindings().createSession(this.fd, cipher, key, mac, macKey));
@@ -346,6 +363,7 @@ export class CryptodevSession {
     const src = asBuffer(data);
     if (src.length === 0) throw new RangeError('input is empty');
     if (src.length > MAX_OP_BYTES) throw new RangeError('input too long');
+    // XTS too: cryptodev-linux refuses a partial last block (EINVAL), no ciphertext stealing.
     if (this.cipher !== CryptodevAlg.AES_CTR && src.length % AES_BLOCK !== 0) {
       throw new RangeError(`input length ${src.length} is not a multiple of the ${AES_BLOCK}-byte AES block`);
     }

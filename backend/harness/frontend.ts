@@ -9,6 +9,9 @@ import * as S from '../crypto/spec';
 import * as W from '../wire';
 import { FLAG_NEED_REPLY, FLAG_REPLY, FLAG_VERSION, HEADER_SIZE, Request } from '../wire';
 
+/** How long createSession waits for the back-end's reply (see there). */
+const SESSION_REPLY_TIMEOUT_MS = 20_000;
+
 export const DESC_F_NEXT = 1;
 export const DESC_F_WRITE = 2;
 export const DESC_F_INDIRECT = 4;
@@ -302,7 +305,10 @@ export class TestFrontend {
   // ---- sessions -----------------------------------------------------------------------------
 
   async createSession(info: Omit<W.SymSessionInfo, 'keyLen' | 'authKeyLen'>, layout = this.opts.sessionLayout): Promise<bigint> {
-    const r = await this.call(Request.CREATE_CRYPTO_SESSION, W.encodeCreateSession(layout, info));
+    // QEMU waits for this reply without a limit. An engine on /dev/crypto answers after its
+    // CIOCGSESSION, which can load and self-test a kernel module on first use (xts, des3_ede: over
+    // 2 s in a TCG guest), so this waits longer than other messages.
+    const r = await this.call(Request.CREATE_CRYPTO_SESSION, W.encodeCreateSession(layout, info), SESSION_REPLY_TIMEOUT_MS);
     const expect = layout === 'qemu7' ? W.CRYPTO_SESSION_SIZE_V7 : W.CRYPTO_SESSION_SIZE_V81;
     if (r.payload.length !== expect) throw new Error(`session reply is ${r.payload.length} bytes, expected ${expect}`);
     return W.decodeCreateSessionReplyId(r.payload);

@@ -12,12 +12,16 @@ typedef unsigned char u8;
 struct session_op32 { u32 cipher, mac, keylen, key, mackeylen, mackey, ses; };
 struct crypt_op32 { u32 ses; u16 op, flags; u32 len, src, dst, mac, iv; };
 struct session_info_op { u32 ses; char names[4][64]; u16 alignmask; u32 flags; };
+/* CIOCAUTHCRYPT's structure as a 32-bit process lays it out (44 bytes; 72 on x86_64). */
+struct crypt_auth_op32 { u32 ses; u16 op, flags; u32 len, auth_len, auth_src, src, dst, tag, tag_len, iv, iv_len; };
 
 #define IOWR(nr, size) (0xc0000000u | ((u32)(size) << 16) | (0x63u << 8) | (nr))
 #define COMPAT_CIOCGSESSION IOWR(102, sizeof(struct session_op32))
 #define COMPAT_CIOCCRYPT IOWR(104, sizeof(struct crypt_op32))
 #define CIOCGSESSINFO IOWR(107, sizeof(struct session_info_op))
 #define CIOCFSESSION (0x40000000u | (4u << 16) | (0x63u << 8) | 103)
+#define COMPAT_CIOCAUTHCRYPT IOWR(109, sizeof(struct crypt_auth_op32))
+#define CIOCAUTHCRYPT64 IOWR(109, 72)
 
 static long sys3(long n, long a, long b, long c)
 {
@@ -65,6 +69,38 @@ static const u8 key[16] = { 0x2b, 0x7e, 0x15, 0x16, 0x28, 0xae, 0xd2, 0xa6, 0xab
 static const u8 pt[16] = { 0x6b, 0xc1, 0xbe, 0xe2, 0x2e, 0x40, 0x9f, 0x96, 0xe9, 0x3d, 0x7e, 0x11, 0x73, 0x93, 0x17, 0x2a };
 static const u8 ct[16] = { 0x76, 0x49, 0xab, 0xac, 0x81, 0x19, 0xb2, 0x46, 0xce, 0xe9, 0x8e, 0x9b, 0x12, 0xe9, 0x19, 0x7d };
 
+/*
+ * cryptodev-linux's compat_ioctl has no case for CIOCAUTHCRYPT (neither the 32-bit layout's number nor
+ * the 64-bit one): both fall to its default, EINVAL, before the argument is read. A GCM session can
+ * still be opened and freed from 32-bit; it cannot be used.
+ */
+static void authcrypt(long fd)
+{
+	static u8 gcm_iv[12], in[32], out[48], tag[16];
+	static struct session_op32 gsop;
+	static struct crypt_auth_op32 aop;
+
+	gsop.cipher = 50;	/* CRYPTO_AES_GCM */
+	gsop.keylen = 16;
+	gsop.key = (u32)key;
+	check(sys3(54, fd, COMPAT_CIOCGSESSION, (long)&gsop) == 0 && gsop.ses != 0, "compat CIOCGSESSION for AES-GCM");
+	for (u32 i = 0; i < sizeof(out); i++)
+		out[i] = 0x5a;
+	aop.ses = gsop.ses;
+	aop.len = 32;
+	aop.src = (u32)in;
+	aop.dst = (u32)out;
+	aop.tag = (u32)tag;
+	aop.tag_len = 16;
+	aop.iv = (u32)gcm_iv;
+	aop.iv_len = 12;
+	check(sys3(54, fd, COMPAT_CIOCAUTHCRYPT, (long)&aop) == -22 && out[0] == 0x5a && out[47] == 0x5a,
+	      "compat CIOCAUTHCRYPT (32-bit layout) gives EINVAL, dst untouched, like cryptodev-linux");
+	check(sys3(54, fd, CIOCAUTHCRYPT64, (long)&aop) == -22, "CIOCAUTHCRYPT's 64-bit number from 32-bit gives EINVAL");
+	check(sys3(54, fd, COMPAT_CIOCAUTHCRYPT, 16 /* unmapped */) == -22, "compat CIOCAUTHCRYPT with an unmapped argument gives EINVAL, not EFAULT");
+	check(sys3(54, fd, CIOCFSESSION, (long)&gsop.ses) == 0, "CIOCFSESSION of the GCM session from 32-bit");
+}
+
 static int run(void)
 {
 	static u8 iv[16] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
@@ -98,6 +134,7 @@ static int run(void)
 	check(sys3(54, fd, COMPAT_CIOCCRYPT, (long)&cop) == -14, "compat bad src pointer gives EFAULT");
 	check(sys3(54, fd, 0xc0046300u | 200, (long)&cop) == -22, "compat unknown ioctl gives EINVAL");
 	check(sys3(54, fd, CIOCFSESSION, (long)&sop.ses) == 0, "CIOCFSESSION from 32-bit");
+	authcrypt(fd);
 	sys3(6, fd, 0, 0);
 	return failures;
 }

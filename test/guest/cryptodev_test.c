@@ -6,7 +6,8 @@
  *   vlab-cryptodev-test kat                      NIST SP 800-38A + RFC 4231
  *   vlab-cryptodev-test errors [--mac]           invalid inputs -> errnos
  *   vlab-cryptodev-test roundtrip FILE           random cases vs host OpenSSL
- *   vlab-cryptodev-test stress PROCS SESS OPS    concurrent mixed sizes
+ *   vlab-cryptodev-test stress PROCS SESS OPS    concurrent mixed sizes, every
+ *                                                session kind, each op checked
  *   vlab-cryptodev-test bench dev|devnozc|sw SIZE PROCS MS
  *   vlab-cryptodev-test ivrace THREADS OPS LEN   implicit-IV CTR, threads
  *   vlab-cryptodev-test inflight THREADS OPS LEN [zc] concurrent big requests
@@ -690,44 +691,297 @@ static uint32_t stress_size(void)
 	return sizes[7 + rnd() % 2];
 }
 
+/*
+ * Session kinds of the stress test. Session 0 of every child is a device
+ * AES session (so a removed device ends every child with ENODEV); the others
+ * cycle through every kind cryptodev-linux offers, whichever path serves it.
+ */
+enum stress_kind {
+	SK_AES_CBC, SK_AES_CTR, SK_AES_ECB,	/* device ciphers */
+	SK_AES_XTS, SK_3DES, SK_NULL, SK_SHA1, SK_SHA256, SK_SHA512, SK_MD5,
+	SK_HMAC, SK_CBC_HMAC, SK_GCM, SK_TLS, SK_SRTP, SK_KINDS
+};
+
+#define SK_FIRST_MIXED SK_AES_XTS
+
+static const char *const stress_kind_name[SK_KINDS] = {
+	"AES-CBC", "AES-CTR", "AES-ECB", "AES-XTS", "3DES-CBC", "NULL",
+	"SHA1", "SHA256", "SHA512", "MD5", "HMAC-SHA256",
+	"AES-CBC+HMAC-SHA1", "AES-GCM", "TLS", "SRTP"
+};
+
+/* Operations per kind, summed over all children (shared, anonymous). */
+static uint64_t *stress_ops;
+
+static int do_auth(int fd, uint32_t ses, int op, uint16_t flags,
+		   const uint8_t *auth, uint32_t auth_len, uint8_t *src,
+		   uint8_t *dst, uint32_t *len, uint8_t *tag, uint32_t tag_len,
+		   uint8_t *iv);
+
+struct stress_ses {
+	enum stress_kind kind;
+	uint32_t id;
+	uint8_t key[32], mkey[32];
+};
+
+static void stress_rand(uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)rnd();
+}
+
+static int stress_open(int fd, struct stress_ses *s)
+{
+	static const struct {
+		uint32_t cipher, keylen, mac, mackeylen;
+	} p[SK_KINDS] = {
+		[SK_AES_CBC] = { CRYPTO_AES_CBC, 16, 0, 0 },
+		[SK_AES_CTR] = { CRYPTO_AES_CTR, 24, 0, 0 },
+		[SK_AES_ECB] = { CRYPTO_AES_ECB, 32, 0, 0 },
+		[SK_AES_XTS] = { CRYPTO_AES_XTS, 32, 0, 0 },
+		[SK_3DES] = { CRYPTO_3DES_CBC, 24, 0, 0 },
+		[SK_NULL] = { CRYPTO_NULL, 0, 0, 0 },
+		[SK_SHA1] = { 0, 0, CRYPTO_SHA1, 0 },
+		[SK_SHA256] = { 0, 0, CRYPTO_SHA2_256, 0 },
+		[SK_SHA512] = { 0, 0, CRYPTO_SHA2_512, 0 },
+		[SK_MD5] = { 0, 0, CRYPTO_MD5, 0 },
+		[SK_HMAC] = { 0, 0, CRYPTO_SHA2_256_HMAC, 32 },
+		[SK_CBC_HMAC] = { CRYPTO_AES_CBC, 16, CRYPTO_SHA1_HMAC, 20 },
+		[SK_GCM] = { CRYPTO_AES_GCM, 16, 0, 0 },
+		[SK_TLS] = { CRYPTO_AES_CBC, 16, CRYPTO_SHA2_256_HMAC, 32 },
+		[SK_SRTP] = { CRYPTO_AES_CTR, 16, CRYPTO_SHA1_HMAC, 20 },
+	};
+
+	stress_rand(s->key, sizeof(s->key));
+	stress_rand(s->mkey, sizeof(s->mkey));
+	return new_session(fd, p[s->kind].cipher, s->key, p[s->kind].keylen,
+			   p[s->kind].mac, s->mkey, p[s->kind].mackeylen, &s->id);
+}
+
+/* The reference cipher (the guest's OpenSSL) for the cipher kinds. */
+static const EVP_CIPHER *stress_evp(enum stress_kind k)
+{
+	switch (k) {
+	case SK_AES_CBC:
+	case SK_CBC_HMAC:
+		return EVP_aes_128_cbc();
+	case SK_AES_CTR:
+		return EVP_aes_192_ctr();
+	case SK_AES_ECB:
+		return EVP_aes_256_ecb();
+	case SK_AES_XTS:
+		return EVP_aes_128_xts();
+	case SK_3DES:
+		return EVP_des_ede3_cbc();
+	default:
+		return NULL;
+	}
+}
+
+static const EVP_MD *stress_md(enum stress_kind k)
+{
+	switch (k) {
+	case SK_SHA1:
+		return EVP_sha1();
+	case SK_SHA256:
+		return EVP_sha256();
+	case SK_SHA512:
+		return EVP_sha512();
+	case SK_MD5:
+		return EVP_md5();
+	default:
+		return NULL;
+	}
+}
+
+/* One-shot, or UPDATE (with RESET) .. FINAL in two or three parts. */
+static int stress_digest(int fd, uint32_t ses, const uint8_t *m, uint32_t len,
+			 uint8_t *out)
+{
+	uint32_t a, b;
+	int err;
+
+	if (len < 3 || rnd() % 2)
+		return do_crypt(fd, ses, COP_ENCRYPT, m, NULL, len, NULL, out, 0);
+	a = 1 + (uint32_t)(rnd() % (len - 2));
+	b = a + (uint32_t)(rnd() % (len - a));
+	err = do_crypt(fd, ses, COP_ENCRYPT, m, NULL, a, NULL, out,
+		       COP_FLAG_UPDATE | COP_FLAG_RESET);
+	if (!err && b > a)
+		err = do_crypt(fd, ses, COP_ENCRYPT, m + a, NULL, b - a, NULL,
+			       out, COP_FLAG_UPDATE);
+	if (!err)
+		err = do_crypt(fd, ses, COP_ENCRYPT, m + b, NULL, len - b, NULL,
+			       out, COP_FLAG_FINAL);
+	return err;
+}
+
+/*
+ * One checked operation (or pair). Returns 0, 3 for a failed ioctl (ENODEV
+ * after a removal, for example) or 4 for output that does not match.
+ */
+static int stress_op(int fd, const struct stress_ses *s, uint8_t *pt,
+		     uint8_t *ct, uint8_t *back, uint32_t len)
+{
+	const EVP_CIPHER *evp = stress_evp(s->kind);
+	const EVP_MD *md = stress_md(s->kind);
+	uint8_t iv[16], iv2[16], mac[64], mac2[64], want[64], aad[20];
+	unsigned int wl = 0;
+	uint32_t n;
+	int err, ol = 0, ol2 = 0;
+
+	stress_rand(iv, sizeof(iv));
+	memcpy(iv2, iv, sizeof(iv));
+	stress_rand(aad, sizeof(aad));
+	switch (s->kind) {
+	case SK_NULL:
+		if (do_crypt(fd, s->id, COP_ENCRYPT, pt, ct, len, NULL, NULL, 0))
+			return 3;
+		return memcmp(pt, ct, len) ? 4 : 0;
+	case SK_SHA1:
+	case SK_SHA256:
+	case SK_SHA512:
+	case SK_MD5:
+		if (stress_digest(fd, s->id, pt, len, mac))
+			return 3;
+		EVP_Digest(pt, len, want, &wl, md, NULL);
+		return memcmp(mac, want, wl) ? 4 : 0;
+	case SK_HMAC:
+		if (stress_digest(fd, s->id, pt, len, mac))
+			return 3;
+		HMAC(EVP_sha256(), s->mkey, 32, pt, len, want, &wl);
+		return memcmp(mac, want, wl) ? 4 : 0;
+	case SK_GCM:
+		/* ciphertext || tag, back with the tag checked; a flipped tag is EBADMSG. */
+		n = len;
+		if (do_auth(fd, s->id, COP_ENCRYPT, 0, aad, 20, pt, ct, &n, NULL,
+			    0, iv))
+			return 3;
+		if (n != len + 16)
+			return 4;
+		if (rnd() % 8 == 0) {
+			ct[len + (rnd() % 16)] ^= 0x10;
+			err = do_auth(fd, s->id, COP_DECRYPT, 0, aad, 20, ct, back,
+				      &n, NULL, 0, iv);
+			return err == -EBADMSG ? 0 : err ? 3 : 4;
+		}
+		if (do_auth(fd, s->id, COP_DECRYPT, 0, aad, 20, ct, back, &n, NULL,
+			    0, iv))
+			return 3;
+		return n != len || memcmp(pt, back, len) ? 4 : 0;
+	case SK_TLS:
+		/* In place: record = CBC(pt || HMAC(aad || pt) || padding). */
+		memcpy(back, pt, len);
+		n = len;
+		if (do_auth(fd, s->id, COP_ENCRYPT, COP_FLAG_AEAD_TLS_TYPE, aad, 13,
+			    back, back, &n, NULL, 0, iv))
+			return 3;
+		if (n % 16 || n < len + 32 + 1)
+			return 4;
+		if (do_auth(fd, s->id, COP_DECRYPT, COP_FLAG_AEAD_TLS_TYPE, aad, 13,
+			    back, back, &n, NULL, 0, iv2))
+			return 3;
+		return n != len || memcmp(pt, back, len) ? 4 : 0;
+	case SK_SRTP:
+		/* A 12-byte header authenticated, the payload ciphered in place. */
+		if (len > 8192)
+			len = 8192;
+		memcpy(back, pt, len + 12);
+		n = len;
+		if (do_auth(fd, s->id, COP_ENCRYPT, COP_FLAG_AEAD_SRTP_TYPE, back,
+			    len + 12, back + 12, back + 12, &n, mac, 10, iv))
+			return 3;
+		if (memcmp(back, pt, 12))
+			return 4;
+		HMAC(EVP_sha1(), s->mkey, 20, back, len + 12, want, &wl);
+		if (memcmp(mac, want, 10))
+			return 4;
+		if (do_auth(fd, s->id, COP_DECRYPT, COP_FLAG_AEAD_SRTP_TYPE, back,
+			    len + 12, back + 12, back + 12, &n, mac, 10, iv))
+			return 3;
+		return memcmp(pt, back, len + 12) ? 4 : 0;
+	default:
+		break;
+	}
+	/* Ciphers (and AES-CBC + HMAC-SHA1): OpenSSL's ciphertext, then back. */
+	{
+		EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+		int ivl = s->kind == SK_AES_ECB ? 0 : 1;
+		uint8_t *ref = malloc(len + 32);
+
+		if (!c || !ref) {
+			EVP_CIPHER_CTX_free(c);
+			free(ref);
+			return 4;
+		}
+		EVP_EncryptInit_ex(c, evp, NULL, s->key, ivl ? iv : NULL);
+		EVP_CIPHER_CTX_set_padding(c, 0);
+		EVP_EncryptUpdate(c, ref, &ol, pt, (int)len);
+		EVP_EncryptFinal_ex(c, ref + ol, &ol2);
+		EVP_CIPHER_CTX_free(c);
+		err = do_crypt(fd, s->id, COP_ENCRYPT, pt, ct, len,
+			       ivl ? iv2 : NULL, s->kind == SK_CBC_HMAC ? mac : NULL, 0);
+		if (err) {
+			free(ref);
+			return 3;
+		}
+		err = ol + ol2 != (int)len || memcmp(ref, ct, len);
+		free(ref);
+		if (err)
+			return 4;
+		memcpy(iv2, iv, sizeof(iv));
+		if (do_crypt(fd, s->id, COP_DECRYPT, ct, back, len,
+			     ivl ? iv2 : NULL, s->kind == SK_CBC_HMAC ? mac2 : NULL, 0))
+			return 3;
+		if (memcmp(pt, back, len))
+			return 4;
+		if (s->kind == SK_CBC_HMAC) {
+			/* cryptodev-linux's order: the MAC of the plaintext both ways. */
+			HMAC(EVP_sha1(), s->mkey, 20, pt, len, want, &wl);
+			if (memcmp(mac, want, 20) || memcmp(mac2, want, 20))
+				return 4;
+		}
+	}
+	return 0;
+}
+
 static int stress_child(int id, int nsess, int nops)
 {
-	static const uint32_t algs[] = { CRYPTO_AES_CBC, CRYPTO_AES_CTR,
-					 CRYPTO_AES_ECB };
-	static uint8_t pt[65536], ct[65536], back[65536];
-	uint32_t ses[64];
+	static uint8_t pt[65536 + 64], ct[65536 + 64], back[65536 + 64];
+	struct stress_ses ses[64];
 	int fd = open_crypto();
 
 	rng_state = 0x9e3779b97f4a7c15ULL * (uint64_t)(id + 1);
 	for (int s = 0; s < nsess && s < 64; s++) {
-		uint8_t key[32];
+		int mixed = id * (nsess - 1) + s - 1;
 
-		for (int i = 0; i < 32; i++)
-			key[i] = (uint8_t)rnd();
-		if (new_session(fd, algs[s % 3], key, 16 + 8 * (s % 3), 0, NULL,
-				0, &ses[s]))
+		ses[s].kind = s == 0 ? (enum stress_kind)(id % SK_FIRST_MIXED) :
+			      (enum stress_kind)(SK_FIRST_MIXED + mixed %
+						 (SK_KINDS - SK_FIRST_MIXED));
+		if (stress_open(fd, &ses[s])) {
+			fprintf(stderr, "child %d: %s session: %s\n", id,
+				stress_kind_name[ses[s].kind], strerror(errno));
 			return 2;
+		}
 	}
 	for (int op = 0; op < nops; op++) {
 		int s = (int)(rnd() % (uint64_t)nsess);
 		uint32_t len = stress_size();
-		uint8_t iv[16], iv2[16];
+		int r;
 
-		for (uint32_t i = 0; i < len; i += 8) {
+		for (uint32_t i = 0; i < len + 16; i += 8) {
 			uint64_t v = rnd();
 
 			memcpy(pt + i, &v, 8);
 		}
-		for (int i = 0; i < 16; i++)
-			iv[i] = (uint8_t)rnd();
-		memcpy(iv2, iv, 16);
-		if (do_crypt(fd, ses[s], COP_ENCRYPT, pt, ct, len,
-			     s % 3 == 2 ? NULL : iv, NULL, 0) ||
-		    do_crypt(fd, ses[s], COP_DECRYPT, ct, back, len,
-			     s % 3 == 2 ? NULL : iv2, NULL, 0))
-			return 3;
-		if (memcmp(pt, back, len))
-			return 4;
+		r = stress_op(fd, &ses[s], pt, ct, back, len);
+		if (r) {
+			fprintf(stderr, "child %d: %s op %d len %u: %s\n", id,
+				stress_kind_name[ses[s].kind], op, len,
+				r == 3 ? "ioctl failed" : "wrong output");
+			return r;
+		}
+		__atomic_add_fetch(&stress_ops[ses[s].kind], 1, __ATOMIC_RELAXED);
 	}
 	/* Sessions left open on purpose: release must free them. */
 	return 0;
@@ -748,11 +1002,21 @@ static int cmd_stress(int argc, char **argv)
 	int nops = argc > 2 ? atoi(argv[2]) : 2000;
 	int nkill = argc > 3 ? atoi(argv[3]) : 0;
 	pid_t pids[64];
-	int ok = 0, killed = 0, bad = 0;
+	int ok = 0, killed = 0, bad = 0, missing = 0;
 	double t0 = now_s();
 
 	if (procs > 64)
 		procs = 64;
+	if (nsess < 1 || nsess > 64)
+		nsess = nsess < 1 ? 1 : 64;
+	stress_ops = mmap(NULL, SK_KINDS * sizeof(*stress_ops),
+			  PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+			  -1, 0);
+	if (stress_ops == MAP_FAILED) {
+		perror("mmap");
+		return 100;
+	}
+	fflush(stdout);
 	for (int i = 0; i < procs; i++) {
 		pids[i] = fork();
 		if (pids[i] == 0)
@@ -781,8 +1045,19 @@ static int cmd_stress(int argc, char **argv)
 	}
 	printf("stress procs %d sessions %d ops %d killed %d ok %d bad %d seconds %.1f\n",
 	       procs, nsess, nops, killed, ok, bad, now_s() - t0);
+	for (int k = 0; k < SK_KINDS; k++) {
+		printf("stress kind %s ops %" PRIu64 "\n", stress_kind_name[k],
+		       stress_ops[k]);
+		if (!stress_ops[k])
+			missing++;
+	}
 	check(bad == 0 && ok + killed == procs, "stress",
 	      "%d children failed", bad);
+	/* Enough sessions for every kind: each one ran and was checked. */
+	if (procs * (nsess - 1) >= SK_KINDS - SK_FIRST_MIXED && procs >= SK_FIRST_MIXED)
+		check(missing == 0, "stress ran every session kind",
+		      "%d kinds without an operation", missing);
+	munmap(stress_ops, SK_KINDS * sizeof(*stress_ops));
 	return failures;
 }
 
@@ -1369,7 +1644,10 @@ static void algs_multipart(int fd, unsigned int seed)
 					}
 			err = do_crypt(fd, ses, COP_ENCRYPT, msg, NULL, len, NULL,
 				       one, 0);
-			/* A stale start, then RESET discards it. */
+			/*
+			 * A stale start, then RESET on the first update sent
+			 * (a cut at 0 sends nothing) discards it.
+			 */
 			if (!err)
 				err = do_crypt(fd, ses, COP_ENCRYPT, msg + 1, NULL,
 					       7, NULL, mac, COP_FLAG_UPDATE);
@@ -1379,7 +1657,7 @@ static void algs_multipart(int fd, unsigned int seed)
 				err = do_crypt(fd, ses, COP_ENCRYPT, msg + off,
 					       NULL, (uint32_t)(cut[c] - off), NULL,
 					       mac, COP_FLAG_UPDATE |
-					       (c == 0 ? COP_FLAG_RESET : 0));
+					       (off == 0 ? COP_FLAG_RESET : 0));
 				off = cut[c];
 			}
 			if (!err && off == 0)

@@ -21,11 +21,15 @@ test('vlab bench backend: AES rows for every size and depth, hash/HMAC rows, tar
     assert.ok(row.cpu.backendUsPerOp > 0 && row.cpu.harnessUsPerOp > 0 && row.cpu.rawUsPerOp > 0);
     assert.ok(Math.abs(row.cpu.ratio - row.cpu.rawUsPerOp / row.cpu.backendUsPerOp) < 0.01 * row.cpu.ratio + 0.002, 'cpu ratio is raw ÷ back-end CPU per request');
     assert.ok(row.cpu.backendRunning > 0 && row.cpu.backendRunning <= 1.05 && row.cpu.backendWaitingForCpu >= 0);
+    assert.equal(row.outputChecked, row.depth, 'every request\'s ciphertext was checked against node:crypto');
   }
   assert.equal(report.reference, 'raw OpenSSL EVP, one context reused, in place');
   assert.deepEqual(report.digestSkipped, []);
   assert.deepEqual(report.digestRows.map((r) => `${r.algorithm} ${r.size}`), ['SHA-256 64', 'SHA-256 16384', 'HMAC-SHA-256 64', 'HMAC-SHA-256 16384']);
-  for (const row of report.digestRows) assert.ok(row.ops > 0 && row.rawEngineMbPerSec > 0 && row.ratio > 0, `${row.algorithm} ${row.size} B measured against raw EVP`);
+  for (const row of report.digestRows) {
+    assert.ok(row.ops > 0 && row.rawEngineMbPerSec > 0 && row.ratio > 0, `${row.algorithm} ${row.size} B measured against raw EVP`);
+    assert.equal(row.outputChecked, row.depth, `${row.algorithm} ${row.size} B: every digest checked against node:crypto`);
+  }
   assert.equal(report.targets.smallOpsPerSec, report.rows.find((r) => r.size === 64 && r.depth === 64)?.medianSliceOpsPerSec);
   assert.equal(report.targets.largeRatio, report.rows.find((r) => r.size === 16384 && r.depth === 64)?.ratio);
   assert.equal(report.targets.largeCpuRatio, report.rows.find((r) => r.size === 16384 && r.depth === 64)?.cpu?.ratio);

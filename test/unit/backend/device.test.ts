@@ -3,6 +3,7 @@ import * as crypto from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import * as S from '../../../backend/crypto/spec';
 import type { TestFrontend } from '../../../backend/harness/frontend';
+import { testEngines } from './engine-matrix';
 import { type Fixture, startBackend } from './helpers';
 
 function openssl(name: string, key: Buffer, iv: Buffer | null, data: Buffer, encrypt: boolean): Buffer {
@@ -11,11 +12,11 @@ function openssl(name: string, key: Buffer, iv: Buffer | null, data: Buffer, enc
   return Buffer.concat([c.update(data), c.final()]);
 }
 
-describe('virtio-crypto device through the vhost-user front-end harness', () => {
+for (const { name: engineName, make, skip } of testEngines()) describe(`virtio-crypto device through the vhost-user front-end harness (engine ${engineName})`, { skip }, () => {
   let fx: Fixture;
   let fe: TestFrontend;
   before(async () => {
-    fx = startBackend();
+    fx = startBackend({ engine: make() });
     fe = await fx.connect();
   });
   after(() => fx.close());
@@ -24,7 +25,8 @@ describe('virtio-crypto device through the vhost-user front-end harness', () => 
     { alg: S.VIRTIO_CRYPTO_CIPHER_AES_CBC, name: (k: number) => `aes-${k * 8}-cbc`, keys: [16, 24, 32], iv: true, len: 64 },
     { alg: S.VIRTIO_CRYPTO_CIPHER_AES_CTR, name: (k: number) => `aes-${k * 8}-ctr`, keys: [16, 32], iv: true, len: 61 },
     { alg: S.VIRTIO_CRYPTO_CIPHER_AES_ECB, name: (k: number) => `aes-${k * 8}-ecb`, keys: [16, 32], iv: false, len: 48 },
-    { alg: S.VIRTIO_CRYPTO_CIPHER_AES_XTS, name: (k: number) => `aes-${k * 4}-xts`, keys: [32, 64], iv: true, len: 40 },
+    // /dev/crypto refuses XTS with a partial last block (cryptodev-linux's rule): whole blocks there.
+    { alg: S.VIRTIO_CRYPTO_CIPHER_AES_XTS, name: (k: number) => `aes-${k * 4}-xts`, keys: [32, 64], iv: true, len: engineName === 'cryptodev' ? 48 : 40 },
   ];
   for (const m of modes) {
     for (const keyLen of m.keys) {
@@ -157,6 +159,6 @@ describe('virtio-crypto device through the vhost-user front-end harness', () => 
     assert.equal(q.slots.length, 128);
     assert.match(q.slots, /^[.adu]+$/);
     assert.ok(q.recent.length > 0);
-    assert.equal(snap.engine.name, 'openssl');
+    assert.equal(snap.engine.name, engineName);
   });
 });

@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import { describe, it } from 'node:test';
-import { type CryptoEngine, DIGEST_BYTES, EngineUnavailableError, EngineUnsupportedError, type HashAlg } from '../../../backend/crypto/engine';
+import { DIGEST_BYTES, EngineUnavailableError, EngineUnsupportedError, type HashAlg } from '../../../backend/crypto/engine';
 import { createEngine } from '../../../backend/crypto/engines';
 import { EvpEngine } from '../../../backend/crypto/evp-engine';
 import { NodeEngine } from '../../../backend/crypto/node-engine';
+import { testEngines } from './engine-matrix';
 
-const ENGINES: readonly [string, () => CryptoEngine][] = [['openssl (native EVP)', () => EvpEngine.open()], ['node', () => new NodeEngine()]];
 const HASHES: readonly HashAlg[] = ['md5', 'sha1', 'sha224', 'sha256', 'sha384', 'sha512'];
 
 describe('crypto engines', () => {
@@ -23,8 +23,8 @@ describe('crypto engines', () => {
     assert.throws(() => createEngine('cryptodev', { cryptodevPath: '/nonexistent/crypto' }), (err: unknown) =>
       err instanceof EngineUnavailableError && err.engine === 'cryptodev' && /unavailable: \/nonexistent\/crypto does not exist/.test(err.message));
   });
-  for (const [name, make] of ENGINES) {
-    describe(name, () => {
+  for (const { name, make, skip } of testEngines()) {
+    describe(`engine ${name}`, { skip }, () => {
       it('refuses unsupported keys with EngineUnsupportedError (→ NOTSUPP / refused session)', () => {
         const e = make();
         assert.throws(() => e.prepareCipher('cbc', Buffer.alloc(20)), EngineUnsupportedError);
@@ -33,7 +33,10 @@ describe('crypto engines', () => {
       });
       it('ciphers like node:crypto into the given dst, also in place (dst === src)', () => {
         const e = make();
-        for (const [mode, keyLen, len, ossl] of [['cbc', 32, 64, 'aes-256-cbc'], ['ctr', 16, 61, 'aes-128-ctr'], ['ecb', 24, 48, 'aes-192-ecb'], ['xts', 64, 40, 'aes-256-xts']] as const) {
+        // /dev/crypto (cryptodev-linux and our driver) refuses XTS with a partial last block (EINVAL):
+        // whole blocks there, ciphertext stealing (40 bytes) on the others.
+        const xtsLen = name === 'cryptodev' ? 48 : 40;
+        for (const [mode, keyLen, len, ossl] of [['cbc', 32, 64, 'aes-256-cbc'], ['ctr', 16, 61, 'aes-128-ctr'], ['ecb', 24, 48, 'aes-192-ecb'], ['xts', 64, xtsLen, 'aes-256-xts']] as const) {
           const key = crypto.randomBytes(keyLen);
           const iv = mode === 'ecb' ? null : crypto.randomBytes(16);
           const src = crypto.randomBytes(len);

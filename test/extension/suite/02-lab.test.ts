@@ -5,7 +5,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { GUEST_TOOL_PATH, buildDriver, pushGuestTool } from '../../../extension/core/driver';
@@ -93,6 +93,11 @@ async function guestDmesg(lab: VlabApi): Promise<string> {
 
 function describeWindow(w: Window): string {
   return `${w.reqPerSec.toFixed(1)} req/s, ${w.kibPerSec.toFixed(0)} KiB/s, backend CPU ${w.backendCpuPct.toFixed(1)}%`;
+}
+
+/** The machine's 1/5/15-minute load averages (the ratio depends on what else runs on the 2 cores). */
+function load(): string {
+  return loadavg().map((l) => l.toFixed(2)).join(' / ');
 }
 
 describe('lab through the extension', function () {
@@ -192,7 +197,7 @@ describe('lab through the extension', function () {
     const c = mean(closed);
     const o = mean(open);
     measured(`guest workload, rings view closed: ${describeWindow(c)}`);
-    measured(`guest workload, rings view open:   ${describeWindow(o)} (throughput open/closed ${(o.kibPerSec / c.kibPerSec).toFixed(2)}, 2 alternating rounds of 3 s)`);
+    measured(`guest workload, rings view open:   ${describeWindow(o)} (throughput open/closed ${(o.kibPerSec / c.kibPerSec).toFixed(2)}, 2 alternating rounds of 3 s; load average ${load()}; per round open/closed ${open.map((w, i) => (w.kibPerSec / closed[i]!.kibPerSec).toFixed(2)).join(', ')})`);
 
     // A recorded trace replays with the same frames.
     const traceFile = join(mkdtempSync(join(tmpdir(), 'vlab-trace-')), 'rings.jsonl');

@@ -13,12 +13,14 @@ import { telemetryRequest } from '../../../backend/telemetry-client';
 import { TraceRecorder, parseTrace } from '../../../backend/trace';
 import type { VirtioDeviceQueues, VirtioDeviceStatus, VirtioQueueStatus } from '../../core/qmp-virtio';
 import { renderWebview, webviewOptions } from '../webview-html';
-import { chainFromReply, frameFromSnapshot, sameMotion } from './frames';
+import { chainFromReply, frameFromSnapshot, sameMotion, withAvailRing } from './frames';
 import { MAX_DEVICES, MAX_HISTORY, parseFromWebview, type ChainDetail, type DeviceFrame, type FeedState, type HistoryCursor, type RingsFrame, type ToWebview } from './messages';
 import { TelemetryFeed } from './telemetry-feed';
 
 /** Subscription rate while nothing moves. */
 export const IDLE_MS = 1000;
+/** How often the control queue's avail ring header is asked from the backend (it moves only on session setup). */
+const CONTROL_AVAIL_MS = 1000;
 /** Unchanged snapshots before the rate drops. */
 const IDLE_AFTER = 10;
 
@@ -89,6 +91,9 @@ export class RingsPanel implements vscode.Disposable {
   private recorder: { rec: TraceRecorder; fd: number; file: string } | undefined;
   private trace: string | undefined;
   private playTimer: NodeJS.Timeout | undefined;
+  private controlAvail: unknown;
+  private controlAskedAt = 0;
+  private controlAsking = false;
   private readonly statsData: RingsStats = {
     framesPosted: 0, framesDrawn: 0, snapshotsReceived: 0, snapshotsSkipped: 0, lastDrawn: undefined, drawnAtMs: [], usedIdxTrail: [],
     feedState: 'connecting', rateMs: 0, cursor: { pos: 0, count: 0, live: true }, shown: undefined, recording: undefined, trace: undefined, lastChain: undefined,
@@ -191,9 +196,23 @@ export class RingsPanel implements vscode.Disposable {
     this.addFrame(snapshot);
   }
 
+  /**
+   * The crypto device's control queue as QMP reports it; when QEMU leaves its avail idx out (7.2,
+   * vhost started), the idx the backend last read from the guest's avail ring (asked at most once
+   * a second, never awaited on the frame path).
+   */
   private controlQueue(): ControlQueue | undefined {
     const q = this.source.device()?.queues.at(-1);
-    return q?.owner === 'qemu' ? q : undefined;
+    if (q?.owner !== 'qemu') return undefined;
+    const socket = this.source.telemetrySocket();
+    if (q.availIdx === null && q.availAddr > 0 && socket && !this.controlAsking && Date.now() - this.controlAskedAt >= CONTROL_AVAIL_MS) {
+      this.controlAsking = true;
+      this.controlAskedAt = Date.now();
+      telemetryRequest(socket, { type: 'avail', addr: q.availAddr })
+        .then((reply) => { this.controlAvail = reply; }, () => undefined)
+        .finally(() => { this.controlAsking = false; });
+    }
+    return withAvailRing(q, this.controlAvail);
   }
 
   /** A new snapshot: kept and shown when something moved; the rate follows the motion. */
@@ -366,7 +385,15 @@ export class RingsPanel implements vscode.Disposable {
 
   async requestDevices(): Promise<DeviceFrame[]> {
     try {
-      const devices = deviceFrames(await this.source.devices());
+      const socket = this.source.telemetrySocket();
+      const list = await Promise.all((await this.source.devices()).map(async (d) => {
+        // The crypto device's control queue: QEMU 7.2 leaves its avail idx out; the backend reads it.
+        const q = d.queues.at(-1);
+        if (d.name !== 'virtio-crypto' || q?.owner !== 'qemu' || q.availIdx !== null || q.availAddr <= 0 || !socket) return d;
+        const reply = await telemetryRequest(socket, { type: 'avail', addr: q.availAddr }).catch(() => undefined);
+        return { ...d, queues: [...d.queues.slice(0, -1), withAvailRing(q, reply)] };
+      }));
+      const devices = deviceFrames(list);
       this.post({ type: 'devices', devices, message: `${devices.length} virtio devices (QMP)` });
       return devices;
     } catch (err) {

@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { VirtioDeviceStatus } from '../../../extension/core/qmp-virtio';
-import { frameFromSnapshot } from '../../../extension/vscode/rings/frames';
+import { frameFromSnapshot, withAvailRing } from '../../../extension/vscode/rings/frames';
 import { MAX_RECENT, MAX_SLOTS, parseFromWebview } from '../../../extension/vscode/rings/messages';
 
 /** Shaped like the backend's snapshot (backend/telemetry-schema.ts BackendSnapshot). */
@@ -49,6 +49,17 @@ describe('rings frames from telemetry', () => {
     const control = frameFromSnapshot(snapshot(), 1, 1, dev).queues.find((q) => q.source === 'qmp')!;
     assert.equal(control.availIdx, null);
     assert.equal(control.usedIdx, 324);
+  });
+
+  it("the control queue's avail index is the one the backend read from the guest's avail ring when QMP leaves it out", () => {
+    const qmp = { index: 1, owner: 'qemu' as const, size: 1024, availAddr: 0x7f000, lastAvailIdx: null, shadowAvailIdx: null, availIdx: null, usedIdx: 324, inUse: 0 };
+    const read = withAvailRing(qmp, { type: 'avail', addr: 0x7f000, flags: 1, idx: 324 });
+    const control = frameFromSnapshot(snapshot(), 1, 1, { queues: [{ index: 0, owner: 'backend' }, read] } as unknown as VirtioDeviceStatus).queues.find((q) => q.source === 'qmp')!;
+    assert.equal(control.availIdx, 324);
+    assert.equal(withAvailRing(qmp, { type: 'avail', addr: 0x80000, flags: 0, idx: 5 }).availIdx, null, 'a reply for another ring address is ignored');
+    assert.equal(withAvailRing(qmp, { type: 'error', message: 'x' }).availIdx, null);
+    assert.equal(withAvailRing(qmp, { type: 'avail', addr: 0x7f000, flags: 0, idx: 70000 }).availIdx, null, 'not a u16');
+    assert.equal(withAvailRing({ ...qmp, availIdx: 9 }, { type: 'avail', addr: 0x7f000, flags: 0, idx: 5 }).availIdx, 9, 'what QEMU reports stays');
   });
 
   it('adds the control queue from QMP when QEMU services it', () => {

@@ -104,8 +104,11 @@ export type FromWebview =
   | { type: 'record'; on: boolean }
   | { type: 'openTrace' }
   | { type: 'devices' }
-  /** acknowledges a drawn frame: lets tests (and the frame-rate readout) see what reached the screen */
-  | { type: 'drawn'; seq: number; queues: number; slotsDrawn: number };
+  /**
+   * acknowledges drawn frames (batched: `frames` drawn since the previous ack, the last one `seq`):
+   * lets tests (and the frame-rate readout) see what reached the screen
+   */
+  | { type: 'drawn'; seq: number; queues: number; slotsDrawn: number; frames: number };
 
 export const MAX_SLOTS = 1024; // VIRTQUEUE_MAX_SIZE in QEMU 7.2
 export const MAX_RECENT = 16;
@@ -138,8 +141,8 @@ export function parseFromWebview(raw: unknown): FromWebview | undefined {
     case 'record':
       return typeof raw.on === 'boolean' ? { type: 'record', on: raw.on } : undefined;
     case 'drawn':
-      if (isCount(raw.seq, Number.MAX_SAFE_INTEGER) && isCount(raw.queues, MAX_QUEUES) && isCount(raw.slotsDrawn, MAX_SLOTS * MAX_QUEUES)) {
-        return { type: 'drawn', seq: raw.seq, queues: raw.queues, slotsDrawn: raw.slotsDrawn };
+      if (isCount(raw.seq, Number.MAX_SAFE_INTEGER) && isCount(raw.queues, MAX_QUEUES) && isCount(raw.slotsDrawn, MAX_SLOTS * MAX_QUEUES) && isCount(raw.frames, 10_000) && raw.frames > 0) {
+        return { type: 'drawn', seq: raw.seq, queues: raw.queues, slotsDrawn: raw.slotsDrawn, frames: raw.frames };
       }
       return undefined;
     default:

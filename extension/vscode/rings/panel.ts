@@ -17,6 +17,8 @@ import { chainFromReply, frameFromSnapshot, sameMotion, withAvailRing } from './
 import { MAX_DEVICES, MAX_HISTORY, parseFromWebview, type ChainDetail, type DeviceFrame, type FeedState, type HistoryCursor, type RingsFrame, type ToWebview } from './messages';
 import { TelemetryFeed } from './telemetry-feed';
 
+/** Slowest moving rate of a panel that is visible but not the active editor. */
+const BACKGROUND_MS = 200;
 /** Subscription rate while nothing moves. */
 export const IDLE_MS = 1000;
 /** How often the control queue's avail ring header is asked from the backend (it moves only on session setup). */
@@ -42,8 +44,6 @@ export interface RingsStats {
   /** snapshots in which nothing moved (not posted) */
   snapshotsSkipped: number;
   lastDrawn: { seq: number; slotsDrawn: number; queues: number } | undefined;
-  /** extension-clock times of the last drawn acknowledgements (at most 200) */
-  drawnAtMs: number[];
   /** first queue's usedIdx per posted frame, newest 200 */
   usedIdxTrail: number[];
   feedState: FeedState;
@@ -95,7 +95,7 @@ export class RingsPanel implements vscode.Disposable {
   private controlAskedAt = 0;
   private controlAsking = false;
   private readonly statsData: RingsStats = {
-    framesPosted: 0, framesDrawn: 0, snapshotsReceived: 0, snapshotsSkipped: 0, lastDrawn: undefined, drawnAtMs: [], usedIdxTrail: [],
+    framesPosted: 0, framesDrawn: 0, snapshotsReceived: 0, snapshotsSkipped: 0, lastDrawn: undefined, usedIdxTrail: [],
     feedState: 'connecting', rateMs: 0, cursor: { pos: 0, count: 0, live: true }, shown: undefined, recording: undefined, trace: undefined, lastChain: undefined,
   };
 
@@ -147,7 +147,7 @@ export class RingsPanel implements vscode.Disposable {
 
   stats(): RingsStats {
     return {
-      ...this.statsData, snapshotsReceived: this.feed.received, rateMs: this.feed.rateMs, drawnAtMs: [...this.statsData.drawnAtMs], usedIdxTrail: [...this.statsData.usedIdxTrail],
+      ...this.statsData, snapshotsReceived: this.feed.received, rateMs: this.feed.rateMs, usedIdxTrail: [...this.statsData.usedIdxTrail],
       cursor: this.cursor(), recording: this.recorder ? { file: this.recorder.file, frames: this.recorder.rec.frames, bytes: this.recorder.rec.bytes } : undefined, trace: this.trace,
     };
   }
@@ -167,11 +167,21 @@ export class RingsPanel implements vscode.Disposable {
     return { pos: Math.max(0, this.pos), count: this.history.length, live: !this.paused && this.trace === undefined };
   }
 
+  /**
+   * The subscription's interval while things move: the configured rate while the panel is the active
+   * editor, a quarter of it while it is visible beside another one the user works in.
+   */
+  private movingRateMs(): number {
+    return this.panel.active ? this.refreshMs : Math.max(4 * this.refreshMs, BACKGROUND_MS);
+  }
+
   private onVisibility(): void {
     // Hidden: nobody looks, so nobody asks the backend (the webview is discarded too).
     if (this.trace !== undefined) return;
-    if (this.panel.visible) this.feed.start();
-    else if (!this.recorder) this.feed.stop();
+    if (this.panel.visible) {
+      if (this.idle < IDLE_AFTER) this.feed.setInterval(this.movingRateMs());
+      this.feed.start();
+    } else if (!this.recorder) this.feed.stop();
   }
 
   private onFeedState(state: 'connecting' | 'live' | 'waiting', detail: string): void {
@@ -225,7 +235,7 @@ export class RingsPanel implements vscode.Disposable {
       return;
     }
     this.idle = 0;
-    this.feed.setInterval(this.refreshMs);
+    this.feed.setInterval(this.movingRateMs());
     this.seq++;
     this.last = frame;
     this.history.push({ frame, snapshot, control, atMs: frame.timeMs });
@@ -449,10 +459,8 @@ export class RingsPanel implements vscode.Disposable {
         break;
       }
       case 'drawn':
-        this.statsData.framesDrawn++;
+        this.statsData.framesDrawn += msg.frames;
         this.statsData.lastDrawn = { seq: msg.seq, slotsDrawn: msg.slotsDrawn, queues: msg.queues };
-        this.statsData.drawnAtMs.push(Date.now());
-        if (this.statsData.drawnAtMs.length > 200) this.statsData.drawnAtMs.shift();
         break;
     }
   }

@@ -17,6 +17,10 @@ declare function acquireVsCodeApi(): VsCodeApi;
 
 const vscode = acquireVsCodeApi();
 const SPARK_POINTS = 120;
+const SPARK_W = 160;
+const SPARK_H = 30;
+/** Drawn frames are acknowledged in batches, at most this often (one message per frame cost as much as a frame). */
+const ACK_MS = 500;
 const CELL = 9;
 const GAP = 1;
 const GRID_COLS = 32;
@@ -66,26 +70,37 @@ class Palette {
 }
 const palette = new Palette();
 
+/** A rate history drawn on a small canvas (one path per update; no SVG re-layout). */
 class Sparkline {
   private readonly values: number[] = [];
-  readonly element = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
-  private readonly line = document.createElementNS('http://www.w3.org/2000/svg', 'polyline');
+  readonly element: HTMLCanvasElement;
+  private readonly ctx: CanvasRenderingContext2D;
   readonly label = el('span', 'spark-label');
 
   constructor(private readonly unit: string) {
-    this.element.setAttribute('class', 'spark');
-    this.element.setAttribute('viewBox', `0 0 ${SPARK_POINTS} 30`);
-    this.element.setAttribute('preserveAspectRatio', 'none');
-    this.line.setAttribute('class', 'spark-line');
-    this.element.append(this.line);
+    this.element = canvas(SPARK_W, SPARK_H, 'spark', `${unit} over the last ${SPARK_POINTS} updates`);
+    this.ctx = this.element.getContext('2d')!;
   }
 
   push(v: number): void {
     this.values.push(v);
     if (this.values.length > SPARK_POINTS) this.values.shift();
-    const max = Math.max(1, ...this.values);
+    let max = 1;
+    for (const x of this.values) if (x > max) max = x;
+    const c = this.ctx;
+    const dx = SPARK_W / SPARK_POINTS;
     const start = SPARK_POINTS - this.values.length;
-    this.line.setAttribute('points', this.values.map((x, i) => `${start + i},${(29 - (x / max) * 28).toFixed(1)}`).join(' '));
+    c.clearRect(0, 0, SPARK_W, SPARK_H);
+    c.strokeStyle = palette.get('--vscode-charts-purple', '#b180d7');
+    c.lineWidth = 1.5;
+    c.beginPath();
+    this.values.forEach((x, i) => {
+      const px = (start + i) * dx;
+      const py = SPARK_H - 1 - (x / max) * (SPARK_H - 2);
+      if (i === 0) c.moveTo(px, py);
+      else c.lineTo(px, py);
+    });
+    c.stroke();
     setText(this.label, `${formatRate(v)} ${this.unit}`);
   }
 }
@@ -467,6 +482,11 @@ class RingsApp {
   private prevBytes: { bytes: number; timeMs: number } | undefined;
   private drawTimes: number[] = [];
   private pending: Extract<ToWebview, { type: 'frame' }> | undefined;
+  private metaAt = -Infinity;
+  private unacked = 0;
+  private ack: Extract<FromWebview, { type: 'drawn' }> | undefined;
+  private ackAt = -Infinity;
+  private ackTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor() {
     document.getElementById('throughput')!.append(this.bytes.element, this.bytes.label);
@@ -574,11 +594,29 @@ class RingsApp {
     const now = performance.now();
     this.drawTimes.push(now);
     while (this.drawTimes.length && now - this.drawTimes[0]! > 2000) this.drawTimes.shift();
-    const fps = this.drawTimes.length / 2;
-    setText(this.meta, `engine ${frame.engine} · backend pid ${frame.backendPid ?? '-'} · ${frame.requests} requests · ${fps.toFixed(1)} updates/s${rateMs ? ` (asks every ${rateMs} ms)` : ''}`);
+    // The readout changes once a second, not per frame (each text change re-lays out the header).
+    if (now - this.metaAt >= 1000 || !live) {
+      this.metaAt = now;
+      const fps = this.drawTimes.length / 2;
+      setText(this.meta, `engine ${frame.engine} · backend pid ${frame.backendPid ?? '-'} · ${frame.requests} requests · ${fps.toFixed(1)} updates/s${rateMs ? ` (asks every ${rateMs} ms)` : ''}`);
+    }
     document.body.dataset.seq = String(frame.seq);
     document.body.dataset.pos = String(pos);
-    vscode.postMessage({ type: 'drawn', seq: frame.seq, queues: frame.queues.length, slotsDrawn });
+    this.unacked++;
+    this.ack = { type: 'drawn', seq: frame.seq, queues: frame.queues.length, slotsDrawn, frames: this.unacked };
+    // Live frames are acknowledged in batches; a frame the user asked for (seek, pause) at once.
+    if (!live || now - this.ackAt >= ACK_MS) this.flushAck();
+    else if (!this.ackTimer) this.ackTimer = setTimeout(() => this.flushAck(), ACK_MS);
+  }
+
+  private flushAck(): void {
+    clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+    if (!this.ack) return;
+    this.ackAt = performance.now();
+    vscode.postMessage(this.ack);
+    this.ack = undefined;
+    this.unacked = 0;
   }
 }
 

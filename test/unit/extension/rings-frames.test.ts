@@ -92,14 +92,14 @@ describe('messages from the webview are validated', () => {
   it('accepts the declared shapes only', () => {
     assert.deepEqual(parseFromWebview({ type: 'ready' }), { type: 'ready' });
     assert.deepEqual(parseFromWebview({ type: 'pause', extra: 1 }), { type: 'pause' });
-    assert.deepEqual(parseFromWebview({ type: 'drawn', seq: 3, queues: 2, slotsDrawn: 100 }), { type: 'drawn', seq: 3, queues: 2, slotsDrawn: 100 });
+    assert.deepEqual(parseFromWebview({ type: 'drawn', seq: 3, queues: 2, slotsDrawn: 100, frames: 4 }), { type: 'drawn', seq: 3, queues: 2, slotsDrawn: 100, frames: 4 });
     assert.deepEqual(parseFromWebview({ type: 'chain', queue: 0, head: 17 }), { type: 'chain', queue: 0, head: 17 });
     assert.deepEqual(parseFromWebview({ type: 'seek', pos: 4 }), { type: 'seek', pos: 4 });
     assert.deepEqual(parseFromWebview({ type: 'record', on: true }), { type: 'record', on: true });
   });
 
   it('rejects unknown types, wrong field types, negative and oversized counts', () => {
-    for (const bad of [null, 'ready', [], {}, { type: 'eval' }, { type: 'drawn', seq: -1, queues: 1, slotsDrawn: 1 },
+    for (const bad of [null, 'ready', [], {}, { type: 'eval' }, { type: 'drawn', seq: -1, queues: 1, slotsDrawn: 1, frames: 1 }, { type: 'drawn', seq: 1, queues: 1, slotsDrawn: 1, frames: 0 }, { type: 'drawn', seq: 1, queues: 1, slotsDrawn: 1 },
       { type: 'drawn', seq: 1.5, queues: 1, slotsDrawn: 1 }, { type: 'drawn', seq: 1, queues: 99, slotsDrawn: 1 },
       { type: 'drawn', seq: 1, queues: 1, slotsDrawn: 1e9 }, { type: 'drawn', seq: '1', queues: 1, slotsDrawn: 1 },
       { type: 'chain', queue: 0, head: 1024 }, { type: 'chain', queue: 0, head: -1 }, { type: 'seek', pos: 'x' }, { type: 'record', on: 1 }, { type: 'step' }]) {

@@ -110,6 +110,16 @@ export type FromWebview =
    */
   | { type: 'drawn'; seq: number; queues: number; slotsDrawn: number; frames: number };
 
+/**
+ * What the webview keeps in its VS Code state (vscode.setState), and what the serializer gets back
+ * after a window reload: the source (a trace file, or live), live pause, and the selected slot.
+ */
+export interface PanelState {
+  trace?: string;
+  paused?: boolean;
+  selected?: { queue: number; head: number };
+}
+
 export const MAX_SLOTS = 1024; // VIRTQUEUE_MAX_SIZE in QEMU 7.2
 export const MAX_RECENT = 16;
 export const MAX_QUEUES = 16;
@@ -122,6 +132,17 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 
 function isCount(v: unknown, max: number): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max;
+}
+
+/** Validates a saved panel state (it comes back from the webview: untrusted); unknown fields are dropped. */
+export function parsePanelState(raw: unknown): PanelState {
+  if (!isRecord(raw)) return {};
+  const out: PanelState = {};
+  if (typeof raw.trace === 'string' && raw.trace.length > 0 && raw.trace.length <= 4096) out.trace = raw.trace;
+  if (raw.paused === true) out.paused = true;
+  const sel = raw.selected;
+  if (isRecord(sel) && isCount(sel.queue, MAX_QUEUES) && isCount(sel.head, MAX_SLOTS - 1)) out.selected = { queue: sel.queue, head: sel.head };
+  return out;
 }
 
 /** Validates a message from the webview; anything else is dropped (returns undefined). */

@@ -14,7 +14,7 @@ import { TraceRecorder, parseTrace } from '../../../backend/trace';
 import type { VirtioDeviceQueues, VirtioDeviceStatus, VirtioQueueStatus } from '../../core/qmp-virtio';
 import { renderWebview, webviewOptions } from '../webview-html';
 import { chainFromReply, frameFromSnapshot, sameMotion, withAvailRing } from './frames';
-import { MAX_DEVICES, MAX_HISTORY, parseFromWebview, type ChainDetail, type DeviceFrame, type FeedState, type HistoryCursor, type RingsFrame, type ToWebview } from './messages';
+import { MAX_DEVICES, MAX_HISTORY, parseFromWebview, parsePanelState, type ChainDetail, type DeviceFrame, type FeedState, type HistoryCursor, type RingsFrame, type ToWebview } from './messages';
 import { TelemetryFeed } from './telemetry-feed';
 
 /** Slowest moving rate of a panel that is visible but not the active editor. */
@@ -58,11 +58,6 @@ export interface RingsStats {
   lastChain: ChainDetail | string | undefined;
 }
 
-/** Webview state kept by VS Code across reloads (untrusted when it comes back). */
-interface PanelState {
-  trace?: string;
-}
-
 type ControlQueue = Extract<VirtioQueueStatus, { owner: 'qemu' }>;
 
 function deviceFrames(list: readonly VirtioDeviceQueues[]): DeviceFrame[] {
@@ -91,6 +86,8 @@ export class RingsPanel implements vscode.Disposable {
   private recorder: { rec: TraceRecorder; fd: number; file: string } | undefined;
   private trace: string | undefined;
   private playTimer: NodeJS.Timeout | undefined;
+  /** revived paused: freeze on the first frame shown */
+  private pauseWhenShown = false;
   private controlAvail: unknown;
   private controlAskedAt = 0;
   private controlAsking = false;
@@ -115,8 +112,10 @@ export class RingsPanel implements vscode.Disposable {
     panel.webview.options = webviewOptions(extensionUri, true);
     const p = new RingsPanel(panel, extensionUri, source, refreshMs);
     RingsPanel.current = p;
-    const trace = typeof state === 'object' && state !== null && typeof (state as PanelState).trace === 'string' ? (state as PanelState).trace : undefined;
-    if (trace && fs.existsSync(trace)) p.openTrace(trace);
+    // The webview restores its selected slot itself (from the same state); the source and pause are ours.
+    const saved = parsePanelState(state);
+    if (saved.trace && fs.existsSync(saved.trace)) p.openTrace(saved.trace);
+    else if (saved.paused) p.pauseWhenShown = true;
     return p;
   }
 
@@ -247,6 +246,10 @@ export class RingsPanel implements vscode.Disposable {
     if (!this.paused) {
       this.pos = this.history.length - 1;
       this.show();
+      if (this.pauseWhenShown) {
+        this.pauseWhenShown = false;
+        this.setPaused(true);
+      }
     }
   }
 

@@ -7,11 +7,12 @@
  * webpack; DOM is built with createElement/textContent only. Colours are the theme's.
  */
 import { SLOT_LABEL, SLOT_STATES, slotStateOf, type SlotState } from '../../../backend/telemetry-schema';
-import type { ChainDetail, DeviceFrame, FromWebview, QueueFrame, RingsFrame, ToWebview } from '../rings/messages';
+import { parsePanelState, type ChainDetail, type DeviceFrame, type FromWebview, type PanelState, type QueueFrame, type RingsFrame, type ToWebview } from '../rings/messages';
 
 interface VsCodeApi {
   postMessage(message: FromWebview): void;
   setState(state: unknown): void;
+  getState(): unknown;
 }
 declare function acquireVsCodeApi(): VsCodeApi;
 
@@ -208,6 +209,13 @@ class QueueView {
     const state = slotStateOf(this.drawnSlots[i] ?? '') ?? 'free';
     this.grid.setAttribute('aria-label', `descriptor table: slot ${i} selected, ${SLOT_LABEL[state]} (Enter decodes its chain)`);
     if (pick) this.onPick(this.queueIndex, i);
+  }
+
+  /** Selects slot `i` and asks its chain (restoring a selection); false while the slot is not drawn yet. */
+  selectSlot(i: number): boolean {
+    if (i < 0 || i >= this.drawnSlots.length) return false;
+    this.select(i, true);
+    return true;
   }
 
   private paintCell(i: number): void {
@@ -482,6 +490,10 @@ class RingsApp {
   private prevBytes: { bytes: number; timeMs: number } | undefined;
   private drawTimes: number[] = [];
   private pending: Extract<ToWebview, { type: 'frame' }> | undefined;
+  /** kept by VS Code across reloads (the serializer gets it back); untrusted when it comes back */
+  private readonly state: PanelState = parsePanelState(vscode.getState());
+  /** a selection saved before a reload, applied when its queue is drawn */
+  private restore = this.state.selected;
   private metaAt = -Infinity;
   private unacked = 0;
   private ack: Extract<FromWebview, { type: 'drawn' }> | undefined;
@@ -508,6 +520,7 @@ class RingsApp {
       }
     });
     window.addEventListener('message', (event: MessageEvent<ToWebview>) => this.onMessage(event.data));
+    this.save({});
     vscode.postMessage({ type: 'ready' });
     vscode.postMessage({ type: 'devices' });
   }
@@ -524,6 +537,7 @@ class RingsApp {
   private onMessage(msg: ToWebview): void {
     switch (msg.type) {
       case 'feed':
+        if (msg.state === 'paused' || msg.state === 'live') this.save({ paused: msg.state === 'paused' });
         setText(this.feed, msg.message);
         this.feed.className = `feed feed-${msg.state}`;
         this.replay = msg.state === 'replay';
@@ -554,9 +568,23 @@ class RingsApp {
         setText(this.recordButton, this.recording ? `Stop recording (${msg.frames} frames, ${(msg.bytes / 1024).toFixed(1)} KiB)` : 'Record');
         break;
       case 'state':
-        vscode.setState({ trace: msg.trace ?? undefined });
+        this.save({ trace: msg.trace ?? undefined });
         break;
     }
+  }
+
+  private save(change: PanelState): void {
+    Object.assign(this.state, change);
+    const sel = this.state.selected;
+    document.body.dataset.selected = sel ? `${sel.queue}:${sel.head}` : '';
+    document.body.dataset.source = this.state.trace ? 'trace' : 'live';
+    vscode.setState({ ...this.state });
+  }
+
+  private pick(queue: number, head: number): void {
+    this.restore = undefined;
+    this.save({ selected: { queue, head } });
+    vscode.postMessage({ type: 'chain', queue, head });
   }
 
   private draw(frame: RingsFrame, pos: number, count: number, live: boolean, rateMs: number): void {
@@ -574,7 +602,7 @@ class RingsApp {
       seen.add(q.index);
       let view = this.queues.get(q.index);
       if (!view) {
-        view = new QueueView(q.index, (queue, head) => vscode.postMessage({ type: 'chain', queue, head }));
+        view = new QueueView(q.index, (queue, head) => this.pick(queue, head));
         this.queues.set(q.index, view);
         // Data queues first, in index order (the control queue is the last one).
         const after = [...this.queues.entries()].filter(([i]) => i > q.index).sort(([a], [b]) => a - b)[0];
@@ -583,6 +611,7 @@ class RingsApp {
       }
       if (jumped) view.resetMotion();
       slotsDrawn += view.update(q, frame);
+      if (this.restore?.queue === q.index && view.selectSlot(this.restore.head)) this.restore = undefined;
     }
     for (const [index, view] of this.queues) {
       if (!seen.has(index)) { view.root.remove(); this.queues.delete(index); }

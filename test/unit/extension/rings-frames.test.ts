@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { VirtioDeviceStatus } from '../../../extension/core/qmp-virtio';
 import { frameFromSnapshot, withAvailRing } from '../../../extension/vscode/rings/frames';
-import { MAX_RECENT, MAX_SLOTS, parseFromWebview } from '../../../extension/vscode/rings/messages';
+import { MAX_RECENT, MAX_SLOTS, parseFromWebview, parsePanelState } from '../../../extension/vscode/rings/messages';
 
 /** Shaped like the backend's snapshot (backend/telemetry-schema.ts BackendSnapshot). */
 function snapshot(over: Record<string, unknown> = {}): Record<string, unknown> {
@@ -105,5 +105,12 @@ describe('messages from the webview are validated', () => {
       { type: 'chain', queue: 0, head: 1024 }, { type: 'chain', queue: 0, head: -1 }, { type: 'seek', pos: 'x' }, { type: 'record', on: 1 }, { type: 'step' }]) {
       assert.equal(parseFromWebview(bad), undefined, JSON.stringify(bad));
     }
+  });
+
+  it('the saved panel state (serializer) keeps only a trace path, live pause and a selected slot in range', () => {
+    assert.deepEqual(parsePanelState({ trace: '/tmp/a.jsonl', paused: true, selected: { queue: 0, head: 5 }, extra: 1 }), { trace: '/tmp/a.jsonl', paused: true, selected: { queue: 0, head: 5 } });
+    assert.deepEqual(parsePanelState({ paused: 'yes', selected: { queue: 0, head: MAX_SLOTS }, trace: 7 }), {});
+    assert.deepEqual(parsePanelState(null), {});
+    assert.deepEqual(parsePanelState({ trace: 'x'.repeat(5000) }), {});
   });
 });

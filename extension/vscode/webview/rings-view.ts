@@ -265,9 +265,15 @@ class QueueView {
     const w = STRIP_W / size;
     c.clearRect(0, 0, STRIP_W, 2 * STRIP_H + 6);
     const base = palette.get('--vscode-editorWidget-border', '#8884');
+    // A window of ring entries is at most two rectangles (it may wrap past the end of the ring).
     const span = (y: number, from: number, count: number, color: string): void => {
+      const n = Math.min(count, size);
+      if (n <= 0) return;
+      const start = from % size;
+      const first = Math.min(n, size - start);
       c.fillStyle = color;
-      for (let k = 0; k < Math.min(count, size); k++) c.fillRect(((from + k) % size) * w, y, Math.max(w, 1), STRIP_H);
+      c.fillRect(start * w, y, Math.max(first * w, 1), STRIP_H);
+      if (n > first) c.fillRect(0, y, Math.max((n - first) * w, 1), STRIP_H);
     };
     const mark = (y: number, idx: number, color: string, up: boolean): void => {
       const x = ((idx % size) + 0.5) * w;

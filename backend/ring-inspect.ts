@@ -9,7 +9,7 @@ import * as S from './crypto/spec';
 import { type GuestMemory, gpa } from './memory';
 import {
   PREVIEW_BYTES, SLOT_CHAR,
-  type ChainDescriptor, type ChainDetail, type DecodedHeader, type RecentRequest, type SessionSummary, type SlotState,
+  type AvailRingHeader, type ChainDescriptor, type ChainDetail, type DecodedHeader, type RecentRequest, type SessionSummary, type SlotState,
 } from './telemetry-schema';
 import { SlotState as Held, type RawDescriptor, type SplitQueue } from './virtqueue';
 
@@ -20,6 +20,22 @@ const F_INDIRECT = 4;
 const MAX_LISTED = 64;
 /** Bytes read from the readable part: header + IV + AAD window + preview. */
 const MAX_READ = S.DATA_REQ_HEADER_SIZE + S.MAX_IV_LEN + 64 + PREVIEW_BYTES;
+
+/**
+ * The avail ring header (le16 flags, le16 idx; virtio 1.2 §2.7.6) at guest-physical `addr`, as the
+ * guest wrote it now. Used for a ring the backend does not serve (the control queue, which QEMU
+ * services): `addr` comes from QMP, is checked to be 2-byte aligned and wholly inside guest memory.
+ */
+export function availRingHeader(memory: GuestMemory | undefined, addr: number): AvailRingHeader | { type: 'error'; message: string } {
+  if (!memory) return { type: 'error', message: 'no guest memory mapped yet' };
+  if (!Number.isSafeInteger(addr) || addr < 0 || addr % 2 !== 0) return { type: 'error', message: `avail ring address ${addr} is not an even guest-physical address` };
+  const bytes = memory.rangeAtGpa(gpa(BigInt(addr)), 4);
+  if (!bytes) return { type: 'error', message: `avail ring address 0x${addr.toString(16)} is outside guest memory` };
+  const b = new Uint8Array(4);
+  let k = 0;
+  for (const seg of bytes) for (const x of seg) b[k++] = x;
+  return { type: 'avail', addr, flags: b[0]! | (b[1]! << 8), idx: b[2]! | (b[3]! << 8) };
+}
 
 export function flagText(flags: number): string {
   return `${flags & F_NEXT ? 'N' : ''}${flags & F_WRITE ? 'W' : ''}${flags & F_INDIRECT ? 'I' : ''}`;

@@ -227,7 +227,20 @@ export interface TelemetryError {
   message: string;
 }
 
-export type TelemetryReply = BackendSnapshot | ChainDetail | TelemetryError;
+/**
+ * The avail ring header (virtio 1.2 §2.7.6: le16 flags, le16 idx) at a guest-physical address, read
+ * from guest memory now. For a queue the backend does not serve (the crypto device's control queue,
+ * which QEMU services and whose address QMP's vring-avail gives): QEMU 7.2 stops reporting that
+ * queue's avail idx once the vhost device runs.
+ */
+export interface AvailRingHeader {
+  type: 'avail';
+  addr: number;
+  flags: number;
+  idx: number;
+}
+
+export type TelemetryReply = BackendSnapshot | ChainDetail | AvailRingHeader | TelemetryError;
 
 // ---------------------------------------------------------------- requests
 
@@ -235,7 +248,9 @@ export type TelemetryRequest =
   | { type: 'snapshot' }
   | { type: 'subscribe'; intervalMs: number }
   /** the descriptor chain at one head slot, decoded (built only when asked) */
-  | { type: 'chain'; queue: number; head: number };
+  | { type: 'chain'; queue: number; head: number }
+  /** the avail ring header at guest-physical `addr` (2-byte aligned; the backend checks it is mapped) */
+  | { type: 'avail'; addr: number };
 
 /** Fault-injection control requests share the socket; backend/fault-control.ts validates their body. */
 export const FAULT_REQUEST_TYPES = ['fault-set', 'fault-list', 'fault-clear'] as const;
@@ -275,9 +290,14 @@ export function parseRequest(line: string): TelemetryRequest | FaultControlReque
       if (!ok(raw.queue) || !ok(raw.head)) return { type: 'error', message: 'chain needs integer "queue" and "head" in 0..32767' };
       return { type: 'chain', queue: raw.queue, head: raw.head };
     }
+    case 'avail':
+      if (typeof raw.addr !== 'number' || !Number.isSafeInteger(raw.addr) || raw.addr < 0 || raw.addr % 2 !== 0) {
+        return { type: 'error', message: 'avail needs an even integer guest-physical "addr"' };
+      }
+      return { type: 'avail', addr: raw.addr };
     default:
       if ((FAULT_REQUEST_TYPES as readonly unknown[]).includes(raw.type)) return { type: 'fault', body: raw };
-      return { type: 'error', message: 'unknown request type (expected "snapshot", "subscribe", "chain", "fault-set", "fault-list" or "fault-clear")' };
+      return { type: 'error', message: 'unknown request type (expected "snapshot", "subscribe", "chain", "avail", "fault-set", "fault-list" or "fault-clear")' };
   }
 }
 
@@ -289,7 +309,7 @@ export function parseReply(line: string): (Record<string, unknown> & { type: Tel
   } catch {
     return undefined;
   }
-  if (!isRecord(raw) || (raw.type !== 'snapshot' && raw.type !== 'chain' && raw.type !== 'error')) return undefined;
+  if (!isRecord(raw) || (raw.type !== 'snapshot' && raw.type !== 'chain' && raw.type !== 'avail' && raw.type !== 'error')) return undefined;
   return raw as Record<string, unknown> & { type: TelemetryReply['type'] };
 }
 

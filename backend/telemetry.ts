@@ -2,13 +2,13 @@
  * Telemetry socket (docs/telemetry.md, format in telemetry-schema.ts): JSON lines over a unix
  * socket. A client sends {"type":"snapshot"} for one snapshot line, {"type":"subscribe","intervalMs":N}
  * for a stream until it disconnects, or {"type":"chain","queue":Q,"head":H} for one decoded
- * descriptor chain. Everything is built only on request, on the JS thread between kicks.
+ * descriptor chain, or {"type":"avail","addr":GPA} for the avail ring header of a queue QEMU serves. Everything is built only on request, on the JS thread between kicks.
  * With a fault target, the same socket takes fault-injection control requests (docs/fault-injection.md).
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { type FaultTarget, handleFaultRequest } from './fault-control';
-import { LineReader, MAX_REQUEST_LINE, parseRequest, type BackendSnapshot, type ChainDetail, type TelemetryError } from './telemetry-schema';
+import { LineReader, MAX_REQUEST_LINE, parseRequest, type AvailRingHeader, type BackendSnapshot, type ChainDetail, type TelemetryError } from './telemetry-schema';
 
 export { MAX_INTERVAL_MS, MIN_INTERVAL_MS } from './telemetry-schema';
 export { requestSnapshot } from './telemetry-client';
@@ -16,6 +16,8 @@ export { requestSnapshot } from './telemetry-client';
 export interface SnapshotSource {
   snapshot(): BackendSnapshot;
   chain(queue: number, head: number): ChainDetail | TelemetryError;
+  /** the avail ring header at a guest-physical address (a queue QEMU services: the control queue) */
+  availRing(addr: number): AvailRingHeader | TelemetryError;
 }
 
 export class TelemetryServer {
@@ -91,6 +93,9 @@ export class TelemetryServer {
           break;
         case 'chain':
           send(this.source.chain(req.queue, req.head));
+          break;
+        case 'avail':
+          send(this.source.availRing(req.addr));
           break;
         case 'subscribe':
           this.log(`telemetry subscriber every ${req.intervalMs} ms`);

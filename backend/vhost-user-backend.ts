@@ -17,9 +17,9 @@ import type { EngineSelection } from './crypto/engines';
 import { notifierFdProblem } from './fd-policy';
 import { RateLimitedLog } from './log';
 import { GuestMemory, frontendVa } from './memory';
-import { chainDetail, slotStates } from './ring-inspect';
+import { availRingHeader, chainDetail, slotStates } from './ring-inspect';
 import { type Counters, RecentRing, newCounters } from './stats';
-import { TELEMETRY_SCHEMA, type BackendSnapshot, type ChainDetail, type QueueSnapshot } from './telemetry-schema';
+import { TELEMETRY_SCHEMA, type AvailRingHeader, type BackendSnapshot, type ChainDetail, type QueueSnapshot } from './telemetry-schema';
 import { SlotState, SplitQueue } from './virtqueue';
 import { SNAPSHOT_RECENT } from './telemetry-schema';
 import * as W from './wire';
@@ -738,6 +738,11 @@ export class VhostUserBackend {
     if (!v?.queue || !this.memory) return { type: 'error', message: `queue ${queue} is not running` };
     if (head >= v.queue.size) return { type: 'error', message: `head ${head} is outside queue ${queue} of size ${v.queue.size}` };
     return chainDetail(v.queue, this.memory, queue, head, v.stats.recent.newestAt(head), this.device.sessionSummaries());
+  }
+
+  /** The avail ring header at a guest-physical address (telemetry "avail": the control queue QEMU serves). */
+  availRing(addr: number): AvailRingHeader | { type: 'error'; message: string } {
+    return availRingHeader(this.memory, addr);
   }
 }
 

@@ -2,7 +2,8 @@
  * `npm run test:e2e`: the extension driven like a user would, through the real workbench UI in
  * Chromium (Playwright). Clicks Start VM in the view's welcome content, waits for the tree to say
  * running, opens the rings view and checks the drawing (slots, moving counters) while the guest
- * runs a crypto workload, opens a chat pair and sends a line, stops the VM from the view.
+ * runs a crypto workload, decodes a chain, scrubs, reloads the window (the view restores through its
+ * serializer), opens a chat pair and sends a line, stops the VM from the view.
  * Screenshots go to test-results/. Prints "N passed, N failed".
  */
 import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -56,8 +57,8 @@ async function runCommand(page: Page, title: string): Promise<void> {
   throw new Error(`command "${title}" never appeared in the palette`);
 }
 
-async function ringsFrame(page: Page): Promise<Frame> {
-  const deadline = Date.now() + 30_000;
+async function ringsFrame(page: Page, timeoutMs = 30_000): Promise<Frame> {
+  const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     for (const f of page.frames()) {
       if (await f.locator('#queues').count().catch(() => 0)) return f;
@@ -94,7 +95,8 @@ async function main(): Promise<number> {
   const workspace = join(work, 'workspace');
   mkdirSync(join(workspace, '.vscode'), { recursive: true });
   // The DOM renderer keeps terminal text in the DOM where the test can read it.
-  const settings = { 'terminal.integrated.gpuAcceleration': 'off', 'workbench.startupEditor': 'none' };
+  // The VM outlives the window reload of the serializer step (stopVmOnExit would stop it with the old window).
+  const settings = { 'terminal.integrated.gpuAcceleration': 'off', 'workbench.startupEditor': 'none', 'vlab.stopVmOnExit': false };
   const settingsFile = join(workspace, '.vscode', 'settings.json');
   // First start with a QEMU that does not exist: the error must reach the user as a notification.
   writeFileSync(settingsFile, JSON.stringify({ ...settings, 'vlab.qemuPath': '/nonexistent/qemu-system-x86_64' }));
@@ -214,6 +216,30 @@ async function main(): Promise<number> {
         await shot(page, 'e2e-3c-scrubber');
         await frame.locator('#pause').click();
         await waitUntil('live again', async () => (await frame.locator('#pos').textContent())?.includes('live') ?? false, 5000, page);
+      });
+
+      await step('the rings view restores after a window reload (serializer): live source, paused, the selected slot and its chain', async () => {
+        let frame = await ringsFrame(page);
+        const head = 3;
+        const grid = frame.locator('section.queue', { hasText: 'dataq0' }).locator('canvas.grid');
+        await grid.click({ position: { x: (head % 32) * 10 + 4, y: Math.floor(head / 32) * 10 + 4 } });
+        await waitUntil('the selection in the view state', async () => (await frame.locator('body').getAttribute('data-selected')) === `0:${head}`, 5000, page);
+        await frame.locator('#pause').click();
+        await waitUntil('the view paused', async () => /feed-paused/.test((await frame.locator('#feed').getAttribute('class')) ?? ''), 5000, page);
+        const reloaded = page.waitForEvent('load', { timeout: 60_000 });
+        await runCommand(page, 'Developer: Reload Window');
+        await reloaded;
+        await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+        // Without a registered WebviewPanelSerializer VS Code drops the panel on reload: no rings webview comes back.
+        frame = await ringsFrame(page, 60_000);
+        const body = frame.locator('body');
+        await waitUntil('the restored view to show the saved selection', async () => (await body.getAttribute('data-selected')) === `0:${head}`, 30_000, page);
+        if ((await body.getAttribute('data-source')) !== 'live') throw new Error(`restored source: ${await body.getAttribute('data-source')}`);
+        await waitUntil('the restored view to be paused on a live frame', async () => /feed-paused/.test((await frame.locator('#feed').getAttribute('class')) ?? '') && (await frame.locator('#pause').textContent()) === 'Live', 30_000, page);
+        await waitUntil('the chain of the saved slot decoded again', async () => ((await frame.locator('#chain h2').textContent()) ?? '').includes(`slot ${head}`), 15_000, page);
+        await shot(page, 'e2e-3d-restored');
+        await frame.locator('#pause').click();
+        await waitUntil('live again after the reload', async () => (await frame.locator('#pos').textContent())?.includes('live') ?? false, 10_000, page);
       });
 
       await step('Launch Chat Pair opens host and guest terminals and a line reaches the other side', async () => {

@@ -89,6 +89,18 @@ export function controlQueue(device: VirtioDeviceStatus | null | undefined): Que
   };
 }
 
+/**
+ * The control queue with the avail index the backend read from the guest's avail ring (telemetry
+ * "avail" request at QMP's vring-avail address), when QEMU did not report one. A reply for another
+ * address (the ring moved: driver reset) or a malformed one leaves the queue as QEMU reported it.
+ */
+export function withAvailRing<Q extends { availAddr: number; availIdx: number | null }>(q: Q, reply: unknown): Q {
+  if (q.availIdx !== null || !isRecord(reply) || reply.type !== 'avail' || reply.addr !== q.availAddr || q.availAddr <= 0) return q;
+  const idx = reply.idx;
+  if (typeof idx !== 'number' || !Number.isInteger(idx) || idx < 0 || idx > 0xffff) return q;
+  return { ...q, availIdx: idx };
+}
+
 export function frameFromSnapshot(snapshot: unknown, seq: number, timeMs: number, device?: VirtioDeviceStatus | null): RingsFrame {
   const s = isRecord(snapshot) ? snapshot : {};
   const engine = isRecord(s.engine) ? text(s.engine.name, '?') : '?';

@@ -104,8 +104,21 @@ export type FromWebview =
   | { type: 'record'; on: boolean }
   | { type: 'openTrace' }
   | { type: 'devices' }
-  /** acknowledges a drawn frame: lets tests (and the frame-rate readout) see what reached the screen */
-  | { type: 'drawn'; seq: number; queues: number; slotsDrawn: number };
+  /**
+   * acknowledges drawn frames (batched: `frames` drawn since the previous ack, the last one `seq`):
+   * lets tests (and the frame-rate readout) see what reached the screen
+   */
+  | { type: 'drawn'; seq: number; queues: number; slotsDrawn: number; frames: number };
+
+/**
+ * What the webview keeps in its VS Code state (vscode.setState), and what the serializer gets back
+ * after a window reload: the source (a trace file, or live), live pause, and the selected slot.
+ */
+export interface PanelState {
+  trace?: string;
+  paused?: boolean;
+  selected?: { queue: number; head: number };
+}
 
 export const MAX_SLOTS = 1024; // VIRTQUEUE_MAX_SIZE in QEMU 7.2
 export const MAX_RECENT = 16;
@@ -119,6 +132,17 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 
 function isCount(v: unknown, max: number): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max;
+}
+
+/** Validates a saved panel state (it comes back from the webview: untrusted); unknown fields are dropped. */
+export function parsePanelState(raw: unknown): PanelState {
+  if (!isRecord(raw)) return {};
+  const out: PanelState = {};
+  if (typeof raw.trace === 'string' && raw.trace.length > 0 && raw.trace.length <= 4096) out.trace = raw.trace;
+  if (raw.paused === true) out.paused = true;
+  const sel = raw.selected;
+  if (isRecord(sel) && isCount(sel.queue, MAX_QUEUES) && isCount(sel.head, MAX_SLOTS - 1)) out.selected = { queue: sel.queue, head: sel.head };
+  return out;
 }
 
 /** Validates a message from the webview; anything else is dropped (returns undefined). */
@@ -138,8 +162,8 @@ export function parseFromWebview(raw: unknown): FromWebview | undefined {
     case 'record':
       return typeof raw.on === 'boolean' ? { type: 'record', on: raw.on } : undefined;
     case 'drawn':
-      if (isCount(raw.seq, Number.MAX_SAFE_INTEGER) && isCount(raw.queues, MAX_QUEUES) && isCount(raw.slotsDrawn, MAX_SLOTS * MAX_QUEUES)) {
-        return { type: 'drawn', seq: raw.seq, queues: raw.queues, slotsDrawn: raw.slotsDrawn };
+      if (isCount(raw.seq, Number.MAX_SAFE_INTEGER) && isCount(raw.queues, MAX_QUEUES) && isCount(raw.slotsDrawn, MAX_SLOTS * MAX_QUEUES) && isCount(raw.frames, 10_000) && raw.frames > 0) {
+        return { type: 'drawn', seq: raw.seq, queues: raw.queues, slotsDrawn: raw.slotsDrawn, frames: raw.frames };
       }
       return undefined;
     default:

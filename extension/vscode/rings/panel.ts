@@ -13,12 +13,16 @@ import { telemetryRequest } from '../../../backend/telemetry-client';
 import { TraceRecorder, parseTrace } from '../../../backend/trace';
 import type { VirtioDeviceQueues, VirtioDeviceStatus, VirtioQueueStatus } from '../../core/qmp-virtio';
 import { renderWebview, webviewOptions } from '../webview-html';
-import { chainFromReply, frameFromSnapshot, sameMotion } from './frames';
-import { MAX_DEVICES, MAX_HISTORY, parseFromWebview, type ChainDetail, type DeviceFrame, type FeedState, type HistoryCursor, type RingsFrame, type ToWebview } from './messages';
+import { chainFromReply, frameFromSnapshot, sameMotion, withAvailRing } from './frames';
+import { MAX_DEVICES, MAX_HISTORY, parseFromWebview, parsePanelState, type ChainDetail, type DeviceFrame, type FeedState, type HistoryCursor, type RingsFrame, type ToWebview } from './messages';
 import { TelemetryFeed } from './telemetry-feed';
 
+/** Slowest moving rate of a panel that is visible but not the active editor. */
+const BACKGROUND_MS = 200;
 /** Subscription rate while nothing moves. */
 export const IDLE_MS = 1000;
+/** How often the control queue's avail ring header is asked from the backend (it moves only on session setup). */
+const CONTROL_AVAIL_MS = 1000;
 /** Unchanged snapshots before the rate drops. */
 const IDLE_AFTER = 10;
 
@@ -40,8 +44,6 @@ export interface RingsStats {
   /** snapshots in which nothing moved (not posted) */
   snapshotsSkipped: number;
   lastDrawn: { seq: number; slotsDrawn: number; queues: number } | undefined;
-  /** extension-clock times of the last drawn acknowledgements (at most 200) */
-  drawnAtMs: number[];
   /** first queue's usedIdx per posted frame, newest 200 */
   usedIdxTrail: number[];
   feedState: FeedState;
@@ -54,11 +56,6 @@ export interface RingsStats {
   trace: string | undefined;
   /** the last chain detail (or error) sent to the webview */
   lastChain: ChainDetail | string | undefined;
-}
-
-/** Webview state kept by VS Code across reloads (untrusted when it comes back). */
-interface PanelState {
-  trace?: string;
 }
 
 type ControlQueue = Extract<VirtioQueueStatus, { owner: 'qemu' }>;
@@ -89,8 +86,13 @@ export class RingsPanel implements vscode.Disposable {
   private recorder: { rec: TraceRecorder; fd: number; file: string } | undefined;
   private trace: string | undefined;
   private playTimer: NodeJS.Timeout | undefined;
+  /** revived paused: freeze on the first frame shown */
+  private pauseWhenShown = false;
+  private controlAvail: unknown;
+  private controlAskedAt = 0;
+  private controlAsking = false;
   private readonly statsData: RingsStats = {
-    framesPosted: 0, framesDrawn: 0, snapshotsReceived: 0, snapshotsSkipped: 0, lastDrawn: undefined, drawnAtMs: [], usedIdxTrail: [],
+    framesPosted: 0, framesDrawn: 0, snapshotsReceived: 0, snapshotsSkipped: 0, lastDrawn: undefined, usedIdxTrail: [],
     feedState: 'connecting', rateMs: 0, cursor: { pos: 0, count: 0, live: true }, shown: undefined, recording: undefined, trace: undefined, lastChain: undefined,
   };
 
@@ -110,8 +112,10 @@ export class RingsPanel implements vscode.Disposable {
     panel.webview.options = webviewOptions(extensionUri, true);
     const p = new RingsPanel(panel, extensionUri, source, refreshMs);
     RingsPanel.current = p;
-    const trace = typeof state === 'object' && state !== null && typeof (state as PanelState).trace === 'string' ? (state as PanelState).trace : undefined;
-    if (trace && fs.existsSync(trace)) p.openTrace(trace);
+    // The webview restores its selected slot itself (from the same state); the source and pause are ours.
+    const saved = parsePanelState(state);
+    if (saved.trace && fs.existsSync(saved.trace)) p.openTrace(saved.trace);
+    else if (saved.paused) p.pauseWhenShown = true;
     return p;
   }
 
@@ -142,7 +146,7 @@ export class RingsPanel implements vscode.Disposable {
 
   stats(): RingsStats {
     return {
-      ...this.statsData, snapshotsReceived: this.feed.received, rateMs: this.feed.rateMs, drawnAtMs: [...this.statsData.drawnAtMs], usedIdxTrail: [...this.statsData.usedIdxTrail],
+      ...this.statsData, snapshotsReceived: this.feed.received, rateMs: this.feed.rateMs, usedIdxTrail: [...this.statsData.usedIdxTrail],
       cursor: this.cursor(), recording: this.recorder ? { file: this.recorder.file, frames: this.recorder.rec.frames, bytes: this.recorder.rec.bytes } : undefined, trace: this.trace,
     };
   }
@@ -162,11 +166,21 @@ export class RingsPanel implements vscode.Disposable {
     return { pos: Math.max(0, this.pos), count: this.history.length, live: !this.paused && this.trace === undefined };
   }
 
+  /**
+   * The subscription's interval while things move: the configured rate while the panel is the active
+   * editor, a quarter of it while it is visible beside another one the user works in.
+   */
+  private movingRateMs(): number {
+    return this.panel.active ? this.refreshMs : Math.max(4 * this.refreshMs, BACKGROUND_MS);
+  }
+
   private onVisibility(): void {
     // Hidden: nobody looks, so nobody asks the backend (the webview is discarded too).
     if (this.trace !== undefined) return;
-    if (this.panel.visible) this.feed.start();
-    else if (!this.recorder) this.feed.stop();
+    if (this.panel.visible) {
+      if (this.idle < IDLE_AFTER) this.feed.setInterval(this.movingRateMs());
+      this.feed.start();
+    } else if (!this.recorder) this.feed.stop();
   }
 
   private onFeedState(state: 'connecting' | 'live' | 'waiting', detail: string): void {
@@ -191,9 +205,23 @@ export class RingsPanel implements vscode.Disposable {
     this.addFrame(snapshot);
   }
 
+  /**
+   * The crypto device's control queue as QMP reports it; when QEMU leaves its avail idx out (7.2,
+   * vhost started), the idx the backend last read from the guest's avail ring (asked at most once
+   * a second, never awaited on the frame path).
+   */
   private controlQueue(): ControlQueue | undefined {
     const q = this.source.device()?.queues.at(-1);
-    return q?.owner === 'qemu' ? q : undefined;
+    if (q?.owner !== 'qemu') return undefined;
+    const socket = this.source.telemetrySocket();
+    if (q.availIdx === null && q.availAddr > 0 && socket && !this.controlAsking && Date.now() - this.controlAskedAt >= CONTROL_AVAIL_MS) {
+      this.controlAsking = true;
+      this.controlAskedAt = Date.now();
+      telemetryRequest(socket, { type: 'avail', addr: q.availAddr })
+        .then((reply) => { this.controlAvail = reply; }, () => undefined)
+        .finally(() => { this.controlAsking = false; });
+    }
+    return withAvailRing(q, this.controlAvail);
   }
 
   /** A new snapshot: kept and shown when something moved; the rate follows the motion. */
@@ -206,7 +234,7 @@ export class RingsPanel implements vscode.Disposable {
       return;
     }
     this.idle = 0;
-    this.feed.setInterval(this.refreshMs);
+    this.feed.setInterval(this.movingRateMs());
     this.seq++;
     this.last = frame;
     this.history.push({ frame, snapshot, control, atMs: frame.timeMs });
@@ -218,6 +246,10 @@ export class RingsPanel implements vscode.Disposable {
     if (!this.paused) {
       this.pos = this.history.length - 1;
       this.show();
+      if (this.pauseWhenShown) {
+        this.pauseWhenShown = false;
+        this.setPaused(true);
+      }
     }
   }
 
@@ -366,7 +398,15 @@ export class RingsPanel implements vscode.Disposable {
 
   async requestDevices(): Promise<DeviceFrame[]> {
     try {
-      const devices = deviceFrames(await this.source.devices());
+      const socket = this.source.telemetrySocket();
+      const list = await Promise.all((await this.source.devices()).map(async (d) => {
+        // The crypto device's control queue: QEMU 7.2 leaves its avail idx out; the backend reads it.
+        const q = d.queues.at(-1);
+        if (d.name !== 'virtio-crypto' || q?.owner !== 'qemu' || q.availIdx !== null || q.availAddr <= 0 || !socket) return d;
+        const reply = await telemetryRequest(socket, { type: 'avail', addr: q.availAddr }).catch(() => undefined);
+        return { ...d, queues: [...d.queues.slice(0, -1), withAvailRing(q, reply)] };
+      }));
+      const devices = deviceFrames(list);
       this.post({ type: 'devices', devices, message: `${devices.length} virtio devices (QMP)` });
       return devices;
     } catch (err) {
@@ -422,10 +462,8 @@ export class RingsPanel implements vscode.Disposable {
         break;
       }
       case 'drawn':
-        this.statsData.framesDrawn++;
+        this.statsData.framesDrawn += msg.frames;
         this.statsData.lastDrawn = { seq: msg.seq, slotsDrawn: msg.slotsDrawn, queues: msg.queues };
-        this.statsData.drawnAtMs.push(Date.now());
-        if (this.statsData.drawnAtMs.length > 200) this.statsData.drawnAtMs.shift();
         break;
     }
   }

@@ -7,16 +7,21 @@
  * webpack; DOM is built with createElement/textContent only. Colours are the theme's.
  */
 import { SLOT_LABEL, SLOT_STATES, slotStateOf, type SlotState } from '../../../backend/telemetry-schema';
-import type { ChainDetail, DeviceFrame, FromWebview, QueueFrame, RingsFrame, ToWebview } from '../rings/messages';
+import { parsePanelState, type ChainDetail, type DeviceFrame, type FromWebview, type PanelState, type QueueFrame, type RingsFrame, type ToWebview } from '../rings/messages';
 
 interface VsCodeApi {
   postMessage(message: FromWebview): void;
   setState(state: unknown): void;
+  getState(): unknown;
 }
 declare function acquireVsCodeApi(): VsCodeApi;
 
 const vscode = acquireVsCodeApi();
 const SPARK_POINTS = 120;
+const SPARK_W = 160;
+const SPARK_H = 30;
+/** Drawn frames are acknowledged in batches, at most this often (one message per frame cost as much as a frame). */
+const ACK_MS = 500;
 const CELL = 9;
 const GAP = 1;
 const GRID_COLS = 32;
@@ -66,26 +71,37 @@ class Palette {
 }
 const palette = new Palette();
 
+/** A rate history drawn on a small canvas (one path per update; no SVG re-layout). */
 class Sparkline {
   private readonly values: number[] = [];
-  readonly element = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
-  private readonly line = document.createElementNS('http://www.w3.org/2000/svg', 'polyline');
+  readonly element: HTMLCanvasElement;
+  private readonly ctx: CanvasRenderingContext2D;
   readonly label = el('span', 'spark-label');
 
   constructor(private readonly unit: string) {
-    this.element.setAttribute('class', 'spark');
-    this.element.setAttribute('viewBox', `0 0 ${SPARK_POINTS} 30`);
-    this.element.setAttribute('preserveAspectRatio', 'none');
-    this.line.setAttribute('class', 'spark-line');
-    this.element.append(this.line);
+    this.element = canvas(SPARK_W, SPARK_H, 'spark', `${unit} over the last ${SPARK_POINTS} updates`);
+    this.ctx = this.element.getContext('2d')!;
   }
 
   push(v: number): void {
     this.values.push(v);
     if (this.values.length > SPARK_POINTS) this.values.shift();
-    const max = Math.max(1, ...this.values);
+    let max = 1;
+    for (const x of this.values) if (x > max) max = x;
+    const c = this.ctx;
+    const dx = SPARK_W / SPARK_POINTS;
     const start = SPARK_POINTS - this.values.length;
-    this.line.setAttribute('points', this.values.map((x, i) => `${start + i},${(29 - (x / max) * 28).toFixed(1)}`).join(' '));
+    c.clearRect(0, 0, SPARK_W, SPARK_H);
+    c.strokeStyle = palette.get('--vscode-charts-purple', '#b180d7');
+    c.lineWidth = 1.5;
+    c.beginPath();
+    this.values.forEach((x, i) => {
+      const px = (start + i) * dx;
+      const py = SPARK_H - 1 - (x / max) * (SPARK_H - 2);
+      if (i === 0) c.moveTo(px, py);
+      else c.lineTo(px, py);
+    });
+    c.stroke();
     setText(this.label, `${formatRate(v)} ${this.unit}`);
   }
 }
@@ -195,6 +211,13 @@ class QueueView {
     if (pick) this.onPick(this.queueIndex, i);
   }
 
+  /** Selects slot `i` and asks its chain (restoring a selection); false while the slot is not drawn yet. */
+  selectSlot(i: number): boolean {
+    if (i < 0 || i >= this.drawnSlots.length) return false;
+    this.select(i, true);
+    return true;
+  }
+
   private paintCell(i: number): void {
     const cols = this.cols();
     const x = (i % cols) * (CELL + GAP);
@@ -242,9 +265,15 @@ class QueueView {
     const w = STRIP_W / size;
     c.clearRect(0, 0, STRIP_W, 2 * STRIP_H + 6);
     const base = palette.get('--vscode-editorWidget-border', '#8884');
+    // A window of ring entries is at most two rectangles (it may wrap past the end of the ring).
     const span = (y: number, from: number, count: number, color: string): void => {
+      const n = Math.min(count, size);
+      if (n <= 0) return;
+      const start = from % size;
+      const first = Math.min(n, size - start);
       c.fillStyle = color;
-      for (let k = 0; k < Math.min(count, size); k++) c.fillRect(((from + k) % size) * w, y, Math.max(w, 1), STRIP_H);
+      c.fillRect(start * w, y, Math.max(first * w, 1), STRIP_H);
+      if (n > first) c.fillRect(0, y, Math.max((n - first) * w, 1), STRIP_H);
     };
     const mark = (y: number, idx: number, color: string, up: boolean): void => {
       const x = ((idx % size) + 0.5) * w;
@@ -467,6 +496,15 @@ class RingsApp {
   private prevBytes: { bytes: number; timeMs: number } | undefined;
   private drawTimes: number[] = [];
   private pending: Extract<ToWebview, { type: 'frame' }> | undefined;
+  /** kept by VS Code across reloads (the serializer gets it back); untrusted when it comes back */
+  private readonly state: PanelState = parsePanelState(vscode.getState());
+  /** a selection saved before a reload, applied when its queue is drawn */
+  private restore = this.state.selected;
+  private metaAt = -Infinity;
+  private unacked = 0;
+  private ack: Extract<FromWebview, { type: 'drawn' }> | undefined;
+  private ackAt = -Infinity;
+  private ackTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor() {
     document.getElementById('throughput')!.append(this.bytes.element, this.bytes.label);
@@ -488,6 +526,7 @@ class RingsApp {
       }
     });
     window.addEventListener('message', (event: MessageEvent<ToWebview>) => this.onMessage(event.data));
+    this.save({});
     vscode.postMessage({ type: 'ready' });
     vscode.postMessage({ type: 'devices' });
   }
@@ -504,6 +543,7 @@ class RingsApp {
   private onMessage(msg: ToWebview): void {
     switch (msg.type) {
       case 'feed':
+        if (msg.state === 'paused' || msg.state === 'live') this.save({ paused: msg.state === 'paused' });
         setText(this.feed, msg.message);
         this.feed.className = `feed feed-${msg.state}`;
         this.replay = msg.state === 'replay';
@@ -534,9 +574,23 @@ class RingsApp {
         setText(this.recordButton, this.recording ? `Stop recording (${msg.frames} frames, ${(msg.bytes / 1024).toFixed(1)} KiB)` : 'Record');
         break;
       case 'state':
-        vscode.setState({ trace: msg.trace ?? undefined });
+        this.save({ trace: msg.trace ?? undefined });
         break;
     }
+  }
+
+  private save(change: PanelState): void {
+    Object.assign(this.state, change);
+    const sel = this.state.selected;
+    document.body.dataset.selected = sel ? `${sel.queue}:${sel.head}` : '';
+    document.body.dataset.source = this.state.trace ? 'trace' : 'live';
+    vscode.setState({ ...this.state });
+  }
+
+  private pick(queue: number, head: number): void {
+    this.restore = undefined;
+    this.save({ selected: { queue, head } });
+    vscode.postMessage({ type: 'chain', queue, head });
   }
 
   private draw(frame: RingsFrame, pos: number, count: number, live: boolean, rateMs: number): void {
@@ -554,7 +608,7 @@ class RingsApp {
       seen.add(q.index);
       let view = this.queues.get(q.index);
       if (!view) {
-        view = new QueueView(q.index, (queue, head) => vscode.postMessage({ type: 'chain', queue, head }));
+        view = new QueueView(q.index, (queue, head) => this.pick(queue, head));
         this.queues.set(q.index, view);
         // Data queues first, in index order (the control queue is the last one).
         const after = [...this.queues.entries()].filter(([i]) => i > q.index).sort(([a], [b]) => a - b)[0];
@@ -563,6 +617,7 @@ class RingsApp {
       }
       if (jumped) view.resetMotion();
       slotsDrawn += view.update(q, frame);
+      if (this.restore?.queue === q.index && view.selectSlot(this.restore.head)) this.restore = undefined;
     }
     for (const [index, view] of this.queues) {
       if (!seen.has(index)) { view.root.remove(); this.queues.delete(index); }
@@ -574,11 +629,29 @@ class RingsApp {
     const now = performance.now();
     this.drawTimes.push(now);
     while (this.drawTimes.length && now - this.drawTimes[0]! > 2000) this.drawTimes.shift();
-    const fps = this.drawTimes.length / 2;
-    setText(this.meta, `engine ${frame.engine} · backend pid ${frame.backendPid ?? '-'} · ${frame.requests} requests · ${fps.toFixed(1)} updates/s${rateMs ? ` (asks every ${rateMs} ms)` : ''}`);
+    // The readout changes once a second, not per frame (each text change re-lays out the header).
+    if (now - this.metaAt >= 1000 || !live) {
+      this.metaAt = now;
+      const fps = this.drawTimes.length / 2;
+      setText(this.meta, `engine ${frame.engine} · backend pid ${frame.backendPid ?? '-'} · ${frame.requests} requests · ${fps.toFixed(1)} updates/s${rateMs ? ` (asks every ${rateMs} ms)` : ''}`);
+    }
     document.body.dataset.seq = String(frame.seq);
     document.body.dataset.pos = String(pos);
-    vscode.postMessage({ type: 'drawn', seq: frame.seq, queues: frame.queues.length, slotsDrawn });
+    this.unacked++;
+    this.ack = { type: 'drawn', seq: frame.seq, queues: frame.queues.length, slotsDrawn, frames: this.unacked };
+    // Live frames are acknowledged in batches; a frame the user asked for (seek, pause) at once.
+    if (!live || now - this.ackAt >= ACK_MS) this.flushAck();
+    else if (!this.ackTimer) this.ackTimer = setTimeout(() => this.flushAck(), ACK_MS);
+  }
+
+  private flushAck(): void {
+    clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+    if (!this.ack) return;
+    this.ackAt = performance.now();
+    vscode.postMessage(this.ack);
+    this.ack = undefined;
+    this.unacked = 0;
   }
 }
 

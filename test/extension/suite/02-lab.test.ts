@@ -4,8 +4,8 @@
  * frames drawn by the real webview in Chromium, chat lines), then Stop VM must leave nothing behind.
  */
 import * as assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { GUEST_TOOL_PATH, buildDriver, pushGuestTool } from '../../../extension/core/driver';
@@ -56,7 +56,38 @@ function cpuMs(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
-interface Window { reqPerSec: number; kibPerSec: number; backendCpuPct: number }
+interface Window { reqPerSec: number; kibPerSec: number; backendCpuPct: number; uiCpuPct: number }
+
+/**
+ * CPU time (ms) of the user interface's processes: every process under the test runner (this
+ * extension host's grandparent: code-server's server, its extension hosts, Chromium and its
+ * renderer and GPU processes) except QEMU and the backend. What the view costs, beside the ratio.
+ */
+function uiCpuMs(exclude: readonly number[]): number {
+  const procs = new Map<number, { ppid: number; ms: number }>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      procs.set(Number(name), { ppid: Number(f[1]), ms: (Number(f[11]) + Number(f[12])) * 10 });
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const root = procs.get(procs.get(process.ppid)?.ppid ?? -1) ? procs.get(process.ppid)!.ppid : process.ppid;
+  let total = 0;
+  const stack = [root];
+  while (stack.length) {
+    const pid = stack.pop()!;
+    for (const [child, p] of procs) {
+      if (p.ppid !== pid || exclude.includes(child)) continue;
+      total += p.ms;
+      stack.push(child);
+    }
+  }
+  return total;
+}
 
 /** What the backend did over a window: requests/s, KiB/s processed, and its own CPU use. */
 async function measureWindow(lab: VlabApi, windowMs: number): Promise<Window> {
@@ -64,7 +95,9 @@ async function measureWindow(lab: VlabApi, windowMs: number): Promise<Window> {
   const pid = lab.lab!.status!.backend.pid!;
   const r0 = counter(lab, 'requests');
   const b0 = counter(lab, 'bytesIn');
+  const exclude = [pid, lab.lab!.status!.qemu.pid ?? -1];
   const c0 = cpuMs(pid);
+  const u0 = uiCpuMs(exclude);
   const t0 = Date.now();
   await new Promise((r) => setTimeout(r, windowMs));
   await lab.lab!.refresh();
@@ -73,6 +106,7 @@ async function measureWindow(lab: VlabApi, windowMs: number): Promise<Window> {
     reqPerSec: ((counter(lab, 'requests') - r0) * 1000) / dt,
     kibPerSec: ((counter(lab, 'bytesIn') - b0) * 1000) / dt / 1024,
     backendCpuPct: ((cpuMs(pid) - c0) * 100) / dt,
+    uiCpuPct: ((uiCpuMs(exclude) - u0) * 100) / dt,
   };
 }
 
@@ -92,7 +126,12 @@ async function guestDmesg(lab: VlabApi): Promise<string> {
 }
 
 function describeWindow(w: Window): string {
-  return `${w.reqPerSec.toFixed(1)} req/s, ${w.kibPerSec.toFixed(0)} KiB/s, backend CPU ${w.backendCpuPct.toFixed(1)}%`;
+  return `${w.reqPerSec.toFixed(1)} req/s, ${w.kibPerSec.toFixed(0)} KiB/s, backend CPU ${w.backendCpuPct.toFixed(1)}%, VS Code + Chromium CPU ${w.uiCpuPct.toFixed(1)}%`;
+}
+
+/** The machine's 1/5/15-minute load averages (the ratio depends on what else runs on the 2 cores). */
+function load(): string {
+  return loadavg().map((l) => l.toFixed(2)).join(' / ');
 }
 
 describe('lab through the extension', function () {
@@ -160,11 +199,13 @@ describe('lab through the extension', function () {
     const rings = lab.rings();
     assert.ok(rings, 'rings panel open');
     await waitFor('the webview to draw frames', () => (rings.stats().framesDrawn >= 5 ? true : false), 30_000);
+    const drawnBefore = rings.stats().framesDrawn;
+    const drawnSince = Date.now();
     await new Promise((r) => setTimeout(r, 3000));
     const s = rings.stats();
-    const recent = s.drawnAtMs.filter((t) => t > Date.now() - 3000);
-    const rate = recent.length > 1 ? ((recent.length - 1) * 1000) / (recent.at(-1)! - recent[0]!) : 0;
-    measured(`rings: ${rate.toFixed(1)} updates/s drawn by the webview (vlab.rings.refreshMs 50)`);
+    // Acknowledgements come in batches (at most every 500 ms): a rate over 3 s, not per frame.
+    const rate = ((s.framesDrawn - drawnBefore) * 1000) / (Date.now() - drawnSince);
+    measured(`rings: ${rate.toFixed(1)} updates/s drawn by the webview (vlab.rings.refreshMs ${vscode.workspace.getConfiguration('vlab').get('rings.refreshMs')})`);
     assert.ok(s.lastDrawn && s.lastDrawn.queues >= 1, 'at least one queue drawn');
     assert.ok(s.shown && s.shown.queues[0]!.slots.length === s.shown.queues[0]!.size, 'one slot state per descriptor');
     measured(`rings: the view asks the backend every ${s.rateMs} ms under load; ${s.snapshotsSkipped} unchanged snapshots not drawn`);
@@ -188,11 +229,12 @@ describe('lab through the extension', function () {
       reqPerSec: ws.reduce((a, w) => a + w.reqPerSec, 0) / ws.length,
       kibPerSec: ws.reduce((a, w) => a + w.kibPerSec, 0) / ws.length,
       backendCpuPct: ws.reduce((a, w) => a + w.backendCpuPct, 0) / ws.length,
+      uiCpuPct: ws.reduce((a, w) => a + w.uiCpuPct, 0) / ws.length,
     });
     const c = mean(closed);
     const o = mean(open);
     measured(`guest workload, rings view closed: ${describeWindow(c)}`);
-    measured(`guest workload, rings view open:   ${describeWindow(o)} (throughput open/closed ${(o.kibPerSec / c.kibPerSec).toFixed(2)}, 2 alternating rounds of 3 s)`);
+    measured(`guest workload, rings view open:   ${describeWindow(o)} (throughput open/closed ${(o.kibPerSec / c.kibPerSec).toFixed(2)}, 2 alternating rounds of 3 s; load average ${load()}; per round open/closed ${open.map((w, i) => (w.kibPerSec / closed[i]!.kibPerSec).toFixed(2)).join(', ')})`);
 
     // A recorded trace replays with the same frames.
     const traceFile = join(mkdtempSync(join(tmpdir(), 'vlab-trace-')), 'rings.jsonl');
@@ -234,7 +276,7 @@ describe('lab through the extension', function () {
     lab.rings()?.dispose();
     await new Promise((r) => setTimeout(r, 500));
     const idleClosed = await measureWindow(lab, 3000);
-    measured(`backend CPU with the guest idle: ${idleOpen.backendCpuPct.toFixed(1)}% with the rings view open (telemetry at the default 20 Hz), ${idleClosed.backendCpuPct.toFixed(1)}% with it closed`);
+    measured(`backend CPU with the guest idle: ${idleOpen.backendCpuPct.toFixed(1)}% with the rings view open (telemetry at the default rate), ${idleClosed.backendCpuPct.toFixed(1)}% with it closed`);
     await vscode.commands.executeCommand(CommandId.showRings);
     assert.ok(lab.rings(), 'the rings view opens again');
   });
@@ -256,8 +298,12 @@ describe('lab through the extension', function () {
     const crypto = devices.find((d) => d.name === 'virtio-crypto')!;
     assert.equal(crypto.queues[0]!.owner, 'backend', 'the data queue is the vhost-user backend\'s (never queried over QMP)');
     const control = crypto.queues.at(-1)!;
-    // QEMU 7.2 does not report the control queue's avail idx once the vhost device runs: unknown, never 0.
-    assert.ok(control.owner === 'qemu' && control.usedIdx > 0 && (control.availIdx === null || control.availIdx === control.usedIdx), `control queue: avail ${control.availIdx}, used ${control.usedIdx}`);
+    // QEMU 7.2 does not report the control queue's avail idx once the vhost device runs: the backend
+    // reads it from the guest's avail ring. QEMU answers control requests synchronously: avail = used.
+    assert.ok(control.owner === 'qemu' && control.usedIdx > 0 && control.availIdx === control.usedIdx, `control queue: avail ${control.availIdx}, used ${control.usedIdx}`);
+    const controlq = (): RingsFrame['queues'][number] | undefined => lab.rings()!.stats().shown?.queues.find((q) => q.label === 'controlq');
+    await waitFor('the rings view to show the control queue\'s avail idx', () => controlq()?.availIdx === controlq()?.usedIdx, 5000)
+      .catch((err: Error) => { throw new Error(`${err.message}: avail ${controlq()?.availIdx}, used ${controlq()?.usedIdx}`); });
     assert.equal(lab.lab!.status?.device?.broken, false, 'reading the devices over QMP left the crypto device working');
   });
 

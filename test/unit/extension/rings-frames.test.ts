@@ -1,8 +1,8 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { VirtioDeviceStatus } from '../../../extension/core/qmp-virtio';
-import { frameFromSnapshot } from '../../../extension/vscode/rings/frames';
-import { MAX_RECENT, MAX_SLOTS, parseFromWebview } from '../../../extension/vscode/rings/messages';
+import { frameFromSnapshot, withAvailRing } from '../../../extension/vscode/rings/frames';
+import { MAX_RECENT, MAX_SLOTS, parseFromWebview, parsePanelState } from '../../../extension/vscode/rings/messages';
 
 /** Shaped like the backend's snapshot (backend/telemetry-schema.ts BackendSnapshot). */
 function snapshot(over: Record<string, unknown> = {}): Record<string, unknown> {
@@ -51,6 +51,17 @@ describe('rings frames from telemetry', () => {
     assert.equal(control.usedIdx, 324);
   });
 
+  it("the control queue's avail index is the one the backend read from the guest's avail ring when QMP leaves it out", () => {
+    const qmp = { index: 1, owner: 'qemu' as const, size: 1024, availAddr: 0x7f000, lastAvailIdx: null, shadowAvailIdx: null, availIdx: null, usedIdx: 324, inUse: 0 };
+    const read = withAvailRing(qmp, { type: 'avail', addr: 0x7f000, flags: 1, idx: 324 });
+    const control = frameFromSnapshot(snapshot(), 1, 1, { queues: [{ index: 0, owner: 'backend' }, read] } as unknown as VirtioDeviceStatus).queues.find((q) => q.source === 'qmp')!;
+    assert.equal(control.availIdx, 324);
+    assert.equal(withAvailRing(qmp, { type: 'avail', addr: 0x80000, flags: 0, idx: 5 }).availIdx, null, 'a reply for another ring address is ignored');
+    assert.equal(withAvailRing(qmp, { type: 'error', message: 'x' }).availIdx, null);
+    assert.equal(withAvailRing(qmp, { type: 'avail', addr: 0x7f000, flags: 0, idx: 70000 }).availIdx, null, 'not a u16');
+    assert.equal(withAvailRing({ ...qmp, availIdx: 9 }, { type: 'avail', addr: 0x7f000, flags: 0, idx: 5 }).availIdx, 9, 'what QEMU reports stays');
+  });
+
   it('adds the control queue from QMP when QEMU services it', () => {
     const f = frameFromSnapshot(snapshot(), 1, 1000, device);
     const control = f.queues.find((q) => q.source === 'qmp');
@@ -81,18 +92,25 @@ describe('messages from the webview are validated', () => {
   it('accepts the declared shapes only', () => {
     assert.deepEqual(parseFromWebview({ type: 'ready' }), { type: 'ready' });
     assert.deepEqual(parseFromWebview({ type: 'pause', extra: 1 }), { type: 'pause' });
-    assert.deepEqual(parseFromWebview({ type: 'drawn', seq: 3, queues: 2, slotsDrawn: 100 }), { type: 'drawn', seq: 3, queues: 2, slotsDrawn: 100 });
+    assert.deepEqual(parseFromWebview({ type: 'drawn', seq: 3, queues: 2, slotsDrawn: 100, frames: 4 }), { type: 'drawn', seq: 3, queues: 2, slotsDrawn: 100, frames: 4 });
     assert.deepEqual(parseFromWebview({ type: 'chain', queue: 0, head: 17 }), { type: 'chain', queue: 0, head: 17 });
     assert.deepEqual(parseFromWebview({ type: 'seek', pos: 4 }), { type: 'seek', pos: 4 });
     assert.deepEqual(parseFromWebview({ type: 'record', on: true }), { type: 'record', on: true });
   });
 
   it('rejects unknown types, wrong field types, negative and oversized counts', () => {
-    for (const bad of [null, 'ready', [], {}, { type: 'eval' }, { type: 'drawn', seq: -1, queues: 1, slotsDrawn: 1 },
+    for (const bad of [null, 'ready', [], {}, { type: 'eval' }, { type: 'drawn', seq: -1, queues: 1, slotsDrawn: 1, frames: 1 }, { type: 'drawn', seq: 1, queues: 1, slotsDrawn: 1, frames: 0 }, { type: 'drawn', seq: 1, queues: 1, slotsDrawn: 1 },
       { type: 'drawn', seq: 1.5, queues: 1, slotsDrawn: 1 }, { type: 'drawn', seq: 1, queues: 99, slotsDrawn: 1 },
       { type: 'drawn', seq: 1, queues: 1, slotsDrawn: 1e9 }, { type: 'drawn', seq: '1', queues: 1, slotsDrawn: 1 },
       { type: 'chain', queue: 0, head: 1024 }, { type: 'chain', queue: 0, head: -1 }, { type: 'seek', pos: 'x' }, { type: 'record', on: 1 }, { type: 'step' }]) {
       assert.equal(parseFromWebview(bad), undefined, JSON.stringify(bad));
     }
+  });
+
+  it('the saved panel state (serializer) keeps only a trace path, live pause and a selected slot in range', () => {
+    assert.deepEqual(parsePanelState({ trace: '/tmp/a.jsonl', paused: true, selected: { queue: 0, head: 5 }, extra: 1 }), { trace: '/tmp/a.jsonl', paused: true, selected: { queue: 0, head: 5 } });
+    assert.deepEqual(parsePanelState({ paused: 'yes', selected: { queue: 0, head: MAX_SLOTS }, trace: 7 }), {});
+    assert.deepEqual(parsePanelState(null), {});
+    assert.deepEqual(parsePanelState({ trace: 'x'.repeat(5000) }), {});
   });
 });

@@ -1200,33 +1200,56 @@ static void bench_close(struct bench_ctx *b)
 }
 
 /* Operations done until the clock passes UNTIL (checked every 8), or -1. */
-static long bench_child(int dev, int alg, uint32_t size, double until)
+static long bench_loop(struct bench_ctx *b, const uint8_t *buf, uint8_t *out,
+		       uint32_t size, double until)
 {
-	uint8_t *buf = calloc(1, size), *out = calloc(1, size);
-	struct bench_ctx b;
 	long ops = 0;
 
-	if (!buf || !out || bench_open(&b, alg, dev))
-		return -1;
 	while (now_s() < until) {
 		for (int i = 0; i < 8; i++)
-			if (bench_op(&b, buf, out, size))
+			if (bench_op(b, buf, out, size))
 				return -1;
 		ops += 8;
 	}
-	bench_close(&b);
-	free(buf);
-	free(out);
 	return ops;
 }
 
-/* bench dev|devnozc|sw SIZE PROCS MS [ALG]: one JSON line. */
+/*
+ * One measuring process: set up (open, session, OpenSSL context), say so on
+ * READY, wait until GO closes, measure for MS, send the count on RESULT.
+ * Setup is outside the window: under TCG an OpenSSL provider fetch or a
+ * fork can take longer than a short window.
+ */
+static void bench_child(int dev, int alg, uint32_t size, double ms, int ready,
+			int go, int result)
+{
+	uint8_t *buf = calloc(1, size), *out = calloc(1, size);
+	struct bench_ctx b;
+	long ops = -1;
+	char c = 0;
+	int ok = buf && out && !bench_open(&b, alg, dev);
+
+	if (write(ready, &c, 1) != 1 || read(go, &c, 1) < 0)
+		_exit(1);
+	if (ok)
+		ops = bench_loop(&b, buf, out, size, now_s() + ms / 1000);
+	if (write(result, &ops, sizeof(ops)) != sizeof(ops))
+		_exit(1);
+	_exit(0);
+}
+
+/*
+ * bench dev|devnozc|sw SIZE PROCS MS [ALG]: one JSON line. The PROCS
+ * processes start measuring together once all are set up; seconds run from
+ * that start to the last one's end.
+ */
 static int cmd_bench(int argc, char **argv)
 {
-	int dev, procs, alg = BENCH_AES_256_CBC, pfd[2];
+	int dev, procs, alg = BENCH_AES_256_CBC, pfd[2], ready[2], go[2];
 	uint32_t size;
 	double ms, t0, secs;
 	long total = 0;
+	char c;
 
 	if (argc < 4)
 		return 100;
@@ -1241,18 +1264,30 @@ static int cmd_bench(int argc, char **argv)
 		printf("{\"error\":\"bad arguments\"}\n");
 		return 100;
 	}
-	if (pipe(pfd))
+	if (pipe(pfd) || pipe(ready) || pipe(go))
 		return 100;
-	t0 = now_s();
 	for (int i = 0; i < procs; i++) {
-		if (fork() == 0) {
-			long ops = bench_child(dev, alg, size, t0 + ms / 1000);
+		pid_t pid = fork();
 
-			if (write(pfd[1], &ops, sizeof(ops)) != sizeof(ops))
-				_exit(1);
-			_exit(0);
+		if (pid == 0) {
+			close(go[1]);
+			bench_child(dev, alg, size, ms, ready[1], go[0], pfd[1]);
+		}
+		if (pid < 0) {
+			printf("{\"error\":\"fork failed\"}\n");
+			return 1;
 		}
 	}
+	/* Only the children hold the write ends now: a dead child reads as EOF. */
+	close(ready[1]);
+	close(pfd[1]);
+	for (int i = 0; i < procs; i++)
+		if (read(ready[0], &c, 1) != 1) {
+			printf("{\"error\":\"child failed\"}\n");
+			return 1;
+		}
+	t0 = now_s();
+	close(go[1]);
 	for (int i = 0; i < procs; i++) {
 		long ops;
 
@@ -1262,9 +1297,9 @@ static int cmd_bench(int argc, char **argv)
 		}
 		total += ops;
 	}
+	secs = now_s() - t0;
 	while (wait(NULL) > 0)
 		;
-	secs = now_s() - t0;
 	printf("{\"mode\":\"%s\",\"alg\":\"%s\",\"size\":%u,\"procs\":%d,\"ops\":%ld,\"seconds\":%.3f,\"opsPerSec\":%.1f,\"MBps\":%.3f}\n",
 	       argv[0], bench_alg_names[alg], size, procs, total, secs,
 	       total / secs, total * (double)size / secs / 1e6);

@@ -1199,18 +1199,21 @@ static void bench_close(struct bench_ctx *b)
 	EVP_MAC_CTX_free(b->hctx);
 }
 
-/* Operations done until the clock passes UNTIL (checked every 8), or -1. */
+/*
+ * Operations done until the clock passes UNTIL (checked every 8, at least 8
+ * done), or -1.
+ */
 static long bench_loop(struct bench_ctx *b, const uint8_t *buf, uint8_t *out,
 		       uint32_t size, double until)
 {
 	long ops = 0;
 
-	while (now_s() < until) {
+	do {
 		for (int i = 0; i < 8; i++)
 			if (bench_op(b, buf, out, size))
 				return -1;
 		ops += 8;
-	}
+	} while (now_s() < until);
 	return ops;
 }
 

@@ -5,8 +5,10 @@
  * CLI's argument checks.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { type E2ePoint, type E2eReport, computeRatios, judgeTargets, opensslSecondsFor } from '../../../extension/core/driver-bench';
@@ -211,5 +213,43 @@ test('CLI: --alg, --sizes, --procs and --speed are checked before any VM boots (
     const r = await cli(['bench', 'e2e', ...args]);
     assert.equal(r.code, 2, args.join(' '));
     assert.match(r.err, re);
+  }
+});
+
+/** The guest tool, built on the host as `vlab driver build` builds it; its `sw` mode needs no /dev/crypto. */
+function buildTool(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'vlab-bench-tool-'));
+  const tool = join(dir, 'vlab-cryptodev-test');
+  execFileSync('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', tool, join(root, 'test', 'guest', 'cryptodev_test.c'), '-lcrypto']);
+  return tool;
+}
+
+test('guest tool bench: ALG selects the loop; setup is outside the window, so even a 1 ms window counts every process', { timeout: 120_000 }, () => {
+  const tool = buildTool();
+  try {
+    for (const alg of ['aes-256-cbc', 'sha256', 'hmac-sha256']) {
+      const out = execFileSync(tool, ['bench', 'sw', '1024', '4', '1', alg], { encoding: 'utf8', timeout: 30_000 });
+      const v = JSON.parse(out.trim()) as { alg: string; ops: number; procs: number; seconds: number };
+      assert.equal(v.alg, alg);
+      assert.equal(v.procs, 4);
+      assert.ok(v.ops >= 4 * 8, `${alg}: ${v.ops} ops for 4 processes (each does at least one batch of 8)`);
+      assert.ok(v.seconds > 0);
+    }
+    assert.throws(() => execFileSync(tool, ['bench', 'sw', '64', '1', '10', 'md5'], { encoding: 'utf8' }), (e: { status?: number; stdout?: string }) => e.status === 100 && /bad arguments/.test(e.stdout ?? ''));
+  } finally {
+    rmSync(dirname(tool), { recursive: true, force: true });
+  }
+});
+
+test('guest tool bench: a process that cannot set up fails the run instead of hanging it', { timeout: 60_000 }, () => {
+  const tool = buildTool();
+  try {
+    // No /dev/crypto on the host: every `dev` child exits during setup; the parent must see EOF.
+    const r = spawnSync(tool, ['bench', 'dev', '64', '3', '100'], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.error, undefined, 'the parent hung');
+    assert.equal(r.status, 1);
+    assert.match(r.stdout, /\{"error":"child failed"\}/);
+  } finally {
+    rmSync(dirname(tool), { recursive: true, force: true });
   }
 });

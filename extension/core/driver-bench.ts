@@ -338,8 +338,9 @@ export async function benchE2eSpeed(opts: E2eOptions): Promise<E2eSpeedReport> {
       const r = await session.run([GUEST_TOOL_PATH, 'speed', alg, String(secs)], { timeoutMs: secs * 1000 * E2E_SIZES.length + 60_000, signal: opts.signal });
       const text = `${r.stdout}${r.stderr}`;
       if (r.code !== 0) throw new Error(`speed ${alg} failed (exit ${r.code}): ${text.trim().slice(-400)}`);
-      runs.push({ backend, alg, lines: parseSpeedLines(r.stdout), text: r.stdout });
-      opts.onProgress?.(`${backend} ${alg}: ${parseSpeedLines(r.stdout).length} sizes`);
+      const lines = parseSpeedLines(r.stdout);
+      runs.push({ backend, alg, lines, text: r.stdout });
+      opts.onProgress?.(`${backend} ${alg}: ${lines.length} sizes`);
     }
   });
   return { schema: E2E_SCHEMA, mode: 'speed', ...guests, secondsPerSize: secs, totalSec: Math.round((Date.now() - t0) / 100) / 10, runs };

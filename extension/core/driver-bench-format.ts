@@ -5,7 +5,7 @@ import type { E2eReport, E2eSource, E2eSpeedReport } from './driver-bench';
 const SOURCE_HEADS: Readonly<Record<E2eSource, string>> = { builtin: 'builtin', ts: 'ts', software: 'software', 'openssl-speed': 'openssl speed' };
 
 function fmtRatio(v: number | undefined): string {
-  return v === undefined ? '-' : `${v.toFixed(2)}x`;
+  return v === undefined ? '-' : `${v < 0.1 ? v.toFixed(3) : v.toFixed(2)}x`;
 }
 
 /** One table per algorithm: ops/s (MB/s) per source, then the ratios; then the targets (schema 2). */

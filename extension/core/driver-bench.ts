@@ -140,8 +140,11 @@ function parseToolLine(stdout: string): ToolResult {
   return { ops: v.ops, seconds: v.seconds, opsPerSec: v.opsPerSec ?? 0, MBps: v.MBps ?? 0 };
 }
 
+/** a / b, two decimals; four below 0.1 so a small ratio (0.0034) does not read as 0. */
 function ratio(a: number | undefined, b: number | undefined): number | undefined {
-  return a !== undefined && b ? Math.round((a / b) * 100) / 100 : undefined;
+  if (a === undefined || !b) return undefined;
+  const r = a / b;
+  return r < 0.1 ? Math.round(r * 10_000) / 10_000 : Math.round(r * 100) / 100;
 }
 
 /** Ratios per algorithm present, size and process count (E2E_SIZES x E2E_PROCS for each). */

@@ -116,6 +116,13 @@ test('ratios per algorithm, with the openssl speed columns only where it ran', (
   assert.equal(sha?.tsOverSoftware, 0.25);
   assert.equal(sha?.tsOverSpeed, undefined);
   assert.ok(!('tsOverSpeed' in (sha ?? {})));
+  // Small ratios keep 4 decimals (the table prints 3), not 0.00.
+  const small = computeRatios([pt('aes-256-cbc', 'ts', 64, 1, 1052), pt('aes-256-cbc', 'openssl-speed', 64, 1, 309651)]);
+  assert.equal(small[0]?.tsOverSpeed, 0.0034);
+  const text = formatE2eTable({ schema: 2, accel: 'tcg', durationMs: 1500, points: [], ratios: small });
+  assert.equal(text, '');
+  const withPoints = formatE2eTable({ schema: 2, accel: 'tcg', durationMs: 1500, points: [pt('aes-256-cbc', 'ts', 64, 1, 1052), pt('aes-256-cbc', 'openssl-speed', 64, 1, 309651)], ratios: small });
+  assert.match(withPoints, / 0\.003x$/m);
 });
 
 test('issue #11 targets: met, missed with the points named, not measured', () => {

@@ -22,6 +22,8 @@ export const E2E_SIZES = [64, 1024, 16 * 1024, 64 * 1024] as const;
 export const E2E_PROCS = [1, 8] as const;
 /** The report format `--json` writes. 1: AES-256-CBC only, no openssl speed; 2: `alg`, openssl speed, targets. */
 export const E2E_SCHEMA = 2;
+/** Untimed /dev/crypto traffic per algorithm before a backend's first point. */
+export const E2E_WARMUP_MS = 500;
 
 /** Where a point was measured: through /dev/crypto on a backend, the tool's OpenSSL loop, `openssl speed`. */
 export type E2eSource = BackendKind | 'software' | 'openssl-speed';
@@ -280,6 +282,13 @@ export async function benchE2e(opts: E2eOptions): Promise<E2eReport> {
   const guests = await eachGuest(opts, async (backend, { session, first }) => {
     const modes: Array<['dev' | 'sw', E2eSource]> = [['dev', backend]];
     if (first) modes.push(['sw', 'software']);
+    // Untimed warm-up per algorithm: in both runs before this, each backend's first point (right after
+    // boot) was its slowest whatever the size.
+    for (const alg of algs) {
+      const w = await session.run([GUEST_TOOL_PATH, 'bench', 'dev', '1024', '1', String(E2E_WARMUP_MS), alg], { timeoutMs: E2E_WARMUP_MS + 60_000, signal: opts.signal });
+      if (w.code !== 0) throw new Error(`warm-up ${alg} failed: ${w.stdout}${w.stderr}`);
+    }
+    say(`${backend}: warmed up (${E2E_WARMUP_MS} ms of 1 KiB per algorithm, not recorded)`);
     for (const alg of algs) {
       for (const [mode, source] of modes) {
         for (const size of sizes) {

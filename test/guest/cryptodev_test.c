@@ -8,7 +8,10 @@
  *   vlab-cryptodev-test roundtrip FILE           random cases vs host OpenSSL
  *   vlab-cryptodev-test stress PROCS SESS OPS    concurrent mixed sizes, every
  *                                                session kind, each op checked
- *   vlab-cryptodev-test bench dev|devnozc|sw SIZE PROCS MS
+ *   vlab-cryptodev-test bench dev|devnozc|sw SIZE PROCS MS [ALG]
+ *                                                ALG aes-256-cbc (default),
+ *                                                sha256 or hmac-sha256
+ *   vlab-cryptodev-test speed [ALG] [SECONDS]    cryptodev-linux speed style
  *   vlab-cryptodev-test ivrace THREADS OPS LEN   implicit-IV CTR, threads
  *   vlab-cryptodev-test inflight THREADS OPS LEN [zc] concurrent big requests
  *                                                (NO_ZC bounce pages unless zc)
@@ -39,6 +42,8 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 
 #include "../../guest/driver/cryptodev_abi.h"
 
@@ -1341,50 +1346,188 @@ static int cmd_wait(int argc, char **argv)
 
 /* --------------------------------------------------------------- bench */
 
-static long bench_child(int dev, uint32_t size, double until)
+/* What `bench` and `speed` measure: a cipher, a plain hash, an HMAC. */
+enum bench_alg { BENCH_AES_256_CBC, BENCH_SHA256, BENCH_HMAC_SHA256 };
+
+static const char *const bench_alg_names[] = {
+	"aes-256-cbc", "sha256", "hmac-sha256",
+};
+
+/* -1 for an unknown name. */
+static int bench_alg_of(const char *name)
 {
-	static uint8_t key[32] = { 7 }, iv[16] = { 9 };
-	uint8_t *buf = calloc(1, size), *out = calloc(1, size);
+	for (int i = 0; i < 3; i++)
+		if (!strcmp(name, bench_alg_names[i]))
+			return i;
+	return -1;
+}
+
+/* One measuring loop's state: a /dev/crypto session or an OpenSSL context. */
+struct bench_ctx {
+	int alg, dev;		/* dev: 0 OpenSSL, 1 zero-copy, 2 NO_ZC */
+	int fd;
+	uint32_t ses;
+	EVP_CIPHER_CTX *cctx;
+	EVP_MD_CTX *mctx;
+	EVP_MAC_CTX *hctx;
+	uint8_t iv[16], digest[64];
+};
+
+static const uint8_t bench_key[32] = { 7 };
+
+static int bench_open(struct bench_ctx *b, int alg, int dev)
+{
+	memset(b, 0, sizeof(*b));
+	b->alg = alg;
+	b->dev = dev;
+	b->fd = -1;
+	b->iv[0] = 9;
+	if (dev) {
+		int err;
+
+		b->fd = open_crypto();
+		if (alg == BENCH_AES_256_CBC)
+			err = new_session(b->fd, CRYPTO_AES_CBC, bench_key, 32,
+					  0, NULL, 0, &b->ses);
+		else if (alg == BENCH_SHA256)
+			err = new_session(b->fd, 0, NULL, 0, CRYPTO_SHA2_256,
+					  NULL, 0, &b->ses);
+		else
+			err = new_session(b->fd, 0, NULL, 0,
+					  CRYPTO_SHA2_256_HMAC, bench_key, 32,
+					  &b->ses);
+		return err;
+	}
+	if (alg == BENCH_AES_256_CBC) {
+		b->cctx = EVP_CIPHER_CTX_new();
+		return b->cctx ? 0 : -ENOMEM;
+	}
+	if (alg == BENCH_SHA256) {
+		b->mctx = EVP_MD_CTX_new();
+		return b->mctx ? 0 : -ENOMEM;
+	} else {
+		EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+		OSSL_PARAM params[] = {
+			OSSL_PARAM_construct_utf8_string("digest",
+							 (char *)"SHA256", 0),
+			OSSL_PARAM_construct_end(),
+		};
+
+		b->hctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+		EVP_MAC_free(mac);
+		if (!b->hctx ||
+		    !EVP_MAC_init(b->hctx, bench_key, sizeof(bench_key), params))
+			return -EINVAL;
+		return 0;
+	}
+}
+
+/* One operation on LEN bytes: what one CIOCCRYPT does, or its OpenSSL twin. */
+static int bench_op(struct bench_ctx *b, const uint8_t *src, uint8_t *dst,
+		    uint32_t len)
+{
+	size_t dl = 0;
+	unsigned int ml = 0;
+	int outl;
+
+	if (b->dev) {
+		uint16_t flags = b->dev == 2 ? COP_FLAG_NO_ZC : 0;
+
+		if (b->alg == BENCH_AES_256_CBC)
+			return do_crypt(b->fd, b->ses, COP_ENCRYPT, src, dst,
+					len, b->iv, NULL, flags);
+		return do_crypt(b->fd, b->ses, COP_ENCRYPT, src, NULL, len,
+				NULL, b->digest, flags);
+	}
+	switch (b->alg) {
+	case BENCH_AES_256_CBC:
+		if (!EVP_EncryptInit_ex(b->cctx, EVP_aes_256_cbc(), NULL,
+					bench_key, b->iv) ||
+		    !EVP_CIPHER_CTX_set_padding(b->cctx, 0) ||
+		    !EVP_EncryptUpdate(b->cctx, dst, &outl, src, (int)len))
+			return -EINVAL;
+		return 0;
+	case BENCH_SHA256:
+		if (!EVP_DigestInit_ex(b->mctx, EVP_sha256(), NULL) ||
+		    !EVP_DigestUpdate(b->mctx, src, len) ||
+		    !EVP_DigestFinal_ex(b->mctx, b->digest, &ml))
+			return -EINVAL;
+		return 0;
+	default:
+		/* NULL key: restart with the key set in bench_open. */
+		if (!EVP_MAC_init(b->hctx, NULL, 0, NULL) ||
+		    !EVP_MAC_update(b->hctx, src, len) ||
+		    !EVP_MAC_final(b->hctx, b->digest, &dl, sizeof(b->digest)))
+			return -EINVAL;
+		return 0;
+	}
+}
+
+static void bench_close(struct bench_ctx *b)
+{
+	if (b->fd >= 0) {
+		end_session(b->fd, b->ses);
+		close(b->fd);
+	}
+	EVP_CIPHER_CTX_free(b->cctx);
+	EVP_MD_CTX_free(b->mctx);
+	EVP_MAC_CTX_free(b->hctx);
+}
+
+/*
+ * Operations done until the clock passes UNTIL (checked every 8, at least 8
+ * done), or -1.
+ */
+static long bench_loop(struct bench_ctx *b, const uint8_t *buf, uint8_t *out,
+		       uint32_t size, double until)
+{
 	long ops = 0;
 
-	if (dev) {
-		int fd = open_crypto();
-		uint32_t ses = 0;
-
-		if (new_session(fd, CRYPTO_AES_CBC, key, 32, 0, NULL, 0, &ses))
-			return -1;
-		while (now_s() < until) {
-			for (int i = 0; i < 8; i++)
-				if (do_crypt(fd, ses, COP_ENCRYPT, buf, out, size,
-					     iv, NULL,
-					     dev == 2 ? COP_FLAG_NO_ZC : 0))
-					return -1;
-			ops += 8;
-		}
-	} else {
-		EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-		int outl;
-
-		while (now_s() < until) {
-			for (int i = 0; i < 8; i++) {
-				EVP_EncryptInit_ex(ctx, EVP_aes_256_cbc(), NULL,
-						   key, iv);
-				EVP_CIPHER_CTX_set_padding(ctx, 0);
-				EVP_EncryptUpdate(ctx, out, &outl, buf,
-						  (int)size);
-			}
-			ops += 8;
-		}
-	}
+	do {
+		for (int i = 0; i < 8; i++)
+			if (bench_op(b, buf, out, size))
+				return -1;
+		ops += 8;
+	} while (now_s() < until);
 	return ops;
 }
 
+/*
+ * One measuring process: set up (open, session, OpenSSL context), say so on
+ * READY, wait until GO closes, measure for MS, send the count on RESULT.
+ * Setup is outside the window: under TCG an OpenSSL provider fetch or a
+ * fork can take longer than a short window.
+ */
+static void bench_child(int dev, int alg, uint32_t size, double ms, int ready,
+			int go, int result)
+{
+	uint8_t *buf = calloc(1, size), *out = calloc(1, size);
+	struct bench_ctx b;
+	long ops = -1;
+	char c = 0;
+	int ok = buf && out && !bench_open(&b, alg, dev);
+
+	if (write(ready, &c, 1) != 1 || read(go, &c, 1) < 0)
+		_exit(1);
+	if (ok)
+		ops = bench_loop(&b, buf, out, size, now_s() + ms / 1000);
+	if (write(result, &ops, sizeof(ops)) != sizeof(ops))
+		_exit(1);
+	_exit(0);
+}
+
+/*
+ * bench dev|devnozc|sw SIZE PROCS MS [ALG]: one JSON line. The PROCS
+ * processes start measuring together once all are set up; seconds run from
+ * that start to the last one's end.
+ */
 static int cmd_bench(int argc, char **argv)
 {
-	int dev, procs, pfd[2];
+	int dev, procs, alg = BENCH_AES_256_CBC, pfd[2], ready[2], go[2];
 	uint32_t size;
 	double ms, t0, secs;
 	long total = 0;
+	char c;
 
 	if (argc < 4)
 		return 100;
@@ -1393,18 +1536,36 @@ static int cmd_bench(int argc, char **argv)
 	size = (uint32_t)atoi(argv[1]);
 	procs = atoi(argv[2]);
 	ms = atof(argv[3]);
-	if (pipe(pfd))
+	if (argc > 4)
+		alg = bench_alg_of(argv[4]);
+	if (alg < 0 || size < 1 || size > 1 << 20 || procs < 1 || procs > 64) {
+		printf("{\"error\":\"bad arguments\"}\n");
 		return 100;
-	t0 = now_s();
+	}
+	if (pipe(pfd) || pipe(ready) || pipe(go))
+		return 100;
 	for (int i = 0; i < procs; i++) {
-		if (fork() == 0) {
-			long ops = bench_child(dev, size, t0 + ms / 1000);
+		pid_t pid = fork();
 
-			if (write(pfd[1], &ops, sizeof(ops)) != sizeof(ops))
-				_exit(1);
-			_exit(0);
+		if (pid == 0) {
+			close(go[1]);
+			bench_child(dev, alg, size, ms, ready[1], go[0], pfd[1]);
+		}
+		if (pid < 0) {
+			printf("{\"error\":\"fork failed\"}\n");
+			return 1;
 		}
 	}
+	/* Only the children hold the write ends now: a dead child reads as EOF. */
+	close(ready[1]);
+	close(pfd[1]);
+	for (int i = 0; i < procs; i++)
+		if (read(ready[0], &c, 1) != 1) {
+			printf("{\"error\":\"child failed\"}\n");
+			return 1;
+		}
+	t0 = now_s();
+	close(go[1]);
 	for (int i = 0; i < procs; i++) {
 		long ops;
 
@@ -1414,13 +1575,65 @@ static int cmd_bench(int argc, char **argv)
 		}
 		total += ops;
 	}
+	secs = now_s() - t0;
 	while (wait(NULL) > 0)
 		;
-	secs = now_s() - t0;
-	printf("{\"mode\":\"%s\",\"size\":%u,\"procs\":%d,\"ops\":%ld,\"seconds\":%.3f,\"opsPerSec\":%.1f,\"MBps\":%.3f}\n",
-	       argv[0], size, procs, total, secs, total / secs,
-	       total * (double)size / secs / 1e6);
+	printf("{\"mode\":\"%s\",\"alg\":\"%s\",\"size\":%u,\"procs\":%d,\"ops\":%ld,\"seconds\":%.3f,\"opsPerSec\":%.1f,\"MBps\":%.3f}\n",
+	       argv[0], bench_alg_names[alg], size, procs, total, secs,
+	       total / secs, total * (double)size / secs / 1e6);
 	return 0;
+}
+
+/*
+ * speed [ALG] [SECONDS]: cryptodev-linux's tests/speed style. For each size,
+ * loop on /dev/crypto for SECONDS and print one line:
+ *   Encrypting in chunks of 1024 bytes: done. 12.34 MB in 1.00 secs: 12.34 MB/sec
+ * ("Hashing" for sha256 and hmac-sha256; MB are 10^6 bytes).
+ */
+static int cmd_speed(int argc, char **argv)
+{
+	static const uint32_t sizes[] = { 64, 1024, 16384, 65536 };
+	int alg = argc > 0 ? bench_alg_of(argv[0]) : BENCH_AES_256_CBC;
+	double secs = argc > 1 ? atof(argv[1]) : 5;
+	uint8_t *buf = calloc(1, 65536), *out = calloc(1, 65536);
+	int rc = 0;
+
+	if (alg < 0 || !(secs > 0 && secs <= 600) || !buf || !out) {
+		fprintf(stderr, "usage: speed [aes-256-cbc|sha256|hmac-sha256] [SECONDS]\n");
+		return 100;
+	}
+	printf("Testing %s through /dev/crypto:\n", bench_alg_names[alg]);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]) && !rc; i++) {
+		struct bench_ctx b;
+		double t0, t;
+		uint64_t bytes = 0;
+		int err;
+
+		printf("\t%s in chunks of %u bytes: ",
+		       alg == BENCH_AES_256_CBC ? "Encrypting" : "Hashing",
+		       sizes[i]);
+		fflush(stdout);
+		err = bench_open(&b, alg, 1);
+		t0 = now_s();
+		do {
+			for (int k = 0; k < 8 && !err; k++) {
+				err = bench_op(&b, buf, out, sizes[i]);
+				bytes += sizes[i];
+			}
+			t = now_s() - t0;
+		} while (!err && t < secs);
+		bench_close(&b);
+		if (err) {
+			printf("failed: errno %d\n", -err);
+			rc = 1;
+			break;
+		}
+		printf("done. %.2f MB in %.2f secs: %.2f MB/sec\n",
+		       bytes / 1e6, t, bytes / 1e6 / t);
+	}
+	free(buf);
+	free(out);
+	return rc;
 }
 
 /* ------------------------------------------- hashes, HMAC, AEAD, fallback */
@@ -2186,7 +2399,7 @@ int main(int argc, char **argv)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc < 2) {
-		fprintf(stderr, "usage: %s kat|errors|roundtrip|stress|bench|ivrace|inflight|stale|wait ...\n",
+		fprintf(stderr, "usage: %s kat|errors|roundtrip|stress|bench|speed|ivrace|inflight|stale|wait ...\n",
 			argv[0]);
 		return 100;
 	}
@@ -2202,6 +2415,8 @@ int main(int argc, char **argv)
 		rc = cmd_hold(argc - 2, argv + 2);
 	else if (!strcmp(argv[1], "bench"))
 		rc = cmd_bench(argc - 2, argv + 2);
+	else if (!strcmp(argv[1], "speed"))
+		rc = cmd_speed(argc - 2, argv + 2);
 	else if (!strcmp(argv[1], "ivrace"))
 		rc = cmd_ivrace(argc - 2, argv + 2);
 	else if (!strcmp(argv[1], "inflight"))

@@ -1,7 +1,8 @@
 /** `vlab driver build|load|unload|reload` (the guest's /dev/crypto driver) and `vlab bench e2e`. */
 import { parseArgs } from 'node:util';
 import { type CliCommand, type CliIo, UsageError } from '../command';
-import { benchE2e, formatE2eTable } from '../../core/driver-bench';
+import { E2E_ALGS, E2E_PROCS, E2E_SIZES, type E2eAlg, benchE2e, benchE2eSpeed, isE2eAlg } from '../../core/driver-bench';
+import { formatE2eSpeed, formatE2eTable } from '../../core/driver-bench-format';
 import { DriverError, buildDriver, formatDiagnostic, loadDriver, unloadDriver, type DriverBuild, MODULE_NAME } from '../../core/driver';
 import { LabError, errorMessage } from '../../core/errors';
 import type { HostPaths } from '../../core/host';
@@ -67,12 +68,34 @@ rmmods ${MODULE_NAME} in the running guest (refused while /dev/crypto is open).`
 const RELOAD_USAGE = `usage: vlab driver reload
 Rebuilds, unloads and loads again: the edit-test loop of the driver.`;
 
-const BENCH_USAGE = `usage: vlab bench e2e [--json] [--backend builtin,ts] [--ms N]
-AES-256-CBC at 64 B, 1 KiB, 16 KiB and 64 KiB with 1 and 8 processes, from guest userspace through
-/dev/crypto (${MODULE_NAME} -> virtio -> backend), one VM per backend, plus the guest's OpenSSL in software as
-the no-offload baseline. Prints ops/s, MB/s and the ratios ts/builtin and offload/software.
+const BENCH_USAGE = `usage: vlab bench e2e [--json] [--backend builtin,ts] [--alg LIST] [--ms N] [--sizes LIST] [--procs LIST]
+                     [--no-openssl-speed] [--speed]
+AES-256-CBC, SHA-256 (hash-only session) and HMAC-SHA256 (mac-only session) at 64 B, 1 KiB, 16 KiB and
+64 KiB with 1 and 8 processes, from guest userspace through /dev/crypto (${MODULE_NAME} -> virtio -> backend,
+or the guest kernel where the driver falls back), one VM per backend. Baselines, in the first VM: the
+guest's OpenSSL in the tool's own loop (software) and \`openssl speed -elapsed\` (-evp ALG, -hmac sha256;
+-multi for 8 processes). Prints ops/s, MB/s, the ratios and issue #11's targets; --json: schema 2.
   --backend   comma-separated backends (default builtin,ts)
-  --ms N      measuring time per point in milliseconds (default 1500)`;
+  --alg       comma-separated, from ${E2E_ALGS.join(', ')} (default all)
+  --ms N      measuring time per point in milliseconds (default 1500); openssl speed gets
+              round(N/1000) whole seconds (at least 1)
+  --sizes     comma-separated request sizes in bytes (default ${E2E_SIZES.join(',')})
+  --procs     comma-separated process counts (default ${E2E_PROCS.join(',')})
+  --no-openssl-speed   skip the openssl speed baseline
+  --speed     instead: the guest tool's cryptodev-linux-style speed mode (\`vlab-cryptodev-test speed
+              ALG SECONDS\`, N ms per size) per backend, printing "Encrypting in chunks of X bytes:
+              done. Y MB in Z secs: W MB/sec" lines`;
+
+/** A comma-separated list of integers within [min, max]. */
+function intList(v: string | undefined, flag: string, min: number, max: number, dflt: readonly number[]): number[] {
+  if (v === undefined) return [...dflt];
+  const out = v.split(',').map((s) => s.trim());
+  for (const s of out) {
+    const n = Number(s);
+    if (!/^\d+$/.test(s) || n < min || n > max) throw new UsageError(`${flag} takes integers from ${min} to ${max} (got "${s}")`);
+  }
+  return [...new Set(out.map(Number))];
+}
 
 export const driverCommands: readonly CliCommand[] = [
   {
@@ -158,28 +181,56 @@ export const driverCommands: readonly CliCommand[] = [
   },
   {
     name: 'bench e2e',
-    summary: 'AES-256-CBC through /dev/crypto in the guest, per backend, vs guest software',
+    summary: 'AES-256-CBC, SHA-256, HMAC-SHA256 through /dev/crypto in the guest, per backend, vs guest OpenSSL',
     usage: BENCH_USAGE,
     async run(args, io) {
       const { values, positionals } = parseArgs({
         args: [...args],
-        options: { json: { type: 'boolean' }, backend: { type: 'string' }, ms: { type: 'string' } },
+        options: {
+          json: { type: 'boolean' },
+          backend: { type: 'string' },
+          ms: { type: 'string' },
+          alg: { type: 'string' },
+          sizes: { type: 'string' },
+          procs: { type: 'string' },
+          'no-openssl-speed': { type: 'boolean' },
+          speed: { type: 'boolean' },
+        },
         allowPositionals: true,
       });
       if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
       const backends = (values.backend ?? 'builtin,ts').split(',').map((s) => s.trim());
       for (const b of backends) if (b !== 'builtin' && b !== 'ts') throw new UsageError(`--backend takes builtin and/or ts (got "${b}")`);
+      const algs = (values.alg ?? E2E_ALGS.join(',')).split(',').map((s) => s.trim());
+      for (const a of algs) if (!isE2eAlg(a)) throw new UsageError(`--alg takes ${E2E_ALGS.join(', ')} (got "${a}")`);
       const ms = values.ms === undefined ? 1500 : Number(values.ms);
       if (!Number.isInteger(ms) || ms < 100 || ms > 60_000) throw new UsageError(`--ms must be an integer from 100 to 60000 (got "${values.ms}")`);
+      const sizes = intList(values.sizes, '--sizes', 16, 65536, E2E_SIZES);
+      const procs = intList(values.procs, '--procs', 1, 64, E2E_PROCS);
+      const odd = sizes.find((n) => n % 16 !== 0);
+      if (algs.includes('aes-256-cbc') && odd !== undefined) throw new UsageError(`--sizes: AES-256-CBC takes whole 16-byte blocks (got ${odd})`);
+      if (values.speed && (values.sizes !== undefined || values.procs !== undefined || values['no-openssl-speed'])) {
+        throw new UsageError('--speed measures every size with 1 process: it takes --backend, --alg, --ms and --json only');
+      }
+      const opts = {
+        workspace: io.cwd,
+        backends: backends as BackendKind[],
+        algs: [...new Set(algs)] as E2eAlg[],
+        durationMs: ms,
+        sizes,
+        procs,
+        noOpensslSpeed: values['no-openssl-speed'] === true,
+        env: io.env,
+        signal: io.signal,
+        onProgress: (m: string) => io.stderr.write(`[bench] ${m}\n`),
+      };
       try {
-        const result = await benchE2e({
-          workspace: io.cwd,
-          backends: backends as BackendKind[],
-          durationMs: ms,
-          env: io.env,
-          signal: io.signal,
-          onProgress: (m) => io.stderr.write(`[bench] ${m}\n`),
-        });
+        if (values.speed) {
+          const result = await benchE2eSpeed(opts);
+          io.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : `${formatE2eSpeed(result)}\n`);
+          return 0;
+        }
+        const result = await benchE2e(opts);
         io.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : `${formatE2eTable(result)}\n`);
         return 0;
       } catch (err) {

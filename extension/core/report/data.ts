@@ -48,6 +48,8 @@ export function parseE2e(v: unknown, file: string): E2eData {
   const o = checkEnvelope(v, 'e2e', file);
   const r = o['result'];
   if (!isObject(r) || !Array.isArray(r['points'])) throw new Error(`${file}: result.points missing`);
+  // Schema 1: AES-256-CBC only; schema 2 adds points' alg, openssl speed points, targets.
+  if (r['schema'] !== 1 && r['schema'] !== 2) throw new Error(`${file}: e2e result schema ${String(r['schema'])} (this reader knows 1 and 2)`);
   return o as unknown as E2eData;
 }
 

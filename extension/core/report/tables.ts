@@ -4,6 +4,8 @@
  * a table is typed by hand. Deterministic, like the figures.
  */
 import type { BackendData, BootData, ChatData, E2eData } from './data';
+import type { E2ePoint } from '../driver-bench';
+import { E2E_ALGS, E2E_ALG_LABELS, type E2eAlg, pointAlg } from '../openssl-speed';
 
 function n0(v: number): string {
   return Math.round(v).toLocaleString('en-US').replace(/,/g, ' ');
@@ -29,23 +31,56 @@ function provLine(d: { provenance: { date: string; loadAverage: readonly number[
 
 export function e2eTable(d: E2eData): string {
   const r = d.result;
+  const algs = E2E_ALGS.filter((a) => r.points.some((p) => pointAlg(p) === a));
+  const lines: string[] = [];
+  for (const alg of algs) {
+    if (algs.length > 1) lines.push(...(lines.length ? [''] : []), `**${E2E_ALG_LABELS[alg]}**`, '');
+    lines.push(...e2eAlgTable(d, alg));
+  }
+  const targets = r.targets ?? [];
+  if (targets.length) {
+    lines.push('', '| target (issue #11, AES-256-CBC) | this run | met |', '| --- | ---: | --- |');
+    for (const t of targets) lines.push(`| ${t.text} | ${t.detail} | ${t.met === undefined ? '–' : t.met ? 'yes' : 'no'} |`);
+  }
+  const speed = r.opensslSpeed ? `; openssl speed: ${r.opensslSpeed.version}, \`-elapsed -seconds ${r.opensslSpeed.seconds}\`` : '';
+  const total = r.totalSec !== undefined ? `, whole run ${Math.round(r.totalSec)} s` : '';
+  lines.push('', provLine(d, `\`vlab ${d.command.join(' ')}\`, ${r.durationMs} ms per point, accelerator ${r.accel}${total}${speed}`));
+  return lines.join('\n');
+}
+
+/** One algorithm's rows; the openssl speed columns only when the run measured it (schema 2). */
+function e2eAlgTable(d: E2eData, alg: E2eAlg): string[] {
+  const r = d.result;
+  const pts = r.points.filter((p) => pointAlg(p) === alg);
+  const speed = pts.some((p) => p.source === 'openssl-speed');
+  const find = (source: string, s: number, procs: number): E2ePoint | undefined => pts.find((x) => x.source === source && x.size === s && x.procs === procs);
   const cell = (source: string, s: number, procs: number): string => {
-    const p = r.points.find((x) => x.source === source && x.size === s && x.procs === procs);
+    const p = find(source, s, procs);
     return p ? `${n0(p.opsPerSec)} (${n1(p.MBps)})` : '–';
   };
-  const lines = [
-    '| size | procs | TS backend ops/s (MB/s) | QEMU builtin ops/s (MB/s) | guest OpenSSL ops/s (MB/s) | ts / builtin | ts / software | builtin / software |',
-    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-  ];
+  const lines = speed
+    ? [
+        '| size | procs | TS backend ops/s (MB/s) | QEMU builtin ops/s (MB/s) | guest OpenSSL ops/s (MB/s) | guest openssl speed ops/s (MB/s) | ts / builtin | ts / software | builtin / software | ts / openssl speed | builtin / openssl speed |',
+        '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      ]
+    : [
+        '| size | procs | TS backend ops/s (MB/s) | QEMU builtin ops/s (MB/s) | guest OpenSSL ops/s (MB/s) | ts / builtin | ts / software | builtin / software |',
+        '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      ];
   // Ratios from the points themselves (the report's own `ratios` are rounded to 2 decimals: 0.0046 would print as 0).
-  const ops = (source: string, s: number, procs: number): number | undefined => r.points.find((x) => x.source === source && x.size === s && x.procs === procs)?.opsPerSec;
+  const ops = (source: string, s: number, procs: number): number | undefined => find(source, s, procs)?.opsPerSec;
   const div = (a: number | undefined, b: number | undefined): number | undefined => (a !== undefined && b ? a / b : undefined);
-  for (const q of r.ratios) {
-    const [t, b, w] = [ops('ts', q.size, q.procs), ops('builtin', q.size, q.procs), ops('software', q.size, q.procs)];
-    lines.push(`| ${size(q.size)} | ${q.procs} | ${cell('ts', q.size, q.procs)} | ${cell('builtin', q.size, q.procs)} | ${cell('software', q.size, q.procs)} | ${n2(div(t, b))} | ${n2(div(t, w))} | ${n2(div(b, w))} |`);
+  for (const q of r.ratios.filter((x) => pointAlg(x) === alg)) {
+    const [t, b, w, o] = [ops('ts', q.size, q.procs), ops('builtin', q.size, q.procs), ops('software', q.size, q.procs), ops('openssl-speed', q.size, q.procs)];
+    if ([t, b, w, o].every((v) => v === undefined)) continue;
+    const head = `| ${size(q.size)} | ${q.procs} | ${cell('ts', q.size, q.procs)} | ${cell('builtin', q.size, q.procs)} | ${cell('software', q.size, q.procs)} |`;
+    lines.push(
+      speed
+        ? `${head} ${cell('openssl-speed', q.size, q.procs)} | ${n2(div(t, b))} | ${n2(div(t, w))} | ${n2(div(b, w))} | ${n2(div(t, o))} | ${n2(div(b, o))} |`
+        : `${head} ${n2(div(t, b))} | ${n2(div(t, w))} | ${n2(div(b, w))} |`,
+    );
   }
-  lines.push('', provLine(d, `\`vlab ${d.command.join(' ')}\`, ${r.durationMs} ms per point, accelerator ${r.accel}`));
-  return lines.join('\n');
+  return lines;
 }
 
 export function backendTable(d: BackendData): string {

@@ -395,7 +395,11 @@ int vc_queue_req(struct vc_dev *dev, struct vc_queue *q, struct vc_req *req,
 			 */
 			if (!err) {
 				q->inflight++;
+				if (req->timed)
+					req->stamp[VC_T_KICK] = vc_clock();
 				virtqueue_kick(q->vq);
+				if (req->timed)
+					req->stamp[VC_T_KICKED] = vc_clock();
 			} else if (err == -ENOSPC && !q->inflight) {
 				err = -EINVAL;
 			}
@@ -451,6 +455,10 @@ static void vc_poll_used(struct vc_dev *dev, struct vc_queue *q)
 		q->space_seq++;
 		q->inflight--;
 		got = true;
+		if (req->timed) {
+			req->stamp[VC_T_DONE] = vc_clock();
+			req->polled = true;
+		}
 		spin_unlock_irqrestore(&q->lock, flags);
 		vc_req_finish(req, 0, len);
 		spin_lock_irqsave(&q->lock, flags);
@@ -483,6 +491,8 @@ int vc_wait_req(struct vc_dev *dev, struct vc_req *req)
 	vc_poll_req(dev, req);
 	ret = wait_for_completion_interruptible_timeout(&req->done,
 							vc_timeout_jiffies());
+	if (req->timed)
+		req->stamp[VC_T_WAKE] = vc_clock();
 
 	if (ret > 0)
 		return req->result;
@@ -530,6 +540,8 @@ static void vc_vq_done(struct virtqueue *vq)
 		while ((req = virtqueue_get_buf(vq, &len)) != NULL) {
 			q->space_seq++;
 			q->inflight--;
+			if (req->timed)
+				req->stamp[VC_T_DONE] = vc_clock();
 			spin_unlock_irqrestore(&q->lock, flags);
 			vc_req_finish(req, 0, len);
 			spin_lock_irqsave(&q->lock, flags);
@@ -777,6 +789,7 @@ static struct virtio_driver vc_virtio_driver = {
 	.probe = vc_probe,
 	.remove = vc_remove,
 	.config_changed = vc_config_changed,
+	.driver.dev_groups = vc_dev_groups,
 };
 
 int vc_virtio_init(void)

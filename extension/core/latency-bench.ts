@@ -103,13 +103,13 @@ export interface LatencyPoint {
   readonly backend: BackendKind;
   readonly pollUs: number;
   readonly size: number;
-  /** Operations timed with stats on (all rounds). */
+  /** Operations of the round shown (the median round). */
   readonly ops: number;
   /** Of those, completed by the poll rather than the interrupt. */
   readonly polled: number;
-  /** Mean per operation seen from user space, stats on. */
+  /** Mean per operation seen from user space, stats on (the median round). */
   readonly totalUs: number;
-  /** The same loop with stats off (the stamps' own cost is the difference). */
+  /** The same loop with stats off, median of the rounds (the stamps' own cost is the difference). */
   readonly totalStatsOffUs: number;
   /** Mean µs per operation for each stage; syscall = user-space total - the driver's stages. */
   readonly stagesUs: Readonly<Record<Stage, number>>;
@@ -132,57 +132,64 @@ export interface LatencyRound {
 
 const r1 = (n: number): number => Math.round(n * 10) / 10;
 
-/** Folds the rounds of one point into means per operation. */
-export function latencyPoint(backend: BackendKind, pollUs: number, rounds: readonly LatencyRound[]): LatencyPoint {
-  if (rounds.length === 0) throw new Error('no rounds');
-  let ops = 0;
-  let totalNs = 0;
-  let offOps = 0;
-  let offNs = 0;
-  let requests = 0;
-  let polled = 0;
-  const sums = Object.fromEntries(DRIVER_STAGES.map((s) => [s, 0])) as Record<DriverStage, number>;
-  const max = Object.fromEntries(DRIVER_STAGES.map((s) => [s, 0])) as Record<DriverStage, number>;
-  const service: number[] = [];
-  for (const r of rounds) {
-    if (r.stats.requests !== r.tool.ops) throw new Error(`the driver timed ${r.stats.requests} requests of the ${r.tool.ops} issued`);
-    ops += r.tool.ops;
-    totalNs += r.tool.totalNs;
-    offOps += r.toolStatsOff.ops;
-    offNs += r.toolStatsOff.totalNs;
-    requests += r.stats.requests;
-    polled += r.stats.polled;
-    for (const s of DRIVER_STAGES) {
-      sums[s] += r.stats.stages[s].sumNs;
-      max[s] = Math.max(max[s], r.stats.stages[s].maxNs);
-    }
-    if (r.backendServiceUs !== undefined) service.push(r.backendServiceUs);
-  }
-  const totalUs = totalNs / ops / 1000;
+/** One round's means per operation. */
+interface RoundMeans {
+  readonly totalUs: number;
+  readonly totalStatsOffUs: number;
+  readonly stagesUs: Record<Stage, number>;
+  readonly polled: number;
+  readonly ops: number;
+}
+
+function roundMeans(r: LatencyRound): RoundMeans {
+  if (r.stats.requests !== r.tool.ops) throw new Error(`the driver timed ${r.stats.requests} requests of the ${r.tool.ops} issued`);
+  const totalUs = r.tool.totalNs / r.tool.ops / 1000;
   const stagesUs = {} as Record<Stage, number>;
   let kernelUs = 0;
   for (const s of DRIVER_STAGES) {
-    stagesUs[s] = sums[s] / requests / 1000;
+    stagesUs[s] = r.stats.stages[s].sumNs / r.stats.requests / 1000;
     kernelUs += stagesUs[s];
   }
   stagesUs.syscall = Math.max(0, totalUs - kernelUs);
+  return { totalUs, totalStatsOffUs: r.toolStatsOff.totalNs / r.toolStatsOff.ops / 1000, stagesUs, polled: r.stats.polled, ops: r.tool.ops };
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/**
+ * Folds the rounds of one point. A busy host stretches whole rounds, so the point is the round whose
+ * total (stats on) is the median one — its stages add up to its total — and the stats-off total is the
+ * median of the stats-off runs; every round's totals stay in `rounds`.
+ */
+export function latencyPoint(backend: BackendKind, pollUs: number, rounds: readonly LatencyRound[]): LatencyPoint {
+  if (rounds.length === 0) throw new Error('no rounds');
+  const means = rounds.map(roundMeans);
+  const byTotal = means.map((m, i) => ({ m, i })).sort((a, b) => a.m.totalUs - b.m.totalUs);
+  const mid = byTotal[(byTotal.length - 1) >> 1]!;
+  const pick = mid.m;
+  const max = Object.fromEntries(DRIVER_STAGES.map((s) => [s, r1(Math.max(...rounds.map((r) => r.stats.stages[s].maxNs)) / 1000)])) as Record<DriverStage, number>;
   const share = {} as Record<Stage, number>;
-  const denom = Math.max(totalUs, kernelUs);
-  for (const s of STAGES) share[s] = denom > 0 ? Math.round((stagesUs[s] / denom) * 1000) / 1000 : 0;
-  for (const s of STAGES) stagesUs[s] = r1(stagesUs[s]);
+  const denom = Math.max(pick.totalUs, STAGES.reduce((a, s) => a + (s === 'syscall' ? 0 : pick.stagesUs[s]), 0));
+  for (const s of STAGES) share[s] = denom > 0 ? Math.round((pick.stagesUs[s] / denom) * 1000) / 1000 : 0;
+  const stagesUs = Object.fromEntries(STAGES.map((s) => [s, r1(pick.stagesUs[s])])) as Record<Stage, number>;
+  const service = rounds[mid.i]!.backendServiceUs;
   return {
     backend,
     pollUs,
     size: rounds[0]!.tool.size,
-    ops,
-    polled,
-    totalUs: r1(totalUs),
-    totalStatsOffUs: r1(offNs / offOps / 1000),
+    ops: pick.ops,
+    polled: pick.polled,
+    totalUs: r1(pick.totalUs),
+    totalStatsOffUs: r1(median(means.map((m) => m.totalStatsOffUs))),
     stagesUs,
     share,
-    maxUs: Object.fromEntries(DRIVER_STAGES.map((s) => [s, r1(max[s] / 1000)])) as Record<DriverStage, number>,
-    ...(service.length ? { backendServiceUs: r1(service.reduce((a, b) => a + b, 0) / service.length) } : {}),
-    rounds: rounds.map((r) => ({ totalUs: r1(r.tool.totalNs / r.tool.ops / 1000), totalStatsOffUs: r1(r.toolStatsOff.totalNs / r.toolStatsOff.ops / 1000) })),
+    maxUs: max,
+    ...(service !== undefined ? { backendServiceUs: r1(service) } : {}),
+    rounds: means.map((m) => ({ totalUs: r1(m.totalUs), totalStatsOffUs: r1(m.totalStatsOffUs) })),
   };
 }
 
@@ -327,8 +334,8 @@ export async function benchLatency(opts: LatencyOptions): Promise<LatencyReport>
 /** Rows = stages, columns = (backend, poll_us) points: mean µs (share). */
 export function formatLatencyTable(report: LatencyReport): string {
   const pts = report.points;
-  const head = `${report.size} B AES-256-CBC CIOCCRYPT, one process, ${report.rounds} x ${report.opsPerRound} ops per point (accel ${report.accel}${report.clocksource ? `, guest clocksource ${report.clocksource}` : ''}): mean µs per op (share)`;
-  const W = 40;
+  const head = `${report.size} B AES-256-CBC CIOCCRYPT, one process, ${report.rounds} x ${report.opsPerRound} ops per point, median round (accel ${report.accel}${report.clocksource ? `, guest clocksource ${report.clocksource}` : ''}): mean µs per op (share)`;
+  const W = 48;
   const C = 18;
   const cell = (us: number, share?: number): string => `${us.toFixed(1)}${share === undefined ? '' : ` (${Math.round(share * 100)}%)`}`.padStart(C);
   const lines = [head, ['stage'.padEnd(W), ...pts.map((p) => `${p.backend} poll ${p.pollUs}`.padStart(C))].join('')];

@@ -468,20 +468,52 @@ static void vc_poll_used(struct vc_dev *dev, struct vc_queue *q)
 		wake_up_all(&q->space);
 }
 
-/* Bounded busy-poll (poll_us) before sleeping, for short requests. */
+/*
+ * Turn the queue's interrupt off (while polling) or back on. Under the
+ * queue lock, as the callback's own disable/enable, and never after
+ * remove() passed the lock. Back on, true when the used ring already holds
+ * buffers (the device will not interrupt for them): drain and ask again.
+ */
+static bool vc_poll_irq(struct vc_dev *dev, struct vc_queue *q, bool on)
+{
+	unsigned long flags;
+	bool pending = false;
+
+	spin_lock_irqsave(&q->lock, flags);
+	if (!READ_ONCE(dev->dead)) {
+		if (on)
+			pending = !virtqueue_enable_cb(q->vq);
+		else
+			virtqueue_disable_cb(q->vq);
+	}
+	spin_unlock_irqrestore(&q->lock, flags);
+	return pending;
+}
+
+/*
+ * Bounded busy-poll (poll_us) before sleeping, for short requests. The
+ * queue's interrupt is off meanwhile, so a request the poll completes
+ * costs no interrupt (under TCG: an injected irq, its handler and an APIC
+ * EOI write). Every poller and the callback end with the interrupt on, so
+ * a request nobody polls for is always signalled.
+ */
 static void vc_poll_req(struct vc_dev *dev, struct vc_req *req)
 {
 	unsigned int us = READ_ONCE(vc_poll_us);
+	struct vc_queue *q = req->q;
 	u64 end;
 
-	if (!us || !req->q || req->q == &dev->ctrlq)
+	if (!us || !q || q == &dev->ctrlq)
 		return;
 	end = local_clock() + (u64)min(us, 1000U) * NSEC_PER_USEC;
+	vc_poll_irq(dev, q, false);
 	while (!completion_done(&req->done) && local_clock() < end &&
 	       !signal_pending(current)) {
-		vc_poll_used(dev, req->q);
+		vc_poll_used(dev, q);
 		cpu_relax();
 	}
+	while (vc_poll_irq(dev, q, true))
+		vc_poll_used(dev, q);
 }
 
 int vc_wait_req(struct vc_dev *dev, struct vc_req *req)

@@ -82,7 +82,11 @@ export function parseLatencyStats(text: string): DriverLatencyStats {
 export interface ToolLatency {
   readonly ops: number;
   readonly size: number;
+  /** Sum of the per-operation wall times. */
   readonly totalNs: number;
+  /** Median and shortest single operation. */
+  readonly p50Ns: number;
+  readonly minNs: number;
 }
 
 export function parseToolLatency(stdout: string): ToolLatency {
@@ -94,8 +98,9 @@ export function parseToolLatency(stdout: string): ToolLatency {
     throw new Error(`lat tool: not a JSON line: ${line.slice(0, 200)}`);
   }
   if (v.error) throw new Error(`lat tool: ${v.error}`);
-  if (typeof v.ops !== 'number' || typeof v.size !== 'number' || typeof v.totalNs !== 'number' || v.ops < 1) throw new Error(`lat tool: ${line.slice(0, 200)}`);
-  return { ops: v.ops, size: v.size, totalNs: v.totalNs };
+  const nums = [v.ops, v.size, v.totalNs, v.p50Ns, v.minNs];
+  if (!nums.every((n) => typeof n === 'number' && Number.isFinite(n) && n >= 0) || v.ops! < 1) throw new Error(`lat tool: ${line.slice(0, 200)}`);
+  return { ops: v.ops!, size: v.size!, totalNs: v.totalNs!, p50Ns: v.p50Ns!, minNs: v.minNs! };
 }
 
 /** One (backend, poll_us) point: the sums of its rounds, turned into means per operation. */
@@ -111,6 +116,9 @@ export interface LatencyPoint {
   readonly totalUs: number;
   /** The same loop with stats off, median of the rounds (the stamps' own cost is the difference). */
   readonly totalStatsOffUs: number;
+  /** Median single operation (user space), stats off / on, median of the rounds: what a busy host's bursts do not move. */
+  readonly p50StatsOffUs: number;
+  readonly p50Us: number;
   /** Mean µs per operation for each stage; syscall = user-space total - the driver's stages. */
   readonly stagesUs: Readonly<Record<Stage, number>>;
   /** Share of totalUs, 0..1. */
@@ -120,7 +128,7 @@ export interface LatencyPoint {
   /** ts: the backend's mean service time of the last requests (inside the device span), µs. */
   readonly backendServiceUs?: number;
   /** User-space mean of each round, stats on then off, µs (how noisy the host was). */
-  readonly rounds: readonly { readonly totalUs: number; readonly totalStatsOffUs: number }[];
+  readonly rounds: readonly { readonly totalUs: number; readonly totalStatsOffUs: number; readonly p50Us: number; readonly p50StatsOffUs: number }[];
 }
 
 export interface LatencyRound {
@@ -139,6 +147,8 @@ interface RoundMeans {
   readonly stagesUs: Record<Stage, number>;
   readonly polled: number;
   readonly ops: number;
+  readonly p50Us: number;
+  readonly p50StatsOffUs: number;
 }
 
 function roundMeans(r: LatencyRound): RoundMeans {
@@ -151,7 +161,10 @@ function roundMeans(r: LatencyRound): RoundMeans {
     kernelUs += stagesUs[s];
   }
   stagesUs.syscall = Math.max(0, totalUs - kernelUs);
-  return { totalUs, totalStatsOffUs: r.toolStatsOff.totalNs / r.toolStatsOff.ops / 1000, stagesUs, polled: r.stats.polled, ops: r.tool.ops };
+  return {
+    totalUs, totalStatsOffUs: r.toolStatsOff.totalNs / r.toolStatsOff.ops / 1000, stagesUs, polled: r.stats.polled, ops: r.tool.ops,
+    p50Us: r.tool.p50Ns / 1000, p50StatsOffUs: r.toolStatsOff.p50Ns / 1000,
+  };
 }
 
 function median(xs: readonly number[]): number {
@@ -185,11 +198,13 @@ export function latencyPoint(backend: BackendKind, pollUs: number, rounds: reado
     polled: pick.polled,
     totalUs: r1(pick.totalUs),
     totalStatsOffUs: r1(median(means.map((m) => m.totalStatsOffUs))),
+    p50Us: r1(median(means.map((m) => m.p50Us))),
+    p50StatsOffUs: r1(median(means.map((m) => m.p50StatsOffUs))),
     stagesUs,
     share,
     maxUs: max,
     ...(service !== undefined ? { backendServiceUs: r1(service) } : {}),
-    rounds: means.map((m) => ({ totalUs: r1(m.totalUs), totalStatsOffUs: r1(m.totalStatsOffUs) })),
+    rounds: means.map((m) => ({ totalUs: r1(m.totalUs), totalStatsOffUs: r1(m.totalStatsOffUs), p50Us: r1(m.p50Us), p50StatsOffUs: r1(m.p50StatsOffUs) })),
   };
 }
 
@@ -345,8 +360,9 @@ export function formatLatencyTable(report: LatencyReport): string {
       lines.push(['  of which the backend serving it'.padEnd(W), ...pts.map((p) => (p.backendServiceUs === undefined ? '-'.padStart(C) : cell(p.backendServiceUs)))].join(''));
     }
   }
-  lines.push(['total, stats on'.padEnd(W), ...pts.map((p) => cell(p.totalUs))].join(''));
-  lines.push(['total, stats off'.padEnd(W), ...pts.map((p) => cell(p.totalStatsOffUs))].join(''));
+  lines.push(['mean per op (user space), stats on'.padEnd(W), ...pts.map((p) => cell(p.totalUs))].join(''));
+  lines.push(['mean per op, stats off'.padEnd(W), ...pts.map((p) => cell(p.totalStatsOffUs))].join(''));
+  lines.push(['median op, stats on / off'.padEnd(W), ...pts.map((p) => `${p.p50Us.toFixed(1)} / ${p.p50StatsOffUs.toFixed(1)}`.padStart(C))].join(''));
   lines.push(['completed by the poll'.padEnd(W), ...pts.map((p) => `${p.polled}/${p.ops}`.padStart(C))].join(''));
   lines.push(['largest device span (µs)'.padEnd(W), ...pts.map((p) => cell(p.maxUs.device))].join(''));
   return lines.join('\n');

@@ -130,14 +130,37 @@ void vc_buf_free(struct vc_buf *buf)
 			if (buf->pages[i])
 				__free_page(buf->pages[i]);
 	}
-	kfree(buf->pages);
-	kfree(buf->sg);
+	if (buf->pages != buf->inline_pages)
+		kfree(buf->pages);
+	if (buf->sg != buf->inline_sg)
+		kfree(buf->sg);
 	buf->pages = NULL;
 	buf->sg = NULL;
 	buf->npages = 0;
 	buf->offset = 0;
 	buf->pinned = false;
 	buf->dirty = false;
+}
+
+/*
+ * The page and sg arrays for buf->npages pages and nextra more sg entries:
+ * the buffer's own inline ones when they fit, else allocated. Pages are
+ * zeroed (vc_buf_free skips the NULL ones of a partial bounce buffer).
+ */
+static int vc_buf_arrays(struct vc_buf *buf, unsigned int nextra)
+{
+	if (buf->npages <= VC_BUF_INLINE &&
+	    buf->npages + nextra <= VC_BUF_INLINE + 1) {
+		memset(buf->inline_pages, 0, sizeof(buf->inline_pages));
+		buf->pages = buf->inline_pages;
+		buf->sg = buf->inline_sg;
+		return 0;
+	}
+	buf->pages = kcalloc(buf->npages, sizeof(*buf->pages),
+			     GFP_KERNEL_ACCOUNT);
+	buf->sg = kmalloc_array(buf->npages + nextra, sizeof(*buf->sg),
+				GFP_KERNEL_ACCOUNT);
+	return buf->pages && buf->sg ? 0 : -ENOMEM;
 }
 
 /*
@@ -157,11 +180,7 @@ int vc_buf_pin(struct vc_buf *buf, const void __user *uaddr, unsigned int len,
 	buf->len = len;
 	buf->offset = offset_in_page(start);
 	buf->npages = DIV_ROUND_UP(buf->offset + len, PAGE_SIZE);
-	buf->pages = kcalloc(buf->npages, sizeof(*buf->pages),
-			     GFP_KERNEL_ACCOUNT);
-	buf->sg = kmalloc_array(buf->npages + nextra, sizeof(*buf->sg),
-				GFP_KERNEL_ACCOUNT);
-	if (!buf->pages || !buf->sg)
+	if (vc_buf_arrays(buf, nextra))
 		return -ENOMEM;
 	got = pin_user_pages_fast(start & PAGE_MASK, buf->npages,
 				  write ? FOLL_WRITE : 0, buf->pages);
@@ -214,11 +233,7 @@ int vc_buf_alloc(struct vc_buf *buf, unsigned int len)
 	buf->len = len;
 	buf->offset = 0;
 	buf->npages = DIV_ROUND_UP(len, PAGE_SIZE);
-	buf->pages = kcalloc(buf->npages, sizeof(*buf->pages),
-			     GFP_KERNEL_ACCOUNT);
-	buf->sg = kmalloc_array(buf->npages, sizeof(*buf->sg),
-				GFP_KERNEL_ACCOUNT);
-	if (!buf->pages || !buf->sg)
+	if (vc_buf_arrays(buf, 0))
 		return -ENOMEM;
 	sg_init_table(buf->sg, buf->npages);
 	for (i = 0; i < buf->npages; i++) {
@@ -521,8 +536,12 @@ int vc_wait_req(struct vc_dev *dev, struct vc_req *req)
 	long ret;
 
 	vc_poll_req(dev, req);
-	ret = wait_for_completion_interruptible_timeout(&req->done,
-							vc_timeout_jiffies());
+	/* The poll saw it: no trip through the completion's wait queue. */
+	if (completion_done(&req->done))
+		ret = 1;
+	else
+		ret = wait_for_completion_interruptible_timeout(&req->done,
+								vc_timeout_jiffies());
 	if (req->timed)
 		req->stamp[VC_T_WAKE] = vc_clock();
 

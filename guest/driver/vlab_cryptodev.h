@@ -141,6 +141,9 @@ struct vc_dev {
 	struct vc_stats stats;		/* stats=1: per-stage latency */
 };
 
+/* Pages a vc_buf describes without allocating its arrays (+1 sg: CTR pad). */
+#define VC_BUF_INLINE		2
+
 /*
  * A buffer the device reads or writes: either kernel order-0 pages (a
  * bounce buffer, freed from any context) or the caller's own pages pinned
@@ -152,8 +155,11 @@ struct vc_buf {
 	unsigned int offset;		/* of the data in pages[0] (pinned) */
 	bool pinned;
 	bool dirty;			/* device-writable: dirty on unpin */
-	struct page **pages;
-	struct scatterlist *sg;
+	struct page **pages;		/* inline_pages or kmalloc'ed */
+	struct scatterlist *sg;		/* inline_sg or kmalloc'ed */
+	/* Small buffers (a 64 B operation) need no allocation of their own. */
+	struct page *inline_pages[VC_BUF_INLINE];
+	struct scatterlist inline_sg[VC_BUF_INLINE + 1];
 };
 
 /* vc_req.state: who finishes a request the device returns. */

@@ -276,10 +276,35 @@ export async function latencyFile(session: SshSession): Promise<string> {
 /** One timed run of the guest tool (stats on: reset by the tool after its warm-up, read after). */
 export async function timedRun(session: SshSession, file: string, ops: number, size: number): Promise<{ tool: ToolLatency; stats: DriverLatencyStats }> {
   const out = await sh(session, `echo 1 > ${PARAMS}/stats && ${GUEST_TOOL_PATH} lat ${ops} ${size} ${file} && cat ${file}; rc=$?; echo 0 > ${PARAMS}/stats; exit $rc`, 'lat (stats on)', 60_000 + ops * 20);
+  return parseTimedOutput(out);
+}
+
+/** The tool's JSON line followed by the latency file. */
+function parseTimedOutput(out: string): { tool: ToolLatency; stats: DriverLatencyStats } {
   const lines = out.trim().split('\n');
   const json = lines.findIndex((l) => l.startsWith('{'));
   if (json < 0) throw new Error(`lat tool printed no result: ${out.slice(0, 300)}`);
   return { tool: parseToolLatency(lines[json]!), stats: parseLatencyStats(lines.slice(json + 1).join('\n')) };
+}
+
+const SPLIT = '--- stats on ---';
+
+/**
+ * One round of one poll_us value in one SSH call: the loop with stats off, then with stats on (the
+ * tool resets the file after its warm-up) and the file.
+ */
+async function oneRound(session: SshSession, file: string, poll: number, ops: number, size: number): Promise<{ off: ToolLatency; on: { tool: ToolLatency; stats: DriverLatencyStats } }> {
+  const tool = `${GUEST_TOOL_PATH} lat ${ops} ${size}`;
+  const script = [
+    `echo ${poll} > ${PARAMS}/poll_us && echo 0 > ${PARAMS}/stats || exit 1`,
+    `${tool} || exit 1`,
+    `echo '${SPLIT}'`,
+    `echo 1 > ${PARAMS}/stats && ${tool} ${file} && cat ${file}; rc=$?; echo 0 > ${PARAMS}/stats; exit $rc`,
+  ].join('\n');
+  const out = await sh(session, script, `lat at poll_us=${poll}`, 60_000 + ops * 40);
+  const at = out.indexOf(SPLIT);
+  if (at < 0) throw new Error(`lat round printed no stats part: ${out.slice(0, 300)}`);
+  return { off: parseToolLatency(out.slice(0, at)), on: parseTimedOutput(out.slice(at + SPLIT.length)) };
 }
 
 async function pointRounds(session: SshSession, backend: BackendKind, lab: Lab, opts: LatencyOptions, size: number, say: (m: string) => void): Promise<LatencyPoint[]> {
@@ -290,13 +315,11 @@ async function pointRounds(session: SshSession, backend: BackendKind, lab: Lab, 
     for (let round = 0; round < opts.rounds; round++) {
       for (const poll of opts.pollUs) {
         throwIfAborted(opts.signal);
-        await sh(session, `echo ${poll} > ${PARAMS}/poll_us`, 'setting poll_us');
-        const off = await sh(session, `echo 0 > ${PARAMS}/stats && ${GUEST_TOOL_PATH} lat ${opts.ops} ${size}`, 'lat (stats off)', 60_000 + opts.ops * 20);
-        const { tool, stats } = await timedRun(session, file, opts.ops, size);
+        const { off, on } = await oneRound(session, file, poll, opts.ops, size);
         const service = backend === 'ts' ? backendServiceUs(await readTelemetrySnapshot(lab.paths.telemetrySocket), size) : undefined;
-        const r: LatencyRound = { tool, toolStatsOff: parseToolLatency(off), stats, ...(service !== undefined ? { backendServiceUs: service } : {}) };
+        const r: LatencyRound = { tool: on.tool, toolStatsOff: off, stats: on.stats, ...(service !== undefined ? { backendServiceUs: service } : {}) };
         byPoll.set(poll, [...(byPoll.get(poll) ?? []), r]);
-        say(`${backend} poll_us=${poll} round ${round + 1}/${opts.rounds}: ${(tool.totalNs / tool.ops / 1000).toFixed(1)} µs/op (stats off ${(r.toolStatsOff.totalNs / r.toolStatsOff.ops / 1000).toFixed(1)})`);
+        say(`${backend} poll_us=${poll} round ${round + 1}/${opts.rounds}: median op ${(on.tool.p50Ns / 1000).toFixed(1)} µs, mean ${(on.tool.totalNs / on.tool.ops / 1000).toFixed(1)} (stats off: ${(off.p50Ns / 1000).toFixed(1)}, ${(off.totalNs / off.ops / 1000).toFixed(1)})`);
       }
     }
   } finally {

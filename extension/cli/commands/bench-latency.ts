@@ -14,8 +14,8 @@ service time inside it), interrupt -> wake-up, wake-up -> return — for each po
 alternate over the rounds, and each round also runs the same loop with stats off.
   --backend   comma-separated backends (default ts,builtin)
   --poll      comma-separated poll_us values, 0..1000 (default 0,50)
-  --ops N     timed operations per round and value (default 1000)
-  --rounds N  rounds; each point shows its median round (default 5)
+  --ops N     timed operations per round and value (default 200)
+  --rounds N  rounds; each point shows its median round (default 15)
   --size B    bytes per operation, a multiple of 16 (default 64)`;
 
 function intList(v: string, flag: string, min: number, max: number): number[] {
@@ -52,8 +52,8 @@ export const benchLatencyCommands: readonly CliCommand[] = [
       const backends = [...new Set((values.backend ?? 'ts,builtin').split(',').map((s) => s.trim()))];
       for (const b of backends) if (b !== 'builtin' && b !== 'ts') throw new UsageError(`--backend takes builtin and/or ts (got "${b}")`);
       const pollUs = intList(values.poll ?? '0,50', '--poll', 0, 1000);
-      const ops = oneInt(values.ops, '--ops', 1000, 10, 1_000_000);
-      const rounds = oneInt(values.rounds, '--rounds', 5, 1, 50);
+      const ops = oneInt(values.ops, '--ops', 200, 10, 1_000_000);
+      const rounds = oneInt(values.rounds, '--rounds', 15, 1, 50);
       const size = oneInt(values.size, '--size', 64, 16, 1 << 20);
       if (size % 16) throw new UsageError(`--size must be a multiple of 16 (got ${size})`);
       try {

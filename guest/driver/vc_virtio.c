@@ -26,10 +26,10 @@ module_param_named(max_inflight_kb, vc_max_inflight_kb, uint, 0644);
 MODULE_PARM_DESC(max_inflight_kb,
 		 "Bound on the KiB of request buffers all processes may have at the device; over it a request waits interruptibly (0: no bound; default 16384)");
 
-unsigned int vc_poll_us;
+unsigned int vc_poll_us = 50;
 module_param_named(poll_us, vc_poll_us, uint, 0644);
 MODULE_PARM_DESC(poll_us,
-		 "Poll the used ring for up to this many microseconds before sleeping on a data request (0: never; default 0)");
+		 "Poll the used ring for up to this many microseconds before sleeping on a data request, unless another task wants the CPU (0: never; default 50)");
 
 /* Every probed, not yet removed device; protected by vc_devices_lock. */
 static LIST_HEAD(vc_devices);
@@ -506,7 +506,8 @@ static bool vc_poll_irq(struct vc_dev *dev, struct vc_queue *q, bool on)
 }
 
 /*
- * Bounded busy-poll (poll_us) before sleeping, for short requests. The
+ * Bounded busy-poll (poll_us) before sleeping, for short requests; it
+ * gives way as soon as another task wants this CPU. The
  * queue's interrupt is off meanwhile, so a request the poll completes
  * costs no interrupt (under TCG: an injected irq, its handler and an APIC
  * EOI write). Every poller and the callback end with the interrupt on, so
@@ -523,7 +524,7 @@ static void vc_poll_req(struct vc_dev *dev, struct vc_req *req)
 	end = local_clock() + (u64)min(us, 1000U) * NSEC_PER_USEC;
 	vc_poll_irq(dev, q, false);
 	while (!completion_done(&req->done) && local_clock() < end &&
-	       !signal_pending(current)) {
+	       !signal_pending(current) && !need_resched()) {
 		vc_poll_used(dev, q);
 		cpu_relax();
 	}

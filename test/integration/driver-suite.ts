@@ -580,6 +580,8 @@ export function driverSuite(backend: BackendKind): void {
   test(`${backend}: stats=1 times exactly the requests issued, its stages add up to less than user space saw; stats=0 counts nothing`, { timeout: 180_000 }, async () => {
     const P = `/sys/module/${MODULE_NAME}/parameters`;
     const file = await latencyFile(session);
+    const poll = (await guest(['cat', `${P}/poll_us`])).stdout.trim();
+    assert.match(poll, /^\d+$/);
     try {
       await guest(['sh', '-c', `echo 0 > ${P}/poll_us`]);
       const { tool, stats } = await timedRun(session, file, 100, 64);
@@ -606,7 +608,7 @@ export function driverSuite(backend: BackendKind): void {
       assert.equal(polled.stats.requests, 100);
       assert.ok(polled.stats.polled <= 100);
     } finally {
-      await guest(['sh', '-c', `echo 0 > ${P}/poll_us; echo 0 > ${P}/stats`]);
+      await guest(['sh', '-c', `echo ${poll} > ${P}/poll_us; echo 0 > ${P}/stats`]);
     }
   });
 }

@@ -103,7 +103,7 @@ export function parseToolLatency(stdout: string): ToolLatency {
   return { ops: v.ops!, size: v.size!, totalNs: v.totalNs!, p50Ns: v.p50Ns!, minNs: v.minNs! };
 }
 
-/** One (backend, poll_us) point: the sums of its rounds, turned into means per operation. */
+/** One (backend, poll_us) point: its median round as means per operation, and every round's totals. */
 export interface LatencyPoint {
   readonly backend: BackendKind;
   readonly pollUs: number;

@@ -167,7 +167,8 @@ out_free:
 	return err;
 }
 
-static int vc_crypt(struct vc_file *f, struct crypt_op *cop)
+static int vc_crypt(struct vc_file *f, struct crypt_op *cop,
+		    struct vc_lat *lat)
 {
 	struct vc_session *s;
 	int err;
@@ -177,7 +178,7 @@ static int vc_crypt(struct vc_file *f, struct crypt_op *cop)
 	s = vc_lookup(f, cop->ses);
 	if (!s)
 		return -EINVAL;
-	err = vc_session_crypt(s, cop);
+	err = vc_session_crypt(s, cop, lat);
 	vc_session_put(s);
 	return err;
 }
@@ -249,6 +250,34 @@ static int vc_clone_fd(struct file *filp, u32 __user *p)
 	return 0;
 }
 
+/* CIOCCRYPT; with stats=1, timed into the device's latency statistics. */
+static long vc_ioctl_crypt(struct vc_file *f, void __user *argp)
+{
+	struct vc_lat lat, *lp = NULL;
+	struct crypt_op cop;
+	int err;
+
+	if (READ_ONCE(vc_stats)) {
+		lp = &lat;
+		lat.valid = false;
+		lat.polled = false;
+		lat.t[VC_T_ENTRY] = vc_clock();
+	}
+	if (copy_from_user(&cop, argp, sizeof(cop)))
+		return -EFAULT;
+	err = vc_crypt(f, &cop, lp);
+	if (err)
+		return err;
+	/* cryptodev-linux writes the operation back, and fails on it. */
+	if (copy_to_user(argp, &cop, sizeof(cop)))
+		return -EFAULT;
+	if (lp && lat.valid) {
+		lat.t[VC_T_RET] = vc_clock();
+		vc_stats_account(f->dev, &lat);
+	}
+	return 0;
+}
+
 static long vc_ioctl(struct file *filp, unsigned int cmd, unsigned long arg)
 {
 	struct vc_file *f = filp->private_data;
@@ -256,7 +285,6 @@ static long vc_ioctl(struct file *filp, unsigned int cmd, unsigned long arg)
 	struct session_info_op siop;
 	struct crypt_auth_op caop;
 	struct session_op sop;
-	struct crypt_op cop;
 	u32 ses;
 	int err;
 
@@ -281,15 +309,7 @@ static long vc_ioctl(struct file *filp, unsigned int cmd, unsigned long arg)
 			return -EFAULT;
 		return vc_finish_session(f, ses);
 	case CIOCCRYPT:
-		if (copy_from_user(&cop, argp, sizeof(cop)))
-			return -EFAULT;
-		err = vc_crypt(f, &cop);
-		if (err)
-			return err;
-		/* cryptodev-linux writes the operation back, and fails on it. */
-		if (copy_to_user(argp, &cop, sizeof(cop)))
-			return -EFAULT;
-		return 0;
+		return vc_ioctl_crypt(f, argp);
 	case CIOCAUTHCRYPT:
 		if (copy_from_user(&caop, argp, sizeof(caop)))
 			return -EFAULT;
@@ -363,7 +383,7 @@ static long vc_compat_ioctl(struct file *filp, unsigned int cmd,
 		cop.dst = compat_ptr(ccop.dst);
 		cop.mac = compat_ptr(ccop.mac);
 		cop.iv = compat_ptr(ccop.iv);
-		err = vc_crypt(f, &cop);
+		err = vc_crypt(f, &cop, NULL);
 		if (err)
 			return err;
 		if (copy_to_user(argp, &ccop, sizeof(ccop)))

@@ -579,7 +579,8 @@ static int vc_pin_user(struct vc_session *s, struct vc_req *req,
  * src, dst and mac are user pointers. Returns 0 or a cryptodev errno.
  * With cop->iv == NULL the caller holds iv_mutex.
  */
-static int vc_do_crypt(struct vc_session *s, struct crypt_op *cop)
+static int vc_do_crypt(struct vc_session *s, struct crypt_op *cop,
+		       struct vc_lat *lat)
 {
 	struct vc_dev *dev = s->dev;
 	unsigned int len = cop->len, dlen;
@@ -624,6 +625,7 @@ static int vc_do_crypt(struct vc_session *s, struct crypt_op *cop)
 	req = vc_req_alloc(GFP_KERNEL);
 	if (!req)
 		return -ENOMEM;
+	req->timed = lat != NULL;
 	/* Bound what all callers may have at the device before allocating. */
 	err = vc_inflight_charge(dev, req,
 				 len ? PAGE_ALIGN(dlen) * (s->calg ? 2 : 1) : 0);
@@ -696,6 +698,12 @@ static int vc_do_crypt(struct vc_session *s, struct crypt_op *cop)
 		err = -EFAULT;
 		goto out_put;
 	}
+	if (lat) {
+		memcpy(&lat->t[VC_T_KICK], &req->stamp[VC_T_KICK],
+		       (VC_T_RET - VC_T_KICK) * sizeof(lat->t[0]));
+		lat->polled = req->polled;
+		lat->valid = true;
+	}
 	vc_req_put(req);
 
 write_iv:
@@ -716,7 +724,9 @@ out_put:
 	return err;
 }
 
-int vc_session_crypt(struct vc_session *s, struct crypt_op *cop)
+/* lat, when not NULL, receives the stamps of a device request. */
+int vc_session_crypt(struct vc_session *s, struct crypt_op *cop,
+		     struct vc_lat *lat)
 {
 	int err;
 
@@ -730,17 +740,17 @@ int vc_session_crypt(struct vc_session *s, struct crypt_op *cop)
 			err = vc_kern_crypt_locked(s, cop);
 		} else {
 			s->k.hash_pending = false;
-			err = vc_do_crypt(s, cop);
+			err = vc_do_crypt(s, cop, lat);
 		}
 		mutex_unlock(&s->iv_mutex);
 		return err;
 	}
 	if (!s->calg->ivsize || cop->iv)
-		return vc_do_crypt(s, cop);
+		return vc_do_crypt(s, cop, lat);
 	/* Uses and advances the session's IV: one such request at a time. */
 	if (mutex_lock_interruptible(&s->iv_mutex))
 		return -ERESTARTSYS;
-	err = vc_do_crypt(s, cop);
+	err = vc_do_crypt(s, cop, lat);
 	mutex_unlock(&s->iv_mutex);
 	return err;
 }

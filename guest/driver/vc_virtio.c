@@ -26,10 +26,10 @@ module_param_named(max_inflight_kb, vc_max_inflight_kb, uint, 0644);
 MODULE_PARM_DESC(max_inflight_kb,
 		 "Bound on the KiB of request buffers all processes may have at the device; over it a request waits interruptibly (0: no bound; default 16384)");
 
-unsigned int vc_poll_us;
+unsigned int vc_poll_us = 50;
 module_param_named(poll_us, vc_poll_us, uint, 0644);
 MODULE_PARM_DESC(poll_us,
-		 "Poll the used ring for up to this many microseconds before sleeping on a data request (0: never; default 0)");
+		 "Poll the used ring for up to this many microseconds before sleeping on a data request, unless another task wants the CPU (0: never; default 50)");
 
 /* Every probed, not yet removed device; protected by vc_devices_lock. */
 static LIST_HEAD(vc_devices);
@@ -130,14 +130,37 @@ void vc_buf_free(struct vc_buf *buf)
 			if (buf->pages[i])
 				__free_page(buf->pages[i]);
 	}
-	kfree(buf->pages);
-	kfree(buf->sg);
+	if (buf->pages != buf->inline_pages)
+		kfree(buf->pages);
+	if (buf->sg != buf->inline_sg)
+		kfree(buf->sg);
 	buf->pages = NULL;
 	buf->sg = NULL;
 	buf->npages = 0;
 	buf->offset = 0;
 	buf->pinned = false;
 	buf->dirty = false;
+}
+
+/*
+ * The page and sg arrays for buf->npages pages and nextra more sg entries:
+ * the buffer's own inline ones when they fit, else allocated. Pages are
+ * zeroed (vc_buf_free skips the NULL ones of a partial bounce buffer).
+ */
+static int vc_buf_arrays(struct vc_buf *buf, unsigned int nextra)
+{
+	if (buf->npages <= VC_BUF_INLINE &&
+	    buf->npages + nextra <= VC_BUF_INLINE + 1) {
+		memset(buf->inline_pages, 0, sizeof(buf->inline_pages));
+		buf->pages = buf->inline_pages;
+		buf->sg = buf->inline_sg;
+		return 0;
+	}
+	buf->pages = kcalloc(buf->npages, sizeof(*buf->pages),
+			     GFP_KERNEL_ACCOUNT);
+	buf->sg = kmalloc_array(buf->npages + nextra, sizeof(*buf->sg),
+				GFP_KERNEL_ACCOUNT);
+	return buf->pages && buf->sg ? 0 : -ENOMEM;
 }
 
 /*
@@ -157,11 +180,7 @@ int vc_buf_pin(struct vc_buf *buf, const void __user *uaddr, unsigned int len,
 	buf->len = len;
 	buf->offset = offset_in_page(start);
 	buf->npages = DIV_ROUND_UP(buf->offset + len, PAGE_SIZE);
-	buf->pages = kcalloc(buf->npages, sizeof(*buf->pages),
-			     GFP_KERNEL_ACCOUNT);
-	buf->sg = kmalloc_array(buf->npages + nextra, sizeof(*buf->sg),
-				GFP_KERNEL_ACCOUNT);
-	if (!buf->pages || !buf->sg)
+	if (vc_buf_arrays(buf, nextra))
 		return -ENOMEM;
 	got = pin_user_pages_fast(start & PAGE_MASK, buf->npages,
 				  write ? FOLL_WRITE : 0, buf->pages);
@@ -214,11 +233,7 @@ int vc_buf_alloc(struct vc_buf *buf, unsigned int len)
 	buf->len = len;
 	buf->offset = 0;
 	buf->npages = DIV_ROUND_UP(len, PAGE_SIZE);
-	buf->pages = kcalloc(buf->npages, sizeof(*buf->pages),
-			     GFP_KERNEL_ACCOUNT);
-	buf->sg = kmalloc_array(buf->npages, sizeof(*buf->sg),
-				GFP_KERNEL_ACCOUNT);
-	if (!buf->pages || !buf->sg)
+	if (vc_buf_arrays(buf, 0))
 		return -ENOMEM;
 	sg_init_table(buf->sg, buf->npages);
 	for (i = 0; i < buf->npages; i++) {
@@ -395,7 +410,11 @@ int vc_queue_req(struct vc_dev *dev, struct vc_queue *q, struct vc_req *req,
 			 */
 			if (!err) {
 				q->inflight++;
+				if (req->timed)
+					req->stamp[VC_T_KICK] = vc_clock();
 				virtqueue_kick(q->vq);
+				if (req->timed)
+					req->stamp[VC_T_KICKED] = vc_clock();
 			} else if (err == -ENOSPC && !q->inflight) {
 				err = -EINVAL;
 			}
@@ -451,6 +470,10 @@ static void vc_poll_used(struct vc_dev *dev, struct vc_queue *q)
 		q->space_seq++;
 		q->inflight--;
 		got = true;
+		if (req->timed) {
+			req->stamp[VC_T_DONE] = vc_clock();
+			req->polled = true;
+		}
 		spin_unlock_irqrestore(&q->lock, flags);
 		vc_req_finish(req, 0, len);
 		spin_lock_irqsave(&q->lock, flags);
@@ -460,20 +483,53 @@ static void vc_poll_used(struct vc_dev *dev, struct vc_queue *q)
 		wake_up_all(&q->space);
 }
 
-/* Bounded busy-poll (poll_us) before sleeping, for short requests. */
+/*
+ * Turn the queue's interrupt off (while polling) or back on. Under the
+ * queue lock, as the callback's own disable/enable, and never after
+ * remove() passed the lock. Back on, true when the used ring already holds
+ * buffers (the device will not interrupt for them): drain and ask again.
+ */
+static bool vc_poll_irq(struct vc_dev *dev, struct vc_queue *q, bool on)
+{
+	unsigned long flags;
+	bool pending = false;
+
+	spin_lock_irqsave(&q->lock, flags);
+	if (!READ_ONCE(dev->dead)) {
+		if (on)
+			pending = !virtqueue_enable_cb(q->vq);
+		else
+			virtqueue_disable_cb(q->vq);
+	}
+	spin_unlock_irqrestore(&q->lock, flags);
+	return pending;
+}
+
+/*
+ * Bounded busy-poll (poll_us) before sleeping, for short requests; it
+ * gives way as soon as another task wants this CPU. The
+ * queue's interrupt is off meanwhile, so a request the poll completes
+ * costs no interrupt (under TCG: an injected irq, its handler and an APIC
+ * EOI write). Every poller and the callback end with the interrupt on, so
+ * a request nobody polls for is always signalled.
+ */
 static void vc_poll_req(struct vc_dev *dev, struct vc_req *req)
 {
 	unsigned int us = READ_ONCE(vc_poll_us);
+	struct vc_queue *q = req->q;
 	u64 end;
 
-	if (!us || !req->q || req->q == &dev->ctrlq)
+	if (!us || !q || q == &dev->ctrlq)
 		return;
 	end = local_clock() + (u64)min(us, 1000U) * NSEC_PER_USEC;
+	vc_poll_irq(dev, q, false);
 	while (!completion_done(&req->done) && local_clock() < end &&
-	       !signal_pending(current)) {
-		vc_poll_used(dev, req->q);
+	       !signal_pending(current) && !need_resched()) {
+		vc_poll_used(dev, q);
 		cpu_relax();
 	}
+	while (vc_poll_irq(dev, q, true))
+		vc_poll_used(dev, q);
 }
 
 int vc_wait_req(struct vc_dev *dev, struct vc_req *req)
@@ -481,8 +537,14 @@ int vc_wait_req(struct vc_dev *dev, struct vc_req *req)
 	long ret;
 
 	vc_poll_req(dev, req);
-	ret = wait_for_completion_interruptible_timeout(&req->done,
-							vc_timeout_jiffies());
+	/* The poll saw it: no trip through the completion's wait queue. */
+	if (completion_done(&req->done))
+		ret = 1;
+	else
+		ret = wait_for_completion_interruptible_timeout(&req->done,
+								vc_timeout_jiffies());
+	if (req->timed)
+		req->stamp[VC_T_WAKE] = vc_clock();
 
 	if (ret > 0)
 		return req->result;
@@ -530,6 +592,8 @@ static void vc_vq_done(struct virtqueue *vq)
 		while ((req = virtqueue_get_buf(vq, &len)) != NULL) {
 			q->space_seq++;
 			q->inflight--;
+			if (req->timed)
+				req->stamp[VC_T_DONE] = vc_clock();
 			spin_unlock_irqrestore(&q->lock, flags);
 			vc_req_finish(req, 0, len);
 			spin_lock_irqsave(&q->lock, flags);
@@ -777,6 +841,7 @@ static struct virtio_driver vc_virtio_driver = {
 	.probe = vc_probe,
 	.remove = vc_remove,
 	.config_changed = vc_config_changed,
+	.driver.dev_groups = vc_dev_groups,
 };
 
 int vc_virtio_init(void)

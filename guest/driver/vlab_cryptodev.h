@@ -9,8 +9,10 @@
 #ifndef VLAB_CRYPTODEV_H
 #define VLAB_CRYPTODEV_H
 
+#include <linux/atomic.h>
 #include <linux/completion.h>
 #include <linux/kref.h>
+#include <linux/ktime.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/refcount.h>
@@ -44,12 +46,45 @@
 extern unsigned int vc_timeout_ms;
 extern unsigned int vc_max_inflight_kb;
 extern unsigned int vc_poll_us;
+/* Module parameter (vc_stats.c): time the stages of each CIOCCRYPT. */
+extern bool vc_stats;
 /* Module parameter (vc_kernel.c): run on the kernel's crypto API what the device cannot. */
 extern bool vc_fallback;
 
 #define VC_AES_BLOCK		16
 #define VC_MAX_IV		16
 #define VC_MAX_DIGEST		64
+
+/*
+ * The moments of one CIOCCRYPT that the latency statistics (stats=1)
+ * stamp, in order; each stage is the span from one to the next.
+ */
+enum {
+	VC_T_ENTRY,	/* ioctl entry */
+	VC_T_KICK,	/* on the ring, just before virtqueue_kick */
+	VC_T_KICKED,	/* virtqueue_kick returned */
+	VC_T_DONE,	/* the callback or the poll took it off the used ring */
+	VC_T_WAKE,	/* the submitter runs again */
+	VC_T_RET,	/* ioctl return, after the copy-out */
+	VC_T_N
+};
+
+#define VC_STAGES	(VC_T_N - 1)
+
+/* One timed request, on the ioctl's stack. */
+struct vc_lat {
+	u64 t[VC_T_N];
+	bool polled;			/* completed by poll_us, not the irq */
+	bool valid;			/* a device request that succeeded */
+};
+
+/* Per-device sums of the timed requests (vc_stats.c). */
+struct vc_stats {
+	atomic64_t count;
+	atomic64_t polled;
+	atomic64_t sum[VC_STAGES];	/* ns */
+	atomic64_t max[VC_STAGES];	/* ns */
+};
 
 /* One virtqueue and what guards it. */
 struct vc_queue {
@@ -103,7 +138,11 @@ struct vc_dev {
 	u32 max_cipher_key_len;
 	u32 max_auth_key_len;
 	u32 max_data_len;
+	struct vc_stats stats;		/* stats=1: per-stage latency */
 };
+
+/* Pages a vc_buf describes without allocating its arrays (+1 sg: CTR pad). */
+#define VC_BUF_INLINE		2
 
 /*
  * A buffer the device reads or writes: either kernel order-0 pages (a
@@ -116,8 +155,11 @@ struct vc_buf {
 	unsigned int offset;		/* of the data in pages[0] (pinned) */
 	bool pinned;
 	bool dirty;			/* device-writable: dirty on unpin */
-	struct page **pages;
-	struct scatterlist *sg;
+	struct page **pages;		/* inline_pages or kmalloc'ed */
+	struct scatterlist *sg;		/* inline_sg or kmalloc'ed */
+	/* Small buffers (a 64 B operation) need no allocation of their own. */
+	struct page *inline_pages[VC_BUF_INLINE];
+	struct scatterlist inline_sg[VC_BUF_INLINE + 1];
 };
 
 /* vc_req.state: who finishes a request the device returns. */
@@ -144,6 +186,9 @@ struct vc_req {
 	unsigned int used_len;		/* as the device reported it */
 	unsigned long charged;		/* bytes counted in vc_inflight */
 	bool is_create;			/* a session create: orphan_work on abandon */
+	bool timed;			/* stats=1: stamp[] is filled in */
+	bool polled;			/* completed by the submitter's poll */
+	u64 stamp[VC_T_N];		/* VC_T_KICK .. VC_T_WAKE, when timed */
 	struct vc_queue *q;		/* the ring it went to (polling) */
 	struct vc_dev *dev;		/* for orphan_work; a reference */
 	struct work_struct orphan_work;
@@ -269,7 +314,8 @@ int vc_session_create(struct vc_dev *dev, const struct session_op *sop,
 		      const u8 *key, const u8 *mackey, struct vc_session **out);
 void vc_session_put(struct vc_session *s);
 void vc_ctrl_orphan_work(struct work_struct *work);
-int vc_session_crypt(struct vc_session *s, struct crypt_op *cop);
+int vc_session_crypt(struct vc_session *s, struct crypt_op *cop,
+		     struct vc_lat *lat);
 int vc_session_authcrypt(struct vc_session *s, struct crypt_auth_op *caop);
 
 /* vc_kernel.c */
@@ -283,6 +329,15 @@ int vc_kern_crypt(struct vc_session *s, struct crypt_op *cop);
 int vc_kern_crypt_locked(struct vc_session *s, struct crypt_op *cop);
 int vc_kern_authcrypt(struct vc_session *s, struct crypt_auth_op *caop);
 void vc_kern_info(struct vc_session *s, struct session_info_op *siop);
+
+/* vc_stats.c */
+static inline u64 vc_clock(void)
+{
+	return ktime_get_ns();
+}
+
+void vc_stats_account(struct vc_dev *dev, struct vc_lat *lat);
+extern const struct attribute_group *vc_dev_groups[];
 
 /* vc_chardev.c */
 int vc_chardev_init(void);

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GUEST_COMPAT_TOOL_PATH, GUEST_TOOL_PATH, MODULE_NAME, buildDriver, isDriverLoaded, loadDriver, pushGuestTool, unloadDriver, type DriverBuild } from '../../extension/core/driver';
 import { virtioCryptoDrivers } from '../../extension/core/guest-checks';
+import { DRIVER_STAGES, latencyFile, timedRun } from '../../extension/core/latency-bench';
 import { Lab } from '../../extension/core/lab';
 import { readState } from '../../extension/core/state';
 import type { SshSession } from '../../extension/core/ssh';
@@ -626,5 +627,40 @@ export function driverSuite(backend: BackendKind): void {
     const bad = r.stdout.split('\n').filter((l) => /\bWARNING:|\bBUG:|\bOops\b|general protection fault|kmemleak|memory leak|refcount_t: |use-after-free|blocked for more than/.test(l));
     assert.deepEqual(bad, []);
     assert.match(r.stdout, new RegExp(`${MODULE_NAME} virtio\\d+: \\d+ data queue`));
+  });
+
+  test(`${backend}: stats=1 times exactly the requests issued, its stages add up to less than user space saw; stats=0 counts nothing`, { timeout: 180_000 }, async () => {
+    const P = `/sys/module/${MODULE_NAME}/parameters`;
+    const file = await latencyFile(session);
+    const poll = (await guest(['cat', `${P}/poll_us`])).stdout.trim();
+    assert.match(poll, /^\d+$/);
+    try {
+      await guest(['sh', '-c', `echo 0 > ${P}/poll_us`]);
+      const { tool, stats } = await timedRun(session, file, 100, 64);
+      assert.equal(tool.ops, 100);
+      assert.equal(stats.requests, 100, 'one count per CIOCCRYPT, the 20 warm-up ones reset away');
+      assert.equal(stats.polled, 0, 'poll_us=0: every request completed by the interrupt');
+      let kernelNs = 0;
+      for (const s of DRIVER_STAGES) {
+        const st = stats.stages[s];
+        assert.ok(st.sumNs > 0, `${s}: sum ${st.sumNs} > 0`);
+        assert.ok(st.maxNs > 0 && st.maxNs <= st.sumNs, `${s}: 0 < max ${st.maxNs} <= sum ${st.sumNs}`);
+        kernelNs += st.sumNs;
+      }
+      // The stamps are ordered (entry <= kick <= kicked <= done <= wake <= return), so the driver's
+      // spans are inside the wall time user space measured around the same ioctls.
+      assert.ok(kernelNs <= tool.totalNs, `driver ${kernelNs} ns <= user space ${tool.totalNs} ns`);
+      // Off: the ioctls run untimed and the sums stay as they were.
+      const off = await guest(['sh', '-c', `echo 0 > ${P}/stats && ${GUEST_TOOL_PATH} lat 50 64 && cat ${file}`]);
+      assert.equal(off.code, 0, off.stdout + off.stderr);
+      assert.match(off.stdout, /^requests 100$/m, 'stats=0: the 70 untimed ioctls added nothing');
+      // A poll long enough for the device: the stats say who completed each request.
+      await guest(['sh', '-c', `echo 1000 > ${P}/poll_us`]);
+      const polled = await timedRun(session, file, 100, 64);
+      assert.equal(polled.stats.requests, 100);
+      assert.ok(polled.stats.polled <= 100);
+    } finally {
+      await guest(['sh', '-c', `echo ${poll} > ${P}/poll_us; echo 0 > ${P}/stats`]);
+    }
   });
 }

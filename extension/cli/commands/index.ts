@@ -1,6 +1,7 @@
 /** Every `vlab` subcommand, grouped by the area that owns it. Add an area's list here. */
 import type { CliCommand } from '../command';
 import { backendCommands } from './backend';
+import { benchLatencyCommands } from './bench-latency';
 import { chatCommands } from './chat';
 import { doctorCommands } from './doctor';
 import { driverCommands } from './driver';
@@ -10,6 +11,7 @@ import { reportCommands } from './report';
 
 export const allCommands: readonly CliCommand[] = [
   ...backendCommands,
+  ...benchLatencyCommands,
   ...chatCommands,
   ...doctorCommands,
   ...driverCommands,

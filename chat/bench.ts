@@ -13,6 +13,7 @@ import { generatePsk, writeKeyFile } from './keys';
 import { connectTo } from './peer';
 import type { ChatMode } from './protocol';
 import { softwareProvider } from './provider';
+import { DEFAULT_MAX_PENDING_PER_ADDRESS } from './server';
 
 export interface BenchOptions {
   readonly clients: number;
@@ -38,6 +39,9 @@ function repoRoot(): string {
   return fs.existsSync(path.join(up2, 'bin', 'vlab.js')) ? up2 : path.resolve(__dirname, '..');
 }
 
+/** Handshakes the bench keeps in progress at once: half the server's per-address cap. */
+export const HANDSHAKES_IN_FLIGHT = DEFAULT_MAX_PENDING_PER_ADDRESS / 2;
+
 async function benchOne(mode: ChatMode, opts: BenchOptions): Promise<BenchRow> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vlab-chat-bench-'));
   const psk = generatePsk();
@@ -46,6 +50,7 @@ async function benchOne(mode: ChatMode, opts: BenchOptions): Promise<BenchRow> {
   const args = ['chat', 'server', '--port', '0', '--max-queue', String(64 * 1024 * 1024), ...(mode === 'none' ? ['--crypto', 'none'] : ['--crypto', 'software', '--key-file', keyFile])];
   const server = spawn(process.execPath, [path.join(repoRoot(), 'bin', 'vlab.js'), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   const conns: ChatConnection[] = [];
+  let timer: NodeJS.Timeout | undefined;
   try {
     const port = await new Promise<number>((resolve, reject) => {
       let err = '';
@@ -57,37 +62,64 @@ async function benchOne(mode: ChatMode, opts: BenchOptions): Promise<BenchRow> {
       server.once('exit', (code) => reject(new Error(`chat server exited (${code}): ${err}`)));
     });
     const expected = opts.messages * (opts.clients - 1);
+    const timeout = opts.timeoutMs ?? 120_000;
     let done = 0;
-    let allDone!: () => void;
-    const finished = new Promise<void>((r) => (allDone = r));
-    // Every client is in #lobby once it has its own welcome (the server joins it there first).
     let welcomed = 0;
-    let joinedAll!: () => void;
-    const joined = new Promise<void>((r) => (joinedAll = r));
+    let allDone!: () => void;
+    let failed!: (err: Error) => void;
+    const finished = new Promise<void>((resolve, reject) => {
+      allDone = resolve;
+      failed = reject;
+      timer = setTimeout(() => reject(new Error(`bench did not finish within ${timeout} ms (${welcomed}/${opts.clients} clients joined, ${done} got every line)`)), timeout);
+    });
+    finished.catch(() => undefined); // observed below; a failure during the joins must not go unhandled
     const provider = mode === 'sealed' ? softwareProvider() : undefined;
-    for (let i = 0; i < opts.clients; i++) {
-      const socket = await connectTo('127.0.0.1', port);
-      let got = 0;
-      const conn = new ChatConnection(socket, { role: 'initiator', mode, ...(provider ? { psk, provider } : {}), hello: { nick: `b${i}`, role: 'client' } }, {
-        onMessage: (m) => {
-          if (m.t === 'msg' && ++got === expected && ++done === opts.clients) allDone();
-          if (m.t === 'notice' && m.text.startsWith('welcome ') && ++welcomed === opts.clients) joinedAll();
-        },
-      });
-      conns.push(conn);
-    }
-    await joined;
+    let sending = false;
+    // One client: resolves once it is in #lobby (its own welcome); a client that ends before every
+    // line reached it fails the whole run with the server's reason instead of leaving it waiting.
+    const join = (i: number): Promise<void> =>
+      connectTo('127.0.0.1', port).then(
+        (socket) =>
+          new Promise<void>((resolve, reject) => {
+            let got = 0;
+            let inLobby = false;
+            const conn = new ChatConnection(socket, { role: 'initiator', mode, ...(provider ? { psk, provider } : {}), hello: { nick: `b${i}`, role: 'client' } }, {
+              onMessage: (m) => {
+                if (m.t === 'msg' && ++got === expected && ++done === opts.clients) allDone();
+                if (m.t === 'notice' && m.text.startsWith('welcome ') && !inLobby) {
+                  inLobby = true;
+                  welcomed++;
+                  resolve();
+                }
+              },
+              onEnd: (outcome) => {
+                if (got === expected && sending) return;
+                const why = outcome.kind === 'error' ? outcome.error.message : outcome.kind;
+                const err = new Error(`client b${i} ended after ${got}/${expected} lines: ${why}`);
+                reject(err);
+                failed(err);
+              },
+            });
+            conns.push(conn);
+          }),
+      );
+    // The server refuses a 17th handshake in progress from one address (DEFAULT_MAX_PENDING_PER_ADDRESS):
+    // at most HANDSHAKES_IN_FLIGHT clients are between connect and welcome at any time.
+    let next = 0;
+    const joiner = async (): Promise<void> => {
+      while (next < opts.clients) await join(next++);
+    };
+    await Promise.race([Promise.all(Array.from({ length: Math.min(HANDSHAKES_IN_FLIGHT, opts.clients) }, joiner)), finished]);
     const text = 'benchmark line of about sixty-four bytes, typical for a chat...';
+    sending = true;
     const t0 = process.hrtime.bigint();
     for (let k = 0; k < opts.messages; k++) for (const c of conns) c.send({ t: 'say', text });
-    const timeout = opts.timeoutMs ?? 120_000;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([finished, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`bench did not finish within ${timeout} ms (${done}/${opts.clients} clients complete)`)), timeout)))]);
-    clearTimeout(timer);
+    await finished;
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const sent = opts.messages * opts.clients;
     return { mode, clients: opts.clients, sent, delivered: sent * (opts.clients - 1), seconds, sentPerSec: sent / seconds, deliveredPerSec: (sent * (opts.clients - 1)) / seconds };
   } finally {
+    clearTimeout(timer);
     for (const c of conns) c.quit();
     server.kill('SIGTERM'); // our own child
     await new Promise((r) => (server.exitCode !== null ? r(null) : server.once('exit', r)));

@@ -99,13 +99,15 @@ export async function runPair(opts: PairOptions): Promise<PairResult> {
     if (state !== 'running') throw new PairError(`--guest needs a running lab VM (state: ${state}); start one with: vlab up`);
   }
 
-  // The key must be readable by the other side: in the guest the workspace is shared at the same path.
+  // The key must be readable by the other side: in the guest the workspace is shared at the same path
+  // (the state folder need not be: VLAB_STATE_DIR may point outside the workspace, e.g. into /tmp,
+  // which the guest does not see), so a guest pair's key goes under the workspace's .vlab/chat.
   let keyFile = opts.keyFile;
   let tempDir: string | undefined;
   const peerCrypto = opts.peerCrypto ?? opts.crypto;
   if ((opts.crypto === 'none') !== (peerCrypto === 'none')) throw new PairError('both sides must encrypt, or neither (--crypto none on both)');
   if (opts.crypto !== 'none' && !keyFile) {
-    const dir = opts.guest ? path.join(opts.env?.['VLAB_STATE_DIR'] ?? path.join(opts.cwd, '.vlab'), 'chat') : (tempDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vlab-chat-')));
+    const dir = opts.guest ? path.join(opts.cwd, '.vlab', 'chat') : (tempDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vlab-chat-')));
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     keyFile = path.join(dir, 'pair.key');
     writeKeyFile(keyFile, generatePsk(), true);

@@ -5,25 +5,33 @@ import { after, before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { join, resolve } from 'node:path';
 import { runPair } from '../../chat/pair';
-import { runCli, tempWorkspace } from './lab-helpers';
+import { runMainCaptured } from '../cli-capture';
+import { tempWorkspace } from './lab-helpers';
 
 const ws = tempWorkspace('vlab-chat-it-');
+// The lab's state folder lives outside the workspace (as with VLAB_STATE_DIR=/tmp/...): the guest sees
+// only the workspace, so the pair's key must not go into the state folder (it did: ENOENT in the guest).
+const state = tempWorkspace('vlab-chat-state-');
 const repo = resolve(__dirname, '..', '..', '..');
-const env = { ...process.env };
-delete env['VLAB_STATE_DIR'];
+const env = { ...process.env, VLAB_STATE_DIR: state.dir };
 const SENTENCE = 'Meet me by the virtqueue at half past nine';
 let guestHasCryptodev = false;
 
 before(async () => {
-  const r = await runCli(['up', '--guest-driver', 'lab'], ws.dir);
+  const r = await cli(['up', '--guest-driver', 'lab']);
   assert.equal(r.code, 0, `vlab up failed:\n${r.err}`);
-  guestHasCryptodev = (await runCli(['ssh', '--', 'test', '-c', '/dev/crypto'], ws.dir)).code === 0;
+  guestHasCryptodev = (await cli(['ssh', '--', 'test', '-c', '/dev/crypto'])).code === 0;
 });
 
 after(async () => {
-  await runCli(['down'], ws.dir).catch(() => undefined);
+  await cli(['down']).catch(() => undefined);
   ws.cleanup();
+  state.cleanup();
 });
+
+function cli(args: string[]): ReturnType<typeof runMainCaptured> {
+  return runMainCaptured(args, { cwd: ws.dir, env });
+}
 
 function pair(crypto: 'none' | 'software', peerCrypto: 'none' | 'software' | 'cryptodev', name: string): ReturnType<typeof runPair> {
   return runPair({ crypto, peerCrypto, guest: true, capture: join(ws.dir, `${name}.pcap`), sentence: SENTENCE, cwd: ws.dir, env });
@@ -60,7 +68,7 @@ test('Z3: the guest encrypts through /dev/crypto (virtio-crypto), the host in so
 
 test('the addon /dev/crypto tests and provider byte-identity tests pass inside the guest', async (t) => {
   if (!guestHasCryptodev) return t.skip('the lab driver did not create /dev/crypto in the guest (see the driver suite)');
-  const r = await runCli(['ssh', '--', 'sh', '-c', `cd '${repo}' && '${process.execPath}' --test out/test/unit/chat/cryptodev.test.js out/test/unit/chat/protocol.test.js 2>&1`], ws.dir);
+  const r = await cli(['ssh', '--', 'sh', '-c', `cd '${repo}' && '${process.execPath}' --test out/test/unit/chat/cryptodev.test.js out/test/unit/chat/protocol.test.js 2>&1`]);
   assert.equal(r.code, 0, r.out + r.err);
   assert.match(r.out, /^ok \d+ - AES-256-CBC through \/dev\/crypto matches node:crypto, with IV write-back$/m);
   assert.match(r.out, /^ok \d+ - encryptAsync\/decryptAsync give the same bytes as the synchronous calls; close waits for none in flight$/m);

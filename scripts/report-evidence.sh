@@ -21,9 +21,9 @@ header() {
 
 # First MESSAGE frame: TCP payload byte 1 is the chat frame's type (4 = MESSAGE).
 first_message() {
-  local pcap=$1 note=$2
-  printf '\n$ tcpdump -nn -X -c 1 -r %s '\''tcp[((tcp[12]&0xf0)>>2)+1] = 4'\''   (%s)\n' "$(basename "$pcap")" "$note"
-  tcpdump -nn -X -c 1 -r "$pcap" 'tcp[((tcp[12]&0xf0)>>2)+1] = 4' 2>/dev/null
+  local pcap=$1 note=$2 filter=${3:-'tcp[((tcp[12]&0xf0)>>2)+1] = 4'}
+  printf '\n$ tcpdump -nn -X -c 1 -r %s '\''%s'\''   (%s)\n' "$(basename "$pcap")" "$filter" "$note"
+  tcpdump -nn -X -c 1 -r "$pcap" "$filter" 2>/dev/null
 }
 
 run_shown() {
@@ -50,7 +50,8 @@ guest_pair() {
     run_shown up --guest-driver lab
     run_shown chat pair --guest --crypto software --peer-crypto cryptodev --capture z3.pcap || true
     run_shown down
-    first_message z3.pcap 'first MESSAGE frame, type 4; guest → host, no TCP options: the chat frame starts at 0x0028'
+    first_message z3.pcap 'first MESSAGE frame, type 4, from the guest (10.0.2.15); no TCP options: the chat frame starts at 0x0028' \
+      'src host 10.0.2.15 and tcp[((tcp[12]&0xf0)>>2)+1] = 4'
   } >"$out/z3.txt"
   vlab down >/dev/null 2>&1 || true
   rm -rf "$state"

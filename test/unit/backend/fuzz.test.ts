@@ -195,7 +195,11 @@ describe('fuzzing the back-end', { timeout: Math.max(30 * 60_000, RUNS * 10) }, 
       ),
       { numRuns: RUNS, ...PARAMS },
     );
-    assert.ok(served > RUNS / 10, `only ${served} of ${RUNS} cases exercised the success path`);
+    // The weights above make a case "sane" with p ≈ 0.8 · 4/7 · 0.8 · 0.75 · 0.76 · 0.75 · 6/7 ≈ 0.13
+    // (≈ 27 of 200, σ ≈ 4.8). The old bound (> 10 %, i.e. > 20) failed about one run in ten by
+    // chance (seen: 19 of 200); 5 % keeps the check (a generator that stopped producing sane
+    // requests gives ~0) at a chance failure rate below 1 in 10 000.
+    assert.ok(served >= RUNS / 20, `only ${served} of ${RUNS} cases exercised the success path`);
   });
 
   it(`survives malformed message streams and keeps serving (${Math.max(1, Math.floor(RUNS / 10))} runs)`, only('streams'), async () => {

@@ -279,10 +279,18 @@ describe('lab through the extension', function () {
     lab.rings()!.goLive();
     await waitFor('live frames again', () => lab.rings()!.stats().feedState === 'live' && lab.rings()!.frames().length > 2, 15_000);
 
-    // Descriptor detail on request: the newest request's chain, decoded.
-    const head = lab.rings()!.stats().shown!.queues[0]!.recent[0]!.head;
-    await lab.rings()!.requestChain(0, head);
-    const chain = lab.rings()!.stats().lastChain;
+    // Descriptor detail on request: the newest request's chain, decoded. It is read from live guest
+    // memory while the workload runs, so the slot may already be carrying the driver's next request
+    // half-written (seen once: srcLen 0); the view shows what is there. Ask again for the then newest
+    // request, a few times, until one is read whole.
+    let chain = lab.rings()!.stats().lastChain;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const head = lab.rings()!.stats().shown!.queues[0]!.recent[0]!.head;
+      await lab.rings()!.requestChain(0, head);
+      chain = lab.rings()!.stats().lastChain;
+      if (chain && typeof chain === 'object' && chain.header?.srcLen === 65536) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
     assert.ok(chain && typeof chain === 'object', `a chain came back: ${String(chain)}`);
     assert.equal(chain.header?.opcode, 'CIPHER_ENCRYPT');
     assert.equal(chain.header?.srcLen, 65536, 'the workload encrypts 64 KiB per request');

@@ -5,14 +5,10 @@
  * `openssl speed`. One VM per backend, each in its own temporary state folder so a lab the user has
  * running is left alone. `--speed` instead runs the guest tool's cryptodev-linux-style speed mode.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { GUEST_TOOL_PATH, buildDriver, pushGuestTool } from './driver';
-import { errorMessage, throwIfAborted } from './errors';
-import { Lab } from './lab';
+import { type BenchBoot, eachBenchGuest } from './bench-guests';
+import { GUEST_TOOL_PATH } from './driver';
+import { throwIfAborted } from './errors';
 import { E2E_ALGS, type E2eAlg, type SpeedLine, opensslSpeedArgs, parseOpensslSpeed, parseSpeedLines, pointAlg } from './openssl-speed';
-import type { SshSession } from './ssh';
 import type { BackendKind } from './state';
 
 export { E2E_ALGS, type E2eAlg } from './openssl-speed';
@@ -65,10 +61,7 @@ export interface E2eTarget {
 }
 
 /** One guest boot the benchmark did: QEMU start to SSH, as `vlab status` reports it. */
-export interface E2eBoot {
-  readonly backend: BackendKind;
-  readonly bootSec: number;
-}
+export type E2eBoot = BenchBoot;
 
 export interface E2eReport {
   readonly schema: 1 | 2;
@@ -222,47 +215,6 @@ function sizeLabel(b: number): string {
   return b >= 1024 ? `${b / 1024} KiB` : `${b} B`;
 }
 
-interface GuestContext {
-  readonly session: SshSession;
-  readonly first: boolean;
-}
-
-/** Boots one guest per backend with our driver and the guest tool, runs FN in it, always tears down. */
-async function eachGuest(
-  opts: Pick<E2eOptions, 'workspace' | 'backends' | 'env' | 'signal' | 'onProgress'>,
-  fn: (backend: BackendKind, guest: GuestContext) => Promise<void>,
-): Promise<{ accel: string; accelWhy?: string; boots: E2eBoot[] }> {
-  let accel = 'unknown';
-  let accelWhy: string | undefined;
-  const boots: E2eBoot[] = [];
-  for (const [i, backend] of opts.backends.entries()) {
-    throwIfAborted(opts.signal);
-    const stateDir = mkdtempSync(join(tmpdir(), 'vlab-e2e-'));
-    const lab = Lab.forWorkspace(opts.workspace, { stateDir, env: opts.env });
-    try {
-      opts.onProgress?.(`booting a guest with the ${backend} backend`);
-      const { status } = await lab.up({ backend, guestDriver: 'lab' }, { signal: opts.signal });
-      accel = status.accel?.kind ?? accel;
-      accelWhy = status.accel?.why ?? accelWhy;
-      if (status.bootSec !== undefined) boots.push({ backend, bootSec: status.bootSec });
-      const build = await buildDriver(lab, { signal: opts.signal });
-      const session = await lab.ssh({ signal: opts.signal });
-      try {
-        await pushGuestTool(session, build);
-        await fn(backend, { session, first: i === 0 });
-      } finally {
-        session.close();
-      }
-    } catch (err) {
-      throw new Error(`bench e2e (${backend}): ${errorMessage(err)}`);
-    } finally {
-      await lab.down().catch(() => undefined);
-      rmSync(stateDir, { recursive: true, force: true });
-    }
-  }
-  return { accel, ...(accelWhy ? { accelWhy } : {}), boots };
-}
-
 /** `openssl speed -seconds` for a --ms: whole seconds, at least 1. */
 export function opensslSecondsFor(durationMs: number): number {
   return Math.max(1, Math.round(durationMs / 1000));
@@ -279,7 +231,7 @@ export async function benchE2e(opts: E2eOptions): Promise<E2eReport> {
   let opensslVersion: string | undefined;
   const line = (p: E2ePoint): string =>
     `${pointAlg(p).padEnd(11)} ${p.source.padEnd(13)} ${String(p.size).padStart(6)} B x${p.procs}: ${p.opsPerSec.toFixed(0)} ops/s, ${p.MBps.toFixed(2)} MB/s`;
-  const guests = await eachGuest(opts, async (backend, { session, first }) => {
+  const guests = await eachBenchGuest('bench e2e', opts, async (backend, { session, first }) => {
     const modes: Array<['dev' | 'sw', E2eSource]> = [['dev', backend]];
     if (first) modes.push(['sw', 'software']);
     // Untimed warm-up per algorithm: in both runs before this, each backend's first point (right after
@@ -344,7 +296,7 @@ export async function benchE2eSpeed(opts: E2eOptions): Promise<E2eSpeedReport> {
   const algs = opts.algs ?? E2E_ALGS;
   const secs = opts.durationMs / 1000;
   const runs: E2eSpeedRun[] = [];
-  const guests = await eachGuest(opts, async (backend, { session }) => {
+  const guests = await eachBenchGuest('bench e2e', opts, async (backend, { session }) => {
     for (const alg of algs) {
       throwIfAborted(opts.signal);
       const r = await session.run([GUEST_TOOL_PATH, 'speed', alg, String(secs)], { timeoutMs: secs * 1000 * E2E_SIZES.length + 60_000, signal: opts.signal });

@@ -6,12 +6,10 @@
  * For the ts backend, the backend's own service time per request (its telemetry) is shown inside the
  * device span.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { GUEST_TOOL_PATH, MODULE_NAME, buildDriver, pushGuestTool } from './driver';
-import { errorMessage, throwIfAborted } from './errors';
-import { Lab } from './lab';
+import { type BenchBoot, eachBenchGuest } from './bench-guests';
+import { GUEST_TOOL_PATH, MODULE_NAME } from './driver';
+import { throwIfAborted } from './errors';
+import type { Lab } from './lab';
 import type { SshSession } from './ssh';
 import type { BackendKind } from './state';
 import { readTelemetrySnapshot } from './telemetry-client';
@@ -227,10 +225,7 @@ export function backendServiceUs(snapshot: Record<string, unknown> | null, size:
   return lat.length ? lat.reduce((a, b) => a + b, 0) / lat.length : undefined;
 }
 
-export interface LatencyBoot {
-  readonly backend: BackendKind;
-  readonly bootSec: number;
-}
+export type LatencyBoot = BenchBoot;
 
 export interface LatencyReport {
   readonly schema: 1;
@@ -332,39 +327,14 @@ export async function benchLatency(opts: LatencyOptions): Promise<LatencyReport>
   const t0 = Date.now();
   const size = opts.size ?? 64;
   const points: LatencyPoint[] = [];
-  const boots: LatencyBoot[] = [];
-  let accel = 'unknown';
-  let accelWhy: string | undefined;
   let clocksource: string | undefined;
   const say = (m: string): void => opts.onProgress?.(m);
-  for (const backend of opts.backends) {
-    throwIfAborted(opts.signal);
-    const stateDir = mkdtempSync(join(tmpdir(), 'vlab-lat-'));
-    const lab = Lab.forWorkspace(opts.workspace, { stateDir, env: opts.env });
-    try {
-      say(`booting a guest with the ${backend} backend`);
-      const { status } = await lab.up({ backend, guestDriver: 'lab' }, { signal: opts.signal });
-      accel = status.accel?.kind ?? accel;
-      accelWhy = status.accel?.why ?? accelWhy;
-      if (status.bootSec !== undefined) boots.push({ backend, bootSec: status.bootSec });
-      const build = await buildDriver(lab, { signal: opts.signal });
-      const session = await lab.ssh({ signal: opts.signal });
-      try {
-        await pushGuestTool(session, build);
-        clocksource = (await sh(session, 'cat /sys/devices/system/clocksource/clocksource0/current_clocksource', 'clocksource')).trim() || clocksource;
-        points.push(...(await pointRounds(session, backend, lab, opts, size, say)));
-      } finally {
-        session.close();
-      }
-    } catch (err) {
-      throw new Error(`bench latency (${backend}): ${errorMessage(err)}`);
-    } finally {
-      await lab.down().catch(() => undefined);
-      rmSync(stateDir, { recursive: true, force: true });
-    }
-  }
+  const guests = await eachBenchGuest('bench latency', opts, async (backend, { lab, session }) => {
+    clocksource = (await sh(session, 'cat /sys/devices/system/clocksource/clocksource0/current_clocksource', 'clocksource')).trim() || clocksource;
+    points.push(...(await pointRounds(session, backend, lab, opts, size, say)));
+  });
   return {
-    schema: 1, accel, ...(accelWhy ? { accelWhy } : {}), ...(clocksource ? { clocksource } : {}), boots,
+    schema: 1, accel: guests.accel, ...(guests.accelWhy ? { accelWhy: guests.accelWhy } : {}), ...(clocksource ? { clocksource } : {}), boots: guests.boots,
     opsPerRound: opts.ops, rounds: opts.rounds, size, durationMs: Date.now() - t0, points,
   };
 }

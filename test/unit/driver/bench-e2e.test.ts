@@ -9,7 +9,6 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { type E2ePoint, type E2eReport, computeRatios, judgeTargets, opensslSecondsFor } from '../../../extension/core/driver-bench';
 import { formatE2eSpeed, formatE2eTable } from '../../../extension/core/driver-bench-format';
@@ -17,7 +16,7 @@ import { opensslSpeedArgs, parseOpensslSpeed, parseSpeedLines } from '../../../e
 import { type E2eData, parseE2e } from '../../../extension/core/report/data';
 import { e2eFigure } from '../../../extension/core/report/figures';
 import { e2eTable } from '../../../extension/core/report/tables';
-import { main } from '../../../extension/cli/vlab';
+import { type CliRun, runMainCaptured } from '../../cli-capture';
 
 const root = resolve(__dirname, '..', '..', '..', '..');
 const fixture = (name: string): string => readFileSync(join(root, 'test', 'unit', 'driver', 'fixtures', 'guest-openssl-3.0.19', name), 'utf8');
@@ -200,12 +199,8 @@ test('report generator reads schema 2: hash tables, openssl speed columns and se
   assert.throws(() => parseE2e({ kind: 'e2e', provenance, command: [], result: { ...schema2Report(), schema: 3 } }, 'x.json'), /schema 3/);
 });
 
-async function cli(args: string[]): Promise<{ code: number; err: string }> {
-  const err = new PassThrough();
-  let text = '';
-  err.on('data', (c: Buffer) => (text += c.toString()));
-  const code = await main(args, { stdout: new PassThrough(), stderr: err });
-  return { code, err: text };
+function cli(args: string[]): Promise<CliRun> {
+  return runMainCaptured(args, { cwd: process.cwd(), env: process.env });
 }
 
 test('CLI: --alg, --sizes, --procs and --speed are checked before any VM boots (exit 2)', async () => {

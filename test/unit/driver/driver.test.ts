@@ -5,12 +5,11 @@ import * as assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { DriverError, buildDriver, driverSourceDir, formatDiagnostic, parseDiagnostics } from '../../../extension/core/driver';
 import { computeRatios, type E2ePoint } from '../../../extension/core/driver-bench';
 import { defaultHost } from '../../../extension/core/host';
 import { labPaths } from '../../../extension/core/paths';
-import { main } from '../../../extension/cli/vlab';
+import { type CliRun, runMainCaptured } from '../../cli-capture';
 
 test('gcc diagnostics are parsed and staged paths mapped back to the sources', () => {
   const out = [
@@ -72,12 +71,8 @@ test('bench ratios: ts/builtin and offload/software per size and process count',
   assert.equal(r.length, 8);
 });
 
-async function cli(args: string[]): Promise<{ code: number; err: string }> {
-  const err = new PassThrough();
-  let text = '';
-  err.on('data', (c: Buffer) => (text += c.toString()));
-  const code = await main(args, { stdout: new PassThrough(), stderr: err });
-  return { code, err: text };
+function cli(args: string[]): Promise<CliRun> {
+  return runMainCaptured(args, { cwd: process.cwd(), env: process.env });
 }
 
 test('CLI: bad arguments are usage errors (exit 2)', async () => {

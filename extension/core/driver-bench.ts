@@ -5,7 +5,7 @@
  * `openssl speed`. One VM per backend, each in its own temporary state folder so a lab the user has
  * running is left alone. `--speed` instead runs the guest tool's cryptodev-linux-style speed mode.
  */
-import { type BenchBoot, eachBenchGuest } from './bench-guests';
+import { type BenchBoot, type BenchGuestsOptions, eachBenchGuest } from './bench-guests';
 import { GUEST_TOOL_PATH } from './driver';
 import { throwIfAborted } from './errors';
 import { E2E_ALGS, type E2eAlg, type SpeedLine, opensslSpeedArgs, parseOpensslSpeed, parseSpeedLines, pointAlg } from './openssl-speed';
@@ -104,9 +104,7 @@ export interface E2eSpeedReport {
   readonly runs: readonly E2eSpeedRun[];
 }
 
-export interface E2eOptions {
-  readonly workspace: string;
-  readonly backends: readonly BackendKind[];
+export interface E2eOptions extends BenchGuestsOptions {
   readonly durationMs: number;
   /** Default: all of E2E_ALGS. */
   readonly algs?: readonly E2eAlg[];
@@ -116,9 +114,6 @@ export interface E2eOptions {
   readonly procs?: readonly number[];
   /** Skip the `openssl speed` baseline. */
   readonly noOpensslSpeed?: boolean;
-  readonly env?: NodeJS.ProcessEnv;
-  readonly signal?: AbortSignal;
-  readonly onProgress?: (message: string) => void;
 }
 
 interface ToolResult {

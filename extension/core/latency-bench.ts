@@ -6,7 +6,7 @@
  * For the ts backend, the backend's own service time per request (its telemetry) is shown inside the
  * device span.
  */
-import { type BenchBoot, eachBenchGuest } from './bench-guests';
+import { type BenchBoot, type BenchGuestsOptions, eachBenchGuest } from './bench-guests';
 import { GUEST_TOOL_PATH, MODULE_NAME } from './driver';
 import { throwIfAborted } from './errors';
 import type { Lab } from './lab';
@@ -240,16 +240,11 @@ export interface LatencyReport {
   readonly points: readonly LatencyPoint[];
 }
 
-export interface LatencyOptions {
-  readonly workspace: string;
-  readonly backends: readonly BackendKind[];
+export interface LatencyOptions extends BenchGuestsOptions {
   readonly pollUs: readonly number[];
   readonly ops: number;
   readonly rounds: number;
   readonly size?: number;
-  readonly env?: NodeJS.ProcessEnv;
-  readonly signal?: AbortSignal;
-  readonly onProgress?: (message: string) => void;
 }
 
 const PARAMS = `/sys/module/${MODULE_NAME}/parameters`;

@@ -51,6 +51,7 @@ async function benchOne(mode: ChatMode, opts: BenchOptions): Promise<BenchRow> {
   const server = spawn(process.execPath, [path.join(repoRoot(), 'bin', 'vlab.js'), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   const conns: ChatConnection[] = [];
   let timer: NodeJS.Timeout | undefined;
+  let stopped = false; // no new clients once the run has failed or ended
   try {
     const port = await new Promise<number>((resolve, reject) => {
       let err = '';
@@ -74,7 +75,6 @@ async function benchOne(mode: ChatMode, opts: BenchOptions): Promise<BenchRow> {
     });
     finished.catch(() => undefined); // observed below; a failure during the joins must not go unhandled
     const provider = mode === 'sealed' ? softwareProvider() : undefined;
-    let sending = false;
     // One client: resolves once it is in #lobby (its own welcome); a client that ends before every
     // line reached it fails the whole run with the server's reason instead of leaving it waiting.
     const join = (i: number): Promise<void> =>
@@ -93,7 +93,7 @@ async function benchOne(mode: ChatMode, opts: BenchOptions): Promise<BenchRow> {
                 }
               },
               onEnd: (outcome) => {
-                if (got === expected && sending) return;
+                if (got === expected) return; // the bench's own quit after its last line
                 const why = outcome.kind === 'error' ? outcome.error.message : outcome.kind;
                 const err = new Error(`client b${i} ended after ${got}/${expected} lines: ${why}`);
                 reject(err);
@@ -107,11 +107,10 @@ async function benchOne(mode: ChatMode, opts: BenchOptions): Promise<BenchRow> {
     // at most HANDSHAKES_IN_FLIGHT clients are between connect and welcome at any time.
     let next = 0;
     const joiner = async (): Promise<void> => {
-      while (next < opts.clients) await join(next++);
+      while (next < opts.clients && !stopped) await join(next++);
     };
     await Promise.race([Promise.all(Array.from({ length: Math.min(HANDSHAKES_IN_FLIGHT, opts.clients) }, joiner)), finished]);
     const text = 'benchmark line of about sixty-four bytes, typical for a chat...';
-    sending = true;
     const t0 = process.hrtime.bigint();
     for (let k = 0; k < opts.messages; k++) for (const c of conns) c.send({ t: 'say', text });
     await finished;
@@ -119,6 +118,7 @@ async function benchOne(mode: ChatMode, opts: BenchOptions): Promise<BenchRow> {
     const sent = opts.messages * opts.clients;
     return { mode, clients: opts.clients, sent, delivered: sent * (opts.clients - 1), seconds, sentPerSec: sent / seconds, deliveredPerSec: (sent * (opts.clients - 1)) / seconds };
   } finally {
+    stopped = true;
     clearTimeout(timer);
     for (const c of conns) c.quit();
     server.kill('SIGTERM'); // our own child

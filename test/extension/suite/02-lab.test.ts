@@ -4,9 +4,9 @@
  * frames drawn by the real webview in Chromium, chat lines), then Stop VM must leave nothing behind.
  */
 import * as assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import * as vscode from 'vscode';
 import { GUEST_TOOL_PATH, buildDriver, pushGuestTool } from '../../../extension/core/driver';
 import type { SshSession } from '../../../extension/core/ssh';
@@ -56,14 +56,32 @@ function cpuMs(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
-interface Window { reqPerSec: number; kibPerSec: number; backendCpuPct: number; uiCpuPct: number }
+interface Window { reqPerSec: number; kibPerSec: number; backendCpuPct: number; uiCpuPct: number; uiByKindPct: Map<string, number> }
+
+/** Which part of the user interface a process is, from its command line (Chromium's --type, VS Code's fork type). */
+function uiKind(pid: number): string {
+  let cmd = '';
+  try {
+    cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return 'other';
+  }
+  const chromiumType = /--type=([a-zA-Z-]+)/.exec(cmd)?.[1];
+  if (chromiumType === 'extensionHost') return 'extension host';
+  // Renderers one by one: the workbench's and each webview's (another site: its own process).
+  if (chromiumType === 'renderer') return `renderer ${pid}`;
+  if (chromiumType) return chromiumType === 'gpu-process' ? 'gpu' : chromiumType;
+  if (/chrom/.test(cmd.split('\0')[0] ?? '')) return 'browser';
+  if (/node/.test(cmd.split('\0')[0] ?? '')) return /ptyHost|fileWatcher/.test(cmd) ? 'server helpers' : 'server';
+  return 'other';
+}
 
 /**
- * CPU time (ms) of the user interface's processes: every process under the test runner (this
+ * CPU time (ms) of the user interface's processes by kind: every process under the test runner (this
  * extension host's grandparent: code-server's server, its extension hosts, Chromium and its
  * renderer and GPU processes) except QEMU and the backend. What the view costs, beside the ratio.
  */
-function uiCpuMs(exclude: readonly number[]): number {
+function uiCpuMs(exclude: readonly number[]): Map<string, number> {
   const procs = new Map<number, { ppid: number; ms: number }>();
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
@@ -76,17 +94,24 @@ function uiCpuMs(exclude: readonly number[]): number {
     }
   }
   const root = procs.get(procs.get(process.ppid)?.ppid ?? -1) ? procs.get(process.ppid)!.ppid : process.ppid;
-  let total = 0;
+  const byKind = new Map<string, number>();
   const stack = [root];
   while (stack.length) {
     const pid = stack.pop()!;
     for (const [child, p] of procs) {
       if (p.ppid !== pid || exclude.includes(child)) continue;
-      total += p.ms;
+      const kind = uiKind(child);
+      byKind.set(kind, (byKind.get(kind) ?? 0) + p.ms);
       stack.push(child);
     }
   }
-  return total;
+  return byKind;
+}
+
+function sum(m: ReadonlyMap<string, number>): number {
+  let t = 0;
+  for (const v of m.values()) t += v;
+  return t;
 }
 
 /** What the backend did over a window: requests/s, KiB/s processed, and its own CPU use. */
@@ -102,11 +127,15 @@ async function measureWindow(lab: VlabApi, windowMs: number): Promise<Window> {
   await new Promise((r) => setTimeout(r, windowMs));
   await lab.lab!.refresh();
   const dt = Date.now() - t0;
+  const u1 = uiCpuMs(exclude);
+  const uiByKindPct = new Map<string, number>();
+  for (const [kind, ms] of u1) uiByKindPct.set(kind, ((ms - (u0.get(kind) ?? 0)) * 100) / dt);
   return {
     reqPerSec: ((counter(lab, 'requests') - r0) * 1000) / dt,
     kibPerSec: ((counter(lab, 'bytesIn') - b0) * 1000) / dt / 1024,
     backendCpuPct: ((cpuMs(pid) - c0) * 100) / dt,
-    uiCpuPct: ((uiCpuMs(exclude) - u0) * 100) / dt,
+    uiCpuPct: ((sum(u1) - sum(u0)) * 100) / dt,
+    uiByKindPct,
   };
 }
 
@@ -126,7 +155,8 @@ async function guestDmesg(lab: VlabApi): Promise<string> {
 }
 
 function describeWindow(w: Window): string {
-  return `${w.reqPerSec.toFixed(1)} req/s, ${w.kibPerSec.toFixed(0)} KiB/s, backend CPU ${w.backendCpuPct.toFixed(1)}%, VS Code + Chromium CPU ${w.uiCpuPct.toFixed(1)}%`;
+  const parts = [...w.uiByKindPct].filter(([, pct]) => pct >= 0.05).sort(([, a], [, b]) => b - a).map(([kind, pct]) => `${kind} ${pct.toFixed(1)}`);
+  return `${w.reqPerSec.toFixed(1)} req/s, ${w.kibPerSec.toFixed(0)} KiB/s, backend CPU ${w.backendCpuPct.toFixed(1)}%, VS Code + Chromium CPU ${w.uiCpuPct.toFixed(1)}% (${parts.join(', ')})`;
 }
 
 /** The machine's 1/5/15-minute load averages (the ratio depends on what else runs on the 2 cores). */
@@ -249,6 +279,7 @@ describe('lab through the extension', function () {
       kibPerSec: ws.reduce((a, w) => a + w.kibPerSec, 0) / ws.length,
       backendCpuPct: ws.reduce((a, w) => a + w.backendCpuPct, 0) / ws.length,
       uiCpuPct: ws.reduce((a, w) => a + w.uiCpuPct, 0) / ws.length,
+      uiByKindPct: new Map([...new Set(ws.flatMap((w) => [...w.uiByKindPct.keys()]))].map((k) => [k, ws.reduce((a, w) => a + (w.uiByKindPct.get(k) ?? 0), 0) / ws.length])),
     });
     const c = mean(closed);
     const o = mean(open);
@@ -277,6 +308,7 @@ describe('lab through the extension', function () {
     lab.rings()!.seek(1);
     assert.deepEqual(strip(lab.rings()!.stats().shown!), strip(recorded[1]!), 'the scrubber shows the second recorded frame');
     lab.rings()!.goLive();
+    rmSync(dirname(traceFile), { recursive: true, force: true });
     await waitFor('live frames again', () => lab.rings()!.stats().feedState === 'live' && lab.rings()!.frames().length > 2, 15_000);
 
     // Descriptor detail on request: the newest request's chain, decoded. It is read from live guest

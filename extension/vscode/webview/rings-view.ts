@@ -22,6 +22,16 @@ const SPARK_W = 160;
 const SPARK_H = 30;
 /** Drawn frames are acknowledged in batches, at most this often (one message per frame cost as much as a frame). */
 const ACK_MS = 500;
+/**
+ * While live, text (counters, index readouts, the recent-requests table, the frame position) is
+ * rewritten at most this often; the canvases (descriptor grid, ring strips, timeline, sparklines)
+ * follow every frame. Numbers that change 10 times a second cannot be read anyway, and re-laying out
+ * ~100 changed text boxes was the largest part of a frame's cost in the VS Code window (measured:
+ * docs/extension.md "What the view costs"). A paused, replayed or stepped frame is written at once.
+ */
+const TEXT_MS = 500;
+/** how long after TEXT_MS the text is written without a frame to carry it (2.5 frames at 10/s) */
+const TEXT_LATE_MS = 250;
 const CELL = 9;
 const GAP = 1;
 const GRID_COLS = 32;
@@ -102,7 +112,12 @@ class Sparkline {
       else c.lineTo(px, py);
     });
     c.stroke();
-    setText(this.label, `${formatRate(v)} ${this.unit}`);
+  }
+
+  /** The newest value as text (written at the text rate, not per frame). */
+  showLabel(): void {
+    const v = this.values.at(-1);
+    setText(this.label, v === undefined ? '' : `${formatRate(v)} ${this.unit}`);
   }
 }
 
@@ -296,6 +311,9 @@ class QueueView {
     mark(0, q.lastAvailIdx, palette.slot('device'), true);
     mark(STRIP_H + 6, q.usedIdx, fg, false);
     if (q.usedEvent !== null) mark(STRIP_H + 6, q.usedEvent, palette.slot('device'), true);
+  }
+
+  private drawStripText(q: QueueFrame): void {
     const flags = (v: number | null, bit: string): string => (v === null ? '?' : `0x${v.toString(16)}${v & 1 ? ` (${bit})` : ''}`);
     setText(this.stripText,
       `avail ring: idx ${q.availIdx ?? '?'} ▼ · last_avail / avail_event ${q.lastAvailIdx}${q.availEvent !== null && q.availEvent !== q.lastAvailIdx ? ` / ${q.availEvent}` : ''} ▲ · flags ${flags(q.availFlags, 'NO_INTERRUPT')}\n` +
@@ -376,11 +394,24 @@ class QueueView {
     }, 1100);
   }
 
-  /** Returns how many slot cells were painted. */
+  /** Draws the frame's canvases (every frame); returns how many slot cells were painted. */
   update(q: QueueFrame, frame: RingsFrame): number {
-    setText(this.title, `${q.label} · queue ${q.index} · size ${q.size}${q.source === 'qmp' ? ' · from QMP (QEMU services it)' : ''}`);
     const painted = this.drawGrid(q);
     this.drawStrips(q);
+    if (this.prev && frame.timeMs > this.prev.timeMs) {
+      this.rate.push((u16(q.usedIdx - this.prev.usedIdx) * 1000) / (frame.timeMs - this.prev.timeMs));
+      if (q.source === 'backend') this.tick(Math.max(0, frame.kicks - this.prev.kicks), Math.max(0, frame.interrupts - this.prev.interrupts));
+    }
+    this.prev = { usedIdx: q.usedIdx, timeMs: frame.timeMs, kicks: frame.kicks, interrupts: frame.interrupts };
+    this.seenFrames++;
+    return painted;
+  }
+
+  /** Writes the frame's text: title, counters, index readouts, the recent requests (at the text rate). */
+  updateText(q: QueueFrame): void {
+    setText(this.title, `${q.label} · queue ${q.index} · size ${q.size}${q.source === 'qmp' ? ' · from QMP (QEMU services it)' : ''}`);
+    this.drawStripText(q);
+    this.rate.showLabel();
     const counts: Record<SlotState, number> = { free: 0, posted: 0, device: 0, returned: 0 };
     for (const ch of q.slots) counts[slotStateOf(ch) ?? 'free']++;
     this.stat('avail idx', q.availIdx === null ? '? (not reported)' : String(q.availIdx), 'key-avail');
@@ -389,19 +420,18 @@ class QueueView {
     this.stat('posted, not taken', q.availIdx === null ? '?' : String(u16(q.availIdx - q.lastAvailIdx))); // u16 distance (virtio 1.2 §2.7.6)
     this.stat('in flight', String(q.inFlight));
     if (q.slots.length > 0) for (const s of SLOT_STATES) this.stat(`${SLOT_LABEL[s]}`, String(counts[s]), `legend legend-${s}`);
-    if (this.prev && frame.timeMs > this.prev.timeMs) {
-      this.rate.push((u16(q.usedIdx - this.prev.usedIdx) * 1000) / (frame.timeMs - this.prev.timeMs));
-      if (q.source === 'backend') this.tick(Math.max(0, frame.kicks - this.prev.kicks), Math.max(0, frame.interrupts - this.prev.interrupts));
-    }
-    this.prev = { usedIdx: q.usedIdx, timeMs: frame.timeMs, kicks: frame.kicks, interrupts: frame.interrupts };
-    this.seenFrames++;
     this.drawRecent(q, performance.now());
-    return painted;
   }
 
   resetMotion(): void {
     this.prev = undefined;
   }
+}
+
+/** True when a queue in `seen` has never had its text written (it just appeared). */
+function newFirstQueue(seen: ReadonlySet<number>, written: ReadonlySet<number>): boolean {
+  for (const q of seen) if (!written.has(q)) return true;
+  return false;
 }
 
 function hexBytes(h: string | null): string {
@@ -505,6 +535,12 @@ class RingsApp {
   private ack: Extract<FromWebview, { type: 'drawn' }> | undefined;
   private ackAt = -Infinity;
   private ackTimer: ReturnType<typeof setTimeout> | undefined;
+  /** the newest drawn frame, whose text is written at most every TEXT_MS while live */
+  private textFrame: { frame: RingsFrame; pos: number; count: number; live: boolean; rateMs: number } | undefined;
+  private textAt = -Infinity;
+  private textTimer: ReturnType<typeof setTimeout> | undefined;
+  /** queues whose text has been written (a queue that appears gets its text at once) */
+  private textQueues = new Set<number>();
 
   constructor() {
     document.getElementById('throughput')!.append(this.bytes.element, this.bytes.label);
@@ -599,9 +635,6 @@ class RingsApp {
     this.pos = pos;
     this.count = count;
     setText(this.pauseButton, live ? 'Pause' : this.replay ? 'Play' : 'Live');
-    this.scrub.max = String(Math.max(0, count - 1));
-    this.scrub.value = String(pos);
-    setText(this.posText, `frame ${pos + 1} / ${count}${live ? ' (live)' : ''}`);
     let slotsDrawn = 0;
     const seen = new Set<number>();
     for (const q of frame.queues) {
@@ -629,12 +662,12 @@ class RingsApp {
     const now = performance.now();
     this.drawTimes.push(now);
     while (this.drawTimes.length && now - this.drawTimes[0]! > 2000) this.drawTimes.shift();
-    // The readout changes once a second, not per frame (each text change re-lays out the header).
-    if (now - this.metaAt >= 1000 || !live) {
-      this.metaAt = now;
-      const fps = this.drawTimes.length / 2;
-      setText(this.meta, `engine ${frame.engine} · backend pid ${frame.backendPid ?? '-'} · ${frame.requests} requests · ${fps.toFixed(1)} updates/s${rateMs ? ` (asks every ${rateMs} ms)` : ''}`);
-    }
+    // Text at most every TEXT_MS while live, in the same animation frame as a canvas update (a text
+    // update of its own would be one more frame to composite). When no frame follows (the view goes
+    // idle), a timer writes the newest frame's text a moment later.
+    this.textFrame = { frame, pos, count, live, rateMs };
+    if (jumped || newFirstQueue(seen, this.textQueues) || now - this.textAt >= TEXT_MS) this.drawText();
+    else this.textTimer ??= setTimeout(() => requestAnimationFrame(() => this.drawText()), TEXT_MS - (now - this.textAt) + TEXT_LATE_MS);
     document.body.dataset.seq = String(frame.seq);
     document.body.dataset.pos = String(pos);
     this.unacked++;
@@ -642,6 +675,32 @@ class RingsApp {
     // Live frames are acknowledged in batches; a frame the user asked for (seek, pause) at once.
     if (!live || now - this.ackAt >= ACK_MS) this.flushAck();
     else if (!this.ackTimer) this.ackTimer = setTimeout(() => this.flushAck(), ACK_MS);
+  }
+
+  /** Writes the newest drawn frame's text: position, per-queue counters and requests, readouts. */
+  private drawText(): void {
+    clearTimeout(this.textTimer);
+    this.textTimer = undefined;
+    const t = this.textFrame;
+    if (!t) return;
+    const { frame, pos, count, live, rateMs } = t;
+    const now = performance.now();
+    this.textAt = now;
+    this.scrub.max = String(Math.max(0, count - 1));
+    this.scrub.value = String(pos);
+    setText(this.posText, `frame ${pos + 1} / ${count}${live ? ' (live)' : ''}`);
+    this.textQueues = new Set<number>();
+    for (const q of frame.queues) {
+      this.queues.get(q.index)?.updateText(q);
+      this.textQueues.add(q.index);
+    }
+    this.bytes.showLabel();
+    // The readout changes once a second, not per frame (each text change re-lays out the header).
+    if (now - this.metaAt >= 1000 || !live) {
+      this.metaAt = now;
+      const fps = this.drawTimes.length / 2;
+      setText(this.meta, `engine ${frame.engine} · backend pid ${frame.backendPid ?? '-'} · ${frame.requests} requests · ${fps.toFixed(1)} updates/s${rateMs ? ` (asks every ${rateMs} ms)` : ''}`);
+    }
   }
 
   private flushAck(): void {

@@ -43,7 +43,7 @@ export function readSettings(): LabSettings {
       bootTimeoutMs: clampInt(c.get('bootTimeoutSec'), 10, 3600, D.bootTimeoutMs / 1000) * 1000,
     },
     env,
-    ringsRefreshMs: clampInt(c.get('rings.refreshMs'), 20, 5000, 100),
+    ringsRefreshMs: clampInt(c.get('rings.refreshMs'), 20, 5000, 200),
     statusRefreshMs: clampInt(c.get('statusRefreshMs'), 250, 60000, 1000),
     stopVmOnExit: c.get<boolean>('stopVmOnExit', true),
     benchmarkSeconds: Math.min(60, Math.max(0.1, Number(c.get('benchmark.secondsPerCase', 1)) || 1)),

@@ -241,7 +241,9 @@ describe('lab through the extension', function () {
     measured(`rings: the view asks the backend every ${s.rateMs} ms under load; ${s.snapshotsSkipped} unchanged snapshots not drawn`);
     const distinct = new Set(s.usedIdxTrail);
     assert.ok(distinct.size >= 3, `used index moves between frames (saw ${[...distinct].slice(0, 10).join(', ')})`);
-    assert.ok(rate >= 5, `the view keeps updating (${rate.toFixed(1)}/s)`);
+    // It keeps up with its setting (default 200 ms = 5/s): at least 80 % of the configured rate drawn.
+    const configured = 1000 / s.rateMs;
+    assert.ok(rate >= 0.8 * configured, `the view keeps updating: ${rate.toFixed(1)}/s drawn of ${configured.toFixed(1)}/s configured`);
 
     // Cost to the backend under load: pairs of closed/open windows, the order alternating (closed
     // first, then open first) so load that rises or falls through the measurement hits both alike;

@@ -63,6 +63,15 @@ describe('settings and CLI defaults agree', () => {
       assert.equal(typeof expected === 'number' ? Number(declared) * scale : declared, expected);
     });
   }
+  it('numeric settings read with a literal fallback fall back to package.json\'s default, within its bounds', () => {
+    const source = readFileSync(join(root, 'extension', 'vscode', 'settings.ts'), 'utf8');
+    const read = [...source.matchAll(/clampInt\(c\.get\('([\w.]+)'\), (\d+), (\d+), (\d+)\)/g)];
+    assert.ok(read.length >= 2, 'settings.ts reads rings.refreshMs and statusRefreshMs with clampInt');
+    for (const [, key, min, max, fallback] of read) {
+      const declared = manifest.contributes.configuration.properties[`vlab.${key!}`] as { default?: number; minimum?: number; maximum?: number };
+      assert.deepEqual([Number(fallback), Number(min), Number(max)], [declared.default, declared.minimum, declared.maximum], `vlab.${key!}: fallback, minimum, maximum`);
+    }
+  });
   it('the guest driver default gives the guest /dev/crypto (chats go through the device)', () => {
     assert.equal(props['vlab.guestDriver']?.default, 'lab');
   });

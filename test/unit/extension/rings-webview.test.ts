@@ -87,8 +87,9 @@ describe('rings webview in Chromium (no VS Code)', () => {
     await post(frames.map((f, k) => ({ type: 'frame', frame: f, cursor: { pos: k, count: k + 1, live: true }, rateMs: 100 })), 100);
     await tab.waitForFunction(() => document.body.dataset.seq === '30', undefined, { timeout: 5000 });
     const streamEnded = await tab.evaluate(() => performance.now());
-    // The acknowledgements count the frames drawn: each one (rAF coalesces only frames closer than a screen refresh).
-    await tab.waitForFunction(() => (window as unknown as { posted: { type: string; frames?: number }[] }).posted.filter((m) => m.type === 'drawn').reduce((a, m) => a + (m.frames ?? 0), 0) >= 28, undefined, { timeout: 3000 });
+    // The acknowledgements count the frames drawn: every one (rAF coalesces only frames closer than a
+    // screen refresh; a few may coalesce on a loaded machine), not one per text rewrite (~7).
+    await tab.waitForFunction(() => (window as unknown as { posted: { type: string; frames?: number }[] }).posted.filter((m) => m.type === 'drawn').reduce((a, m) => a + (m.frames ?? 0), 0) >= 25, undefined, { timeout: 3000 });
     // The newest frame's text is written after the stream stops, though no frame follows.
     const newestId = String(1000 + 30 * 8);
     await tab.waitForFunction((id) => document.querySelector('table.recent tbody tr td')?.textContent === id, newestId, { timeout: 1500 });

@@ -30,7 +30,7 @@ const ACK_MS = 500;
  * docs/extension.md "What the view costs"). A paused, replayed or stepped frame is written at once.
  */
 const TEXT_MS = 500;
-/** how long after TEXT_MS the text is written without a frame to carry it (2.5 frames at 10/s) */
+/** how long after TEXT_MS the text is written without a frame to carry it (one to three frames at 5-10 frames/s) */
 const TEXT_LATE_MS = 250;
 const CELL = 9;
 const GAP = 1;

@@ -89,7 +89,7 @@ export function backendTable(d: BackendData): string {
   for (const x of r.rows) lines.push(`| ${r.cipher} ${size(x.size)} | ${x.depth} | ${n0(x.opsPerSec)} | ${n1(x.mbPerSec)} | ${n1(x.rawEngineMbPerSec)} | ${n2(x.ratio)} | ${n1(x.meanLatencyUs)} |`);
   for (const x of r.digestRows) lines.push(`| ${x.algorithm} ${size(x.size)} | ${x.depth} | ${n0(x.opsPerSec)} | ${n1(x.mbPerSec)} | ${n1(x.rawEngineMbPerSec)} | ${n2(x.ratio)} | ${n1(x.meanLatencyUs)} |`);
   const t = r.telemetryCost;
-  lines.push('', `Telemetry subscriber every ${t.intervalMs} ms (the rings view's feed), ${size(t.size)} at depth ${t.depth}: ${n0(t.opsPerSecWith)} ops/s with, ${n0(t.opsPerSecWithout)} without (ratio ${n2(t.ratio)}).`);
+  lines.push('', `Telemetry subscriber every ${t.intervalMs} ms (the rings view's feed, asked more often than the view's default 200 ms), ${size(t.size)} at depth ${t.depth}: ${n0(t.opsPerSecWith)} ops/s with, ${n0(t.opsPerSecWithout)} without (ratio ${n2(t.ratio)}).`);
   lines.push('', provLine(d, `\`vlab ${d.command.join(' ')}\`, engine ${r.engine}, Node ${r.node}, no VM`));
   return lines.join('\n');
 }

@@ -3,8 +3,8 @@ import { parseArgs } from 'node:util';
 import { type CliCommand, UsageError } from '../command';
 import { benchLatency, formatLatencyTable } from '../../core/latency-bench';
 import { MODULE_NAME } from '../../core/driver';
-import { LabError, errorMessage } from '../../core/errors';
-import type { BackendKind } from '../../core/state';
+import { backendList, intList, oneInt } from './bench-args';
+import { report } from './driver';
 
 const USAGE = `usage: vlab bench latency [--json] [--backend ts,builtin] [--poll 0,50] [--ops N] [--rounds N] [--size B]
 Where the time of one AES-256-CBC CIOCCRYPT goes (default 64 B, one process): boots one VM per backend
@@ -17,22 +17,6 @@ alternate over the rounds, and each round also runs the same loop with stats off
   --ops N     timed operations per round and value (default 200)
   --rounds N  rounds; each point shows its median round (default 15)
   --size B    bytes per operation, a multiple of 16 (default 64)`;
-
-function intList(v: string, flag: string, min: number, max: number): number[] {
-  const out = v.split(',').map((s) => s.trim());
-  const nums = out.map(Number);
-  for (const [i, n] of nums.entries()) {
-    if (!/^\d+$/.test(out[i]!) || n < min || n > max) throw new UsageError(`${flag} takes integers from ${min} to ${max} (got "${out[i]}")`);
-  }
-  return [...new Set(nums)];
-}
-
-function oneInt(v: string | undefined, flag: string, dflt: number, min: number, max: number): number {
-  if (v === undefined) return dflt;
-  const [n] = intList(v, flag, min, max);
-  if (v.includes(',')) throw new UsageError(`${flag} takes one integer`);
-  return n!;
-}
 
 export const benchLatencyCommands: readonly CliCommand[] = [
   {
@@ -49,24 +33,21 @@ export const benchLatencyCommands: readonly CliCommand[] = [
         allowPositionals: true,
       });
       if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-      const backends = [...new Set((values.backend ?? 'ts,builtin').split(',').map((s) => s.trim()))];
-      for (const b of backends) if (b !== 'builtin' && b !== 'ts') throw new UsageError(`--backend takes builtin and/or ts (got "${b}")`);
-      const pollUs = intList(values.poll ?? '0,50', '--poll', 0, 1000);
+      const backends = backendList(values.backend, 'ts,builtin');
+      const pollUs = intList(values.poll, '--poll', 0, 1000, [0, 50]);
       const ops = oneInt(values.ops, '--ops', 200, 10, 1_000_000);
       const rounds = oneInt(values.rounds, '--rounds', 15, 1, 50);
       const size = oneInt(values.size, '--size', 64, 16, 1 << 20);
       if (size % 16) throw new UsageError(`--size must be a multiple of 16 (got ${size})`);
       try {
-        const report = await benchLatency({
-          workspace: io.cwd, backends: backends as BackendKind[], pollUs, ops, rounds, size, env: io.env, signal: io.signal,
+        const result = await benchLatency({
+          workspace: io.cwd, backends, pollUs, ops, rounds, size, env: io.env, signal: io.signal,
           onProgress: (m) => io.stderr.write(`[bench] ${m}\n`),
         });
-        io.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatLatencyTable(report)}\n`);
+        io.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : `${formatLatencyTable(result)}\n`);
         return 0;
       } catch (err) {
-        io.stderr.write(`vlab bench latency: ${errorMessage(err)}\n`);
-        if (err instanceof LabError && err.fix) io.stderr.write(`fix: ${err.fix}\n`);
-        return 1;
+        return report(io, 'bench latency', err);
       }
     },
   },

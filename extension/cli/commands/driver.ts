@@ -7,14 +7,15 @@ import { DriverError, buildDriver, formatDiagnostic, loadDriver, unloadDriver, t
 import { LabError, errorMessage } from '../../core/errors';
 import type { HostPaths } from '../../core/host';
 import type { Lab } from '../../core/lab';
+import { backendList, intList } from './bench-args';
 import { hostSelection, labFor as labForHost } from './lab';
-import type { BackendKind } from '../../core/state';
 
 function labFor(io: CliIo, host: Partial<HostPaths> = {}): Lab {
   return labForHost(io, host);
 }
 
-function report(io: CliIo, command: string, err: unknown): number {
+/** Prints a command's error (a driver build's compiler diagnostics included) and returns exit code 1. */
+export function report(io: CliIo, command: string, err: unknown): number {
   if (err instanceof DriverError) {
     io.stderr.write(`vlab ${command}: ${err.message}\n`);
     for (const d of err.diagnostics) io.stderr.write(`${formatDiagnostic(d, io.cwd)}\n`);
@@ -85,17 +86,6 @@ guest's OpenSSL in the tool's own loop (software) and \`openssl speed -elapsed\`
   --speed     instead: the guest tool's cryptodev-linux-style speed mode (\`vlab-cryptodev-test speed
               ALG SECONDS\`, N ms per size) per backend, printing "Encrypting in chunks of X bytes:
               done. Y MB in Z secs: W MB/sec" lines`;
-
-/** A comma-separated list of integers within [min, max]. */
-function intList(v: string | undefined, flag: string, min: number, max: number, dflt: readonly number[]): number[] {
-  if (v === undefined) return [...dflt];
-  const out = v.split(',').map((s) => s.trim());
-  for (const s of out) {
-    const n = Number(s);
-    if (!/^\d+$/.test(s) || n < min || n > max) throw new UsageError(`${flag} takes integers from ${min} to ${max} (got "${s}")`);
-  }
-  return [...new Set(out.map(Number))];
-}
 
 export const driverCommands: readonly CliCommand[] = [
   {
@@ -199,8 +189,7 @@ export const driverCommands: readonly CliCommand[] = [
         allowPositionals: true,
       });
       if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-      const backends = (values.backend ?? 'builtin,ts').split(',').map((s) => s.trim());
-      for (const b of backends) if (b !== 'builtin' && b !== 'ts') throw new UsageError(`--backend takes builtin and/or ts (got "${b}")`);
+      const backends = backendList(values.backend, 'builtin,ts');
       const algs = (values.alg ?? E2E_ALGS.join(',')).split(',').map((s) => s.trim());
       for (const a of algs) if (!isE2eAlg(a)) throw new UsageError(`--alg takes ${E2E_ALGS.join(', ')} (got "${a}")`);
       const ms = values.ms === undefined ? 1500 : Number(values.ms);
@@ -214,7 +203,7 @@ export const driverCommands: readonly CliCommand[] = [
       }
       const opts = {
         workspace: io.cwd,
-        backends: backends as BackendKind[],
+        backends,
         algs: [...new Set(algs)] as E2eAlg[],
         durationMs: ms,
         sizes,

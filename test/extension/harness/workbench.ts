@@ -16,9 +16,9 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 
 export const repoRoot = resolve(__dirname, '..', '..', '..', '..');
 export const serverMain = join(repoRoot, '.vlab-tools', 'code-server', 'node_modules', 'code-server', 'lib', 'vscode', 'out', 'server-main.js');
-const chromiumPath = process.env.VLAB_CHROMIUM ?? '/usr/bin/chromium';
+export const chromiumPath = process.env.VLAB_CHROMIUM ?? '/usr/bin/chromium';
 // Flags measured to work headless on these machines (docs/extension.md "Testing").
-const chromiumFlags = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+export const chromiumFlags = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
 
 export interface WorkbenchOptions {

@@ -13,9 +13,8 @@ import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { QueueFrame, RecentRequest, RingsFrame, ToWebview } from '../../../extension/vscode/rings/messages';
 import { RINGS_BODY } from '../../../extension/vscode/rings/page';
+import { chromiumFlags, chromiumPath, repoRoot as root } from '../../extension/harness/workbench';
 
-const root = join(__dirname, '..', '..', '..', '..');
-const chromiumPath = process.env.VLAB_CHROMIUM ?? '/usr/bin/chromium';
 const bundle = join(root, 'media', 'build', 'rings.js');
 
 function recent(newest: number): RecentRequest[] {
@@ -52,7 +51,7 @@ describe('rings webview in Chromium (no VS Code)', () => {
   before(async () => {
     assert.ok(existsSync(chromiumPath), `Chromium not found at ${chromiumPath} (scripts/setup.sh installs it; VLAB_CHROMIUM overrides)`);
     assert.ok(existsSync(bundle), `${bundle} not built (npm run bundle)`);
-    browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+    browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: chromiumFlags });
     tab = await browser.newPage();
     await tab.setContent(page());
     // Every rewrite of the recent table's newest id cell, with its time.

@@ -16,12 +16,20 @@ export interface ProcessRecord {
   readonly marker: string;
 }
 
-interface ProcStat {
+/** What the lab reads from /proc/PID/stat. */
+export interface ProcStat {
+  /** field 3: R, S, D, Z, T, … */
   readonly state: string;
+  /** field 4 */
+  readonly ppid: number;
+  /** fields 14 + 15 (utime + stime), in clock ticks */
+  readonly cpuTicks: number;
+  /** field 22 (clock ticks since boot) */
   readonly startTime: string;
 }
 
-function readStat(procRoot: string, pid: number): ProcStat | undefined {
+/** /proc/PID/stat parsed, or undefined when the process does not exist (or exited meanwhile). */
+export function readProcStat(pid: number, procRoot = '/proc'): ProcStat | undefined {
   let text: string;
   try {
     text = readFileSync(join(procRoot, String(pid), 'stat'), 'utf8');
@@ -30,19 +38,20 @@ function readStat(procRoot: string, pid: number): ProcStat | undefined {
   }
   // comm (field 2) is in parentheses and may itself contain spaces and ')': split after the last ')'.
   const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  // rest[0] is field 3 (state); field 22 (starttime) is rest[19].
+  // rest[0] is field 3 (state), rest[k] field k + 3.
   const state = rest[0];
   const startTime = rest[19];
-  return state && startTime ? { state, startTime } : undefined;
+  if (!state || !startTime) return undefined;
+  return { state, ppid: Number(rest[1]), cpuTicks: Number(rest[11]) + Number(rest[12]), startTime };
 }
 
 export function processStartTime(pid: number, procRoot = '/proc'): string | undefined {
-  return readStat(procRoot, pid)?.startTime;
+  return readProcStat(pid, procRoot)?.startTime;
 }
 
 /** Alive = exists and is not a zombie (a zombie has exited; only its parent has not reaped it yet). */
 export function isAlive(pid: number, procRoot = '/proc'): boolean {
-  const stat = readStat(procRoot, pid);
+  const stat = readProcStat(pid, procRoot);
   return stat !== undefined && stat.state !== 'Z' && stat.state !== 'X';
 }
 
@@ -57,7 +66,7 @@ export function readCmdline(pid: number, procRoot = '/proc'): string[] | undefin
 /** True only while the recorded process is alive and still the one we started. */
 export function isOurProcess(rec: ProcessRecord, procRoot = '/proc'): boolean {
   if (!Number.isInteger(rec.pid) || rec.pid <= 1) return false;
-  const stat = readStat(procRoot, rec.pid);
+  const stat = readProcStat(rec.pid, procRoot);
   if (!stat || stat.state === 'Z' || stat.state === 'X' || stat.startTime !== rec.startTime) return false;
   return (readCmdline(rec.pid, procRoot) ?? []).some((arg) => arg.includes(rec.marker));
 }

@@ -4,11 +4,12 @@
  * frames drawn by the real webview in Chromium, chat lines), then Stop VM must leave nothing behind.
  */
 import * as assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as vscode from 'vscode';
 import { GUEST_TOOL_PATH, buildDriver, pushGuestTool } from '../../../extension/core/driver';
+import { readCmdline, readProcStat } from '../../../extension/core/proc';
 import type { SshSession } from '../../../extension/core/ssh';
 import { CommandId } from '../../../extension/vscode/command-ids';
 import type { VlabApi } from '../../../extension/vscode/extension';
@@ -49,30 +50,31 @@ function requests(lab: VlabApi): number {
   return counter(lab, 'requests');
 }
 
-/** CPU time (ms) the process has used: utime + stime from /proc/PID/stat (fields 14 and 15, clock ticks of 10 ms). */
+/** Clock ticks in /proc/PID/stat are 10 ms (CLK_TCK 100 on Linux). */
+const MS_PER_TICK = 10;
+
+/** CPU time (ms) the process has used: utime + stime. */
 function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
+  const stat = readProcStat(pid);
+  if (!stat) throw new Error(`process ${pid} is gone`);
+  return stat.cpuTicks * MS_PER_TICK;
 }
 
 interface Window { reqPerSec: number; kibPerSec: number; backendCpuPct: number; uiCpuPct: number; uiByKindPct: Map<string, number> }
 
 /** Which part of the user interface a process is, from its command line (Chromium's --type, VS Code's fork type). */
 function uiKind(pid: number): string {
-  let cmd = '';
-  try {
-    cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-  } catch {
-    return 'other';
-  }
-  const chromiumType = /--type=([a-zA-Z-]+)/.exec(cmd)?.[1];
-  if (chromiumType === 'extensionHost') return 'extension host';
+  const argv = readCmdline(pid);
+  if (!argv) return 'other';
+  // Chromium's processes and VS Code's forks (extension host, ptyHost, fileWatcher) say --type=.
+  // Searched in the joined line: Chromium's children rewrite their command line as one string.
+  const type = /--type=([a-zA-Z-]+)/.exec(argv.join(' '))?.[1];
+  if (type === 'extensionHost') return 'extension host';
   // Renderers one by one: the workbench's and each webview's (another site: its own process).
-  if (chromiumType === 'renderer') return `renderer ${pid}`;
-  if (chromiumType) return chromiumType === 'gpu-process' ? 'gpu' : chromiumType;
-  if (/chrom/.test(cmd.split('\0')[0] ?? '')) return 'browser';
-  if (/node/.test(cmd.split('\0')[0] ?? '')) return /ptyHost|fileWatcher/.test(cmd) ? 'server helpers' : 'server';
+  if (type === 'renderer') return `renderer ${pid}`;
+  if (type) return type === 'gpu-process' ? 'gpu' : type;
+  if (/chrom/.test(argv[0] ?? '')) return 'browser';
+  if (/node/.test(argv[0] ?? '')) return 'server';
   return 'other';
 }
 
@@ -85,13 +87,8 @@ function uiCpuMs(exclude: readonly number[]): Map<string, number> {
   const procs = new Map<number, { ppid: number; ms: number }>();
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      procs.set(Number(name), { ppid: Number(f[1]), ms: (Number(f[11]) + Number(f[12])) * 10 });
-    } catch {
-      // exited meanwhile
-    }
+    const stat = readProcStat(Number(name)); // undefined: exited meanwhile
+    if (stat) procs.set(Number(name), { ppid: stat.ppid, ms: stat.cpuTicks * MS_PER_TICK });
   }
   const root = procs.get(procs.get(process.ppid)?.ppid ?? -1) ? procs.get(process.ppid)!.ppid : process.ppid;
   const byKind = new Map<string, number>();

@@ -36,6 +36,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1345,6 +1346,201 @@ static int cmd_wait(int argc, char **argv)
 	return 0;
 }
 
+/* --------------------------------------------------------------- life- */
+
+static volatile sig_atomic_t life_signals;
+static struct timespec life_stop_at;
+
+static double life_ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1e3 + (t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static void life_on_alarm(int sig)
+{
+	struct timespec t;
+	static const struct itimerval off;
+
+	(void)sig;
+	life_signals++;
+	if (!life_stop_at.tv_sec)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	if (t.tv_sec > life_stop_at.tv_sec ||
+	    (t.tv_sec == life_stop_at.tv_sec && t.tv_nsec >= life_stop_at.tv_nsec))
+		setitimer(ITIMER_REAL, &off, NULL);
+}
+
+static void life_handler(int restart)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = life_on_alarm;
+	sa.sa_flags = restart ? SA_RESTART : 0;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
+}
+
+static void life_itimer(long usec, long interval_usec)
+{
+	struct itimerval it;
+
+	memset(&it, 0, sizeof(it));
+	it.it_value.tv_sec = usec / 1000000;
+	it.it_value.tv_usec = usec % 1000000;
+	it.it_interval.tv_sec = interval_usec / 1000000;
+	it.it_interval.tv_usec = interval_usec % 1000000;
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+/*
+ * life-abandon LEN timeout|eintr ZC|NOZC GOFILE: one AES-128-CBC CIOCCRYPT
+ * into an mmap'd dst filled with 0x5a on a stalled device; "eintr" first
+ * arms a 0.5 s alarm whose handler has no SA_RESTART. After the ioctl
+ * returns, dst is zeroed; once GOFILE exists (the host has released the
+ * stall and the device can have answered), prints how many dst bytes are
+ * no longer zero: the device must not have written them.
+ */
+static int cmd_life_abandon(int argc, char **argv)
+{
+	static const uint8_t key[16] = { 9 };
+	uint32_t len = argc > 0 ? (uint32_t)atoi(argv[0]) : 4096;
+	int eintr = argc > 1 && !strcmp(argv[1], "eintr");
+	uint16_t flags = argc > 2 && !strcmp(argv[2], "NOZC") ? COP_FLAG_NO_ZC : 0;
+	const char *go = argc > 3 ? argv[3] : "/tmp/life-go";
+	int fd = open_crypto(), err;
+	uint8_t *src, *dst, iv[16] = { 1 };
+	struct timespec t0;
+	size_t nonzero = 0;
+	uint32_t ses = 0;
+	int i;
+
+	if (!len || len % 16)
+		return 100;
+	src = malloc(len);
+	dst = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (!src || dst == MAP_FAILED)
+		return 100;
+	fill_plaintext(src, len, 5);
+	memset(dst, 0x5a, len);
+	err = new_session(fd, CRYPTO_AES_CBC, key, 16, 0, NULL, 0, &ses);
+	printf("life session errno %d\n", -err);
+	if (err)
+		return 1;
+	if (eintr) {
+		life_handler(0);
+		life_itimer(500000, 0);
+	}
+	printf("life start\n");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	err = do_crypt(fd, ses, COP_ENCRYPT, src, dst, len, iv, NULL, flags);
+	printf("life crypt errno %d ms %.0f signals %d\n", -err,
+	       life_ms_since(&t0), (int)life_signals);
+	memset(dst, 0, len);
+	printf("life zeroed\n");
+	for (i = 0; i < 1200 && access(go, F_OK); i++)
+		usleep(100000);
+	for (uint32_t k = 0; k < len; k++)
+		nonzero += dst[k] != 0;
+	printf("life dst len %u nonzero %zu\n", len, nonzero);
+	end_session(fd, ses);
+	close(fd);
+	return 0;
+}
+
+/*
+ * life-crypt LEN ALARM_S: one AES-128-CBC CIOCCRYPT of LEN bytes (zero-copy),
+ * with an alarm of ALARM_S seconds (handler without SA_RESTART) when > 0.
+ */
+static int cmd_life_crypt(int argc, char **argv)
+{
+	static const uint8_t key[16] = { 10 };
+	uint32_t len = argc > 0 ? (uint32_t)atoi(argv[0]) : 16;
+	int secs = argc > 1 ? atoi(argv[1]) : 0;
+	int fd = open_crypto(), err;
+	uint8_t *src, *dst, iv[16] = { 2 };
+	struct timespec t0;
+	uint32_t ses = 0;
+
+	if (!len || len % 16)
+		return 100;
+	src = calloc(1, len);
+	dst = calloc(1, len);
+	if (!src || !dst)
+		return 100;
+	err = new_session(fd, CRYPTO_AES_CBC, key, 16, 0, NULL, 0, &ses);
+	printf("life session errno %d\n", -err);
+	if (err)
+		return 1;
+	if (secs > 0) {
+		life_handler(0);
+		alarm(secs);
+	}
+	printf("life-crypt start\n");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	err = do_crypt(fd, ses, COP_ENCRYPT, src, dst, len, iv, NULL, 0);
+	printf("life-crypt len %u errno %d ms %.0f\n", len, -err,
+	       life_ms_since(&t0));
+	end_session(fd, ses);
+	close(fd);
+	return 0;
+}
+
+/*
+ * life-restart LEN USEC SECS: SIGALRM every USEC us (handler with
+ * SA_RESTART), stopped by the handler after SECS s, during one AES-128-CBC
+ * CIOCCRYPT of LEN bytes; checks the output against OpenSSL.
+ */
+static int cmd_life_restart(int argc, char **argv)
+{
+	static const uint8_t key[16] = { 11 };
+	uint32_t len = argc > 0 ? (uint32_t)atoi(argv[0]) : (1u << 20);
+	long usec = argc > 1 ? atol(argv[1]) : 500;
+	int secs = argc > 2 ? atoi(argv[2]) : 20;
+	int fd = open_crypto(), err, outl = 0;
+	uint8_t *src, *dst, *ref, iv[16] = { 3 }, iv2[16] = { 3 };
+	EVP_CIPHER_CTX *ctx;
+	struct timespec t0;
+	uint32_t ses = 0;
+
+	if (!len || len % 16 || usec <= 0)
+		return 100;
+	src = malloc(len);
+	dst = calloc(1, len);
+	ref = malloc(len);
+	if (!src || !dst || !ref)
+		return 100;
+	fill_plaintext(src, len, 6);
+	err = new_session(fd, CRYPTO_AES_CBC, key, 16, 0, NULL, 0, &ses);
+	printf("life session errno %d\n", -err);
+	if (err)
+		return 1;
+	life_handler(1);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	life_stop_at = t0;
+	life_stop_at.tv_sec += secs;
+	life_itimer(usec, usec);
+	err = do_crypt(fd, ses, COP_ENCRYPT, src, dst, len, iv, NULL, 0);
+	printf("life-restart len %u errno %d ms %.0f signals %d", len, -err,
+	       life_ms_since(&t0), (int)life_signals);
+	life_stop_at.tv_sec = 0;
+	life_itimer(0, 0);
+	ctx = EVP_CIPHER_CTX_new();
+	EVP_EncryptInit_ex(ctx, EVP_aes_128_cbc(), NULL, key, iv2);
+	EVP_CIPHER_CTX_set_padding(ctx, 0);
+	EVP_EncryptUpdate(ctx, ref, &outl, src, (int)len);
+	EVP_CIPHER_CTX_free(ctx);
+	printf(" match %d\n", !memcmp(dst, ref, len));
+	end_session(fd, ses);
+	close(fd);
+	return 0;
+}
+
 /* --------------------------------------------------------------- bench */
 
 /* What `bench` and `speed` measure: a cipher, a plain hash, an HMAC. */
@@ -2436,6 +2632,12 @@ int main(int argc, char **argv)
 		rc = cmd_nofallback(argc - 2, argv + 2);
 	else if (!strcmp(argv[1], "lat"))
 		rc = cmd_lat(argc - 2, argv + 2);
+	else if (!strcmp(argv[1], "life-abandon"))
+		rc = cmd_life_abandon(argc - 2, argv + 2);
+	else if (!strcmp(argv[1], "life-crypt"))
+		rc = cmd_life_crypt(argc - 2, argv + 2);
+	else if (!strcmp(argv[1], "life-restart"))
+		rc = cmd_life_restart(argc - 2, argv + 2);
 	else
 		rc = 100;
 	return rc > 100 ? 100 : rc;

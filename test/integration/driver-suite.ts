@@ -13,6 +13,8 @@ import { virtioCryptoDrivers } from '../../extension/core/guest-checks';
 import { DRIVER_STAGES, latencyFile, timedRun } from '../../extension/core/latency-bench';
 import { Lab } from '../../extension/core/lab';
 import { readState } from '../../extension/core/state';
+import { readTelemetrySnapshot } from '../../extension/core/telemetry-client';
+import type { BackendSnapshot } from '../../backend/telemetry-schema';
 import type { SshSession } from '../../extension/core/ssh';
 import type { BackendKind } from '../../extension/core/state';
 import { type CliRun, runMainCaptured } from '../cli-capture';
@@ -568,6 +570,107 @@ export function driverSuite(backend: BackendKind): void {
       assert.equal(await loadDriver(session, build), true);
       const kat = await guest([GUEST_TOOL_PATH, 'kat', ...macFlag]);
       assert.deepEqual(toolVerdict(kat.stdout).notOk, [], kat.stdout);
+    });
+
+    // Request lifetime (docs/driver.md, "Request lifetime"): helpers for the tests below.
+    const lifeP = `/sys/module/${MODULE_NAME}/parameters`;
+    const lifeSh = async (cmd: string, timeoutMs = 60_000): Promise<string> => (await session.run({ shell: cmd }, { timeoutMs })).stdout;
+    const lifeUntil = async (what: string, ok: () => Promise<boolean>, ms: number): Promise<void> => {
+      const end = Date.now() + ms;
+      while (!(await ok())) {
+        if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    };
+    const lifeSnap = async (): Promise<BackendSnapshot> => {
+      const s = (await readTelemetrySnapshot(lab.paths.telemetrySocket)) as BackendSnapshot | null;
+      assert.ok(s, 'the backend answers telemetry');
+      return s;
+    };
+    /** Unbind and bind the device again (a broken device recovers so), timeout_ms back to its default. */
+    const lifeRebind = async (): Promise<void> => {
+      const [bound] = await virtioCryptoDrivers(session);
+      assert.ok(bound, 'the device is bound');
+      const drv = `/sys/bus/virtio/drivers/${MODULE_NAME}`;
+      const r = await lifeSh(`echo ${bound.device} > ${drv}/unbind; echo "unbind=$?"; echo ${bound.device} > ${drv}/bind; echo "bind=$?"; echo 10000 > ${lifeP}/timeout_ms`);
+      assert.match(r, /unbind=0\nbind=0/, r);
+    };
+
+    test(`${backend}: request lifetime: a zero-copy request given up on (ETIMEDOUT, or a signal without SA_RESTART) never writes the caller's memory after the ioctl returned`, { timeout: 400_000 }, async (t) => {
+      const cases: Array<{ len: number; mode: 'timeout' | 'eintr'; zc: 'ZC' | 'NOZC' }> = [
+        { len: 4096, mode: 'timeout', zc: 'ZC' },
+        { len: 65536, mode: 'timeout', zc: 'ZC' },
+        { len: 4096, mode: 'eintr', zc: 'ZC' },
+        { len: 4096, mode: 'timeout', zc: 'NOZC' },
+      ];
+      for (const c of cases) {
+        const name = `${c.len} B ${c.mode} ${c.zc}`;
+        await lifeSh(`echo 1000 > ${lifeP}/timeout_ms; rm -f /tmp/life-go /tmp/life-ab.log`);
+        await fault('set', 'stall,opcode=encrypt');
+        let log = '';
+        try {
+          await lifeSh(`${GUEST_TOOL_PATH} life-abandon ${c.len} ${c.mode} ${c.zc} /tmp/life-go > /tmp/life-ab.log 2>&1 &`);
+          await lifeUntil(`${name}: the ioctl to return and dst to be zeroed`, async () => /^life zeroed$/m.test(await lifeSh('cat /tmp/life-ab.log')), 60_000);
+        } finally {
+          await fault('clear');
+        }
+        // The stall is over: the backend serves what is still on the ring (or the ring was stopped by a
+        // device reset). Either way, once no request is left on the avail ring the device writes nothing more.
+        await lifeUntil(`${name}: the backend to have served or dropped the held request`, async () => {
+          const s = await lifeSnap();
+          const q = s.queues[0];
+          return s.faults.heldRequests === 0 && (!q || !q.ready || q.lastAvailIdx === q.availIdx);
+        }, 30_000);
+        await lifeSh('touch /tmp/life-go');
+        await lifeUntil(`${name}: the tool's verdict`, async () => /^life dst /m.test((log = await lifeSh('cat /tmp/life-ab.log'))), 30_000);
+        t.diagnostic(`${name}: ${log.replace(/\n/g, '; ')}`);
+        assert.match(log, new RegExp(`^life dst len ${c.len} nonzero 0$`, 'm'), `${name}: the device wrote the caller's dst after the ioctl returned: ${log}`);
+        // Waits for a request on the ring are killable: the alarm does not end it, the timeout does.
+        assert.match(log, /^life crypt errno 110 /m, `${name}: ${log}`);
+        await lifeRebind();
+      }
+      const dmesg = await lifeSh('dmesg');
+      assert.doesNotMatch(dmesg, /\bWARNING:|\bBUG:|\bOops\b|general protection fault/, dmesg.slice(-3000));
+      const kat = await guest([GUEST_TOOL_PATH, 'kat', ...macFlag]);
+      assert.deepEqual(toolVerdict(kat.stdout).notOk, [], kat.stdout);
+    });
+
+    test(`${backend}: request lifetime: requests abandoned by killed waiters on a stalled device do not hold the in-flight budget for ever (ETIMEDOUT after timeout_ms)`, { timeout: 300_000 }, async (t) => {
+      // The holders wait with no timeout (they are killed), the 9th request with timeout_ms = 2000.
+      await lifeSh(`echo 0 > ${lifeP}/timeout_ms; echo 16384 > ${lifeP}/max_inflight_kb; rm -f /tmp/life-big*.log /tmp/life-small.log`);
+      await fault('set', 'stall,opcode=encrypt');
+      let small = '';
+      try {
+        const started = await lifeSh(`for i in 1 2 3 4 5 6 7 8; do ${GUEST_TOOL_PATH} life-crypt 1048576 0 > /tmp/life-big$i.log 2>&1 & echo "pid=$!"; done`);
+        const pids = [...started.matchAll(/^pid=(\d+)$/gm)].map((m) => m[1]!);
+        assert.equal(pids.length, 8, started);
+        await lifeUntil('8 x 1 MiB requests held on the ring', async () => (await lifeSnap()).faults.heldRequests >= 8, 60_000);
+        await lifeSh(`kill -9 ${pids.join(' ')}; for i in $(seq 100); do alive=0; for p in ${pids.join(' ')}; do test -e /proc/$p && alive=1; done; test $alive = 0 && break; sleep 0.1; done; echo "alive=$alive"`);
+        await lifeSh(`echo 2000 > ${lifeP}/timeout_ms`);
+        const t0 = Date.now();
+        await lifeSh(`${GUEST_TOOL_PATH} life-crypt 16 10 > /tmp/life-small.log 2>&1`, 60_000);
+        small = await lifeSh('cat /tmp/life-small.log');
+        t.diagnostic(`9th request: ${small.replace(/\n/g, '; ')} (host ${Date.now() - t0} ms)`);
+      } finally {
+        await fault('clear');
+      }
+      const m = /^life-crypt len 16 errno (\d+) ms (\d+)$/m.exec(small);
+      assert.ok(m, small);
+      assert.equal(Number(m[1]), 110, `the 9th request ends with ETIMEDOUT, not after the alarm: ${small}`);
+      assert.ok(Number(m[2]) < 8000, `within a few seconds of timeout_ms: ${small}`);
+      assert.match(await lifeSh('dmesg | tail -n 30'), /device marked broken/);
+      await lifeRebind();
+      const kat = await guest([GUEST_TOOL_PATH, 'kat', ...macFlag]);
+      assert.deepEqual(toolVerdict(kat.stdout).notOk, [], kat.stdout);
+    });
+
+    test(`${backend}: request lifetime: a 500 us SA_RESTART timer neither livelocks a 1 MiB request nor resubmits it (the device sees it once)`, { timeout: 300_000 }, async (t) => {
+      const before = (await lifeSnap()).counters.requests;
+      const r = await guest([GUEST_TOOL_PATH, 'life-restart', '1048576', '500', '20'], 180_000);
+      const after = (await lifeSnap()).counters.requests;
+      t.diagnostic(`${r.stdout.trim().replace(/\n/g, '; ')}; backend requests +${after - before}`);
+      assert.match(r.stdout, /^life-restart len 1048576 errno 0 ms \d+ signals \d+ match 1$/m, r.stdout + r.stderr);
+      assert.equal(after - before, 1, `the device served the request once, not once per signal: ${r.stdout}`);
     });
   }
 

@@ -24,7 +24,7 @@ MODULE_PARM_DESC(timeout_ms,
 unsigned int vc_max_inflight_kb = 16384;
 module_param_named(max_inflight_kb, vc_max_inflight_kb, uint, 0644);
 MODULE_PARM_DESC(max_inflight_kb,
-		 "Bound on the KiB of request buffers all processes may have at the device; over it a request waits interruptibly (0: no bound; default 16384)");
+		 "Bound on the KiB of request buffers all processes may have at the device; over it a request waits interruptibly, at most timeout_ms without the budget moving (0: no bound; default 16384)");
 
 unsigned int vc_poll_us = 50;
 module_param_named(poll_us, vc_poll_us, uint, 0644);
@@ -37,6 +37,8 @@ static DEFINE_MUTEX(vc_devices_lock);
 
 /* Bytes of request buffers allocated and not yet freed, all devices. */
 static atomic_long_t vc_inflight = ATOMIC_LONG_INIT(0);
+/* Bumped whenever bytes are given back: the budget moved. */
+static atomic_long_t vc_inflight_gen = ATOMIC_LONG_INIT(0);
 /* Waiters for vc_inflight to drop, or for their device to go away. */
 static DECLARE_WAIT_QUEUE_HEAD(vc_inflight_wq);
 
@@ -98,6 +100,47 @@ void vc_dev_break(struct vc_dev *dev, const char *why)
 		wake_up_all(&dev->dataq[i].space);
 	wake_up_all(&dev->ctrlq.space);
 	wake_up_all(&vc_inflight_wq);
+}
+
+static void vc_queue_fence(struct vc_queue *q);
+static void vc_queue_flush(struct vc_queue *q, int result);
+
+/* remove() or vc_dev_halt() took the device's buffers back: hands off. */
+static bool vc_q_gone(struct vc_dev *dev)
+{
+	return READ_ONCE(dev->dead) || READ_ONCE(dev->halted);
+}
+
+/*
+ * Break the device (why) and reset it, failing every request it still
+ * holds with -EIO: after this returns the device writes no buffer of ours,
+ * above all no caller's pinned page, and the in-flight bytes of requests
+ * whose waiters were killed are given back. A device that is this broken
+ * serves nothing until it is bound again, so nothing is lost by the reset.
+ * Process context, no spinlock held: with vhost-user the reset waits for
+ * the backend to answer GET_VRING_BASE. Once only; a no-op after remove().
+ */
+void vc_dev_halt(struct vc_dev *dev, const char *why)
+{
+	unsigned int i;
+
+	might_sleep();
+	vc_dev_break(dev, why);
+	mutex_lock(&dev->halt_lock);
+	if (!READ_ONCE(dev->dead) && !READ_ONCE(dev->halted)) {
+		/* vc_queue_req adds nothing once broken is seen under the lock. */
+		WRITE_ONCE(dev->halted, true);
+		for (i = 0; i < dev->ndataq; i++)
+			vc_queue_fence(&dev->dataq[i]);
+		vc_queue_fence(&dev->ctrlq);
+		virtio_reset_device(dev->vdev);
+		for (i = 0; i < dev->ndataq; i++)
+			vc_queue_flush(&dev->dataq[i], -EIO);
+		vc_queue_flush(&dev->ctrlq, -EIO);
+		dev_err(&dev->vdev->dev,
+			"reset: the requests it held were failed\n");
+	}
+	mutex_unlock(&dev->halt_lock);
 }
 
 struct vc_queue *vc_next_dataq(struct vc_dev *dev)
@@ -182,8 +225,17 @@ int vc_buf_pin(struct vc_buf *buf, const void __user *uaddr, unsigned int len,
 	buf->npages = DIV_ROUND_UP(buf->offset + len, PAGE_SIZE);
 	if (vc_buf_arrays(buf, nextra))
 		return -ENOMEM;
+	/*
+	 * Long-term: a request waits for the device up to timeout_ms (for
+	 * ever with 0), and a killed waiter's request keeps its pins until
+	 * the device returns it or is reset, so the pages are first migrated
+	 * out of ZONE_MOVABLE and CMA. Memory that may not be pinned so
+	 * (e.g. a writable file mapping on newer kernels) fails here and the
+	 * caller bounces it.
+	 */
 	got = pin_user_pages_fast(start & PAGE_MASK, buf->npages,
-				  write ? FOLL_WRITE : 0, buf->pages);
+				  FOLL_LONGTERM | (write ? FOLL_WRITE : 0),
+				  buf->pages);
 	if (got < 0)
 		got = 0;
 	buf->pinned = true;
@@ -266,6 +318,7 @@ static void vc_req_free(struct vc_req *req)
 	vc_buf_free(&req->dst);
 	if (req->charged) {
 		atomic_long_sub(req->charged, &vc_inflight);
+		atomic_long_inc(&vc_inflight_gen);
 		wake_up_all(&vc_inflight_wq);
 	}
 	kfree_sensitive(req->key);
@@ -278,20 +331,28 @@ static void vc_req_free_work(struct work_struct *work)
 }
 
 /*
- * Callable from any context. Unpinning user pages may sleep, so a last
- * put from the virtqueue callback (an abandoned zero-copy request) hands
- * the freeing to a worker.
+ * Unpinning user pages may sleep. The virtqueue callback (atomic: irq
+ * context, or a threaded irq under virtio-pci's INTx spinlock, where
+ * in_task() is true) says so with from_cb, and a last put of a zero-copy
+ * request there (a killed waiter's) hands the freeing to a worker; so does
+ * any other atomic caller.
  */
-void vc_req_put(struct vc_req *req)
+static void vc_req_put_ctx(struct vc_req *req, bool from_cb)
 {
 	if (!refcount_dec_and_test(&req->ref))
 		return;
-	if ((req->src.pinned || req->dst.pinned) && !in_task()) {
+	if ((req->src.pinned || req->dst.pinned) && (from_cb || !in_task())) {
 		INIT_WORK(&req->free_work, vc_req_free_work);
 		vc_defer_work(&req->free_work);
 		return;
 	}
 	vc_req_free(req);
+}
+
+/* Process context, or any context for a request without pinned pages. */
+void vc_req_put(struct vc_req *req)
+{
+	vc_req_put_ctx(req, false);
 }
 
 /* Takes bytes of the in-flight budget; false when over it. */
@@ -310,33 +371,49 @@ static bool vc_inflight_try(unsigned long bytes)
 
 /*
  * Count bytes of buffers against max_inflight_kb before allocating them;
- * sleeps (interruptibly) while the budget is used up. The bytes are given back
- * when the request is freed, i.e. once the device has returned it. Waits
- * no longer than the requests that hold the budget: each of them times
- * out (breaking the device, which wakes us) or completes.
+ * sleeps (interruptibly: nothing is at the device yet) while the budget is
+ * used up. The bytes are given back when the request is freed: once the
+ * device has returned it, or was reset (vc_dev_halt, remove). Requests
+ * whose waiters were killed have nobody to time them out, so the wait
+ * itself is bounded: when the budget has not moved for timeout_ms, the
+ * device is broken and reset, which gives their bytes back, and the
+ * request gets -ETIMEDOUT. (The budget is shared by all devices; it is
+ * the device of the waiting request that is reset.)
  */
 static bool vc_inflight_ready(struct vc_dev *dev, unsigned long bytes,
-			      bool *charged)
+			      long gen, bool *charged)
 {
 	*charged = vc_inflight_try(bytes);
-	return *charged || vc_dev_usable(dev);
+	return *charged || vc_dev_usable(dev) ||
+	       atomic_long_read(&vc_inflight_gen) != gen;
 }
 
 int vc_inflight_charge(struct vc_dev *dev, struct vc_req *req,
 		       unsigned long bytes)
 {
 	bool charged = false;
+	long ret, gen;
 	int err;
 
 	if (!bytes)
 		return 0;
-	err = wait_event_interruptible(vc_inflight_wq,
-				       vc_inflight_ready(dev, bytes, &charged));
-	if (err)
-		return -ERESTARTSYS;
-	if (!charged) {
+	for (;;) {
+		gen = atomic_long_read(&vc_inflight_gen);
+		ret = wait_event_interruptible_timeout(vc_inflight_wq,
+						       vc_inflight_ready(dev, bytes, gen, &charged),
+						       vc_timeout_jiffies());
+		if (charged)
+			break;
+		if (ret < 0)
+			return -ERESTARTSYS;
 		err = vc_dev_usable(dev);
-		return err ? err : -ERESTARTSYS;
+		if (err)
+			return err;
+		if (!ret) {
+			vc_dev_halt(dev, "in-flight budget held for timeout_ms");
+			return -ETIMEDOUT;
+		}
+		/* Bytes were given back but not enough: wait again. */
 	}
 	req->charged = bytes;
 	return 0;
@@ -348,7 +425,8 @@ int vc_inflight_charge(struct vc_dev *dev, struct vc_req *req,
  * create whose submitter gave up: the session the device made is destroyed
  * from a worker, which then drops it.
  */
-static void vc_req_finish(struct vc_req *req, int result, unsigned int len)
+static void vc_req_finish(struct vc_req *req, int result, unsigned int len,
+			  bool from_cb)
 {
 	req->result = result;
 	req->used_len = len;
@@ -360,7 +438,7 @@ static void vc_req_finish(struct vc_req *req, int result, unsigned int len)
 		vc_dev_put(req->dev);	/* cannot happen: queued once */
 	}
 	complete(&req->done);
-	vc_req_put(req);
+	vc_req_put_ctx(req, from_cb);
 }
 
 /* Descriptors a request takes: more than the ring holds never fits. */
@@ -382,9 +460,10 @@ static int vc_req_fits(struct vc_dev *dev, struct vc_queue *q,
 /*
  * Add a request to a ring. The device's reference is taken here and dropped
  * by whoever finishes the request (the callback, or remove when the device
- * goes away). A full ring is waited on interruptibly, at most timeout_ms
- * (then the device is broken: it took nothing for that long). A ring that
- * is empty and still has no room means the request is too big for it.
+ * goes away). A full ring is waited on interruptibly, at most timeout_ms in
+ * all (the budget is not renewed when the ring moves; then the device is
+ * broken and reset). A ring that is empty and still has no room means the
+ * request is too big for it.
  */
 int vc_queue_req(struct vc_dev *dev, struct vc_queue *q, struct vc_req *req,
 		 struct scatterlist *sgs[], unsigned int nout, unsigned int nin)
@@ -432,9 +511,9 @@ int vc_queue_req(struct vc_dev *dev, struct vc_queue *q, struct vc_req *req,
 			break;
 		}
 		if (!ret) {
-			vc_dev_break(dev, "ring full for timeout_ms");
-			err = -ETIMEDOUT;
-			break;
+			refcount_dec(&req->ref);	/* never reached the device */
+			vc_dev_halt(dev, "ring full for timeout_ms");
+			return -ETIMEDOUT;
 		}
 		if (left != MAX_SCHEDULE_TIMEOUT)
 			left = ret;
@@ -444,14 +523,6 @@ int vc_queue_req(struct vc_dev *dev, struct vc_queue *q, struct vc_req *req,
 	return err;
 }
 
-/*
- * Wait, interruptibly (so a stalled device leaves no task in D state; any
- * fatal signal ends the wait) and for at most timeout_ms, for the device
- * to return a queued request. A signal gives -ERESTARTSYS: the ioctl is
- * restarted with SA_RESTART, as nothing of the request was used. Given up on, the request stays the device's: the
- * callback frees it (or hands an orphaned session to a worker) whenever
- * the device returns it, and remove() fails it at the latest.
- */
 /*
  * Reap what the device has put in the used ring without waiting for its
  * interrupt. The queue lock excludes remove() (it sets dead, then passes
@@ -465,7 +536,7 @@ static void vc_poll_used(struct vc_dev *dev, struct vc_queue *q)
 	bool got = false;
 
 	spin_lock_irqsave(&q->lock, flags);
-	while (!READ_ONCE(dev->dead) &&
+	while (!vc_q_gone(dev) &&
 	       (req = virtqueue_get_buf(q->vq, &len)) != NULL) {
 		q->space_seq++;
 		q->inflight--;
@@ -475,7 +546,7 @@ static void vc_poll_used(struct vc_dev *dev, struct vc_queue *q)
 			req->polled = true;
 		}
 		spin_unlock_irqrestore(&q->lock, flags);
-		vc_req_finish(req, 0, len);
+		vc_req_finish(req, 0, len, false);
 		spin_lock_irqsave(&q->lock, flags);
 	}
 	spin_unlock_irqrestore(&q->lock, flags);
@@ -495,7 +566,7 @@ static bool vc_poll_irq(struct vc_dev *dev, struct vc_queue *q, bool on)
 	bool pending = false;
 
 	spin_lock_irqsave(&q->lock, flags);
-	if (!READ_ONCE(dev->dead)) {
+	if (!vc_q_gone(dev)) {
 		if (on)
 			pending = !virtqueue_enable_cb(q->vq);
 		else
@@ -532,14 +603,36 @@ static void vc_poll_req(struct vc_dev *dev, struct vc_req *req)
 		vc_poll_used(dev, q);
 }
 
+/*
+ * Wait at most timeout_ms for the device to return a queued request.
+ *
+ * A data request may hold the caller's own pages, pinned for the device
+ * to write (zero-copy), so its wait is killable, not interruptible: no
+ * signal but a fatal one ends it (as cryptodev-linux, whose wait is
+ * uninterruptible for this reason), and an SA_RESTART signal never makes
+ * the ioctl send the request again. A fatal signal abandons the request:
+ * it stays the device's, with its pins, until the device returns it (the
+ * callback frees it) or is reset; the process never runs again, so none
+ * of its private memory is reused meanwhile. A timeout breaks and resets
+ * the device (vc_dev_halt), so the device holds nothing of ours when
+ * -ETIMEDOUT reaches the caller.
+ *
+ * A control request holds only kernel memory: its wait is interruptible
+ * (-ERESTARTSYS) and an abandoned session create that the device carried
+ * out is destroyed from a worker.
+ */
 int vc_wait_req(struct vc_dev *dev, struct vc_req *req)
 {
+	bool data = req->q != &dev->ctrlq;
 	long ret;
 
 	vc_poll_req(dev, req);
 	/* The poll saw it: no trip through the completion's wait queue. */
 	if (completion_done(&req->done))
 		ret = 1;
+	else if (data)
+		ret = wait_for_completion_killable_timeout(&req->done,
+							   vc_timeout_jiffies());
 	else
 		ret = wait_for_completion_interruptible_timeout(&req->done,
 								vc_timeout_jiffies());
@@ -548,13 +641,15 @@ int vc_wait_req(struct vc_dev *dev, struct vc_req *req)
 
 	if (ret > 0)
 		return req->result;
+	if (!ret) {
+		vc_dev_halt(dev, "request timed out");
+		/* Failed by the reset, or being finished by a poller now. */
+		wait_for_completion(&req->done);
+		return -ETIMEDOUT;
+	}
 	if (atomic_cmpxchg(&req->state, VC_REQ_WAITING, VC_REQ_ABANDONED) !=
 	    VC_REQ_WAITING)
 		return req->result;	/* returned meanwhile */
-	if (!ret) {
-		vc_dev_break(dev, "request timed out");
-		return -ETIMEDOUT;
-	}
 	return -ERESTARTSYS;
 }
 
@@ -587,6 +682,10 @@ static void vc_vq_done(struct virtqueue *vq)
 	unsigned int len;
 
 	spin_lock_irqsave(&q->lock, flags);
+	if (vc_q_gone(dev)) {
+		spin_unlock_irqrestore(&q->lock, flags);
+		return;
+	}
 	do {
 		virtqueue_disable_cb(vq);
 		while ((req = virtqueue_get_buf(vq, &len)) != NULL) {
@@ -595,7 +694,7 @@ static void vc_vq_done(struct virtqueue *vq)
 			if (req->timed)
 				req->stamp[VC_T_DONE] = vc_clock();
 			spin_unlock_irqrestore(&q->lock, flags);
-			vc_req_finish(req, 0, len);
+			vc_req_finish(req, 0, len, true);
 			spin_lock_irqsave(&q->lock, flags);
 		}
 	} while (!virtqueue_enable_cb(vq));
@@ -621,7 +720,7 @@ int vc_status_to_errno(struct vc_dev *dev, u8 status)
 	case VIRTIO_CRYPTO_KEY_REJECTED:
 		return -EIO;
 	default:
-		vc_dev_break(dev, "unknown status");
+		vc_dev_halt(dev, "unknown status");
 		return -EIO;
 	}
 }
@@ -725,6 +824,7 @@ static int vc_probe(struct virtio_device *vdev)
 	dev->vdev = vdev;
 	dev->ndataq = ndataq;
 	INIT_WORK(&dev->config_work, vc_config_work);
+	mutex_init(&dev->halt_lock);
 	vdev->priv = dev;
 
 	vc_cread(vdev, cipher_algo_l, &dev->cipher_algo_l);
@@ -747,6 +847,13 @@ static int vc_probe(struct virtio_device *vdev)
 		ring = virtqueue_get_vring_size(dev->dataq[0].vq);
 		dev->max_descs = min(dev->max_descs, ring);
 	}
+	/* The fixed descriptors and one page of src and dst, at least. */
+	if (dev->max_descs < 10) {
+		dev_err(&vdev->dev, "ring of %u descriptors is too small\n",
+			dev->max_descs);
+		err = -EINVAL;
+		goto err_del;
+	}
 	dev->max_data_len = min_t(u64, dev->max_data_len,
 				  (u64)(dev->max_descs - 8) / 2 * PAGE_SIZE);
 	virtio_device_ready(vdev);
@@ -764,6 +871,9 @@ static int vc_probe(struct virtio_device *vdev)
 	vc_config_work(&dev->config_work);
 	return 0;
 
+err_del:
+	virtio_reset_device(vdev);
+	vdev->config->del_vqs(vdev);
 err_put:
 	vdev->priv = NULL;
 	vc_dev_put(dev);
@@ -771,7 +881,7 @@ err_put:
 }
 
 /* Fail every request the (already reset) device still holds. */
-static void vc_queue_flush(struct vc_queue *q)
+static void vc_queue_flush(struct vc_queue *q, int result)
 {
 	struct vc_req *req;
 	unsigned long flags;
@@ -780,7 +890,7 @@ static void vc_queue_flush(struct vc_queue *q)
 	while ((req = virtqueue_detach_unused_buf(q->vq)) != NULL) {
 		q->inflight--;
 		spin_unlock_irqrestore(&q->lock, flags);
-		vc_req_finish(req, -ENODEV, 0);
+		vc_req_finish(req, result, 0, false);
 		spin_lock_irqsave(&q->lock, flags);
 	}
 	q->space_seq++;
@@ -807,6 +917,8 @@ static void vc_remove(struct virtio_device *vdev)
 	/* Config changes are disabled before remove: no new work comes. */
 	cancel_work_sync(&dev->config_work);
 
+	/* A vc_dev_halt() under way finishes first; none starts after. */
+	mutex_lock(&dev->halt_lock);
 	WRITE_ONCE(dev->dead, true);
 	wake_up_all(&vc_inflight_wq);
 	for (i = 0; i < dev->ndataq; i++)
@@ -816,8 +928,9 @@ static void vc_remove(struct virtio_device *vdev)
 	/* After the reset the device touches no buffer of ours. */
 	virtio_reset_device(vdev);
 	for (i = 0; i < dev->ndataq; i++)
-		vc_queue_flush(&dev->dataq[i]);
-	vc_queue_flush(&dev->ctrlq);
+		vc_queue_flush(&dev->dataq[i], -ENODEV);
+	vc_queue_flush(&dev->ctrlq, -ENODEV);
+	mutex_unlock(&dev->halt_lock);
 	vdev->config->del_vqs(vdev);
 
 	dev_info(&vdev->dev, "removed\n");

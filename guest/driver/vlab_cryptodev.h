@@ -120,6 +120,14 @@ struct vc_dev {
 	 * is sent (-EIO) and no new open gets it. Sticky until unbind/rmmod.
 	 */
 	bool broken;
+	/*
+	 * Set (under halt_lock) once a broken device was reset and every
+	 * request it held was failed, so that it writes no buffer of ours
+	 * any more; nobody touches the virtqueues after that but remove().
+	 */
+	bool halted;
+	/* Serialises the reset of vc_dev_halt() with remove()'s. */
+	struct mutex halt_lock;
 	/* The device reported VIRTIO_CRYPTO_S_HW_READY (read in config_work). */
 	bool ready;
 	struct work_struct config_work;	/* re-reads the status on config change */
@@ -166,16 +174,16 @@ struct vc_buf {
 enum {
 	VC_REQ_WAITING,		/* the submitter waits for it */
 	VC_REQ_DONE,		/* the device returned it */
-	VC_REQ_ABANDONED,	/* the submitter was signalled or timed out */
+	VC_REQ_ABANDONED,	/* the submitter was killed (or signalled: control) */
 };
 
 /*
  * One request to the device. Two references: the submitter's and the
  * device's (taken when the request is added to a ring, dropped by the
- * completion path). A submitter killed or timed out while waiting drops
- * only its own, so the buffers the device may still write stay valid until
- * it returns them; an abandoned session create that the device carried
- * out is destroyed from a worker (orphan_work).
+ * completion path). A submitter killed while waiting drops only its own,
+ * so the buffers the device may still write stay valid until it returns
+ * them (or the device is reset); an abandoned session create that the
+ * device carried out is destroyed from a worker (orphan_work).
  */
 struct vc_req {
 	refcount_t ref;
@@ -286,6 +294,7 @@ struct vc_dev *vc_dev_get_any(void);
 void vc_dev_put(struct vc_dev *dev);
 int vc_dev_usable(struct vc_dev *dev);
 void vc_dev_break(struct vc_dev *dev, const char *why);
+void vc_dev_halt(struct vc_dev *dev, const char *why);
 struct vc_queue *vc_next_dataq(struct vc_dev *dev);
 struct vc_req *vc_req_alloc(gfp_t gfp);
 void vc_req_put(struct vc_req *req);

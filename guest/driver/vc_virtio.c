@@ -19,7 +19,7 @@
 unsigned int vc_timeout_ms = 10000;
 module_param_named(timeout_ms, vc_timeout_ms, uint, 0644);
 MODULE_PARM_DESC(timeout_ms,
-		 "Give up on a device request after this many ms: -ETIMEDOUT and the device is marked broken (0: wait forever; default 10000)");
+		 "Give up on a device request (or a full ring, or an in-flight budget that does not move) after this many ms: -ETIMEDOUT and the device is marked broken and reset (0: wait forever, killably; default 10000)");
 
 unsigned int vc_max_inflight_kb = 16384;
 module_param_named(max_inflight_kb, vc_max_inflight_kb, uint, 0644);

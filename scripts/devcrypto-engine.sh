@@ -7,7 +7,7 @@
 # version (apt-get source --download-only through a deb-src entry; if that fails, e.g. the
 # security suite's .dsc 404s or the version left the index, the orig tarball straight from the
 # Debian pool). Only e_devcrypto.c is taken out of it; OpenSSL's code is never committed.
-# Idempotent: a finished build for the installed version is kept.
+# Idempotent: a finished build for the installed version (and ABI header) is kept.
 #   bash scripts/devcrypto-engine.sh [--force]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,7 +36,9 @@ version=$(dpkg-query -W -f='${Version}' libssl3 2>/dev/null) ||
   die "libssl3 is not installed (bash scripts/setup.sh installs openssl and libssl-dev)"
 upstream=${version%%-*}
 upstream=${upstream#*:}
-if [ "$force" = 0 ] && [ -f "$out/devcrypto.so" ] && [ "$(cat "$out/.vlab-complete" 2>/dev/null)" = "$version" ]; then
+# Rebuilt when the installed OpenSSL or our ABI header (the engine's cryptodev.h) changes.
+stamp="$version $(sha256sum "$abi" | cut -c1-16)"
+if [ "$force" = 0 ] && [ -f "$out/devcrypto.so" ] && [ "$(cat "$out/.vlab-complete" 2>/dev/null)" = "$stamp" ]; then
   say "engine for OpenSSL $version: already built ($out/devcrypto.so)"
   exit 0
 fi
@@ -124,6 +126,9 @@ cat >"$build/include/crypto/cryptodev.h" <<EOF
 #define CRYPTO_ARC4		12
 #define CRYPTO_CAMELLIA_CBC	101
 #define CRYPTO_RIPEMD160	102
+#ifndef HASH_MAX_LEN
+#define HASH_MAX_LEN		64
+#endif
 #endif
 EOF
 say "building devcrypto.so for OpenSSL $version"
@@ -135,5 +140,5 @@ mv "$build/devcrypto.so" "$out/devcrypto.so"
 # exists: in the guest, not on the host).
 nm -D --defined-only "$out/devcrypto.so" | grep -qw bind_engine ||
   die "$out/devcrypto.so exports no bind_engine"
-echo "$version" >"$out/.vlab-complete"
+echo "$stamp" >"$out/.vlab-complete"
 say "ready: OPENSSL_ENGINES=$out openssl engine -t -c devcrypto"

@@ -26,7 +26,7 @@ packages=(qemu-system-x86 qemu-utils linux-image-amd64 linux-headers-amd64 busyb
   openssh-server openssh-client tcpdump kcapi-tools openssl make gcc g++ python3 procps iproute2 libssl-dev
   xz-utils kmod)
 if [ "$want_test" = 1 ]; then
-  packages+=(chromium fonts-liberation libkrb5-dev ripgrep linux-source curl binutils ca-certificates)
+  packages+=(chromium fonts-liberation libkrb5-dev ripgrep linux-source curl binutils ca-certificates strace)
 fi
 
 missing=()

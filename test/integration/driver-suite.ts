@@ -249,7 +249,7 @@ export function driverSuite(backend: BackendKind): void {
   // ts only: each openssl run through the engine first opens and probes ~40 sessions (about 3 s per run under
   // TCG), and QEMU's builtin backend serves ciphers only (the engine then offers no digests).
   if (backend === 'ts') {
-    test(`${backend}: OpenSSL's devcrypto engine is a real client: it lists the device's algorithms; enc (AES-128/256-CBC, AES-128-CTR) and dgst (SHA-1, SHA-256) through it, 16 B .. 1 MiB, equal host OpenSSL; strace shows the CIOCCRYPTs`, { timeout: 300_000 }, async (t) => {
+    test(`${backend}: OpenSSL's devcrypto engine is a real client: it lists the device's algorithms; enc (AES-128/256-CBC, AES-128-CTR) and dgst (SHA-1, SHA-256) through it, 16 B .. 1 MiB, equal host OpenSSL; strace shows the CIOCCRYPTs`, { timeout: 600_000 }, async (t) => {
       const engines = join(REPO, '.vlab-tools', 'devcrypto-engine');
       assert.ok(existsSync(join(engines, 'devcrypto.so')), `${engines}/devcrypto.so is missing: run bash scripts/devcrypto-engine.sh (bash scripts/setup.sh --test does)`);
       const sizes = [16, 1000, 65536, 1048576];
@@ -294,7 +294,7 @@ export function driverSuite(backend: BackendKind): void {
             'cd / && rm -rf $d',
           ].join('\n'),
         },
-        { timeoutMs: 280_000, stdin: input },
+        { timeoutMs: 580_000, stdin: input },
       );
       const out = r.stdout;
       assert.match(out, /^list-rc=0$/m, out + r.stderr);

@@ -4,7 +4,9 @@
 #   bash scripts/setup.sh          packages for the lab + npm dependencies + build
 #   bash scripts/setup.sh --test   also what the test suites need (Chromium, code-server, and the
 #                                  QEMU 10.0 / Linux 6.12 matrix unpacked from bookworm-backports into
-#                                  .vlab-tools by scripts/matrix-tools.sh; never installed on the host)
+#                                  .vlab-tools by scripts/matrix-tools.sh; never installed on the host;
+#                                  OpenSSL's devcrypto engine built into .vlab-tools/devcrypto-engine
+#                                  by scripts/devcrypto-engine.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,7 +14,7 @@ want_test=0
 for arg in "$@"; do
   case "$arg" in
     --test) want_test=1 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -24,7 +26,7 @@ packages=(qemu-system-x86 qemu-utils linux-image-amd64 linux-headers-amd64 busyb
   openssh-server openssh-client tcpdump kcapi-tools openssl make gcc g++ python3 procps iproute2 libssl-dev
   xz-utils kmod)
 if [ "$want_test" = 1 ]; then
-  packages+=(chromium fonts-liberation libkrb5-dev ripgrep linux-source)
+  packages+=(chromium fonts-liberation libkrb5-dev ripgrep linux-source curl binutils ca-certificates strace)
 fi
 
 missing=()
@@ -57,5 +59,6 @@ if [ "$want_test" = 1 ] && [ -x scripts/install-code-server.sh ]; then
 fi
 if [ "$want_test" = 1 ]; then
   bash scripts/matrix-tools.sh
+  bash scripts/devcrypto-engine.sh
 fi
 say "ready"

@@ -110,6 +110,14 @@ struct session_info_op {
 #define CIOCGSESSINFO	_IOWR('c', 107, struct session_info_op)
 #define CIOCAUTHCRYPT	_IOWR('c', 109, struct crypt_auth_op)
 
+/* CIOCCPHASH: dst_ses takes over a copy of src_ses's hash state. */
+struct cphash_op {
+	__u32 dst_ses;
+	__u32 src_ses;
+};
+
+#define CIOCCPHASH	_IOW('c', 110, struct cphash_op)
+
 /* 32-bit userland layouts: pointers are 4 bytes and u64 is 4-byte aligned. */
 struct compat_session_op_abi {
 	__u32 cipher;

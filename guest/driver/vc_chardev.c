@@ -199,6 +199,24 @@ static int vc_authcrypt(struct vc_file *f, struct crypt_auth_op *caop)
 	return err;
 }
 
+/* CIOCCPHASH, with cryptodev-linux's errnos (ENOENT, EDEADLK, EINVAL). */
+static int vc_copy_hash(struct vc_file *f, const struct cphash_op *op)
+{
+	struct vc_session *dst, *src;
+	int err;
+
+	if (op->dst_ses == op->src_ses)
+		return -EDEADLK;
+	src = vc_lookup(f, op->src_ses);
+	dst = vc_lookup(f, op->dst_ses);
+	err = src && dst ? vc_kern_copy_hash(dst, src) : -ENOENT;
+	if (dst)
+		vc_session_put(dst);
+	if (src)
+		vc_session_put(src);
+	return err;
+}
+
 static int vc_session_info(struct vc_file *f, struct session_info_op *siop)
 {
 	struct vc_session *s;
@@ -284,6 +302,7 @@ static long vc_ioctl(struct file *filp, unsigned int cmd, unsigned long arg)
 	void __user *argp = (void __user *)arg;
 	struct session_info_op siop;
 	struct crypt_auth_op caop;
+	struct cphash_op cph;
 	struct session_op sop;
 	u32 ses;
 	int err;
@@ -319,6 +338,10 @@ static long vc_ioctl(struct file *filp, unsigned int cmd, unsigned long arg)
 		if (copy_to_user(argp, &caop, sizeof(caop)))
 			return -EFAULT;
 		return 0;
+	case CIOCCPHASH:
+		if (copy_from_user(&cph, argp, sizeof(cph)))
+			return -EFAULT;
+		return vc_copy_hash(f, &cph);
 	case CIOCGSESSINFO:
 		if (copy_from_user(&siop, argp, sizeof(siop)))
 			return -EFAULT;
@@ -351,6 +374,7 @@ static long vc_compat_ioctl(struct file *filp, unsigned int cmd,
 	case CIOCASYMFEAT:
 	case CIOCFSESSION:
 	case CIOCGSESSINFO:
+	case CIOCCPHASH:
 		return vc_ioctl(filp, cmd, (unsigned long)argp);
 	case COMPAT_CIOCGSESSION:
 		if (copy_from_user(&csop, argp, sizeof(csop)))

@@ -11,6 +11,7 @@
 #include <crypto/hash.h>
 #include <crypto/skcipher.h>
 #include <linux/module.h>
+#include <linux/overflow.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -463,7 +464,12 @@ static int vc_kmac(struct vc_session *s, const u8 *auth, unsigned int alen,
 	return err;
 }
 
-/* Plain AEAD (AES-GCM): dst = ciphertext || tag, or the checked plaintext. */
+/*
+ * Plain AEAD (AES-GCM), as cryptodev-linux: tag_len 0 is the full tag.
+ * Encrypt: dst = ciphertext || tag, len = plaintext + tag_len. Decrypt: the
+ * tag ends src (len includes it), len = len - tag_len. Both write back
+ * tag_len and tag (where the tag is in dst).
+ */
 static int vc_kaead(struct vc_session *s, struct crypt_auth_op *caop, u8 *iv)
 {
 	struct crypto_aead *tfm = s->k.aead;
@@ -509,8 +515,12 @@ static int vc_kaead(struct vc_session *s, struct crypt_auth_op *caop, u8 *iv)
 				    crypto_aead_decrypt(req), &wait);
 	if (!err)
 		err = vc_kbuf_user(&b, caop->auth_len, caop->dst, out, true);
-	if (!err)
+	if (!err) {
+		/* As cryptodev-linux: the tag's length and place come back. */
+		caop->tag = caop->dst + (enc ? caop->len : out);
+		caop->tag_len = tag;
 		caop->len = out;
+	}
 out:
 	aead_request_free(req);
 	vc_buf_free(&b);
@@ -527,9 +537,52 @@ static u8 *vc_kauth(const struct crypt_auth_op *caop)
 	return memdup_user(caop->auth_src, caop->auth_len);
 }
 
+/* Hashes n more bytes of b at off into a discarded state (same work). */
+static int vc_khash_more(struct vc_session *s, struct vc_buf *b,
+			 unsigned int off, unsigned int n)
+{
+	int err = crypto_shash_init(s->k.desc);
+
+	if (!err)
+		err = vc_kbuf_hash(s->k.desc, b, off, n);
+	return err;
+}
+
+/*
+ * TLS padding of a decrypted record b[0, len), checked with no branch on
+ * its bytes: the last min(len, 256) bytes are always read. Returns the
+ * plaintext length; when the padding is bad, or leaves less than the tag,
+ * *bad is set and the length returned is as if the padding were one byte.
+ * The caller ensured len >= tag + 1 for a block cipher.
+ */
+static unsigned int vc_tls_unpad(struct vc_buf *b, unsigned int len,
+				 unsigned int bs, unsigned int tag,
+				 unsigned long *bad)
+{
+	unsigned int room = len - tag, n = min(len, 256U), i, mask, pad;
+	u8 last, c, diff = 0;
+
+	*bad = 0;
+	if (bs <= 1)
+		return room;
+	vc_kbuf_kern(b, len - 1, &last, 1, false);
+	pad = last;
+	for (i = 0; i < n; i++) {
+		vc_kbuf_kern(b, len - 1 - i, &c, 1, false);
+		/* 0xff for the pad bytes (i <= pad), else 0. */
+		diff |= (c ^ last) & (u8)(0U - (unsigned int)(i <= pad));
+	}
+	*bad = (diff != 0) | (pad + 1 > room);
+	mask = 0U - (unsigned int)*bad;
+	return ((room - 1) & mask) | ((room - pad - 1) & ~mask);
+}
+
 /*
  * TLS: encrypt appends the HMAC of AAD || plaintext and the padding, then
- * CBC-encrypts it all in place; decrypt checks padding and HMAC (EBADMSG).
+ * CBC-encrypts it all in place. Decrypt: every failure after decryption
+ * (padding, padding that leaves less than the MAC, MAC) is EBADMSG, and
+ * the padding check and the hashing (len - tag bytes) do the same work
+ * whatever the padding was: no padding oracle (cryptodev-linux has one).
  */
 static int vc_ktls(struct vc_session *s, struct crypt_auth_op *caop, u8 *iv)
 {
@@ -539,12 +592,16 @@ static int vc_ktls(struct vc_session *s, struct crypt_auth_op *caop, u8 *iv)
 	unsigned int tag = k->shash ? (caop->tag_len ? caop->tag_len : dsz) : 0;
 	u8 want[VC_MAX_DIGEST], got[VC_MAX_DIGEST];
 	bool enc = caop->op == COP_ENCRYPT;
-	unsigned int len = caop->len, total, i;
+	unsigned int len = caop->len, total, plen, i;
+	unsigned long bad;
 	struct vc_buf b = {};
 	u8 *auth;
 	int err;
 
 	if (tag > dsz || len > VC_MAX_DATA_LEN)
+		return -EINVAL;
+	/* Lengths alone (public) may be EINVAL: room for the MAC and a pad. */
+	if (!enc && len < tag + (bs > 1 ? 1 : 0))
 		return -EINVAL;
 	total = enc ? len + tag : len;
 	if (enc && bs > 1)
@@ -575,52 +632,39 @@ static int vc_ktls(struct vc_session *s, struct crypt_auth_op *caop, u8 *iv)
 		err = vc_kcipher(k->skc, true, &b, 0, total, iv);
 		if (!err)
 			err = vc_kbuf_user(&b, 0, caop->dst, total, true);
-		if (!err)
+		if (!err) {
 			caop->len = total;
+			caop->tag_len = tag;
+		}
 		goto out;
 	}
 
 	err = vc_kcipher(k->skc, false, &b, 0, len, iv);
 	if (err)
 		goto out;
-	if (bs > 1) {
-		bool bad = false;
-		u8 pad, c;
-
-		vc_kbuf_kern(&b, len - 1, &pad, 1, false);
-		if (pad + 1 > len) {
-			err = -EBADMSG;
-			goto out;
-		}
-		for (i = len - pad - 1; i < len - 1; i++) {
-			vc_kbuf_kern(&b, i, &c, 1, false);
-			bad |= c != pad;
-		}
-		if (bad)
-			err = -EBADMSG;	/* reported after the MAC, as cryptodev */
-		else
-			len -= pad + 1;
-	}
+	/* From here every failure is EBADMSG, with the same MAC work. */
+	plen = vc_tls_unpad(&b, len, bs, tag, &bad);
 	if (k->shash) {
-		int merr;
-
-		if (tag > len) {
-			err = -EINVAL;
+		vc_kbuf_kern(&b, plen, want, tag, false);
+		err = vc_kmac(s, auth, auth ? caop->auth_len : 0, &b, 0, plen,
+			      got);
+		/* The rest of the record, so the hashing covers len - tag. */
+		if (!err)
+			err = vc_khash_more(s, &b, plen + tag, len - plen - tag);
+		if (err)
 			goto out;
-		}
-		vc_kbuf_kern(&b, len - tag, want, tag, false);
-		len -= tag;
-		merr = vc_kmac(s, auth, auth ? caop->auth_len : 0, &b, 0, len,
-			       got);
-		if (merr)
-			err = merr;
-		else if (crypto_memneq(want, got, tag))
-			err = -EBADMSG;
+		bad |= crypto_memneq(want, got, tag);
 	}
-	if (!err)
-		err = vc_kbuf_user(&b, 0, caop->dst, len, true);
-	if (!err)
+	if (bad) {
+		err = -EBADMSG;
+		goto out;
+	}
+	len = plen;
+	err = vc_kbuf_user(&b, 0, caop->dst, len, true);
+	if (!err) {
 		caop->len = len;
+		caop->tag_len = tag;
+	}
 out:
 	vc_buf_free(&b);
 	kfree_sensitive(auth);
@@ -640,7 +684,7 @@ static int vc_ksrtp(struct vc_session *s, struct crypt_auth_op *caop, u8 *iv)
 	u8 want[VC_MAX_DIGEST], got[VC_MAX_DIGEST];
 	bool enc = caop->op == COP_ENCRYPT;
 	struct vc_buf b = {};
-	unsigned long diff;
+	unsigned long diff, end;
 	int err;
 
 	if (crypto_skcipher_blocksize(k->skc) != 1 || tag > dsz)
@@ -651,7 +695,9 @@ static int vc_ksrtp(struct vc_session *s, struct crypt_auth_op *caop, u8 *iv)
 	if (caop->src < caop->auth_src)
 		return -EINVAL;
 	diff = caop->src - caop->auth_src;
-	if (diff > VC_MAX_SRTP_DIFF || diff + caop->len > caop->auth_len)
+	if (diff > VC_MAX_SRTP_DIFF ||
+	    check_add_overflow(diff, (unsigned long)caop->len, &end) ||
+	    end > caop->auth_len)
 		return -EINVAL;
 	err = vc_buf_alloc(&b, caop->auth_len);
 	if (!err)
@@ -668,6 +714,8 @@ static int vc_ksrtp(struct vc_session *s, struct crypt_auth_op *caop, u8 *iv)
 					   true);
 		if (!err && tag && copy_to_user(caop->tag, got, tag))
 			err = -EFAULT;
+		if (!err)
+			caop->tag_len = tag;
 		goto out;
 	}
 	if (k->shash) {
@@ -684,6 +732,8 @@ static int vc_ksrtp(struct vc_session *s, struct crypt_auth_op *caop, u8 *iv)
 	err = vc_kcipher(k->skc, false, &b, diff, caop->len, iv);
 	if (!err)
 		err = vc_kbuf_user(&b, diff, caop->dst, caop->len, true);
+	if (!err)
+		caop->tag_len = tag;
 out:
 	vc_buf_free(&b);
 	memzero_explicit(got, sizeof(got));
@@ -721,6 +771,43 @@ int vc_kern_authcrypt(struct vc_session *s, struct crypt_auth_op *caop)
 out:
 	mutex_unlock(&s->iv_mutex);
 	memzero_explicit(iv, sizeof(iv));
+	return err;
+}
+
+/*
+ * CIOCCPHASH: dst continues from a copy of src's multi-part hash state.
+ * The kernel keeps that state for device sessions too (the device is
+ * stateless). Both must hash with the same algorithm (else EINVAL).
+ */
+int vc_kern_copy_hash(struct vc_session *dst, struct vc_session *src)
+{
+	struct vc_session *first = dst < src ? dst : src;
+	struct vc_session *second = first == dst ? src : dst;
+	void *state = NULL;
+	int err;
+
+	if (!src->mac_id || src->mac_id != dst->mac_id)
+		return -EINVAL;
+	if (mutex_lock_interruptible(&first->iv_mutex))
+		return -ERESTARTSYS;
+	if (mutex_lock_interruptible_nested(&second->iv_mutex,
+					    SINGLE_DEPTH_NESTING)) {
+		mutex_unlock(&first->iv_mutex);
+		return -ERESTARTSYS;
+	}
+	err = vc_kern_prepare(dst);
+	if (!err && src->k.hash_pending) {
+		state = kmalloc(crypto_shash_statesize(src->k.shash),
+				GFP_KERNEL);
+		err = state ? crypto_shash_export(src->k.desc, state) : -ENOMEM;
+		if (!err)
+			err = crypto_shash_import(dst->k.desc, state);
+	}
+	if (!err)
+		dst->k.hash_pending = src->k.hash_pending;
+	kfree_sensitive(state);
+	mutex_unlock(&second->iv_mutex);
+	mutex_unlock(&first->iv_mutex);
 	return err;
 }
 

@@ -487,17 +487,24 @@ static void vc_ctr_add(u8 *ctr, u64 n)
 	put_unaligned_be64(lo, ctr + 8);
 }
 
-/* The IV cryptodev-linux's tfm holds after the operation. */
+/*
+ * The IV cryptodev-linux's tfm holds after the operation. A CBC decrypt's
+ * is the last ciphertext block, copied (last_ct) before the device ran:
+ * in place with zero-copy the device overwrites it with plaintext.
+ */
 static void vc_next_iv(const struct vc_session *s, const struct vc_req *req,
-		       u16 op, unsigned int len, u8 *iv)
+		       u16 op, unsigned int len, const u8 *last_ct, u8 *iv)
 {
 	if (!s->calg || !s->calg->ivsize || !len)
 		return;
 	switch (s->calg->cryptodev) {
 	case CRYPTO_AES_CBC:
 		/* 16 | len: the last block, of the caller's pages or ours. */
-		vc_buf_read(op == COP_ENCRYPT ? &req->dst : &req->src,
-			    len - VC_AES_BLOCK, iv, VC_AES_BLOCK);
+		if (op == COP_ENCRYPT)
+			vc_buf_read(&req->dst, len - VC_AES_BLOCK, iv,
+				    VC_AES_BLOCK);
+		else
+			memcpy(iv, last_ct, VC_AES_BLOCK);
 		break;
 	case CRYPTO_AES_CTR:
 		vc_ctr_add(iv, DIV_ROUND_UP(len, VC_AES_BLOCK));
@@ -589,7 +596,7 @@ static int vc_do_crypt(struct vc_session *s, struct crypt_op *cop,
 	struct scatterlist hdr_sg, iv_sg, digest_sg, status_sg, *sgs[6];
 	unsigned int nout = 0, nin = 0, want;
 	struct vc_req *req;
-	u8 iv[VC_MAX_IV];
+	u8 iv[VC_MAX_IV], last_ct[VC_AES_BLOCK];
 	bool zc;
 	int err;
 
@@ -670,6 +677,11 @@ static int vc_do_crypt(struct vc_session *s, struct crypt_op *cop,
 	}
 	sg_init_one(&status_sg, &req->status, sizeof(req->status));
 	sgs[nout + nin++] = &status_sg;
+	/* The next IV of a CBC decrypt, before the device may overwrite it. */
+	if (len && s->calg && s->calg->cryptodev == CRYPTO_AES_CBC &&
+	    cop->op == COP_DECRYPT)
+		vc_buf_read(&req->src, len - VC_AES_BLOCK, last_ct,
+			    VC_AES_BLOCK);
 
 	err = vc_submit(dev, vc_next_dataq(dev), req, sgs, nout, nin);
 	if (!err)
@@ -686,7 +698,7 @@ static int vc_do_crypt(struct vc_session *s, struct crypt_op *cop,
 	if (err)
 		goto out_put;
 
-	vc_next_iv(s, req, cop->op, len, iv);
+	vc_next_iv(s, req, cop->op, len, last_ct, iv);
 	/* Zero-copy: the device wrote the caller's pages itself. */
 	if (len && s->calg && !zc &&
 	    vc_buf_to_user(cop->dst, &req->dst, len)) {

@@ -106,7 +106,8 @@ static ssize_t latency_store(struct device *d, struct device_attribute *attr,
 	}
 	return len;
 }
-static DEVICE_ATTR_RW(latency);
+/* 0600: the timings and count of every user's requests are a side channel. */
+static DEVICE_ATTR_ADMIN_RW(latency);
 
 static struct attribute *vc_dev_attrs[] = {
 	&dev_attr_latency.attr,

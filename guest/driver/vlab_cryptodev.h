@@ -338,6 +338,7 @@ int vc_kern_crypt(struct vc_session *s, struct crypt_op *cop);
 int vc_kern_crypt_locked(struct vc_session *s, struct crypt_op *cop);
 int vc_kern_authcrypt(struct vc_session *s, struct crypt_auth_op *caop);
 void vc_kern_info(struct vc_session *s, struct session_info_op *siop);
+int vc_kern_copy_hash(struct vc_session *dst, struct vc_session *src);
 
 /* vc_stats.c */
 static inline u64 vc_clock(void)

@@ -22,6 +22,10 @@
  *   vlab-cryptodev-test nofallback [--mac]       fallback=0: device only
  *   vlab-cryptodev-test zc                       zero-copy buffer shapes
  *   vlab-cryptodev-test lat OPS SIZE [STATS]     per-op latency, one process
+ *   vlab-cryptodev-test api-cbc-inplace          CBC decrypt in place: next IV
+ *   vlab-cryptodev-test api-aead                 CIOCAUTHCRYPT AEAD convention
+ *   vlab-cryptodev-test api-tls-oracle [REPS]    TLS-mode failures: one errno
+ *   vlab-cryptodev-test api-cphash               CIOCCPHASH hash state copy
  *
  * Output: one line per check, "ok NAME" or "not ok NAME: why"; the exit
  * status is the number of failures (capped at 100).
@@ -2591,6 +2595,462 @@ static int cmd_zc(void)
 }
 
 static int cmd_lat(int argc, char **argv);
+static int cmp_u64(const void *a, const void *b);
+
+/* ------------------------------------------------------------ api-* */
+
+/* CIOCAUTHCRYPT returning the whole written-back operation. */
+static int api_auth(int fd, struct crypt_auth_op *a)
+{
+	return ioctl(fd, CIOCAUTHCRYPT, a) ? -errno : 0;
+}
+
+static void api_auth_init(struct crypt_auth_op *a, uint32_t ses, int op,
+			  uint16_t flags, uint8_t *auth, uint32_t auth_len,
+			  uint8_t *src, uint8_t *dst, uint32_t len,
+			  uint32_t tag_len, uint8_t *iv)
+{
+	memset(a, 0, sizeof(*a));
+	a->ses = ses;
+	a->op = op;
+	a->flags = flags;
+	a->auth_src = auth;
+	a->auth_len = auth_len;
+	a->src = src;
+	a->dst = dst;
+	a->len = len;
+	a->tag_len = tag_len;
+	a->iv = iv;
+}
+
+/*
+ * api-cbc-inplace: CBC decrypt in place (src == dst), zero-copy and
+ * COP_FLAG_NO_ZC: the IV written back (COP_FLAG_WRITE_IV) is the last
+ * ciphertext block, and a decrypt chained with cop->iv == NULL continues
+ * from it (cryptodev-linux's tfm keeps the last ciphertext block).
+ */
+static int cmd_api_cbc_inplace(void)
+{
+	static const uint16_t modes[] = { 0, COP_FLAG_NO_ZC };
+	uint8_t key[16], iv0[16], iv[16], pt[64];
+	uint8_t *pt4 = aligned_alloc(4096, 8192), *ct4 = aligned_alloc(4096, 8192);
+	uint8_t *buf = aligned_alloc(4096, 8192), ct[64];
+	int fd = open_crypto();
+	uint32_t ses;
+	char n[160];
+	int err;
+
+	for (size_t i = 0; i < 16; i++)
+		key[i] = (uint8_t)(0x11 * i), iv0[i] = (uint8_t)(0xf0 - i);
+	fill_plaintext(pt, sizeof(pt), 64);
+	fill_plaintext(pt4, 4096, 4096);
+	ref_cipher(EVP_aes_128_cbc(), key, iv0, pt, ct, 64);
+	ref_cipher(EVP_aes_128_cbc(), key, iv0, pt4, ct4, 4096);
+	err = new_session(fd, CRYPTO_AES_CBC, key, 16, 0, NULL, 0, &ses);
+	check(!err, "api-cbc-inplace session", "%s", strerror(-err));
+	if (err)
+		return failures;
+	for (size_t m = 0; m < 2; m++) {
+		const char *how = modes[m] ? "NO_ZC" : "zero-copy";
+
+		/* 64 B in place, WRITE_IV: the last ciphertext block comes back. */
+		memcpy(buf, ct, 64);
+		memcpy(iv, iv0, 16);
+		err = do_crypt(fd, ses, COP_DECRYPT, buf, buf, 64, iv, NULL,
+			       COP_FLAG_WRITE_IV | modes[m]);
+		snprintf(n, sizeof(n), "api-cbc-inplace 64 B decrypt in place (%s) gives the plaintext", how);
+		check(!err && !memcmp(buf, pt, 64), n, "err %d", err);
+		snprintf(n, sizeof(n), "api-cbc-inplace 64 B decrypt in place (%s) writes back the last ciphertext block as IV", how);
+		check(!err && !memcmp(iv, ct + 48, 16), n, "iv %s the last plaintext block",
+		      memcmp(iv, pt + 48, 16) ? "is neither the last ciphertext nor" : "equals");
+		/* 4 KiB in place in two chunks, the second with the implicit IV. */
+		memcpy(buf, ct4, 4096);
+		memcpy(iv, iv0, 16);
+		err = do_crypt(fd, ses, COP_DECRYPT, buf, buf, 2048, iv, NULL,
+			       modes[m]);
+		if (!err)
+			err = do_crypt(fd, ses, COP_DECRYPT, buf + 2048,
+				       buf + 2048, 2048, NULL, NULL, modes[m]);
+		snprintf(n, sizeof(n), "api-cbc-inplace 4 KiB decrypt in place as 2 x 2 KiB (%s, implicit IV) equals the one-shot decrypt", how);
+		{
+			size_t bad = 0;
+
+			for (size_t i = 0; i < 4096; i += 16)
+				bad += memcmp(buf + i, pt4 + i, 16) != 0;
+			check(!err && !bad, n, "err %d, %zu of 256 blocks differ (first wrong block %s)",
+			      err, bad, memcmp(buf + 2048, pt4 + 2048, 16) ? "2048" : "other");
+		}
+	}
+	/* The one-shot reference through the driver itself (out of place). */
+	memcpy(iv, iv0, 16);
+	err = do_crypt(fd, ses, COP_DECRYPT, ct4, buf, 4096, iv, NULL, 0);
+	check(!err && !memcmp(buf, pt4, 4096),
+	      "api-cbc-inplace 4 KiB one-shot decrypt gives the plaintext", "err %d", err);
+	end_session(fd, ses);
+	close(fd);
+	free(pt4);
+	free(ct4);
+	free(buf);
+	return failures;
+}
+
+/* AES-GCM through host OpenSSL's EVP: ct || tag (tag_len bytes). */
+static int ref_gcm(const uint8_t *key, int keylen, const uint8_t *iv,
+		   const uint8_t *aad, int alen, const uint8_t *pt, int len,
+		   uint8_t *out, int tag_len)
+{
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	int l = 0, l2 = 0;
+
+	EVP_EncryptInit_ex(c, keylen == 16 ? EVP_aes_128_gcm() : EVP_aes_256_gcm(),
+			   NULL, key, iv);
+	if (alen)
+		EVP_EncryptUpdate(c, NULL, &l, aad, alen);
+	if (len)
+		EVP_EncryptUpdate(c, out, &l, pt, len);
+	else
+		l = 0;
+	EVP_EncryptFinal_ex(c, out + l, &l2);
+	EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, tag_len, out + len);
+	EVP_CIPHER_CTX_free(c);
+	return len + tag_len;
+}
+
+/*
+ * api-aead: cryptodev-linux's CIOCAUTHCRYPT convention for an AEAD cipher
+ * (authenc.c): tag_len 0 is the full tag and is written back; encrypt
+ * appends the tag to dst after the ciphertext, len = plaintext + tag_len,
+ * tag = dst + plaintext length; decrypt takes the tag from the end of src
+ * (len includes it), len = len - tag_len, tag = dst + len - tag_len.
+ */
+static int cmd_api_aead(void)
+{
+	uint8_t key[32], iv[12], pt[60], aad[20], ct[60], tag[16];
+	static uint8_t big[70000 + 16], ref[70000 + 16], out[70000 + 16];
+	struct crypt_auth_op a;
+	int fd = open_crypto();
+	uint32_t ses;
+	int err;
+
+	unhex("feffe9928665731c6d6a8f9467308308", key);
+	unhex("cafebabefacedbaddecaf888", iv);
+	unhex("d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72"
+	      "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39", pt);
+	unhex("feedfacedeadbeeffeedfacedeadbeefabaddad2", aad);
+	unhex("42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e"
+	      "21d514b25466931c7d8f6a5aac84aa051ba30b396a0aac973d58e091", ct);
+	unhex("5bc94fbc3221a5db94fae95ae7121a47", tag);
+	err = new_session(fd, CRYPTO_AES_GCM, key, 16, 0, NULL, 0, &ses);
+	check(!err, "api-aead GCM session", "%s", strerror(-err));
+	if (err)
+		return failures;
+
+	/* Rule 1: tag_len 0 means the full tag, and is written back. */
+	memset(out, 0, 128);
+	api_auth_init(&a, ses, COP_ENCRYPT, 0, aad, 20, pt, out, 60, 0, iv);
+	err = api_auth(fd, &a);
+	check(!err && a.tag_len == 16, "api-aead tag_len 0 on input is the full tag (16), written back",
+	      "err %d tag_len %u", err, a.tag_len);
+	/* Rule 2: encrypt appends the tag after the ciphertext; len = pt + tag_len. */
+	check(!err && a.len == 76 && !memcmp(out, ct, 60) && !memcmp(out + 60, tag, 16) &&
+	      a.tag == out + 60,
+	      "api-aead encrypt: dst = ciphertext || tag (NIST GCM TC4), len = 60 + 16, tag = dst + 60",
+	      "err %d len %u tag %s", err, a.len, a.tag == out + 60 ? "dst + 60" : "elsewhere");
+	/* Rule 3: decrypt takes the tag from the end of src; len - tag_len comes back. */
+	memset(big, 0x5a, 128);
+	api_auth_init(&a, ses, COP_DECRYPT, 0, aad, 20, out, big, 76, 0, iv);
+	err = api_auth(fd, &a);
+	check(!err && a.len == 60 && a.tag_len == 16 && !memcmp(big, pt, 60) &&
+	      a.tag == big + 60,
+	      "api-aead decrypt: src = ciphertext || tag, len 76 in, 60 out, tag_len 16, tag = dst + 60",
+	      "err %d len %u tag_len %u", err, a.len, a.tag_len);
+	/* Rule 4: a shorter tag_len stays; the tag is its prefix. */
+	api_auth_init(&a, ses, COP_ENCRYPT, 0, aad, 20, pt, out, 60, 12, iv);
+	err = api_auth(fd, &a);
+	check(!err && a.len == 72 && a.tag_len == 12 && !memcmp(out + 60, tag, 12),
+	      "api-aead tag_len 12: 12-byte tag appended, len 72, tag_len stays 12",
+	      "err %d len %u tag_len %u", err, a.len, a.tag_len);
+	api_auth_init(&a, ses, COP_DECRYPT, 0, aad, 20, out, big, 72, 12, iv);
+	err = api_auth(fd, &a);
+	check(!err && a.len == 60 && !memcmp(big, pt, 60),
+	      "api-aead tag_len 12 decrypt of 72 bytes gives 60", "err %d len %u", err, a.len);
+	/* Rule 5: a wrong tag is EBADMSG and nothing is written. */
+	memcpy(out, ct, 60);
+	memcpy(out + 60, tag, 16);
+	out[75] ^= 0x01;
+	memset(big, 0x5a, 128);
+	api_auth_init(&a, ses, COP_DECRYPT, 0, aad, 20, out, big, 76, 0, iv);
+	err = api_auth(fd, &a);
+	check(err == -EBADMSG && big[0] == 0x5a && a.len == 76,
+	      "api-aead wrong tag is EBADMSG, dst and the operation untouched", "err %d", err);
+	/* Rule 6: a decrypt shorter than the tag is EINVAL. */
+	api_auth_init(&a, ses, COP_DECRYPT, 0, aad, 20, out, big, 15, 0, iv);
+	expect_errno(api_auth(fd, &a), EINVAL, "api-aead decrypt of 15 bytes (< tag) is EINVAL");
+	end_session(fd, ses);
+
+	/* Round trips against host OpenSSL: AES-256-GCM, 0 B .. 70000 B, in place too. */
+	for (size_t i = 0; i < 32; i++)
+		key[i] = (uint8_t)(0x40 + 7 * i);
+	err = new_session(fd, CRYPTO_AES_GCM, key, 32, 0, NULL, 0, &ses);
+	check(!err, "api-aead AES-256-GCM session", "%s", strerror(-err));
+	if (err)
+		return failures;
+	{
+		static const uint32_t lens[] = { 0, 1, 15, 16, 100, 4096, 70000 };
+		int bad_enc = 0, bad_dec = 0, bad_inplace = 0;
+
+		for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+			uint32_t len = lens[k];
+			int rl;
+
+			for (size_t i = 0; i < 12; i++)
+				iv[i] = (uint8_t)(k * 16 + i);
+			fill_plaintext(big, len, 1000 + k);
+			rl = ref_gcm(key, 32, iv, aad, 13, big, (int)len, ref, 16);
+			api_auth_init(&a, ses, COP_ENCRYPT, 0, aad, 13, big, out, len, 0, iv);
+			err = api_auth(fd, &a);
+			if (err || a.len != (uint32_t)rl || a.tag_len != 16 || memcmp(out, ref, rl)) {
+				bad_enc++;
+				printf("# enc len %u: err %d len %u tag_len %u\n", len, err, a.len, a.tag_len);
+			}
+			if (len == 100)
+				hexline("api-aead-gcm256-100", out, 116);
+			api_auth_init(&a, ses, COP_DECRYPT, 0, aad, 13, ref, out, len + 16, 0, iv);
+			err = api_auth(fd, &a);
+			if (err || a.len != len || memcmp(out, big, len)) {
+				bad_dec++;
+				printf("# dec len %u: err %d len %u\n", len, err, a.len);
+			}
+			/* In place: src == dst, tag appended after it. */
+			memcpy(out, big, len);
+			api_auth_init(&a, ses, COP_ENCRYPT, 0, aad, 13, out, out, len, 0, iv);
+			err = api_auth(fd, &a);
+			if (!err)
+				err = memcmp(out, ref, rl) ? -EILSEQ : 0;
+			if (!err) {
+				api_auth_init(&a, ses, COP_DECRYPT, 0, aad, 13, out, out, len + 16, 0, iv);
+				err = api_auth(fd, &a);
+			}
+			if (err || a.len != len || memcmp(out, big, len)) {
+				bad_inplace++;
+				printf("# in place len %u: err %d len %u\n", len, err, a.len);
+			}
+		}
+		check(!bad_enc, "api-aead AES-256-GCM encrypt 0 B .. 70000 B equals host OpenSSL (ct || tag)",
+		      "%d sizes differ", bad_enc);
+		check(!bad_dec, "api-aead AES-256-GCM decrypt of host OpenSSL's ct || tag gives the plaintext",
+		      "%d sizes differ", bad_dec);
+		check(!bad_inplace, "api-aead AES-256-GCM in place round trip (src == dst)",
+		      "%d sizes differ", bad_inplace);
+	}
+	end_session(fd, ses);
+
+	/* TLS and SRTP modes: tag_len 0 is the HMAC's size, written back. */
+	{
+		uint8_t mkey[20] = { 1 }, rec[128], pkt[52] = { 0 }, stag[20], civ[16] = { 2 };
+
+		err = new_session(fd, CRYPTO_AES_CBC, key, 16, CRYPTO_SHA1_HMAC, mkey, 20, &ses);
+		check(!err, "api-aead TLS session", "%s", strerror(-err));
+		if (!err) {
+			memset(rec, 0x33, sizeof(rec));
+			api_auth_init(&a, ses, COP_ENCRYPT, COP_FLAG_AEAD_TLS_TYPE, aad, 13, rec, rec,
+				      37, 0, civ);
+			err = api_auth(fd, &a);
+			check(!err && a.tag_len == 20 && a.len == 64,
+			      "api-aead TLS tag_len 0 is the HMAC-SHA1 size (20), written back; len 37 + 20 + pad = 64",
+			      "err %d tag_len %u len %u", err, a.tag_len, a.len);
+			end_session(fd, ses);
+		}
+		err = new_session(fd, CRYPTO_AES_CTR, key, 16, CRYPTO_SHA1_HMAC, mkey, 20, &ses);
+		check(!err, "api-aead SRTP session", "%s", strerror(-err));
+		if (!err) {
+			api_auth_init(&a, ses, COP_ENCRYPT, COP_FLAG_AEAD_SRTP_TYPE, pkt, 52, pkt + 12,
+				      pkt + 12, 40, 0, civ);
+			a.tag = stag;
+			err = api_auth(fd, &a);
+			check(!err && a.tag_len == 20 && a.len == 40,
+			      "api-aead SRTP tag_len 0 is the HMAC-SHA1 size (20), written back",
+			      "err %d tag_len %u len %u", err, a.tag_len, a.len);
+			end_session(fd, ses);
+		}
+	}
+	close(fd);
+	return failures;
+}
+
+/* CBC-encrypts a hand-made TLS record plaintext (no padding added). */
+static void api_tls_record(const uint8_t *key, const uint8_t *iv,
+			   const uint8_t *plain, uint8_t *rec, int len)
+{
+	ref_cipher(EVP_aes_128_cbc(), key, iv, plain, rec, len);
+}
+
+/*
+ * api-tls-oracle: TLS-mode CIOCAUTHCRYPT decrypt of three bad records under
+ * one AES-128-CBC + HMAC-SHA1 session: (a) bad padding bytes with
+ * pad + 1 <= len, (b) valid padding leaving fewer bytes than the MAC,
+ * (c) valid padding, wrong MAC. Prints "tls-oracle a=E b=E c=E" (errnos)
+ * and the median nanoseconds of N decrypts of each.
+ */
+static int cmd_api_tls_oracle(int argc, char **argv)
+{
+	uint8_t key[16], mkey[20], iv[16], aad[13], plain[96], rec[3][96], buf[96], iv2[16];
+	int lens[3] = { 96, 32, 96 }, errs[3];
+	int reps = argc > 0 ? atoi(argv[0]) : 0;
+	struct crypt_auth_op a;
+	int fd = open_crypto();
+	uint32_t ses;
+	int err;
+
+	for (size_t i = 0; i < 16; i++)
+		key[i] = (uint8_t)(0x60 + i), iv[i] = (uint8_t)(0x70 + i);
+	for (size_t i = 0; i < 20; i++)
+		mkey[i] = (uint8_t)(0x80 + i);
+	memset(aad, 0x17, sizeof(aad));
+	/* (a) last byte 3, the three before it not 3: pad + 1 = 4 <= 96. */
+	memset(plain, 0x41, 96);
+	plain[95] = 3;
+	api_tls_record(key, iv, plain, rec[0], 96);
+	/* (b) 16 bytes of padding value 15 in a 32-byte record: 16 left < 20. */
+	memset(plain, 15, 32);
+	memset(plain, 0x42, 16);
+	api_tls_record(key, iv, plain, rec[1], 32);
+	/* (c) padding 0 (one byte), a MAC that is not the MAC. */
+	memset(plain, 0x43, 96);
+	plain[95] = 0;
+	api_tls_record(key, iv, plain, rec[2], 96);
+	err = new_session(fd, CRYPTO_AES_CBC, key, 16, CRYPTO_SHA1_HMAC, mkey, 20, &ses);
+	check(!err, "api-tls-oracle session", "%s", strerror(-err));
+	if (err)
+		return failures;
+	for (int r = 0; r < 3; r++) {
+		memcpy(buf, rec[r], lens[r]);
+		memcpy(iv2, iv, 16);
+		api_auth_init(&a, ses, COP_DECRYPT, COP_FLAG_AEAD_TLS_TYPE, aad, 13, buf, buf,
+			      (uint32_t)lens[r], 0, iv2);
+		errs[r] = -api_auth(fd, &a);
+	}
+	printf("tls-oracle a=%d b=%d c=%d\n", errs[0], errs[1], errs[2]);
+	check(errs[0] == EBADMSG && errs[1] == EBADMSG && errs[2] == EBADMSG,
+	      "api-tls-oracle bad padding, padding eating the MAC and a bad MAC all give EBADMSG",
+	      "a (bad pad) %s, b (pad leaves < MAC) %s, c (bad MAC) %s", strerror(errs[0]),
+	      strerror(errs[1]), strerror(errs[2]));
+	/* A good record still decrypts (the 96-byte one, with its real MAC). */
+	{
+		uint8_t good[96];
+		uint32_t len = 40;
+
+		memset(good, 0x44, sizeof(good));
+		memcpy(iv2, iv, 16);
+		api_auth_init(&a, ses, COP_ENCRYPT, COP_FLAG_AEAD_TLS_TYPE, aad, 13, good, good,
+			      len, 0, iv2);
+		err = api_auth(fd, &a);
+		if (!err) {
+			memcpy(iv2, iv, 16);
+			api_auth_init(&a, ses, COP_DECRYPT, COP_FLAG_AEAD_TLS_TYPE, aad, 13, good,
+				      good, a.len, 0, iv2);
+			err = api_auth(fd, &a);
+		}
+		check(!err && a.len == 40, "api-tls-oracle a good record still decrypts",
+		      "err %d len %u", err, a.len);
+	}
+	/* Timing of the two 96-byte failures (same length, different padding). */
+	for (int r = 0; reps > 0 && r < 3; r += 2) {
+		uint64_t *t = calloc((size_t)reps, sizeof(*t));
+
+		for (int i = 0; i < reps; i++) {
+			struct timespec t0, t1;
+
+			memcpy(buf, rec[r], 96);
+			memcpy(iv2, iv, 16);
+			api_auth_init(&a, ses, COP_DECRYPT, COP_FLAG_AEAD_TLS_TYPE, aad, 13, buf,
+				      buf, 96, 0, iv2);
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			api_auth(fd, &a);
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			t[i] = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000ull +
+			       (uint64_t)(t1.tv_nsec - t0.tv_nsec);
+		}
+		qsort(t, (size_t)reps, sizeof(*t), cmp_u64);
+		printf("tls-oracle-time %c median_ns %" PRIu64 "\n", r ? 'c' : 'a', t[reps / 2]);
+		free(t);
+	}
+	end_session(fd, ses);
+	close(fd);
+	return failures;
+}
+
+/*
+ * api-cphash: CIOCCPHASH (OpenSSL's devcrypto engine needs it for digests:
+ * EVP_MD_CTX_copy): SHA-256 session A hashes 100 bytes (COP_FLAG_UPDATE),
+ * B takes A's state, then A hashes 50 more and finishes, B finishes: A is
+ * SHA-256 of all 150 bytes, B of the first 100. Unknown session ENOENT,
+ * the same session EDEADLK, a different algorithm EINVAL.
+ */
+#ifndef CIOCCPHASH
+struct cphash_op {
+	uint32_t dst_ses;
+	uint32_t src_ses;
+};
+#define CIOCCPHASH	_IOW('c', 110, struct cphash_op)
+#endif
+static int api_cphash(int fd, uint32_t dst, uint32_t src)
+{
+	struct cphash_op op = { .dst_ses = dst, .src_ses = src };
+
+	return ioctl(fd, CIOCCPHASH, &op) ? -errno : 0;
+}
+
+static int cmd_api_cphash(void)
+{
+	uint8_t m[150], da[32], db[32], want_a[32], want_b[32], fresh[32];
+	int fd = open_crypto();
+	uint32_t a, b, c, d;
+	int err;
+
+	fill_plaintext(m, sizeof(m), 150);
+	SHA256(m, 150, want_a);
+	SHA256(m, 100, want_b);
+	err = new_session(fd, 0, NULL, 0, CRYPTO_SHA2_256, NULL, 0, &a);
+	if (!err)
+		err = new_session(fd, 0, NULL, 0, CRYPTO_SHA2_256, NULL, 0, &b);
+	if (!err)
+		err = new_session(fd, 0, NULL, 0, CRYPTO_SHA1, NULL, 0, &c);
+	if (!err)
+		err = new_session(fd, 0, NULL, 0, CRYPTO_SHA2_256, NULL, 0, &d);
+	check(!err, "api-cphash sessions", "%s", strerror(-err));
+	if (err)
+		return failures;
+	/* A copy of a fresh state is a fresh state (the engine's probe). */
+	err = api_cphash(fd, d, b);
+	if (!err)
+		err = do_crypt(fd, d, COP_ENCRYPT, NULL, NULL, 0, NULL, fresh, COP_FLAG_FINAL);
+	SHA256(m, 0, da);
+	check(!err && !memcmp(fresh, da, 32), "api-cphash copy of a fresh session, finished, is SHA-256 of nothing",
+	      "err %d", err);
+	err = do_crypt(fd, a, COP_ENCRYPT, m, NULL, 100, NULL, da, COP_FLAG_UPDATE);
+	if (!err)
+		err = api_cphash(fd, b, a);
+	check(!err, "api-cphash copies A's state into B", "err %d (%s)", err, strerror(-err));
+	if (!err)
+		err = do_crypt(fd, a, COP_ENCRYPT, m + 100, NULL, 50, NULL, da, COP_FLAG_UPDATE);
+	if (!err)
+		err = do_crypt(fd, a, COP_ENCRYPT, NULL, NULL, 0, NULL, da, COP_FLAG_FINAL);
+	if (!err)
+		err = do_crypt(fd, b, COP_ENCRYPT, NULL, NULL, 0, NULL, db, COP_FLAG_FINAL);
+	check(!err && !memcmp(da, want_a, 32), "api-cphash A continues: SHA-256 of 150 bytes", "err %d", err);
+	check(!err && !memcmp(db, want_b, 32), "api-cphash B finishes the copied state: SHA-256 of the first 100 bytes",
+	      "err %d", err);
+	expect_errno(api_cphash(fd, b, 0x7fffffff), ENOENT, "api-cphash unknown source session is ENOENT");
+	expect_errno(api_cphash(fd, a, a), EDEADLK, "api-cphash same session is EDEADLK");
+	expect_errno(api_cphash(fd, c, a), EINVAL, "api-cphash SHA-256 into SHA-1 is EINVAL");
+	end_session(fd, a);
+	end_session(fd, b);
+	end_session(fd, c);
+	end_session(fd, d);
+	close(fd);
+	return failures;
+}
 
 int main(int argc, char **argv)
 {
@@ -2638,6 +3098,14 @@ int main(int argc, char **argv)
 		rc = cmd_life_crypt(argc - 2, argv + 2);
 	else if (!strcmp(argv[1], "life-restart"))
 		rc = cmd_life_restart(argc - 2, argv + 2);
+	else if (!strcmp(argv[1], "api-cbc-inplace"))
+		rc = cmd_api_cbc_inplace();
+	else if (!strcmp(argv[1], "api-aead"))
+		rc = cmd_api_aead();
+	else if (!strcmp(argv[1], "api-cphash"))
+		rc = cmd_api_cphash();
+	else if (!strcmp(argv[1], "api-tls-oracle"))
+		rc = cmd_api_tls_oracle(argc - 2, argv + 2);
 	else
 		rc = 100;
 	return rc > 100 ? 100 : rc;

@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GUEST_COMPAT_TOOL_PATH, GUEST_TOOL_PATH, MODULE_NAME, buildDriver, isDriverLoaded, loadDriver, pushGuestTool, unloadDriver, type DriverBuild } from '../../extension/core/driver';
@@ -170,6 +170,187 @@ export function driverSuite(backend: BackendKind): void {
     // kernel on QEMU's builtin backend (ciphers only).
     const chained = ['MD5', 'SHA1', 'SHA224', 'SHA256', 'SHA384', 'SHA512', 'HMAC-MD5', 'HMAC-SHA1', 'HMAC-SHA224', 'HMAC-SHA256', 'HMAC-SHA384', 'HMAC-SHA512', 'AES-128-CBC+HMAC-SHA256', 'AES-256-CTR+HMAC-SHA1'];
     for (const k of chained) (backend === 'ts' ? onDevice : onKernel)(k);
+  });
+
+  test(`${backend}: CBC decrypt in place (zero-copy and NO_ZC): the IV written back is the last ciphertext block; a second chunk with the implicit IV continues the one-shot decrypt`, async () => {
+    const r = await guest([GUEST_TOOL_PATH, 'api-cbc-inplace']);
+    const v = toolVerdict(r.stdout);
+    assert.deepEqual(v.notOk, [], r.stdout + r.stderr);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    for (const how of ['zero-copy', 'NO_ZC']) {
+      assert.ok(v.ok.includes(`ok api-cbc-inplace 64 B decrypt in place (${how}) writes back the last ciphertext block as IV`), r.stdout);
+      assert.ok(v.ok.includes(`ok api-cbc-inplace 4 KiB decrypt in place as 2 x 2 KiB (${how}, implicit IV) equals the one-shot decrypt`), r.stdout);
+    }
+    assert.equal(v.ok.length, 8, r.stdout);
+  });
+
+  // cryptodev-linux's CIOCAUTHCRYPT convention for an AEAD cipher (authenc.c): one run of the tool, one test per rule.
+  let aeadRun: Promise<{ code: number | null; stdout: string; stderr: string }> | undefined;
+  const aead = async (line: string): Promise<string> => {
+    aeadRun ??= guest([GUEST_TOOL_PATH, 'api-aead']);
+    const r = await aeadRun;
+    const v = toolVerdict(r.stdout);
+    const notOk = v.notOk.find((l) => l.startsWith(`not ok ${line}`));
+    assert.equal(notOk, undefined, r.stdout + r.stderr);
+    assert.ok(v.ok.includes(`ok ${line}`), `"${line}" ran\n${r.stdout}${r.stderr}`);
+    return r.stdout;
+  };
+  test(`${backend}: AEAD (AES-GCM) tag_len 0 on input means the full tag and is written back`, async () => {
+    await aead('api-aead tag_len 0 on input is the full tag (16), written back');
+  });
+  test(`${backend}: AEAD encrypt appends the tag to dst after the ciphertext; len comes back as plaintext + tag_len (NIST GCM TC4)`, async () => {
+    await aead('api-aead encrypt: dst = ciphertext || tag (NIST GCM TC4), len = 60 + 16, tag = dst + 60');
+  });
+  test(`${backend}: AEAD decrypt takes the tag from the end of src (len includes it) and returns len - tag_len`, async () => {
+    await aead('api-aead decrypt: src = ciphertext || tag, len 76 in, 60 out, tag_len 16, tag = dst + 60');
+    await aead('api-aead decrypt of 15 bytes (< tag) is EINVAL');
+  });
+  test(`${backend}: AEAD with tag_len 12 appends and checks a 12-byte tag; a wrong tag is EBADMSG with dst untouched`, async () => {
+    await aead('api-aead tag_len 12: 12-byte tag appended, len 72, tag_len stays 12');
+    await aead('api-aead tag_len 12 decrypt of 72 bytes gives 60');
+    await aead('api-aead wrong tag is EBADMSG, dst and the operation untouched');
+  });
+  test(`${backend}: AEAD AES-256-GCM 0 B .. 70000 B round trips against host OpenSSL, in place too`, async () => {
+    await aead('api-aead AES-256-GCM encrypt 0 B .. 70000 B equals host OpenSSL (ct || tag)');
+    await aead('api-aead AES-256-GCM decrypt of host OpenSSL\'s ct || tag gives the plaintext');
+    const out = await aead('api-aead AES-256-GCM in place round trip (src == dst)');
+    // The 100-byte case, recomputed on the host (node:crypto is the host's OpenSSL).
+    const key = Buffer.from(Array.from({ length: 32 }, (_, i) => (0x40 + 7 * i) & 0xff));
+    const iv = Buffer.from(Array.from({ length: 12 }, (_, i) => 4 * 16 + i));
+    const pt = plaintext(100, 1004n);
+    const c = crypto.createCipheriv('aes-256-gcm', key, iv).setAAD(Buffer.from('feedfacedeadbeeffeedfacedeadbeefabaddad2', 'hex').subarray(0, 13));
+    const want = Buffer.concat([c.update(pt), c.final(), c.getAuthTag()]).toString('hex');
+    assert.equal(/^api-aead-gcm256-100 ([0-9a-f]+)$/m.exec(out)?.[1], want);
+  });
+  test(`${backend}: TLS and SRTP modes: tag_len 0 means the HMAC's size and is written back`, async () => {
+    await aead('api-aead TLS tag_len 0 is the HMAC-SHA1 size (20), written back; len 37 + 20 + pad = 64');
+    await aead('api-aead SRTP tag_len 0 is the HMAC-SHA1 size (20), written back');
+  });
+
+  test(`${backend}: TLS-mode decrypt is no padding oracle: bad padding, padding that leaves less than the MAC, and a bad MAC all give EBADMSG`, async (t) => {
+    const r = await guest([GUEST_TOOL_PATH, 'api-tls-oracle', '200']);
+    const v = toolVerdict(r.stdout);
+    const m = /^tls-oracle a=(\d+) b=(\d+) c=(\d+)$/m.exec(r.stdout);
+    assert.ok(m, r.stdout + r.stderr);
+    assert.equal(m[1], m[2], `record (a) bad padding and record (b) padding eating the MAC give the same errno\n${r.stdout}`);
+    assert.deepEqual([m[1], m[2], m[3]], ['74', '74', '74'], 'EBADMSG for all three');
+    assert.deepEqual(v.notOk, [], r.stdout);
+    const times = [...r.stdout.matchAll(/^tls-oracle-time (\w) median_ns (\d+)$/gm)].map((x) => `${x[1]} ${x[2]} ns`);
+    t.diagnostic(`median decrypt time of 96-byte records: ${times.join(', ')} (a: bad padding, c: bad MAC)`);
+  });
+
+  test(`${backend}: CIOCCPHASH copies a multi-part hash state to another session (what OpenSSL's devcrypto engine needs for digests)`, async () => {
+    const r = await guest([GUEST_TOOL_PATH, 'api-cphash']);
+    const v = toolVerdict(r.stdout);
+    assert.deepEqual(v.notOk, [], r.stdout + r.stderr);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(v.ok.length, 8, r.stdout);
+  });
+
+  // ts only: each openssl run through the engine first opens and probes ~40 sessions (about 3 s per run under
+  // TCG), and QEMU's builtin backend serves ciphers only (the engine then offers no digests).
+  if (backend === 'ts') {
+    test(`${backend}: OpenSSL's devcrypto engine is a real client: it lists the device's algorithms; enc (AES-128/256-CBC, AES-128-CTR) and dgst (SHA-1, SHA-256) through it, 16 B .. 1 MiB, equal host OpenSSL; strace shows the CIOCCRYPTs`, { timeout: 600_000 }, async (t) => {
+      const engines = join(REPO, '.vlab-tools', 'devcrypto-engine');
+      assert.ok(existsSync(join(engines, 'devcrypto.so')), `${engines}/devcrypto.so is missing: run bash scripts/devcrypto-engine.sh (bash scripts/setup.sh --test does)`);
+      const sizes = [16, 1000, 65536, 1048576];
+      const ciphers = ['aes-128-cbc', 'aes-256-cbc', 'aes-128-ctr'];
+      const digests = ['sha1', 'sha256'];
+      const keys: Record<string, Buffer> = { 16: crypto.randomBytes(16), 32: crypto.randomBytes(32) };
+      const keyOf = (c: string): Buffer => keys[c.startsWith('aes-128') ? 16 : 32]!;
+      const iv = crypto.randomBytes(16);
+      const input = crypto.randomBytes(1048576);
+      const sha = (b: Buffer): string => crypto.createHash('sha256').update(b).digest('hex');
+      // CIOCCRYPT is _IOWR('c', 104, struct crypt_op): strace prints it as _IOC(..., 0x63, 0x68, 0x30).
+      const r = await session.run(
+        {
+          shell: [
+            `export OPENSSL_ENGINES='${engines}'`,
+            'd=$(mktemp -d) && cd $d || exit 1',
+            'cat > in.full',
+            'openssl engine -t -c devcrypto > list.txt 2>&1; echo "list-rc=$?"; sed "s/^/list: /" list.txt',
+            `for n in ${sizes.join(' ')}; do head -c $n in.full > in.$n; done`,
+            "cnt() { grep -c '0x63, 0x68, 0x30' \"$1\"; }",
+            'ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }',
+            'trc() { o=$1; shift; strace -f -qq -e trace=ioctl -o $o "$@"; }',
+            `for c in ${ciphers.join(' ')}; do`,
+            `  case $c in aes-128-*) k=${keys[16]!.toString('hex')} ;; *) k=${keys[32]!.toString('hex')} ;; esac`,
+            `  for n in ${sizes.join(' ')}; do`,
+            '    t0=$(date +%s%N)',
+            `    trc st.e openssl enc -engine devcrypto -$c -K $k -iv ${iv.toString('hex')} -in in.$n -out hw.$n 2> err.e; erc=$?`,
+            `    trc st.d openssl enc -d -engine devcrypto -$c -K $k -iv ${iv.toString('hex')} -in hw.$n -out dec.$n 2> err.d; drc=$?`,
+            '    cmp -s in.$n dec.$n; back=$?',
+            '    grep -q \'Engine "devcrypto" set\' err.e; eset=$?',
+            '    echo "enc $c $n rc=$erc/$drc back=$back set=$eset ioctls=$(cnt st.e)/$(cnt st.d) sha=$(sha256sum < hw.$n | cut -c1-64) ms=$(ms $t0)"',
+            '    [ $erc = 0 ] && [ $drc = 0 ] || sed "s/^/err: /" err.e err.d | head -5',
+            '  done',
+            'done',
+            `for g in ${digests.join(' ')}; do`,
+            `  for n in ${sizes.filter((n) => n !== 1000).join(' ')}; do`,
+            '    t0=$(date +%s%N)',
+            '    hw=$(trc st.g openssl dgst -engine devcrypto -$g -r in.$n 2> err.g | cut -d" " -f1)',
+            '    echo "dgst $g $n md=$hw ioctls=$(cnt st.g) ms=$(ms $t0)"',
+            '  done',
+            'done',
+            'cd / && rm -rf $d',
+          ].join('\n'),
+        },
+        { timeoutMs: 580_000, stdin: input },
+      );
+      const out = r.stdout;
+      assert.match(out, /^list-rc=0$/m, out + r.stderr);
+      const list = out.split('\n').filter((l) => l.startsWith('list: ')).join('\n');
+      assert.match(list, /\(devcrypto\)/, list);
+      assert.match(list, /\[ available \]/, list);
+      // Every algorithm the device serves (SIOP_FLAG_KERNEL_DRIVER_ONLY): AES-CBC/CTR/ECB and the ts backend's hashes.
+      for (const name of ['AES-128-CBC', 'AES-192-CBC', 'AES-256-CBC', 'AES-128-CTR', 'AES-256-CTR', 'AES-128-ECB', 'MD5', 'SHA1', 'SHA224', 'SHA256', 'SHA384', 'SHA512']) {
+        assert.match(list, new RegExp(`[[ ]${name}[,\\]]`), `${name} listed\n${list}`);
+      }
+      const rows = [...out.matchAll(/^enc (\S+) (\d+) rc=(\d+)\/(\d+) back=(\d) set=(\d) ioctls=(\d+)\/(\d+) sha=([0-9a-f]{64}) ms=(\d+)$/gm)];
+      assert.equal(rows.length, ciphers.length * sizes.length, out);
+      const perCall = 4096; // openssl enc hands EVP 4 KiB at a time (its cipher BIO): one CIOCCRYPT each
+      for (const [line, c, n, erc, drc, back, set, ie, id, hwSha] of rows) {
+        assert.deepEqual([erc, drc, back, set], ['0', '0', '0', '0'], line);
+        const len = Number(n);
+        const cipher = crypto.createCipheriv(c!, keyOf(c!), iv);
+        assert.equal(hwSha, sha(Buffer.concat([cipher.update(input.subarray(0, len)), cipher.final()])), `${line}: the engine's ciphertext is host OpenSSL's`);
+        const cbc = c!.endsWith('cbc');
+        // CBC pads (one more block, its own CIOCCRYPT at EVP_EncryptFinal); CTR's partial last block is one more.
+        const ctLen = cbc ? len + 16 - (len % 16) : len;
+        const wantEnc = cbc ? Math.ceil(len / perCall) + 1 : Math.ceil(len / perCall) + (len % 16 ? 1 : 0);
+        const wantDec = cbc ? Math.ceil(ctLen / perCall) : wantEnc;
+        assert.equal(Number(ie), wantEnc, `${line}: CIOCCRYPTs of the encrypt`);
+        assert.equal(Number(id), wantDec, `${line}: CIOCCRYPTs of the decrypt`);
+      }
+      const dg = [...out.matchAll(/^dgst (\S+) (\d+) md=([0-9a-f]*) ioctls=(\d+) ms=(\d+)$/gm)];
+      assert.equal(dg.length, digests.length * (sizes.length - 1), out);
+      for (const [line, g, n, md, io] of dg) {
+        assert.equal(md, crypto.createHash(g!).update(input.subarray(0, Number(n))).digest('hex'), line);
+        // One CIOCCRYPT (COP_FLAG_UPDATE) per 8 KiB the dgst BIO reads, plus the COP_FLAG_FINAL one.
+        assert.equal(Number(io), Math.ceil(Number(n) / 8192) + 1, line);
+      }
+      t.diagnostic(`engine list: ${list.replace(/\n/g, ' | ')}`);
+      t.diagnostic(`ms per case (enc+dec / dgst, strace on): ${[...rows.map((m) => `${m[1]} ${m[2]}: ${m[10]}`), ...dg.map((m) => `${m[1]} ${m[2]}: ${m[5]}`)].join(', ')}`);
+    });
+  }
+
+  test(`${backend}: the latency stats file is 0600: root reads it, an unprivileged user can neither read nor reset it`, async () => {
+    const file = await latencyFile(session);
+    const r = await session.run({
+      shell: [
+        `stat -c %a ${file}`,
+        `cat ${file} > /dev/null; echo "root-read=$?"`,
+        `setpriv --reuid=65534 --regid=65534 --clear-groups cat ${file}; echo "nobody-read=$?"`,
+        `setpriv --reuid=65534 --regid=65534 --clear-groups sh -c 'echo 0 > ${file}'; echo "nobody-write=$?"`,
+      ].join('\n'),
+    });
+    const lines = r.stdout.trim().split('\n');
+    assert.equal(lines[0], '600', r.stdout + r.stderr);
+    assert.match(r.stdout, /^root-read=0$/m);
+    assert.match(r.stdout, /^nobody-read=1$/m, r.stdout + r.stderr);
+    assert.match(r.stderr, /cat: .*latency: Permission denied/, r.stderr);
+    assert.match(r.stdout, /^nobody-write=[1-9]/m, r.stdout + r.stderr);
+    assert.doesNotMatch(r.stdout, /^requests \d+$/m, 'nobody saw no counters');
   });
 
   test(`${backend}: zero-copy: unaligned and page-crossing buffers, src == dst, CTR tails, IV from pinned pages, a buffer unmapped mid-request`, { timeout: 180_000 }, async () => {

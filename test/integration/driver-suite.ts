@@ -575,7 +575,10 @@ export function driverSuite(backend: BackendKind): void {
     assert.match(reload.out, new RegExp(`${MODULE_NAME} reloaded in [\\d.]+ s`));
     assert.equal(await isDriverLoaded(session), true);
     // Busy: a guest process holds /dev/crypto open while we ask for unload.
-    const holder = session.run({ shell: 'exec 3<>/dev/crypto; sleep 8' }, { timeoutMs: 60_000 });
+    // It holds the file until told to let go (a fixed sleep ran out before the busy check on a loaded host).
+    const release = '/tmp/vlab-holder-release';
+    await session.run({ shell: `rm -f ${release}` });
+    const holder = session.run({ shell: `exec 3<>/dev/crypto; while [ ! -e ${release} ]; do sleep 0.1; done` }, { timeoutMs: 120_000 });
     // Wait until the holder really has the file open (a loaded host can take seconds to start it).
     const end = Date.now() + 30_000;
     while ((await session.run({ shell: `cat /sys/module/${MODULE_NAME}/refcnt` })).stdout.trim() === '0') {
@@ -585,6 +588,7 @@ export function driverSuite(backend: BackendKind): void {
     const busy = await cli(['driver', 'unload']);
     assert.equal(busy.code, 1);
     assert.match(busy.err, /is in use \(1 open \/dev\/crypto file\(s\)\)/);
+    await session.run({ shell: `touch ${release}` });
     await holder;
     const unload = await cli(['driver', 'unload']);
     assert.equal(unload.code, 0, unload.err);

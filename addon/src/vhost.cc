@@ -153,6 +153,18 @@ Napi::Value Accept(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, conn);
 }
 
+// Zeroes a byte vector when the scope ends (explicit_bzero: not optimised away).
+class WipeOnExit {
+ public:
+  explicit WipeOnExit(std::vector<uint8_t>& v) : v_(v) {}
+  ~WipeOnExit() { explicit_bzero(v_.data(), v_.size()); }
+  WipeOnExit(const WipeOnExit&) = delete;
+  WipeOnExit& operator=(const WipeOnExit&) = delete;
+
+ private:
+  std::vector<uint8_t>& v_;
+};
+
 // recvMsg(fd, maxBytes, maxFds) -> { bytes: Buffer, fds: number[], truncatedFds: boolean } or null
 // on EAGAIN. bytes.length === 0 means the peer closed. Received fds are O_CLOEXEC; if the kernel
 // truncated the control data the fds that did arrive are still returned so the caller closes them.
@@ -165,6 +177,9 @@ Napi::Value RecvMsg(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   std::vector<uint8_t> data(static_cast<size_t>(maxBytes));
+  // The staging copy may hold session keys (CREATE_CRYPTO_SESSION): wiped on every return path
+  // before the vector frees it. The Buffer handed to JavaScript is the caller's to wipe.
+  WipeOnExit wipe(data);
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage)];
   iovec iov{data.data(), data.size()};
   msghdr msg{};

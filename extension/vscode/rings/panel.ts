@@ -10,7 +10,8 @@
 import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import { telemetryRequest } from '../../../backend/telemetry-client';
-import { TraceRecorder, parseTrace } from '../../../backend/trace';
+import { TraceRecorder } from '../../../backend/trace';
+import { readTraceFile } from '../../../backend/trace-file';
 import type { VirtioDeviceQueues, VirtioDeviceStatus, VirtioQueueStatus } from '../../core/qmp-virtio';
 import { renderWebview, webviewOptions } from '../webview-html';
 import { chainFromReply, frameFromSnapshot, sameMotion, withAvailRing } from './frames';
@@ -327,7 +328,7 @@ export class RingsPanel implements vscode.Disposable {
 
   /** Replays a trace offline: the live feed stops, the history is the trace's frames. */
   openTrace(file: string): number {
-    const parsed = parseTrace(fs.readFileSync(file, 'utf8'));
+    const parsed = readTraceFile(file);
     this.stopRecording();
     this.feed.stop();
     this.stopPlay();
@@ -340,7 +341,7 @@ export class RingsPanel implements vscode.Disposable {
     });
     this.pos = 0;
     this.statsData.feedState = 'replay';
-    this.post({ type: 'feed', state: 'replay', message: `replaying ${file.split('/').pop() ?? file}: ${this.history.length} frames${parsed.skipped ? `, ${parsed.skipped} lines skipped` : ''}` });
+    this.post({ type: 'feed', state: 'replay', message: `replaying ${file.split('/').pop() ?? file}: ${this.history.length} frames${parsed.skipped ? `, ${parsed.skipped} lines skipped` : ''}${parsed.truncated ? `, only the first ${(parsed.bytesRead / 2 ** 20).toFixed(0)} MiB / ${parsed.entries.length} frames read (replay caps)` : ''}` });
     this.post({ type: 'state', trace: file });
     this.show();
     return this.history.length;

@@ -219,7 +219,7 @@ export class RingsPanel implements vscode.Disposable {
     if (q.availIdx === null && q.availAddr > 0 && socket && !this.controlAsking && Date.now() - this.controlAskedAt >= CONTROL_AVAIL_MS) {
       this.controlAsking = true;
       this.controlAskedAt = Date.now();
-      telemetryRequest(socket, { type: 'avail', addr: q.availAddr })
+      telemetryRequest(socket, { type: 'avail-allow', addr: q.availAddr })
         .then((reply) => { this.controlAvail = reply; }, () => undefined)
         .finally(() => { this.controlAsking = false; });
     }
@@ -405,7 +405,7 @@ export class RingsPanel implements vscode.Disposable {
         // The crypto device's control queue: QEMU 7.2 leaves its avail idx out; the backend reads it.
         const q = d.queues.at(-1);
         if (d.name !== 'virtio-crypto' || q?.owner !== 'qemu' || q.availIdx !== null || q.availAddr <= 0 || !socket) return d;
-        const reply = await telemetryRequest(socket, { type: 'avail', addr: q.availAddr }).catch(() => undefined);
+        const reply = await telemetryRequest(socket, { type: 'avail-allow', addr: q.availAddr }).catch(() => undefined);
         return { ...d, queues: [...d.queues.slice(0, -1), withAvailRing(q, reply)] };
       }));
       const devices = deviceFrames(list);

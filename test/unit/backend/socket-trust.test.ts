@@ -12,6 +12,9 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { telemetryRequest } from '../../../backend/telemetry-client';
+import { sendFaultRequest } from '../../../backend/fault-control';
+import { acquireLock } from '../../../extension/core/state';
+import { labPaths } from '../../../extension/core/paths';
 import { TelemetryServer } from '../../../backend/telemetry';
 import { VhostUserBackend } from '../../../backend/vhost-user-backend';
 import { createEngine } from '../../../backend/crypto/engines';
@@ -132,5 +135,33 @@ describe('the back-end sockets serve only their own uid', { skip: !isRoot && 'ne
     const gone = fx.nextDisconnect();
     fe.close();
     await gone;
+  });
+
+  // The workspace is writable by the guest (9p): a symlink or a socket the guest made in the state
+  // dir must not be connected to by the host's clients (review F6, small note).
+  it('host clients refuse a telemetry path that is a symlink or a socket of another uid', async () => {
+    const link = path.join(fx.dir, 'link.sock');
+    fs.symlinkSync(socket, link);
+    await assert.rejects(telemetryRequest(link, { type: 'snapshot' }), /is a symlink; not connecting/);
+    await assert.rejects(sendFaultRequest(link, { type: 'fault-list' }), /is a symlink; not connecting/);
+    const foreign = path.join(fx.dir, 'foreign.sock');
+    const other = net.createServer((c) => c.end('{"type":"snapshot"}\n'));
+    await new Promise<void>((r) => other.listen(foreign, () => r()));
+    try {
+      fs.chownSync(foreign, NOBODY, NOBODY);
+      await assert.rejects(telemetryRequest(foreign, { type: 'snapshot' }), /is owned by uid 65534, not 0; not connecting/);
+    } finally {
+      await new Promise((r) => other.close(r));
+    }
+    assert.equal((await telemetryRequest(socket, { type: 'snapshot' })).type, 'snapshot', 'our own socket is still used');
+  });
+
+  it('the lab state dir is created 0700 (under umask 0)', async () => {
+    const ws = path.join(fx.dir, 'ws');
+    fs.mkdirSync(ws);
+    const paths = labPaths(ws);
+    const release = await underUmask0(() => acquireLock(paths, 'test'));
+    release();
+    assert.equal((fs.statSync(paths.stateDir).mode & 0o777).toString(8), '700');
   });
 });

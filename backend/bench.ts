@@ -20,7 +20,16 @@ export const BENCH_DEPTHS = [1, 64] as const;
 export interface BenchRow {
   size: number;
   depth: number;
+  /** Completions in the measured windows (each slice's, after its first batch). */
   ops: number;
+  /** Every completion in the measured slices, first batches included. */
+  completions: number;
+  /** The measured windows' total (the time `ops` took), in seconds. */
+  measuredSeconds: number;
+  /** Slices that ran past their share of --seconds because a request outlasted the slice. */
+  extendedSlices: number;
+  /** Says so when slices were extended; null otherwise. */
+  note: string | null;
   /** All requests ÷ all back-end slice time. */
   opsPerSec: number;
   /** The median of the back-end slices' own rates: robust to bursts of load from other processes. */
@@ -302,13 +311,35 @@ function rawSliceRunner(loop: (k: number, iterations: number) => number, depth: 
   };
 }
 
+/** A slice's measured window holds at least this many completions (and at least `depth`)… */
+export const MIN_SLICE_COMPLETIONS = 4;
+/** …and spans at least this many mean request latencies, whichever is longer, on top of the slice time. */
+export const MIN_SLICE_LATENCIES = 3;
+
+export interface SliceResult {
+  /** Completions in the measured window (after the first batch). */
+  ops: number;
+  /** The measured window: first to last completion. */
+  sec: number;
+  /** Every completion the slice saw, the first batch included. */
+  completions: number;
+  /** Wall time of the slice from its first post (ms). */
+  wallMs: number;
+  /** The slice ran past its `ms` because a request outlasted it (too few completions or too few latencies). */
+  extended: boolean;
+}
+
 /**
  * Drives `depth` chains already laid out at ids 0..depth-1. Depth N means N requests always outstanding:
  * every completion is re-offered at once (kicks suppressed through avail_event as Linux does), so the
  * back-end never waits for a batch. Latencies (µs) are recorded when `record` is set.
+ * A slice lasts `ms` and then as long as it takes for its measured window to hold
+ * max(MIN_SLICE_COMPLETIONS, depth) completions and MIN_SLICE_LATENCIES mean latencies: a request
+ * slower than the slice (a loaded TCG guest's /dev/crypto) still gives a rate, never 0.
  */
-function sliceRunner(frontend: TestFrontend, depth: number, latencies: number[]): (ms: number, record: boolean) => Promise<{ ops: number; sec: number }> {
+function sliceRunner(frontend: TestFrontend, depth: number, latencies: number[]): (ms: number, record: boolean) => Promise<SliceResult> {
   const postedAt = new Float64Array(depth);
+  const minOps = Math.max(MIN_SLICE_COMPLETIONS, depth);
   return async (ms, record) => {
     const s0 = performance.now();
     for (let k = 0; k < depth; k++) {
@@ -319,27 +350,39 @@ function sliceRunner(frontend: TestFrontend, depth: number, latencies: number[])
     frontend.kick();
     // The window opens at the first completions (the pipeline is then running; the back-end's
     // wake-up from idle is not what is measured) and closes at the last completions received before
-    // `ms` is up: completions counted are those after the first batch, so both ends are completion
-    // events and the rate is the steady state's.
+    // the slice is up: completions counted are those after the first batch, so both ends are
+    // completion events and the rate is the steady state's.
     let first = -1;
     let last = s0;
     let n = 0;
-    while (performance.now() - s0 < ms) {
+    let seen = 0;
+    let latencySum = 0;
+    let extended = false;
+    const enough = (): boolean => n >= minOps && last - first >= MIN_SLICE_LATENCIES * (latencySum / Math.max(1, seen));
+    for (;;) {
+      if (performance.now() - s0 >= ms) {
+        if (first >= 0 && enough()) break;
+        extended = true;
+      }
       const used = await frontend.waitUsed(1, 10_000);
       const t = performance.now();
       for (const u of used) {
-        if (record) latencies.push((t - postedAt[u.id]) * 1000);
+        const lat = t - postedAt[u.id];
+        latencySum += lat;
+        if (record) latencies.push(lat * 1000);
         frontend.pushAvail(u.id);
         postedAt[u.id] = t;
       }
+      seen += used.length;
       if (first < 0) first = t;
       else n += used.length;
       last = t;
       frontend.publishAndKickIfNeeded();
     }
+    const wallMs = performance.now() - s0;
     // Let the outstanding requests finish outside the measured time.
     await frontend.waitUsed(depth, 10_000);
-    return { ops: n, sec: Math.max(1e-9, (last - first) / 1000) };
+    return { ops: n, sec: Math.max(1e-9, (last - first) / 1000), completions: seen, wallMs, extended };
   };
 }
 
@@ -369,6 +412,9 @@ async function measureCase(fe: TestFrontend, backendPid: number | undefined, req
   let kicks = 0;
   let rawOps = 0;
   let rawElapsed = 0;
+  let completions = 0;
+  let extendedSlices = 0;
+  let lastBackendMs = sliceMs;
   const pairRatios: number[] = [];
   const sliceRates: number[] = [];
   const cpu = { backendRun: 0, backendWait: 0, backendSlices: 0, harnessRun: 0, rawRun: 0, backendOps: 0, wallMs: 0 };
@@ -380,7 +426,9 @@ async function measureCase(fe: TestFrontend, backendPid: number | undefined, req
     return r;
   };
   for (let i = 0; i < slices; i++) {
-    const r0 = i % 2 === 1 ? timedRaw(sliceMs / 2) : undefined;
+    // The raw half of a pair lasts half the back-end slice (the last one's, if it was extended).
+    const rawMs = Math.max(sliceMs, lastBackendMs) / 2;
+    const r0 = i % 2 === 1 ? timedRaw(rawMs) : undefined;
     const irq0 = fe.interrupts;
     const kick0 = fe.kicks;
     const b0 = backendPid ? schedstat(backendPid) : undefined;
@@ -403,7 +451,10 @@ async function measureCase(fe: TestFrontend, backendPid: number | undefined, req
     kicks += fe.kicks - kick0;
     ops += b.ops;
     elapsed += b.sec;
-    const r = r0 ?? timedRaw(sliceMs / 2);
+    completions += b.completions;
+    if (b.extended) extendedSlices++;
+    lastBackendMs = b.wallMs;
+    const r = r0 ?? timedRaw(Math.max(sliceMs, lastBackendMs) / 2);
     rawOps += r.ops;
     rawElapsed += r.sec;
     sliceRates.push(b.ops / b.sec);
@@ -415,14 +466,18 @@ async function measureCase(fe: TestFrontend, backendPid: number | undefined, req
   const mbPerSec = (ops * size) / elapsed / 1e6;
   const rawMb = (rawOps * size) / rawElapsed / 1e6;
   return {
-    ops, opsPerSec: Math.round(ops / elapsed), medianSliceOpsPerSec: Math.round(percentile(sliceRates, 50)), mbPerSec: round2(mbPerSec),
+    ops, completions, measuredSeconds: round3(elapsed), extendedSlices,
+    note: extendedSlices > 0
+      ? `${extendedSlices} of ${slices} slices extended past ${round2(sliceMs)} ms (a request outlasted the slice): each measured ≥ ${Math.max(MIN_SLICE_COMPLETIONS, depth)} completions and ≥ ${MIN_SLICE_LATENCIES} mean latencies`
+      : null,
+    opsPerSec: roundNonZero(ops / elapsed, 0), medianSliceOpsPerSec: roundNonZero(percentile(sliceRates, 50), 0), mbPerSec: roundNonZero(mbPerSec, 2),
     meanLatencyUs: round2(latencies.reduce((a, b) => a + b, 0) / Math.max(1, latencies.length)), p99LatencyUs: round2(percentile(latencies, 99)),
-    rawEngineMbPerSec: round2(rawMb), ratio: round3(percentile(pairRatios, 50)),
-    ratioQuartiles: [round3(percentile(pairRatios, 25)), round3(percentile(pairRatios, 75))], pairs: pairRatios.length,
+    rawEngineMbPerSec: round2(rawMb), ratio: roundNonZero(percentile(pairRatios, 50), 3),
+    ratioQuartiles: [roundNonZero(percentile(pairRatios, 25), 3), roundNonZero(percentile(pairRatios, 75), 3)], pairs: pairRatios.length,
     loadAverage: round2(os.loadavg()[0]),
     cpu: cpu.backendRun > 0 && cpu.rawRun > 0 ? {
       backendUsPerOp: round3(cpu.backendRun / 1000 / cpu.backendOps), harnessUsPerOp: round3(cpu.harnessRun / 1000 / cpu.backendOps), rawUsPerOp: round3(cpu.rawRun / 1000 / rawOps),
-      ratio: round3(cpu.rawRun / rawOps / (cpu.backendRun / cpu.backendOps)),
+      ratio: roundNonZero(cpu.rawRun / rawOps / (cpu.backendRun / cpu.backendOps), 3),
       opsPerCpuSecond: Math.round(cpu.backendOps / (cpu.backendRun / 1e9)),
       switchesPerKOps: round2((1000 * cpu.backendSlices) / cpu.backendOps),
       backendRunning: round3(cpu.backendRun / 1e6 / cpu.wallMs), backendWaitingForCpu: round3(cpu.backendWait / 1e6 / cpu.wallMs),
@@ -439,8 +494,8 @@ export interface BenchCaseFilter {
 }
 
 /** Only the given AES-256-CBC cases, in one back-end process (profiling, quick checks). */
-export async function runBenchCases(engineName: EngineName, seconds: number, only: BenchCaseFilter, onRow?: (row: BenchRow) => void): Promise<BenchRow[]> {
-  return (await benchRun(engineName, seconds, onRow, only)).rows;
+export async function runBenchCases(engineName: EngineName, seconds: number, only: BenchCaseFilter, onRow?: (row: BenchRow) => void, backendArgs: readonly string[] = []): Promise<BenchRow[]> {
+  return (await benchRun(engineName, seconds, onRow, only, backendArgs)).rows;
 }
 
 export async function runBench(engineName: EngineName, seconds: number, onRow?: (row: BenchRow | DigestBenchRow) => void): Promise<BenchReport> {
@@ -456,9 +511,9 @@ export async function runBench(engineName: EngineName, seconds: number, onRow?: 
   return { engine: engineName, cipher: 'AES-256-CBC', reference: 'raw OpenSSL EVP, one context reused, in place', secondsPerCase: seconds, node: process.version, rows, digestRows, digestSkipped, targets, telemetryCost };
 }
 
-async function benchRun(engineName: EngineName, seconds: number, onRow?: (row: BenchRow | DigestBenchRow) => void, only?: BenchCaseFilter): Promise<{ rows: BenchRow[]; digestRows: DigestBenchRow[]; digestSkipped: string[]; telemetryCost?: TelemetryCost }> {
+async function benchRun(engineName: EngineName, seconds: number, onRow?: (row: BenchRow | DigestBenchRow) => void, only?: BenchCaseFilter, backendArgs: readonly string[] = []): Promise<{ rows: BenchRow[]; digestRows: DigestBenchRow[]; digestSkipped: string[]; telemetryCost?: TelemetryCost }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vlab-bench-'));
-  const be = await spawnBackend(engineName, dir);
+  const be = await spawnBackend(engineName, dir, backendArgs);
   const native = evp();
   let fe: TestFrontend | undefined;
   const rows: BenchRow[] = [];
@@ -525,8 +580,11 @@ function round2(v: number): number {
   return Math.round(v * 100) / 100;
 }
 
+/** Two decimals; a ratio below 0.01 (a very slow engine) with 2 significant digits instead of 0.00. */
+const fmtRatio = (v: number): string => (v !== 0 && Math.abs(v) < 0.01 ? v.toPrecision(2) : v.toFixed(2));
+
 export function formatRow(r: BenchRow | DigestBenchRow): string {
-  return `${('algorithm' in r ? r.algorithm : 'AES-256-CBC').padEnd(12)} ${String(r.size).padStart(6)} B  depth ${String(r.depth).padStart(2)}  ${String(r.opsPerSec).padStart(8)} ops/s  ${r.mbPerSec.toFixed(1).padStart(8)} MB/s  mean ${r.meanLatencyUs.toFixed(1).padStart(8)} µs  p99 ${r.p99LatencyUs.toFixed(1).padStart(8)} µs  raw EVP ${r.rawEngineMbPerSec.toFixed(1).padStart(8)} MB/s  ratio ${r.ratio.toFixed(2)} [${r.ratioQuartiles.map((q) => q.toFixed(2)).join('–')}]  median slice ${r.medianSliceOpsPerSec} ops/s${r.cpu ? `  cpu µs/op back-end ${r.cpu.backendUsPerOp.toFixed(2)} harness ${r.cpu.harnessUsPerOp.toFixed(2)} raw ${r.cpu.rawUsPerOp.toFixed(2)} (ratio ${r.cpu.ratio.toFixed(2)}; back-end ran ${(100 * r.cpu.backendRunning).toFixed(0)} %, waited for a CPU ${(100 * r.cpu.backendWaitingForCpu).toFixed(0)} %, ${r.cpu.switchesPerKOps.toFixed(1)} switches/kop)` : ''}  load ${r.loadAverage.toFixed(1)}  irq/kop ${r.interruptsPerKOps.toFixed(1)} kick/kop ${r.kicksPerKOps.toFixed(1)}`;
+  return `${('algorithm' in r ? r.algorithm : 'AES-256-CBC').padEnd(12)} ${String(r.size).padStart(6)} B  depth ${String(r.depth).padStart(2)}  ${String(r.opsPerSec).padStart(8)} ops/s  ${r.mbPerSec.toFixed(1).padStart(8)} MB/s  mean ${r.meanLatencyUs.toFixed(1).padStart(8)} µs  p99 ${r.p99LatencyUs.toFixed(1).padStart(8)} µs  raw EVP ${r.rawEngineMbPerSec.toFixed(1).padStart(8)} MB/s  ratio ${fmtRatio(r.ratio)} [${r.ratioQuartiles.map(fmtRatio).join('–')}]  median slice ${r.medianSliceOpsPerSec} ops/s${r.cpu ? `  cpu µs/op back-end ${r.cpu.backendUsPerOp.toFixed(2)} harness ${r.cpu.harnessUsPerOp.toFixed(2)} raw ${r.cpu.rawUsPerOp.toFixed(2)} (ratio ${r.cpu.ratio.toFixed(2)}; back-end ran ${(100 * r.cpu.backendRunning).toFixed(0)} %, waited for a CPU ${(100 * r.cpu.backendWaitingForCpu).toFixed(0)} %, ${r.cpu.switchesPerKOps.toFixed(1)} switches/kop)` : ''}  load ${r.loadAverage.toFixed(1)}  irq/kop ${r.interruptsPerKOps.toFixed(1)} kick/kop ${r.kicksPerKOps.toFixed(1)}  measured ${r.measuredSeconds.toFixed(3)} s, ${r.completions} completions${r.note ? `  (${r.note})` : ''}`;
 }
 
 /** What `vlab bench backend` needs from its caller: somewhere to print. */
@@ -558,4 +616,10 @@ export async function runBenchCommand(opts: { engine: EngineName; seconds: numbe
 
 function round3(v: number): number {
   return Math.round(v * 1000) / 1000;
+}
+
+/** Rounded to `decimals`, except a small non-zero value keeps 3 significant digits (completed work never shows as 0). */
+function roundNonZero(v: number, decimals: number): number {
+  const r = Math.round(v * 10 ** decimals) / 10 ** decimals;
+  return r === 0 && v !== 0 && Number.isFinite(v) ? Number(v.toPrecision(3)) : r;
 }

@@ -3,6 +3,7 @@
  * types, the server-side handler that validates a request and applies it, and a Node client.
  */
 import * as net from 'node:net';
+import { ownSocketProblem } from './telemetry-client';
 import { FaultRuleError, MAX_RULES, type FaultRuleView } from './faults';
 import type { FaultsSnapshot } from './vhost-user-backend';
 
@@ -55,6 +56,11 @@ export function handleFaultRequest(target: FaultTarget, req: Readonly<Record<str
 /** Sends one control request and resolves with its reply line (rejects on no socket or timeout). */
 export function sendFaultRequest(socketPath: string, request: FaultRequest, timeoutMs = 3000): Promise<FaultReply> {
   return new Promise((resolve, reject) => {
+    const problem = ownSocketProblem(socketPath);
+    if (problem) {
+      reject(new Error(`control socket ${socketPath} ${problem}; not connecting`));
+      return;
+    }
     const socket = net.createConnection(socketPath);
     let buffered = '';
     const timer = setTimeout(() => {

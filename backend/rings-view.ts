@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { formatFaults } from './fault-control';
+import { ownSocketProblem } from './telemetry-client';
 import { LineReader, MAX_REPLY_LINE, SLOT_CHAR, encodeRequest, parseReply, type BackendSnapshot, type QueueSnapshot } from './telemetry-schema';
 import { TraceRecorder } from './trace';
 
@@ -67,6 +68,12 @@ export async function runRings(opts: RingsOptions): Promise<number> {
     fd = fs.openSync(opts.record, 'w', 0o600);
     const out = fd;
     recorder = new TraceRecorder((text) => fs.writeSync(out, text), 'vlab rings --record');
+  }
+  const problem = ownSocketProblem(opts.telemetryPath);
+  if (problem) {
+    io.stderr.write(`vlab rings: ${opts.telemetryPath} ${problem}; not connecting\n`);
+    if (fd !== undefined) fs.closeSync(fd);
+    return 1;
   }
   const code = await new Promise<number>((resolve) => {
     const socket = net.createConnection(opts.telemetryPath);

@@ -3,12 +3,37 @@
  * request, one reply line, read through the schema's capped line reader. Used by `vlab rings
  * --once`, `vlab status`, the extension's lab status and tests.
  */
+import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { LineReader, MAX_REPLY_LINE, encodeRequest, parseReply, type TelemetryRequest } from './telemetry-schema';
+
+/**
+ * Why a client must not connect to the socket at `socketPath`, or undefined. The workspace (and the
+ * lab's state dir in it) is writable by the guest over 9p: a guest could put a symlink to another
+ * socket there, or a socket of its own making. A missing path is left to connect()'s ENOENT.
+ */
+export function ownSocketProblem(socketPath: string): string | undefined {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(socketPath);
+  } catch {
+    return undefined;
+  }
+  if (st.isSymbolicLink()) return 'is a symlink';
+  if (!st.isSocket()) return 'is not a socket';
+  const own = process.geteuid?.();
+  if (own !== undefined && st.uid !== own) return `is owned by uid ${st.uid}, not ${own}`;
+  return undefined;
+}
 
 /** Sends `req` and resolves with the first reply object; rejects on timeout, socket error or an oversized line. */
 export function telemetryRequest(socketPath: string, req: TelemetryRequest, timeoutMs = 2000): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
+    const problem = ownSocketProblem(socketPath);
+    if (problem) {
+      reject(new Error(`telemetry ${socketPath} ${problem}; not connecting`));
+      return;
+    }
     const socket = net.createConnection(socketPath);
     let settled = false;
     const finish = (err: Error | undefined, value?: Record<string, unknown>): void => {

@@ -99,6 +99,8 @@ export interface Counters {
   sessionCreateFailures: number;
   /** CREATE_CRYPTO_SESSION refused because MAX_SESSIONS sessions were open (also in sessionCreateFailures). */
   sessionsRefusedAtLimit: number;
+  /** vhost-user connections closed at accept because the peer's uid (SO_PEERCRED) is not ours. */
+  peersRefused: number;
   /** Log lines not written by the per-reason rate limit (each reason's summary line says how many). */
   logLinesSuppressed: number;
 }
@@ -249,8 +251,13 @@ export type TelemetryRequest =
   | { type: 'subscribe'; intervalMs: number }
   /** the descriptor chain at one head slot, decoded (built only when asked) */
   | { type: 'chain'; queue: number; head: number }
-  /** the avail ring header at guest-physical `addr` (2-byte aligned; the backend checks it is mapped) */
-  | { type: 'avail'; addr: number };
+  /**
+   * the avail ring header at guest-physical `addr`: only at a ring address the backend serves or one
+   * the lab registered with avail-allow (2-byte aligned; the backend checks it is mapped)
+   */
+  | { type: 'avail'; addr: number }
+  /** registers `addr` as a ring the lab resolved (the control queue's vring-avail from QMP), then reads it like avail */
+  | { type: 'avail-allow'; addr: number };
 
 /** Fault-injection control requests share the socket; backend/fault-control.ts validates their body. */
 export const FAULT_REQUEST_TYPES = ['fault-set', 'fault-list', 'fault-clear'] as const;
@@ -295,9 +302,14 @@ export function parseRequest(line: string): TelemetryRequest | FaultControlReque
         return { type: 'error', message: 'avail needs an even integer guest-physical "addr"' };
       }
       return { type: 'avail', addr: raw.addr };
+    case 'avail-allow':
+      if (typeof raw.addr !== 'number' || !Number.isSafeInteger(raw.addr) || raw.addr < 0 || raw.addr % 2 !== 0) {
+        return { type: 'error', message: 'avail-allow needs an even integer guest-physical "addr"' };
+      }
+      return { type: 'avail-allow', addr: raw.addr };
     default:
       if ((FAULT_REQUEST_TYPES as readonly unknown[]).includes(raw.type)) return { type: 'fault', body: raw };
-      return { type: 'error', message: 'unknown request type (expected "snapshot", "subscribe", "chain", "avail", "fault-set", "fault-list" or "fault-clear")' };
+      return { type: 'error', message: 'unknown request type (expected "snapshot", "subscribe", "chain", "avail", "avail-allow", "fault-set", "fault-list" or "fault-clear")' };
   }
 }
 

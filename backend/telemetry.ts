@@ -7,7 +7,9 @@
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as vhost from '../addon/lib/vhost';
 import { type FaultTarget, handleFaultRequest } from './fault-control';
+import { peerUidProblem } from './peer';
 import { LineReader, MAX_REQUEST_LINE, parseRequest, type AvailRingHeader, type BackendSnapshot, type ChainDetail, type TelemetryError } from './telemetry-schema';
 
 export { MAX_INTERVAL_MS, MIN_INTERVAL_MS } from './telemetry-schema';
@@ -18,11 +20,14 @@ export interface SnapshotSource {
   chain(queue: number, head: number): ChainDetail | TelemetryError;
   /** the avail ring header at a guest-physical address (a queue QEMU services: the control queue) */
   availRing(addr: number): AvailRingHeader | TelemetryError;
+  /** registers `addr` as a ring address the lab resolved (QMP's control-queue vring-avail), then reads it */
+  allowAvailRing(addr: number): AvailRingHeader | TelemetryError;
 }
 
 export class TelemetryServer {
   private server: net.Server | undefined;
   private readonly clients = new Set<net.Socket>();
+  private refused = 0;
 
   constructor(
     private readonly socketPath: string,
@@ -52,17 +57,40 @@ export class TelemetryServer {
       if (live) throw new Error(`another back-end serves telemetry on ${this.socketPath}`);
       fs.unlinkSync(this.socketPath);
     }
-    const server = net.createServer((socket) => this.serve(socket));
+    const server = net.createServer((socket) => this.accept(socket));
     this.server = server;
+    // Only the owner may read ring contents and session summaries: the addon binds the socket with
+    // mode 0600 from its creation (no window before a chmod, whatever the umask); Node listens on it.
+    const fd = vhost.listenUnix(this.socketPath, 16);
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.socketPath, () => {
-        server.off('error', reject);
+      const failed = (err: Error): void => {
+        vhost.closeFd(fd);
+        reject(err);
+      };
+      server.once('error', failed);
+      server.listen({ fd }, () => {
+        server.off('error', failed);
         resolve();
       });
     });
-    // Only the owner may read ring contents and session summaries.
-    fs.chmodSync(this.socketPath, 0o600);
+  }
+
+  /** Connections closed at accept because the peer runs as another uid (SO_PEERCRED). */
+  get peersRefused(): number {
+    return this.refused;
+  }
+
+  private accept(socket: net.Socket): void {
+    // net.Socket exposes no peer credentials; its libuv handle's fd is the accepted socket.
+    const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+    const problem = typeof fd === 'number' && fd >= 0 ? peerUidProblem(fd) : 'no fd for the accepted connection';
+    if (problem) {
+      this.refused++;
+      this.log(`telemetry: refusing a client: ${problem}`);
+      socket.destroy();
+      return;
+    }
+    this.serve(socket);
   }
 
   private serve(socket: net.Socket): void {
@@ -96,6 +124,9 @@ export class TelemetryServer {
           break;
         case 'avail':
           send(this.source.availRing(req.addr));
+          break;
+        case 'avail-allow':
+          send(this.source.allowAvailRing(req.addr));
           break;
         case 'subscribe':
           this.log(`telemetry subscriber every ${req.intervalMs} ms`);

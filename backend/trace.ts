@@ -219,36 +219,58 @@ export interface ParsedTrace {
   skipped: number;
 }
 
-/** Parses a trace file's text (untrusted: a file from a bug report). Throws when it is not a trace. */
-export function parseTrace(text: string): ParsedTrace {
-  const lines = text.split('\n');
-  let header: TraceHeader | undefined;
-  const entries: TraceEntry[] = [];
-  let skipped = 0;
-  const decoder = new DeltaDecoder();
-  for (const line of lines) {
-    if (!line.trim()) continue;
+/**
+ * Parses a trace line by line (untrusted: a file from a bug report): push() each line (without its
+ * newline), then finish(). Throws when it is not a trace. `full` turns true at MAX_TRACE_FRAMES.
+ */
+export class TraceParser {
+  private header: TraceHeader | undefined;
+  private readonly entries: TraceEntry[] = [];
+  private skipped = 0;
+  private readonly decoder = new DeltaDecoder();
+
+  get full(): boolean {
+    return this.entries.length >= MAX_TRACE_FRAMES;
+  }
+
+  /** A line longer than MAX_TRACE_LINE (the caller need not keep it to count it). */
+  skipLine(): void {
+    this.skipped++;
+  }
+
+  push(line: string): void {
+    if (!line.trim()) return;
     if (line.length > MAX_TRACE_LINE) {
-      skipped++;
-      continue;
+      this.skipped++;
+      return;
     }
     let v: unknown;
     try {
       v = JSON.parse(line);
     } catch {
-      skipped++;
-      continue;
+      this.skipped++;
+      return;
     }
-    if (!header) {
+    if (!this.header) {
       if (!isRecord(v) || v.type !== TRACE_TYPE) throw new Error('not a vlab rings trace (the first line is not a trace header)');
       if (v.version !== TRACE_VERSION) throw new Error(`trace version ${String(v.version)} is not supported (this build reads version ${TRACE_VERSION})`);
-      header = { type: TRACE_TYPE, version: TRACE_VERSION, telemetrySchema: typeof v.telemetrySchema === 'number' ? v.telemetrySchema : 0, startedAt: String(v.startedAt ?? ''), source: String(v.source ?? '') };
-      continue;
+      this.header = { type: TRACE_TYPE, version: TRACE_VERSION, telemetrySchema: typeof v.telemetrySchema === 'number' ? v.telemetrySchema : 0, startedAt: String(v.startedAt ?? ''), source: String(v.source ?? '') };
+      return;
     }
-    if (isRecord(v) && typeof v.t === 'number' && Number.isFinite(v.t) && isRecord(v.snapshot) && v.snapshot.type === 'snapshot' && entries.length < MAX_TRACE_FRAMES) {
-      entries.push({ t: v.t, snapshot: decoder.decode(v.snapshot, v.delta === true), ...(isRecord(v.control) ? { control: v.control } : {}) });
-    } else skipped++;
+    if (isRecord(v) && typeof v.t === 'number' && Number.isFinite(v.t) && isRecord(v.snapshot) && v.snapshot.type === 'snapshot' && !this.full) {
+      this.entries.push({ t: v.t, snapshot: this.decoder.decode(v.snapshot, v.delta === true), ...(isRecord(v.control) ? { control: v.control } : {}) });
+    } else this.skipped++;
   }
-  if (!header) throw new Error('empty trace');
-  return { header, entries, skipped };
+
+  finish(): ParsedTrace {
+    if (!this.header) throw new Error('empty trace');
+    return { header: this.header, entries: this.entries, skipped: this.skipped };
+  }
+}
+
+/** Parses a trace file's text (untrusted: a file from a bug report). Throws when it is not a trace. */
+export function parseTrace(text: string): ParsedTrace {
+  const p = new TraceParser();
+  for (const line of text.split('\n')) p.push(line);
+  return p.finish();
 }

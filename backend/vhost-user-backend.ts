@@ -15,6 +15,7 @@ import { FaultPlan, type FaultRuleView, type IrqFault } from './faults';
 import type { FaultsSnapshot } from './telemetry-schema';
 import type { EngineSelection } from './crypto/engines';
 import { notifierFdProblem } from './fd-policy';
+import { peerUidProblem } from './peer';
 import { RateLimitedLog } from './log';
 import { GuestMemory, frontendVa } from './memory';
 import { availRingHeader, chainDetail, slotStates } from './ring-inspect';
@@ -89,6 +90,8 @@ interface DelayedCompletion {
 
 export class VhostUserBackend {
   readonly counters: Counters = newCounters();
+  /** Ring addresses the lab registered for telemetry avail (the control queue's, from QMP). */
+  private readonly allowedAvail: number[] = [];
   readonly device: CryptoDevice;
   private readonly log: (line: string) => void;
   /** Lines a guest can trigger go through here (per-reason rate limit, see log.ts). */
@@ -189,6 +192,15 @@ export class VhostUserBackend {
     for (;;) {
       const fd = vhost.accept(this.listenFd);
       if (fd === null) return;
+      // Only our own uid may be the front-end (the socket is 0600 too; this also holds if the
+      // file's mode or a bind mount lets another uid reach it).
+      const peer = peerUidProblem(fd);
+      if (peer) {
+        this.counters.peersRefused++;
+        this.log(`refusing a front-end: ${peer}`);
+        vhost.closeFd(fd);
+        continue;
+      }
       if (this.conn) {
         // One front-end at a time: QEMU 7.2 cannot share a device with another.
         this.log('refusing a second front-end while one is connected');
@@ -742,9 +754,42 @@ export class VhostUserBackend {
 
   /** The avail ring header at a guest-physical address (telemetry "avail": the control queue QEMU serves). */
   availRing(addr: number): AvailRingHeader | { type: 'error'; message: string } {
+    if (!this.allowedAvail.includes(addr) && !this.ownAvailGpas().includes(addr)) {
+      return { type: 'error', message: `0x${addr.toString(16)} is not a ring address: avail reads only the rings this back-end serves and those the lab registered (avail-allow)` };
+    }
     return availRingHeader(this.memory, addr);
   }
+
+  /**
+   * The lab registers a ring address it resolved itself (QMP's vring-avail of the control queue),
+   * then reads it. At most MAX_ALLOWED_AVAIL are kept, the oldest dropped; only readable ones count.
+   */
+  allowAvailRing(addr: number): AvailRingHeader | { type: 'error'; message: string } {
+    const header = availRingHeader(this.memory, addr);
+    if (header.type !== 'avail') return header;
+    if (!this.allowedAvail.includes(addr)) {
+      this.allowedAvail.push(addr);
+      if (this.allowedAvail.length > MAX_ALLOWED_AVAIL) this.allowedAvail.shift();
+    }
+    return header;
+  }
+
+  /** Guest-physical addresses of the avail rings of the queues this back-end serves. */
+  private ownAvailGpas(): number[] {
+    const out: number[] = [];
+    const regions = this.memory?.regions ?? [];
+    for (const v of this.vrings) {
+      if (!v.queue || !v.addr) continue;
+      const va = frontendVa(v.addr.availUser);
+      const r = regions.find((m) => va >= m.va && va < m.va + m.size);
+      if (r) out.push(Number(r.gpa + (va - r.va)));
+    }
+    return out;
+  }
 }
+
+/** Ring addresses the lab may register for avail reads (control queues of a device or two). */
+const MAX_ALLOWED_AVAIL = 4;
 
 function expectEmpty(request: number, payload: Uint8Array): void {
   // QEMU sends GET_* requests with size 0; a u64 placeholder is tolerated as some front-ends send one.

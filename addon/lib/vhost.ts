@@ -37,6 +37,13 @@ export interface FdStatus {
   readonly target: string;
 }
 
+/** A unix socket peer's credentials as of its connect() (SO_PEERCRED). */
+export interface PeerCred {
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
 /** File seals (linux/fcntl.h). */
 export const F_SEAL_SEAL = 0x1;
 export const F_SEAL_SHRINK = 0x2;
@@ -57,6 +64,7 @@ interface VhostNative {
   vhostListenUnix(path: string, backlog: number): number;
   vhostConnectUnix(path: string): number;
   vhostAccept(listenFd: number): number | null;
+  vhostPeerCred(fd: number): PeerCred;
   vhostRecvMsg(fd: number, maxBytes: number, maxFds: number): ReceivedMessage | null;
   vhostSendMsg(fd: number, bytes: Uint8Array, fds: readonly number[]): number;
   vhostMmap(fd: number, offset: number, length: number, writable: boolean): ArrayBuffer;
@@ -76,7 +84,7 @@ let native: VhostNative | undefined;
 function load(): VhostNative {
   if (native) return native;
   const names: readonly (keyof VhostNative)[] = [
-    'vhostListenUnix', 'vhostConnectUnix', 'vhostAccept', 'vhostRecvMsg', 'vhostSendMsg', 'vhostMmap', 'vhostMunmap',
+    'vhostListenUnix', 'vhostConnectUnix', 'vhostAccept', 'vhostPeerCred', 'vhostRecvMsg', 'vhostSendMsg', 'vhostMmap', 'vhostMunmap',
     'vhostMemfdCreate', 'vhostFdStatus', 'vhostEventfd', 'vhostEventfdRead', 'vhostEventfdWrite', 'vhostClose', 'vhostPollStart',
     'vhostPollStop',
   ];
@@ -99,6 +107,11 @@ export function connectUnix(path: string): number {
 /** Accepts one pending connection, or returns null if none is pending. */
 export function accept(listenFd: number): number | null {
   return load().vhostAccept(listenFd);
+}
+
+/** The peer's pid, uid and gid of a connected unix socket (SO_PEERCRED, as of its connect()). */
+export function peerCred(fd: number): PeerCred {
+  return load().vhostPeerCred(fd);
 }
 
 /** Reads up to maxBytes and up to maxFds passed fds; null when nothing is ready. */

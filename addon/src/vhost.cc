@@ -76,7 +76,8 @@ bool FillUnixAddress(Napi::Env env, const std::string& path, sockaddr_un* addr) 
   return true;
 }
 
-// listenUnix(path, backlog) -> fd. The caller removes a stale socket file first.
+// listenUnix(path, backlog) -> fd, the socket file mode 0600 from its creation. The caller removes
+// a stale socket file first.
 Napi::Value ListenUnix(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path;
@@ -87,6 +88,15 @@ Napi::Value ListenUnix(const Napi::CallbackInfo& info) {
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) {
     ThrowErrnoError(env, errno, "socket");
+    return env.Undefined();
+  }
+  // The socket file is created by bind() with the socket inode's mode & ~umask: set the inode to
+  // 0600 first, so the file is never connectable by another uid, whatever the process umask
+  // (no window between bind and a later chmod).
+  if (fchmod(fd, S_IRUSR | S_IWUSR) != 0) {
+    int err = errno;
+    close(fd);
+    ThrowErrnoError(env, err, "fchmod");
     return env.Undefined();
   }
   if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
@@ -153,6 +163,36 @@ Napi::Value Accept(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, conn);
 }
 
+// peerCred(fd) -> { pid, uid, gid } of a connected unix socket's peer (SO_PEERCRED: as of connect()).
+Napi::Value PeerCred(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = -1;
+  if (!ArgFd(info, 0, "fd", &fd)) return env.Undefined();
+  ucred cred{};
+  socklen_t len = sizeof(cred);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    ThrowErrnoError(env, errno, "getsockopt(SO_PEERCRED)");
+    return env.Undefined();
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("pid", Napi::Number::New(env, cred.pid));
+  out.Set("uid", Napi::Number::New(env, cred.uid));
+  out.Set("gid", Napi::Number::New(env, cred.gid));
+  return out;
+}
+
+// Zeroes a byte vector when the scope ends (explicit_bzero: not optimised away).
+class WipeOnExit {
+ public:
+  explicit WipeOnExit(std::vector<uint8_t>& v) : v_(v) {}
+  ~WipeOnExit() { explicit_bzero(v_.data(), v_.size()); }
+  WipeOnExit(const WipeOnExit&) = delete;
+  WipeOnExit& operator=(const WipeOnExit&) = delete;
+
+ private:
+  std::vector<uint8_t>& v_;
+};
+
 // recvMsg(fd, maxBytes, maxFds) -> { bytes: Buffer, fds: number[], truncatedFds: boolean } or null
 // on EAGAIN. bytes.length === 0 means the peer closed. Received fds are O_CLOEXEC; if the kernel
 // truncated the control data the fds that did arrive are still returned so the caller closes them.
@@ -165,6 +205,9 @@ Napi::Value RecvMsg(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   std::vector<uint8_t> data(static_cast<size_t>(maxBytes));
+  // The staging copy may hold session keys (CREATE_CRYPTO_SESSION): wiped on every return path
+  // before the vector frees it. The Buffer handed to JavaScript is the caller's to wipe.
+  WipeOnExit wipe(data);
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage)];
   iovec iov{data.data(), data.size()};
   msghdr msg{};
@@ -625,6 +668,7 @@ void InitVhost(Napi::Env env, Napi::Object exports) {
   exports.Set("vhostListenUnix", Napi::Function::New(env, ListenUnix, "vhostListenUnix"));
   exports.Set("vhostConnectUnix", Napi::Function::New(env, ConnectUnix, "vhostConnectUnix"));
   exports.Set("vhostAccept", Napi::Function::New(env, Accept, "vhostAccept"));
+  exports.Set("vhostPeerCred", Napi::Function::New(env, PeerCred, "vhostPeerCred"));
   exports.Set("vhostRecvMsg", Napi::Function::New(env, RecvMsg, "vhostRecvMsg"));
   exports.Set("vhostSendMsg", Napi::Function::New(env, SendMsg, "vhostSendMsg"));
   exports.Set("vhostMmap", Napi::Function::New(env, Mmap, "vhostMmap"));

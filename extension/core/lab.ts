@@ -6,7 +6,7 @@
  * in its command line, so only processes this lab started are ever signalled.
  */
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type AccelChoice, chooseAccel } from './accel';
@@ -239,7 +239,9 @@ export class Lab extends EventEmitter {
   }
 
   private async boot(options: UpOptions, accel: AccelChoice, binary: string, guest: GuestArtifacts, ctl: OpControl): Promise<LabStatus> {
-    mkdirSync(this.paths.stateDir, { recursive: true });
+    // Only our uid may reach the sockets and logs in here (the sockets are 0600 themselves too).
+    mkdirSync(this.paths.stateDir, { recursive: true, mode: 0o700 });
+    chmodSync(this.paths.stateDir, 0o700);
     for (const sock of [this.paths.qmpSocket, this.paths.qmpWatchSocket, this.paths.vhostUserSocket, this.paths.telemetrySocket]) removeQuietly(sock);
     // QEMU opens the console log itself (O_TRUNC, following symlinks); the guest can write this folder,
     // so whatever is there is removed first and QEMU creates a fresh file.

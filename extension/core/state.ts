@@ -76,7 +76,7 @@ export function readState(paths: LabPaths): StateFile | undefined {
 }
 
 export function writeState(paths: LabPaths, state: StateFile): void {
-  mkdirSync(paths.stateDir, { recursive: true });
+  mkdirSync(paths.stateDir, { recursive: true, mode: 0o700 });
   const tmp = `${paths.stateFile}.tmp-${process.pid}`;
   writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`);
   renameSync(tmp, paths.stateFile);
@@ -91,7 +91,7 @@ export function clearState(paths: LabPaths): void {
  * Returns the release function.
  */
 export function acquireLock(paths: LabPaths, what: string): () => void {
-  mkdirSync(paths.stateDir, { recursive: true });
+  mkdirSync(paths.stateDir, { recursive: true, mode: 0o700 });
   const me = `${process.pid}\n${processStartTime(process.pid) ?? ''}\n${what}\n`;
   for (let attempt = 0; attempt < 3; attempt++) {
     try {

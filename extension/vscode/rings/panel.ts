@@ -10,7 +10,8 @@
 import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import { telemetryRequest } from '../../../backend/telemetry-client';
-import { TraceRecorder, parseTrace } from '../../../backend/trace';
+import { TraceRecorder } from '../../../backend/trace';
+import { readTraceFile } from '../../../backend/trace-file';
 import type { VirtioDeviceQueues, VirtioDeviceStatus, VirtioQueueStatus } from '../../core/qmp-virtio';
 import { renderWebview, webviewOptions } from '../webview-html';
 import { chainFromReply, frameFromSnapshot, sameMotion, withAvailRing } from './frames';
@@ -218,7 +219,7 @@ export class RingsPanel implements vscode.Disposable {
     if (q.availIdx === null && q.availAddr > 0 && socket && !this.controlAsking && Date.now() - this.controlAskedAt >= CONTROL_AVAIL_MS) {
       this.controlAsking = true;
       this.controlAskedAt = Date.now();
-      telemetryRequest(socket, { type: 'avail', addr: q.availAddr })
+      telemetryRequest(socket, { type: 'avail-allow', addr: q.availAddr })
         .then((reply) => { this.controlAvail = reply; }, () => undefined)
         .finally(() => { this.controlAsking = false; });
     }
@@ -327,7 +328,7 @@ export class RingsPanel implements vscode.Disposable {
 
   /** Replays a trace offline: the live feed stops, the history is the trace's frames. */
   openTrace(file: string): number {
-    const parsed = parseTrace(fs.readFileSync(file, 'utf8'));
+    const parsed = readTraceFile(file);
     this.stopRecording();
     this.feed.stop();
     this.stopPlay();
@@ -340,7 +341,7 @@ export class RingsPanel implements vscode.Disposable {
     });
     this.pos = 0;
     this.statsData.feedState = 'replay';
-    this.post({ type: 'feed', state: 'replay', message: `replaying ${file.split('/').pop() ?? file}: ${this.history.length} frames${parsed.skipped ? `, ${parsed.skipped} lines skipped` : ''}` });
+    this.post({ type: 'feed', state: 'replay', message: `replaying ${file.split('/').pop() ?? file}: ${this.history.length} frames${parsed.skipped ? `, ${parsed.skipped} lines skipped` : ''}${parsed.truncated ? `, only the first ${(parsed.bytesRead / 2 ** 20).toFixed(0)} MiB / ${parsed.entries.length} frames read (replay caps)` : ''}` });
     this.post({ type: 'state', trace: file });
     this.show();
     return this.history.length;
@@ -404,7 +405,7 @@ export class RingsPanel implements vscode.Disposable {
         // The crypto device's control queue: QEMU 7.2 leaves its avail idx out; the backend reads it.
         const q = d.queues.at(-1);
         if (d.name !== 'virtio-crypto' || q?.owner !== 'qemu' || q.availIdx !== null || q.availAddr <= 0 || !socket) return d;
-        const reply = await telemetryRequest(socket, { type: 'avail', addr: q.availAddr }).catch(() => undefined);
+        const reply = await telemetryRequest(socket, { type: 'avail-allow', addr: q.availAddr }).catch(() => undefined);
         return { ...d, queues: [...d.queues.slice(0, -1), withAvailRing(q, reply)] };
       }));
       const devices = deviceFrames(list);

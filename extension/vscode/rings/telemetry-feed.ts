@@ -7,6 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { createConnection, type Socket } from 'node:net';
+import { ownSocketProblem } from '../../../backend/telemetry-client';
 import { LineReader, MAX_REPLY_LINE, encodeRequest, parseReply } from '../../../backend/telemetry-schema';
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 2000;
@@ -66,6 +67,11 @@ export class TelemetryFeed extends EventEmitter<FeedEvents> {
     const path = this.socketPath();
     if (!path) {
       this.scheduleRetry('no lab running');
+      return;
+    }
+    const problem = ownSocketProblem(path);
+    if (problem) {
+      this.scheduleRetry(`${path} ${problem}; not connecting`);
       return;
     }
     this.emit('state', 'connecting', path);

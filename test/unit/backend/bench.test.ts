@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { BENCH_DEPTHS, BENCH_SIZES, runBench } from '../../../backend/bench';
+import { BENCH_DEPTHS, BENCH_SIZES, formatRow, runBench, runBenchCases } from '../../../backend/bench';
 
 // The benchmark itself (short cases): every row is measured against the raw engine in the same run, and
 // the telemetry-cost pair really had a subscriber receiving snapshots while the data path ran.
@@ -39,4 +39,25 @@ test('vlab bench backend: AES rows for every size and depth, hash/HMAC rows, tar
   assert.ok(t.snapshots >= 2, `the subscriber parsed snapshots while measured (${t.snapshots})`);
   assert.ok(t.opsPerSecWith > 0 && t.opsPerSecWithout > 0);
   assert.ok(Math.abs(t.ratio - t.opsPerSecWith / t.opsPerSecWithout) < 0.011, 'ratio is with ÷ without');
+});
+
+// A request that outlasts the slice (a loaded TCG guest's /dev/crypto took 180 ms per request at depth
+// 64): the back-end's own `delay` fault holds every used entry 300 ms, three times the 100 ms slice of a
+// 0.2 s case. The case must still count the work that completed, and say how long it measured.
+test('vlab bench backend: a request slower than the slice still yields completions (slices extended, and said so)', { timeout: 120_000 }, async () => {
+  const rows = await runBenchCases('openssl', 0.2, { cases: [{ size: 64, depth: 1 }, { size: 64, depth: 64 }] }, undefined, ['--fault', 'delay=300']);
+  assert.equal(rows.length, 2);
+  for (const row of rows) {
+    const what = `${row.size} B depth ${row.depth}: ${JSON.stringify(row)}`;
+    assert.ok(row.ops > 0 && row.opsPerSec > 0, `${what}: work completed, so ops > 0`);
+    assert.ok(row.completions >= row.ops && row.completions >= Math.max(4, row.depth), `${what}: completions reported`);
+    // 300 ms per request: a rate far above depth ÷ 0.3 s would mean time was not measured.
+    assert.ok(row.opsPerSec <= (row.depth / 0.3) * 1.5, `${what}: rate bounded by the delay`);
+    assert.ok(row.measuredSeconds >= 3 * 0.3, `${what}: measured at least three latencies`);
+    assert.ok(row.extendedSlices > 0 && row.note !== null && /extended/.test(row.note), `${what}: the output says the slices were extended`);
+    assert.match(formatRow(row), /measured \d+\.\d+ s, \d+ completions/);
+    assert.match(formatRow(row), /extended/);
+    assert.ok(row.pairs >= 2 && row.ratioQuartiles[0] <= row.ratio && row.ratio <= row.ratioQuartiles[1] && row.ratio > 0, `${what}: interleaved pairs still give a ratio`);
+    assert.equal(row.outputChecked, row.depth);
+  }
 });

@@ -32,7 +32,7 @@ describe('telemetry: the avail ring header of a queue QEMU services (control que
     controlAvail = fe.heapGpa + 0x8000;
     socket = path.join(fx.dir, 'telemetry.sock');
     const b = fx.backend;
-    server = new TelemetryServer(socket, { snapshot: () => b.snapshot(), chain: (q, h) => b.chain(q, h), availRing: (a) => b.availRing(a) });
+    server = new TelemetryServer(socket, { snapshot: () => b.snapshot(), chain: (q, h) => b.chain(q, h), availRing: (a) => b.availRing(a), allowAvailRing: (a) => b.allowAvailRing(a) });
     await server.start();
   });
   after(async () => {
@@ -40,9 +40,20 @@ describe('telemetry: the avail ring header of a queue QEMU services (control que
     await fx.close();
   });
 
-  it('answers the idx and flags the guest wrote, and follows them as the guest moves them', async () => {
+  // Review F6: avail used to read 4 bytes at any even guest address (guest keys, plaintext).
+  it('refuses avail at an address that is not a ring of this back-end nor one the lab registered', async () => {
     writeAvail(1, 324);
     const r = await telemetryRequest(socket, { type: 'avail', addr: controlAvail });
+    assert.equal(r.type, 'error', `an unregistered address is refused: ${JSON.stringify(r)}`);
+    assert.match(String(r.message), /not a ring address/);
+    const heap = await telemetryRequest(socket, { type: 'avail', addr: fe.heapGpa + 0x100 });
+    assert.equal(heap.type, 'error', `guest RAM is not readable through avail: ${JSON.stringify(heap)}`);
+  });
+
+  it('answers the idx and flags the guest wrote, and follows them as the guest moves them', async () => {
+    writeAvail(1, 324);
+    // The lab registers the address it resolved from QMP (the rings view does, with avail-allow).
+    const r = await telemetryRequest(socket, { type: 'avail-allow', addr: controlAvail });
     assert.equal(r.type, 'avail', JSON.stringify(r));
     assert.equal(r.idx, 324);
     assert.equal(r.flags, 1);
@@ -60,8 +71,15 @@ describe('telemetry: the avail ring header of a queue QEMU services (control que
 
   it('refuses addresses outside guest memory, unaligned ones and non-integers', async () => {
     for (const addr of [fe.size, fe.size - 2, 2 ** 53, controlAvail + 1, -2, 1.5]) {
-      const r = await telemetryRequest(socket, { type: 'avail', addr });
-      assert.equal(r.type, 'error', `addr ${addr}: ${JSON.stringify(r)}`);
+      for (const type of ['avail', 'avail-allow'] as const) {
+        const r = await telemetryRequest(socket, { type, addr });
+        assert.equal(r.type, 'error', `${type} addr ${addr}: ${JSON.stringify(r)}`);
+      }
     }
+    // Registration keeps the last four addresses: the first of five is refused again.
+    const five = [0x9000, 0x9100, 0x9200, 0x9300, 0x9400].map((o) => fe.heapGpa + o);
+    for (const a of five) assert.equal((await telemetryRequest(socket, { type: 'avail-allow', addr: a })).type, 'avail');
+    assert.equal((await telemetryRequest(socket, { type: 'avail', addr: five[0]! })).type, 'error');
+    assert.equal((await telemetryRequest(socket, { type: 'avail', addr: five[4]! })).type, 'avail');
   });
 });

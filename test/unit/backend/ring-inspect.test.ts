@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import * as S from '../../../backend/crypto/spec';
+import { slotStateDescriptorReads } from '../../../backend/ring-inspect';
 import { SLOT_CHAR } from '../../../backend/telemetry-schema';
 import { type Fixture, startBackend } from './helpers';
 
@@ -41,6 +42,33 @@ describe('telemetry ring inspection (slot states, chain detail)', () => {
     assert.equal(q.slots.slice(5, 8), SLOT_CHAR.returned.repeat(3), 'returned, and the driver has not moved used_event');
     fe.setUsedEvent(fe.usedIdx());
     assert.equal(fx.backend.snapshot().queues[0]!.slots.slice(5, 8), SLOT_CHAR.free.repeat(3));
+    const gone = fx.nextDisconnect();
+    fe.close();
+    await gone;
+  });
+
+  // Review F7: a hostile guest links the whole table into one NEXT cycle, rewinds used_event by the
+  // queue size (every used entry "returned") and advances avail idx by the size without a kick (every
+  // entry "posted"). Each snapshot used to walk size chains of size steps, twice: O(size²).
+  it('a linked table with a rewound used_event and a full posted window costs a snapshot linear work', async (t) => {
+    const size = 1024;
+    const fe = await fx.connect({ queueSize: size });
+    const id = await fe.cipherSession(S.VIRTIO_CRYPTO_CIPHER_AES_CBC, crypto.randomBytes(16), true);
+    await fe.run({ opcode: 0, sessionId: id, iv: Buffer.alloc(16), src: Buffer.alloc(32) });
+    for (let i = 0; i < size; i++) fe.writeDesc(fe.descGpa, i, fe.heapGpa, 16, 1, (i + 1) % size);
+    for (let k = 0; k < size; k++) fe.pushAvail((k * 7) % size);
+    fe.publishAvail();
+    fe.setUsedEvent((fe.usedIdx() - size) & 0xffff);
+    const r0 = slotStateDescriptorReads();
+    const q = fx.backend.snapshot().queues[0]!;
+    const reads = slotStateDescriptorReads() - r0;
+    // A measurement, not an assertion (wall-clock limits do not hold on a loaded machine).
+    const n = 20;
+    const t0 = performance.now();
+    for (let k = 0; k < n; k++) fx.backend.snapshot();
+    t.diagnostic(`snapshot of the hostile ${size}-slot ring: ${((performance.now() - t0) / n).toFixed(2)} ms, ${reads} descriptor reads`);
+    assert.equal(q.slots, SLOT_CHAR.posted.repeat(size), 'every slot is on a posted chain (the posted window wins over returned)');
+    assert.ok(reads <= 2 * size, `descriptor reads per snapshot ${reads} ≤ 2 × ${size} (each slot once per window)`);
     const gone = fx.nextDisconnect();
     fe.close();
     await gone;

@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { describe, it } from 'node:test';
+import { MAX_TRACE_FILE_BYTES, readTraceFile } from '../../../backend/trace-file';
 import { TRACE_VERSION, TraceRecorder, parseTrace, rleSlots, unRleSlots } from '../../../backend/trace';
 import { frameFromSnapshot } from '../../../extension/vscode/rings/frames';
 
@@ -60,5 +64,38 @@ describe('rings traces', () => {
     const p = parseTrace('{"type":"vlab-rings-trace","version":1}\nnot json\n{"t":"x"}\n{"t":1,"snapshot":{"type":"snapshot"}}\n');
     assert.equal(p.entries.length, 1);
     assert.equal(p.skipped, 2);
+  });
+
+  // A replayed file is untrusted and may be huge: it is read in bounded chunks, never whole, and
+  // reading stops at the caps (frames, bytes). A sparse file costs nothing on disk.
+  it('replays a huge (sparse) trace file: the frames before the hole, read within the byte cap', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vlab-trace-big-'));
+    try {
+      const file = path.join(dir, 'big.jsonl');
+      let text = '';
+      const rec = new TraceRecorder((t) => { text += t; }, 'test', 1000);
+      [snap(1, 1), snap(2, 2), snap(5, 5)].forEach((s, i) => rec.add(s, 1000 + 50 * i));
+      fs.writeFileSync(file, text);
+      fs.truncateSync(file, 3 * 2 ** 30);
+      const parsed = readTraceFile(file);
+      assert.deepEqual(parsed.entries.map((e) => e.t), [0, 50, 100], 'the frames written before the hole');
+      assert.ok(parsed.bytesRead <= MAX_TRACE_FILE_BYTES, `read ${parsed.bytesRead} bytes, at most ${MAX_TRACE_FILE_BYTES}`);
+      assert.equal(parsed.truncated, true, 'says it stopped before the end of the file');
+      // A trace that fits is read whole and not marked truncated; its frames are parseTrace's.
+      fs.writeFileSync(file, `${text}not json\n`);
+      const small = readTraceFile(file);
+      assert.equal(small.truncated, false);
+      assert.equal(small.skipped, 1);
+      assert.deepEqual(small.entries, parseTrace(text).entries);
+      // A line longer than MAX_TRACE_LINE is skipped without being kept whole.
+      fs.writeFileSync(file, `${text.split('\n')[0]}\n${'x'.repeat(3 << 20)}\n${text.split('\n').slice(1).join('\n')}`);
+      const long = readTraceFile(file);
+      assert.equal(long.entries.length, 3);
+      assert.equal(long.skipped, 1);
+      fs.mkdirSync(path.join(dir, 'd'));
+      assert.throws(() => readTraceFile(path.join(dir, 'd')), /not a regular file/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

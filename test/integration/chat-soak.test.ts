@@ -17,6 +17,7 @@ function check(r: SoakResult, o: SoakOptions): void {
   assert.equal(r.serverExit, 0, 'the server stopped cleanly on SIGTERM');
   assert.equal(r.honestClients, o.honest);
   assert.deepEqual(r.honestDisconnected, [], 'no honest client was disconnected');
+  assert.ok(r.lurkedMs > o.idleTimeoutS * 1000, `the honest clients only read for ${r.lurkedMs} ms after the chat, longer than the ${o.idleTimeoutS} s idle timeout`);
   assert.ok(r.linesSent >= o.honest * 2, `honest clients chatted (${r.linesSent} lines)`);
   assert.deepEqual(r.missing, [], 'every honest line reached every honest member of its room');
   assert.equal(r.delivered, r.expectedDeliveries);

@@ -104,13 +104,22 @@ test('F5: a flood of silent sockets from 127.0.0.1 is bounded: at most max-pendi
     for (let i = 0; i < 40; i++) {
       const s = await connectTo('127.0.0.1', port);
       s.on('error', () => undefined);
+      s.resume(); // read (and so see the server's ALERT and FIN), send nothing
       sockets.push(s);
       peak = Math.max(peak, server.getStats().pending);
     }
     assert.ok(peak <= 8, `at most 8 handshakes pending at once (peak ${peak})`);
     const honest = await client(port, 'honest', psk);
     await honest.waitFor(notice(/^welcome honest/), 3000);
-    await Promise.all(sockets.slice(0, 30).map((s) => closed(s, 5000)));
+    // The first 32 were evicted by newer ones (ALERT busy) at once, long before the HELLO deadline.
+    await Promise.all(sockets.slice(0, 32).map((s) => closed(s, 1500)));
+    // The rest hit the 2 s HELLO deadline, not the 10 s handshake timeout.
+    await Promise.all(sockets.slice(32).map((s) => closed(s, 5000)));
+    for (let i = 0; i < 100 && server.getStats().clients > 1; i++) await new Promise((r) => setTimeout(r, 20));
+    const st = server.getStats();
+    assert.equal(st.evicted, 33, 'the 32 oldest silent sockets made room for newer ones, one more for the honest client');
+    assert.equal(st.handshakeTimeouts, 7, 'the other 7 hit the HELLO deadline');
+    assert.equal(st.refused, 0);
     honest.conn.quit();
   } finally {
     for (const s of sockets) s.destroy();

@@ -93,7 +93,24 @@ function connectFrom(port: number): Promise<net.Socket> {
   });
 }
 
+/** Runs the soak; if it fails half-way, its server child, timers and sockets are ended before the error is thrown. */
 export async function runSoak(o: SoakOptions): Promise<SoakResult> {
+  const cleanups: Array<() => void> = [];
+  try {
+    return await soakBody(o, (f) => cleanups.push(f));
+  } catch (err) {
+    for (const f of cleanups.reverse()) {
+      try {
+        f();
+      } catch {
+        // keep cleaning up
+      }
+    }
+    throw err;
+  }
+}
+
+async function soakBody(o: SoakOptions, onFailure: (cleanup: () => void) => void): Promise<SoakResult> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vlab-chat-soak-'));
   const psk = generatePsk();
   const keyFile = path.join(dir, 'soak.key');
@@ -104,6 +121,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     '--rate', String(o.rate), '--burst', String(o.burst), '--max-clients', '512',
   ];
   const server = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  onFailure(() => fs.rmSync(dir, { recursive: true, force: true }));
+  onFailure(() => server.exitCode === null && server.kill('SIGKILL')); // our own child
   let serverErr = '';
   const serverExited = new Promise<number | null>((r) => server.once('exit', (code) => r(code)));
   server.stderr!.on('data', (c: Buffer) => {
@@ -127,6 +146,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   let stopping = false;
   const rss: number[] = [];
   const sampler = setInterval(() => rss.push(Math.round(vmKb(server.pid!, 'VmRSS') / 1024)), 2000);
+  onFailure(() => clearInterval(sampler));
+  onFailure(() => provider.close());
+  onFailure(() => (stopping = true));
 
   /** `keepalive: false` is a client program that sends no keepalive (the idle attackers). */
   const open = (nick: string, key: Buffer, onMessage?: (m: ChatMessage) => void, keepalive = true): Promise<{ conn: ChatConnection; ended: Promise<string> }> =>
@@ -162,6 +184,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     endedWhy: string | undefined;
   }
   const honest: Honest[] = [];
+  onFailure(() => honest.forEach((h) => h.conn.socket.destroy()));
   const setupStart = Date.now();
   const roomOf = (i: number): string => `#r${i % o.rooms}`;
   const WAVE = 32; // connected together (under the server's 64 pending handshakes)
@@ -188,6 +211,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   }
   // Flooders: valid key, in the honest rooms, writing as fast as their socket takes it.
   const flooders: ChatConnection[] = [];
+  onFailure(() => flooders.forEach((f) => f.socket.destroy()));
   for (let i = 0; i < o.flooders; i++) {
     const f = await open(`f${i}`, psk);
     flooders.push(f.conn);
@@ -213,6 +237,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const attackerOther: string[] = [];
   /** Every attacker socket still open, destroyed when the timed part ends. */
   const live = new Set<net.Socket>();
+  onFailure(() => live.forEach((sock) => sock.destroy()));
   const track = (sock: net.Socket): boolean => {
     if (stopping) {
       sock.destroy();

@@ -157,7 +157,7 @@ export class ChatServer {
     if (this.clients.size - this.evicting >= (o.maxClients ?? DEFAULT_MAX_CLIENTS)) return this.refuse(socket, 'server full');
     const handshakeMs = o.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
     const helloDefault = handshakeMs > 0 ? Math.min(DEFAULT_HELLO_TIMEOUT_MS, handshakeMs) : DEFAULT_HELLO_TIMEOUT_MS;
-    const helloMs = o.helloTimeoutMs ?? helloDefault;
+    const helloMs = o.helloTimeoutMs === undefined ? helloDefault : handshakeMs > 0 ? Math.min(o.helloTimeoutMs, handshakeMs) : o.helloTimeoutMs;
     const idleMs = o.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     const perSecond = o.ratePerSecond ?? DEFAULT_RATE_PER_SECOND;
     const id = this.nextId++;

@@ -31,6 +31,8 @@ export interface SoakOptions {
   readonly chatEveryMs: number;
   readonly serverCrypto: 'software' | 'cryptodev';
   readonly handshakeTimeoutS: number;
+  /** The server's HELLO deadline (default: the server's, 2 s). */
+  readonly helloTimeoutS?: number;
   readonly idleTimeoutS: number;
   readonly rate: number;
   readonly burst: number;
@@ -119,6 +121,7 @@ async function soakBody(o: SoakOptions, onFailure: (cleanup: () => void) => void
     path.join(repoRoot(), 'bin', 'vlab.js'), 'chat', 'server', '--port', '0', '--crypto', o.serverCrypto, '--key-file', keyFile,
     '--handshake-timeout', String(o.handshakeTimeoutS), '--idle-timeout', String(o.idleTimeoutS),
     '--rate', String(o.rate), '--burst', String(o.burst), '--max-clients', '512',
+    ...(o.helloTimeoutS !== undefined ? ['--hello-timeout', String(o.helloTimeoutS)] : []),
   ];
   const server = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   onFailure(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -143,6 +143,11 @@ export class ChatConnection {
     this.protocol.start();
   }
 
+  /** The end is decided (error, BYE, quit, timeout); the socket may still be lingering. */
+  get over(): boolean {
+    return this.outcome !== undefined || this.ended;
+  }
+
   /** Still waiting for the peer's HELLO (nothing but bytes received yet). */
   get awaitingHello(): boolean {
     return this.protocol.state === 'hello-sent';

@@ -153,6 +153,11 @@ export class ChatServer {
     // Over the pending cap, the oldest pending handshake makes room (review F5): the source address
     // isolates nobody (every host client and the guest via slirp is 127.0.0.1), so refusing the
     // newcomer would let anyone holding the slots lock everyone out.
+    if (this.pendingClients.size >= maxPending) {
+      // A handshake that already ended (timed out, failed) while its socket lingers holds no slot.
+      // (Still `pending` for the stats at its end.)
+      for (const c of [...this.pendingClients.values()]) if (c.conn.over) this.pendingClients.delete(c.id);
+    }
     while (this.pendingClients.size >= maxPending) this.evictOldest(maxPending);
     if (this.clients.size - this.evicting >= (o.maxClients ?? DEFAULT_MAX_CLIENTS)) return this.refuse(socket, 'server full');
     const handshakeMs = o.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;

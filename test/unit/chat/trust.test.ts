@@ -201,3 +201,41 @@ test('F13: one member of a room of 100 cannot make the server seal more than 16 
     await server.close();
   }
 });
+
+test('keepalive: a PING costs a rate-limit token (50 PINGs at once delay the next line by the refill); a server without an idle timeout announces none', { timeout: 30_000 }, async () => {
+  const psk = crypto.randomBytes(32);
+  const rate = 20;
+  const server = new ChatServer({ port: 0, mode: 'sealed', psk, provider: softwareProvider(), ratePerSecond: rate, rateBurst: 5 });
+  const { port } = await server.listen();
+  try {
+    const pinger = await client(port, 'pinger', psk);
+    const reader = await client(port, 'reader', psk);
+    await pinger.waitFor(notice(/reader joined #lobby/));
+    assert.equal(pinger.conn.peer?.keepaliveMs, 200_000, 'the server asks for a keepalive every third of its 600 s idle timeout');
+    await new Promise((r) => setTimeout(r, 500)); // the bucket is full again (5 tokens)
+    const protocol = (pinger.conn as unknown as { protocol: { ping(): void } }).protocol;
+    const t0 = Date.now();
+    for (let i = 0; i < 50; i++) protocol.ping();
+    pinger.say('after the pings');
+    await reader.waitFor((m) => m.t === 'msg' && m.text === 'after the pings');
+    const ms = Date.now() - t0;
+    // 50 PINGs against 5 tokens: 45 in debt, paid back at 20/s: ≥ 2.25 s (less a little timer slack).
+    assert.ok(ms >= ((50 - 5) / rate) * 1000 - 100, `the line after 50 PINGs arrived after ${ms} ms`);
+    assert.equal(pinger.conn.isOpen, true, 'PINGs are legal records');
+    pinger.conn.quit();
+    reader.conn.quit();
+  } finally {
+    await server.close();
+  }
+  // Without an idle timeout the server announces nothing; its READY has no "ka" and clients send no PING.
+  const quiet = new ChatServer({ port: 0, mode: 'sealed', psk, provider: softwareProvider(), idleTimeoutMs: 0 });
+  const q = await quiet.listen();
+  try {
+    const c = await client(q.port, 'c', psk);
+    await c.waitFor(notice(/^welcome c/));
+    assert.equal(c.conn.peer?.keepaliveMs, undefined);
+    c.conn.quit();
+  } finally {
+    await quiet.close();
+  }
+});

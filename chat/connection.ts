@@ -61,6 +61,8 @@ export class ChatConnection {
   private timer: NodeJS.Timeout | undefined;
   private helloTimer: NodeJS.Timeout | undefined;
   private keepaliveTimer: NodeJS.Timeout | undefined;
+  /** Keepalive PINGs sent so far. */
+  pingsSent = 0;
   /** When we last wrote a frame (keepalive). */
   private lastSent = Date.now();
   /** When the last whole record arrived (idle timeout). */
@@ -177,6 +179,7 @@ export class ChatConnection {
       const quiet = Date.now() - this.lastSent;
       if (quiet >= ms) {
         this.protocol.ping();
+        this.pingsSent++;
         (this.keepaliveTimer = setTimeout(check, ms)).unref();
       } else {
         (this.keepaliveTimer = setTimeout(check, ms - quiet)).unref();

@@ -50,6 +50,10 @@ export interface SoakResult {
   readonly honestDisconnected: string[];
   /** How long the honest clients only read after the chat (the drain): longer than the idle timeout. */
   readonly lurkedMs: number;
+  /** Keepalives the honest clients sent. */
+  readonly honestPingsSent: number;
+  /** The end of the server's log when an honest client was disconnected. */
+  readonly serverLogTail?: string;
   readonly linesSent: number;
   readonly expectedDeliveries: number;
   readonly delivered: number;
@@ -214,6 +218,7 @@ async function soakBody(o: SoakOptions, onFailure: (cleanup: () => void) => void
   }
   // Flooders: valid key, in the honest rooms, writing as fast as their socket takes it.
   const flooders: ChatConnection[] = [];
+  const floodPerTick = Math.max(4, Math.floor(o.floodBufferBytes / 256)); // lines per 50 ms
   onFailure(() => flooders.forEach((f) => f.socket.destroy()));
   for (let i = 0; i < o.flooders; i++) {
     const f = await open(`f${i}`, psk);
@@ -228,7 +233,10 @@ async function soakBody(o: SoakOptions, onFailure: (cleanup: () => void) => void
           f.conn.send({ t: 'say', text: `/join ${room}` });
           sent++;
         }
-        while (f.conn.socket.writableLength < o.floodBufferBytes) f.conn.send({ t: 'say', text: `${sent++} ${line}` });
+        // Bounded per tick: the kernel takes MBs before writableLength grows, and sealing that much
+        // in one turn stalled this whole process for 20 s in the emulated guest (every honest
+        // client's keepalive with it).
+        for (let n = 0; n < floodPerTick && f.conn.socket.writableLength < o.floodBufferBytes; n++) f.conn.send({ t: 'say', text: `${sent++} ${line}` });
       }
       setTimeout(pump, 50);
     };
@@ -352,6 +360,7 @@ async function soakBody(o: SoakOptions, onFailure: (cleanup: () => void) => void
     setupMs,
     honestClients: honest.length,
     honestDisconnected: honest.filter((h) => h.endedWhy).map((h) => `${h.nick}: ${h.endedWhy}`),
+    honestPingsSent: honest.reduce((n, h) => n + h.conn.pingsSent, 0),
     lurkedMs,
     linesSent: sentLines.length,
     expectedDeliveries: expected(),
@@ -386,7 +395,8 @@ async function soakBody(o: SoakOptions, onFailure: (cleanup: () => void) => void
   const statsMatch = /stats (\{.*\})/.exec(serverErr);
   fs.rmSync(dir, { recursive: true, force: true });
   provider.close();
-  return { ...result, serverExit, serverStats: statsMatch ? (JSON.parse(statsMatch[1]!) as Record<string, number>) : undefined, serverStartup };
+  const logTail = result.honestDisconnected.length > 0 ? { serverLogTail: serverErr.slice(-4000) } : {};
+  return { ...result, ...logTail, serverExit, serverStats: statsMatch ? (JSON.parse(statsMatch[1]!) as Record<string, number>) : undefined, serverStartup };
 }
 
 if (require.main === module) {

@@ -199,9 +199,10 @@ export class ChatServer {
             const why = outcome.kind === 'error' ? outcome.error.message : outcome.kind === 'bye' ? 'quit' : 'server closing';
             if (outcome.kind === 'error' && /output queue/.test(why)) this.stats.droppedSlow++;
             if (outcome.kind === 'error' && /cannot encrypt toward/.test(why)) this.stats.sealFailures++;
-            if (client.conn.limitHit === 'evicted') this.evicting--;
-            if (client.conn.limitHit === 'evicted') this.stats.evicted++;
-            else if (client.conn.limitHit === 'handshake timeout') this.stats.handshakeTimeouts++;
+            if (client.conn.limitHit === 'evicted') {
+              this.evicting--;
+              this.stats.evicted++;
+            } else if (client.conn.limitHit === 'handshake timeout') this.stats.handshakeTimeouts++;
             else if (client.conn.limitHit === 'idle timeout') this.stats.idleTimeouts++;
             else if (client.pending) this.stats.handshakeFailures++;
             this.settle(client);

@@ -13,7 +13,7 @@ import { generatePsk, writeKeyFile } from './keys';
 import { connectTo } from './peer';
 import type { ChatMode } from './protocol';
 import { softwareProvider } from './provider';
-import { DEFAULT_MAX_PENDING_PER_ADDRESS } from './server';
+import { DEFAULT_MAX_PENDING } from './server';
 
 export interface BenchOptions {
   readonly clients: number;
@@ -39,8 +39,8 @@ function repoRoot(): string {
   return fs.existsSync(path.join(up2, 'bin', 'vlab.js')) ? up2 : path.resolve(__dirname, '..');
 }
 
-/** Handshakes the bench keeps in progress at once: half the server's per-address cap. */
-export const HANDSHAKES_IN_FLIGHT = DEFAULT_MAX_PENDING_PER_ADDRESS / 2;
+/** Handshakes the bench keeps in progress at once: an eighth of the server's pending cap. */
+export const HANDSHAKES_IN_FLIGHT = DEFAULT_MAX_PENDING / 8;
 
 async function benchOne(mode: ChatMode, opts: BenchOptions): Promise<BenchRow> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vlab-chat-bench-'));
@@ -103,8 +103,8 @@ async function benchOne(mode: ChatMode, opts: BenchOptions): Promise<BenchRow> {
             conns.push(conn);
           }),
       );
-    // The server refuses a 17th handshake in progress from one address (DEFAULT_MAX_PENDING_PER_ADDRESS):
-    // at most HANDSHAKES_IN_FLIGHT clients are between connect and welcome at any time.
+    // Over DEFAULT_MAX_PENDING handshakes in progress the server evicts the oldest: at most
+    // HANDSHAKES_IN_FLIGHT clients are between connect and welcome at any time.
     let next = 0;
     const joiner = async (): Promise<void> => {
       while (next < opts.clients && !stopped) await join(next++);

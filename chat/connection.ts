@@ -22,10 +22,17 @@ export interface ConnectionOptions {
   readonly maxQueuedBytes?: number;
   /** The peer's READY must verify within this many ms of the connection (default: no limit). */
   readonly handshakeTimeoutMs?: number;
+  /** The peer's whole HELLO must arrive within this many ms of the connection (default: no limit). */
+  readonly helloTimeoutMs?: number;
   /** Close an open connection after this many ms without a whole record from the peer (default: no limit). */
   readonly idleTimeoutMs?: number;
   /** Token bucket for received messages: `perSecond` refill, `burst` capacity (default: unlimited). */
   readonly rate?: { readonly perSecond: number; readonly burst: number };
+  /**
+   * Send a PING whenever nothing was sent for the interval the peer announced in its READY
+   * (default true; a peer that announced none never gets one). false: a program without keepalive.
+   */
+  readonly keepalive?: boolean;
 }
 
 /** How a connection ended. */
@@ -52,6 +59,12 @@ export class ChatConnection {
   private outcome: Outcome | undefined;
   private ended = false;
   private timer: NodeJS.Timeout | undefined;
+  private helloTimer: NodeJS.Timeout | undefined;
+  private keepaliveTimer: NodeJS.Timeout | undefined;
+  /** Keepalive PINGs sent so far. */
+  pingsSent = 0;
+  /** When we last wrote a frame (keepalive). */
+  private lastSent = Date.now();
   /** When the last whole record arrived (idle timeout). */
   private lastHeard = Date.now();
   private tokens = 0;
@@ -61,7 +74,7 @@ export class ChatConnection {
   private throttled = false;
   peer: ReadyInfo | undefined;
   /** Why the connection was closed by one of its limits ('handshake timeout', 'idle timeout'), if it was. */
-  limitHit: 'handshake timeout' | 'idle timeout' | undefined;
+  limitHit: 'handshake timeout' | 'idle timeout' | 'evicted' | undefined;
 
   constructor(
     readonly socket: net.Socket,
@@ -81,13 +94,19 @@ export class ChatConnection {
       onReady: (payload) => {
         this.peer = decodeReady(payload);
         this.lastHeard = Date.now();
+        if (this.helloTimer) clearTimeout(this.helloTimer);
         this.armIdle();
+        if (opts.keepalive !== false && this.peer.keepaliveMs !== undefined) this.armKeepalive(this.peer.keepaliveMs);
         this.handlers.onReady?.(this.peer);
       },
       onMessage: (payload) => {
         this.lastHeard = Date.now();
         this.charge(messageCost(payload.length));
         this.handlers.onMessage?.(decodeMessage(payload));
+      },
+      onPing: () => {
+        this.lastHeard = Date.now();
+        this.charge(1);
       },
       onBye: () => this.finish({ kind: 'bye' }),
       onError: (error) => this.finish({ kind: 'error', error }),
@@ -101,6 +120,8 @@ export class ChatConnection {
     });
     socket.on('close', () => {
       if (this.timer) clearTimeout(this.timer);
+      if (this.helloTimer) clearTimeout(this.helloTimer);
+      if (this.keepaliveTimer) clearTimeout(this.keepaliveTimer);
       this.protocol.end();
       this.protocol.dispose();
       this.ended = true;
@@ -112,7 +133,59 @@ export class ChatConnection {
       this.timer = setTimeout(() => this.limit('handshake timeout', 'timeout', `handshake not completed within ${ms} ms`), ms);
       this.timer.unref();
     }
+    if (opts.helloTimeoutMs !== undefined) {
+      const ms = opts.helloTimeoutMs;
+      // Like the idle check: look again after this turn's socket reads before deciding.
+      const check = (): void =>
+        void setImmediate(() => {
+          if (this.protocol.state === 'hello-sent') this.limit('handshake timeout', 'timeout', `handshake not completed within ${ms} ms (no HELLO)`);
+        });
+      (this.helloTimer = setTimeout(check, ms)).unref();
+    }
     this.protocol.start();
+  }
+
+  /** The end is decided (error, BYE, quit, timeout); the socket may still be lingering. */
+  get over(): boolean {
+    return this.outcome !== undefined || this.ended;
+  }
+
+  /** Still waiting for the peer's HELLO (nothing but bytes received yet). */
+  get awaitingHello(): boolean {
+    return this.protocol.state === 'hello-sent';
+  }
+
+  /** Ends a connection still in its handshake to make room for a newer one (ALERT busy). */
+  evict(reason: string): boolean {
+    if (this.outcome || this.ended || this.protocol.state === 'failed') return false;
+    this.limitHit = 'evicted';
+    this.protocol.abort('busy', reason);
+    return true;
+  }
+
+  /**
+   * Charges `cost` more tokens for the last message (the server: for the records its fan-out
+   * sealed). In debt, reading stops like for any message.
+   */
+  chargeExtra(cost: number): void {
+    if (cost > 0 && !this.outcome && !this.ended) this.charge(cost);
+  }
+
+  /** Keepalive: a PING whenever nothing was written for `ms`. */
+  private armKeepalive(ms: number): void {
+    const check = (): void => {
+      this.keepaliveTimer = undefined;
+      if (this.outcome || this.ended || !this.isOpen) return;
+      const quiet = Date.now() - this.lastSent;
+      if (quiet >= ms) {
+        this.protocol.ping();
+        this.pingsSent++;
+        (this.keepaliveTimer = setTimeout(check, ms)).unref();
+      } else {
+        (this.keepaliveTimer = setTimeout(check, ms - quiet)).unref();
+      }
+    };
+    (this.keepaliveTimer = setTimeout(check, ms)).unref();
   }
 
   /** Bytes held for the frame being received. */
@@ -218,6 +291,7 @@ export class ChatConnection {
 
   private write(bytes: Buffer): void {
     if (this.socket.destroyed) return;
+    this.lastSent = Date.now();
     this.socket.write(bytes);
     const cap = this.opts.maxQueuedBytes;
     if (cap !== undefined && this.socket.writableLength > cap) {

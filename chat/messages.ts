@@ -12,7 +12,15 @@ export type PeerRole = 'peer' | 'server' | 'client';
 export interface ReadyInfo {
   readonly nick: string;
   readonly role: PeerRole;
+  /**
+   * The sender accepts PING records and asks for one whenever the reader has sent nothing for this
+   * many ms (a server with an idle timeout announces a third of it). Absent: never send PING.
+   */
+  readonly keepaliveMs?: number;
 }
+/** Bounds of an announced keepalive interval (ms). */
+export const MIN_KEEPALIVE_MS = 100;
+export const MAX_KEEPALIVE_MS = 86_400_000;
 
 export type ChatMessage =
   /** A line typed by a user (to a peer, or to the server, which also reads /commands from it). */
@@ -47,7 +55,9 @@ function str(o: Record<string, unknown>, key: string, max: number): string {
 }
 
 export function encodeReady(info: ReadyInfo): Buffer {
-  return Buffer.from(JSON.stringify({ v: 1, nick: info.nick, role: info.role }), 'utf8');
+  // `ka` is optional: application version 1 readers from before the keepalive ignore unknown fields.
+  const ka = info.keepaliveMs === undefined ? {} : { ka: info.keepaliveMs };
+  return Buffer.from(JSON.stringify({ v: 1, nick: info.nick, role: info.role, ...ka }), 'utf8');
 }
 
 export function decodeReady(buf: Buffer): ReadyInfo {
@@ -57,7 +67,10 @@ export function decodeReady(buf: Buffer): ReadyInfo {
   if (!NICK_RE.test(nick)) bad('invalid nick');
   const role = o['role'];
   if (role !== 'peer' && role !== 'server' && role !== 'client') bad('invalid role');
-  return { nick, role };
+  const ka = o['ka'];
+  if (ka === undefined) return { nick, role };
+  if (typeof ka !== 'number' || !Number.isInteger(ka) || ka < MIN_KEEPALIVE_MS || ka > MAX_KEEPALIVE_MS) bad(`invalid keepalive interval`);
+  return { nick, role, keepaliveMs: ka };
 }
 
 export function encodeMessage(m: ChatMessage): Buffer {

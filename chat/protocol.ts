@@ -69,6 +69,8 @@ export interface ProtocolOptions {
   write(bytes: Buffer): void;
   onReady(peerReadyPayload: Buffer): void;
   onMessage(payload: Buffer): void;
+  /** The peer sent a keepalive (PING); nothing is answered. */
+  onPing?(): void;
   /** The peer ended the conversation in order (BYE). */
   onBye(): void;
   /** Fatal; called at most once. */
@@ -195,9 +197,17 @@ export class ChatProtocol {
     this.opts.write(this.sendCodec!.seal(FrameType.MESSAGE, payload));
   }
 
+  /** Keepalive: one empty PING record (only once open; callers send it only to a peer that asked). */
+  ping(): void {
+    if (this.stateValue !== 'open') return;
+    this.opts.write(this.sendCodec!.seal(FrameType.PING, Buffer.alloc(0)));
+  }
+
   /** Orderly close: BYE, after which nothing more is sent. */
   bye(): void {
     if (this.stateValue !== 'keyed' && this.stateValue !== 'open') return;
+    // A responder has sent no READY before the connection is open: a BYE would come first.
+    if (this.stateValue === 'keyed' && this.opts.role === 'responder') return;
     this.flushQueue();
     this.opts.write(this.sendCodec!.seal(FrameType.BYE, Buffer.alloc(0)));
     this.stateValue = 'closing';
@@ -275,7 +285,10 @@ export class ChatProtocol {
       this.receiveCodec = new PlainCodec();
     }
     this.stateValue = 'keyed';
-    this.opts.write(this.sendCodec.seal(FrameType.READY, this.opts.readyPayload));
+    // The initiator proves the key first. The responder answers only once that READY verified, so
+    // an unauthenticated client never receives a MAC under the key (an offline-guessing verifier
+    // in passphrase mode, review F12).
+    if (this.opts.role === 'initiator') this.opts.write(this.sendCodec.seal(FrameType.READY, this.opts.readyPayload));
   }
 
   private onRecord(frame: Frame): void {
@@ -284,6 +297,8 @@ export class ChatProtocol {
     const opened = this.stateValue === 'open' || this.stateValue === 'closing';
     if (frame.type === FrameType.READY) {
       if (opened) throw new ChatError('malformed', 'second READY');
+      // Responder: the initiator's READY verified; now ours (sequence 0, still node:crypto).
+      if (this.opts.role === 'responder') this.opts.write(this.sendCodec!.seal(FrameType.READY, this.opts.readyPayload));
       this.openSessions();
       this.stateValue = 'open';
       this.decoder.maxBody = MAX_BODY_BYTES;
@@ -294,6 +309,9 @@ export class ChatProtocol {
     if (!opened) throw new ChatError('malformed', `${frameTypeName(frame.type)} before READY`);
     if (frame.type === FrameType.MESSAGE) {
       this.opts.onMessage(payload);
+    } else if (frame.type === FrameType.PING) {
+      if (payload.length !== 0) throw new ChatError('malformed', `PING with a ${payload.length}-byte payload`);
+      this.opts.onPing?.();
     } else if (frame.type === FrameType.BYE) {
       this.stateValue = 'closed';
       this.opts.onBye();

@@ -4,14 +4,16 @@
  * bounded output queue, and a client whose queue overflows (it stopped reading) is disconnected,
  * so one slow or broken client never holds up the others.
  *
- * Against hostile clients (docs/chat-protocol.md, "Limits"): pending handshakes are capped per
- * server and per source address, a handshake must finish within a timeout, an open client that
- * sends nothing is closed after an idle timeout, and each client's messages are rate limited.
+ * Against hostile clients (docs/chat-protocol.md, "Limits"): pending handshakes are capped (a new
+ * connection over the cap evicts the oldest pending one, silent ones first), the HELLO and the
+ * handshake must each arrive within a deadline, an open client that sends nothing (no message, no
+ * keepalive) is closed after an idle timeout, and each client's messages are rate limited, charged
+ * by the records the server seals for them (room fan-out).
  */
 import * as net from 'node:net';
 import { ChatConnection } from './connection';
 import type { KeySource } from './keys';
-import { type ChatMessage, encodeMessage, NICK_RE, ROOM_RE } from './messages';
+import { type ChatMessage, encodeMessage, MIN_KEEPALIVE_MS, NICK_RE, ROOM_RE } from './messages';
 import { type ChatMode, encodeAlert } from './protocol';
 import type { CryptoProvider } from './provider';
 import { checkAllowedHost } from './peer';
@@ -21,8 +23,11 @@ export const DEFAULT_MAX_QUEUED_BYTES = 1024 * 1024;
 export const DEFAULT_MAX_CLIENTS = 256;
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 export const DEFAULT_IDLE_TIMEOUT_MS = 600_000;
+/** The peer's HELLO must arrive within this (capped by the handshake timeout). */
+export const DEFAULT_HELLO_TIMEOUT_MS = 2_000;
 export const DEFAULT_MAX_PENDING = 64;
-export const DEFAULT_MAX_PENDING_PER_ADDRESS = 16;
+/** One rate-limit token pays for up to this many records sealed for a client's line (fan-out). */
+export const FANOUT_PER_TOKEN = 16;
 export const DEFAULT_RATE_PER_SECOND = 20;
 export const DEFAULT_RATE_BURST = 200;
 const MAX_ROOMS_PER_CLIENT = 16;
@@ -39,11 +44,15 @@ export interface ServerOptions {
   readonly maxClients?: number;
   /** A client's READY must verify within this (ms); 0 disables. */
   readonly handshakeTimeoutMs?: number;
+  /** A client's HELLO must arrive within this (ms; default 2000, never above the handshake timeout); 0 disables. */
+  readonly helloTimeoutMs?: number;
   /** An open client that sends no record for this long (ms) is closed; 0 disables. */
   readonly idleTimeoutMs?: number;
-  /** Connections still in the handshake, in total and from one source address; more are refused at once. */
+  /**
+   * Connections still in the handshake at once. A new connection over the cap evicts the oldest
+   * pending one that has not sent its HELLO (else the oldest pending one) with ALERT busy.
+   */
   readonly maxPendingHandshakes?: number;
-  readonly maxPendingPerAddress?: number;
   /** Messages a client may send per second (sustained) and in one burst; 0 disables. */
   readonly ratePerSecond?: number;
   readonly rateBurst?: number;
@@ -75,8 +84,10 @@ export interface ServerStats {
   readonly maxQueuedSeen: number;
   /** Connections still in the handshake now. */
   readonly pending: number;
-  /** Connections refused at accept (server full, too many pending handshakes). */
+  /** Connections refused at accept (server full). */
   readonly refused: number;
+  /** Pending handshakes ended to make room for a newer connection. */
+  readonly evicted: number;
   readonly handshakeTimeouts: number;
   readonly idleTimeouts: number;
   /** Clients whose handshake failed (wrong key, wrong version, malformed). */
@@ -90,9 +101,9 @@ export class ChatServer {
   private readonly clients = new Map<number, Client>();
   private readonly rooms = new Map<string, Set<Client>>();
   private nextId = 1;
-  private readonly stats = { received: 0, delivered: 0, droppedSlow: 0, maxQueuedSeen: 0, refused: 0, handshakeTimeouts: 0, idleTimeouts: 0, handshakeFailures: 0, sealFailures: 0 };
-  private pendingTotal = 0;
-  private readonly pendingByAddress = new Map<string, number>();
+  private readonly stats = { received: 0, delivered: 0, droppedSlow: 0, maxQueuedSeen: 0, refused: 0, evicted: 0, handshakeTimeouts: 0, idleTimeouts: 0, handshakeFailures: 0, sealFailures: 0 };
+  /** Clients in their handshake, oldest first (Map keeps insertion order). */
+  private readonly pendingClients = new Map<number, Client>();
   private readonly log: (line: string) => void;
   readonly maxQueuedBytes: number;
 
@@ -100,6 +111,8 @@ export class ChatServer {
     checkAllowedHost(opts.host ?? '127.0.0.1');
     this.log = opts.log ?? (() => undefined);
     this.maxQueuedBytes = opts.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES;
+    // A passphrase is stretched once for this server's salt, now, not in the first client's turn.
+    if (opts.mode === 'sealed' && opts.key?.kind === 'passphrase') opts.key.pskFor(opts.key.salt);
     this.server.on('connection', (socket) => this.accept(socket));
   }
 
@@ -114,7 +127,7 @@ export class ChatServer {
   }
 
   getStats(): ServerStats {
-    return { clients: this.clients.size, rooms: this.rooms.size, pending: this.pendingTotal, ...this.stats };
+    return { clients: this.clients.size, rooms: this.rooms.size, pending: this.pendingClients.size, ...this.stats };
   }
 
   /** Stops accepting, says goodbye to everyone, resolves when every socket is closed. */
@@ -136,14 +149,20 @@ export class ChatServer {
   private accept(socket: net.Socket): void {
     const address = socket.remoteAddress ?? '?';
     const o = this.opts;
-    if (this.clients.size >= (o.maxClients ?? DEFAULT_MAX_CLIENTS)) return this.refuse(socket, 'server full');
-    if (this.pendingTotal >= (o.maxPendingHandshakes ?? DEFAULT_MAX_PENDING)) return this.refuse(socket, 'too many handshakes in progress');
-    if ((this.pendingByAddress.get(address) ?? 0) >= (o.maxPendingPerAddress ?? DEFAULT_MAX_PENDING_PER_ADDRESS)) {
-      return this.refuse(socket, `too many handshakes in progress from ${address}`);
+    const maxPending = o.maxPendingHandshakes ?? DEFAULT_MAX_PENDING;
+    // Over the pending cap, the oldest pending handshake makes room (review F5): the source address
+    // isolates nobody (every host client and the guest via slirp is 127.0.0.1), so refusing the
+    // newcomer would let anyone holding the slots lock everyone out.
+    if (this.pendingClients.size >= maxPending) {
+      // A handshake that already ended (timed out, failed) while its socket lingers holds no slot.
+      // (Still `pending` for the stats at its end.)
+      for (const c of [...this.pendingClients.values()]) if (c.conn.over) this.pendingClients.delete(c.id);
     }
-    this.pendingTotal++;
-    this.pendingByAddress.set(address, (this.pendingByAddress.get(address) ?? 0) + 1);
+    while (this.pendingClients.size >= maxPending) this.evictOldest(maxPending);
+    if (this.clients.size - this.evicting >= (o.maxClients ?? DEFAULT_MAX_CLIENTS)) return this.refuse(socket, 'server full');
     const handshakeMs = o.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    const helloDefault = handshakeMs > 0 ? Math.min(DEFAULT_HELLO_TIMEOUT_MS, handshakeMs) : DEFAULT_HELLO_TIMEOUT_MS;
+    const helloMs = o.helloTimeoutMs === undefined ? helloDefault : handshakeMs > 0 ? Math.min(o.helloTimeoutMs, handshakeMs) : o.helloTimeoutMs;
     const idleMs = o.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     const perSecond = o.ratePerSecond ?? DEFAULT_RATE_PER_SECOND;
     const id = this.nextId++;
@@ -162,9 +181,11 @@ export class ChatServer {
           ...(o.psk ? { psk: o.psk } : {}),
           ...(o.key ? { key: o.key } : {}),
           ...(o.provider ? { provider: o.provider } : {}),
-          hello: { nick: 'server', role: 'server' },
+          // With an idle timeout, ask for a keepalive three times per timeout.
+          hello: { nick: 'server', role: 'server', ...(idleMs > 0 ? { keepaliveMs: Math.max(MIN_KEEPALIVE_MS, Math.floor(idleMs / 3)) } : {}) },
           maxQueuedBytes: this.maxQueuedBytes,
           ...(handshakeMs > 0 ? { handshakeTimeoutMs: handshakeMs } : {}),
+          ...(helloMs > 0 ? { helloTimeoutMs: helloMs } : {}),
           ...(idleMs > 0 ? { idleTimeoutMs: idleMs } : {}),
           ...(perSecond > 0 ? { rate: { perSecond, burst: Math.max(1, o.rateBurst ?? DEFAULT_RATE_BURST) } } : {}),
         },
@@ -178,7 +199,10 @@ export class ChatServer {
             const why = outcome.kind === 'error' ? outcome.error.message : outcome.kind === 'bye' ? 'quit' : 'server closing';
             if (outcome.kind === 'error' && /output queue/.test(why)) this.stats.droppedSlow++;
             if (outcome.kind === 'error' && /cannot encrypt toward/.test(why)) this.stats.sealFailures++;
-            if (client.conn.limitHit === 'handshake timeout') this.stats.handshakeTimeouts++;
+            if (client.conn.limitHit === 'evicted') {
+              this.evicting--;
+              this.stats.evicted++;
+            } else if (client.conn.limitHit === 'handshake timeout') this.stats.handshakeTimeouts++;
             else if (client.conn.limitHit === 'idle timeout') this.stats.idleTimeouts++;
             else if (client.pending) this.stats.handshakeFailures++;
             this.settle(client);
@@ -189,17 +213,34 @@ export class ChatServer {
       ),
     };
     this.clients.set(id, client);
+    this.pendingClients.set(id, client);
     this.log(`client ${id} connected from ${address}:${socket.remotePort}`);
+  }
+
+  /** Evicted clients whose socket has not closed yet (they do not count as connected). */
+  private evicting = 0;
+
+  private evictOldest(maxPending: number): void {
+    let victim: Client | undefined;
+    for (const c of this.pendingClients.values()) {
+      if (c.conn.awaitingHello) {
+        victim = c;
+        break;
+      }
+      victim ??= c;
+    }
+    if (!victim) return;
+    this.settle(victim);
+    if (!victim.conn.evict(`server busy: evicted as the oldest of ${maxPending} pending handshakes`)) return;
+    this.evicting++;
+    this.log(`client ${victim.id} evicted: ${maxPending} handshakes pending`);
   }
 
   /** The client left the handshake (verified, or gone): release its pending slot once. */
   private settle(client: Client): void {
     if (!client.pending) return;
     client.pending = false;
-    this.pendingTotal--;
-    const n = (this.pendingByAddress.get(client.address) ?? 1) - 1;
-    if (n <= 0) this.pendingByAddress.delete(client.address);
-    else this.pendingByAddress.set(client.address, n);
+    this.pendingClients.delete(client.id);
   }
 
   private welcome(client: Client, wanted: string): void {
@@ -217,7 +258,19 @@ export class ChatServer {
     }
   }
 
+  /**
+   * One client line. What it costs the server is the records sealed for it: past the first
+   * FANOUT_PER_TOKEN, each started FANOUT_PER_TOKEN costs the sender one more token (review F13:
+   * a line to a room of 255 is 16 tokens, not 1).
+   */
   private onMessage(client: Client, m: ChatMessage): void {
+    const before = this.stats.delivered;
+    this.handleMessage(client, m);
+    const sealed = this.stats.delivered - before;
+    if (sealed > FANOUT_PER_TOKEN) client.conn.chargeExtra(Math.ceil(sealed / FANOUT_PER_TOKEN) - 1);
+  }
+
+  private handleMessage(client: Client, m: ChatMessage): void {
     if (!client.nick) return;
     if (m.t !== 'say') {
       this.send(client, { t: 'error', text: `clients send text, not "${m.t}" messages` });

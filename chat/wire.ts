@@ -26,6 +26,13 @@ export const FrameType = {
   MESSAGE: 4,
   /** Record: orderly close (/quit, Ctrl-D). */
   BYE: 5,
+  /**
+   * Record, empty payload: keepalive. A client sends it when it has sent nothing for the interval
+   * the server announced in its READY (`keepaliveMs`); it counts for the server's idle timer and
+   * costs one rate-limit token. Never sent to a peer that did not announce it: a version-2 peer
+   * from before the keepalive reads type 6 as "unknown frame type 6" (malformed) and closes.
+   */
+  PING: 6,
 } as const;
 export type FrameTypeId = (typeof FrameType)[keyof typeof FrameType];
 const KNOWN_TYPES: ReadonlySet<number> = new Set(Object.values(FrameType));

@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ChatConnection } from '../../chat/connection';
+import { ChatConnection, type ConnectionOptions } from '../../chat/connection';
 import { generatePsk, writeKeyFile } from '../../chat/keys';
 import type { ChatMessage } from '../../chat/messages';
 import { softwareProvider } from '../../chat/provider';
@@ -31,6 +31,8 @@ export interface SoakOptions {
   readonly chatEveryMs: number;
   readonly serverCrypto: 'software' | 'cryptodev';
   readonly handshakeTimeoutS: number;
+  /** The server's HELLO deadline (default: the server's, 2 s). */
+  readonly helloTimeoutS?: number;
   readonly idleTimeoutS: number;
   readonly rate: number;
   readonly burst: number;
@@ -46,6 +48,12 @@ export interface SoakResult {
   readonly setupMs: number;
   readonly honestClients: number;
   readonly honestDisconnected: string[];
+  /** How long the honest clients only read after the chat (the drain): longer than the idle timeout. */
+  readonly lurkedMs: number;
+  /** Keepalives the honest clients sent. */
+  readonly honestPingsSent: number;
+  /** The end of the server's log when an honest client was disconnected. */
+  readonly serverLogTail?: string;
   readonly linesSent: number;
   readonly expectedDeliveries: number;
   readonly delivered: number;
@@ -79,9 +87,10 @@ function vmKb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   }
 }
 
-function connectFrom(localAddress: string, port: number): Promise<net.Socket> {
+/** Every client, honest or not, connects from 127.0.0.1: the source address isolates nobody (F5). */
+function connectFrom(port: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const s = net.connect({ host: '127.0.0.1', port, localAddress });
+    const s = net.connect({ host: '127.0.0.1', port, localAddress: '127.0.0.1' });
     s.once('connect', () => {
       s.removeAllListeners('error');
       resolve(s);
@@ -90,7 +99,24 @@ function connectFrom(localAddress: string, port: number): Promise<net.Socket> {
   });
 }
 
+/** Runs the soak; if it fails half-way, its server child, timers and sockets are ended before the error is thrown. */
 export async function runSoak(o: SoakOptions): Promise<SoakResult> {
+  const cleanups: Array<() => void> = [];
+  try {
+    return await soakBody(o, (f) => cleanups.push(f));
+  } catch (err) {
+    for (const f of cleanups.reverse()) {
+      try {
+        f();
+      } catch {
+        // keep cleaning up
+      }
+    }
+    throw err;
+  }
+}
+
+async function soakBody(o: SoakOptions, onFailure: (cleanup: () => void) => void): Promise<SoakResult> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vlab-chat-soak-'));
   const psk = generatePsk();
   const keyFile = path.join(dir, 'soak.key');
@@ -99,8 +125,11 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     path.join(repoRoot(), 'bin', 'vlab.js'), 'chat', 'server', '--port', '0', '--crypto', o.serverCrypto, '--key-file', keyFile,
     '--handshake-timeout', String(o.handshakeTimeoutS), '--idle-timeout', String(o.idleTimeoutS),
     '--rate', String(o.rate), '--burst', String(o.burst), '--max-clients', '512',
+    ...(o.helloTimeoutS !== undefined ? ['--hello-timeout', String(o.helloTimeoutS)] : []),
   ];
   const server = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  onFailure(() => fs.rmSync(dir, { recursive: true, force: true }));
+  onFailure(() => server.exitCode === null && server.kill('SIGKILL')); // our own child
   let serverErr = '';
   const serverExited = new Promise<number | null>((r) => server.once('exit', (code) => r(code)));
   server.stderr!.on('data', (c: Buffer) => {
@@ -124,12 +153,17 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   let stopping = false;
   const rss: number[] = [];
   const sampler = setInterval(() => rss.push(Math.round(vmKb(server.pid!, 'VmRSS') / 1024)), 2000);
+  onFailure(() => clearInterval(sampler));
+  onFailure(() => provider.close());
+  onFailure(() => (stopping = true));
 
-  const open = (nick: string, key: Buffer, from: string, onMessage?: (m: ChatMessage) => void): Promise<{ conn: ChatConnection; ended: Promise<string> }> =>
-    connectFrom(from, port).then((socket) => {
+  /** `keepalive: false` is a client program that sends no keepalive (the idle attackers). */
+  const open = (nick: string, key: Buffer, onMessage?: (m: ChatMessage) => void, keepalive = true): Promise<{ conn: ChatConnection; ended: Promise<string> }> =>
+    connectFrom(port).then((socket) => {
       let endResolve!: (s: string) => void;
       const ended = new Promise<string>((r) => (endResolve = r));
-      const conn = new ChatConnection(socket, { role: 'initiator', mode: 'sealed', psk: key, provider, hello: { nick, role: 'client' } }, {
+      const opts: ConnectionOptions & Record<string, unknown> = { role: 'initiator', mode: 'sealed', psk: key, provider, hello: { nick, role: 'client' }, keepalive };
+      const conn = new ChatConnection(socket, opts, {
         ...(onMessage ? { onMessage } : {}),
         onEnd: (out) => endResolve(out.kind === 'error' ? out.error.message : out.kind),
       });
@@ -157,16 +191,16 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     endedWhy: string | undefined;
   }
   const honest: Honest[] = [];
-  let chatStarted = false;
+  onFailure(() => honest.forEach((h) => h.conn.socket.destroy()));
   const setupStart = Date.now();
   const roomOf = (i: number): string => `#r${i % o.rooms}`;
-  const WAVE = 32; // connected together, from 8 source addresses (under the per-address pending cap)
+  const WAVE = 32; // connected together (under the server's 64 pending handshakes)
   for (let wave = 0; wave < o.honest; wave += WAVE) {
     await Promise.all(
       Array.from({ length: Math.min(WAVE, o.honest - wave) }, async (_, k) => {
         const i = wave + k;
         const h: Honest = { nick: `h${i}`, room: roomOf(i), conn: undefined as unknown as ChatConnection, got: new Set(), floodSeen: 0, all: [], endedWhy: undefined };
-        const { conn, ended } = await open(h.nick, psk, `127.0.1.${1 + (i % 8)}`, (m) => {
+        const { conn, ended } = await open(h.nick, psk, (m) => {
           if (m.t === 'msg' && m.from.startsWith('h')) h.got.add(m.text);
           else if (m.t === 'msg') h.floodSeen++;
           else if (h.all.length < 50) h.all.push(m);
@@ -178,16 +212,16 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
         await welcomed(conn, () => h.all);
         conn.send({ t: 'say', text: `/join ${h.room}` });
         conn.send({ t: 'say', text: '/part #lobby' });
-        honest.push(h);
-        // Until everyone is in place, a command the server answers to the sender alone keeps it from idling.
-        const keepalive = setInterval(() => (chatStarted ? clearInterval(keepalive) : conn.send({ t: 'say', text: '/list' })), o.chatEveryMs);
+        honest.push(h); // from here on it only reads until the chat starts: the protocol's keepalive keeps it
       }),
     );
   }
   // Flooders: valid key, in the honest rooms, writing as fast as their socket takes it.
   const flooders: ChatConnection[] = [];
+  const floodPerTick = Math.max(4, Math.floor(o.floodBufferBytes / 256)); // lines per 50 ms
+  onFailure(() => flooders.forEach((f) => f.socket.destroy()));
   for (let i = 0; i < o.flooders; i++) {
-    const f = await open(`f${i}`, psk, '127.0.0.5');
+    const f = await open(`f${i}`, psk);
     flooders.push(f.conn);
     const room = roomOf(i);
     const line = `flood ${'z'.repeat(200)}`;
@@ -199,7 +233,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
           f.conn.send({ t: 'say', text: `/join ${room}` });
           sent++;
         }
-        while (f.conn.socket.writableLength < o.floodBufferBytes) f.conn.send({ t: 'say', text: `${sent++} ${line}` });
+        // Bounded per tick: the kernel takes MBs before writableLength grows, and sealing that much
+        // in one turn stalled this whole process for 20 s in the emulated guest (every honest
+        // client's keepalive with it).
+        for (let n = 0; n < floodPerTick && f.conn.socket.writableLength < o.floodBufferBytes; n++) f.conn.send({ t: 'say', text: `${sent++} ${line}` });
       }
       setTimeout(pump, 50);
     };
@@ -211,6 +248,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const attackerOther: string[] = [];
   /** Every attacker socket still open, destroyed when the timed part ends. */
   const live = new Set<net.Socket>();
+  onFailure(() => live.forEach((sock) => sock.destroy()));
   const track = (sock: net.Socket): boolean => {
     if (stopping) {
       sock.destroy();
@@ -224,9 +262,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   let idleClosed = 0;
   const timeoutRe = /handshake not completed within|idle for \d+ s/;
   // Pre-auth attackers: raw sockets; the server's ALERT reason arrives in the clear.
-  const rawAttacker = (kind: 'slow' | 'idle', from: string): void => {
+  const rawAttacker = (kind: 'slow' | 'idle'): void => {
     if (stopping) return;
-    connectFrom(from, port).then((s) => {
+    connectFrom(port).then((s) => {
       if (!track(s)) return;
       let seen = '';
       s.on('data', (c: Buffer) => (seen = (seen + c.toString('latin1')).slice(-400)));
@@ -238,14 +276,14 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
         if (trickle) clearInterval(trickle);
         if (timeoutRe.test(seen)) kind === 'slow' ? slowClosed++ : idleClosed++;
         else if (!stopping) attackerOther.push(`${kind} pre-auth: ${seen.replace(/[^ -~]/g, '.').slice(-120)}`);
-        if (!stopping) setTimeout(() => rawAttacker(kind, from), 200);
+        if (!stopping) setTimeout(() => rawAttacker(kind), 200);
       });
     }, (err: Error) => attackerOther.push(`${kind} connect: ${err.message}`));
   };
   // Post-auth attackers: a real handshake, then a 64 KiB frame header trickled (slow) or silence (idle).
-  const authedAttacker = (kind: 'slow' | 'idle', n: number, from: string): void => {
+  const authedAttacker = (kind: 'slow' | 'idle', n: number): void => {
     if (stopping) return;
-    open(`${kind}${n}`, psk, from).then(({ conn, ended }) => {
+    open(`${kind}${n}`, psk, undefined, false).then(({ conn, ended }) => {
       track(conn.socket);
       let trickle: NodeJS.Timeout | undefined;
       const started = setInterval(() => {
@@ -262,19 +300,19 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
         if (trickle) clearInterval(trickle);
         if (timeoutRe.test(why)) kind === 'slow' ? slowClosed++ : idleClosed++;
         else if (!stopping) attackerOther.push(`${kind} post-auth: ${why}`);
-        if (!stopping) setTimeout(() => authedAttacker(kind, n, from), 200);
+        if (!stopping) setTimeout(() => authedAttacker(kind, n), 200);
       });
     }, (err: Error) => attackerOther.push(`${kind} connect: ${err.message}`));
   };
-  for (let i = 0; i < o.slowloris; i++) i % 2 === 0 ? rawAttacker('slow', '127.0.0.2') : authedAttacker('slow', i, '127.0.0.3');
-  for (let i = 0; i < o.idle; i++) i % 2 === 0 ? rawAttacker('idle', '127.0.0.4') : authedAttacker('idle', i, '127.0.0.6');
+  for (let i = 0; i < o.slowloris; i++) i % 2 === 0 ? rawAttacker('slow') : authedAttacker('slow', i);
+  for (let i = 0; i < o.idle; i++) i % 2 === 0 ? rawAttacker('idle') : authedAttacker('idle', i);
   // Wrong key: connect, fail authentication, try again.
   let wrongAttempts = 0;
   let wrongRefused = 0;
   const wrong = (n: number): void => {
     if (stopping) return;
     wrongAttempts++;
-    open(`w${n}`, crypto.randomBytes(32), '127.0.0.7').then(({ conn, ended }) =>
+    open(`w${n}`, crypto.randomBytes(32)).then(({ conn, ended }) =>
       (track(conn.socket), ended).then((why) => {
         if (/authentication failed/.test(why)) wrongRefused++;
         else if (!stopping) attackerOther.push(`wrong key: ${why}`);
@@ -284,7 +322,6 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   for (let i = 0; i < o.wrongKey; i++) wrong(i);
 
   // Chat.
-  chatStarted = true;
   const setupMs = Date.now() - setupStart;
   const sentLines: Array<{ text: string; room: string; from: string }> = [];
   const chatEnd = Date.now() + o.durationMs;
@@ -307,8 +344,13 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   stopping = true; // attackers stop reconnecting; flooders stop writing
   for (const f of flooders) f.socket.destroy();
   for (const sock of live) sock.destroy();
-  const drainEnd = Date.now() + 30_000;
-  while (deliveredCount() < expected() && Date.now() < drainEnd) await sleep(200);
+  // The honest clients now only read (lurk) for longer than the idle timeout: the protocol's
+  // keepalive must keep every one of them connected, and every line must still arrive.
+  const drainStart = Date.now();
+  const lurkEnd = drainStart + o.idleTimeoutS * 1000 + 5000;
+  const drainEnd = Math.max(lurkEnd, drainStart + 30_000);
+  while ((deliveredCount() < expected() || Date.now() < lurkEnd) && Date.now() < drainEnd) await sleep(200);
+  const lurkedMs = Date.now() - drainStart;
   const missing: string[] = [];
   for (const l of sentLines) for (const h of members.get(l.room)!) if (h.nick !== l.from && !h.got.has(l.text) && missing.length < 20) missing.push(`${l.text} → ${h.nick}`);
   clearInterval(sampler);
@@ -318,6 +360,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     setupMs,
     honestClients: honest.length,
     honestDisconnected: honest.filter((h) => h.endedWhy).map((h) => `${h.nick}: ${h.endedWhy}`),
+    honestPingsSent: honest.reduce((n, h) => n + h.conn.pingsSent, 0),
+    lurkedMs,
     linesSent: sentLines.length,
     expectedDeliveries: expected(),
     delivered: deliveredCount(),
@@ -351,7 +395,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const statsMatch = /stats (\{.*\})/.exec(serverErr);
   fs.rmSync(dir, { recursive: true, force: true });
   provider.close();
-  return { ...result, serverExit, serverStats: statsMatch ? (JSON.parse(statsMatch[1]!) as Record<string, number>) : undefined, serverStartup };
+  const logTail = result.honestDisconnected.length > 0 ? { serverLogTail: serverErr.slice(-4000) } : {};
+  return { ...result, ...logTail, serverExit, serverStats: statsMatch ? (JSON.parse(statsMatch[1]!) as Record<string, number>) : undefined, serverStartup };
 }
 
 if (require.main === module) {

@@ -17,6 +17,7 @@ function check(r: SoakResult, o: SoakOptions): void {
   assert.equal(r.serverExit, 0, 'the server stopped cleanly on SIGTERM');
   assert.equal(r.honestClients, o.honest);
   assert.deepEqual(r.honestDisconnected, [], 'no honest client was disconnected');
+  assert.ok(r.lurkedMs > o.idleTimeoutS * 1000, `the honest clients only read for ${r.lurkedMs} ms after the chat, longer than the ${o.idleTimeoutS} s idle timeout`);
   assert.ok(r.linesSent >= o.honest * 2, `honest clients chatted (${r.linesSent} lines)`);
   assert.deepEqual(r.missing, [], 'every honest line reached every honest member of its room');
   assert.equal(r.delivered, r.expectedDeliveries);
@@ -73,7 +74,7 @@ describe('guest', () => {
     // The guest is emulated (TCG): fewer lines, small flooder buffers, so the client side keeps up.
     // Timeouts are long for the guest's speed: under host load its event loops lag by seconds.
     honest: 10, rooms: 2, slowloris: 4, flooders: 2, idle: 4, wrongKey: 2, durationMs: 30_000, chatEveryMs: 2000,
-    serverCrypto: 'cryptodev', handshakeTimeoutS: 10, idleTimeoutS: 20, rate: 1, burst: 5, floodBufferBytes: 4 * 1024, holdAfterDrain: true,
+    serverCrypto: 'cryptodev', handshakeTimeoutS: 10, helloTimeoutS: 5, idleTimeoutS: 20, rate: 1, burst: 5, floodBufferBytes: 4 * 1024, holdAfterDrain: true,
   };
 
   test('guest soak: 22 clients for 30 s, server on /dev/crypto (lab driver): delivered, closed by timeouts, no leaked device sessions', { timeout: 240_000 }, async (t) => {

@@ -187,17 +187,21 @@ Each client has a bounded output queue (--max-queue, default 1 MiB); a client th
 disconnected instead of slowing the others. Ctrl-C stops the server.
 Limits against hostile clients (docs/chat-protocol.md, "Limits"; 0 disables a timeout or the rate):
   --handshake-timeout S   a client must prove the key within S seconds (default 10)
-  --idle-timeout S        an open client that sends nothing for S seconds is closed (default 600)
+  --hello-timeout S       ... and send its HELLO within S seconds (default 2, at most the above)
+  --idle-timeout S        an open client that sends nothing (no line, no keepalive) for S seconds is
+                          closed (default 600); clients are asked for a keepalive every S/3 seconds
   --max-clients N         connections at once, handshakes included (default 256)
-  --max-pending N         handshakes in progress at once (default 64) ...
-  --max-pending-per-address N   ... and from one source address (default 16); more are refused at once
+  --max-pending N         handshakes in progress at once (default 64); a new connection over it
+                          evicts the oldest (one that sent no HELLO first)
   --rate N                messages a client may send per second, sustained (default 20; a message
-                          costs 1 plus 1 per KiB beyond the first); over it the server stops reading
-                          that client until it is back within budget — nothing is dropped
+                          costs 1 plus 1 per KiB beyond the first, and 1 more per 16 records the
+                          server seals for it past the first 16, e.g. a line to a big room); over it
+                          the server stops reading that client until it is back within budget —
+                          nothing is dropped
   --burst N               messages a client may send at once before --rate applies (default 200)
 ${CRYPTO_HELP}`,
   async run(args, io) {
-    const limitNames = ['handshake-timeout', 'idle-timeout', 'max-clients', 'max-pending', 'max-pending-per-address', 'rate', 'burst'] as const;
+    const limitNames = ['handshake-timeout', 'hello-timeout', 'idle-timeout', 'max-clients', 'max-pending', 'rate', 'burst'] as const;
     const limitOptions = Object.fromEntries(limitNames.map((n) => [n, { type: 'string' as const }]));
     const { values } = parse(args, { crypto: cryptoOptions.crypto, 'key-file': cryptoOptions['key-file'], host: { type: 'string' }, port: { type: 'string' }, 'max-queue': { type: 'string' }, ...limitOptions });
     const port = portFrom(values['port'], true);
@@ -208,21 +212,21 @@ ${CRYPTO_HELP}`,
       if (typeof v !== 'string' || !Number.isFinite(n) || n < min || n > max) throw new UsageError(`--${name} must be a number from ${min} to ${max}`);
       return n;
     };
-    const seconds = (name: 'handshake-timeout' | 'idle-timeout'): number | undefined => {
+    const seconds = (name: 'handshake-timeout' | 'hello-timeout' | 'idle-timeout'): number | undefined => {
       const s = num(name, 0, 86_400);
       return s === undefined ? undefined : Math.round(s * 1000);
     };
-    const int = (name: 'max-clients' | 'max-pending' | 'max-pending-per-address' | 'burst', min: number, max: number): number | undefined => {
+    const int = (name: 'max-clients' | 'max-pending' | 'burst', min: number, max: number): number | undefined => {
       const n = num(name, min, max);
       if (n !== undefined && !Number.isInteger(n)) throw new UsageError(`--${name} must be an integer`);
       return n;
     };
     const limits = {
       handshakeTimeoutMs: seconds('handshake-timeout'),
+      helloTimeoutMs: seconds('hello-timeout'),
       idleTimeoutMs: seconds('idle-timeout'),
       maxClients: int('max-clients', 1, 100_000),
       maxPendingHandshakes: int('max-pending', 1, 100_000),
-      maxPendingPerAddress: int('max-pending-per-address', 1, 100_000),
       ratePerSecond: num('rate', 0, 1_000_000),
       rateBurst: int('burst', 1, 1_000_000),
     };

@@ -1,8 +1,8 @@
 /**
  * `vlab chat bench` against the real `vlab chat server` child: every client connects, completes its
- * handshake and receives every other client's lines. The server refuses a 17th handshake in progress
- * from one address (chat/server.ts, DEFAULT_MAX_PENDING_PER_ADDRESS): the bench paces its own
- * handshakes under that, and a refused or closed client fails the run with the server's reason
+ * handshake and receives every other client's lines. Over 64 handshakes in progress the server
+ * evicts the oldest (chat/server.ts, DEFAULT_MAX_PENDING): the bench paces its own handshakes
+ * well under that, and a refused or closed client fails the run with the server's reason
  * instead of leaving it waiting forever (the old bench connected all clients back to back and hung
  * in `vlab report --run chat` at 100 clients: "server busy: too many handshakes in progress").
  */
@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { runChatBench } from '../../../chat/bench';
 
 for (const mode of ['none', 'sealed'] as const) {
-  test(`chat bench (${mode}): 100 clients join under the per-address handshake cap and each gets every other client's lines`, { timeout: 90_000 }, async () => {
+  test(`chat bench (${mode}): 100 clients join under the pending-handshake cap and each gets every other client's lines`, { timeout: 90_000 }, async () => {
     const [row] = await runChatBench({ clients: 100, messages: 20, modes: [mode], timeoutMs: 60_000 });
     assert.ok(row);
     assert.equal(row.clients, 100);

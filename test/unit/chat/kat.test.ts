@@ -107,10 +107,10 @@ test('a second path: RFC 5869 HKDF spelled out with raw HMAC-SHA256 gives the sa
   assert.deepEqual(k.receive.mac, okm('vlab-chat/2 r2i mac'));
 });
 
-test('passphrase keys equal openssl scrypt (N=2^15, r=8, p=1) under the announced salt', () => {
+test('passphrase keys equal openssl scrypt (N=2^17, r=8, p=1) under the announced salt', () => {
   const salt = Buffer.from('00112233445566778899aabbccddeeff', 'hex');
   const want = openssl(['kdf', '-binary', '-keylen', '32', '-kdfopt', 'pass:correct horse battery staple', '-kdfopt', `hexsalt:${salt.toString('hex')}`,
-    '-kdfopt', 'n:32768', '-kdfopt', 'r:8', '-kdfopt', 'p:1', '-kdfopt', 'maxmem_bytes:67108864', 'SCRYPT']);
+    '-kdfopt', 'n:131072', '-kdfopt', 'r:8', '-kdfopt', 'p:1', '-kdfopt', 'maxmem_bytes:268435456', 'SCRYPT']);
   assert.deepEqual(pskFromPassphrase('correct horse battery staple', salt), want);
 });
 

@@ -219,14 +219,17 @@ test('sanitize strips terminal control sequences from peer text', () => {
 });
 
 test('a READY and a large MESSAGE in one read: the handshake limit is lifted between the two frames', () => {
-  const [a, b] = pair();
+  const [a, b] = pair(); // a initiator, b responder
   const aHello = a.out.splice(0);
   const bHello = b.out.splice(0);
-  for (const x of aHello) b.p.parse(x); // b answers with its READY
+  for (const x of aHello) b.p.parse(x); // b answers nothing yet: the initiator proves the key first
+  assert.deepEqual(b.out, []);
   for (const x of bHello) a.p.parse(x); // a answers with its READY
-  for (const x of b.out.splice(0)) a.p.parse(x); // a verifies b's READY: open
-  a.p.send(Buffer.alloc(3000, 0x61));
-  b.p.parse(Buffer.concat(a.out.splice(0))); // a's READY and its 3000-byte MESSAGE, coalesced
-  assert.deepEqual(b.errors, []);
-  assert.equal(b.messages[0]?.length, 3000);
+  for (const x of a.out.splice(0)) b.p.parse(x); // b verifies a's READY, sends its own: open
+  assert.equal(b.p.state, 'open');
+  b.p.send(Buffer.alloc(3000, 0x61));
+  a.p.parse(Buffer.concat(b.out.splice(0))); // b's READY and its 3000-byte MESSAGE, coalesced
+  assert.deepEqual(a.errors, []);
+  assert.equal(a.p.state, 'open');
+  assert.equal(a.messages[0]?.length, 3000);
 });

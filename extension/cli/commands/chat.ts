@@ -203,8 +203,11 @@ ${CRYPTO_HELP}`,
   async run(args, io) {
     const limitNames = ['handshake-timeout', 'hello-timeout', 'idle-timeout', 'max-clients', 'max-pending', 'rate', 'burst'] as const;
     const limitOptions = Object.fromEntries(limitNames.map((n) => [n, { type: 'string' as const }]));
-    const { values } = parse(args, { crypto: cryptoOptions.crypto, 'key-file': cryptoOptions['key-file'], host: { type: 'string' }, port: { type: 'string' }, 'max-queue': { type: 'string' }, ...limitOptions });
+    const { values } = parse(args, { crypto: cryptoOptions.crypto, 'key-file': cryptoOptions['key-file'], host: { type: 'string' }, port: { type: 'string' }, 'max-queue': { type: 'string' }, 'max-pending-per-address': { type: 'string' }, ...limitOptions });
     const port = portFrom(values['port'], true);
+    // Accepted so scripts written for the per-address cap keep working; it isolated nobody (every
+    // client of a loopback server, the guest included, is 127.0.0.1) and is gone.
+    if (values['max-pending-per-address'] !== undefined) io.stderr.write('vlab chat server: --max-pending-per-address is ignored: pending handshakes are capped by --max-pending, oldest evicted first\n');
     const num = (name: (typeof limitNames)[number], min: number, max: number): number | undefined => {
       const v = values[name];
       if (v === undefined) return undefined;

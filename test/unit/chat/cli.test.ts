@@ -79,6 +79,14 @@ test('usage errors are clear: encryption without a key, bad --crypto, bad addres
   }
 });
 
+test('chat server still accepts --max-pending-per-address (scripts keep working) and says it is ignored', async () => {
+  // --max-queue 1 stops the command right after option parsing, before it listens.
+  const r = await vlab(['chat', 'server', '--port', '0', '--max-pending-per-address', '4', '--max-queue', '1']);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /--max-pending-per-address is ignored: pending handshakes are capped by --max-pending, oldest evicted first/);
+  assert.match(r.err, /--max-queue must be an integer/);
+});
+
 test('--crypto cryptodev without /dev/crypto fails with the reason; auto falls back and says why', { skip: fs.existsSync('/dev/crypto') ? '/dev/crypto exists here' : false }, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vlab-key-'));
   try {

@@ -8,7 +8,7 @@
  */
 import { after, before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GUEST_TOOL_PATH, MODULE_NAME, buildDriver, pushGuestTool } from '../../extension/core/driver';
@@ -30,6 +30,7 @@ const stateDir = mkdtempSync(join(tmpdir(), 'vlab-pins-'));
 const lab = Lab.forWorkspace(REPO, { stateDir, env: {} });
 let session: SshSession;
 
+/** Every guest command; with env F9_DEBUG=1 each is logged to stderr with a timestamp (to find where a run hangs). */
 const sh = async (cmd: string, timeoutMs = 30_000): Promise<string> => {
   const r = await session.run({ shell: cmd }, { timeoutMs });
   if (process.env.F9_DEBUG) process.stderr.write(`[${new Date().toISOString()}] ${cmd.slice(0, 80)} -> ${r.code} ${r.stdout.slice(0, 200)}\n`);
@@ -63,10 +64,6 @@ before(async () => {
 });
 
 after(async () => {
-  if (process.env.F9_DEBUG) {
-    await sh('dmesg | tail -n 60; ps -eo pid,stat,wchan:30,comm | grep -v " S "', 20_000).catch(() => undefined);
-    for (const f of ['console.log', 'backend.log']) copyFileSync(join(stateDir, f), `/tmp/f9-last-${f}`);
-  }
   session?.close();
   await lab.down().catch(() => undefined);
   rmSync(stateDir, { recursive: true, force: true });

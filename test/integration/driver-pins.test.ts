@@ -4,7 +4,10 @@
  * land there. A zero-copy request on such a page is held on a stalled device; while it is held, the
  * page the caller sees must have been migrated out of ZONE_MOVABLE (a FOLL_LONGTERM pin does that
  * first), and the memory block that held it must go offline. With a plain pin (the old driver) the
- * page stays in ZONE_MOVABLE and Linux 6.1's offline_pages() retries its migration until a signal.
+ * page stays in ZONE_MOVABLE and Linux 6.1's offline_pages() keeps retrying its migration.
+ * F8, same boot (`threadirqs` too): a killed waiter's zero-copy request is unpinned by a worker with
+ * interrupts on, not inline in the virtqueue callback under virtio-pci's INTx spinlock; the function
+ * tracer shows the context, since Debian's kernel has no CONFIG_DEBUG_ATOMIC_SLEEP.
  */
 import { after, before, test } from 'node:test';
 import * as assert from 'node:assert/strict';

@@ -41,7 +41,7 @@ import { DEFAULT_UP_OPTIONS, kernelCmdline, resolveUpOptions } from './up-option
 
 export type { BackendKind, EngineChoice, GuestDriver, LabState, UpOptions } from './state';
 export type { StopMethod } from './qemu-stop';
-export { DEFAULT_UP_OPTIONS, kernelCmdline, resolveUpOptions } from './up-options';
+export { DEFAULT_UP_OPTIONS, MAX_KERNEL_APPEND, checkKernelAppend, kernelCmdline, resolveUpOptions } from './up-options';
 
 export interface LabProgress {
   readonly step: string;
@@ -70,6 +70,8 @@ export interface LabStatus {
   readonly stateDir: string;
   readonly guestDriver: GuestDriver;
   readonly kernelVersion?: string;
+  /** The extra guest kernel arguments it was booted with (`vlab up --append`). */
+  readonly append?: string;
   readonly workspace: string;
 }
 
@@ -195,7 +197,7 @@ export class Lab extends EventEmitter {
       cpus: options.cpus,
       kernel: kernel.vmlinuz,
       initrd: this.paths.initramfs,
-      kernelCmdline: kernelCmdline(this.paths.workspace, options.guestDriver, projectShare, kernel.modulesShare !== undefined),
+      kernelCmdline: kernelCmdline(this.paths.workspace, options.guestDriver, projectShare, kernel.modulesShare !== undefined, options.append),
       qmpSocket: this.paths.qmpSocket,
       qmpWatchSocket: this.paths.qmpWatchSocket,
       consoleLog: this.paths.consoleLog,
@@ -591,6 +593,7 @@ export class Lab extends EventEmitter {
       ...(device !== undefined ? { device } : {}),
       guestDriver: file.options.guestDriver,
       kernelVersion: file.kernelVersion,
+      ...(typeof file.options.append === 'string' ? { append: file.options.append } : {}),
     };
   }
 

@@ -25,6 +25,8 @@ export interface UpOptions {
   readonly bootTimeoutMs: number;
   /** Fault-injection rules the ts backend starts with (docs/fault-injection.md). */
   readonly faults?: readonly string[];
+  /** Extra guest kernel command-line arguments, appended after the lab's own (validated: `checkKernelAppend`). */
+  readonly append?: string;
 }
 
 export interface StateFile {

@@ -21,6 +21,8 @@
  *                                                XTS, GCM, TLS, SRTP, SESSINFO
  *   vlab-cryptodev-test nofallback [--mac]       fallback=0: device only
  *   vlab-cryptodev-test zc                       zero-copy buffer shapes
+ *   vlab-cryptodev-test pin-movable GOFILE       a zero-copy pin of a ZONE_MOVABLE page
+ *                                                (FOLL_LONGTERM migrates it first)
  *   vlab-cryptodev-test lat OPS SIZE [STATS]     per-op latency, one process
  *   vlab-cryptodev-test api-cbc-inplace          CBC decrypt in place: next IV
  *   vlab-cryptodev-test api-aead                 CIOCAUTHCRYPT AEAD convention
@@ -3052,6 +3054,151 @@ static int cmd_api_cphash(void)
 	return failures;
 }
 
+/* ---------------------------------------------------------- pin-movable */
+
+/* The PFN backing addr (0: not present, or not root), from /proc/self/pagemap. */
+static uint64_t pin_pfn(const void *addr)
+{
+	uint64_t ent = 0;
+	off_t off = (off_t)((uintptr_t)addr / 4096) * 8;
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	if (pread(fd, &ent, sizeof(ent), off) != sizeof(ent))
+		ent = 0;
+	close(fd);
+	if (!(ent & (1ull << 63)))
+		return 0;
+	return ent & ((1ull << 55) - 1);
+}
+
+/* ZONE_MOVABLE's PFN range of node 0 from /proc/zoneinfo; 0 if there is none. */
+static int pin_movable_range(uint64_t *start, uint64_t *end)
+{
+	FILE *f = fopen("/proc/zoneinfo", "r");
+	char line[256];
+	int in = 0;
+	unsigned long long v, spanned = 0, first = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "Node ", 5)) {
+			if (in)
+				break;
+			in = strstr(line, "zone") && strstr(line, "Movable");
+		} else if (in && sscanf(line, " spanned %llu", &v) == 1) {
+			spanned = v;
+		} else if (in && sscanf(line, " start_pfn: %llu", &v) == 1) {
+			first = v;
+		}
+	}
+	fclose(f);
+	*start = first;
+	*end = first + spanned;
+	return spanned > 0;
+}
+
+static uint64_t pin_block(uint64_t pfn)
+{
+	FILE *f = fopen("/sys/devices/system/memory/block_size_bytes", "r");
+	unsigned long long sz = 0;
+
+	if (f) {
+		if (fscanf(f, "%llx", &sz) != 1)
+			sz = 0;
+		fclose(f);
+	}
+	return sz >= 4096 ? pfn / (sz / 4096) : 0;
+}
+
+struct pin_job {
+	int fd;
+	uint32_t ses;
+	const uint8_t *src;
+	uint8_t *dst;
+	int err;
+};
+
+static void *pin_thread(void *p)
+{
+	struct pin_job *j = p;
+	uint8_t iv[16] = { 3 };
+
+	j->err = do_crypt(j->fd, j->ses, COP_ENCRYPT, j->src, j->dst, 4096,
+			  iv, NULL, 0);
+	return NULL;
+}
+
+/*
+ * pin-movable GOFILE: for the FOLL_LONGTERM test (root; the guest booted
+ * with movablecore=). Picks an anonymous page in ZONE_MOVABLE, prints its
+ * PFN and memory block, then a zero-copy AES-128-CBC CIOCCRYPT of that one
+ * page runs in a thread (the host has stalled the device). Once GOFILE
+ * exists (the host has seen the request held on the ring: the pages are
+ * pinned) prints the PFN now backing the page and whether it is still in
+ * ZONE_MOVABLE; then waits for the request and prints its errno.
+ */
+static int cmd_pin_movable(int argc, char **argv)
+{
+	static const uint8_t key[16] = { 11 };
+	const char *go = argc > 0 ? argv[0] : "/tmp/pin-go";
+	enum { NPAGES = 256 };
+	struct pin_job job = { .fd = open_crypto() };
+	uint64_t mstart, mend, pfn = 0, now;
+	uint8_t *area, *page = NULL, *src;
+	pthread_t t;
+	int i;
+
+	if (!pin_movable_range(&mstart, &mend)) {
+		printf("not ok pin-movable: no ZONE_MOVABLE (boot with movablecore=)\n");
+		return 2;
+	}
+	area = mmap(NULL, NPAGES * 4096, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	src = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (area == MAP_FAILED || src == MAP_FAILED)
+		return 100;
+	memset(area, 0x5a, NPAGES * 4096);
+	fill_plaintext(src, 4096, 7);
+	for (i = 0; i < NPAGES && !page; i++) {
+		pfn = pin_pfn(area + i * 4096);
+		if (pfn >= mstart && pfn < mend)
+			page = area + i * 4096;
+	}
+	if (!page) {
+		printf("not ok pin-movable: none of %d pages in ZONE_MOVABLE [%llu, %llu) (pfn %llu; root?)\n",
+		       NPAGES, (unsigned long long)mstart,
+		       (unsigned long long)mend, (unsigned long long)pfn);
+		return 2;
+	}
+	job.err = new_session(job.fd, CRYPTO_AES_CBC, key, 16, 0, NULL, 0,
+			      &job.ses);
+	printf("pin-movable session errno %d\n", -job.err);
+	if (job.err)
+		return 1;
+	job.src = src;
+	job.dst = page;
+	printf("pin-movable movable %llu %llu before pfn %llu block %llu\n",
+	       (unsigned long long)mstart, (unsigned long long)mend,
+	       (unsigned long long)pfn, (unsigned long long)pin_block(pfn));
+	pthread_create(&t, NULL, pin_thread, &job);
+	for (i = 0; i < 3000 && access(go, F_OK); i++)
+		usleep(100000);
+	now = pin_pfn(page);
+	printf("pin-movable pinned pfn %llu block %llu in-movable %d\n",
+	       (unsigned long long)now, (unsigned long long)pin_block(now),
+	       now >= mstart && now < mend);
+	pthread_join(t, NULL);
+	printf("pin-movable crypt errno %d changed %d\n", -job.err,
+	       page[0] != 0x5a || page[1] != 0x5a);
+	end_session(job.fd, job.ses);
+	close(job.fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int rc;
@@ -3106,6 +3253,8 @@ int main(int argc, char **argv)
 		rc = cmd_api_cphash();
 	else if (!strcmp(argv[1], "api-tls-oracle"))
 		rc = cmd_api_tls_oracle(argc - 2, argv + 2);
+	else if (!strcmp(argv[1], "pin-movable"))
+		rc = cmd_pin_movable(argc - 2, argv + 2);
 	else
 		rc = 100;
 	return rc > 100 ? 100 : rc;

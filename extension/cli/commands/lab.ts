@@ -6,7 +6,7 @@ import { type ParseArgsConfig, parseArgs as nodeParseArgs } from 'node:util';
 import { type CliCommand, type CliIo, UsageError } from '../command';
 import { runDemo, demoSteps, formatDemoSummary } from '../../core/demo';
 import { LabError, errorMessage } from '../../core/errors';
-import { Lab, type LabProgress, type LabStatus, type UpOptions } from '../../core/lab';
+import { Lab, checkKernelAppend, type LabProgress, type LabStatus, type UpOptions } from '../../core/lab';
 import type { HostPaths } from '../../core/host';
 import type { LogKind } from '../../core/paths';
 import { FaultRuleError, parseFaultRule } from '../../../backend/faults';
@@ -67,7 +67,7 @@ function integer(value: string | undefined, flag: string, min: number, max: numb
 
 const UP_USAGE = `usage: vlab up [--backend builtin|ts] [--engine auto|openssl|node|cryptodev] [--accel auto|kvm|tcg]
                [--memory MB] [--cpus N] [--guest-driver upstream|none|lab] [--timeout SEC] [--dry-run]
-               [--fault RULE]... [--qemu PATH] [--kernel PATH [--modules DIR]]
+               [--fault RULE]... [--append 'ARGS'] [--qemu PATH] [--kernel PATH [--modules DIR]]
 Boots the lab VM and returns once the guest answers over SSH. A second \`up\` while it runs does nothing.
   --backend       virtio-crypto backend: the TypeScript vhost-user backend (ts, default) or QEMU's builtin one
   --engine        crypto engine of the ts backend (default auto)
@@ -79,6 +79,9 @@ Boots the lab VM and returns once the guest answers over SSH. A second \`up\` wh
   --timeout SEC   how long to wait for SSH (default 120)
   --fault RULE    fault-injection rule the ts backend starts with, repeatable; change them later with
                   vlab fault set/list/clear (docs/fault-injection.md)
+  --append 'ARGS' extra guest kernel command-line arguments, after the lab's own (e.g.
+                  'movablecore=512M threadirqs'): printable ASCII, at most 512 characters, no double
+                  quotes, no "--", no vlab.* keys (the lab's own)
   --qemu PATH     the QEMU binary (default qemu-system-x86_64 on PATH, or env VLAB_QEMU); an unpacked
                   one (dpkg -x, e.g. .vlab-tools/qemu-10.0) gets -L <its>/usr/share/qemu
   --kernel PATH   boot a kernel not installed on the host: a bzImage, an unpacked kernel package
@@ -102,6 +105,7 @@ export function parseUpArgs(args: readonly string[]): { options: Partial<UpOptio
       timeout: { type: 'string' },
       'dry-run': { type: 'boolean' },
       fault: { type: 'string', multiple: true },
+      append: { type: 'string' },
       qemu: { type: 'string' },
       kernel: { type: 'string' },
       modules: { type: 'string' },
@@ -116,6 +120,10 @@ export function parseUpArgs(args: readonly string[]): { options: Partial<UpOptio
       if (err instanceof FaultRuleError) throw new UsageError(`--fault: ${err.message}`);
       throw err;
     }
+  }
+  if (values.append !== undefined) {
+    const why = checkKernelAppend(values.append);
+    if (why) throw new UsageError(`--append: ${why}`);
   }
   const timeoutSec = values.timeout === undefined ? undefined : Number(values.timeout);
   if (timeoutSec !== undefined && !(Number.isFinite(timeoutSec) && timeoutSec > 0 && timeoutSec <= 3600)) {
@@ -133,6 +141,7 @@ export function parseUpArgs(args: readonly string[]): { options: Partial<UpOptio
       guestDriver: choice(values['guest-driver'], ['upstream', 'none', 'lab'] as const, '--guest-driver'),
       bootTimeoutMs: timeoutSec === undefined ? undefined : Math.round(timeoutSec * 1000),
       ...(values.fault ? { faults: values.fault } : {}),
+      ...(values.append !== undefined && values.append.trim() !== '' ? { append: values.append.trim() } : {}),
     },
   };
 }
@@ -174,6 +183,7 @@ export function formatStatus(s: LabStatus): string {
   if (s.qemu.pid) row('qemu', `pid ${s.qemu.pid}`);
   if (s.ssh.port) row('ssh', `${s.ssh.host}:${s.ssh.port} (vlab ssh)`);
   if (s.kernelVersion) row('guest', `kernel ${s.kernelVersion}, driver ${s.guestDriver}`);
+  if (s.append) row('append', s.append);
   if (s.device === null) row('device', 'virtio-crypto status unavailable (QMP did not answer)');
   if (s.device) {
     const d = s.device;

@@ -106,10 +106,15 @@ test('F9: a zero-copy page held on a stalled device was migrated out of ZONE_MOV
     await until('the PFN while pinned', async () => /pinned pfn/.test(await sh('cat /tmp/pin.log')), 30_000);
     log = await sh('cat /tmp/pin.log');
     const mem = `/sys/devices/system/memory/memory${block}`;
-    // Linux 6.1 retries an unmovable page until a signal: timeout's SIGTERM ends it with EINTR.
+    // Linux 6.1 retries an unmovable page until a signal: timeout's SIGTERM ends it with EINTR (rc 124),
+    // which is the old driver's result. A quick refusal (seen once in CI: EIO, rc 1) is the kernel
+    // failing to isolate the block for a reason of its own; it is retried up to 3 times, and the
+    // kernel's reason ("memory offlining ... failed due to ...") goes into the result.
     offline = await sh(
-      `z=$(cat ${mem}/valid_zones); timeout ${OFFLINE_S} sh -c 'echo offline > ${mem}/state' 2>&1; echo "rc=$? zones=$z state=$(cat ${mem}/state)"`,
-      (OFFLINE_S + 30) * 1000,
+      `z=$(cat ${mem}/valid_zones); for i in 1 2 3; do timeout ${OFFLINE_S} sh -c 'echo offline > ${mem}/state' 2>&1; rc=$?; ` +
+        `[ $rc = 0 ] || [ $rc = 124 ] && break; dmesg | grep 'memory offlining' | tail -n 1; sleep 1; done; ` +
+        `echo "rc=$rc zones=$z state=$(cat ${mem}/state) attempts=$i"`,
+      (3 * OFFLINE_S + 40) * 1000,
     );
     t.diagnostic(`${log.trim().split('\n').join(' | ')} | offline memory${block}: ${offline.trim()}`);
   } finally {
@@ -121,7 +126,7 @@ test('F9: a zero-copy page held on a stalled device was migrated out of ZONE_MOV
   const pinned = /^pin-movable pinned pfn (\d+) block (\d+) in-movable (\d)$/m.exec(log);
   assert.ok(pinned, log);
   assert.equal(pinned[3], '0', `the pinned page is still in ZONE_MOVABLE (pfn ${pinned[1]}, memory block ${pinned[2]}): not a FOLL_LONGTERM pin\n${log}`);
-  assert.match(offline, /^rc=0 zones=Movable state=offline$/m, `memory${block}, which held the page before the pin, does not go offline: ${offline}`);
+  assert.match(offline, /^rc=0 zones=Movable state=offline attempts=\d$/m, `memory${block}, which held the page before the pin, does not go offline: ${offline}`);
   const done = await sh('cat /tmp/pin.log');
   assert.match(done, /^pin-movable crypt errno 0 changed 1$/m, `the held request completes into the migrated page once the stall is cleared:\n${done}`);
   const dmesg = await sh('dmesg');

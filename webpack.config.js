@@ -27,9 +27,7 @@ const extension = {
   devtool: 'nosources-source-map',
   // ssh2 loads its optional native crypto inside try/catch and falls back to pure JS.
   plugins: [new webpack.IgnorePlugin({ resourceRegExp: /sshcrypto\.node$/ })],
-  // The core looks up the DRIVER hook with a computed require (lab.ts); in the bundle that hook is
-  // reached through the CLI (`vlab driver load`) instead.
-  ignoreWarnings: [{ module: /node_modules[\\/]ssh2/ }, { module: /extension[\\/]core[\\/]lab\.ts/ }],
+  ignoreWarnings: [{ module: /node_modules[\\/]ssh2/ }],
   performance: { hints: false },
 };
 
@@ -37,7 +35,7 @@ const extension = {
 const webviews = {
   name: 'webviews',
   target: 'web',
-  entry: { rings: './extension/vscode/webview/rings-view.ts' },
+  entry: { rings: './media/rings/view.ts' },
   output: { path: path.resolve(__dirname, 'media', 'build'), filename: '[name].js', clean: true },
   resolve: { extensions: ['.ts', '.js'] },
   module: { rules: [tsRule] },

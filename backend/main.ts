@@ -2,7 +2,7 @@
 import { createEngine } from './crypto/engines';
 import type { EngineChoice } from './crypto/engine';
 import { CappedLogFile } from './log';
-import { TelemetryServer } from './telemetry';
+import { TelemetryServer } from './telemetry/server';
 import { VhostUserBackend } from './vhost-user-backend';
 
 export interface RunBackendOptions {

@@ -8,23 +8,23 @@ import * as fs from 'node:fs';
 // The module's binding, not the global getter: the data path reads the clock once per request.
 import { performance } from 'node:perf_hooks';
 import * as vhost from '../addon/lib/vhost';
-import { Connection, type Message } from './connection';
+import { Connection, type Message } from './vhost-user/connection';
 import { CryptoDevice, MAX_SESSIONS, type FaultGate, type RequestOutcome } from './crypto/device';
 import { MAX_DATA_LEN, opcodeName } from './crypto/spec';
-import { FaultPlan, type FaultRuleView, type IrqFault } from './faults';
-import type { FaultsSnapshot } from './telemetry-schema';
+import { FaultPlan, type FaultRuleView, type IrqFault } from './faults/plan';
+import type { FaultsSnapshot } from './telemetry/schema';
 import type { EngineSelection } from './crypto/engines';
-import { notifierFdProblem } from './fd-policy';
-import { peerUidProblem } from './peer';
+import { notifierFdProblem } from './vhost-user/fd-policy';
+import { peerUidProblem } from './vhost-user/peer';
 import { RateLimitedLog } from './log';
-import { GuestMemory, frontendVa } from './memory';
-import { availRingHeader, chainDetail, slotStates } from './ring-inspect';
-import { type Counters, RecentRing, newCounters } from './stats';
-import { TELEMETRY_SCHEMA, type AvailRingHeader, type BackendSnapshot, type ChainDetail, type QueueSnapshot } from './telemetry-schema';
-import { SlotState, SplitQueue } from './virtqueue';
-import { SNAPSHOT_RECENT } from './telemetry-schema';
-import * as W from './wire';
-import { FLAG_NEED_REPLY, ProtocolFeature, REQUESTS_WITH_REPLY, Request, WireError, requestName } from './wire';
+import { GuestMemory, frontendVa } from './virtio/memory';
+import { availRingHeader, chainDetail, slotStates } from './telemetry/inspect';
+import { type Counters, RecentRing, newCounters } from './telemetry/stats';
+import { TELEMETRY_SCHEMA, type AvailRingHeader, type BackendSnapshot, type ChainDetail, type QueueSnapshot } from './telemetry/schema';
+import { SlotState, SplitQueue } from './virtio/virtqueue';
+import { SNAPSHOT_RECENT } from './telemetry/schema';
+import * as W from './vhost-user/wire';
+import { FLAG_NEED_REPLY, ProtocolFeature, REQUESTS_WITH_REPLY, Request, WireError, requestName } from './vhost-user/wire';
 
 /**
  * Chains served per pass over a ring before yielding to the event loop (setImmediate), so that a
@@ -72,7 +72,7 @@ export interface BackendOptions {
 }
 
 // The snapshot's types are the telemetry schema's (one declaration for the backend and its clients).
-export type { BackendSnapshot, ChainDetail, FaultsSnapshot, QueueSnapshot } from './telemetry-schema';
+export type { BackendSnapshot, ChainDetail, FaultsSnapshot, QueueSnapshot } from './telemetry/schema';
 
 /** Gap before the second signal of irq=duplicate: the guest sees two interrupts, not one merged. */
 export const DUPLICATE_IRQ_GAP_MS = 10;

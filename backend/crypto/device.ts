@@ -20,10 +20,10 @@
 import { BLOCK_ALIGNED, EngineUnsupportedError, type CipherMode, type CryptoEngine, type HashAlg, IV_BYTES, MAX_DIGEST_BYTES, type PreparedCipher, type PreparedDigest, DIGEST_BYTES } from './engine';
 import * as S from './spec';
 import { CryptoStatus } from './spec';
-import type { CreateSessionRequest, SymSessionInfo } from '../wire';
-import type { FaultDecision } from '../faults';
-import type { Segment } from '../memory';
-import type { Counters } from '../stats';
+import type { CreateSessionRequest, SymSessionInfo } from '../vhost-user/wire';
+import type { FaultDecision } from '../faults/plan';
+import type { Segment } from '../virtio/memory';
+import type { Counters } from '../telemetry/stats';
 
 const MODES: Readonly<Record<number, CipherMode>> = {
   [S.VIRTIO_CRYPTO_CIPHER_AES_CBC]: 'cbc',

@@ -6,8 +6,8 @@
  */
 import * as vhost from '../../addon/lib/vhost';
 import * as S from '../crypto/spec';
-import * as W from '../wire';
-import { FLAG_NEED_REPLY, FLAG_REPLY, FLAG_VERSION, HEADER_SIZE, Request } from '../wire';
+import * as W from '../vhost-user/wire';
+import { FLAG_NEED_REPLY, FLAG_REPLY, FLAG_VERSION, HEADER_SIZE, Request } from '../vhost-user/wire';
 
 /** How long createSession waits for the back-end's reply (see there). */
 const SESSION_REPLY_TIMEOUT_MS = 20_000;

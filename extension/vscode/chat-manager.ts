@@ -8,8 +8,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
-import { pickFreeLoopbackPort } from '../core/ports';
-import { quoteForShell } from '../core/ssh';
+import { pickFreeLoopbackPort } from '../lab/host/ports';
+import { quoteForShell } from '../lab/guest/ssh';
 import type { VlabCli } from './cli-runner';
 import type { LabController } from './lab-controller';
 import { guestChatPath, hostChatPath, type ChatCrypto, type ChatPath } from './chat-path';

@@ -2,7 +2,7 @@
  * Which path encrypts a chat peer the extension launches, said in the terminal's header before the
  * peer prints its own "cipher:" line. Pure (no vscode import): unit-tested in plain Node.
  */
-import type { GuestDriver } from '../core/state';
+import type { GuestDriver } from '../lab/state';
 
 export type ChatCrypto = 'auto' | 'none' | 'cryptodev' | 'software';
 

@@ -5,8 +5,8 @@
  */
 import { join } from 'node:path';
 import * as vscode from 'vscode';
-import { Lab, type LabProgress, type LabStatus, type LabState } from '../core/lab';
-import type { SshSession } from '../core/ssh';
+import { Lab, type LabProgress, type LabStatus, type LabState } from '../lab/lab';
+import type { SshSession } from '../lab/guest/ssh';
 import type { LabSettings } from './settings';
 
 export type Busy = 'starting' | 'stopping' | 'restarting' | 'building' | undefined;

@@ -1,6 +1,6 @@
 /** The "VirtIO Lab" tree view over the plain model of ./tree-model.ts. */
 import * as vscode from 'vscode';
-import type { LabStatus } from '../core/lab';
+import type { LabStatus } from '../lab/lab';
 import { buildTree, type ChatInfo, type LabNode } from './tree-model';
 
 export type { ChatInfo, LabNode } from './tree-model';

@@ -1,7 +1,7 @@
 /** The extension's settings (all under "vlab."), read into the core's option types. */
 import * as vscode from 'vscode';
-import type { UpOptions } from '../core/lab';
-import { DEFAULT_UP_OPTIONS as D } from '../core/up-options';
+import type { UpOptions } from '../lab/lab';
+import { DEFAULT_UP_OPTIONS as D } from '../lab/up-options';
 
 export const SECTION = 'vlab';
 

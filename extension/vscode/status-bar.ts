@@ -1,6 +1,6 @@
 /** Status-bar item with the VM state; clicking it offers the likely next actions. */
 import * as vscode from 'vscode';
-import type { LabStatus } from '../core/lab';
+import type { LabStatus } from '../lab/lab';
 import { CommandId } from './command-ids';
 
 const ICON: Record<string, string> = { running: '$(vm-running)', booting: '$(loading~spin)', stopping: '$(loading~spin)', failed: '$(error)', stopped: '$(vm-outline)' };

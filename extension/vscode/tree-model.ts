@@ -4,8 +4,8 @@
  * Start VM button) shows. Telemetry fields are untrusted JSON: read defensively, labels capped.
  * No vscode import: unit-tested in plain Node.
  */
-import type { LabStatus } from '../core/lab';
-import type { VirtioDeviceStatus } from '../core/qmp-virtio';
+import type { LabStatus } from '../lab/lab';
+import type { VirtioDeviceStatus } from '../lab/qemu/qmp-virtio';
 
 export interface ChatInfo {
   id: number;

@@ -10,10 +10,10 @@ import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Frame, Locator, Page } from 'playwright-core';
-import { GUEST_TOOL_PATH, buildDriver, pushGuestTool } from '../../extension/core/driver';
-import { Lab } from '../../extension/core/lab';
+import { GUEST_TOOL_PATH, buildDriver, pushGuestTool } from '../../extension/lab/driver/driver';
+import { Lab } from '../../extension/lab/lab';
 import { runMainCaptured } from '../cli-capture';
-import type { SshSession } from '../../extension/core/ssh';
+import type { SshSession } from '../../extension/lab/guest/ssh';
 import { repoRoot, Workbench } from '../extension/harness/workbench';
 
 const results = join(repoRoot, 'test-results');

@@ -6,9 +6,9 @@ import * as assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Lab } from '../../extension/core/lab';
-import { hostOpensslEncrypt, procCryptoEntries, virtioCryptoDrivers } from '../../extension/core/guest-checks';
-import type { SshSession } from '../../extension/core/ssh';
+import { Lab } from '../../extension/lab/lab';
+import { hostOpensslEncrypt, procCryptoEntries, virtioCryptoDrivers } from '../../extension/lab/guest/checks';
+import type { SshSession } from '../../extension/lab/guest/ssh';
 import { tempWorkspace } from './lab-helpers';
 
 // Each kcapi-enc process costs ~0.5 s under TCG: 64 runs keep the suite short while covering every key size and many lengths.

@@ -8,12 +8,12 @@ import * as assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type DriverBuild, GUEST_TOOL_PATH, buildDriver, pushFile } from '../../extension/core/driver';
-import { LabError } from '../../extension/core/errors';
-import { Lab, type LabStatus } from '../../extension/core/lab';
-import { isAlive } from '../../extension/core/proc';
-import { readState } from '../../extension/core/state';
-import { readTelemetrySnapshot } from '../../extension/core/telemetry-client';
+import { type DriverBuild, GUEST_TOOL_PATH, buildDriver, pushFile } from '../../extension/lab/driver/driver';
+import { LabError } from '../../extension/lab/errors';
+import { Lab, type LabStatus } from '../../extension/lab/lab';
+import { isAlive } from '../../extension/lab/host/proc';
+import { readState } from '../../extension/lab/state';
+import { readTelemetrySnapshot } from '../../extension/lab/telemetry-client';
 import { portIsFree, processesMentioning, runCli, tempWorkspace } from './lab-helpers';
 
 const ws = tempWorkspace('vlab-drill-');

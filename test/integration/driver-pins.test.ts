@@ -14,11 +14,11 @@ import * as assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GUEST_TOOL_PATH, MODULE_NAME, buildDriver, pushGuestTool } from '../../extension/core/driver';
-import { Lab } from '../../extension/core/lab';
-import { readTelemetrySnapshot } from '../../extension/core/telemetry-client';
-import type { BackendSnapshot } from '../../backend/telemetry-schema';
-import type { SshSession } from '../../extension/core/ssh';
+import { GUEST_TOOL_PATH, MODULE_NAME, buildDriver, pushGuestTool } from '../../extension/lab/driver/driver';
+import { Lab } from '../../extension/lab/lab';
+import { readTelemetrySnapshot } from '../../extension/lab/telemetry-client';
+import type { BackendSnapshot } from '../../backend/telemetry/schema';
+import type { SshSession } from '../../extension/lab/guest/ssh';
 import { runMainCaptured } from '../cli-capture';
 import { processesMentioning } from './lab-helpers';
 

@@ -3,10 +3,10 @@
 import { after, before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
-import type { FaultReply } from '../../backend/fault-control';
-import { GUEST_TOOL_PATH, buildDriver, pushGuestTool } from '../../extension/core/driver';
-import { Lab } from '../../extension/core/lab';
-import type { SshSession } from '../../extension/core/ssh';
+import type { FaultReply } from '../../backend/faults/control';
+import { GUEST_TOOL_PATH, buildDriver, pushGuestTool } from '../../extension/lab/driver/driver';
+import { Lab } from '../../extension/lab/lab';
+import type { SshSession } from '../../extension/lab/guest/ssh';
 import { processesMentioning, runCli, tempWorkspace } from './lab-helpers';
 
 const ws = tempWorkspace('vlab-fault-');

@@ -2,7 +2,7 @@
 import { after, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { Lab } from '../../extension/core/lab';
+import { Lab } from '../../extension/lab/lab';
 import { processesMentioning, runCli, tempWorkspace } from './lab-helpers';
 
 // A space and a comma in the workspace path: QEMU option escaping, the hex path on the kernel command line

@@ -4,8 +4,8 @@
 import { after, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { Lab } from '../../extension/core/lab';
-import { LabError } from '../../extension/core/errors';
+import { Lab } from '../../extension/lab/lab';
+import { LabError } from '../../extension/lab/errors';
 import { processesMentioning, runCli, tempWorkspace } from './lab-helpers';
 
 const ws = tempWorkspace('vlab-itf-');

@@ -5,11 +5,11 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
-import { Lab, type LabStatus } from '../../extension/core/lab';
-import { defaultHost, findGuestKernel } from '../../extension/core/host';
-import { kcapiRoundTrip, procCryptoEntries, virtioCryptoDrivers } from '../../extension/core/guest-checks';
-import type { SshSession } from '../../extension/core/ssh';
-import { isAlive } from '../../extension/core/proc';
+import { Lab, type LabStatus } from '../../extension/lab/lab';
+import { defaultHost, findGuestKernel } from '../../extension/lab/host/host';
+import { kcapiRoundTrip, procCryptoEntries, virtioCryptoDrivers } from '../../extension/lab/guest/checks';
+import type { SshSession } from '../../extension/lab/guest/ssh';
+import { isAlive } from '../../extension/lab/host/proc';
 import { portIsFree, processesMentioning, runCli, tempWorkspace } from './lab-helpers';
 
 const ws = tempWorkspace('vlab-it-');

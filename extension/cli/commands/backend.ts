@@ -6,9 +6,9 @@ import { openLogFile, runBackend, timestampedLog } from '../../../backend/main';
 import type { EngineChoice } from '../../../backend/crypto/engine';
 import { EngineUnavailableError } from '../../../backend/crypto/engine';
 import { type CliCommand, type CliIo, UsageError } from '../command';
-import { runRings } from '../../../backend/rings-view';
-import { runBenchCommand } from '../../../backend/bench';
-import { FaultRuleError, parseFaultRule } from '../../../backend/faults';
+import { runRings } from '../rings-view';
+import { runBenchCommand } from '../../../backend/harness/bench';
+import { FaultRuleError, parseFaultRule } from '../../../backend/faults/plan';
 
 export function stateDir(io: CliIo): string {
   return io.env.VLAB_STATE_DIR ? path.resolve(io.cwd, io.env.VLAB_STATE_DIR) : path.join(io.cwd, '.vlab');

@@ -1,6 +1,6 @@
 /** Option parsing shared by `vlab bench e2e` (driver.ts) and `vlab bench latency`. */
 import { UsageError } from '../command';
-import type { BackendKind } from '../../core/state';
+import type { BackendKind } from '../../lab/state';
 
 /** A comma-separated list of integers within [min, max], duplicates dropped; `dflt` when absent. */
 export function intList(v: string | undefined, flag: string, min: number, max: number, dflt: readonly number[]): number[] {

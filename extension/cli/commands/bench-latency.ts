@@ -1,8 +1,8 @@
 /** `vlab bench latency`: the stages of one 64 B /dev/crypto operation, per backend and poll_us. */
 import { parseArgs } from 'node:util';
 import { type CliCommand, UsageError } from '../command';
-import { benchLatency, formatLatencyTable } from '../../core/latency-bench';
-import { MODULE_NAME } from '../../core/driver';
+import { benchLatency, formatLatencyTable } from '../../bench/latency';
+import { MODULE_NAME } from '../../lab/driver/driver';
 import { backendList, intList, oneInt } from './bench-args';
 import { report } from './driver';
 

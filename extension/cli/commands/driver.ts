@@ -1,12 +1,12 @@
 /** `vlab driver build|load|unload|reload` (the guest's /dev/crypto driver) and `vlab bench e2e`. */
 import { parseArgs } from 'node:util';
 import { type CliCommand, type CliIo, UsageError } from '../command';
-import { E2E_ALGS, E2E_PROCS, E2E_SIZES, type E2eAlg, benchE2e, benchE2eSpeed, isE2eAlg } from '../../core/driver-bench';
-import { formatE2eSpeed, formatE2eTable } from '../../core/driver-bench-format';
-import { DriverError, buildDriver, formatDiagnostic, loadDriver, unloadDriver, type DriverBuild, MODULE_NAME } from '../../core/driver';
-import { LabError, errorMessage } from '../../core/errors';
-import type { HostPaths } from '../../core/host';
-import type { Lab } from '../../core/lab';
+import { E2E_ALGS, E2E_PROCS, E2E_SIZES, type E2eAlg, benchE2e, benchE2eSpeed, isE2eAlg } from '../../bench/driver';
+import { formatE2eSpeed, formatE2eTable } from '../../bench/driver-format';
+import { DriverError, buildDriver, formatDiagnostic, loadDriver, unloadDriver, type DriverBuild, MODULE_NAME } from '../../lab/driver/driver';
+import { LabError, errorMessage } from '../../lab/errors';
+import type { HostPaths } from '../../lab/host/host';
+import type { Lab } from '../../lab/lab';
 import { backendList, intList } from './bench-args';
 import { hostSelection, labFor as labForHost } from './lab';
 

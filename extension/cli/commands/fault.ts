@@ -1,8 +1,8 @@
 /** `vlab fault set|list|clear`: the back-end's fault-injection plan, through its control socket. */
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { type FaultReply, type FaultRequest, formatFaults, sendFaultRequest } from '../../../backend/fault-control';
-import { FaultRuleError, parseFaultRule } from '../../../backend/faults';
+import { type FaultReply, type FaultRequest, formatFaults, sendFaultRequest } from '../../../backend/faults/control';
+import { FaultRuleError, parseFaultRule } from '../../../backend/faults/plan';
 import { type CliCommand, type CliIo, UsageError } from '../command';
 import { stateDir } from './backend';
 

@@ -4,12 +4,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { resolve } from 'node:path';
 import { type ParseArgsConfig, parseArgs as nodeParseArgs } from 'node:util';
 import { type CliCommand, type CliIo, UsageError } from '../command';
-import { runDemo, demoSteps, formatDemoSummary } from '../../core/demo';
-import { LabError, errorMessage } from '../../core/errors';
-import { Lab, checkKernelAppend, type LabProgress, type LabStatus, type UpOptions } from '../../core/lab';
-import type { HostPaths } from '../../core/host';
-import type { LogKind } from '../../core/paths';
-import { FaultRuleError, parseFaultRule } from '../../../backend/faults';
+import { runDemo, demoSteps, formatDemoSummary } from '../../lab/demo/run';
+import { LabError, errorMessage } from '../../lab/errors';
+import { Lab, checkKernelAppend, type LabProgress, type LabStatus, type UpOptions } from '../../lab/lab';
+import type { HostPaths } from '../../lab/host/host';
+import type { LogKind } from '../../lab/paths';
+import { FaultRuleError, parseFaultRule } from '../../../backend/faults/plan';
 
 /** node:util parseArgs, with its errors (unknown option, missing value) turned into usage errors (exit 2). */
 function parseArgs<T extends ParseArgsConfig>(config: T): ReturnType<typeof nodeParseArgs<T>> {

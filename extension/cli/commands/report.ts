@@ -2,9 +2,9 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type CliCommand, UsageError } from '../command';
-import { collect } from '../../core/report/collect';
-import { DATA_FILES, type DataKind } from '../../core/report/data';
-import { REPORT_DATA_DIR, REPORT_FIGURES_DIR, REPORT_MARKDOWN, updateMarkdown, writeFigures } from '../../core/report/generate';
+import { collect } from '../../report/collect';
+import { DATA_FILES, type DataKind } from '../../report/data';
+import { REPORT_DATA_DIR, REPORT_FIGURES_DIR, REPORT_MARKDOWN, updateMarkdown, writeFigures } from '../../report/generate';
 
 const KINDS = Object.keys(DATA_FILES) as DataKind[];
 

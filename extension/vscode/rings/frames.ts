@@ -4,8 +4,8 @@
  * snapshot is parsed as untrusted input: every list and string is capped, a slot character that is
  * not one of the schema's states shows as free. No vscode import: unit-tested in plain Node.
  */
-import { SLOT_CHAR, slotStateOf, type ChainDetail } from '../../../backend/telemetry-schema';
-import type { VirtioDeviceStatus } from '../../core/qmp-virtio';
+import { SLOT_CHAR, slotStateOf, type ChainDetail } from '../../../backend/telemetry/schema';
+import type { VirtioDeviceStatus } from '../../lab/qemu/qmp-virtio';
 import { MAX_QUEUES, MAX_RECENT, MAX_SLOTS, type QueueFrame, type RecentRequest, type RingsFrame } from './messages';
 
 const MAX_TEXT = 48;

@@ -7,9 +7,9 @@
  * Everything that crosses the boundary is plain JSON. Messages from the webview are untrusted
  * (a webview is web content): parseFromWebview() accepts only the shapes below.
  */
-import type { ChainDetail } from '../../../backend/telemetry-schema';
+import type { ChainDetail } from '../../../backend/telemetry/schema';
 
-export type { ChainDetail } from '../../../backend/telemetry-schema';
+export type { ChainDetail } from '../../../backend/telemetry/schema';
 
 export interface RecentRequest {
   /** backend request number: a request keeps it across frames (highlighting, selection) */

@@ -9,10 +9,10 @@
  */
 import * as fs from 'node:fs';
 import * as vscode from 'vscode';
-import { telemetryRequest } from '../../../backend/telemetry-client';
-import { TraceRecorder } from '../../../backend/trace';
-import { readTraceFile } from '../../../backend/trace-file';
-import type { VirtioDeviceQueues, VirtioDeviceStatus, VirtioQueueStatus } from '../../core/qmp-virtio';
+import { telemetryRequest } from '../../../backend/telemetry/client';
+import { TraceRecorder } from '../../../backend/telemetry/trace';
+import { readTraceFile } from '../../../backend/telemetry/trace-file';
+import type { VirtioDeviceQueues, VirtioDeviceStatus, VirtioQueueStatus } from '../../lab/qemu/qmp-virtio';
 import { renderWebview, webviewOptions } from '../webview-html';
 import { chainFromReply, frameFromSnapshot, sameMotion, withAvailRing } from './frames';
 import { MAX_DEVICES, MAX_HISTORY, parseFromWebview, parsePanelState, type ChainDetail, type DeviceFrame, type FeedState, type HistoryCursor, type RingsFrame, type ToWebview } from './messages';

@@ -7,8 +7,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { createConnection, type Socket } from 'node:net';
-import { ownSocketProblem } from '../../../backend/telemetry-client';
-import { LineReader, MAX_REPLY_LINE, encodeRequest, parseReply } from '../../../backend/telemetry-schema';
+import { ownSocketProblem } from '../../../backend/telemetry/client';
+import { LineReader, MAX_REPLY_LINE, encodeRequest, parseReply } from '../../../backend/telemetry/schema';
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 2000;
 

@@ -5,7 +5,7 @@
  */
 import * as vscode from 'vscode';
 import type { ClientChannel } from 'ssh2';
-import type { SshSession } from '../../core/ssh';
+import type { SshSession } from '../../lab/guest/ssh';
 import { Transcript } from './transcript';
 
 export class GuestTerminal implements vscode.Pseudoterminal {

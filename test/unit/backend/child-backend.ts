@@ -8,9 +8,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { TestFrontend } from '../../../backend/harness/frontend';
-import { Request } from '../../../backend/wire';
+import { Request } from '../../../backend/vhost-user/wire';
+import { REPO } from '../../repo-root';
 
-const VLAB = path.join(__dirname, '..', '..', '..', '..', 'bin', 'vlab.js');
+const VLAB = path.join(REPO, 'bin', 'vlab.js');
 
 export interface ChildBackend {
   readonly socket: string;

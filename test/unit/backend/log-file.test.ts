@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TestFrontend } from '../../../backend/harness/frontend';
 import { CappedLogFile, RateLimitedLog } from '../../../backend/log';
+import { REPO } from '../../repo-root';
 
 describe('back-end log: rate limit and size cap', () => {
   let dir: string;
@@ -58,7 +59,7 @@ describe('back-end log: rate limit and size cap', () => {
   it('`vlab backend --log-file F --log-max-bytes N` writes its log to F and keeps F and F.1 under N', async () => {
     const socket = path.join(dir, 'vu.sock');
     const file = path.join(dir, 'backend.log');
-    const bin = path.resolve(__dirname, '..', '..', '..', '..', 'bin', 'vlab.js');
+    const bin = path.resolve(REPO, 'bin', 'vlab.js');
     const child = spawn(process.execPath, [bin, 'backend', '--socket', socket, '--telemetry', 'none', '--engine', 'openssl', '--log-file', file, '--log-max-bytes', '4096'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));

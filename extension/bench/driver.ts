@@ -7,7 +7,7 @@
  */
 import { type BenchBoot, type BenchGuestsOptions, eachBenchGuest } from './guests';
 import { GUEST_TOOL_PATH } from '../lab/driver/driver';
-import { throwIfAborted } from '../lab/errors';
+import { throwIfAborted } from '../lab/common/errors';
 import { E2E_ALGS, type E2eAlg, type SpeedLine, opensslSpeedArgs, parseOpensslSpeed, parseSpeedLines, pointAlg } from './openssl-speed';
 import type { BackendKind } from '../lab/state';
 

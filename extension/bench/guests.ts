@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildDriver, pushGuestTool } from '../lab/driver/driver';
-import { errorMessage, throwIfAborted } from '../lab/errors';
+import { errorMessage, throwIfAborted } from '../lab/common/errors';
 import { Lab } from '../lab/lab';
 import type { SshSession } from '../lab/guest/ssh';
 import type { BackendKind } from '../lab/state';

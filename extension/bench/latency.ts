@@ -8,7 +8,7 @@
  */
 import { type BenchBoot, type BenchGuestsOptions, eachBenchGuest } from './guests';
 import { GUEST_TOOL_PATH, MODULE_NAME } from '../lab/driver/driver';
-import { throwIfAborted } from '../lab/errors';
+import { throwIfAborted } from '../lab/common/errors';
 import type { Lab } from '../lab/lab';
 import type { SshSession } from '../lab/guest/ssh';
 import type { BackendKind } from '../lab/state';

@@ -11,13 +11,13 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type AccelChoice, chooseAccel } from './host/accel';
 import { loadLabDriver } from './driver/driver';
-import { LabError, errorMessage, throwIfAborted } from './errors';
-import { removeQuietly, tailFile } from './files';
+import { LabError, errorMessage, throwIfAborted } from './common/errors';
+import { removeQuietly, tailFile } from './common/files';
 import { type GuestArtifacts, type GuestProgress, buildGuest } from './guest/build';
 import { readGuestEnd } from './guest/console';
 import { type GuestKernel, type HostPaths, defaultHost, findGuestKernel, requireQemu } from './host/host';
 import { probeQemu } from './qemu/info';
-import { type LabPaths, type LogKind, MAX_SOCKET_PATH, labPaths, logPathOf } from './paths';
+import { type LabPaths, type LogKind, MAX_SOCKET_PATH, labPaths, logPathOf } from './common/paths';
 import { pickFreeLoopbackPort } from './host/ports';
 import { type DetachedProcess, isAlive, isOurProcess, spawnDetached, terminate } from './host/proc';
 import { type QemuSpec, buildQemuArgs, formatCommandLine, optValue, projectShareFor } from './qemu/args';
@@ -38,7 +38,7 @@ import {
 } from './state';
 import { readTelemetrySnapshot } from './telemetry-client';
 import { DEFAULT_UP_OPTIONS, kernelCmdline, resolveUpOptions } from './up-options';
-import { repoRoot } from './repo-root';
+import { repoRoot } from './common/repo-root';
 
 export type { BackendKind, EngineChoice, GuestDriver, LabState, UpOptions } from './state';
 export type { StopMethod } from './qemu/stop';

@@ -4,9 +4,9 @@
  */
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import type { AccelChoice } from './host/accel';
-import { LabError } from './errors';
-import { removeQuietly } from './files';
-import type { LabPaths } from './paths';
+import { LabError } from './common/errors';
+import { removeQuietly } from './common/files';
+import type { LabPaths } from './common/paths';
 import { type ProcessRecord, isAlive, processStartTime } from './host/proc';
 
 export type LabState = 'stopped' | 'booting' | 'running' | 'stopping' | 'failed';

@@ -1,6 +1,6 @@
 /** `vlab up` options: defaults, validation, and the guest kernel command line they produce. */
 import { FaultRuleError, parseFaultRule } from '../../backend/faults/plan';
-import { LabError } from './errors';
+import { LabError } from './common/errors';
 import type { GuestDriver, UpOptions } from './state';
 
 export const DEFAULT_UP_OPTIONS: UpOptions = {

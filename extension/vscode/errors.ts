@@ -3,7 +3,7 @@
  * "Show Logs" / "Check Host" actions. Cancellation by the user is not an error.
  */
 import * as vscode from 'vscode';
-import { LabError } from '../lab/errors';
+import { LabError } from '../lab/common/errors';
 import { CommandId } from './command-ids';
 
 export function isCancellation(err: unknown): boolean {

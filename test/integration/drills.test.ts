@@ -9,7 +9,7 @@ import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type DriverBuild, GUEST_TOOL_PATH, buildDriver, pushFile } from '../../extension/lab/driver/driver';
-import { LabError } from '../../extension/lab/errors';
+import { LabError } from '../../extension/lab/common/errors';
 import { Lab, type LabStatus } from '../../extension/lab/lab';
 import { isAlive } from '../../extension/lab/host/proc';
 import { readState } from '../../extension/lab/state';

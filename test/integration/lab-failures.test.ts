@@ -5,7 +5,7 @@ import { after, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Lab } from '../../extension/lab/lab';
-import { LabError } from '../../extension/lab/errors';
+import { LabError } from '../../extension/lab/common/errors';
 import { processesMentioning, runCli, tempWorkspace } from './lab-helpers';
 
 const ws = tempWorkspace('vlab-itf-');

@@ -2,7 +2,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type CliCommand, UsageError } from '../command';
-import { hostEnv, runDoctor, type DoctorReport } from '../../lab/host/doctor';
+import { hostEnv, runDoctor, type DoctorReport } from '../../lab/doctor';
 
 const USAGE = `usage: vlab doctor [--json] [--qemu PATH]
 Checks this host for what the lab needs: QEMU (>= 7.2, with the lab's devices), a guest kernel with

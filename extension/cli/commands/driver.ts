@@ -4,7 +4,7 @@ import { type CliCommand, type CliIo, UsageError } from '../command';
 import { E2E_ALGS, E2E_PROCS, E2E_SIZES, type E2eAlg, benchE2e, benchE2eSpeed, isE2eAlg } from '../../bench/driver';
 import { formatE2eSpeed, formatE2eTable } from '../../bench/driver-format';
 import { DriverError, buildDriver, formatDiagnostic, loadDriver, unloadDriver, type DriverBuild, MODULE_NAME } from '../../lab/driver/driver';
-import { LabError, errorMessage } from '../../lab/errors';
+import { LabError, errorMessage } from '../../lab/common/errors';
 import type { HostPaths } from '../../lab/host/host';
 import type { Lab } from '../../lab/lab';
 import { backendList, intList } from './bench-args';

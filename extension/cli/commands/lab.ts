@@ -5,10 +5,10 @@ import { resolve } from 'node:path';
 import { type ParseArgsConfig, parseArgs as nodeParseArgs } from 'node:util';
 import { type CliCommand, type CliIo, UsageError } from '../command';
 import { runDemo, demoSteps, formatDemoSummary } from '../../lab/demo/run';
-import { LabError, errorMessage } from '../../lab/errors';
+import { LabError, errorMessage } from '../../lab/common/errors';
 import { Lab, checkKernelAppend, type LabProgress, type LabStatus, type UpOptions } from '../../lab/lab';
 import type { HostPaths } from '../../lab/host/host';
-import type { LogKind } from '../../lab/paths';
+import type { LogKind } from '../../lab/common/paths';
 import { FaultRuleError, parseFaultRule } from '../../../backend/faults/plan';
 
 /** node:util parseArgs, with its errors (unknown option, missing value) turned into usage errors (exit 2). */

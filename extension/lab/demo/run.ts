@@ -4,7 +4,7 @@
  * `always` (shutdown). Add a step by inserting it into `demoSteps()`.
  */
 import type { AccelChoice } from '../host/accel';
-import { errorMessage } from '../errors';
+import { errorMessage } from '../common/errors';
 import { kcapiRoundTrip, procCryptoEntries, virtioCryptoDrivers } from '../guest/checks';
 import type { Lab, LabStatus, UpOptions } from '../lab';
 import type { VirtioQueueStatus } from '../qemu/qmp-virtio';

@@ -12,13 +12,13 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { errorMessage } from '../errors';
+import { errorMessage } from '../common/errors';
 import { findExecutable, findGuestKernel } from '../host/host';
 import type { HostPaths } from '../host/host';
 import type { Lab } from '../lab';
-import type { LabPaths } from '../paths';
+import type { LabPaths } from '../common/paths';
 import type { SshSession } from '../guest/ssh';
-import { repoRoot as findRepoRoot } from '../repo-root';
+import { repoRoot as findRepoRoot } from '../common/repo-root';
 
 export const MODULE_NAME = 'vlab_cryptodev';
 /** Where the module and the tool are placed in the guest (a tmpfs there). */

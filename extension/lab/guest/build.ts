@@ -11,11 +11,11 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { type CpioEntry, writeCpio } from './cpio';
-import { LabError, errorMessage, throwIfAborted } from '../errors';
+import { LabError, errorMessage, throwIfAborted } from '../common/errors';
 import { type GuestKernel, type HostPaths, findExecutable, findGuestKernel } from '../host/host';
 import { loadModuleIndex, parseModulesBuiltin, resolveModules } from './modules-dep';
-import type { LabPaths } from '../paths';
-import { repoRoot } from '../repo-root';
+import type { LabPaths } from '../common/paths';
+import { repoRoot } from '../common/repo-root';
 
 const execFileAsync = promisify(execFile);
 

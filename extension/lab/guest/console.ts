@@ -3,7 +3,7 @@
  * by the guest, so it only ever labels the guest's own failure: bounded, control characters removed,
  * never used to decide what to signal.
  */
-import { tailFile } from '../files';
+import { tailFile } from '../common/files';
 
 /** Printed by Linux's panic() before the stack dump (kernel/panic.c); with panic=-1 a reboot follows. */
 const PANIC_MARKER = 'Kernel panic - not syncing:';

@@ -4,7 +4,7 @@
  * without those flags and cannot boot a Debian kernel (platform notes §1), so they get TCG.
  */
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { LabError, errorMessage } from '../errors';
+import { LabError, errorMessage } from '../common/errors';
 
 export type AccelKind = 'kvm' | 'tcg';
 export type AccelRequest = 'auto' | AccelKind;

@@ -4,7 +4,7 @@
  */
 import { accessSync, closeSync, constants, existsSync, openSync, readFileSync, readSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, delimiter, dirname, join, resolve } from 'node:path';
-import { LabError } from '../errors';
+import { LabError } from '../common/errors';
 
 export interface HostPaths {
   /** QEMU binary name or absolute path (searched on PATH when it has no slash). */

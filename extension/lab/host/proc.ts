@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, constants, openSync, readFileSync } from 'node:fs';
-import { removeQuietly } from '../files';
+import { removeQuietly } from '../common/files';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 

@@ -3,7 +3,7 @@
  * cleanly), QMP quit, SIGTERM when the monitor does not answer, SIGKILL. Only the recorded process is
  * ever signalled, and only while it is still ours (see proc.ts).
  */
-import { LabError } from '../errors';
+import { LabError } from '../common/errors';
 import { type ProcessRecord, isOurProcess, signalProcess, waitForExit } from '../host/proc';
 import { QmpClient } from './qmp';
 

@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { telemetryRequest } from '../../../../backend/telemetry/client';
 import { sendFaultRequest } from '../../../../backend/faults/control';
 import { acquireLock } from '../../../../extension/lab/state';
-import { labPaths } from '../../../../extension/lab/paths';
+import { labPaths } from '../../../../extension/lab/common/paths';
 import { TelemetryServer } from '../../../../backend/telemetry/server';
 import { VhostUserBackend } from '../../../../backend/vhost-user-backend';
 import { createEngine } from '../../../../backend/crypto/engines';

@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab } from '../../../../extension/lab/lab';
-import { LabError } from '../../../../extension/lab/errors';
+import { LabError } from '../../../../extension/lab/common/errors';
 import { type CliRun, runMainCaptured } from '../../../cli-capture';
 
 function tempDir(t: { after(fn: () => void): void }): string {

@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { labPaths } from '../../../../extension/lab/paths';
+import { labPaths } from '../../../../extension/lab/common/paths';
 import { spawnDetached } from '../../../../extension/lab/host/proc';
 import { readState } from '../../../../extension/lab/state';
 

@@ -11,7 +11,7 @@ import { optValue } from '../../../../extension/lab/qemu/args';
 import { type ProcessRecord, isAlive, recordProcess } from '../../../../extension/lab/host/proc';
 import { writeFileSync } from 'node:fs';
 import { readState, writeState, acquireLock } from '../../../../extension/lab/state';
-import { LabError } from '../../../../extension/lab/errors';
+import { LabError } from '../../../../extension/lab/common/errors';
 import { QmpClient } from '../../../../extension/lab/qemu/qmp';
 
 interface Fixture {

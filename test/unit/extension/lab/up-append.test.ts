@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { UsageError } from '../../../../extension/cli/command';
 import { formatStatus, parseUpArgs } from '../../../../extension/cli/commands/lab';
-import { LabError } from '../../../../extension/lab/errors';
+import { LabError } from '../../../../extension/lab/common/errors';
 import type { LabStatus } from '../../../../extension/lab/lab';
 import { MAX_KERNEL_APPEND, checkKernelAppend, kernelCmdline, resolveUpOptions } from '../../../../extension/lab/up-options';
 

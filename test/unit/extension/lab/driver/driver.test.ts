@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { DriverError, buildDriver, driverSourceDir, formatDiagnostic, parseDiagnostics } from '../../../../../extension/lab/driver/driver';
 import { computeRatios, type E2ePoint } from '../../../../../extension/bench/driver';
 import { defaultHost } from '../../../../../extension/lab/host/host';
-import { labPaths } from '../../../../../extension/lab/paths';
+import { labPaths } from '../../../../../extension/lab/common/paths';
 import { type CliRun, runMainCaptured } from '../../../../cli-capture';
 
 test('gcc diagnostics are parsed and staged paths mapped back to the sources', () => {

@@ -8,7 +8,7 @@ import { gunzipSync } from 'node:zlib';
 import { readCpio } from '../../../../../extension/lab/guest/cpio';
 import { type GuestProgress, buildGuest, defaultInitDir } from '../../../../../extension/lab/guest/build';
 import { defaultHost } from '../../../../../extension/lab/host/host';
-import { labPaths } from '../../../../../extension/lab/paths';
+import { labPaths } from '../../../../../extension/lab/common/paths';
 import { moduleName } from '../../../../../extension/lab/guest/modules-dep';
 
 function setup(t: { after(fn: () => void): void }): { paths: ReturnType<typeof labPaths>; initDir: string } {

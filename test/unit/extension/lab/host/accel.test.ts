@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chooseAccel } from '../../../../../extension/lab/host/accel';
-import { LabError } from '../../../../../extension/lab/errors';
+import { LabError } from '../../../../../extension/lab/common/errors';
 
 function fixture(t: { after(fn: () => void): void }, flags: string, kvmExists: boolean): { devKvm: string; cpuinfo: string } {
   const dir = mkdtempSync(join(tmpdir(), 'vlab-accel-'));

@@ -10,7 +10,7 @@ import { bzImageRelease, findCustomKernel, findGuestKernel, defaultHost } from '
 import { msixCrashesUnderTcg, parseQemuVersion, qemuDataDir, qemuQuirks } from '../../../../../extension/lab/qemu/info';
 import { kernelCmdline } from '../../../../../extension/lab/up-options';
 import { parseUpArgs } from '../../../../../extension/cli/commands/lab';
-import { LabError } from '../../../../../extension/lab/errors';
+import { LabError } from '../../../../../extension/lab/common/errors';
 
 const V72 = parseQemuVersion('QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)')!;
 const V1002 = parseQemuVersion('QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)')!;

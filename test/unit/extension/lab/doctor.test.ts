@@ -4,9 +4,9 @@ import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileS
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { detectAccel, findGuestKernel, hostEnv, isStaticElf, runDoctor, type DoctorCheck, type DoctorReport, type HostEnv } from '../../../../../extension/lab/host/doctor';
-import { formatDoctorReport } from '../../../../../extension/cli/commands/doctor';
-import { main } from '../../../../../extension/cli/vlab';
+import { detectAccel, findGuestKernel, hostEnv, isStaticElf, runDoctor, type DoctorCheck, type DoctorReport, type HostEnv } from '../../../../extension/lab/doctor';
+import { formatDoctorReport } from '../../../../extension/cli/commands/doctor';
+import { main } from '../../../../extension/cli/vlab';
 
 const MODULES_DEP = [
   'kernel/drivers/virtio/virtio_pci.ko.xz: kernel/drivers/virtio/virtio_ring.ko.xz',

@@ -8,7 +8,7 @@
 import { execFile } from 'node:child_process';
 import { accessSync, closeSync, constants, existsSync, openSync, readFileSync, readdirSync, readlinkSync, readSync, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
-import { parseQemuVersion, qemuDataDir, qemuQuirks } from '../qemu/info';
+import { parseQemuVersion, qemuDataDir, qemuQuirks } from './qemu/info';
 
 export interface DoctorCheck {
   /** Short stable name, e.g. "qemu", "kernel", "accelerator". */

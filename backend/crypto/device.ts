@@ -99,7 +99,7 @@ export interface RequestOutcome {
 /** Open sessions per front-end; CREATE_CRYPTO_SESSION past it is refused (reply −1). */
 export const MAX_SESSIONS = 1024;
 
-/** Fault injection hook: asked once per decodable request (backend/faults.ts). */
+/** Fault injection hook: asked once per decodable request (backend/faults/plan.ts). */
 export type FaultGate = (opcode: number, sessionId: bigint) => FaultDecision | null;
 
 class BadRequest extends Error {}

@@ -259,7 +259,7 @@ export type TelemetryRequest =
   /** registers `addr` as a ring the lab resolved (the control queue's vring-avail from QMP), then reads it like avail */
   | { type: 'avail-allow'; addr: number };
 
-/** Fault-injection control requests share the socket; backend/fault-control.ts validates their body. */
+/** Fault-injection control requests share the socket; backend/faults/control.ts validates their body. */
 export const FAULT_REQUEST_TYPES = ['fault-set', 'fault-list', 'fault-clear'] as const;
 export interface FaultControlRequest {
   type: 'fault';

@@ -55,7 +55,7 @@ export interface RingsOptions {
   intervalMs: number;
   once: boolean;
   json: boolean;
-  /** write a trace (JSON lines, backend/trace.ts) to this file while running */
+  /** write a trace (JSON lines, backend/telemetry/trace.ts) to this file while running */
   record?: string;
   io: RingsIo;
 }

@@ -1,5 +1,5 @@
 /**
- * Turns one backend telemetry snapshot (backend/telemetry-schema.ts, JSON from a socket or a trace
+ * Turns one backend telemetry snapshot (backend/telemetry/schema.ts, JSON from a socket or a trace
  * file) plus the control queue's QMP status into the compact RingsFrame the webview draws. The
  * snapshot is parsed as untrusted input: every list and string is capped, a slot character that is
  * not one of the schema's states shows as free. No vscode import: unit-tested in plain Node.

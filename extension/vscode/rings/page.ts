@@ -1,6 +1,6 @@
 /**
  * The rings webview's static page body, apart from the panel so that a test can load the real
- * webview bundle into Chromium without VS Code (test/unit/extension/rings-webview.test.ts).
+ * webview bundle into Chromium without VS Code (test/unit/media/rings/view.test.ts).
  */
 
 /** Static markup; everything inside is drawn by media/build/rings.js (textContent and canvas only). */

@@ -303,7 +303,7 @@ export class RingsPanel implements vscode.Disposable {
     return this.pos;
   }
 
-  /** Starts writing every frame that moves to `file` (trace format: backend/trace.ts). */
+  /** Starts writing every frame that moves to `file` (trace format: backend/telemetry/trace.ts). */
   /** Returns the seq of the first frame the trace will hold. */
   startRecording(file: string): number {
     this.stopRecording();

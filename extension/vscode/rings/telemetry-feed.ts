@@ -1,5 +1,5 @@
 /**
- * A subscription to the backend's telemetry socket (docs/telemetry.md, backend/telemetry-schema.ts:
+ * A subscription to the backend's telemetry socket (docs/telemetry.md, backend/telemetry/schema.ts:
  * JSON lines; the client sends {"type":"subscribe","intervalMs":N} and reads snapshot lines until it
  * closes; a new subscribe on the same connection changes the rate).
  * Reconnects by itself with backoff, so a view outlives a VM restart (the socket is re-created

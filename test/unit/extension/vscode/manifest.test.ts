@@ -50,7 +50,7 @@ describe('extension manifest', () => {
 });
 
 describe('settings and CLI defaults agree', () => {
-  // Each VS Code setting that feeds `vlab up` and the CLI option it mirrors (extension/core/up-options.ts).
+  // Each VS Code setting that feeds `vlab up` and the CLI option it mirrors (extension/lab/up-options.ts).
   const props = manifest.contributes.configuration.properties as Record<string, { default?: unknown }>;
   const pairs: [setting: string, cli: keyof typeof DEFAULT_UP_OPTIONS, scale: number][] = [
     ['vlab.backend', 'backend', 1], ['vlab.engine', 'engine', 1], ['vlab.accelerator', 'accel', 1],

@@ -4,7 +4,7 @@ import type { VirtioDeviceStatus } from '../../../../../extension/lab/qemu/qmp-v
 import { frameFromSnapshot, withAvailRing } from '../../../../../extension/vscode/rings/frames';
 import { MAX_RECENT, MAX_SLOTS, parseFromWebview, parsePanelState } from '../../../../../extension/vscode/rings/messages';
 
-/** Shaped like the backend's snapshot (backend/telemetry-schema.ts BackendSnapshot). */
+/** Shaped like the backend's snapshot (backend/telemetry/schema.ts BackendSnapshot). */
 function snapshot(over: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     type: 'snapshot', schema: 2, pid: 1234, uptimeMs: 5000,

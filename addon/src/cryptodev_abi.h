@@ -1,5 +1,5 @@
 // The cryptodev-linux userspace ABI (x86_64 / LP64), written from the measured layout in
-// shared/notes/platform-facts.md §4. Only what the binding uses is declared; static_asserts pin the
+// docs/platform.md#cryptodev-abi. Only what the binding uses is declared; static_asserts pin the
 // sizes so a layout mistake fails the build instead of corrupting the kernel's view of our memory.
 #ifndef VLAB_CRYPTODEV_ABI_H
 #define VLAB_CRYPTODEV_ABI_H

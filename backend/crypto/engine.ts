@@ -1,6 +1,6 @@
 /**
- * The narrow interface between the virtio-crypto device and whatever does the arithmetic, plus
- * the factory that picks an implementation by name. Engines know nothing about virtio: they get
+ * The narrow interface between the virtio-crypto device and whatever does the arithmetic (the
+ * factory that picks an implementation by name is engines.ts). Engines know nothing about virtio: they get
  * byte views (for the data path usually straight into mapped guest memory) and write into the
  * views they are given, so an engine that can work in place never copies or allocates per request.
  */

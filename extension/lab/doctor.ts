@@ -64,7 +64,7 @@ export interface HostEnv {
 }
 
 const MIN_QEMU: readonly [number, number] = [7, 2];
-/** Kernel modules the guest initramfs and the lab's devices need (platform-facts §2). */
+/** Kernel modules the guest initramfs and the lab's devices need (docs/platform.md#guest). */
 const GUEST_MODULES = ['virtio_pci', '9pnet_virtio', '9p', 'overlay', 'virtio_crypto', 'virtio_net'];
 /** QEMU objects and devices the lab's command line uses. */
 const QEMU_OBJECTS = ['memory-backend-memfd', 'cryptodev-backend-builtin', 'cryptodev-vhost-user'];
@@ -206,7 +206,7 @@ function missingGuestModules(kernel: GuestKernel): string[] {
   return GUEST_MODULES.filter((m) => !names.has(m));
 }
 
-/** KVM only when /dev/kvm opens read-write AND the CPU has vmx/svm (platform-facts §1); otherwise TCG. */
+/** KVM only when /dev/kvm opens read-write AND the CPU has vmx/svm (docs/platform.md#kvm); otherwise TCG. */
 export function detectAccel(env: HostEnv): AccelChoice {
   let flags = '';
   try {

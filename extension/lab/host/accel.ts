@@ -1,7 +1,7 @@
 /**
  * Accelerator choice. KVM is used only when it can really run a stock kernel: /dev/kvm opens read-write
  * AND the CPU advertises hardware virtualisation (vmx/svm). Nested software KVMs expose /dev/kvm
- * without those flags and cannot boot a Debian kernel (platform notes §1), so they get TCG.
+ * without those flags and cannot boot a Debian kernel (docs/platform.md#kvm), so they get TCG.
  */
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { LabError, errorMessage } from '../common/errors';

@@ -6,8 +6,9 @@ import { type ParseArgsConfig, parseArgs as nodeParseArgs } from 'node:util';
 import { type CliCommand, type CliIo, UsageError } from '../command';
 import { runDemo, demoSteps, formatDemoSummary } from '../../lab/demo/run';
 import { LabError, errorMessage } from '../../lab/common/errors';
-import { Lab, checkKernelAppend, type LabProgress, type LabStatus, type UpOptions } from '../../lab/lab';
+import { type Lab, checkKernelAppend, type LabProgress, type LabStatus, type UpOptions } from '../../lab/lab';
 import type { HostPaths } from '../../lab/host/host';
+import { labWithDriver } from '../../lab/with-driver';
 import type { LogKind } from '../../lab/common/paths';
 import { FaultRuleError, parseFaultRule } from '../../../backend/faults/plan';
 
@@ -30,7 +31,7 @@ export function labFor(io: CliIo, host: Partial<HostPaths> = {}): Lab {
     ...(host.guestKernel ? { guestKernel: abs(host.guestKernel) } : {}),
     ...(host.guestModules ? { guestModules: abs(host.guestModules) } : {}),
   };
-  return Lab.forWorkspace(io.cwd, { env: io.env, host: resolved });
+  return labWithDriver(io.cwd, { env: io.env, host: resolved });
 }
 
 function progressPrinter(io: CliIo): (p: LabProgress) => void {

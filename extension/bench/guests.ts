@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildDriver, pushGuestTool } from '../lab/driver/driver';
 import { errorMessage, throwIfAborted } from '../lab/common/errors';
-import { Lab } from '../lab/lab';
+import type { Lab } from '../lab/lab';
+import { labWithDriver } from '../lab/with-driver';
 import type { SshSession } from '../lab/guest/ssh';
 import type { BackendKind } from '../lab/state';
 
@@ -54,7 +55,7 @@ export async function eachBenchGuest(
   for (const [i, backend] of opts.backends.entries()) {
     throwIfAborted(opts.signal);
     const stateDir = mkdtempSync(join(tmpdir(), 'vlab-bench-'));
-    const lab = Lab.forWorkspace(opts.workspace, { stateDir, env: opts.env });
+    const lab = labWithDriver(opts.workspace, { stateDir, env: opts.env });
     try {
       opts.onProgress?.(`booting a guest with the ${backend} backend`);
       const { status } = await lab.up({ backend, guestDriver: 'lab' }, { signal: opts.signal });

@@ -10,7 +10,6 @@ import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type AccelChoice, chooseAccel } from './host/accel';
-import { loadLabDriver } from './driver/driver';
 import { LabError, errorMessage, throwIfAborted } from './common/errors';
 import { removeQuietly, tailFile } from './common/files';
 import { type GuestArtifacts, type GuestProgress, buildGuest } from './guest/build';
@@ -90,6 +89,13 @@ export interface DownResult {
   readonly stale: boolean;
 }
 
+/**
+ * What `up` runs for guest driver 'lab' once the guest answers over SSH and the lab is 'running'
+ * (it reaches the guest through `lab.ssh()`). The lab does not know the driver: whoever composes it
+ * passes this in (extension/lab/with-driver.ts `labWithDriver` hands in the build-and-load of guest/driver).
+ */
+export type GuestDriverStep = (lab: Lab, ctl: { readonly signal?: AbortSignal }) => Promise<unknown>;
+
 export interface LabOverrides {
   /** State folder; default env VLAB_STATE_DIR or <workspace>/.vlab. */
   readonly stateDir?: string;
@@ -102,6 +108,8 @@ export interface LabOverrides {
   /** Bounded waits of `down` (ms). */
   readonly powerdownTimeoutMs?: number;
   readonly quitTimeoutMs?: number;
+  /** Run by `up` when the guest driver is 'lab'; without it such an `up` is refused before QEMU starts. */
+  readonly guestDriverStep?: GuestDriverStep;
 }
 
 
@@ -230,6 +238,9 @@ export class Lab extends EventEmitter {
       this.progress(ctl, 'accel', `${accel.kind}: ${accel.why}`);
       const guest = await this.buildGuest(ctl);
       throwIfAborted(ctl.signal);
+      if (options.guestDriver === 'lab' && !this.overrides.guestDriverStep) {
+        throw new LabError('guest-driver', "guest driver 'lab' needs the driver step: open the lab with labWithDriver() (extension/lab/with-driver.ts)");
+      }
       return { already: false, status: await this.boot(options, accel, binary, guest, ctl) };
     } finally {
       release();
@@ -307,11 +318,12 @@ export class Lab extends EventEmitter {
       current = { ...current, state: 'running', runningSince: new Date().toISOString(), bootSec };
       this.setState(current);
       this.progress(ctl, 'ready', `guest reachable over SSH after ${bootSec} s`);
-      if (options.guestDriver === 'lab') {
-        // The hook talks to the guest through lab.ssh(), which needs the 'running' state written above.
+      const driverStep = this.overrides.guestDriverStep;
+      if (options.guestDriver === 'lab' && driverStep) {
+        // The step talks to the guest through lab.ssh(), which needs the 'running' state written above.
         this.progress(ctl, 'driver', 'loading the lab driver in the guest');
         try {
-          await loadLabDriver(this, { signal: ctl.signal });
+          await driverStep(this, { signal: ctl.signal });
         } catch (err) {
           throw new LabError('guest-driver', `loading the lab driver failed: ${errorMessage(err)}`);
         }

@@ -5,7 +5,8 @@
  */
 import { join } from 'node:path';
 import * as vscode from 'vscode';
-import { Lab, type LabProgress, type LabStatus, type LabState } from '../lab/lab';
+import type { Lab, LabProgress, LabStatus, LabState } from '../lab/lab';
+import { labWithDriver } from '../lab/with-driver';
 import type { SshSession } from '../lab/guest/ssh';
 import type { LabSettings } from './settings';
 
@@ -33,7 +34,7 @@ export class LabController implements vscode.Disposable {
   }
 
   private createLab(): Lab {
-    const lab = Lab.forWorkspace(this.workspace, {
+    const lab = labWithDriver(this.workspace, {
       env: { ...process.env, ...this.settings().env },
       // The bundle lives in dist/, so the core cannot find the launcher and guest files from its own path.
       vlabScript: join(this.extensionPath, 'bin', 'vlab.js'),

@@ -10,14 +10,15 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type DriverBuild, GUEST_TOOL_PATH, buildDriver, pushFile } from '../../extension/lab/driver/driver';
 import { LabError } from '../../extension/lab/common/errors';
-import { Lab, type LabStatus } from '../../extension/lab/lab';
+import type { LabStatus } from '../../extension/lab/lab';
+import { labWithDriver } from '../../extension/lab/with-driver';
 import { isAlive } from '../../extension/lab/host/proc';
 import { readState } from '../../extension/lab/state';
 import { readTelemetrySnapshot } from '../../extension/lab/telemetry-client';
 import { portIsFree, processesMentioning, runCli, tempWorkspace } from './lab-helpers';
 
 const ws = tempWorkspace('vlab-drill-');
-const lab = Lab.forWorkspace(ws.dir, { env: {} });
+const lab = labWithDriver(ws.dir, { env: {} });
 const stateDir = join(ws.dir, '.vlab');
 const WORKERS = 8;
 /** Generous bounds: TCG on a shared 2-core machine. */
@@ -121,7 +122,7 @@ test('drill 0: a guest kernel panic during boot (init exits): up fails naming th
   writeFileSync(join(initDir, 'init'), '#!/bin/busybox sh\necho "vlab-drill: init exits"\nexit 1\n', { mode: 0o755 });
   copyFileSync(join(__dirname, '..', '..', '..', 'guest', 'init', 'stage2'), join(initDir, 'stage2'));
   const panicState = join(ws.dir, '.vlab-panic');
-  const panicking = Lab.forWorkspace(ws.dir, { env: {}, initDir, stateDir: panicState });
+  const panicking = labWithDriver(ws.dir, { env: {}, initDir, stateDir: panicState });
   const t0 = Date.now();
   const err = await panicking.up({ bootTimeoutMs: 90_000 }).then(
     () => assert.fail('up should fail'),

@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GUEST_TOOL_PATH, MODULE_NAME, buildDriver, pushGuestTool } from '../../extension/lab/driver/driver';
-import { Lab } from '../../extension/lab/lab';
+import { labWithDriver } from '../../extension/lab/with-driver';
 import { readTelemetrySnapshot } from '../../extension/lab/telemetry-client';
 import type { BackendSnapshot } from '../../backend/telemetry/schema';
 import type { SshSession } from '../../extension/lab/guest/ssh';
@@ -30,7 +30,7 @@ const APPEND = `${MOVABLE} threadirqs`;
 const OFFLINE_S = 45;
 
 const stateDir = mkdtempSync(join(tmpdir(), 'vlab-pins-'));
-const lab = Lab.forWorkspace(REPO, { stateDir, env: {} });
+const lab = labWithDriver(REPO, { stateDir, env: {} });
 let session: SshSession;
 
 /** Every guest command; with env F9_DEBUG=1 each is logged to stderr with a timestamp (to find where a run hangs). */

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { GUEST_COMPAT_TOOL_PATH, GUEST_TOOL_PATH, MODULE_NAME, buildDriver, isDriverLoaded, loadDriver, pushGuestTool, unloadDriver, type DriverBuild } from '../../extension/lab/driver/driver';
 import { virtioCryptoDrivers } from '../../extension/lab/guest/checks';
 import { DRIVER_STAGES, latencyFile, timedRun } from '../../extension/bench/latency';
-import { Lab } from '../../extension/lab/lab';
+import { labWithDriver } from '../../extension/lab/with-driver';
 import { readTelemetrySnapshot } from '../../extension/lab/telemetry-client';
 import type { BackendSnapshot } from '../../backend/telemetry/schema';
 import type { SshSession } from '../../extension/lab/guest/ssh';
@@ -81,7 +81,7 @@ function hostCiphertextHash(c: RoundTripCase): string {
 
 export function driverSuite(backend: BackendKind): void {
   const stateDir = mkdtempSync(join(tmpdir(), `vlab-drv-${backend}-`));
-  const lab = Lab.forWorkspace(REPO, { stateDir, env: {} });
+  const lab = labWithDriver(REPO, { stateDir, env: {} });
   const macFlag = backend === 'ts' ? ['--mac'] : [];
   let session: SshSession;
   let build: DriverBuild;

@@ -4,12 +4,12 @@
 import { after, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { Lab } from '../../extension/lab/lab';
+import { labWithDriver } from '../../extension/lab/with-driver';
 import { LabError } from '../../extension/lab/common/errors';
 import { processesMentioning, runCli, tempWorkspace } from './lab-helpers';
 
 const ws = tempWorkspace('vlab-itf-');
-const lab = Lab.forWorkspace(ws.dir, { env: {} });
+const lab = labWithDriver(ws.dir, { env: {} });
 const stateDir = join(ws.dir, '.vlab');
 
 after(async () => {
@@ -53,7 +53,7 @@ test('down while another up is booting stops that boot and cleans up', async () 
     (e: unknown) => (e instanceof LabError ? e.kind : String(e)),
   );
   while (!steps.includes('ssh')) await new Promise((r) => setTimeout(r, 20));
-  const down = await Lab.forWorkspace(ws.dir, { env: {} }).down();
+  const down = await labWithDriver(ws.dir, { env: {} }).down();
   assert.equal(down.wasRunning, true);
   assert.equal(await upOutcome, 'qemu-exited');
   assert.deepEqual(processesMentioning(stateDir), []);

@@ -3,22 +3,13 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_LOG_MAX_BYTES } from '../../../backend/log';
 import { openLogFile, runBackend, timestampedLog } from '../../../backend/main';
-import type { EngineChoice } from '../../../backend/crypto/engine';
 import { EngineUnavailableError } from '../../../backend/crypto/engine';
-import { type CliCommand, type CliIo, UsageError } from '../command';
+import { type CliCommand, UsageError } from '../command';
+import { engine as parseEngine } from '../args';
+import { labPathsFor } from '../lab-for';
 import { runRings } from '../rings-view';
 import { runBenchCommand } from '../../../backend/harness/bench';
 import { FaultRuleError, parseFaultRule } from '../../../backend/faults/plan';
-
-export function stateDir(io: CliIo): string {
-  return io.env.VLAB_STATE_DIR ? path.resolve(io.cwd, io.env.VLAB_STATE_DIR) : path.join(io.cwd, '.vlab');
-}
-
-function parseEngine(value: string | undefined): EngineChoice {
-  const v = value ?? 'auto';
-  if (v !== 'auto' && v !== 'openssl' && v !== 'node' && v !== 'cryptodev') throw new UsageError(`--engine must be auto, openssl, node or cryptodev (got "${v}")`);
-  return v;
-}
 
 const backendCommand: CliCommand = {
   name: 'backend',
@@ -61,8 +52,8 @@ const backendCommand: CliCommand = {
         throw err;
       }
     }
-    const socketPath = path.resolve(io.cwd, values.socket ?? path.join(stateDir(io), 'vhost-user.sock'));
-    const telemetryPath = values.telemetry === 'none' ? undefined : path.resolve(io.cwd, values.telemetry ?? path.join(stateDir(io), 'telemetry.sock'));
+    const socketPath = path.resolve(io.cwd, values.socket ?? labPathsFor(io).vhostUserSocket);
+    const telemetryPath = values.telemetry === 'none' ? undefined : path.resolve(io.cwd, values.telemetry ?? labPathsFor(io).telemetrySocket);
     const file = values['log-file'] === undefined ? undefined : openLogFile(path.resolve(io.cwd, values['log-file']), maxBytes);
     const log = file ? file.log : timestampedLog(io.stdout);
     try {
@@ -96,7 +87,7 @@ const ringsCommand: CliCommand = {
     const { values } = parseArgs({ args: [...args], options: { telemetry: { type: 'string' }, interval: { type: 'string' }, once: { type: 'boolean' }, json: { type: 'boolean' }, record: { type: 'string' } }, strict: true, allowPositionals: false });
     const interval = values.interval === undefined ? 500 : Number(values.interval);
     if (!Number.isInteger(interval) || interval < 20 || interval > 60000) throw new UsageError('--interval must be an integer 20..60000');
-    const telemetryPath = path.resolve(io.cwd, values.telemetry ?? path.join(stateDir(io), 'telemetry.sock'));
+    const telemetryPath = path.resolve(io.cwd, values.telemetry ?? labPathsFor(io).telemetrySocket);
     const record = values.record === undefined ? undefined : path.resolve(io.cwd, values.record);
     return runRings({ telemetryPath, intervalMs: interval, once: values.once ?? false, json: values.json ?? false, record, io });
   },

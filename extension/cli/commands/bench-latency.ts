@@ -3,8 +3,8 @@ import { parseArgs } from 'node:util';
 import { type CliCommand, UsageError } from '../command';
 import { benchLatency, formatLatencyTable } from '../../bench/latency';
 import { MODULE_NAME } from '../../lab/driver/driver';
-import { backendList, intList, oneInt } from './bench-args';
-import { report } from './driver';
+import { backendList, intList, oneInt } from '../args';
+import { reportError } from '../report';
 
 const USAGE = `usage: vlab bench latency [--json] [--backend ts,builtin] [--poll 0,50] [--ops N] [--rounds N] [--size B]
 Where the time of one AES-256-CBC CIOCCRYPT goes (default 64 B, one process): boots one VM per backend
@@ -47,7 +47,7 @@ export const benchLatencyCommands: readonly CliCommand[] = [
         io.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : `${formatLatencyTable(result)}\n`);
         return 0;
       } catch (err) {
-        return report(io, 'bench latency', err);
+        return reportError(io, 'bench latency', err);
       }
     },
   },

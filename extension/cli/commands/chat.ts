@@ -1,7 +1,7 @@
 /** `vlab chat ...`: two-way chat, multi-client server, key files, host↔host/host↔guest pair, benchmark. */
-import { parseArgs } from 'node:util';
 import * as fs from 'node:fs';
 import { type CliCommand, type CliIo, UsageError } from '../command';
+import { integerIn, parseArgs } from '../args';
 import { generatePsk, KeyFileError, type KeySource, passphraseSource, writeKeyFile } from '../../../chat/keys';
 import { NICK_RE } from '../../../chat/messages';
 import { acceptOne, connectTo, parseHostPort, runChatSession } from '../../../chat/peer';
@@ -25,12 +25,7 @@ const cryptoOptions = {
 type OptionSpec = Record<string, { type: 'string' | 'boolean' }>;
 
 function parse(args: readonly string[], options: OptionSpec, positionals = 0): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: [...args], options, allowPositionals: positionals > 0, strict: true });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const parsed = parseArgs({ args: [...args], options, allowPositionals: positionals > 0, strict: true });
   if (parsed.positionals.length > positionals) throw new UsageError(`unexpected argument ${parsed.positionals[positionals]}`);
   return { values: parsed.values as Record<string, string | boolean | undefined>, positionals: parsed.positionals };
 }
@@ -56,8 +51,8 @@ function portFrom(value: string | boolean | undefined, required: boolean): numbe
     if (required) throw new UsageError('--port is required (0 picks a free port)');
     return 0;
   }
-  const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be 0..65535');
+  const port = typeof value === 'string' ? integerIn(value, 0, 65535) : undefined;
+  if (port === undefined) throw new UsageError('--port must be 0..65535');
   return port;
 }
 

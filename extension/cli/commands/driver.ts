@@ -3,29 +3,11 @@ import { parseArgs } from 'node:util';
 import { type CliCommand, type CliIo, UsageError } from '../command';
 import { E2E_ALGS, E2E_PROCS, E2E_SIZES, type E2eAlg, benchE2e, benchE2eSpeed, isE2eAlg } from '../../bench/driver';
 import { formatE2eSpeed, formatE2eTable } from '../../bench/driver-format';
-import { DriverError, buildDriver, formatDiagnostic, loadDriver, unloadDriver, type DriverBuild, MODULE_NAME } from '../../lab/driver/driver';
-import { LabError, errorMessage } from '../../lab/common/errors';
+import { buildDriver, formatDiagnostic, loadDriver, unloadDriver, type DriverBuild, MODULE_NAME } from '../../lab/driver/driver';
 import type { HostPaths } from '../../lab/host/host';
-import type { Lab } from '../../lab/lab';
-import { backendList, intList } from './bench-args';
-import { hostSelection, labFor as labForHost } from './lab';
-
-function labFor(io: CliIo, host: Partial<HostPaths> = {}): Lab {
-  return labForHost(io, host);
-}
-
-/** Prints a command's error (a driver build's compiler diagnostics included) and returns exit code 1. */
-export function report(io: CliIo, command: string, err: unknown): number {
-  if (err instanceof DriverError) {
-    io.stderr.write(`vlab ${command}: ${err.message}\n`);
-    for (const d of err.diagnostics) io.stderr.write(`${formatDiagnostic(d, io.cwd)}\n`);
-    if (err.kind === 'build' && err.diagnostics.length === 0 && err.output) io.stderr.write(`${err.output.split('\n').slice(-20).join('\n')}\n`);
-    return 1;
-  }
-  io.stderr.write(`vlab ${command}: ${errorMessage(err)}\n`);
-  if (err instanceof LabError && err.fix) io.stderr.write(`fix: ${err.fix}\n`);
-  return 1;
-}
+import { backendList, intList, integer } from '../args';
+import { hostSelection, labFor } from '../lab-for';
+import { reportError } from '../report';
 
 function noArgs(args: readonly string[], usage: string): { json: boolean; host: Partial<HostPaths> } {
   const { values, positionals } = parseArgs({
@@ -99,7 +81,7 @@ export const driverCommands: readonly CliCommand[] = [
         if (json) io.stdout.write(`${JSON.stringify(b, null, 2)}\n`);
         return 0;
       } catch (err) {
-        return report(io, 'driver build', err);
+        return reportError(io, 'driver build', err);
       }
     },
   },
@@ -121,7 +103,7 @@ export const driverCommands: readonly CliCommand[] = [
         }
         return 0;
       } catch (err) {
-        return report(io, 'driver load', err);
+        return reportError(io, 'driver load', err);
       }
     },
   },
@@ -141,7 +123,7 @@ export const driverCommands: readonly CliCommand[] = [
         }
         return 0;
       } catch (err) {
-        return report(io, 'driver unload', err);
+        return reportError(io, 'driver unload', err);
       }
     },
   },
@@ -165,7 +147,7 @@ export const driverCommands: readonly CliCommand[] = [
         io.stdout.write(`${MODULE_NAME} reloaded in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
         return 0;
       } catch (err) {
-        return report(io, 'driver reload', err);
+        return reportError(io, 'driver reload', err);
       }
     },
   },
@@ -192,8 +174,7 @@ export const driverCommands: readonly CliCommand[] = [
       const backends = backendList(values.backend, 'builtin,ts');
       const algs = (values.alg ?? E2E_ALGS.join(',')).split(',').map((s) => s.trim());
       for (const a of algs) if (!isE2eAlg(a)) throw new UsageError(`--alg takes ${E2E_ALGS.join(', ')} (got "${a}")`);
-      const ms = values.ms === undefined ? 1500 : Number(values.ms);
-      if (!Number.isInteger(ms) || ms < 100 || ms > 60_000) throw new UsageError(`--ms must be an integer from 100 to 60000 (got "${values.ms}")`);
+      const ms = integer(values.ms, '--ms', 100, 60_000) ?? 1500;
       const sizes = intList(values.sizes, '--sizes', 16, 65536, E2E_SIZES);
       const procs = intList(values.procs, '--procs', 1, 64, E2E_PROCS);
       const odd = sizes.find((n) => n % 16 !== 0);
@@ -223,7 +204,7 @@ export const driverCommands: readonly CliCommand[] = [
         io.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : `${formatE2eTable(result)}\n`);
         return 0;
       } catch (err) {
-        return report(io, 'bench e2e', err);
+        return reportError(io, 'bench e2e', err);
       }
     },
   },

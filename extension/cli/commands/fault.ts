@@ -1,10 +1,10 @@
 /** `vlab fault set|list|clear`: the back-end's fault-injection plan, through its control socket. */
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import { type FaultReply, type FaultRequest, formatFaults, sendFaultRequest } from '../../../backend/faults/control';
 import { FaultRuleError, parseFaultRule } from '../../../backend/faults/plan';
 import { type CliCommand, type CliIo, UsageError } from '../command';
-import { stateDir } from './backend';
+import { parseArgs } from '../args';
+import { labPathsFor } from '../lab-for';
 
 const COMMON = [
   '  --telemetry PATH  the back-end\'s telemetry/control socket (default <state>/telemetry.sock)',
@@ -12,17 +12,12 @@ const COMMON = [
 ];
 
 function parse(args: readonly string[], positionals: boolean): { telemetry: string | undefined; json: boolean; rest: string[] } {
-  try {
-    const { values, positionals: rest } = parseArgs({ args: [...args], options: { telemetry: { type: 'string' }, json: { type: 'boolean' } }, strict: true, allowPositionals: positionals });
-    return { telemetry: values.telemetry, json: values.json ?? false, rest };
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) throw new UsageError((err as Error).message.split('\n')[0]);
-    throw err;
-  }
+  const { values, positionals: rest } = parseArgs({ args: [...args], options: { telemetry: { type: 'string' }, json: { type: 'boolean' } }, strict: true, allowPositionals: positionals });
+  return { telemetry: values.telemetry, json: values.json ?? false, rest };
 }
 
 async function run(name: string, io: CliIo, telemetry: string | undefined, json: boolean, request: FaultRequest, text: (r: Exclude<FaultReply, { type: 'error' }>) => string): Promise<number> {
-  const socket = path.resolve(io.cwd, telemetry ?? path.join(stateDir(io), 'telemetry.sock'));
+  const socket = path.resolve(io.cwd, telemetry ?? labPathsFor(io).telemetrySocket);
   let reply: FaultReply;
   try {
     reply = await sendFaultRequest(socket, request);

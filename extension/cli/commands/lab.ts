@@ -1,68 +1,19 @@
 /** `vlab` commands of the lab: guest build, up, status, ssh, logs, down, capture, demo. */
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { resolve } from 'node:path';
-import { type ParseArgsConfig, parseArgs as nodeParseArgs } from 'node:util';
 import { type CliCommand, type CliIo, UsageError } from '../command';
+import { choice, integer, parseArgs } from '../args';
+import { hostSelection, labFor } from '../lab-for';
+import { reportError } from '../report';
 import { runDemo, demoSteps, formatDemoSummary } from '../../lab/demo/run';
 import { LabError, errorMessage } from '../../lab/common/errors';
-import { Lab, checkKernelAppend, type LabProgress, type LabStatus, type UpOptions } from '../../lab/lab';
+import { type Lab, checkKernelAppend, type LabProgress, type LabStatus, type UpOptions } from '../../lab/lab';
 import type { HostPaths } from '../../lab/host/host';
 import type { LogKind } from '../../lab/common/paths';
 import { FaultRuleError, parseFaultRule } from '../../../backend/faults/plan';
 
-/** node:util parseArgs, with its errors (unknown option, missing value) turned into usage errors (exit 2). */
-function parseArgs<T extends ParseArgsConfig>(config: T): ReturnType<typeof nodeParseArgs<T>> {
-  try {
-    return nodeParseArgs(config);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) throw new UsageError((err as Error).message.split('\n')[0]!);
-    throw err;
-  }
-}
-
-/** The lab of the current folder; paths given on the command line are relative to it. */
-export function labFor(io: CliIo, host: Partial<HostPaths> = {}): Lab {
-  const abs = (p: string | undefined): string | undefined => (p === undefined ? undefined : resolve(io.cwd, p));
-  const resolved: Partial<HostPaths> = {
-    ...host,
-    ...(host.qemu?.includes('/') ? { qemu: abs(host.qemu) } : {}),
-    ...(host.guestKernel ? { guestKernel: abs(host.guestKernel) } : {}),
-    ...(host.guestModules ? { guestModules: abs(host.guestModules) } : {}),
-  };
-  return Lab.forWorkspace(io.cwd, { env: io.env, host: resolved });
-}
-
 function progressPrinter(io: CliIo): (p: LabProgress) => void {
   return (p) => io.stderr.write(`[vlab] ${p.message}\n`);
-}
-
-/** Prints a LabError the way users need it: reason, evidence, fix. Returns the exit code. */
-export function reportError(io: CliIo, command: string, err: unknown): number {
-  if (!(err instanceof LabError)) {
-    io.stderr.write(`vlab ${command}: ${errorMessage(err)}\n`);
-    return 1;
-  }
-  io.stderr.write(`vlab ${command}: ${err.message}\n`);
-  const d = err.details;
-  if (d?.consoleTail) io.stderr.write(`--- last console lines (vlab logs console) ---\n${d.consoleTail}\n`);
-  if (d?.qemuStderr) io.stderr.write(`--- QEMU stderr (vlab logs qemu) ---\n${d.qemuStderr}\n`);
-  if (d?.backendLog) io.stderr.write(`--- backend log (vlab logs backend) ---\n${d.backendLog}\n`);
-  if (err.fix) io.stderr.write(`fix: ${err.fix}\n`);
-  return 1;
-}
-
-function choice<T extends string>(value: string | undefined, allowed: readonly T[], flag: string): T | undefined {
-  if (value === undefined) return undefined;
-  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`${flag} must be one of ${allowed.join(', ')} (got "${value}")`);
-  return value as T;
-}
-
-function integer(value: string | undefined, flag: string, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isInteger(n) || n < min || n > max) throw new UsageError(`${flag} must be an integer from ${min} to ${max} (got "${value}")`);
-  return n;
 }
 
 const UP_USAGE = `usage: vlab up [--backend builtin|ts] [--engine auto|openssl|node|cryptodev] [--accel auto|kvm|tcg]
@@ -143,19 +94,6 @@ export function parseUpArgs(args: readonly string[]): { options: Partial<UpOptio
       ...(values.fault ? { faults: values.fault } : {}),
       ...(values.append !== undefined && values.append.trim() !== '' ? { append: values.append.trim() } : {}),
     },
-  };
-}
-
-/** `--qemu`, `--kernel`, `--modules` as host overrides (only the ones given). */
-export function hostSelection(qemu: string | undefined, kernel: string | undefined, modules: string | undefined): Partial<HostPaths> {
-  const empty = (v: string | undefined, flag: string): string | undefined => {
-    if (v !== undefined && v.trim() === '') throw new UsageError(`${flag} needs a path`);
-    return v;
-  };
-  return {
-    ...(empty(qemu, '--qemu') !== undefined ? { qemu: qemu! } : {}),
-    ...(empty(kernel, '--kernel') !== undefined ? { guestKernel: kernel! } : {}),
-    ...(empty(modules, '--modules') !== undefined ? { guestModules: modules! } : {}),
   };
 }
 

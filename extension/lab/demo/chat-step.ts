@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import { runPair } from '../../../chat/pair';
-import { type DemoStep, requireSession } from './run';
+import { type DemoStep, requireSession } from './step';
 import { buildDriver, loadDriver, MODULE_NAME } from '../driver/driver';
 
 export const DEMO_CHAT_SENTENCE = 'Meet me at the virtqueue at noon, bring the session key';

@@ -3,35 +3,12 @@
  * down. Each step returns one summary line; a failed step stops the ones after it except those marked
  * `always` (shutdown). Add a step by inserting it into `demoSteps()`.
  */
-import type { AccelChoice } from '../host/accel';
 import { errorMessage } from '../common/errors';
 import { kcapiRoundTrip, procCryptoEntries, virtioCryptoDrivers } from '../guest/checks';
 import type { Lab, LabStatus, UpOptions } from '../lab';
 import type { VirtioQueueStatus } from '../qemu/qmp-virtio';
-import type { SshSession } from '../guest/ssh';
 import { chatStep } from './chat-step';
-
-export interface DemoContext {
-  readonly lab: Lab;
-  readonly options: Partial<UpOptions>;
-  readonly signal?: AbortSignal;
-  log(line: string): void;
-  /** Set by the boot step: an SSH session into the guest, closed by the runner before shutdown. */
-  session?: SshSession;
-  /** True when the demo booted the VM (then it also shuts it down). */
-  bootedByDemo?: boolean;
-  accel?: AccelChoice;
-}
-
-export interface DemoStep {
-  readonly id: string;
-  /** Label in the summary. */
-  readonly title: string;
-  /** Runs even after an earlier step failed (cleanup). */
-  readonly always?: boolean;
-  /** Returns the step's one-line summary; throws on failure. */
-  run(ctx: DemoContext): Promise<string>;
-}
+import { type DemoContext, type DemoStep, requireSession } from './step';
 
 export interface DemoStepReport {
   readonly id: string;
@@ -47,11 +24,6 @@ export interface DemoReport {
   readonly ok: boolean;
   readonly steps: readonly DemoStepReport[];
   readonly seconds: number;
-}
-
-export function requireSession(ctx: DemoContext): SshSession {
-  if (!ctx.session) throw new Error('no SSH session (the boot step did not run)');
-  return ctx.session;
 }
 
 /** used idx of data queue 0: from QEMU (builtin backend) or from the ts backend's telemetry (it owns the ring). */

@@ -15,7 +15,6 @@ import { join, relative } from 'node:path';
 import { errorMessage } from '../common/errors';
 import { findExecutable, findGuestKernel } from '../host/host';
 import type { HostPaths } from '../host/host';
-import type { Lab } from '../lab';
 import type { LabPaths } from '../common/paths';
 import type { SshSession } from '../guest/ssh';
 import { repoRoot as findRepoRoot } from '../common/repo-root';
@@ -62,6 +61,11 @@ export interface DriverBuild {
 
 /** What a build needs of a lab: where the guest kernel is and where artefacts go. */
 export type DriverBuildTarget = { readonly host: HostPaths; readonly paths: LabPaths };
+
+/** What loading needs of a lab besides the build: an SSH session into its running guest. */
+export interface DriverLoadTarget extends DriverBuildTarget {
+  ssh(opts: { readonly signal?: AbortSignal }): Promise<SshSession>;
+}
 
 export interface DriverBuildOptions {
   readonly signal?: AbortSignal;
@@ -282,9 +286,10 @@ export async function pushGuestTool(session: SshSession, build: DriverBuild): Pr
 }
 
 /**
- * The lab's hook for `vlab up --guest-driver lab`: build (incremental) and load the driver once SSH is up.
+ * The guest-driver step of `vlab up --guest-driver lab` (composed in by extension/lab/with-driver.ts):
+ * build (incremental) and load the driver once SSH is up.
  */
-export async function loadLabDriver(lab: Lab, opts: DriverBuildOptions = {}): Promise<DriverBuild> {
+export async function loadLabDriver(lab: DriverLoadTarget, opts: DriverBuildOptions = {}): Promise<DriverBuild> {
   const build = await buildDriver(lab, opts);
   const session = await lab.ssh({ signal: opts.signal });
   try {

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildDriver, pushGuestTool } from '../lab/driver/driver';
-import { errorMessage, throwIfAborted } from '../lab/common/errors';
+import { LabError, errorMessage, throwIfAborted } from '../lab/common/errors';
 import type { Lab } from '../lab/lab';
 import { labWithDriver } from '../lab/with-driver';
 import type { SshSession } from '../lab/guest/ssh';
@@ -71,6 +71,8 @@ export async function eachBenchGuest(
         session.close();
       }
     } catch (err) {
+      // A lab failure keeps its kind, fix and evidence (console tail) for the CLI's error printer.
+      if (err instanceof LabError) throw new LabError(err.kind, `${name} (${backend}): ${err.message}`, err.fix, err.details);
       throw new Error(`${name} (${backend}): ${errorMessage(err)}`);
     } finally {
       await lab.down().catch(() => undefined);

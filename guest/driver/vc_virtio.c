@@ -86,8 +86,12 @@ int vc_dev_usable(struct vc_dev *dev)
 	return 0;
 }
 
-/* Stop sending to the device and wake everyone who waits on it. */
-void vc_dev_break(struct vc_dev *dev, const char *why)
+/*
+ * Stop sending to the device and wake everyone who waits on it (for ring
+ * space or the in-flight budget: they see vc_dev_usable() fail). Only
+ * vc_dev_halt() calls it, which then breaks the transport and resets.
+ */
+static void vc_dev_break(struct vc_dev *dev, const char *why)
 {
 	unsigned int i;
 
@@ -115,10 +119,21 @@ static bool vc_q_gone(struct vc_dev *dev)
  * Break the device (why) and reset it, failing every request it still
  * holds with -EIO: after this returns the device writes no buffer of ours,
  * above all no caller's pinned page, and the in-flight bytes of requests
- * whose waiters were killed are given back. A device that is this broken
- * serves nothing until it is bound again, so nothing is lost by the reset.
+ * whose waiters were killed are given back.
+ *
+ * The transport is broken too, as upstream virtio_crypto does on a host
+ * error (virtio_break_device): from then on its virtqueues refuse adds
+ * (-EIO), hand out no used buffer and run no callback, so the flush after
+ * the reset is what finishes every request still in the rings
+ * (virtqueue_detach_unused_buf does not look at broken) and wakes its
+ * waiter. Nothing re-initialises the device after the reset: a device
+ * this broken serves nothing until it is bound again (unbind/bind, or a
+ * reload), whose probe gets new, unbroken virtqueues; so nothing is lost
+ * by the reset, nor by the break.
+ *
  * Process context, no spinlock held: with vhost-user the reset waits for
- * the backend to answer GET_VRING_BASE. Once only; a no-op after remove().
+ * the backend to answer GET_VRING_BASE. Once only; after remove() only the
+ * flag is set (the virtio device may be another driver's by then).
  */
 void vc_dev_halt(struct vc_dev *dev, const char *why)
 {
@@ -133,6 +148,8 @@ void vc_dev_halt(struct vc_dev *dev, const char *why)
 		for (i = 0; i < dev->ndataq; i++)
 			vc_queue_fence(&dev->dataq[i]);
 		vc_queue_fence(&dev->ctrlq);
+		/* Break, then reset: virtio_reset_device's own order when hardened. */
+		virtio_break_device(dev->vdev);
 		virtio_reset_device(dev->vdev);
 		for (i = 0; i < dev->ndataq; i++)
 			vc_queue_flush(&dev->dataq[i], -EIO);
@@ -524,18 +541,22 @@ int vc_queue_req(struct vc_dev *dev, struct vc_queue *q, struct vc_req *req,
 }
 
 /*
- * Reap what the device has put in the used ring without waiting for its
- * interrupt. The queue lock excludes remove() (it sets dead, then passes
- * every queue lock before deleting the virtqueues).
+ * Finish every request the device has put in q's used ring: the body the
+ * virtqueue callback (from_cb) and the poll share. Called with q->lock
+ * held (irqsave, *flags), which it drops around each completion and holds
+ * again on return. It stops once remove() or vc_dev_halt() took the
+ * device's buffers back (vc_q_gone, seen under the lock: both set their
+ * flag, then pass every queue lock, before they reset). True when it
+ * finished any.
  */
-static void vc_poll_used(struct vc_dev *dev, struct vc_queue *q)
+static bool vc_drain_used(struct vc_dev *dev, struct vc_queue *q,
+			  unsigned long *flags, bool from_cb)
+	__must_hold(&q->lock)
 {
 	struct vc_req *req;
-	unsigned long flags;
 	unsigned int len;
 	bool got = false;
 
-	spin_lock_irqsave(&q->lock, flags);
 	while (!vc_q_gone(dev) &&
 	       (req = virtqueue_get_buf(q->vq, &len)) != NULL) {
 		q->space_seq++;
@@ -543,12 +564,23 @@ static void vc_poll_used(struct vc_dev *dev, struct vc_queue *q)
 		got = true;
 		if (req->timed) {
 			req->stamp[VC_T_DONE] = vc_clock();
-			req->polled = true;
+			req->polled = !from_cb;
 		}
-		spin_unlock_irqrestore(&q->lock, flags);
-		vc_req_finish(req, 0, len, false);
-		spin_lock_irqsave(&q->lock, flags);
+		spin_unlock_irqrestore(&q->lock, *flags);
+		vc_req_finish(req, 0, len, from_cb);
+		spin_lock_irqsave(&q->lock, *flags);
 	}
+	return got;
+}
+
+/* Reap what the device has put in the used ring without waiting for its interrupt. */
+static void vc_poll_used(struct vc_dev *dev, struct vc_queue *q)
+{
+	unsigned long flags;
+	bool got;
+
+	spin_lock_irqsave(&q->lock, flags);
+	got = vc_drain_used(dev, q, &flags, false);
 	spin_unlock_irqrestore(&q->lock, flags);
 	if (got)
 		wake_up_all(&q->space);
@@ -671,35 +703,26 @@ static struct vc_queue *vc_queue_of(struct vc_dev *dev, struct virtqueue *vq)
 /*
  * Virtqueue callback (interrupt context). Disable callbacks, drain, and
  * re-enable; if buffers arrived in between, enable_cb says so and we drain
- * again. The queue lock is dropped around each completion.
+ * again. Once the buffers were taken back (remove, halt) the vq is not
+ * touched again.
  */
 static void vc_vq_done(struct virtqueue *vq)
 {
 	struct vc_dev *dev = vq->vdev->priv;
 	struct vc_queue *q = vc_queue_of(dev, vq);
-	struct vc_req *req;
 	unsigned long flags;
-	unsigned int len;
+	bool got = false;
 
 	spin_lock_irqsave(&q->lock, flags);
-	if (vc_q_gone(dev)) {
-		spin_unlock_irqrestore(&q->lock, flags);
-		return;
-	}
-	do {
+	while (!vc_q_gone(dev)) {
 		virtqueue_disable_cb(vq);
-		while ((req = virtqueue_get_buf(vq, &len)) != NULL) {
-			q->space_seq++;
-			q->inflight--;
-			if (req->timed)
-				req->stamp[VC_T_DONE] = vc_clock();
-			spin_unlock_irqrestore(&q->lock, flags);
-			vc_req_finish(req, 0, len, true);
-			spin_lock_irqsave(&q->lock, flags);
-		}
-	} while (!virtqueue_enable_cb(vq));
+		got |= vc_drain_used(dev, q, &flags, true);
+		if (vc_q_gone(dev) || virtqueue_enable_cb(vq))
+			break;
+	}
 	spin_unlock_irqrestore(&q->lock, flags);
-	wake_up_all(&q->space);
+	if (got)
+		wake_up_all(&q->space);
 }
 
 /* Map a data-request status byte; an unknown value breaks the device. */
@@ -773,7 +796,14 @@ out_free:
 #define vc_cread(vdev, field, ptr) \
 	virtio_cread_le(vdev, struct virtio_crypto_config, field, ptr)
 
-/* Re-read the device status: only a HW_READY device serves /dev/crypto. */
+/*
+ * Re-read the device status: only a HW_READY device serves /dev/crypto.
+ * Unknown status bits would be a host error (upstream's
+ * virtcrypto_update_status breaks the device for them): the device is
+ * broken and reset like after any other host error, at probe too (it stays
+ * bound, serving nothing, until it is bound again). Process context: the
+ * work item, or probe.
+ */
 static void vc_config_work(struct work_struct *work)
 {
 	struct vc_dev *dev = container_of(work, struct vc_dev, config_work);
@@ -781,6 +811,11 @@ static void vc_config_work(struct work_struct *work)
 	u32 status;
 
 	vc_cread(dev->vdev, status, &status);
+	if (status & ~VIRTIO_CRYPTO_S_HW_READY) {
+		dev_err(&dev->vdev->dev, "status %#x has unknown bits\n", status);
+		vc_dev_halt(dev, "unknown status bits");
+		return;
+	}
 	ready = status & VIRTIO_CRYPTO_S_HW_READY;
 	if (ready == READ_ONCE(dev->ready))
 		return;

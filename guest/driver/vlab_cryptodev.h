@@ -1,10 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * vlab_cryptodev: a virtio-crypto driver that exports the cryptodev-linux
- * /dev/crypto ioctl API. Shared definitions of the three parts:
- *   vc_virtio.c  - device lifecycle, virtqueues, request submit/complete
- *   vc_session.c - device sessions (control queue) and data operations
- *   vc_chardev.c - /dev/crypto: per-open state and the ioctl glue
+ * /dev/crypto ioctl API. Shared definitions of its parts:
+ *   vc_main.c      - module init/exit
+ *   vc_virtio.c    - device lifecycle (probe, remove, break and reset),
+ *                    virtqueues, request submit/complete
+ *   vc_session.c   - device sessions (control queue) and data operations
+ *   vc_chardev.c   - /dev/crypto: per-open state and the ioctl glue
+ *   vc_kernel.c    - the fallback on the guest kernel's crypto API
+ *   vc_stats.c     - stats=1: per-stage latency, the device's latency file
+ *   vc_compat.h    - kernel API differences (6.1 and 6.12)
+ *   cryptodev_abi.h - the cryptodev-linux ABI (shared with the guest tool)
  */
 #ifndef VLAB_CRYPTODEV_H
 #define VLAB_CRYPTODEV_H
@@ -116,8 +122,11 @@ struct vc_dev {
 	 */
 	bool dead;
 	/*
-	 * The device answered nonsense or a request timed out: no new request
-	 * is sent (-EIO) and no new open gets it. Sticky until unbind/rmmod.
+	 * The device answered nonsense (an unknown request status, unknown
+	 * config status bits) or a request timed out: no new request is sent
+	 * (-EIO) and no new open gets it. Set first by vc_dev_halt(), which
+	 * then breaks the transport too (virtio_break_device) and resets the
+	 * device. Sticky until unbind/rmmod: a new probe is a new vc_dev.
 	 */
 	bool broken;
 	/*
@@ -293,7 +302,6 @@ struct vc_session {
 struct vc_dev *vc_dev_get_any(void);
 void vc_dev_put(struct vc_dev *dev);
 int vc_dev_usable(struct vc_dev *dev);
-void vc_dev_break(struct vc_dev *dev, const char *why);
 void vc_dev_halt(struct vc_dev *dev, const char *why);
 struct vc_queue *vc_next_dataq(struct vc_dev *dev);
 struct vc_req *vc_req_alloc(gfp_t gfp);

@@ -1328,23 +1328,34 @@ static int cmd_stale(int argc, char **argv)
 	return 0;
 }
 
-/* One CIOCCRYPT (after SECS of sleep), then its errno; for stall tests. */
+/*
+ * One CIOCCRYPT (after SECS of sleep and, if GOFILE is given, once GOFILE
+ * exists), then its errno (and, with GOFILE, how long it took); for stall
+ * tests: wait SECS [LEN [GOFILE]].
+ */
 static int cmd_wait(int argc, char **argv)
 {
 	static const uint8_t key[16] = { 6 };
 	static uint8_t buf[4096], iv[16];
 	int secs = argc > 0 ? atoi(argv[0]) : 0;
 	uint32_t len = argc > 1 ? (uint32_t)atoi(argv[1]) : 64;
+	const char *go = argc > 2 ? argv[2] : NULL;
 	int fd = open_crypto(), err;
 	uint32_t ses = 0;
+	double t0;
 
 	err = new_session(fd, CRYPTO_AES_CBC, key, 16, 0, NULL, 0, &ses);
 	printf("session errno %d\n", -err);
 	sleep(secs);
+	for (int i = 0; go && i < 3000 && access(go, F_OK); i++)
+		usleep(100000);
 	printf("crypt start\n");
+	t0 = now_s();
 	err = do_crypt(fd, ses, COP_ENCRYPT, buf, buf,
 		       len > sizeof(buf) ? sizeof(buf) : len, iv, NULL, 0);
 	printf("crypt errno %d\n", -err);
+	if (go)
+		printf("crypt ms %.0f\n", (now_s() - t0) * 1e3);
 	err = ioctl(fd, CIOCFSESSION, &ses) ? -errno : 0;
 	printf("finish errno %d\n", -err);
 	close(fd);

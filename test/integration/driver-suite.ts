@@ -617,6 +617,17 @@ export function driverSuite(backend: BackendKind): void {
         }
       };
       await sh(`echo 0 > ${P}/timeout_ms`);
+      // C: an open file with a session from before the halt; it sends its request once told to, after it.
+      const c = await sh(`rm -f /tmp/stall-c.go; ${GUEST_TOOL_PATH} wait 0 64 /tmp/stall-c.go > /tmp/stall-c.log 2>&1 & echo "c=$!"`);
+      assert.match(c, /^c=\d+$/m, c);
+      await until('C\'s session', async () => /session errno 0/.test(await sh('cat /tmp/stall-c.log')), 20_000);
+      // The halt breaks the transport as upstream does (virtio_break_device): the function tracer sees the call.
+      const T = '/sys/kernel/tracing';
+      const traced = await sh(
+        `mountpoint -q ${T} || mount -t tracefs nodev ${T}; echo 0 > ${T}/tracing_on; echo nop > ${T}/current_tracer; ` +
+          `echo virtio_break_device > ${T}/set_ftrace_filter && echo function > ${T}/current_tracer && echo > ${T}/trace && echo 1 > ${T}/tracing_on && echo traced`,
+      );
+      assert.match(traced, /^traced$/m, `function tracer on virtio_break_device: ${traced}`);
       // A: crypt at t=4 s, waits with no timeout; B: crypt at t=12 s, after timeout_ms is set to 3 s.
       const started = await sh(
         `(${GUEST_TOOL_PATH} wait 4 > /tmp/stall-a.log 2>&1 & echo "a=$!"; ${GUEST_TOOL_PATH} wait 12 > /tmp/stall-b.log 2>&1 & echo "b=$!")`,
@@ -644,12 +655,22 @@ export function driverSuite(backend: BackendKind): void {
         const blog = await sh('cat /tmp/stall-b.log');
         assert.match(blog, /^crypt errno 110$/m, blog);
         assert.match(blog, /^finish errno 0$/m, blog);
+        const trace = await sh(`grep virtio_break_device ${T}/trace || true`);
+        t.diagnostic(`halt: ${trace.trim().replace(/\s+/g, ' ')}`);
+        assert.match(trace, /virtio_break_device <-/, `the halt broke the transport: ${trace}`);
       } finally {
         await stall(false);
+        await sh(`echo 0 > ${T}/tracing_on; echo nop > ${T}/current_tracer; echo > ${T}/set_ftrace_filter; touch /tmp/stall-c.go`);
       }
       const dmesg = await sh('dmesg | tail -n 20');
       assert.match(dmesg, /request timed out: device marked broken/, dmesg);
       assert.match(dmesg, /reset: the requests it held were failed/, dmesg);
+      // C (told to go above, after the halt): a request on a file opened before the halt fails at once
+      // with EIO (docs/driver.md, Errors), no wait.
+      await until('C to finish', async () => /closed/.test(await sh('cat /tmp/stall-c.log')), 30_000);
+      const clog = await sh('cat /tmp/stall-c.log');
+      assert.match(clog, /^crypt errno 5$/m, clog);
+      assert.ok(Number(/^crypt ms (\d+)$/m.exec(clog)?.[1] ?? NaN) < 1000, `EIO at once, not after timeout_ms (3000): ${clog}`);
       // Broken is sticky: new opens get ENODEV until the device is bound again.
       const open = await session.run([GUEST_TOOL_PATH, 'wait', '0'], { timeoutMs: 30_000 });
       assert.match(open.stderr, /open \/dev\/crypto: No such device/, open.stdout + open.stderr);

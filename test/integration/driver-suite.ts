@@ -473,7 +473,7 @@ export function driverSuite(backend: BackendKind): void {
   test(`${backend}: the backend's engine, chaining and device tests and a short bench run on the guest's /dev/crypto (engine cryptodev)`, { timeout: 600_000 }, async (t) => {
     // The same unit tests as on the host, with only the cryptodev engine selected: on the host they
     // skip (no /dev/crypto); here every hash, HMAC and AES mode the engine offers goes through our driver.
-    const files = ['engines', 'chain', 'device'].map((f) => `out/test/unit/backend/${f}.test.js`);
+    const files = ['engines', 'chain', 'device'].map((f) => `out/test/unit/backend/crypto/${f}.test.js`);
     const r = await session.run({ shell: `cd '${REPO}' && VLAB_TEST_ENGINES=cryptodev node --test --test-reporter=tap ${files.join(' ')}` }, { timeoutMs: 400_000 });
     // On failure: what failed or was cancelled, with its error lines (the whole TAP is long).
     const lines = r.stdout.split('\n');

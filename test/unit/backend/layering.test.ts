@@ -17,7 +17,7 @@ describe('layering', () => {
   });
 
   it('one telemetry parser: clients use the schema module, nobody keeps its own slot-state aliases', () => {
-    const clients = ['extension/lab/telemetry-client.ts', 'extension/cli/rings-view.ts', 'extension/vscode/rings/frames.ts', 'extension/vscode/rings/telemetry-feed.ts', 'media/rings/view.ts'];
+    const clients = ['extension/lab/telemetry-client.ts', 'extension/cli/rings-view.ts', 'extension/vscode/rings/frames.ts', 'extension/vscode/rings/telemetry-feed.ts', 'media/rings/grid.ts', 'media/rings/queue-view.ts'];
     for (const c of clients) {
       const src = readFileSync(join(root, c), 'utf8');
       assert.match(src, /telemetry[/-](schema|client)'/, `${c} imports the schema (or its client)`);

@@ -1,6 +1,6 @@
 /**
  * Messages between the extension and the rings webview, declared once and imported by both sides
- * (the webview bundle is built from ../webview/rings-view.ts). No vscode or node imports here; slot
+ * (the webview bundle is built from media/rings/). No vscode or node imports here; slot
  * states are the telemetry schema's (backend/telemetry/schema.ts), passed through as one character
  * per slot.
  *

@@ -1,6 +1,11 @@
 /**
  * "Show Virtqueue Rings": one webview panel fed by the backend's telemetry subscription (data
- * queues) and the lab's QMP status (control queue), or by a recorded trace (replay).
+ * queues) and the lab's QMP status (control queue), or by a recorded trace (replay). This file is
+ * the panel's lifecycle (createOrShow / revive / dispose, as in VS Code's webview sample) and the
+ * wiring of its parts: which snapshots become frames and the feed's rate (motion.ts), the frame
+ * history and scrubber (history.ts), trace record and replay (recording.ts, trace-dialogs.ts), the
+ * control queue's avail idx (avail-poll.ts), the chain and device requests (requests.ts) and its
+ * stats (stats.ts).
  *
  * Cheap to leave open: a frame is posted only when something moved; after a second without motion
  * the subscription drops to IDLE_MS and comes back to the configured rate at the first change; a
@@ -9,68 +14,22 @@
  */
 import * as fs from 'node:fs';
 import * as vscode from 'vscode';
-import { telemetryRequest } from '../../../backend/telemetry/client';
-import { TraceRecorder } from '../../../backend/telemetry/trace';
-import { readTraceFile } from '../../../backend/telemetry/trace-file';
-import type { VirtioDeviceQueues, VirtioDeviceStatus, VirtioQueueStatus } from '../../lab/qemu/qmp-virtio';
 import { renderWebview, webviewOptions } from '../webview-html';
-import { chainFromReply, frameFromSnapshot, sameMotion, withAvailRing } from './frames';
-import { MAX_DEVICES, MAX_HISTORY, parseFromWebview, parsePanelState, type ChainDetail, type DeviceFrame, type FeedState, type HistoryCursor, type RingsFrame, type ToWebview } from './messages';
+import { ControlAvailPoll, controlDevice } from './avail-poll';
+import { FrameHistory, type HistoryEntry } from './history';
+import { MotionGate } from './motion';
+import { parseFromWebview, parsePanelState, type DeviceFrame, type HistoryCursor, type RingsFrame, type ToWebview } from './messages';
 import { RINGS_BODY } from './page';
+import { loadTrace, TraceRecording, type RecordingProgress } from './recording';
+import { readChain, readDevices } from './requests';
+import type { RingsSource } from './source';
+import { PanelStats, type RingsStats } from './stats';
 import { TelemetryFeed } from './telemetry-feed';
+import { askRecordFile, askTraceFile } from './trace-dialogs';
 
-/** Slowest moving rate of a panel that is visible but not the active editor. */
-const BACKGROUND_MS = 200;
-/** Subscription rate while nothing moves. */
-export const IDLE_MS = 1000;
-/** How often the control queue's avail ring header is asked from the backend (it moves only on session setup). */
-const CONTROL_AVAIL_MS = 1000;
-/** Unchanged snapshots before the rate drops. */
-const IDLE_AFTER = 10;
-
-export interface RingsSource {
-  /** the running backend's telemetry socket, undefined when none (stopped, or the builtin backend) */
-  telemetrySocket(): string | undefined;
-  /** last device status read over QMP */
-  device(): VirtioDeviceStatus | null | undefined;
-  /** every virtio device of the VM (QMP), on demand */
-  devices(): Promise<VirtioDeviceQueues[]>;
-  /** fires whenever the lab status was re-read (state changes, restarts) */
-  readonly onDidChangeStatus: vscode.Event<unknown>;
-}
-
-export interface RingsStats {
-  framesPosted: number;
-  framesDrawn: number;
-  snapshotsReceived: number;
-  /** snapshots in which nothing moved (not posted) */
-  snapshotsSkipped: number;
-  lastDrawn: { seq: number; slotsDrawn: number; queues: number } | undefined;
-  /** first queue's usedIdx per posted frame, newest 200 */
-  usedIdxTrail: number[];
-  feedState: FeedState;
-  /** the subscription's current interval */
-  rateMs: number;
-  cursor: HistoryCursor;
-  /** the frame shown (what the webview was sent last) */
-  shown: RingsFrame | undefined;
-  recording: { file: string; frames: number; bytes: number } | undefined;
-  trace: string | undefined;
-  /** the last chain detail (or error) sent to the webview */
-  lastChain: ChainDetail | string | undefined;
-}
-
-type ControlQueue = Extract<VirtioQueueStatus, { owner: 'qemu' }>;
-
-function deviceFrames(list: readonly VirtioDeviceQueues[]): DeviceFrame[] {
-  return list.slice(0, MAX_DEVICES).map((d) => ({
-    name: d.name.slice(0, 48),
-    path: d.path.slice(0, 120),
-    queues: d.queues.slice(0, 64).map((q) => (q.owner === 'qemu'
-      ? { index: q.index, size: q.size, availIdx: q.availIdx, usedIdx: q.usedIdx, lastAvailIdx: q.lastAvailIdx, inUse: q.inUse, owner: 'qemu' as const }
-      : { index: q.index, size: 0, availIdx: null, usedIdx: 0, lastAvailIdx: null, inUse: 0, owner: 'backend' as const })),
-  }));
-}
+export { IDLE_MS } from './motion';
+export type { RingsSource } from './source';
+export type { RingsStats } from './stats';
 
 export class RingsPanel implements vscode.Disposable {
   static readonly viewType = 'vlab.rings';
@@ -79,24 +38,15 @@ export class RingsPanel implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   private disposed = false;
   private readonly feed: TelemetryFeed;
-  private paused = false;
-  private seq = 0;
-  private history: { frame: RingsFrame; snapshot: unknown; control: ControlQueue | undefined; atMs: number }[] = [];
-  private pos = -1;
-  private idle = 0;
-  private last: RingsFrame | undefined;
-  private recorder: { rec: TraceRecorder; fd: number; file: string } | undefined;
+  private readonly motion: MotionGate;
+  private readonly history = new FrameHistory();
+  private readonly control: ControlAvailPoll;
+  private readonly statsData = new PanelStats();
+  private recorder: TraceRecording | undefined;
+  /** the trace file replayed; undefined: live */
   private trace: string | undefined;
-  private playTimer: NodeJS.Timeout | undefined;
   /** revived paused: freeze on the first frame shown */
   private pauseWhenShown = false;
-  private controlAvail: unknown;
-  private controlAskedAt = 0;
-  private controlAsking = false;
-  private readonly statsData: RingsStats = {
-    framesPosted: 0, framesDrawn: 0, snapshotsReceived: 0, snapshotsSkipped: 0, lastDrawn: undefined, usedIdxTrail: [],
-    feedState: 'connecting', rateMs: 0, cursor: { pos: 0, count: 0, live: true }, shown: undefined, recording: undefined, trace: undefined, lastChain: undefined,
-  };
 
   static createOrShow(extensionUri: vscode.Uri, source: RingsSource, refreshMs: number): RingsPanel {
     if (RingsPanel.current) {
@@ -125,7 +75,7 @@ export class RingsPanel implements vscode.Disposable {
     return RingsPanel.current;
   }
 
-  private constructor(private readonly panel: vscode.WebviewPanel, extensionUri: vscode.Uri, private readonly source: RingsSource, private readonly refreshMs: number) {
+  private constructor(private readonly panel: vscode.WebviewPanel, extensionUri: vscode.Uri, private readonly source: RingsSource, refreshMs: number) {
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'vlab.svg');
     panel.webview.html = renderWebview(panel.webview, extensionUri, {
       title: 'Virtqueue Rings',
@@ -134,8 +84,9 @@ export class RingsPanel implements vscode.Disposable {
       body: RINGS_BODY,
     });
     this.feed = new TelemetryFeed(() => source.telemetrySocket(), refreshMs);
-    this.statsData.rateMs = refreshMs;
-    this.feed.on('snapshot', (s) => this.onSnapshot(s));
+    this.motion = new MotionGate(this.feed, refreshMs, () => panel.active);
+    this.control = new ControlAvailPoll(source);
+    this.feed.on('snapshot', (s) => this.addFrame(s));
     this.feed.on('state', (state, detail) => this.onFeedState(state, detail));
     this.disposables.push(
       panel.onDidDispose(() => this.dispose()),
@@ -147,40 +98,28 @@ export class RingsPanel implements vscode.Disposable {
   }
 
   stats(): RingsStats {
-    return {
-      ...this.statsData, snapshotsReceived: this.feed.received, rateMs: this.feed.rateMs, usedIdxTrail: [...this.statsData.usedIdxTrail],
-      cursor: this.cursor(), recording: this.recorder ? { file: this.recorder.file, frames: this.recorder.rec.frames, bytes: this.recorder.rec.bytes } : undefined, trace: this.trace,
-    };
+    return this.statsData.report({ snapshotsReceived: this.feed.received, snapshotsSkipped: this.motion.skipped, rateMs: this.feed.rateMs, cursor: this.cursor(), recording: this.recorder?.progress(), trace: this.trace });
   }
 
   /** Frames the panel keeps (live: the last MAX_HISTORY that moved; replay: the trace's). */
   frames(): RingsFrame[] {
-    return this.history.map((h) => h.frame);
+    return this.history.frames();
   }
 
   private post(message: ToWebview): void {
-    if (message.type === 'chain') this.statsData.lastChain = message.chain;
-    if (message.type === 'chainError') this.statsData.lastChain = message.message;
+    this.statsData.posted(message);
     void this.panel.webview.postMessage(message);
   }
 
   private cursor(): HistoryCursor {
-    return { pos: Math.max(0, this.pos), count: this.history.length, live: !this.paused && this.trace === undefined };
-  }
-
-  /**
-   * The subscription's interval while things move: the configured rate while the panel is the active
-   * editor, a quarter of it while it is visible beside another one the user works in.
-   */
-  private movingRateMs(): number {
-    return this.panel.active ? this.refreshMs : Math.max(4 * this.refreshMs, BACKGROUND_MS);
+    return this.history.cursor(this.trace !== undefined);
   }
 
   private onVisibility(): void {
     // Hidden: nobody looks, so nobody asks the backend (the webview is discarded too).
     if (this.trace !== undefined) return;
     if (this.panel.visible) {
-      if (this.idle < IDLE_AFTER) this.feed.setInterval(this.movingRateMs());
+      this.motion.viewChanged();
       this.feed.start();
     } else if (!this.recorder) this.feed.stop();
   }
@@ -188,14 +127,13 @@ export class RingsPanel implements vscode.Disposable {
   private onFeedState(state: 'connecting' | 'live' | 'waiting', detail: string): void {
     if (this.trace !== undefined) return;
     if (state === 'waiting' && !this.source.telemetrySocket()) {
-      this.statsData.feedState = 'unavailable';
       const device = this.source.device();
       this.post({ type: 'feed', state: 'unavailable', message: device ? 'no backend telemetry (builtin backend): queues from QMP' : 'VM not running: waiting for it to start' });
       if (device) this.addFrame(undefined);
       return;
     }
-    this.statsData.feedState = this.paused ? 'paused' : state;
-    this.post({ type: 'feed', state: this.statsData.feedState, message: state === 'live' ? (this.paused ? 'paused' : 'live') : `${state}: ${detail}` });
+    const paused = this.history.isPaused;
+    this.post({ type: 'feed', state: paused ? 'paused' : state, message: state === 'live' ? (paused ? 'paused' : 'live') : `${state}: ${detail}` });
   }
 
   private onStatus(): void {
@@ -203,50 +141,15 @@ export class RingsPanel implements vscode.Disposable {
     if (this.trace === undefined && this.statsData.feedState !== 'live' && this.source.telemetrySocket()) this.feed.reconnect();
   }
 
-  private onSnapshot(snapshot: unknown): void {
-    this.addFrame(snapshot);
-  }
-
-  /**
-   * The crypto device's control queue as QMP reports it; when QEMU leaves its avail idx out (7.2,
-   * vhost started), the idx the backend last read from the guest's avail ring (asked at most once
-   * a second, never awaited on the frame path).
-   */
-  private controlQueue(): ControlQueue | undefined {
-    const q = this.source.device()?.queues.at(-1);
-    if (q?.owner !== 'qemu') return undefined;
-    const socket = this.source.telemetrySocket();
-    if (q.availIdx === null && q.availAddr > 0 && socket && !this.controlAsking && Date.now() - this.controlAskedAt >= CONTROL_AVAIL_MS) {
-      this.controlAsking = true;
-      this.controlAskedAt = Date.now();
-      telemetryRequest(socket, { type: 'avail-allow', addr: q.availAddr })
-        .then((reply) => { this.controlAvail = reply; }, () => undefined)
-        .finally(() => { this.controlAsking = false; });
-    }
-    return withAvailRing(q, this.controlAvail);
-  }
-
-  /** A new snapshot: kept and shown when something moved; the rate follows the motion. */
+  /** A new snapshot (undefined: QMP only): kept and shown when something moved; the rate follows the motion. */
   private addFrame(snapshot: unknown): void {
-    const control = this.controlQueue();
-    const frame = frameFromSnapshot(snapshot, this.seq + 1, Date.now(), control ? { queues: [control] } as unknown as VirtioDeviceStatus : undefined);
-    if (sameMotion(this.last, frame)) {
-      this.statsData.snapshotsSkipped++;
-      if (++this.idle >= IDLE_AFTER) this.feed.setInterval(Math.max(IDLE_MS, this.refreshMs));
-      return;
-    }
-    this.idle = 0;
-    this.feed.setInterval(this.movingRateMs());
-    this.seq++;
-    this.last = frame;
-    this.history.push({ frame, snapshot, control, atMs: frame.timeMs });
-    if (this.history.length > MAX_HISTORY) {
-      this.history.shift();
-      if (this.paused) this.pos = Math.max(0, this.pos - 1);
-    }
-    if (this.recorder && snapshot !== undefined) this.record(snapshot, control, frame.timeMs);
-    if (!this.paused) {
-      this.pos = this.history.length - 1;
+    const control = this.control.controlQueue();
+    const frame = this.motion.next(snapshot, controlDevice(control));
+    if (!frame) return;
+    const entry = { frame, snapshot, control, atMs: frame.timeMs };
+    const follows = this.history.add(entry);
+    if (this.recorder && snapshot !== undefined) this.record(entry);
+    if (follows) {
       this.show();
       if (this.pauseWhenShown) {
         this.pauseWhenShown = false;
@@ -255,37 +158,28 @@ export class RingsPanel implements vscode.Disposable {
     }
   }
 
-  private record(snapshot: unknown, control: ControlQueue | undefined, atMs: number): void {
-    const r = this.recorder!;
-    r.rec.add(snapshot as Record<string, unknown>, atMs, control ? { control } : undefined, true);
-    this.post({ type: 'recording', file: r.file, frames: r.rec.frames, bytes: r.rec.bytes });
+  private record(entry: HistoryEntry): void {
+    this.recorder!.add(entry);
+    this.post({ type: 'recording', ...this.recorder!.progress() });
   }
 
+  /** Posts the frame at the history's cursor. */
   private show(): void {
-    const h = this.history[this.pos];
+    const h = this.history.shown();
     if (!h) return;
-    this.statsData.framesPosted++;
-    this.statsData.shown = h.frame;
-    const first = h.frame.queues[0];
-    if (first) {
-      this.statsData.usedIdxTrail.push(first.usedIdx);
-      if (this.statsData.usedIdxTrail.length > 200) this.statsData.usedIdxTrail.shift();
-    }
     this.post({ type: 'frame', frame: h.frame, cursor: this.cursor(), rateMs: this.trace === undefined ? this.feed.rateMs : 0 });
   }
 
   /** Pause: the view freezes on the shown frame; frames keep arriving into the history. */
   setPaused(paused: boolean): void {
-    this.stopPlay();
-    this.paused = paused;
+    this.history.setPaused(paused);
     if (this.trace !== undefined) {
-      if (!paused) this.play();
+      if (!paused) this.history.play(() => this.show());
       return;
     }
-    this.statsData.feedState = paused ? 'paused' : 'live';
-    this.post({ type: 'feed', state: this.statsData.feedState, message: paused ? 'paused' : 'live' });
+    this.post({ type: 'feed', state: paused ? 'paused' : 'live', message: paused ? 'paused' : 'live' });
     if (!paused) {
-      this.pos = this.history.length - 1;
+      this.history.toNewest();
       this.show();
     }
   }
@@ -293,55 +187,46 @@ export class RingsPanel implements vscode.Disposable {
   /** Shows history frame `pos` (pauses a live view). */
   seek(pos: number): void {
     if (this.history.length === 0) return;
-    this.stopPlay();
-    if (!this.paused) this.setPaused(true);
-    this.pos = Math.min(this.history.length - 1, Math.max(0, pos));
+    this.history.stopPlay();
+    if (!this.history.isPaused) this.setPaused(true);
+    this.history.seek(pos);
     this.show();
   }
 
   get position(): number {
-    return this.pos;
+    return this.history.position;
   }
 
-  /** Starts writing every frame that moves to `file` (trace format: backend/telemetry/trace.ts). */
-  /** Returns the seq of the first frame the trace will hold. */
+  /** Starts writing every frame that moves to `file` (trace format: backend/telemetry/trace.ts); returns the seq of the first frame the trace will hold. */
   startRecording(file: string): number {
     this.stopRecording();
-    const fd = fs.openSync(file, 'w', 0o600);
-    this.recorder = { fd, file, rec: new TraceRecorder((text) => fs.writeSync(fd, text), 'VS Code rings view') };
-    const h = this.history.at(-1);
-    if (h?.snapshot !== undefined) this.record(h.snapshot, h.control, h.atMs);
-    this.post({ type: 'recording', file, frames: this.recorder.rec.frames, bytes: this.recorder.rec.bytes });
-    return h?.snapshot !== undefined ? h.frame.seq : this.seq + 1;
+    this.recorder = TraceRecording.open(file);
+    const h = this.history.newest();
+    if (h?.snapshot !== undefined) this.record(h);
+    this.post({ type: 'recording', ...this.recorder.progress() });
+    return h?.snapshot !== undefined ? h.frame.seq : this.motion.lastSeq + 1;
   }
 
   /** Stops recording; `lastSeq` is the seq of the last frame written. */
-  stopRecording(): { file: string; frames: number; bytes: number; lastSeq: number } | undefined {
+  stopRecording(): (RecordingProgress & { lastSeq: number }) | undefined {
     const r = this.recorder;
     if (!r) return undefined;
     this.recorder = undefined;
-    fs.closeSync(r.fd);
-    this.post({ type: 'recording', file: null, frames: r.rec.frames, bytes: r.rec.bytes });
+    r.close();
+    const done = r.progress();
+    this.post({ type: 'recording', ...done, file: null });
     if (!this.panel.visible) this.feed.stop();
-    return { file: r.file, frames: r.rec.frames, bytes: r.rec.bytes, lastSeq: this.seq };
+    return { ...done, lastSeq: this.motion.lastSeq };
   }
 
   /** Replays a trace offline: the live feed stops, the history is the trace's frames. */
   openTrace(file: string): number {
-    const parsed = readTraceFile(file);
+    const trace = loadTrace(file);
     this.stopRecording();
     this.feed.stop();
-    this.stopPlay();
     this.trace = file;
-    this.paused = true;
-    this.history = parsed.entries.map((e, i) => {
-      const control = e.control as ControlQueue | undefined;
-      const frame = frameFromSnapshot(e.snapshot, i + 1, e.t, control ? { queues: [control] } as unknown as VirtioDeviceStatus : undefined);
-      return { frame, snapshot: e.snapshot, control, atMs: e.t };
-    });
-    this.pos = 0;
-    this.statsData.feedState = 'replay';
-    this.post({ type: 'feed', state: 'replay', message: `replaying ${file.split('/').pop() ?? file}: ${this.history.length} frames${parsed.skipped ? `, ${parsed.skipped} lines skipped` : ''}${parsed.truncated ? `, only the first ${(parsed.bytesRead / 2 ** 20).toFixed(0)} MiB / ${parsed.entries.length} frames read (replay caps)` : ''}` });
+    this.history.replace(trace.entries);
+    this.post({ type: 'feed', state: 'replay', message: trace.feedMessage });
     this.post({ type: 'state', trace: file });
     this.show();
     return this.history.length;
@@ -349,72 +234,22 @@ export class RingsPanel implements vscode.Disposable {
 
   /** Back to the live feed (after a replay). */
   goLive(): void {
-    this.stopPlay();
+    this.history.clear();
     this.trace = undefined;
-    this.history = [];
-    this.pos = -1;
-    this.last = undefined;
-    this.paused = false;
+    this.motion.forget();
     this.post({ type: 'state', trace: null });
     this.feed.start();
   }
 
-  private play(): void {
-    const step = (): void => {
-      if (this.pos >= this.history.length - 1) {
-        this.paused = true;
-        this.show();
-        return;
-      }
-      const dt = Math.min(1000, Math.max(20, this.history[this.pos + 1]!.atMs - this.history[this.pos]!.atMs));
-      this.pos++;
-      this.show();
-      this.playTimer = setTimeout(step, dt);
-    };
-    if (this.pos >= this.history.length - 1) this.pos = 0;
-    this.show();
-    this.playTimer = setTimeout(step, 50);
-  }
-
-  private stopPlay(): void {
-    clearTimeout(this.playTimer);
-    this.playTimer = undefined;
-  }
-
   /** The decoded chain at one head (from the backend, on demand). */
   async requestChain(queue: number, head: number): Promise<void> {
-    const socket = this.source.telemetrySocket();
-    if (this.trace !== undefined || !socket) {
-      this.post({ type: 'chainError', message: this.trace !== undefined ? 'a trace holds snapshots only: descriptor chains are read from a running backend' : 'no backend telemetry: descriptor chains come from the TypeScript backend' });
-      return;
-    }
-    try {
-      const reply = await telemetryRequest(socket, { type: 'chain', queue, head });
-      const chain = chainFromReply(reply);
-      if (chain) this.post({ type: 'chain', chain });
-      else this.post({ type: 'chainError', message: typeof reply.message === 'string' ? reply.message.slice(0, 200) : 'no chain in the answer' });
-    } catch (err) {
-      this.post({ type: 'chainError', message: (err as Error).message.slice(0, 200) });
-    }
+    this.post(await readChain(this.source.telemetrySocket(), this.trace !== undefined, queue, head));
   }
 
   async requestDevices(): Promise<DeviceFrame[]> {
-    try {
-      const socket = this.source.telemetrySocket();
-      const list = await Promise.all((await this.source.devices()).map(async (d) => {
-        // The crypto device's control queue: QEMU 7.2 leaves its avail idx out; the backend reads it.
-        const q = d.queues.at(-1);
-        if (d.name !== 'virtio-crypto' || q?.owner !== 'qemu' || q.availIdx !== null || q.availAddr <= 0 || !socket) return d;
-        const reply = await telemetryRequest(socket, { type: 'avail-allow', addr: q.availAddr }).catch(() => undefined);
-        return { ...d, queues: [...d.queues.slice(0, -1), withAvailRing(q, reply)] };
-      }));
-      const devices = deviceFrames(list);
-      this.post({ type: 'devices', devices, message: `${devices.length} virtio devices (QMP)` });
-      return devices;
-    } catch (err) {
-      this.post({ type: 'devices', devices: [], message: `cannot list the virtio devices: ${(err as Error).message.slice(0, 200)}` });
-      return [];
-    }
+    const message = await readDevices(this.source);
+    this.post(message);
+    return message.devices;
   }
 
   private async onMessage(raw: unknown): Promise<void> {
@@ -422,7 +257,7 @@ export class RingsPanel implements vscode.Disposable {
     if (!msg) return; // untrusted: unknown shapes are dropped
     switch (msg.type) {
       case 'ready':
-        if (this.pos >= 0) this.show();
+        if (this.history.position >= 0) this.show();
         if (this.trace !== undefined) this.post({ type: 'state', trace: this.trace });
         break;
       case 'pause':
@@ -443,8 +278,8 @@ export class RingsPanel implements vscode.Disposable {
       case 'record':
         if (!msg.on) this.stopRecording();
         else {
-          const uri = await vscode.window.showSaveDialog({ title: 'Record rings trace', filters: { 'Rings trace': ['jsonl'] }, defaultUri: vscode.Uri.file(`rings-${new Date().toISOString().replace(/[:.]/g, '-')}.jsonl`) });
-          if (uri) this.startRecording(uri.fsPath);
+          const file = await askRecordFile();
+          if (file) this.startRecording(file);
           else this.post({ type: 'recording', file: null, frames: 0, bytes: 0 });
         }
         break;
@@ -453,10 +288,10 @@ export class RingsPanel implements vscode.Disposable {
           this.goLive();
           break;
         }
-        const [uri] = (await vscode.window.showOpenDialog({ title: 'Open rings trace', filters: { 'Rings trace': ['jsonl', 'json'] }, canSelectMany: false })) ?? [];
-        if (uri) {
+        const file = await askTraceFile();
+        if (file) {
           try {
-            this.openTrace(uri.fsPath);
+            this.openTrace(file);
           } catch (err) {
             void vscode.window.showErrorMessage(`VirtIO Lab: ${(err as Error).message}`);
           }
@@ -464,8 +299,7 @@ export class RingsPanel implements vscode.Disposable {
         break;
       }
       case 'drawn':
-        this.statsData.framesDrawn += msg.frames;
-        this.statsData.lastDrawn = { seq: msg.seq, slotsDrawn: msg.slotsDrawn, queues: msg.queues };
+        this.statsData.drawn(msg);
         break;
     }
   }
@@ -475,7 +309,7 @@ export class RingsPanel implements vscode.Disposable {
     if (this.disposed) return;
     this.disposed = true;
     if (RingsPanel.current === this) RingsPanel.current = undefined;
-    this.stopPlay();
+    this.history.stopPlay();
     this.stopRecording();
     this.feed.stop();
     this.feed.removeAllListeners();

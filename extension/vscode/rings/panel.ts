@@ -10,11 +10,12 @@
 import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import { telemetryRequest } from '../../../backend/telemetry/client';
+import { readSnapshot, type AvailRingHeader, type BackendSnapshot, type TelemetryError } from '../../../backend/telemetry/schema';
 import { TraceRecorder } from '../../../backend/telemetry/trace';
 import { readTraceFile } from '../../../backend/telemetry/trace-file';
 import type { VirtioDeviceQueues, VirtioDeviceStatus, VirtioQueueStatus } from '../../lab/qemu/qmp-virtio';
 import { renderWebview, webviewOptions } from '../webview-html';
-import { chainFromReply, frameFromSnapshot, sameMotion, withAvailRing } from './frames';
+import { frameFromSnapshot, sameMotion, withAvailRing } from './frames';
 import { MAX_DEVICES, MAX_HISTORY, parseFromWebview, parsePanelState, type ChainDetail, type DeviceFrame, type FeedState, type HistoryCursor, type RingsFrame, type ToWebview } from './messages';
 import { RINGS_BODY } from './page';
 import { TelemetryFeed } from './telemetry-feed';
@@ -81,7 +82,7 @@ export class RingsPanel implements vscode.Disposable {
   private readonly feed: TelemetryFeed;
   private paused = false;
   private seq = 0;
-  private history: { frame: RingsFrame; snapshot: unknown; control: ControlQueue | undefined; atMs: number }[] = [];
+  private history: { frame: RingsFrame; snapshot: BackendSnapshot | undefined; control: ControlQueue | undefined; atMs: number }[] = [];
   private pos = -1;
   private idle = 0;
   private last: RingsFrame | undefined;
@@ -90,7 +91,7 @@ export class RingsPanel implements vscode.Disposable {
   private playTimer: NodeJS.Timeout | undefined;
   /** revived paused: freeze on the first frame shown */
   private pauseWhenShown = false;
-  private controlAvail: unknown;
+  private controlAvail: AvailRingHeader | TelemetryError | undefined;
   private controlAskedAt = 0;
   private controlAsking = false;
   private readonly statsData: RingsStats = {
@@ -203,7 +204,7 @@ export class RingsPanel implements vscode.Disposable {
     if (this.trace === undefined && this.statsData.feedState !== 'live' && this.source.telemetrySocket()) this.feed.reconnect();
   }
 
-  private onSnapshot(snapshot: unknown): void {
+  private onSnapshot(snapshot: BackendSnapshot): void {
     this.addFrame(snapshot);
   }
 
@@ -227,7 +228,7 @@ export class RingsPanel implements vscode.Disposable {
   }
 
   /** A new snapshot: kept and shown when something moved; the rate follows the motion. */
-  private addFrame(snapshot: unknown): void {
+  private addFrame(snapshot: BackendSnapshot | undefined): void {
     const control = this.controlQueue();
     const frame = frameFromSnapshot(snapshot, this.seq + 1, Date.now(), control ? { queues: [control] } as unknown as VirtioDeviceStatus : undefined);
     if (sameMotion(this.last, frame)) {
@@ -255,9 +256,9 @@ export class RingsPanel implements vscode.Disposable {
     }
   }
 
-  private record(snapshot: unknown, control: ControlQueue | undefined, atMs: number): void {
+  private record(snapshot: BackendSnapshot, control: ControlQueue | undefined, atMs: number): void {
     const r = this.recorder!;
-    r.rec.add(snapshot as Record<string, unknown>, atMs, control ? { control } : undefined, true);
+    r.rec.add({ ...snapshot }, atMs, control ? { control } : undefined, true);
     this.post({ type: 'recording', file: r.file, frames: r.rec.frames, bytes: r.rec.bytes });
   }
 
@@ -336,8 +337,9 @@ export class RingsPanel implements vscode.Disposable {
     this.paused = true;
     this.history = parsed.entries.map((e, i) => {
       const control = e.control as ControlQueue | undefined;
-      const frame = frameFromSnapshot(e.snapshot, i + 1, e.t, control ? { queues: [control] } as unknown as VirtioDeviceStatus : undefined);
-      return { frame, snapshot: e.snapshot, control, atMs: e.t };
+      const snapshot = readSnapshot(e.snapshot);
+      const frame = frameFromSnapshot(snapshot, i + 1, e.t, control ? { queues: [control] } as unknown as VirtioDeviceStatus : undefined);
+      return { frame, snapshot, control, atMs: e.t };
     });
     this.pos = 0;
     this.statsData.feedState = 'replay';
@@ -390,9 +392,8 @@ export class RingsPanel implements vscode.Disposable {
     }
     try {
       const reply = await telemetryRequest(socket, { type: 'chain', queue, head });
-      const chain = chainFromReply(reply);
-      if (chain) this.post({ type: 'chain', chain });
-      else this.post({ type: 'chainError', message: typeof reply.message === 'string' ? reply.message.slice(0, 200) : 'no chain in the answer' });
+      if (reply.type === 'chain') this.post({ type: 'chain', chain: reply });
+      else this.post({ type: 'chainError', message: reply.message.slice(0, 200) });
     } catch (err) {
       this.post({ type: 'chainError', message: (err as Error).message.slice(0, 200) });
     }

@@ -23,7 +23,7 @@ import { CryptoStatus } from './spec';
 import type { CreateSessionRequest, SymSessionInfo } from '../vhost-user/wire';
 import type { FaultDecision } from '../faults/plan';
 import type { Segment } from '../virtio/memory';
-import type { Counters } from '../telemetry/stats';
+import type { Counters, SessionSummary } from '../telemetry/schema';
 
 const MODES: Readonly<Record<number, CipherMode>> = {
   [S.VIRTIO_CRYPTO_CIPHER_AES_CBC]: 'cbc',
@@ -72,14 +72,6 @@ export interface CryptoSession {
   requests: number;
   cipher: PreparedCipher | null;
   digest?: PreparedDigest;
-}
-
-export interface SessionSummary {
-  readonly id: string;
-  readonly algorithm: string;
-  readonly direction: 'encrypt' | 'decrypt' | 'unknown';
-  readonly requests: number;
-  readonly createdAtMs: number;
 }
 
 export type CreateSessionResult = { readonly ok: true; readonly id: bigint } | { readonly ok: false; readonly reason: string };

@@ -1,11 +1,16 @@
 /**
- * Node clients of the telemetry socket (format: telemetry-schema.ts, docs/telemetry.md): one
- * request, one reply line, read through the schema's capped line reader. Used by `vlab rings
- * --once`, `vlab status`, the extension's lab status and tests.
+ * The Node client of the telemetry socket (format and readers: schema.ts, docs/telemetry.md): one
+ * request, one reply line, read through the schema's capped line reader and typed by its readers.
+ * Fault-injection control requests go the same way. Used by `vlab fault`, `vlab status`, the
+ * extension's lab status and rings view, and tests; the streams (`vlab rings`, the rings view's
+ * feed) read subscribe lines with the same reader.
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { LineReader, MAX_REPLY_LINE, encodeRequest, parseReply, type TelemetryRequest } from './schema';
+import {
+  LineReader, MAX_REPLY_LINE, encodeRequest, isFaultRequestType, parseJsonLine, readReply,
+  type BackendSnapshot, type OneReplyRequest, type ReplyFor,
+} from './schema';
 
 /**
  * Why a client must not connect to the socket at `socketPath`, or undefined. The workspace (and the
@@ -26,45 +31,52 @@ export function ownSocketProblem(socketPath: string): string | undefined {
   return undefined;
 }
 
-/** Sends `req` and resolves with the first reply object; rejects on timeout, socket error or an oversized line. */
-export function telemetryRequest(socketPath: string, req: TelemetryRequest, timeoutMs = 2000): Promise<Record<string, unknown>> {
+/**
+ * Sends `req` and resolves with its reply, typed (the back-end's error line included); rejects on a
+ * socket error or timeout, a close without an answer, an oversized line, or an answer that is not
+ * one to `req`.
+ */
+export function telemetryRequest<R extends OneReplyRequest>(socketPath: string, req: R, timeoutMs = isFaultRequestType(req.type) ? 3000 : 2000): Promise<ReplyFor<R>> {
+  const name = `${isFaultRequestType(req.type) ? 'control socket' : 'telemetry'} ${socketPath}`;
   return new Promise((resolve, reject) => {
     const problem = ownSocketProblem(socketPath);
     if (problem) {
-      reject(new Error(`telemetry ${socketPath} ${problem}; not connecting`));
+      reject(new Error(`${name} ${problem}; not connecting`));
       return;
     }
     const socket = net.createConnection(socketPath);
     let settled = false;
-    const finish = (err: Error | undefined, value?: Record<string, unknown>): void => {
+    const finish = (outcome: { reply: ReplyFor<R> } | Error): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       socket.destroy();
-      if (err) reject(err);
-      else resolve(value!);
+      if (outcome instanceof Error) reject(outcome);
+      else resolve(outcome.reply);
     };
-    const timer = setTimeout(() => finish(new Error(`telemetry ${socketPath}: no answer in ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(() => finish(new Error(`${name}: no answer in ${timeoutMs} ms`)), timeoutMs);
     const reader = new LineReader(MAX_REPLY_LINE, (line) => {
-      const reply = parseReply(line);
-      finish(reply ? undefined : new Error(`telemetry ${socketPath}: the answer is not a telemetry line`), reply);
+      const reply = readReply(req, parseJsonLine(line));
+      finish(reply ? { reply } : new Error(`${name}: the answer is not a reply to "${req.type}"`));
     });
     socket.setEncoding('utf8');
     socket.on('connect', () => socket.write(encodeRequest(req)));
     socket.on('data', (chunk: string) => {
-      if (!reader.push(chunk)) finish(new Error(`telemetry ${socketPath}: answer longer than ${MAX_REPLY_LINE} bytes`));
+      if (!reader.push(chunk)) finish(new Error(`${name}: answer longer than ${MAX_REPLY_LINE} bytes`));
     });
     socket.on('error', (err) => finish(err));
-    socket.on('close', () => finish(new Error(`telemetry ${socketPath}: closed without an answer`)));
+    socket.on('close', () => finish(new Error(`${name}: closed without an answer`)));
   });
 }
 
-/** One snapshot (rejects when there is none). */
-export function requestSnapshot(socketPath: string, timeoutMs = 2000): Promise<Record<string, unknown>> {
-  return telemetryRequest(socketPath, { type: 'snapshot' }, timeoutMs);
+/** One snapshot; rejects when there is none (an error line included). */
+export async function requestSnapshot(socketPath: string, timeoutMs = 2000): Promise<BackendSnapshot> {
+  const reply = await telemetryRequest(socketPath, { type: 'snapshot' }, timeoutMs);
+  if (reply.type === 'error') throw new Error(`telemetry ${socketPath}: ${reply.message}`);
+  return reply;
 }
 
 /** One snapshot, or null when the backend does not answer (the lab's status: never throws). */
-export function readSnapshotOrNull(socketPath: string, timeoutMs = 1500): Promise<Record<string, unknown> | null> {
-  return requestSnapshot(socketPath, timeoutMs).then((s) => (s.type === 'snapshot' ? s : null), () => null);
+export function readSnapshotOrNull(socketPath: string, timeoutMs = 1500): Promise<BackendSnapshot | null> {
+  return requestSnapshot(socketPath, timeoutMs).catch(() => null);
 }

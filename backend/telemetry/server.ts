@@ -12,9 +12,6 @@ import { type FaultTarget, handleFaultRequest } from '../faults/control';
 import { peerUidProblem } from '../vhost-user/peer';
 import { LineReader, MAX_REQUEST_LINE, parseRequest, type AvailRingHeader, type BackendSnapshot, type ChainDetail, type TelemetryError } from './schema';
 
-export { MAX_INTERVAL_MS, MIN_INTERVAL_MS } from './schema';
-export { requestSnapshot } from './client';
-
 export interface SnapshotSource {
   snapshot(): BackendSnapshot;
   chain(queue: number, head: number): ChainDetail | TelemetryError;

@@ -5,8 +5,6 @@
 import { CryptoStatus, opcodeName } from '../crypto/spec';
 import type { Counters, RecentRequest } from './schema';
 
-export type { Counters, RecentRequest } from './schema';
-
 export const RECENT_CAPACITY = 64;
 /** Status code recorded for a rejected chain (no status byte written). */
 export const STATUS_NONE = 254;

@@ -12,7 +12,8 @@ import { throwIfAborted } from '../lab/common/errors';
 import type { Lab } from '../lab/lab';
 import type { SshSession } from '../lab/guest/ssh';
 import type { BackendKind } from '../lab/state';
-import { readTelemetrySnapshot } from '../lab/telemetry-client';
+import { readSnapshotOrNull } from '../../backend/telemetry/client';
+import type { BackendSnapshot } from '../../backend/telemetry/schema';
 
 /** The driver's stages, in the order of its latency file. */
 export const DRIVER_STAGES = ['submit', 'kick', 'device', 'wakeup', 'return'] as const;
@@ -210,18 +211,8 @@ export function latencyPoint(backend: BackendKind, pollUs: number, rounds: reado
  * The backend's mean service time (µs) of the recent data requests of this size, from a telemetry
  * snapshot (the recent-request ring the backend keeps anyway: no cost added to its data path).
  */
-export function backendServiceUs(snapshot: Record<string, unknown> | null, size: number): number | undefined {
-  const queues = snapshot?.queues;
-  if (!Array.isArray(queues)) return undefined;
-  const lat: number[] = [];
-  for (const q of queues as unknown[]) {
-    const recent = (q as { recent?: unknown } | null)?.recent;
-    if (!Array.isArray(recent)) continue;
-    for (const r of recent as unknown[]) {
-      const e = r as { opcode?: unknown; srcLen?: unknown; latencyUs?: unknown } | null;
-      if (e && e.opcode === 'CIPHER_ENCRYPT' && e.srcLen === size && typeof e.latencyUs === 'number' && Number.isFinite(e.latencyUs)) lat.push(e.latencyUs);
-    }
-  }
+export function backendServiceUs(snapshot: BackendSnapshot | null, size: number): number | undefined {
+  const lat = (snapshot?.queues ?? []).flatMap((q) => q.recent).filter((r) => r.opcode === 'CIPHER_ENCRYPT' && r.srcLen === size).map((r) => r.latencyUs);
   return lat.length ? lat.reduce((a, b) => a + b, 0) / lat.length : undefined;
 }
 
@@ -306,7 +297,7 @@ async function pointRounds(session: SshSession, backend: BackendKind, lab: Lab, 
       for (const poll of opts.pollUs) {
         throwIfAborted(opts.signal);
         const { off, on } = await oneRound(session, file, poll, opts.ops, size);
-        const service = backend === 'ts' ? backendServiceUs(await readTelemetrySnapshot(lab.paths.telemetrySocket), size) : undefined;
+        const service = backend === 'ts' ? backendServiceUs(await readSnapshotOrNull(lab.paths.telemetrySocket), size) : undefined;
         const r: LatencyRound = { tool: on.tool, toolStatsOff: off, stats: on.stats, ...(service !== undefined ? { backendServiceUs: service } : {}) };
         byPoll.set(poll, [...(byPoll.get(poll) ?? []), r]);
         say(`${backend} poll_us=${poll} round ${round + 1}/${opts.rounds}: median op ${(on.tool.p50Ns / 1000).toFixed(1)} µs, mean ${(on.tool.totalNs / on.tool.ops / 1000).toFixed(1)} (stats off: ${(off.p50Ns / 1000).toFixed(1)}, ${(off.totalNs / off.ops / 1000).toFixed(1)})`);

@@ -1,10 +1,10 @@
 /** `vlab rings`: renders telemetry snapshots as text, live (redrawn in place) or once; records traces. */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { formatFaults } from '../../backend/faults/control';
 import { ownSocketProblem } from '../../backend/telemetry/client';
 import { LineReader, MAX_REPLY_LINE, SLOT_CHAR, encodeRequest, parseReply, type BackendSnapshot, type QueueSnapshot } from '../../backend/telemetry/schema';
 import { TraceRecorder } from '../../backend/telemetry/trace';
+import { formatFaults } from './fault-view';
 
 /** What `vlab rings` needs from its caller (the CLI passes its own I/O; tests pass buffers). */
 export interface RingsIo {
@@ -40,12 +40,12 @@ export function renderSnapshot(s: BackendSnapshot): string {
     `requests ${c.requests}  in ${c.bytesIn} B  out ${c.bytesOut} B  kicks ${c.kicks}  interrupts ${c.interrupts}  rejected chains ${c.rejectedChains}`,
     `status OK ${c.statusOk}  ERR ${c.statusErr}  BADMSG ${c.statusBadmsg}  NOTSUPP ${c.statusNotsupp}  INVSESS ${c.statusInvsess}`,
     `sessions ${s.sessions.length} open (${c.sessionsCreated} created, ${c.sessionsClosed} closed, ${c.sessionCreateFailures} refused, ${c.sessionsRefusedAtLimit} at the limit)`,
-    // A back-end older than the limits field (a lab left running across an upgrade) shows none.
-    ...(s.limits ? [`limits: max_size ${s.limits.maxDataLen} B per request  ${s.limits.maxSessions} sessions  ${s.limits.maxChainsPerPass} chains per pass  log lines suppressed ${c.logLinesSuppressed}`] : []),
+    // A back-end older than the limits field (a lab left running across an upgrade) sends none: read as 0, shown as none.
+    ...(s.limits.maxSessions > 0 ? [`limits: max_size ${s.limits.maxDataLen} B per request  ${s.limits.maxSessions} sessions  ${s.limits.maxChainsPerPass} chains per pass  log lines suppressed ${c.logLinesSuppressed}`] : []),
     ...s.sessions.slice(0, 8).map((x) => `  #${x.id} ${x.algorithm} ${x.direction}, ${x.requests} requests`),
     ...s.queues.flatMap((q) => renderQueue(q)),
-    // Fault injection: shown once a rule exists or a fault was injected (older back-ends send none).
-    ...(s.faults && (s.faults.rules.length > 0 || s.faults.injected > 0) ? formatFaults(s.faults).trimEnd().split('\n') : []),
+    // Fault injection: shown once a rule exists or a fault was injected (older back-ends send none: read as empty).
+    ...(s.faults.rules.length > 0 || s.faults.injected > 0 ? formatFaults(s.faults).trimEnd().split('\n') : []),
   ];
   return `${lines.join('\n')}\n`;
 }
@@ -87,10 +87,10 @@ export async function runRings(opts: RingsOptions): Promise<number> {
     io.signal.addEventListener('abort', () => finish(0), { once: true });
     const reader = new LineReader(MAX_REPLY_LINE, (line) => {
       const reply = parseReply(line);
-      if (!reply || reply.type !== 'snapshot') return;
-      recorder?.add(reply);
+      if (reply?.type !== 'snapshot') return;
+      recorder?.add({ ...reply });
       if (opts.json) io.stdout.write(`${line}\n`);
-      else if (!opts.record || opts.once) io.stdout.write(`${opts.once ? '' : '\x1b[H\x1b[2J'}${renderSnapshot(reply as unknown as BackendSnapshot)}`);
+      else if (!opts.record || opts.once) io.stdout.write(`${opts.once ? '' : '\x1b[H\x1b[2J'}${renderSnapshot(reply)}`);
       else io.stdout.write(`\rrecording to ${opts.record}: ${recorder!.frames} frames, ${recorder!.bytes} B (Ctrl-C stops)`);
       if (opts.once) finish(0);
     });

@@ -35,9 +35,10 @@ import {
   readState,
   writeState,
 } from './state';
-import { readTelemetrySnapshot } from './telemetry-client';
 import { DEFAULT_UP_OPTIONS, kernelCmdline, resolveUpOptions } from './up-options';
 import { repoRoot } from './common/repo-root';
+import { readSnapshotOrNull } from '../../backend/telemetry/client';
+import type { BackendSnapshot } from '../../backend/telemetry/schema';
 
 export type { BackendKind, EngineChoice, GuestDriver, LabState, UpOptions } from './state';
 export type { StopMethod } from './qemu/stop';
@@ -61,7 +62,7 @@ export interface LabStatus {
   /** When failed: the last lines of the guest console (a panic's text, the last boot messages). */
   readonly consoleTail?: string;
   readonly accel: AccelChoice | null;
-  readonly backend: { readonly kind: BackendKind; readonly pid?: number; readonly telemetry?: Record<string, unknown> | null };
+  readonly backend: { readonly kind: BackendKind; readonly pid?: number; readonly telemetry?: BackendSnapshot | null };
   readonly qemu: { readonly pid?: number };
   readonly ssh: { readonly host: '127.0.0.1'; readonly port?: number };
   readonly uptimeSec?: number;
@@ -581,7 +582,7 @@ export class Lab extends EventEmitter {
     const live = state === 'running' && qemuAlive;
     const consoleTail = state === 'failed' ? readGuestEnd(this.paths.consoleLog).tail : undefined;
     const device = live && opts.device !== false ? await this.readDevice() : undefined;
-    const telemetry = live && file.backend && opts.telemetry !== false ? await readTelemetrySnapshot(this.paths.telemetrySocket) : undefined;
+    const telemetry = live && file.backend && opts.telemetry !== false ? await readSnapshotOrNull(this.paths.telemetrySocket) : undefined;
     const since = file.runningSince ? Date.parse(file.runningSince) : NaN;
     return {
       ...base,

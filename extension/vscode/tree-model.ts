@@ -1,9 +1,11 @@
 /**
  * What the "VirtIO Lab" view shows, as plain data: VM, Backend, Device, Sessions and Chats, built
  * from one status read. Empty while the lab is stopped so the view's welcome content (with its
- * Start VM button) shows. Telemetry fields are untrusted JSON: read defensively, labels capped.
+ * Start VM button) shows. The backend's telemetry comes typed and capped by the schema's reader
+ * (backend/telemetry/schema.ts readSnapshot); labels are cut to what a tree row shows.
  * No vscode import: unit-tested in plain Node.
  */
+import { COUNTER_NAMES } from '../../backend/telemetry/schema';
 import type { LabStatus } from '../lab/lab';
 import type { VirtioDeviceStatus } from '../lab/qemu/qmp-virtio';
 
@@ -28,16 +30,12 @@ export interface LabNode {
 const MAX_LABEL = 120;
 const MAX_CHILDREN = 64;
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function short(v: unknown): string {
-  const s = typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : JSON.stringify(v) ?? '';
+function short(v: string | number): string {
+  const s = String(v);
   return s.length > MAX_LABEL ? `${s.slice(0, MAX_LABEL - 1)}…` : s;
 }
 
-function leaf(id: string, label: string, description?: unknown, icon?: string): LabNode {
+function leaf(id: string, label: string, description?: string | number, icon?: string): LabNode {
   return { id, label, ...(description !== undefined ? { description: short(description) } : {}), ...(icon ? { icon } : {}) };
 }
 
@@ -66,17 +64,14 @@ function vmNode(s: LabStatus): LabNode {
 }
 
 function backendNode(s: LabStatus): LabNode {
-  const t = isRecord(s.backend.telemetry) ? s.backend.telemetry : undefined;
+  const t = s.backend.telemetry;
   const children: LabNode[] = [leaf('backend.kind', 'kind', s.backend.kind === 'ts' ? 'TypeScript vhost-user' : "QEMU's cryptodev-backend-builtin")];
   if (s.backend.pid !== undefined) children.push(leaf('backend.pid', 'pid', s.backend.pid));
   if (t) {
-    const engine = isRecord(t.engine) ? t.engine : undefined;
-    if (engine) children.push(leaf('backend.engine', 'engine', engine.reason ? `${short(engine.name)} (${short(engine.reason)})` : engine.name));
-    if (typeof t.uptimeMs === 'number') children.push(leaf('backend.uptime', 'uptime', duration(Math.round(t.uptimeMs / 1000))));
-    if (isRecord(t.counters)) {
-      const counters = Object.entries(t.counters).slice(0, MAX_CHILDREN).map(([k, v]) => leaf(`backend.counter.${k}`, k, v));
-      children.push({ id: 'backend.counters', label: 'counters', children: counters });
-    }
+    children.push(leaf('backend.engine', 'engine', t.engine.reason ? `${short(t.engine.name)} (${short(t.engine.reason)})` : t.engine.name));
+    children.push(leaf('backend.uptime', 'uptime', duration(Math.round(t.uptimeMs / 1000))));
+    const counters = COUNTER_NAMES.map((k) => leaf(`backend.counter.${k}`, k, t.counters[k]));
+    children.push({ id: 'backend.counters', label: 'counters', children: counters });
   } else if (s.backend.kind === 'ts' && s.state === 'running') {
     children.push(leaf('backend.telemetry', 'telemetry', 'not answering'));
   }
@@ -103,13 +98,10 @@ function deviceNode(d: VirtioDeviceStatus | null | undefined): LabNode {
 }
 
 function sessionsNode(s: LabStatus): LabNode {
-  const t = isRecord(s.backend.telemetry) ? s.backend.telemetry : undefined;
-  const sessions = t && Array.isArray(t.sessions) ? t.sessions : [];
-  const children = sessions.slice(0, MAX_CHILDREN).map((raw, i): LabNode => {
-    const r = isRecord(raw) ? raw : {};
-    const id = short(r.id ?? r.sessionId ?? i);
-    const what = [r.algorithm ?? r.algo ?? r.cipher, r.keyLen !== undefined ? `${short(r.keyLen)}-byte key` : undefined, r.op ?? r.direction].filter((x) => x !== undefined).map(short).join(' · ');
-    return leaf(`session.${id}`, `session ${id}`, what || undefined, 'key');
+  const sessions = s.backend.telemetry?.sessions ?? [];
+  const children = sessions.slice(0, MAX_CHILDREN).map((r): LabNode => {
+    const id = short(r.id);
+    return leaf(`session.${id}`, `session ${id}`, [r.algorithm, r.direction].map(short).join(' · '), 'key');
   });
   return { id: 'sessions', label: 'Sessions', description: String(sessions.length), icon: 'key', children };
 }

@@ -14,7 +14,7 @@ import type { LabStatus } from '../../extension/lab/lab';
 import { labWithDriver } from '../../extension/lab/with-driver';
 import { isAlive } from '../../extension/lab/host/proc';
 import { readState } from '../../extension/lab/state';
-import { readTelemetrySnapshot } from '../../extension/lab/telemetry-client';
+import { readSnapshotOrNull } from '../../backend/telemetry/client';
 import { portIsFree, processesMentioning, runCli, tempWorkspace } from './lab-helpers';
 
 const ws = tempWorkspace('vlab-drill-');
@@ -44,9 +44,8 @@ after(async () => {
 });
 
 async function requestsServed(): Promise<number> {
-  const snap = await readTelemetrySnapshot(lab.paths.telemetrySocket, 5000);
-  const counters = snap?.counters as Record<string, unknown> | undefined;
-  return typeof counters?.requests === 'number' ? counters.requests : -1;
+  const snap = await readSnapshotOrNull(lab.paths.telemetrySocket, 5000);
+  return snap?.counters.requests ?? -1;
 }
 
 /**

@@ -16,8 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GUEST_TOOL_PATH, MODULE_NAME, buildDriver, pushGuestTool } from '../../extension/lab/driver/driver';
 import { labWithDriver } from '../../extension/lab/with-driver';
-import { readTelemetrySnapshot } from '../../extension/lab/telemetry-client';
-import type { BackendSnapshot } from '../../backend/telemetry/schema';
+import { readSnapshotOrNull } from '../../backend/telemetry/client';
 import type { SshSession } from '../../extension/lab/guest/ssh';
 import { runMainCaptured } from '../cli-capture';
 import { processesMentioning } from './lab-helpers';
@@ -54,7 +53,7 @@ async function fault(...args: string[]): Promise<void> {
 }
 
 async function held(): Promise<number> {
-  const s = (await readTelemetrySnapshot(lab.paths.telemetrySocket)) as BackendSnapshot | null;
+  const s = await readSnapshotOrNull(lab.paths.telemetrySocket);
   assert.ok(s, 'the backend answers telemetry');
   return s.faults.heldRequests;
 }

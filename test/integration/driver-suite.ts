@@ -12,7 +12,7 @@ import { GUEST_COMPAT_TOOL_PATH, GUEST_TOOL_PATH, MODULE_NAME, buildDriver, isDr
 import { virtioCryptoDrivers } from '../../extension/lab/guest/checks';
 import { DRIVER_STAGES, latencyFile, timedRun } from '../../extension/bench/latency';
 import { labWithDriver } from '../../extension/lab/with-driver';
-import { readTelemetrySnapshot } from '../../extension/lab/telemetry-client';
+import { readSnapshotOrNull } from '../../backend/telemetry/client';
 import type { BackendSnapshot } from '../../backend/telemetry/schema';
 import type { SshSession } from '../../extension/lab/guest/ssh';
 import type { BackendKind } from '../../extension/lab/state';
@@ -794,7 +794,7 @@ export function driverSuite(backend: BackendKind): void {
       }
     };
     const lifeSnap = async (): Promise<BackendSnapshot> => {
-      const s = (await readTelemetrySnapshot(lab.paths.telemetrySocket)) as BackendSnapshot | null;
+      const s = await readSnapshotOrNull(lab.paths.telemetrySocket);
       assert.ok(s, 'the backend answers telemetry');
       return s;
     };

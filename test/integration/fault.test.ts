@@ -3,7 +3,7 @@
 import { after, before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
-import type { FaultReply } from '../../backend/faults/control';
+import type { FaultReply } from '../../backend/telemetry/schema';
 import { GUEST_TOOL_PATH, buildDriver, pushGuestTool } from '../../extension/lab/driver/driver';
 import { Lab } from '../../extension/lab/lab';
 import type { SshSession } from '../../extension/lab/guest/ssh';

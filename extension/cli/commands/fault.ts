@@ -1,9 +1,11 @@
 /** `vlab fault set|list|clear`: the back-end's fault-injection plan, through its control socket. */
 import * as path from 'node:path';
-import { type FaultReply, type FaultRequest, formatFaults, sendFaultRequest } from '../../../backend/faults/control';
+import { telemetryRequest } from '../../../backend/telemetry/client';
+import type { FaultReply, FaultRequest, ReplyFor } from '../../../backend/telemetry/schema';
 import { FaultRuleError, parseFaultRule } from '../../../backend/faults/plan';
 import { type CliCommand, type CliIo, UsageError } from '../command';
 import { parseArgs } from '../args';
+import { formatFaults } from '../fault-view';
 import { labPathsFor } from '../lab-for';
 
 const COMMON = [
@@ -18,9 +20,9 @@ function parse(args: readonly string[], positionals: boolean): { telemetry: stri
 
 async function run(name: string, io: CliIo, telemetry: string | undefined, json: boolean, request: FaultRequest, text: (r: Exclude<FaultReply, { type: 'error' }>) => string): Promise<number> {
   const socket = path.resolve(io.cwd, telemetry ?? labPathsFor(io).telemetrySocket);
-  let reply: FaultReply;
+  let reply: ReplyFor<FaultRequest>;
   try {
-    reply = await sendFaultRequest(socket, request);
+    reply = await telemetryRequest(socket, request);
   } catch (err) {
     io.stderr.write(`vlab ${name}: cannot reach the back-end's control socket at ${socket}: ${(err as Error).message}\n(is the lab up with --backend ts, or \`vlab backend\` running?)\n`);
     return 1;

@@ -11,6 +11,7 @@ import { type Lab, checkKernelAppend, type LabProgress, type LabStatus, type UpO
 import type { HostPaths } from '../../lab/host/host';
 import type { LogKind } from '../../lab/common/paths';
 import { FaultRuleError, parseFaultRule } from '../../../backend/faults/plan';
+import { COUNTER_NAMES } from '../../../backend/telemetry/schema';
 
 function progressPrinter(io: CliIo): (p: LabProgress) => void {
   return (p) => io.stderr.write(`[vlab] ${p.message}\n`);
@@ -114,9 +115,7 @@ export function formatStatus(s: LabStatus): string {
   const telemetry = s.backend.telemetry;
   if (telemetry === null) row('', 'telemetry: no answer from the backend');
   if (telemetry) {
-    const engine = telemetry.engine as { name?: unknown } | undefined;
-    const counters = Object.entries((telemetry.counters as Record<string, unknown> | undefined) ?? {}).filter(([, v]) => typeof v === 'number');
-    row('', `engine ${String(engine?.name ?? '?')}; ${counters.slice(0, 8).map(([k, v]) => `${k} ${String(v)}`).join(', ') || 'no counters'}`);
+    row('', `engine ${telemetry.engine.name}; ${COUNTER_NAMES.slice(0, 8).map((k) => `${k} ${telemetry.counters[k]}`).join(', ')}`);
   }
   if (s.qemu.pid) row('qemu', `pid ${s.qemu.pid}`);
   if (s.ssh.port) row('ssh', `${s.ssh.host}:${s.ssh.port} (vlab ssh)`);

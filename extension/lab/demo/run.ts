@@ -30,10 +30,7 @@ export interface DemoReport {
 function dataQueueUsed(status: LabStatus): number | undefined {
   const q: VirtioQueueStatus | undefined = status.device?.queues[0];
   if (q?.owner === 'qemu') return q.usedIdx;
-  const queues = status.backend.telemetry?.queues;
-  const first: unknown = Array.isArray(queues) ? queues[0] : undefined;
-  const used = typeof first === 'object' && first !== null ? (first as { usedIdx?: unknown }).usedIdx : undefined;
-  return typeof used === 'number' ? used : undefined;
+  return status.backend.telemetry?.queues[0]?.usedIdx ?? undefined;
 }
 
 const upstreamOnly = (ctx: DemoContext): string | undefined =>

@@ -8,6 +8,7 @@ import { telemetryRequest } from '../../../backend/telemetry/client';
 import type { VirtioDeviceQueues, VirtioDeviceStatus, VirtioQueueStatus } from '../../lab/qemu/qmp-virtio';
 import { withAvailRing } from './frames';
 import type { RingsSource } from './source';
+import type { AvailRingHeader, TelemetryError } from '../../../backend/telemetry/schema';
 
 /** How often the control queue's avail ring header is asked from the backend (it moves only on session setup). */
 const CONTROL_AVAIL_MS = 1000;
@@ -20,7 +21,7 @@ export function controlDevice(control: ControlQueue | undefined): VirtioDeviceSt
 }
 
 export class ControlAvailPoll {
-  private reply: unknown;
+  private reply: AvailRingHeader | TelemetryError | undefined;
   private askedAt = 0;
   private asking = false;
 

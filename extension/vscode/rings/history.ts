@@ -6,11 +6,12 @@
  */
 import type { ControlQueue } from './avail-poll';
 import { MAX_HISTORY, type HistoryCursor, type RingsFrame } from './messages';
+import type { BackendSnapshot } from '../../../backend/telemetry/schema';
 
 export interface HistoryEntry {
   frame: RingsFrame;
   /** the backend snapshot the frame was built from (undefined: QMP only), for a trace */
-  snapshot: unknown;
+  snapshot: BackendSnapshot | undefined;
   control: ControlQueue | undefined;
   atMs: number;
 }

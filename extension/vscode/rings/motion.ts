@@ -8,6 +8,7 @@ import type { VirtioDeviceStatus } from '../../lab/qemu/qmp-virtio';
 import { frameFromSnapshot, sameMotion } from './frames';
 import type { RingsFrame } from './messages';
 import type { TelemetryFeed } from './telemetry-feed';
+import type { BackendSnapshot } from '../../../backend/telemetry/schema';
 
 /** Slowest moving rate of a panel that is visible but not the active editor. */
 const BACKGROUND_MS = 200;
@@ -35,7 +36,7 @@ export class MotionGate {
    * The frame of a snapshot (undefined: QMP only) and the control queue's status, or undefined when
    * nothing moved since the previous frame.
    */
-  next(snapshot: unknown, device: VirtioDeviceStatus | undefined): RingsFrame | undefined {
+  next(snapshot: BackendSnapshot | undefined, device: VirtioDeviceStatus | undefined): RingsFrame | undefined {
     const frame = frameFromSnapshot(snapshot, this.seq + 1, Date.now(), device);
     if (sameMotion(this.last, frame)) {
       this.skipped++;

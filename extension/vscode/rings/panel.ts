@@ -26,6 +26,7 @@ import type { RingsSource } from './source';
 import { PanelStats, type RingsStats } from './stats';
 import { TelemetryFeed } from './telemetry-feed';
 import { askRecordFile, askTraceFile } from './trace-dialogs';
+import type { BackendSnapshot } from '../../../backend/telemetry/schema';
 
 export { IDLE_MS } from './motion';
 export type { RingsSource } from './source';
@@ -142,7 +143,7 @@ export class RingsPanel implements vscode.Disposable {
   }
 
   /** A new snapshot (undefined: QMP only): kept and shown when something moved; the rate follows the motion. */
-  private addFrame(snapshot: unknown): void {
+  private addFrame(snapshot: BackendSnapshot | undefined): void {
     const control = this.control.controlQueue();
     const frame = this.motion.next(snapshot, controlDevice(control));
     if (!frame) return;

@@ -9,6 +9,7 @@ import { readTraceFile } from '../../../backend/telemetry/trace-file';
 import { controlDevice, type ControlQueue } from './avail-poll';
 import { frameFromSnapshot } from './frames';
 import type { HistoryEntry } from './history';
+import { readSnapshot } from '../../../backend/telemetry/schema';
 
 export interface RecordingProgress {
   file: string;
@@ -30,7 +31,8 @@ export class TraceRecording {
 
   /** Writes one kept frame (one from a backend snapshot: QMP-only frames are not recorded). */
   add(entry: HistoryEntry): void {
-    this.rec.add(entry.snapshot as Record<string, unknown>, entry.atMs, entry.control ? { control: entry.control } : undefined, true);
+    if (!entry.snapshot) return;
+    this.rec.add({ ...entry.snapshot }, entry.atMs, entry.control ? { control: entry.control } : undefined, true);
   }
 
   progress(): RecordingProgress {
@@ -53,8 +55,9 @@ export function loadTrace(file: string): LoadedTrace {
   const parsed = readTraceFile(file);
   const entries = parsed.entries.map((e, i) => {
     const control = e.control as ControlQueue | undefined;
-    const frame = frameFromSnapshot(e.snapshot, i + 1, e.t, controlDevice(control));
-    return { frame, snapshot: e.snapshot, control, atMs: e.t };
+    const snapshot = readSnapshot(e.snapshot);
+    const frame = frameFromSnapshot(snapshot, i + 1, e.t, controlDevice(control));
+    return { frame, snapshot, control, atMs: e.t };
   });
   const feedMessage = `replaying ${file.split('/').pop() ?? file}: ${entries.length} frames${parsed.skipped ? `, ${parsed.skipped} lines skipped` : ''}${parsed.truncated ? `, only the first ${(parsed.bytesRead / 2 ** 20).toFixed(0)} MiB / ${parsed.entries.length} frames read (replay caps)` : ''}`;
   return { entries, feedMessage };

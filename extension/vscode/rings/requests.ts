@@ -6,7 +6,6 @@
 import { telemetryRequest } from '../../../backend/telemetry/client';
 import type { VirtioDeviceQueues } from '../../lab/qemu/qmp-virtio';
 import { withBackendAvail } from './avail-poll';
-import { chainFromReply } from './frames';
 import { MAX_DEVICES, type DeviceFrame, type ToWebview } from './messages';
 import type { RingsSource } from './source';
 
@@ -19,9 +18,8 @@ export async function readChain(socket: string | undefined, replaying: boolean, 
   }
   try {
     const reply = await telemetryRequest(socket, { type: 'chain', queue, head });
-    const chain = chainFromReply(reply);
-    if (chain) return { type: 'chain', chain };
-    return { type: 'chainError', message: typeof reply.message === 'string' ? reply.message.slice(0, 200) : 'no chain in the answer' };
+    if (reply.type === 'chain') return { type: 'chain', chain: reply };
+    return { type: 'chainError', message: reply.message.slice(0, 200) };
   } catch (err) {
     return { type: 'chainError', message: (err as Error).message.slice(0, 200) };
   }

@@ -1,19 +1,21 @@
 /**
  * A subscription to the backend's telemetry socket (docs/telemetry.md, backend/telemetry/schema.ts:
  * JSON lines; the client sends {"type":"subscribe","intervalMs":N} and reads snapshot lines until it
- * closes; a new subscribe on the same connection changes the rate).
+ * closes; a new subscribe on the same connection changes the rate). Emits each snapshot as the
+ * schema's reader typed (and capped) it.
  * Reconnects by itself with backoff, so a view outlives a VM restart (the socket is re-created
  * by the new backend at the same path). No vscode import.
  */
 import { EventEmitter } from 'node:events';
 import { createConnection, type Socket } from 'node:net';
 import { ownSocketProblem } from '../../../backend/telemetry/client';
-import { LineReader, MAX_REPLY_LINE, encodeRequest, parseReply } from '../../../backend/telemetry/schema';
+import { LineReader, MAX_REPLY_LINE, encodeRequest, parseReply, type BackendSnapshot } from '../../../backend/telemetry/schema';
+
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 2000;
 
 export type FeedEvents = {
-  snapshot: [snapshot: unknown];
+  snapshot: [snapshot: BackendSnapshot];
   state: [state: 'connecting' | 'live' | 'waiting', detail: string];
 };
 
@@ -97,7 +99,7 @@ export class TelemetryFeed extends EventEmitter<FeedEvents> {
   }
 
   private onLine(line: string): void {
-    // A corrupt line is dropped; the next snapshot replaces it anyway.
+    // A corrupt line (or another schema's snapshot) is dropped; the next snapshot replaces it anyway.
     const reply = parseReply(line);
     if (reply?.type !== 'snapshot') return;
     this.received++;

@@ -40,10 +40,7 @@ class GuestWorkload {
 }
 
 function counter(lab: VlabApi, name: 'requests' | 'bytesIn'): number {
-  const t = lab.lab!.status?.backend.telemetry;
-  const counters = t && typeof t.counters === 'object' && t.counters !== null ? (t.counters as Record<string, unknown>) : {};
-  const v = counters[name];
-  return typeof v === 'number' ? v : NaN;
+  return lab.lab!.status?.backend.telemetry?.counters[name] ?? NaN;
 }
 
 function requests(lab: VlabApi): number {

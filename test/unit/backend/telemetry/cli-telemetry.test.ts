@@ -9,8 +9,8 @@ import { after, before, describe, it } from 'node:test';
 import { spawnBackend } from '../../../../backend/harness/bench';
 import * as S from '../../../../backend/crypto/spec';
 import { TestFrontend } from '../../../../backend/harness/frontend';
-import { requestSnapshot } from '../../../../backend/telemetry/server';
-import { encodeRequest, type BackendSnapshot, type ChainDetail } from '../../../../backend/telemetry/schema';
+import { requestSnapshot } from '../../../../backend/telemetry/client';
+import { encodeRequest, readChain, readSnapshot } from '../../../../backend/telemetry/schema';
 import { REPO } from '../../../repo-root';
 
 /** Reads `count` JSON lines after sending `request`. */
@@ -65,7 +65,7 @@ describe('`vlab backend` process and its telemetry socket', () => {
         const r = await fe.run({ opcode: 0, sessionId: id, iv, src });
         assert.equal(r.status, S.CryptoStatus.OK);
       }
-      const snap = (await requestSnapshot(be.telemetry)) as unknown as BackendSnapshot;
+      const snap = await requestSnapshot(be.telemetry);
       assert.equal(snap.type, 'snapshot');
       assert.equal(snap.pid, be.child.pid);
       assert.equal(snap.engine.name, 'openssl');
@@ -87,9 +87,15 @@ describe('`vlab backend` process and its telemetry socket', () => {
       assert.equal(q.recent[0].rejected, null);
       assert.equal(q.recent[0].fault, null);
 
+      // What the readers give back is the JSON the back-end sent, key for key (their caps never bite a real reply).
+      const [raw] = await readLines(be.telemetry, encodeRequest({ type: 'snapshot' }), 1);
+      assert.equal(JSON.stringify(readSnapshot(raw)), JSON.stringify(raw));
+
       // The newest request's chain, decoded on request from guest memory.
-      const [chain] = await readLines(be.telemetry, encodeRequest({ type: 'chain', queue: 0, head: q.recent[0].head }), 1) as unknown as ChainDetail[];
-      assert.equal(chain.type, 'chain');
+      const [rawChain] = await readLines(be.telemetry, encodeRequest({ type: 'chain', queue: 0, head: q.recent[0].head }), 1);
+      const chain = readChain(rawChain);
+      assert.ok(chain);
+      assert.equal(JSON.stringify(chain), JSON.stringify(rawChain));
       assert.equal(chain.error, null);
       assert.equal(chain.header?.opcode, 'CIPHER_ENCRYPT');
       assert.equal(chain.header?.srcLen, 4096);
@@ -140,7 +146,7 @@ describe('`vlab backend --engine node` (node:crypto)', () => {
       const msg = Buffer.from('abc');
       const r = await fe.run({ opcode: 0, sessionId: id, iv: Buffer.alloc(0), src: msg, dstLen: 0, chain: { aad: Buffer.alloc(0), cipherStart: 0, lenToCipher: 0, hashStart: 0, lenToHash: 3, hashResultLen: 32 } });
       assert.equal(r.hash.toString('hex'), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
-      const snap = (await requestSnapshot(be.telemetry)) as unknown as BackendSnapshot;
+      const snap = await requestSnapshot(be.telemetry);
       assert.equal(snap.engine.name, 'node');
       assert.deepEqual(snap.sessions.map((x) => x.algorithm), ['SHA-256']);
     } finally {

@@ -45,7 +45,7 @@ describe('telemetry: the avail ring header of a queue QEMU services (control que
     writeAvail(1, 324);
     const r = await telemetryRequest(socket, { type: 'avail', addr: controlAvail });
     assert.equal(r.type, 'error', `an unregistered address is refused: ${JSON.stringify(r)}`);
-    assert.match(String(r.message), /not a ring address/);
+    assert.match(r.message, /not a ring address/);
     const heap = await telemetryRequest(socket, { type: 'avail', addr: fe.heapGpa + 0x100 });
     assert.equal(heap.type, 'error', `guest RAM is not readable through avail: ${JSON.stringify(heap)}`);
   });
@@ -60,12 +60,14 @@ describe('telemetry: the avail ring header of a queue QEMU services (control que
     assert.equal(r.addr, controlAvail);
     writeAvail(0, 0xffff);
     const next = await telemetryRequest(socket, { type: 'avail', addr: controlAvail });
+    assert.equal(next.type, 'avail');
     assert.equal(next.idx, 0xffff, 'the u16 is read as the guest wrote it (little-endian)');
     assert.equal(next.flags, 0);
     // The data queue's own avail ring reads the same through this request as through the snapshot.
     fe.pushAvail(3);
     fe.publishAvail();
     const data = await telemetryRequest(socket, { type: 'avail', addr: fe.availGpa });
+    assert.equal(data.type, 'avail');
     assert.equal(data.idx, fx.backend.snapshot().queues[0]!.availIdx);
   });
 

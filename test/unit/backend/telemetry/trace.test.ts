@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { MAX_TRACE_FILE_BYTES, readTraceFile } from '../../../../backend/telemetry/trace-file';
 import { TRACE_VERSION, TraceRecorder, parseTrace, rleSlots, unRleSlots } from '../../../../backend/telemetry/trace';
+import { readSnapshot } from '../../../../backend/telemetry/schema';
 import { frameFromSnapshot } from '../../../../extension/vscode/rings/frames';
 
 function snap(requests: number, usedIdx: number): Record<string, unknown> {
@@ -30,8 +31,8 @@ describe('rings traces', () => {
     assert.equal(header.telemetrySchema, 2);
     const parsed = parseTrace(text);
     assert.deepEqual(parsed.entries.map((e) => e.t), [0, 100, 200]);
-    const live = [snaps[0], snaps[2], snaps[4]].map((s, i) => frameFromSnapshot(s, i + 1, 0));
-    const replayed = parsed.entries.map((e, i) => frameFromSnapshot(e.snapshot, i + 1, 0));
+    const live = [snaps[0], snaps[2], snaps[4]].map((s, i) => frameFromSnapshot(readSnapshot(s), i + 1, 0));
+    const replayed = parsed.entries.map((e, i) => frameFromSnapshot(readSnapshot(e.snapshot), i + 1, 0));
     assert.deepEqual(replayed, live);
     assert.deepEqual(parsed.entries.map((e) => e.snapshot), [snaps[0], snaps[2], snaps[4]], 'the delta lines decode to the full snapshots');
     const second = JSON.parse(text.split('\n')[2]!) as { delta?: boolean; snapshot: { queues: Record<string, unknown>[] } };

@@ -8,6 +8,7 @@ import {
   DRIVER_STAGES, STAGES, backendServiceUs, formatLatencyTable, latencyPoint, parseLatencyStats, parseToolLatency,
   type DriverLatencyStats, type LatencyReport, type LatencyRound,
 } from '../../../../extension/bench/latency';
+import { readSnapshot } from '../../../../backend/telemetry/schema';
 import { benchLatencyCommands } from '../../../../extension/cli/commands/bench-latency';
 import type { CliIo } from '../../../../extension/cli/command';
 
@@ -79,17 +80,18 @@ test('a round where the driver timed another number of requests than were issued
 });
 
 test('the backend service time is the mean of the recent encrypt requests of the size, hostile snapshots give none', () => {
-  const snap = {
+  const snap = readSnapshot({
+    type: 'snapshot', schema: 2,
     queues: [
       { recent: [{ opcode: 'CIPHER_ENCRYPT', srcLen: 64, latencyUs: 4 }, { opcode: 'CIPHER_ENCRYPT', srcLen: 64, latencyUs: 8 }, { opcode: 'CIPHER_ENCRYPT', srcLen: 4096, latencyUs: 100 }] },
-      { recent: [{ opcode: 'CREATE_SESSION', srcLen: 64, latencyUs: 900 }, null, 'x', { opcode: 'CIPHER_ENCRYPT', srcLen: 64, latencyUs: 'NaN' }] },
+      { recent: [{ opcode: 'CREATE_SESSION', srcLen: 64, latencyUs: 900 }, null, 'x'] },
       null,
     ],
-  };
+  }) ?? null;
   assert.equal(backendServiceUs(snap, 64), 6);
   assert.equal(backendServiceUs(null, 64), undefined);
-  assert.equal(backendServiceUs({ queues: 'no' }, 64), undefined);
-  assert.equal(backendServiceUs({ queues: [{ recent: [] }] }, 64), undefined);
+  assert.equal(backendServiceUs(readSnapshot({ type: 'snapshot', schema: 2, queues: 'no' }) ?? null, 64), undefined);
+  assert.equal(backendServiceUs(readSnapshot({ type: 'snapshot', schema: 2, queues: [{ recent: [] }] }) ?? null, 64), undefined);
 });
 
 test('the table has one row per stage and one column per (backend, poll_us) point', () => {

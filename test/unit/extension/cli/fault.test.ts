@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { spawnBackend } from '../../../../backend/harness/bench';
 import * as S from '../../../../backend/crypto/spec';
 import { CryptoStatus } from '../../../../backend/crypto/spec';
-import type { FaultReply } from '../../../../backend/faults/control';
+import type { FaultReply } from '../../../../backend/telemetry/schema';
 import { TestFrontend } from '../../../../backend/harness/frontend';
 import { parseUpArgs } from '../../../../extension/cli/commands/lab';
 import { UsageError } from '../../../../extension/cli/command';

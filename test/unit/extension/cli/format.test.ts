@@ -4,12 +4,13 @@ import { formatStatus, parseUpArgs } from '../../../../extension/cli/commands/la
 import { formatDemoSummary } from '../../../../extension/lab/demo/run';
 import type { LabStatus } from '../../../../extension/lab/lab';
 import { UsageError } from '../../../../extension/cli/command';
+import { backendSnapshot } from '../../backend/telemetry/snapshot-fixture';
 
 const running: LabStatus = {
   schema: 1,
   state: 'running',
   accel: { kind: 'tcg', why: 'TCG (software emulation): no vmx/svm' },
-  backend: { kind: 'ts', pid: 11, telemetry: { engine: { name: 'openssl' }, counters: { requests: 7, errors: 0, label: 'x' } } },
+  backend: { kind: 'ts', pid: 11, telemetry: backendSnapshot() },
   qemu: { pid: 12 },
   ssh: { host: '127.0.0.1', port: 40000 },
   uptimeSec: 5,
@@ -26,7 +27,7 @@ test('status text names state, accel and why, pids, port, telemetry summary', ()
   assert.match(text, /^state {6}running \(up 5 s, booted in 9\.3 s\)$/m);
   assert.match(text, /^accel {6}tcg — TCG \(software emulation\): no vmx\/svm$/m);
   assert.match(text, /^backend {4}ts \(pid 11\)$/m);
-  assert.match(text, /engine openssl; requests 7, errors 0$/m);
+  assert.match(text, /^ {11}engine openssl; requests 10, bytesIn 4096, bytesOut 4096, kicks 7, interrupts 6, rejectedChains 0, unanswerable 0, statusOk 10$/m);
   assert.match(text, /^ssh {8}127\.0\.0\.1:40000/m);
   assert.match(text, /virtio-crypto status unavailable/);
 });

@@ -2,10 +2,11 @@ import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { LabStatus } from '../../../../extension/lab/lab';
 import { buildTree } from '../../../../extension/vscode/tree-model';
+import { backendSnapshot } from '../../backend/telemetry/snapshot-fixture';
 
 function status(over: Partial<LabStatus> = {}): LabStatus {
   return {
-    schema: 1, state: 'running', accel: { kind: 'tcg', why: 'no vmx' }, backend: { kind: 'ts', pid: 20, telemetry: { engine: { name: 'openssl', reason: 'auto' }, counters: { requests: 5 }, sessions: [{ id: 3, algorithm: 'AES-256-CBC' }] } },
+    schema: 1, state: 'running', accel: { kind: 'tcg', why: 'no vmx' }, backend: { kind: 'ts', pid: 20, telemetry: backendSnapshot() },
     qemu: { pid: 10 }, ssh: { host: '127.0.0.1', port: 2222 }, uptimeSec: 65, bootSec: 9.4, device: null, stateDir: '/x/.vlab', guestDriver: 'upstream', workspace: '/x',
     ...over,
   } as LabStatus;
@@ -25,7 +26,11 @@ describe('lab view model', () => {
     assert.ok(vm.children!.some((c) => c.label === 'uptime' && c.description === '1m 5s'));
     assert.ok(vm.children!.some((c) => c.label === 'accelerator' && c.description === 'tcg (no vmx)'));
     assert.ok(roots[1]!.children!.some((c) => c.label === 'engine' && c.description === 'openssl (auto)'));
+    assert.ok(roots[1]!.children!.some((c) => c.label === 'uptime' && c.description === '5s'));
+    const counters = roots[1]!.children!.find((c) => c.id === 'backend.counters')!.children!;
+    assert.deepEqual(counters.slice(0, 3).map((c) => [c.label, c.description]), [['requests', '10'], ['bytesIn', '4096'], ['bytesOut', '4096']], "every counter, in the back-end's order");
     assert.equal(roots[3]!.description, '1');
+    assert.deepEqual(roots[3]!.children!.map((c) => [c.label, c.description]), [['session 3', 'AES-256-CBC · encrypt']]);
     assert.equal(roots[4]!.children!.length, 1);
   });
 
@@ -36,14 +41,19 @@ describe('lab view model', () => {
     assert.deepEqual(roots.map((n) => n.id), ['vm', 'chats']);
   });
 
-  it('caps hostile telemetry (long strings, many counters, odd types)', () => {
-    const counters = Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`c${i}`, 'z'.repeat(1000)]));
-    const roots = buildTree(status({ backend: { kind: 'ts', telemetry: { engine: { name: 'e'.repeat(5000) }, counters, sessions: 'nope' } } }), []);
+  it('cuts labels to a tree row and lists at most 64 sessions (the reader already capped the snapshot)', () => {
+    const sessions = Array.from({ length: 500 }, (_, i) => ({ id: String(i), algorithm: 'a'.repeat(256), direction: 'decrypt' as const, requests: 0, createdAtMs: 0 }));
+    const roots = buildTree(status({ backend: { kind: 'ts', telemetry: backendSnapshot({ engine: { name: 'e'.repeat(256), reason: 'r'.repeat(4096) }, sessions }) } }), []);
     const backend = roots.find((n) => n.id === 'backend')!;
-    const list = backend.children!.find((c) => c.id === 'backend.counters')!.children!;
-    assert.equal(list.length, 64);
-    assert.ok(list.every((c) => (c.description ?? '').length <= 120));
     assert.ok(backend.children!.every((c) => (c.description ?? '').length <= 120));
-    assert.equal(roots.find((n) => n.id === 'sessions')!.description, '0');
+    const list = roots.find((n) => n.id === 'sessions')!;
+    assert.equal(list.description, '500');
+    assert.equal(list.children!.length, 64);
+    assert.ok(list.children!.every((c) => (c.description ?? '').length <= 120));
+  });
+
+  it('a ts backend that does not answer shows so', () => {
+    const backend = buildTree(status({ backend: { kind: 'ts', pid: 20, telemetry: null } }), []).find((n) => n.id === 'backend')!;
+    assert.ok(backend.children!.some((c) => c.label === 'telemetry' && c.description === 'not answering'));
   });
 });

@@ -1,23 +1,17 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { readSnapshot } from '../../../../../backend/telemetry/schema';
 import type { VirtioDeviceStatus } from '../../../../../extension/lab/qemu/qmp-virtio';
 import { frameFromSnapshot, withAvailRing } from '../../../../../extension/vscode/rings/frames';
-import { MAX_RECENT, MAX_SLOTS, parseFromWebview, parsePanelState } from '../../../../../extension/vscode/rings/messages';
+import { MAX_QUEUES, MAX_RECENT, MAX_SLOTS, parseFromWebview, parsePanelState } from '../../../../../extension/vscode/rings/messages';
+import { backendSnapshot, queueSnapshot, recentRequest } from '../../../backend/telemetry/snapshot-fixture';
 
-/** Shaped like the backend's snapshot (backend/telemetry/schema.ts BackendSnapshot). */
-function snapshot(over: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    type: 'snapshot', schema: 2, pid: 1234, uptimeMs: 5000,
-    engine: { name: 'openssl', reason: 'auto' },
-    counters: { requests: 10, bytesIn: 4096, bytesOut: 4096, kicks: 7, interrupts: 6 },
-    queues: [
-      { index: 0, size: 8, availIdx: 70000, usedIdx: 65535, lastAvailIdx: 3, usedEvent: 65534, availEvent: 3, availFlags: 0, usedFlags: 0, inFlight: 1, slots: '.adu.adu',
-        recent: [{ id: 9, head: 0, opcode: 'CIPHER_ENCRYPT', sessionId: '7', srcLen: 64, dstLen: 64, status: 'OK', latencyUs: 120, atMs: 1, descriptors: 1, indirect: true, rejected: null, fault: null }] },
-      { index: 1, size: 0, availIdx: null, usedIdx: null, lastAvailIdx: null, inFlight: 0, slots: '', recent: [] },
-    ],
-    ...over,
-  };
-}
+const snapshot = () => backendSnapshot({
+  queues: [
+    queueSnapshot({ size: 8, availIdx: 70000 & 0xffff, usedIdx: 65535, lastAvailIdx: 3, usedEvent: 65534, slots: '.adu.adu' }),
+    queueSnapshot({ index: 1, size: 0, ready: false, availIdx: null, usedIdx: null, lastAvailIdx: null, inFlight: 0, slots: '', recent: [] }),
+  ],
+});
 
 const device = {
   queues: [{ index: 0, owner: 'backend' }, { index: 1, owner: 'qemu', size: 1024, descAddr: 0, availAddr: 0, usedAddr: 0, lastAvailIdx: 5, shadowAvailIdx: 6, availIdx: 6, usedIdx: 5, signalledUsed: 5, signalledUsedValid: true, inUse: 1 }],
@@ -32,16 +26,11 @@ describe('rings frames from telemetry', () => {
     assert.equal(f.queues.length, 1, 'queues the driver has not set up (size 0) are left out');
     const q = f.queues[0]!;
     assert.equal(q.slots, '.adu.adu', "the schema's slot characters pass through unchanged");
-    assert.equal(q.availIdx, 70000 & 0xffff, 'indexes are u16');
+    assert.equal(q.availIdx, 70000 & 0xffff);
     assert.equal(q.usedIdx, 65535);
     assert.equal(q.usedEvent, 65534);
     assert.equal(f.kicks, 7);
     assert.deepEqual(q.recent[0], { id: 9, head: 0, opcode: 'CIPHER_ENCRYPT', session: '7', srcLen: 64, dstLen: 64, status: 'OK', latencyUs: 120, rejected: '', fault: '' });
-  });
-
-  it("accepts only the schema's slot states: any other character (old aliases included) shows as free", () => {
-    const q = frameFromSnapshot(snapshot({ queues: [{ index: 0, size: 8, slots: 'fbiXu<a.' }] }), 1, 1).queues[0]!;
-    assert.equal(q.slots, '....u.a.');
   });
 
   it('the control queue shows an unknown avail index as unknown, never as 0', () => {
@@ -58,7 +47,7 @@ describe('rings frames from telemetry', () => {
     assert.equal(control.availIdx, 324);
     assert.equal(withAvailRing(qmp, { type: 'avail', addr: 0x80000, flags: 0, idx: 5 }).availIdx, null, 'a reply for another ring address is ignored');
     assert.equal(withAvailRing(qmp, { type: 'error', message: 'x' }).availIdx, null);
-    assert.equal(withAvailRing(qmp, { type: 'avail', addr: 0x7f000, flags: 0, idx: 70000 }).availIdx, null, 'not a u16');
+    assert.equal(withAvailRing(qmp, undefined).availIdx, null, 'no reply (yet)');
     assert.equal(withAvailRing({ ...qmp, availIdx: 9 }, { type: 'avail', addr: 0x7f000, flags: 0, idx: 5 }).availIdx, 9, 'what QEMU reports stays');
   });
 
@@ -71,20 +60,28 @@ describe('rings frames from telemetry', () => {
     assert.equal(control.inFlight, 1);
   });
 
-  it('caps hostile input: slot count, recent list, text length; garbage gives an empty frame', () => {
-    const huge = snapshot({
-      engine: { name: 'x'.repeat(10_000) },
-      queues: [{ index: 0, size: 100_000, slots: 'u'.repeat(5000), recent: Array.from({ length: 500 }, () => ({ opcode: 'y'.repeat(999) })) }],
+  it("keeps within the frame's limits: slots, queues, recent requests, label lengths (the reader's caps are wider)", () => {
+    const big = backendSnapshot({
+      engine: { name: 'x'.repeat(200), reason: '' },
+      queues: Array.from({ length: 40 }, (_, i) => queueSnapshot({ index: i, size: 32768, slots: 'u'.repeat(32768), recent: Array.from({ length: 16 }, () => recentRequest({ head: 30000, opcode: 'y'.repeat(200), fault: 'z'.repeat(5000), rejected: 'r'.repeat(3000) })) })),
     });
-    const q = frameFromSnapshot(huge, 1, 1).queues[0]!;
+    const f = frameFromSnapshot(big, 1, 1);
+    assert.equal(f.queues.length, MAX_QUEUES - 1);
+    const q = f.queues[0]!;
     assert.equal(q.size, MAX_SLOTS);
     assert.equal(q.slots.length, MAX_SLOTS);
     assert.equal(q.recent.length, MAX_RECENT);
-    assert.ok(q.recent[0]!.opcode.length <= 48);
-    assert.ok(frameFromSnapshot(huge, 1, 1).engine.length <= 48);
-    for (const junk of [null, 42, 'text', [], { queues: 'no' }, { queues: [null, 1, 'x'] }]) {
-      assert.deepEqual(frameFromSnapshot(junk, 2, 3).queues, []);
+    assert.equal(q.recent[0]!.head, MAX_SLOTS - 1, 'a head the webview may ask about');
+    assert.ok(q.recent[0]!.opcode.length <= 48 && q.recent[0]!.fault.length <= 48 && q.recent[0]!.rejected.length <= 200);
+    assert.ok(f.engine.length <= 48);
+  });
+
+  it('no snapshot (builtin backend, or a line the reader refused) gives a frame of the QMP queues only', () => {
+    for (const junk of [null, 42, 'text', [], { queues: 'no' }, { type: 'snapshot', schema: 1, queues: [] }]) {
+      const f = frameFromSnapshot(readSnapshot(junk), 2, 3);
+      assert.deepEqual([f.queues, f.backendPid, f.engine, f.requests], [[], null, '?', 0]);
     }
+    assert.deepEqual(frameFromSnapshot(undefined, 1, 1, device).queues.map((q) => q.label), ['controlq']);
   });
 });
 

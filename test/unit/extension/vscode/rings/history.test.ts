@@ -9,10 +9,12 @@ import { describe, it } from 'node:test';
 import { FrameHistory, type HistoryEntry } from '../../../../../extension/vscode/rings/history';
 import { MAX_HISTORY, type RingsFrame } from '../../../../../extension/vscode/rings/messages';
 import { IDLE_MS, MotionGate } from '../../../../../extension/vscode/rings/motion';
+import type { BackendSnapshot } from '../../../../../backend/telemetry/schema';
+import { backendSnapshot, queueSnapshot } from '../../../backend/telemetry/snapshot-fixture';
 
 function entry(seq: number, atMs = seq * 100): HistoryEntry {
   const frame: RingsFrame = { seq, timeMs: atMs, engine: 'openssl', backendPid: 1, bytes: 0, requests: seq, kicks: 0, interrupts: 0, queues: [] };
-  return { frame, snapshot: {}, control: undefined, atMs };
+  return { frame, snapshot: backendSnapshot(), control: undefined, atMs };
 }
 
 describe('rings frame history', () => {
@@ -63,10 +65,9 @@ describe('rings frame history', () => {
 });
 
 describe('rings motion gate', () => {
-  const snapshot = (used: number): Record<string, unknown> => ({
-    type: 'snapshot', schema: 2, pid: 1, uptimeMs: 1, engine: { name: 'openssl', reason: 'auto' },
-    counters: { requests: used, bytesIn: 0, bytesOut: 0, kicks: 0, interrupts: 0 },
-    queues: [{ index: 0, size: 8, availIdx: used, usedIdx: used, lastAvailIdx: used, usedEvent: null, availEvent: null, availFlags: 0, usedFlags: 0, inFlight: 0, slots: '........', recent: [] }],
+  const snapshot = (used: number): BackendSnapshot => backendSnapshot({
+    counters: { ...backendSnapshot().counters, requests: used },
+    queues: [queueSnapshot({ index: 0, size: 8, availIdx: used, usedIdx: used, lastAvailIdx: used, slots: '........' })],
   });
 
   it('numbers the frames that moved, skips the rest, drops the rate after 10 unchanged snapshots', () => {

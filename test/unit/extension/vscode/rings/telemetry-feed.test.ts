@@ -4,6 +4,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import type { BackendSnapshot } from '../../../../../backend/telemetry/schema';
 import { TelemetryFeed } from '../../../../../extension/vscode/rings/telemetry-feed';
 
 /** A stand-in telemetry server speaking docs/telemetry.md's subscribe protocol on a real unix socket. */
@@ -23,9 +24,12 @@ function server(path: string, onSubscribe: (sock: Socket, req: Record<string, un
   });
 }
 
-function next(feed: TelemetryFeed): Promise<Record<string, unknown>> {
-  return new Promise((resolve) => feed.once('snapshot', (s) => resolve(s as Record<string, unknown>)));
+function next(feed: TelemetryFeed): Promise<BackendSnapshot> {
+  return new Promise((resolve) => feed.once('snapshot', resolve));
 }
+
+/** A snapshot line of back-end `pid` (the reader fills what it leaves out). */
+const line = (pid: number, more: Record<string, unknown> = {}): string => `${JSON.stringify({ type: 'snapshot', schema: 2, pid, ...more })}\n`;
 
 describe('telemetry feed', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vlab-feed-'));
@@ -36,14 +40,14 @@ describe('telemetry feed', () => {
     let request: Record<string, unknown> | undefined;
     const srv = await server(path, (sock, req) => {
       request = req;
-      const line = JSON.stringify({ type: 'snapshot', n: 1 });
-      sock.write(line.slice(0, 5));
-      setTimeout(() => sock.write(`${line.slice(5)}\n{"type":"other"}\nnot json\n`), 20);
+      const text = line(1);
+      sock.write(text.slice(0, 5));
+      setTimeout(() => sock.write(`${text.slice(5)}{"type":"other"}\nnot json\n`), 20);
     });
     const feed = new TelemetryFeed(() => path, 100);
     const got = next(feed);
     feed.start();
-    assert.equal((await got).n, 1);
+    assert.equal((await got).pid, 1);
     assert.deepEqual(request, { type: 'subscribe', intervalMs: 100 });
     feed.stop();
     await new Promise<void>((r) => srv.close(() => r()));
@@ -55,7 +59,7 @@ describe('telemetry feed', () => {
     const handler = (sock: Socket): void => {
       n++;
       if (n === 1) sock.write('x'.repeat(1.5 * 1024 * 1024)); // no newline, over the cap: the feed must hang up
-      else sock.write(`${JSON.stringify({ type: 'snapshot', n })}\n`);
+      else sock.write(line(n));
     };
     let srv = await server(path, handler);
     const feed = new TelemetryFeed(() => path, 50);
@@ -63,13 +67,13 @@ describe('telemetry feed', () => {
     feed.on('state', (s) => states.push(s));
     const first = next(feed);
     feed.start();
-    assert.equal((await first).n, 2, 'reconnected after the oversized line');
+    assert.equal((await first).pid, 2, 'reconnected after the oversized line');
     // The backend restarts (VM restart): socket closed, re-created at the same path.
     await new Promise<void>((r) => { srv.close(() => r()); feed.reconnect(); });
     rmSync(path, { force: true });
     const again = next(feed);
     srv = await server(path, handler);
-    assert.equal((await again).n, 3);
+    assert.equal((await again).pid, 3);
     assert.ok(states.includes('waiting') && states.includes('live'));
     feed.stop();
     await new Promise<void>((r) => srv.close(() => r()));
@@ -82,7 +86,7 @@ describe('telemetry feed', () => {
     const srv = await server(path, (sock) => {
       connections++;
       socks.push(sock);
-      sock.write(`${JSON.stringify({ type: 'snapshot', n: connections })}\n`);
+      sock.write(line(connections));
     });
     const feed = new TelemetryFeed(() => path, 50);
     const first = next(feed);
@@ -95,5 +99,25 @@ describe('telemetry feed', () => {
     for (const sock of socks) sock.destroy();
     await new Promise<void>((r) => srv.close(() => r()));
     assert.equal(connections, 1);
+  });
+
+  it("emits snapshots as the schema's reader typed them: another schema's line is dropped, a hostile one capped", async () => {
+    const path = join(dir, 'd.sock');
+    const srv = await server(path, (sock) => {
+      sock.write(`${JSON.stringify({ type: 'snapshot', schema: 1, pid: 1 })}\n`);
+      sock.write(line(2, { queues: Array.from({ length: 70 }, () => ({ size: 1e9, slots: 'X'.repeat(10_000), recent: 'no' })), engine: { name: 7 } }));
+    });
+    const feed = new TelemetryFeed(() => path, 50);
+    const got = next(feed);
+    feed.start();
+    const s = await got;
+    feed.stop();
+    await new Promise<void>((r) => srv.close(() => r()));
+    assert.equal(s.pid, 2, 'the schema-1 line was not emitted');
+    assert.equal(s.engine.name, '7');
+    assert.equal(s.queues.length, 64);
+    assert.equal(s.queues[0]!.size, 32768);
+    assert.equal(s.queues[0]!.slots, '.'.repeat(10_000), 'characters that are no slot state read as free');
+    assert.deepEqual(s.queues[0]!.recent, []);
   });
 });

@@ -21,7 +21,8 @@ import { GuestMemory, frontendVa } from './virtio/memory';
 import { availRingHeader, chainDetail, slotStates } from './telemetry/inspect';
 import { RecentRing, newCounters } from './telemetry/stats';
 import { TELEMETRY_SCHEMA, type AvailRingHeader, type BackendSnapshot, type Counters, type ChainDetail, type QueueSnapshot } from './telemetry/schema';
-import { SlotState, SplitQueue } from './virtio/virtqueue';
+import { HeadState, SplitQueue } from './virtio/virtqueue';
+import { claimSocketPath } from './socket-path';
 import { SNAPSHOT_RECENT } from './telemetry/schema';
 import * as W from './vhost-user/wire';
 import { FLAG_NEED_REPLY, ProtocolFeature, REQUESTS_WITH_REPLY, Request, WireError, requestName } from './vhost-user/wire';
@@ -131,24 +132,7 @@ export class VhostUserBackend {
    * (another back-end) or any other kind of file is left alone and start() fails.
    */
   start(): void {
-    let stat: fs.Stats | undefined;
-    try {
-      stat = fs.lstatSync(this.opts.socketPath);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    if (stat && !stat.isSocket()) throw new Error(`${this.opts.socketPath} exists and is not a socket; not replacing it`);
-    if (stat) {
-      let live = false;
-      try {
-        vhost.closeFd(vhost.connectUnix(this.opts.socketPath));
-        live = true;
-      } catch {
-        // ECONNREFUSED: stale socket file.
-      }
-      if (live) throw new Error(`another back-end is listening on ${this.opts.socketPath}`);
-      fs.unlinkSync(this.opts.socketPath);
-    }
+    claimSocketPath(this.opts.socketPath, `another back-end is listening on ${this.opts.socketPath}`);
     this.listenFd = vhost.listenUnix(this.opts.socketPath, 4);
     this.ownsSocket = true;
     this.listenPoll = vhost.pollStart(this.listenFd, (status) => this.onListenReadable(status));
@@ -720,7 +704,7 @@ export class VhostUserBackend {
     const queues = this.vrings.map((v, index): QueueSnapshot => {
       const q = v.queue;
       let inFlight = 0;
-      if (q) for (let i = 0; i < q.size; i++) if (q.slots[i] === SlotState.InFlight) inFlight++;
+      if (q) for (let i = 0; i < q.size; i++) if (q.slots[i] === HeadState.InFlight) inFlight++;
       return {
         index, size: v.num, ready: q !== undefined, enabled: v.enabled, broken: q?.broken ?? null,
         availIdx: q ? q.availIdx() : null, usedIdx: q ? q.usedIdx : null, lastAvailIdx: q ? q.lastAvailIdx : null,

@@ -8,13 +8,10 @@ import * as vhost from '../../addon/lib/vhost';
 import * as S from '../crypto/spec';
 import * as W from '../vhost-user/wire';
 import { FLAG_NEED_REPLY, FLAG_REPLY, FLAG_VERSION, HEADER_SIZE, Request } from '../vhost-user/wire';
+import { VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../virtio/virtqueue';
 
 /** How long createSession waits for the back-end's reply (see there). */
 const SESSION_REPLY_TIMEOUT_MS = 20_000;
-
-export const DESC_F_NEXT = 1;
-export const DESC_F_WRITE = 2;
-export const DESC_F_INDIRECT = 4;
 
 /** Front-end virtual addresses of the two regions: deliberately unrelated to the GPAs. */
 const VA_BASE = [0x7f1200000000n, 0x7f5600000000n];
@@ -480,17 +477,17 @@ export class TestFrontend {
     const dstGpa = p;
     // A fresh output buffer: tests can tell what the back-end wrote.
     if (opts.clearDst !== false) this.mem.fill(0, dstGpa, dstGpa + dstLen + (req.chain ? req.chain.hashResultLen : 0));
-    if (dstLen > 0) pushSplit(dstGpa, dstLen, DESC_F_WRITE);
+    if (dstLen > 0) pushSplit(dstGpa, dstLen, VIRTQ_DESC_F_WRITE);
     p += dstLen;
     const hashLen = c ? c.hashResultLen : 0;
     const hashGpa = p;
-    if (hashLen > 0) parts.push([hashGpa, hashLen, DESC_F_WRITE]);
+    if (hashLen > 0) parts.push([hashGpa, hashLen, VIRTQ_DESC_F_WRITE]);
     p += hashLen;
     const statusGpa = p;
     this.mem[statusGpa] = 0xee;
-    parts.push([statusGpa, 1, DESC_F_WRITE]);
-    parts.forEach(([addr, len, flags], i) => this.writeDesc(table, i, addr, len, flags | (i < parts.length - 1 ? DESC_F_NEXT : 0), i + 1));
-    this.writeDesc(this.descGpa, head, table, 16 * parts.length, DESC_F_INDIRECT, 0);
+    parts.push([statusGpa, 1, VIRTQ_DESC_F_WRITE]);
+    parts.forEach(([addr, len, flags], i) => this.writeDesc(table, i, addr, len, flags | (i < parts.length - 1 ? VIRTQ_DESC_F_NEXT : 0), i + 1));
+    this.writeDesc(this.descGpa, head, table, 16 * parts.length, VIRTQ_DESC_F_INDIRECT, 0);
     this.pushAvail(head);
     return { dstGpa, hashGpa, statusGpa, dstLen, hashLen };
   }

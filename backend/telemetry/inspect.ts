@@ -11,11 +11,8 @@ import {
   PREVIEW_BYTES, SLOT_CHAR,
   type AvailRingHeader, type ChainDescriptor, type ChainDetail, type DecodedHeader, type RecentRequest, type SessionSummary, type SlotState,
 } from './schema';
-import { SlotState as Held, type RawDescriptor, type SplitQueue } from '../virtio/virtqueue';
+import { HeadState, type RawDescriptor, type SplitQueue, VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../virtio/virtqueue';
 
-const F_NEXT = 1;
-const F_WRITE = 2;
-const F_INDIRECT = 4;
 /** Descriptors listed per chain; a longer chain is summarised by its lengths. */
 const MAX_LISTED = 64;
 /** Bytes read from the readable part: header + IV + AAD window + preview. */
@@ -38,7 +35,7 @@ export function availRingHeader(memory: GuestMemory | undefined, addr: number): 
 }
 
 export function flagText(flags: number): string {
-  return `${flags & F_NEXT ? 'N' : ''}${flags & F_WRITE ? 'W' : ''}${flags & F_INDIRECT ? 'I' : ''}`;
+  return `${flags & VIRTQ_DESC_F_NEXT ? 'N' : ''}${flags & VIRTQ_DESC_F_WRITE ? 'W' : ''}${flags & VIRTQ_DESC_F_INDIRECT ? 'I' : ''}`;
 }
 
 let slotDescriptorReads = 0;
@@ -60,7 +57,7 @@ function markChain(q: SplitQueue, out: string[], seen: Uint8Array, head: number,
     out[i] = ch;
     slotDescriptorReads++;
     const d = q.readDescriptor(i);
-    if (d.flags & F_INDIRECT || !(d.flags & F_NEXT) || d.next >= q.size) return;
+    if (d.flags & VIRTQ_DESC_F_INDIRECT || !(d.flags & VIRTQ_DESC_F_NEXT) || d.next >= q.size) return;
     i = d.next;
   }
 }
@@ -87,7 +84,7 @@ export function slotStates(q: SplitQueue): string {
     const seen = new Uint8Array(q.size);
     for (let k = 0; k < posted; k++) markChain(q, out, seen, q.availEntry((q.lastAvailIdx + k) & 0xffff) % q.size, SLOT_CHAR.posted);
   }
-  for (let i = 0; i < q.size; i++) if (q.slots[i] === Held.InFlight) out[i] = SLOT_CHAR.device;
+  for (let i = 0; i < q.size; i++) if (q.slots[i] === HeadState.InFlight) out[i] = SLOT_CHAR.device;
   return out.join('');
 }
 
@@ -148,7 +145,7 @@ export function chainDetail(q: SplitQueue, memory: GuestMemory, queueIndex: numb
     }
     const d = read(i);
     if (descriptors.length < MAX_LISTED) descriptors.push({ table, i, addr: `0x${d.addr.toString(16)}`, len: d.len, flags: flagText(d.flags), next: d.next });
-    if (d.flags & F_INDIRECT) {
+    if (d.flags & VIRTQ_DESC_F_INDIRECT) {
       if (table === 'indirect') {
         error = 'indirect descriptor inside an indirect table';
         break;
@@ -167,11 +164,11 @@ export function chainDetail(q: SplitQueue, memory: GuestMemory, queueIndex: numb
       continue;
     }
     if (d.len > 0) {
-      (d.flags & F_WRITE ? writable : readable).push({ addr: d.addr, len: d.len });
-      if (d.flags & F_WRITE) writableLength += d.len;
+      (d.flags & VIRTQ_DESC_F_WRITE ? writable : readable).push({ addr: d.addr, len: d.len });
+      if (d.flags & VIRTQ_DESC_F_WRITE) writableLength += d.len;
       else readableLength += d.len;
     }
-    if (!(d.flags & F_NEXT)) break;
+    if (!(d.flags & VIRTQ_DESC_F_NEXT)) break;
     if (d.next >= tableSize) {
       error = `next ${d.next} outside a table of ${tableSize}`;
       break;

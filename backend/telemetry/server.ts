@@ -10,6 +10,7 @@ import * as net from 'node:net';
 import * as vhost from '../../addon/lib/vhost';
 import { type FaultTarget, handleFaultRequest } from '../faults/control';
 import { peerUidProblem } from '../vhost-user/peer';
+import { claimSocketPath } from '../socket-path';
 import { LineReader, MAX_REQUEST_LINE, parseRequest, type AvailRingHeader, type BackendSnapshot, type ChainDetail, type TelemetryError } from './schema';
 
 export interface SnapshotSource {
@@ -35,25 +36,7 @@ export class TelemetryServer {
 
   /** Listens; a stale socket file is replaced, a live one (another back-end) or a regular file is not. */
   async start(): Promise<void> {
-    let stat: fs.Stats | undefined;
-    try {
-      stat = fs.lstatSync(this.socketPath);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    if (stat && !stat.isSocket()) throw new Error(`${this.socketPath} exists and is not a socket; not replacing it`);
-    if (stat) {
-      const live = await new Promise<boolean>((resolve) => {
-        const probe = net.createConnection(this.socketPath);
-        probe.once('connect', () => {
-          probe.destroy();
-          resolve(true);
-        });
-        probe.once('error', () => resolve(false));
-      });
-      if (live) throw new Error(`another back-end serves telemetry on ${this.socketPath}`);
-      fs.unlinkSync(this.socketPath);
-    }
+    claimSocketPath(this.socketPath, `another back-end serves telemetry on ${this.socketPath}`);
     const server = net.createServer((socket) => this.accept(socket));
     this.server = server;
     // Only the owner may read ring contents and session summaries: the addon binds the socket with

@@ -9,9 +9,10 @@
  */
 import { type FrontendVa, GuestMemory, type Segment, type ViewRef } from './memory';
 
-const VIRTQ_DESC_F_NEXT = 1;
-const VIRTQ_DESC_F_WRITE = 2;
-const VIRTQ_DESC_F_INDIRECT = 4;
+/** §2.7.5 descriptor flags: the chain continues at `next`; device-writable; `addr` is an indirect table. */
+export const VIRTQ_DESC_F_NEXT = 1;
+export const VIRTQ_DESC_F_WRITE = 2;
+export const VIRTQ_DESC_F_INDIRECT = 4;
 const VIRTQ_AVAIL_F_NO_INTERRUPT = 1;
 const DESC_SIZE = 16;
 /** §2.7.4.2: a chain's total length must not exceed 2^32 bytes. */
@@ -48,8 +49,12 @@ export class QueueSetupError extends Error {
   }
 }
 
-/** Per-slot state for telemetry (indexed by descriptor-table slot of the chain head). */
-export const enum SlotState {
+/**
+ * What the device did with the chain at each head (indexed by descriptor-table slot of the chain
+ * head). Not telemetry's SlotState (free/posted/device/returned, schema.ts), which inspect.ts derives
+ * from the rings and this.
+ */
+export const enum HeadState {
   Idle = 0,
   InFlight = 1,
   Done = 2,
@@ -135,7 +140,7 @@ export class SplitQueue {
     }
     this.lastAvailIdx = (this.lastAvailIdx + 1) & 0xffff;
     const chain = this.walk(head);
-    this.slots[head] = 'reason' in chain ? SlotState.Rejected : SlotState.InFlight;
+    this.slots[head] = 'reason' in chain ? HeadState.Rejected : HeadState.InFlight;
     return chain;
   }
 
@@ -212,7 +217,7 @@ export class SplitQueue {
    */
   unpop(head: number): void {
     this.lastAvailIdx = (this.lastAvailIdx - 1) & 0xffff;
-    this.slots[head] = SlotState.Idle;
+    this.slots[head] = HeadState.Idle;
   }
 
   /** Records a finished chain in the used ring; becomes visible to the guest at {@link publish}. */
@@ -221,7 +226,7 @@ export class SplitQueue {
     this.usedRing[2 * slot] = head;
     this.usedRing[2 * slot + 1] = written;
     this.usedIdx = (this.usedIdx + 1) & 0xffff;
-    if (this.slots[head] === SlotState.InFlight) this.slots[head] = SlotState.Done;
+    if (this.slots[head] === HeadState.InFlight) this.slots[head] = HeadState.Done;
   }
 
   /** Publishes used->idx (after the entries: seq-cst store) and says whether to interrupt the guest. */

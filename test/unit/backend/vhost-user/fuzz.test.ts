@@ -18,10 +18,11 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import * as S from '../../../../backend/crypto/spec';
-import { DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_WRITE, TestFrontend } from '../../../../backend/harness/frontend';
+import { TestFrontend } from '../../../../backend/harness/frontend';
 import * as vhost from '../../../../addon/lib/vhost';
 import * as W from '../../../../backend/vhost-user/wire';
 import { FLAG_NEED_REPLY, FLAG_VERSION, Request } from '../../../../backend/vhost-user/wire';
+import { VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../../../backend/virtio/virtqueue';
 import { type Fixture, openFdCount, startBackend } from '../helpers';
 
 const RUNS = Math.max(1, Number(process.env.VLAB_FUZZ_RUNS ?? 200) || 200);
@@ -58,7 +59,7 @@ const lenArb = fc.oneof(
 const descArb: fc.Arbitrary<RawDesc> = fc.record({
   addr: addrArb,
   len: lenArb,
-  flags: fc.oneof({ weight: 4, arbitrary: fc.constantFrom(0, DESC_F_NEXT, DESC_F_WRITE, DESC_F_NEXT | DESC_F_WRITE) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 0xffff }) }),
+  flags: fc.oneof({ weight: 4, arbitrary: fc.constantFrom(0, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 0xffff }) }),
   next: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 0, max: QSIZE - 1 }) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 0xffff }) }),
 });
 /** Optionally an indirect table (its descriptors may themselves be INDIRECT: nesting is adversarial). */
@@ -84,7 +85,7 @@ describe('fuzzing the back-end', { timeout: Math.max(30 * 60_000, RUNS * 10) }, 
     const mask = new Uint8Array(MEM);
     for (const t of tables) {
       for (const d of t.descs) {
-        if ((d.flags & DESC_F_WRITE) === 0 || d.addr >= BigInt(MEM)) continue;
+        if ((d.flags & VIRTQ_DESC_F_WRITE) === 0 || d.addr >= BigInt(MEM)) continue;
         const start = Number(d.addr);
         mask.fill(1, start, Math.min(MEM, start + d.len));
       }
@@ -107,7 +108,7 @@ describe('fuzzing the back-end', { timeout: Math.max(30 * 60_000, RUNS * 10) }, 
         // Stale entries from earlier cases would be descriptors the oracle does not know about (an
         // indirect length may reach past a table's listed entries): start from zeroes.
         fe.mem.fill(0, INDIRECT_AREA, INDIRECT_AREA + 4 * 256);
-        c.table.forEach((d, i) => fe.writeDesc(fe.descGpa, i, d.addr, d.len, d.flags & ~DESC_F_INDIRECT, d.next));
+        c.table.forEach((d, i) => fe.writeDesc(fe.descGpa, i, d.addr, d.len, d.flags & ~VIRTQ_DESC_F_INDIRECT, d.next));
         c.indirect.forEach((descs, t) => {
           const at = INDIRECT_AREA + t * 256;
           descs.forEach((d, i) => fe.writeDesc(at, i, d.addr, d.len, d.flags, d.next));
@@ -118,8 +119,8 @@ describe('fuzzing the back-end', { timeout: Math.max(30 * 60_000, RUNS * 10) }, 
           if (h.makeIndirect && c.indirect.length > 0) {
             const t = h.makeIndirect.table % c.indirect.length;
             const len = Math.max(0, c.indirect[t].length * 16 + h.makeIndirect.lenDelta);
-            fe.writeDesc(fe.descGpa, h.slot, INDIRECT_AREA + t * 256, len, DESC_F_INDIRECT, 0);
-            c.table[h.slot] = { addr: BigInt(INDIRECT_AREA + t * 256), len, flags: DESC_F_INDIRECT, next: 0 };
+            fe.writeDesc(fe.descGpa, h.slot, INDIRECT_AREA + t * 256, len, VIRTQ_DESC_F_INDIRECT, 0);
+            c.table[h.slot] = { addr: BigInt(INDIRECT_AREA + t * 256), len, flags: VIRTQ_DESC_F_INDIRECT, next: 0 };
           }
           heads.add(h.slot);
         }
@@ -167,7 +168,7 @@ describe('fuzzing the back-end', { timeout: Math.max(30 * 60_000, RUNS * 10) }, 
           if (r.truncateHeaderTo !== null) {
             // Header descriptor shorter than 72 bytes and nothing else readable: a truncated header.
             view().setUint32(HEAP + 8, r.truncateHeaderTo, true);
-            view().setUint16(HEAP + 12, DESC_F_NEXT, true);
+            view().setUint16(HEAP + 12, VIRTQ_DESC_F_NEXT, true);
             view().setUint16(HEAP + 14, 1 + (r.iv.length ? 1 : 0) + (r.chain && r.chain.aad.length ? 1 : 0) + (r.src.length ? 1 : 0), true);
           }
           const tableDescs: RawDesc[] = [];

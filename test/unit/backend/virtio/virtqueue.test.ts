@@ -2,16 +2,17 @@ import assert from 'node:assert/strict';
 import { after, beforeEach, describe, it } from 'node:test';
 import * as vhost from '../../../../addon/lib/vhost';
 import { GuestMemory, frontendVa } from '../../../../backend/virtio/memory';
-import { type DescriptorChain, type RejectedChain, SplitQueue } from '../../../../backend/virtio/virtqueue';
+import { type DescriptorChain, type RejectedChain, SplitQueue, VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../../../backend/virtio/virtqueue';
 
 const SIZE = 8;
 const MEM = 2 * 65536;
 const DESC = 0x1000;
 const AVAIL = 0x2000;
 const USED = 0x3000;
-const N = 1;
-const W = 2;
-const I = 4;
+// Short names for the descriptor tables below (the flags are virtqueue.ts's).
+const N = VIRTQ_DESC_F_NEXT;
+const W = VIRTQ_DESC_F_WRITE;
+const I = VIRTQ_DESC_F_INDIRECT;
 
 /** A split ring in real shared memory: two regions (GPA 0 and 0x10000), VA = GPA + VA_OFF. */
 describe('split virtqueue', () => {

@@ -26,7 +26,7 @@ export async function runBackend(opts: RunBackendOptions): Promise<void> {
     // The vhost-user socket first: it refuses a path another live back-end holds.
     backend.start();
     if (opts.telemetryPath) {
-      const server = new TelemetryServer(opts.telemetryPath, { snapshot: () => backend.snapshot(), chain: (q, h) => backend.chain(q, h), availRing: (a) => backend.availRing(a), allowAvailRing: (a) => backend.allowAvailRing(a) }, opts.log, backend);
+      const server = new TelemetryServer(opts.telemetryPath, backend, opts.log, backend);
       await server.start();
       telemetry = server;
       opts.log(`telemetry on ${opts.telemetryPath}`);

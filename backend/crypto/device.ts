@@ -23,6 +23,7 @@ import { CryptoStatus } from './spec';
 import type { CreateSessionRequest, SymSessionInfo } from '../vhost-user/wire';
 import type { FaultDecision } from '../faults/plan';
 import type { Segment } from '../virtio/memory';
+import { gatherInto, scatter, viewAt } from '../virtio/segments';
 import type { Counters, SessionSummary } from '../telemetry/schema';
 
 const MODES: Readonly<Record<number, CipherMode>> = {
@@ -94,69 +95,15 @@ export const MAX_SESSIONS = 1024;
 /** Fault injection hook: asked once per decodable request (backend/faults/plan.ts). */
 export type FaultGate = (opcode: number, sessionId: bigint) => FaultDecision | null;
 
+/** A request the device cannot make sense of: answered ERR, its message says what was expected and found. */
 class BadRequest extends Error {}
 
 const EMPTY = new Uint8Array(0);
 
-/** Index of the segment holding byte `offset` of the list and the offset inside it. */
-function locate(segs: readonly Segment[], offset: number): [number, number] {
-  let i = 0;
-  let skip = offset;
-  while (i < segs.length && skip >= segs[i].length) {
-    skip -= segs[i].length;
-    i++;
-  }
-  return [i, skip];
-}
-
-/** A view of `len` (> 0) bytes at `offset` of the segment list when they lie in one segment, else null. */
-function viewAt(segs: readonly Segment[], offset: number, len: number): Uint8Array | null {
-  const [i, skip] = locate(segs, offset);
-  if (i >= segs.length || skip + len > segs[i].length) return null;
-  const s = segs[i];
-  // The usual case (one descriptor per part) needs no new view object at all.
-  if (skip === 0 && len === s.length) return s;
-  return new Uint8Array(s.buffer, s.byteOffset + skip, len);
-}
-
-/** Copies `len` bytes at `offset` of the segment list to the start of `into`; returns `into`. */
-function gatherInto<T extends Uint8Array>(segs: readonly Segment[], offset: number, len: number, into: T): T {
-  let [i, skip] = locate(segs, offset);
-  let done = 0;
-  while (done < len && i < segs.length) {
-    const s = segs[i];
-    const n = Math.min(s.length - skip, len - done);
-    into.set(s.subarray(skip, skip + n), done);
-    done += n;
-    skip = 0;
-    i++;
-  }
-  if (done !== len) throw new BadRequest(`need ${len} bytes at ${offset}, chain has fewer`);
+/** The chain holds `len` bytes at `offset` (else the request is refused): copies them into `into`. */
+function gather<T extends Uint8Array>(segs: readonly Segment[], offset: number, len: number, into: T): T {
+  if (!gatherInto(segs, offset, len, into)) throw new BadRequest(`need ${len} bytes at ${offset}, chain has fewer`);
   return into;
-}
-
-/** Copies `len` bytes starting `offset` bytes into the segment list into a fresh buffer. */
-export function copyOut(segs: readonly Segment[], offset: number, len: number): Buffer {
-  return gatherInto(segs, offset, len, Buffer.allocUnsafe(len));
-}
-
-/** Writes data at `offset` into the segment list; the caller checked it fits. */
-export function scatter(segs: readonly Segment[], offset: number, data: Uint8Array): void {
-  let i = 0;
-  let skip = offset;
-  while (i < segs.length && skip >= segs[i].length) {
-    skip -= segs[i].length;
-    i++;
-  }
-  let done = 0;
-  while (done < data.length && i < segs.length) {
-    const s = segs[i];
-    const n = Math.min(s.length - skip, data.length - done);
-    s.set(data.subarray(done, done + n), skip);
-    done += n;
-    skip = 0;
-    i++;
-  }
 }
 
 /** XORs the first `len` writable bytes with 0xff (the caller checked they exist). */
@@ -323,7 +270,7 @@ export class CryptoDevice {
       // One copy of the header, parsed from here on: a racing guest cannot make what is counted
       // differ from what is processed (the header lives in memory it keeps writing).
       const first = readable[0];
-      const hdr = first.length === S.DATA_REQ_HEADER_SIZE ? (this.hdr.set(first, 0), this.hdr) : gatherInto(readable, 0, S.DATA_REQ_HEADER_SIZE, this.hdr);
+      const hdr = first.length === S.DATA_REQ_HEADER_SIZE ? (this.hdr.set(first, 0), this.hdr) : gather(readable, 0, S.DATA_REQ_HEADER_SIZE, this.hdr);
       opcode = hdr.readUInt32LE(S.HDR_OPCODE);
       sessionId = hdr.readBigUInt64LE(S.HDR_SESSION_ID);
       srcLen = hdr.readUInt32LE(S.SYM_SRC_LEN);
@@ -370,7 +317,7 @@ export class CryptoDevice {
   /** `len` readable bytes at `offset`: a view of guest memory when contiguous, else gathered into scratch. */
   private read(segs: readonly Segment[], offset: number, len: number, kind: 'iv' | 'aad' | 'src'): Uint8Array {
     if (len === 0) return EMPTY;
-    return viewAt(segs, offset, len) ?? gatherInto(segs, offset, len, this.scratchOf(kind, len)).subarray(0, len);
+    return viewAt(segs, offset, len) ?? gather(segs, offset, len, this.scratchOf(kind, len)).subarray(0, len);
   }
 
   private scratchOf(kind: 'iv' | 'aad' | 'src' | 'dst' | 'hash', len: number): Uint8Array {

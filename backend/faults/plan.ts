@@ -1,7 +1,8 @@
 /**
  * Fault injection (docs/fault-injection.md): a plan of rules that make the device misbehave on
- * demand. Pure: the rule parser, the matcher and the per-rule counters live here; the request pump
- * (vhost-user-backend.ts) and the device (crypto/device.ts) apply the decisions.
+ * demand. Pure: the rule parser, the matcher and the per-rule counters live here; completions.ts
+ * (stall, delay, irq, short-used) and the device behind its FaultGate (status, flip-dst) apply the
+ * decisions.
  *
  * Rule text: `ACTION[=ARG][,MATCHER=VALUE...]`, e.g. `status=badmsg,every=3`, `delay=20,opcode=decrypt`.
  */

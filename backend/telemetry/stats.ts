@@ -2,6 +2,7 @@
  * Data-path counters and the recent-request ring. Plain numbers and preallocated typed arrays:
  * recording is a few stores per request; objects are built only when a snapshot is asked for.
  */
+import type { RequestOutcome } from '../crypto/device';
 import { CryptoStatus, opcodeName } from '../crypto/spec';
 import type { Counters, RecentRequest } from './schema';
 
@@ -54,6 +55,11 @@ export class RecentRing {
     if (this.fault[i] !== undefined) this.fault[i] = undefined;
     this.next = (i + 1) % RECENT_CAPACITY;
     if (this.count < RECENT_CAPACITY) this.count++;
+  }
+
+  /** A request the device answered (status −1, no status byte, is recorded as 255). */
+  recordServed(head: number, r: RequestOutcome, latencyMs: number, atMs: number, descriptors: number, indirect: boolean): void {
+    this.record(head, r.opcode, r.sessionId, r.srcLen, r.dstLen, r.status < 0 ? 255 : r.status, latencyMs, atMs, descriptors, indirect);
   }
 
   /** A chain returned with len 0 because it broke a ring rule. */

@@ -10,7 +10,7 @@ import { Connection } from '../../../../backend/vhost-user/connection';
 import { MAX_SESSIONS } from '../../../../backend/crypto/device';
 import * as S from '../../../../backend/crypto/spec';
 import { type Reply, type TestFrontend } from '../../../../backend/harness/frontend';
-import { MAX_CHAINS_PER_PASS } from '../../../../backend/vhost-user-backend';
+import { MAX_CHAINS_PER_PASS } from '../../../../backend/virtio/queue-pump';
 import { VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../../../backend/virtio/virtqueue';
 import * as W from '../../../../backend/vhost-user/wire';
 import { Request } from '../../../../backend/vhost-user/wire';

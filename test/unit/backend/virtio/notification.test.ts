@@ -10,7 +10,7 @@ import * as vhost from '../../../../addon/lib/vhost';
 import * as S from '../../../../backend/crypto/spec';
 import { TestFrontend } from '../../../../backend/harness/frontend';
 import { GuestMemory, frontendVa } from '../../../../backend/virtio/memory';
-import { MAX_CHAINS_PER_PASS, PUBLISH_BYTES } from '../../../../backend/vhost-user-backend';
+import { MAX_CHAINS_PER_PASS, PUBLISH_BYTES } from '../../../../backend/virtio/queue-pump';
 import { SplitQueue } from '../../../../backend/virtio/virtqueue';
 import { type Fixture, startBackend } from '../helpers';
 

@@ -12,7 +12,8 @@ import * as path from 'node:path';
 import { evp } from '../../addon/lib/evp';
 import type { EngineName } from '../crypto/engine';
 import * as S from '../crypto/spec';
-import { type CipherRequestSpec, TestFrontend } from './frontend';
+import { TestFrontend } from './frontend';
+import type { CipherRequestSpec } from './request-layout';
 
 export const BENCH_SIZES = [64, 1024, 16 * 1024, 64 * 1024] as const;
 export const BENCH_DEPTHS = [1, 64] as const;

@@ -8,7 +8,8 @@ import * as vhost from '../../addon/lib/vhost';
 import * as S from '../crypto/spec';
 import * as W from '../vhost-user/wire';
 import { FLAG_NEED_REPLY, FLAG_REPLY, FLAG_VERSION, HEADER_SIZE, Request } from '../vhost-user/wire';
-import { VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../virtio/virtqueue';
+import { VIRTQ_DESC_F_INDIRECT } from '../virtio/virtqueue';
+import { type CipherRequestSpec, type CipherResult, type RequestLayout, align, layOutRequest, readResult, slotBytes, writeDesc } from './request-layout';
 
 /** How long createSession waits for the back-end's reply (see there). */
 const SESSION_REPLY_TIMEOUT_MS = 20_000;
@@ -38,30 +39,6 @@ export interface Reply {
   readonly payload: Buffer;
 }
 
-export interface CipherRequestSpec {
-  readonly opcode: number;
-  readonly sessionId: bigint;
-  readonly iv: Uint8Array;
-  readonly src: Uint8Array;
-  /** Defaults to src.length. */
-  readonly dstLen?: number;
-  /** Algorithm chaining fields (op_type CHAIN). */
-  readonly chain?: ChainRequestFields;
-  /** Adversarial tests: u32 header fields written last, [offset in the 72-byte header, value]. */
-  readonly override?: readonly (readonly [number, number])[];
-  /** Splits src and dst each into two descriptors at this byte (ranges spanning descriptors). */
-  readonly splitAt?: number;
-}
-
-export interface ChainRequestFields {
-  readonly aad: Uint8Array;
-  readonly cipherStart: number;
-  readonly lenToCipher: number;
-  readonly hashStart: number;
-  readonly lenToHash: number;
-  readonly hashResultLen: number;
-}
-
 /** A chain session (op_type ALGORITHM_CHAINING): NO_CIPHER or a cipher, with a plain hash or an HMAC. */
 export interface ChainSessionSpec {
   /** VIRTIO_CRYPTO_NO_CIPHER (default) or a cipher algorithm. */
@@ -77,13 +54,6 @@ export interface ChainSessionSpec {
   readonly order?: number;
   readonly encrypt?: boolean;
   readonly aadLen?: number;
-}
-
-export interface CipherResult {
-  readonly status: number;
-  readonly dst: Buffer;
-  readonly hash: Buffer;
-  readonly usedLen: number;
 }
 
 export class TestFrontend {
@@ -334,11 +304,7 @@ export class TestFrontend {
   // ---- ring ---------------------------------------------------------------------------------
 
   writeDesc(tableGpa: number, i: number, addr: bigint | number, len: number, flags: number, next: number): void {
-    const o = tableGpa + 16 * i;
-    this.view.setBigUint64(o, BigInt(addr), true);
-    this.view.setUint32(o + 8, len >>> 0, true);
-    this.view.setUint16(o + 12, flags, true);
-    this.view.setUint16(o + 14, next, true);
+    writeDesc(this.view, tableGpa, i, addr, len, flags, next);
   }
 
   /** Puts head in the avail ring; the index is published by {@link publishAvail}. */
@@ -425,80 +391,19 @@ export class TestFrontend {
 
   /** Bytes one request slot needs for a given payload size. */
   static slotBytes(maxData: number): number {
-    return align(16 * 10 + 72 + 16 + 64 * 1024 + 2 * maxData + 64 + 16, 64);
+    return slotBytes(maxData);
   }
 
-  /**
-   * Lays out one cipher/chain request in slot memory at `slotGpa` as an indirect table
-   * [header, iv, (aad), src, dst, (hash), status] and puts descriptor `head` (pointing at the table)
-   * in the avail ring. Returns the GPAs of the writable parts.
-   */
-  postRequest(head: number, slotGpa: number, req: CipherRequestSpec, opts: { clearDst?: boolean } = {}): { dstGpa: number; hashGpa: number; statusGpa: number; dstLen: number; hashLen: number } {
-    const table = slotGpa;
-    let p = slotGpa + 16 * 10;
-    const hdrGpa = p;
-    this.mem.fill(0, hdrGpa, hdrGpa + 72);
-    this.view.setUint32(hdrGpa + S.HDR_OPCODE, req.opcode, true);
-    this.view.setBigUint64(hdrGpa + S.HDR_SESSION_ID, req.sessionId, true);
-    const dstLen = req.dstLen ?? req.src.length;
-    this.view.setUint32(hdrGpa + S.SYM_IV_LEN, req.iv.length, true);
-    this.view.setUint32(hdrGpa + S.SYM_SRC_LEN, req.src.length, true);
-    this.view.setUint32(hdrGpa + S.SYM_DST_LEN, dstLen, true);
-    const c = req.chain;
-    if (c) {
-      this.view.setUint32(hdrGpa + S.CHAIN_CIPHER_START, c.cipherStart, true);
-      this.view.setUint32(hdrGpa + S.CHAIN_LEN_TO_CIPHER, c.lenToCipher, true);
-      this.view.setUint32(hdrGpa + S.CHAIN_HASH_START, c.hashStart, true);
-      this.view.setUint32(hdrGpa + S.CHAIN_LEN_TO_HASH, c.lenToHash, true);
-      this.view.setUint32(hdrGpa + S.CHAIN_AAD_LEN, c.aad.length, true);
-      this.view.setUint32(hdrGpa + S.CHAIN_HASH_RESULT_LEN, c.hashResultLen, true);
-    }
-    this.view.setUint32(hdrGpa + S.SYM_OP_TYPE, c ? S.VIRTIO_CRYPTO_SYM_OP_ALGORITHM_CHAINING : S.VIRTIO_CRYPTO_SYM_OP_CIPHER, true);
-    for (const [at, value] of req.override ?? []) this.view.setUint32(hdrGpa + at, value >>> 0, true);
-    p += 72;
-    const parts: [number, number, number][] = [[hdrGpa, 72, 0]];
-    // One descriptor per part, or two when a split point falls inside it.
-    const pushSplit = (addr: number, len: number, flags: number): void => {
-      const at = req.splitAt;
-      if (at !== undefined && at > 0 && at < len) {
-        parts.push([addr, at, flags], [addr + at, len - at, flags]);
-      } else parts.push([addr, len, flags]);
-    };
-    const put = (data: Uint8Array, split = false): void => {
-      if (data.length === 0) return;
-      this.mem.set(data, p);
-      if (split) pushSplit(p, data.length, 0);
-      else parts.push([p, data.length, 0]);
-      p += data.length;
-    };
-    put(req.iv);
-    if (c) put(c.aad);
-    put(req.src, true);
-    const dstGpa = p;
-    // A fresh output buffer: tests can tell what the back-end wrote.
-    if (opts.clearDst !== false) this.mem.fill(0, dstGpa, dstGpa + dstLen + (req.chain ? req.chain.hashResultLen : 0));
-    if (dstLen > 0) pushSplit(dstGpa, dstLen, VIRTQ_DESC_F_WRITE);
-    p += dstLen;
-    const hashLen = c ? c.hashResultLen : 0;
-    const hashGpa = p;
-    if (hashLen > 0) parts.push([hashGpa, hashLen, VIRTQ_DESC_F_WRITE]);
-    p += hashLen;
-    const statusGpa = p;
-    this.mem[statusGpa] = 0xee;
-    parts.push([statusGpa, 1, VIRTQ_DESC_F_WRITE]);
-    parts.forEach(([addr, len, flags], i) => this.writeDesc(table, i, addr, len, flags | (i < parts.length - 1 ? VIRTQ_DESC_F_NEXT : 0), i + 1));
-    this.writeDesc(this.descGpa, head, table, 16 * parts.length, VIRTQ_DESC_F_INDIRECT, 0);
+  /** Lays out one request at `slotGpa` (request-layout.ts) and puts descriptor `head`, pointing at its table, in the avail ring. */
+  postRequest(head: number, slotGpa: number, req: CipherRequestSpec, opts: { clearDst?: boolean } = {}): RequestLayout {
+    const { layout, tableBytes } = layOutRequest(this.mem, this.view, slotGpa, req, opts);
+    this.writeDesc(this.descGpa, head, slotGpa, tableBytes, VIRTQ_DESC_F_INDIRECT, 0);
     this.pushAvail(head);
-    return { dstGpa, hashGpa, statusGpa, dstLen, hashLen };
+    return layout;
   }
 
-  readResult(layout: { dstGpa: number; hashGpa: number; statusGpa: number; dstLen: number; hashLen: number }, usedLen: number): CipherResult {
-    return {
-      status: this.mem[layout.statusGpa],
-      dst: Buffer.from(this.mem.subarray(layout.dstGpa, layout.dstGpa + layout.dstLen)),
-      hash: Buffer.from(this.mem.subarray(layout.hashGpa, layout.hashGpa + layout.hashLen)),
-      usedLen,
-    };
+  readResult(layout: RequestLayout, usedLen: number): CipherResult {
+    return readResult(this.mem, layout, usedLen);
   }
 
   /** One request, posted, kicked and awaited. */
@@ -522,8 +427,4 @@ export class TestFrontend {
     vhost.munmap(this.mapping);
     vhost.closeFd(this.memfd);
   }
-}
-
-function align(v: number, a: number): number {
-  return Math.ceil(v / a) * a;
 }

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import * as S from '../../../../backend/crypto/spec';
-import type { ChainRequestFields, TestFrontend } from '../../../../backend/harness/frontend';
+import type { TestFrontend } from '../../../../backend/harness/frontend';
+import type { ChainRequestFields } from '../../../../backend/harness/request-layout';
 import { testEngines } from './engine-matrix';
 import { type Fixture, startBackend } from '../helpers';
 

@@ -10,7 +10,8 @@
  * status byte at the last writable byte (QEMU's convention). Nothing else is written.
  *
  * A failed operation is the guest's status byte; only chains we cannot answer at all (no writable
- * byte) are counted as unanswerable.
+ * byte) are counted as unanswerable. A malformed request's reason (expected and found values) is
+ * returned in its outcome (`badRequest`) for the log and telemetry.
  *
  * Sessions: op_type CIPHER (AES modes) and ALGORITHM_CHAINING — a cipher (or NO_CIPHER) with a
  * plain hash (hash_mode PLAIN) or an HMAC (hash_mode AUTH). The engine works on views of guest
@@ -87,6 +88,8 @@ export interface RequestOutcome {
   readonly dstLen: number;
   /** Fault injection: the rules that fired on this request (null: none). */
   readonly fault: FaultDecision | null;
+  /** Why a malformed request was refused (status ERR, nothing processed), e.g. "iv_len 8, mode needs 16"; else null. */
+  readonly badRequest: string | null;
 }
 
 /** Open sessions per front-end; CREATE_CRYPTO_SESSION past it is refused (reply −1). */
@@ -255,7 +258,7 @@ export class CryptoDevice {
   handle(readable: readonly Segment[], readableLength: number, writable: readonly Segment[], writableLength: number, gate?: FaultGate): RequestOutcome {
     if (writableLength < 1) {
       this.counters.unanswerable++;
-      return { written: 0, status: -1, opcode: 0, sessionId: 0n, srcLen: 0, dstLen: 0, fault: null };
+      return { written: 0, status: -1, opcode: 0, sessionId: 0n, srcLen: 0, dstLen: 0, fault: null, badRequest: null };
     }
     let fault: FaultDecision | null = null;
     let opcode = 0;
@@ -264,6 +267,7 @@ export class CryptoDevice {
     let dstLen = 0;
     let status: CryptoStatus;
     let written = 1;
+    let badRequest: string | null = null;
     try {
       // §5.9.7.2: the request starts with the fixed-size header; without it nothing can be decoded.
       if (readableLength < S.DATA_REQ_HEADER_SIZE) throw new BadRequest(`readable part is ${readableLength} bytes, header needs ${S.DATA_REQ_HEADER_SIZE}`);
@@ -277,7 +281,7 @@ export class CryptoDevice {
       dstLen = hdr.readUInt32LE(S.SYM_DST_LEN);
       // Fault injection (docs/fault-injection.md): a firing rule may answer instead of the device.
       fault = gate ? gate(opcode, sessionId) : null;
-      if (fault?.stall) return { written: 0, status: -1, opcode, sessionId, srcLen, dstLen, fault };
+      if (fault?.stall) return { written: 0, status: -1, opcode, sessionId, srcLen, dstLen, fault, badRequest: null };
       if (fault?.status !== undefined) {
         status = fault.status;
       } else if (opcode !== S.VIRTIO_CRYPTO_CIPHER_ENCRYPT && opcode !== S.VIRTIO_CRYPTO_CIPHER_DECRYPT) {
@@ -293,7 +297,9 @@ export class CryptoDevice {
         }
       }
     } catch (err) {
-      if (!(err instanceof BadRequest)) this.log(`crypto request failed in the engine: ${(err as Error).message}`);
+      // A malformed request's reason goes back to the caller (the pump logs it and telemetry shows it).
+      if (err instanceof BadRequest) badRequest = err.message;
+      else this.log(`crypto request failed in the engine: ${(err as Error).message}`);
       status = CryptoStatus.ERR;
       written = 1;
     }
@@ -311,7 +317,7 @@ export class CryptoDevice {
       this.counters.bytesIn += srcLen;
       this.counters.bytesOut += dstLen;
     }
-    return { written, status, opcode, sessionId, srcLen, dstLen, fault };
+    return { written, status, opcode, sessionId, srcLen, dstLen, fault, badRequest };
   }
 
   /** `len` readable bytes at `offset`: a view of guest memory when contiguous, else gathered into scratch. */

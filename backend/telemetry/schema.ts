@@ -81,6 +81,8 @@ export interface RecentRequest {
   readonly rejected: string | null;
   /** fault-injection rule that hit this request, or null (set by the fault injector when present) */
   readonly fault: string | null;
+  /** why the device refused a malformed request (answered ERR, nothing processed); absent otherwise */
+  readonly badRequest?: string;
 }
 
 export interface Counters {

@@ -37,6 +37,8 @@ export class RecentRing {
   private readonly rejected: (string | undefined)[] = new Array<string | undefined>(RECENT_CAPACITY);
   /** set by a fault injector through {@link markFault}; undefined otherwise */
   private readonly fault: (string | undefined)[] = new Array<string | undefined>(RECENT_CAPACITY);
+  /** rare path only: why the device refused a malformed request (answered ERR), from {@link recordServed} */
+  private readonly badRequest: (string | undefined)[] = new Array<string | undefined>(RECENT_CAPACITY);
 
   record(head: number, opcode: number, session: bigint, src: number, dst: number, status: number, latencyMs: number, atMs: number, descriptors = 0, indirect = false): void {
     const i = this.next;
@@ -53,13 +55,15 @@ export class RecentRing {
     this.indirect[i] = indirect ? 1 : 0;
     if (this.rejected[i] !== undefined) this.rejected[i] = undefined;
     if (this.fault[i] !== undefined) this.fault[i] = undefined;
+    if (this.badRequest[i] !== undefined) this.badRequest[i] = undefined;
     this.next = (i + 1) % RECENT_CAPACITY;
     if (this.count < RECENT_CAPACITY) this.count++;
   }
 
-  /** A request the device answered (status −1, no status byte, is recorded as 255). */
+  /** A request the device answered (status −1, no status byte, is recorded as 255), with its refusal reason if any. */
   recordServed(head: number, r: RequestOutcome, latencyMs: number, atMs: number, descriptors: number, indirect: boolean): void {
     this.record(head, r.opcode, r.sessionId, r.srcLen, r.dstLen, r.status < 0 ? 255 : r.status, latencyMs, atMs, descriptors, indirect);
+    if (r.badRequest !== null) this.badRequest[(this.next - 1 + RECENT_CAPACITY) % RECENT_CAPACITY] = r.badRequest;
   }
 
   /** A chain returned with len 0 because it broke a ring rule. */
@@ -91,7 +95,8 @@ export class RecentRing {
 
   private entry(i: number): RecentRequest {
     const rejected = this.rejected[i] ?? null;
-    return {
+    const badRequest = this.badRequest[i];
+    const entry: RecentRequest = {
       id: this.id[i],
       head: this.head[i],
       opcode: rejected !== null ? 'REJECTED' : opcodeName(this.opcode[i]),
@@ -106,5 +111,7 @@ export class RecentRing {
       rejected,
       fault: this.fault[i] ?? null,
     };
+    // Only present on a refused request, so the snapshot of well-formed traffic is unchanged.
+    return badRequest === undefined ? entry : { ...entry, badRequest };
   }
 }

@@ -10,7 +10,7 @@
 import { performance } from 'node:perf_hooks';
 import * as vhost from '../../addon/lib/vhost';
 import type { CryptoDevice } from '../crypto/device';
-import { MAX_DATA_LEN } from '../crypto/spec';
+import { MAX_DATA_LEN, opcodeName } from '../crypto/spec';
 import { type FaultedCompletions, Popped } from '../faults/completions';
 import type { RateLimitedLog } from '../log';
 import type { Counters } from '../telemetry/schema';
@@ -225,6 +225,7 @@ export class QueuePump implements VringHost {
         } else {
           const t0 = tPrev;
           const r = this.device.handle(chain.readable, chain.readableLength, chain.writable, chain.writableLength, gate);
+          if (r.badRequest !== null) this.guestLog.line('bad request', `queue ${v.index}: bad request at head ${chain.head} (${opcodeName(r.opcode)} session ${r.sessionId}): ${r.badRequest}`);
           const fate = faults.onPopped(v, q, chain, r, t0);
           if (fate === Popped.Held) break;
           this.counters.requests++;

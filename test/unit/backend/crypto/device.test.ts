@@ -108,6 +108,21 @@ for (const { name: engineName, make, skip } of testEngines()) describe(`virtio-c
     }
   });
 
+  it("a malformed request's reason reaches the back-end log and its recent-request entry (a good one has none)", async () => {
+    const id = await fe.cipherSession(S.VIRTIO_CRYPTO_CIPHER_AES_CBC, crypto.randomBytes(16), true);
+    const r = await fe.run({ opcode: S.VIRTIO_CRYPTO_CIPHER_ENCRYPT, sessionId: id, iv: Buffer.alloc(8), src: Buffer.alloc(16) });
+    assert.equal(r.status, S.CryptoStatus.ERR);
+    const reason = 'iv_len 8, mode needs 16';
+    const bad = fx.backend.snapshot().queues[0].recent[0];
+    assert.equal(bad.status, 'ERR');
+    assert.equal(bad.badRequest, reason);
+    assert.ok(fx.logs.some((l) => l.includes('bad request') && l.includes(`session ${id}`) && l.endsWith(reason)), `no log line names "${reason}"`);
+    await fe.run({ opcode: S.VIRTIO_CRYPTO_CIPHER_ENCRYPT, sessionId: id, iv: Buffer.alloc(16), src: Buffer.alloc(16) });
+    const good = fx.backend.snapshot().queues[0].recent[0];
+    assert.equal(good.status, 'OK');
+    assert.ok(!('badRequest' in good), 'a served request carries no badRequest field (the wire is unchanged for it)');
+  });
+
   it('status goes to the last writable byte; bytes between dst_len and it stay untouched (Linux duplicated sg)', async () => {
     const key = crypto.randomBytes(16);
     const id = await fe.cipherSession(S.VIRTIO_CRYPTO_CIPHER_AES_CBC, key, true);

@@ -47,22 +47,16 @@ export class VhostUserBackend implements SnapshotSource, FaultTarget {
 
   constructor(private readonly opts: BackendOptions) {
     const startedAt = performance.now();
-    const log = opts.log ?? (() => undefined);
     const counters = this.counters;
-    const guestLog = new RateLimitedLog(log, { onSuppressed: () => counters.logLinesSuppressed++ });
-    const device = new CryptoDevice(opts.engine.engine, counters, (line) => guestLog.line('engine error', line));
-    const faults = new FaultedCompletions(counters, log, guestLog, startedAt);
-    const pump = new QueuePump({ queues: NUM_QUEUES, device, faults, counters, log, guestLog, startedAt });
-    const protocol = new VhostUserProtocol(pump, device, guestLog);
-    const server = new VhostUserServer(opts.socketPath, protocol, counters, log);
-    this.log = log;
-    this.guestLog = guestLog;
-    this.device = device;
-    this.faults = faults;
-    this.pump = pump;
-    this.server = server;
+    this.log = opts.log ?? (() => undefined);
+    this.guestLog = new RateLimitedLog(this.log, { onSuppressed: () => counters.logLinesSuppressed++ });
+    this.device = new CryptoDevice(opts.engine.engine, counters, (line) => this.guestLog.line('engine error', line));
+    this.faults = new FaultedCompletions(counters, this.log, this.guestLog, startedAt);
+    this.pump = new QueuePump({ queues: NUM_QUEUES, device: this.device, faults: this.faults, counters, log: this.log, guestLog: this.guestLog, startedAt });
+    const protocol = new VhostUserProtocol(this.pump, this.device, this.guestLog);
+    this.server = new VhostUserServer(opts.socketPath, protocol, counters, this.log);
     this.parts = {
-      socketPath: opts.socketPath, startedAt, engine: opts.engine, counters, device, server, protocol, pump,
+      socketPath: opts.socketPath, startedAt, engine: opts.engine, counters, device: this.device, server: this.server, protocol, pump: this.pump,
       faults: () => this.faultsSnapshot(),
     };
     if (opts.faults?.length) this.addFaults(opts.faults);

@@ -51,6 +51,13 @@ function checkBase(request: number, base: number): number {
   return base;
 }
 
+/** The feature bits a SET_*FEATURES acks: only offered ones. */
+function ackedBits(request: number, payload: Uint8Array, offered: bigint, what: string): bigint {
+  const f = W.decodeU64(request, payload);
+  if ((f & ~offered) !== 0n) throw new WireError(request, `acks unoffered ${what} 0x${(f & ~offered).toString(16)}`);
+  return f;
+}
+
 function expectEmpty(request: number, payload: Uint8Array): void {
   // QEMU sends GET_* requests with size 0; a u64 placeholder is tolerated as some front-ends send one.
   if (payload.length !== 0 && payload.length !== 8) throw new WireError(request, `payload is ${payload.length} bytes, expected none`);
@@ -149,31 +156,17 @@ export class VhostUserProtocol implements FrontendHandler, FrontendState {
       if (need && ((need.acked === 'features' ? this.features : this.protocolFeatures) & need.bit) === 0n) throw new WireError(req, need.refusal);
       switch (req) {
         case Request.GET_FEATURES:
-          expectEmpty(req, payload);
-          conn.reply(req, W.encodeU64(OFFERED_FEATURES));
-          hasOwnReply = true;
-          break;
-        case Request.SET_FEATURES: {
-          const f = W.decodeU64(req, payload);
-          if ((f & ~OFFERED_FEATURES) !== 0n) throw new WireError(req, `acks unoffered features 0x${(f & ~OFFERED_FEATURES).toString(16)}`);
-          this.features = f;
-          break;
-        }
         case Request.GET_PROTOCOL_FEATURES:
-          expectEmpty(req, payload);
-          conn.reply(req, W.encodeU64(OFFERED_PROTOCOL_FEATURES));
-          hasOwnReply = true;
-          break;
-        case Request.SET_PROTOCOL_FEATURES: {
-          const f = W.decodeU64(req, payload);
-          if ((f & ~OFFERED_PROTOCOL_FEATURES) !== 0n) throw new WireError(req, `acks unoffered protocol features 0x${(f & ~OFFERED_PROTOCOL_FEATURES).toString(16)}`);
-          this.protocolFeatures = f;
-          break;
-        }
         case Request.GET_QUEUE_NUM:
           expectEmpty(req, payload);
-          conn.reply(req, W.encodeU64(BigInt(this.rings.count)));
+          conn.reply(req, W.encodeU64(req === Request.GET_FEATURES ? OFFERED_FEATURES : req === Request.GET_PROTOCOL_FEATURES ? OFFERED_PROTOCOL_FEATURES : BigInt(this.rings.count)));
           hasOwnReply = true;
+          break;
+        case Request.SET_FEATURES:
+          this.features = ackedBits(req, payload, OFFERED_FEATURES, 'features');
+          break;
+        case Request.SET_PROTOCOL_FEATURES:
+          this.protocolFeatures = ackedBits(req, payload, OFFERED_PROTOCOL_FEATURES, 'protocol features');
           break;
         case Request.SET_OWNER:
           expectEmpty(req, payload);

@@ -9,7 +9,6 @@
  */
 // The module's binding, not the global getter (as on the rest of the data path).
 import { performance } from 'node:perf_hooks';
-import * as vhost from '../../addon/lib/vhost';
 import type { FaultGate, RequestOutcome } from '../crypto/device';
 import { opcodeName } from '../crypto/spec';
 import type { RateLimitedLog } from '../log';
@@ -125,12 +124,12 @@ export class FaultedCompletions {
       this.interruptsWithheld++;
       return;
     }
-    vhost.eventfdWrite(fd, 1);
+    v.signal();
     this.counters.interrupts++;
     setTimeout(() => {
       // Only if the same eventfd is still this ring's call fd (not closed or replaced meanwhile).
       if (v.callFd !== fd) return;
-      vhost.eventfdWrite(fd, 1);
+      v.signal();
       this.counters.interrupts++;
       this.interruptsDuplicated++;
     }, DUPLICATE_IRQ_GAP_MS).unref();

@@ -10,7 +10,7 @@ import * as net from 'node:net';
 import * as vhost from '../../addon/lib/vhost';
 import { type FaultTarget, handleFaultRequest } from '../faults/control';
 import { peerUidProblem } from '../vhost-user/peer';
-import { claimSocketPath } from '../socket-path';
+import { claimSocketPath } from '../vhost-user/socket-path';
 import { LineReader, MAX_REQUEST_LINE, parseRequest, type AvailRingHeader, type BackendSnapshot, type ChainDetail, type TelemetryError } from './schema';
 
 export interface SnapshotSource {

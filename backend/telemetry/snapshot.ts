@@ -8,6 +8,7 @@ import type { EngineSelection } from '../crypto/engines';
 import { MAX_SESSIONS } from '../crypto/device';
 import { MAX_DATA_LEN } from '../crypto/spec';
 import type { FrontendState } from '../vhost-user/protocol';
+import type { GuestMemory } from '../virtio/memory';
 import { MAX_CHAINS_PER_PASS } from '../virtio/queue-pump';
 import { HeadState } from '../virtio/virtqueue';
 import type { Vring } from '../virtio/vring';
@@ -27,7 +28,7 @@ export interface SnapshotParts {
   readonly device: { sessionSummaries(): SessionSummary[] };
   readonly server: { readonly connected: boolean };
   readonly protocol: FrontendState;
-  readonly pump: { readonly rings: readonly Vring[] };
+  readonly pump: { readonly rings: readonly Vring[]; readonly memory: GuestMemory | undefined };
   faults(): FaultsSnapshot;
 }
 
@@ -49,7 +50,7 @@ export function buildSnapshot(p: SnapshotParts): BackendSnapshot {
     type: 'snapshot', schema: TELEMETRY_SCHEMA, pid: process.pid, uptimeMs: Math.round(performance.now() - p.startedAt), socket: p.socketPath,
     frontend: {
       connected: p.server.connected, owner: fe.owner, features: `0x${fe.ackedFeatures.toString(16)}`,
-      protocolFeatures: `0x${fe.ackedProtocolFeatures.toString(16)}`, memoryRegions: fe.memory?.regions.length ?? 0,
+      protocolFeatures: `0x${fe.ackedProtocolFeatures.toString(16)}`, memoryRegions: p.pump.memory?.regions.length ?? 0,
     },
     engine: { name: p.engine.engine.name, reason: p.engine.reason },
     limits: { maxDataLen: MAX_DATA_LEN, maxSessions: MAX_SESSIONS, maxChainsPerPass: MAX_CHAINS_PER_PASS },
@@ -63,7 +64,7 @@ export function buildSnapshot(p: SnapshotParts): BackendSnapshot {
 /** One head's descriptor chain, decoded from guest memory now (telemetry "chain" request). */
 export function chain(p: SnapshotParts, queue: number, head: number): ChainDetail | TelemetryError {
   const v = p.pump.rings[queue];
-  const memory = p.protocol.memory;
+  const memory = p.pump.memory;
   if (!v?.queue || !memory) return { type: 'error', message: `queue ${queue} is not running` };
   if (head >= v.queue.size) return { type: 'error', message: `head ${head} is outside queue ${queue} of size ${v.queue.size}` };
   return chainDetail(v.queue, memory, queue, head, v.recent.newestAt(head), p.device.sessionSummaries());
@@ -82,7 +83,7 @@ export class AvailReads {
     if (!this.allowed.includes(addr) && !ownAvailGpas(p).includes(addr)) {
       return { type: 'error', message: `0x${addr.toString(16)} is not a ring address: avail reads only the rings this back-end serves and those the lab registered (avail-allow)` };
     }
-    return availRingHeader(p.protocol.memory, addr);
+    return availRingHeader(p.pump.memory, addr);
   }
 
   /**
@@ -90,7 +91,7 @@ export class AvailReads {
    * then reads it. At most MAX_ALLOWED_AVAIL are kept, the oldest dropped; only readable ones count.
    */
   allow(p: SnapshotParts, addr: number): AvailRingHeader | TelemetryError {
-    const header = availRingHeader(p.protocol.memory, addr);
+    const header = availRingHeader(p.pump.memory, addr);
     if (header.type !== 'avail') return header;
     if (!this.allowed.includes(addr)) {
       this.allowed.push(addr);
@@ -103,7 +104,7 @@ export class AvailReads {
 /** Guest-physical addresses of the avail rings of the queues this back-end serves. */
 function ownAvailGpas(p: SnapshotParts): number[] {
   const out: number[] = [];
-  const regions = p.protocol.memory?.regions ?? [];
+  const regions = p.pump.memory?.regions ?? [];
   for (const v of p.pump.rings) {
     if (!v.queue || !v.addrs) continue;
     const va = v.addrs.avail;

@@ -2,15 +2,13 @@
  * The vhost-user protocol handler (rust-vmm's backend_req_handler): one validated message at a
  * time from the server's read loop. Keeps the front-end's protocol state (owner, acked features and
  * protocol features, the guest memory map), gates requests on acked features from one table,
- * checks what the codecs cannot (queue size, base width, queue index), configures the rings
- * through the narrow {@link VringHost}, creates and closes crypto sessions on the device, and
- * answers REPLY_ACK (a NACK before a refused message closes the connection).
+ * checks what the codecs cannot (queue size, base width, queue index), and answers REPLY_ACK (a
+ * NACK before a refused message closes the connection). The guest memory and the rings are behind
+ * the narrow {@link VringHost} (the queue pump), the crypto sessions behind {@link SessionHost}
+ * (the device): this module knows neither.
  */
 import * as vhost from '../../addon/lib/vhost';
-import type { CryptoDevice } from '../crypto/device';
 import type { RateLimitedLog } from '../log';
-import { GuestMemory, frontendVa } from '../virtio/memory';
-import type { VringHost } from '../virtio/queue-pump';
 import type { Connection, Message } from './connection';
 import { notifierFdProblem } from './fd-policy';
 import type { FrontendHandler } from './server';
@@ -63,12 +61,43 @@ function expectEmpty(request: number, payload: Uint8Array): void {
   if (payload.length !== 0 && payload.length !== 8) throw new WireError(request, `payload is ${payload.length} bytes, expected none`);
 }
 
+/**
+ * What the protocol may do to the guest memory and the rings (the queue index is checked before).
+ * An error thrown (a table that cannot be mapped, a ring that does not fit) refuses the message.
+ */
+export interface VringHost {
+  readonly count: number;
+  /** Maps the new table (the fds stay the caller's), moves running rings onto it, unmaps the old one. */
+  setMemTable(regions: readonly W.MemRegionDesc[], fds: readonly number[], eventIdx: boolean): void;
+  setNum(index: number, num: number): void;
+  setBase(index: number, base: number): void;
+  setAddr(index: number, addr: W.VringAddr): void;
+  /** The ring goes live (QEMU 7.2 sends no SET_VRING_ENABLE for crypto) once memory, size and addresses are there. */
+  setKick(index: number, fd: number | undefined, eventIdx: boolean): void;
+  setCall(index: number, fd: number | undefined): void;
+  setErr(index: number, fd: number | undefined): void;
+  setEnabled(index: number, enabled: boolean): void;
+  /** Where the device is on the avail ring. */
+  lastAvail(index: number): number;
+  /** Stops serving the ring (GET_VRING_BASE); its call and err fds stay. */
+  stop(index: number): void;
+  /** The front-end is gone: every ring stops, every fd is closed, the memory is unmapped. */
+  reset(): void;
+}
+
+/** The crypto sessions QEMU creates and closes over vhost-user (the device). */
+export interface SessionHost {
+  createSession(req: W.CreateSessionRequest): { readonly ok: true; readonly id: bigint } | { readonly ok: false; readonly reason: string };
+  /** False for an unknown id. */
+  closeSession(id: bigint): boolean;
+  closeAll(): void;
+}
+
 /** What telemetry shows of the front-end's protocol state. */
 export interface FrontendState {
   readonly owner: boolean;
   readonly ackedFeatures: bigint;
   readonly ackedProtocolFeatures: bigint;
-  readonly memory: GuestMemory | undefined;
 }
 
 export class VhostUserProtocol implements FrontendHandler, FrontendState {
@@ -76,11 +105,10 @@ export class VhostUserProtocol implements FrontendHandler, FrontendState {
   private isOwner = false;
   private features = 0n;
   private protocolFeatures = 0n;
-  private mem: GuestMemory | undefined;
 
   constructor(
     private readonly rings: VringHost,
-    private readonly device: CryptoDevice,
+    private readonly sessions: SessionHost,
     /** Lines a guest can trigger (per-reason rate limit, see log.ts). */
     private readonly guestLog: RateLimitedLog,
   ) {}
@@ -95,10 +123,6 @@ export class VhostUserProtocol implements FrontendHandler, FrontendState {
 
   get ackedProtocolFeatures(): bigint {
     return this.protocolFeatures;
-  }
-
-  get memory(): GuestMemory | undefined {
-    return this.mem;
   }
 
   private get eventIdx(): boolean {
@@ -133,10 +157,8 @@ export class VhostUserProtocol implements FrontendHandler, FrontendState {
     this.isOwner = false;
     this.features = 0n;
     this.protocolFeatures = 0n;
-    this.mem?.close();
-    this.mem = undefined;
     // Sessions belong to the front-end that created them; their keys go with it.
-    this.device.closeAll();
+    this.sessions.closeAll();
   }
 
   /** Handles one validated message. Throws WireError for semantic violations (closes the connection). */
@@ -179,24 +201,8 @@ export class VhostUserProtocol implements FrontendHandler, FrontendState {
         case Request.SET_MEM_TABLE: {
           const regions = W.decodeMemTable(req, payload);
           if (regions.length !== msg.fds.length) throw new WireError(req, `${regions.length} regions but ${msg.fds.length} fds`);
-          let next: GuestMemory;
-          try {
-            next = GuestMemory.map(regions, msg.fds);
-          } catch (err) {
-            throw new WireError(req, (err as Error).message);
-          }
-          // The mappings keep the memory alive; the fds are no longer needed.
-          fds.splice(0).forEach((fd) => vhost.closeFd(fd));
-          const old = this.mem;
-          this.mem = next;
-          // Running rings hold views of the old map: rebuild them on the new one, then unmap the old
-          // — also when a ring does not fit the new map (the refusal closes the connection, which
-          // unmaps only the current map: the old one would stay mapped for good).
-          try {
-            this.rings.remap(next, this.eventIdx);
-          } finally {
-            old?.close();
-          }
+          // The mappings keep the memory alive: the fds are closed once mapped (below, like every fd not taken).
+          this.rings.setMemTable(regions, msg.fds, this.eventIdx);
           break;
         }
         case Request.SET_VRING_NUM: {
@@ -213,7 +219,7 @@ export class VhostUserProtocol implements FrontendHandler, FrontendState {
         }
         case Request.SET_VRING_ADDR: {
           const a = W.decodeVringAddr(req, payload);
-          this.rings.setAddr(this.queue(req, a.index), { desc: frontendVa(a.descUser), avail: frontendVa(a.availUser), used: frontendVa(a.usedUser) });
+          this.rings.setAddr(this.queue(req, a.index), a);
           break;
         }
         case Request.GET_VRING_BASE: {
@@ -238,7 +244,7 @@ export class VhostUserProtocol implements FrontendHandler, FrontendState {
             if (problem) throw new WireError(req, `queue ${f.index}: ${problem}`);
           }
           const fd = f.noFd ? undefined : takeFd();
-          if (req === Request.SET_VRING_KICK) this.rings.setKick(index, fd, this.mem, this.eventIdx);
+          if (req === Request.SET_VRING_KICK) this.rings.setKick(index, fd, this.eventIdx);
           else if (req === Request.SET_VRING_CALL) this.rings.setCall(index, fd);
           else this.rings.setErr(index, fd);
           break;
@@ -252,7 +258,7 @@ export class VhostUserProtocol implements FrontendHandler, FrontendState {
         case Request.CREATE_CRYPTO_SESSION: {
           try {
             const request = W.decodeCreateSession(req, payload);
-            const result = this.device.createSession(request);
+            const result = this.sessions.createSession(request);
             // Successes are counted, not logged: the kernel's self-tests alone create hundreds.
             if (!result.ok) this.guestLog.line('session refused', `session refused (${request.layout} layout): ${result.reason}`);
             // QEMU waits for this reply synchronously; it has the request's own size (notes §3).
@@ -266,7 +272,7 @@ export class VhostUserProtocol implements FrontendHandler, FrontendState {
         }
         case Request.CLOSE_CRYPTO_SESSION: {
           const id = W.decodeU64(req, payload);
-          ok = this.device.closeSession(id);
+          ok = this.sessions.closeSession(id);
           if (!ok) this.guestLog.line('close of unknown session', `close of unknown session ${id}`);
           break;
         }

@@ -6,8 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as vhost from '../../addon/lib/vhost';
-import { claimSocketPath } from '../socket-path';
-import type { Counters } from '../telemetry/schema';
+import { claimSocketPath } from './socket-path';
 import { Connection, type Message } from './connection';
 import { peerUidProblem } from './peer';
 import { WireError, requestName } from './wire';
@@ -34,7 +33,8 @@ export class VhostUserServer {
   constructor(
     private readonly socketPath: string,
     private readonly handler: FrontendHandler,
-    private readonly counters: Counters,
+    /** Counts connections refused at accept (telemetry's peersRefused). */
+    private readonly counters: { peersRefused: number },
     private readonly log: (line: string) => void,
   ) {}
 

@@ -2,9 +2,9 @@
  * The data path: serves each ring's available chains to the device when the guest kicks, in
  * bounded passes (MAX_CHAINS_PER_PASS / MAX_BYTES_PER_PASS, the rest resumed with setImmediate),
  * publishes used->idx (also mid-pass every PUBLISH_BYTES), re-arms avail_event for EVENT_IDX's
- * race-free idle check and interrupts the guest. It also keeps the rings' configuration for the
- * vhost-user protocol, which reaches it only through {@link VringHost}. Fault injection is one
- * call per request into FaultedCompletions; nothing here reads a fault decision.
+ * race-free idle check and interrupts the guest. It also keeps the guest memory map and the rings'
+ * configuration for the vhost-user protocol, which reaches them only through its VringHost. Fault
+ * injection is one call per request into FaultedCompletions; nothing here reads a fault decision.
  */
 // The module's binding, not the global getter: the data path reads the clock once per request.
 import { performance } from 'node:perf_hooks';
@@ -15,8 +15,10 @@ import { type FaultedCompletions, Popped } from '../faults/completions';
 import type { RateLimitedLog } from '../log';
 import type { Counters } from '../telemetry/schema';
 import { RecentRing } from '../telemetry/stats';
-import type { GuestMemory } from './memory';
-import type { RingAddresses, SplitQueue } from './virtqueue';
+import type { VringHost } from '../vhost-user/protocol';
+import type { MemRegionDesc, VringAddr } from '../vhost-user/wire';
+import { GuestMemory, frontendVa } from './memory';
+import type { SplitQueue } from './virtqueue';
 import { Vring } from './vring';
 
 /**
@@ -34,30 +36,6 @@ export const MAX_BYTES_PER_PASS = 4 * MAX_DATA_LEN;
  */
 export const PUBLISH_BYTES = 512 * 1024;
 
-/**
- * What the vhost-user protocol may do to the rings (the queue index is checked by the caller).
- * Errors thrown (a ring that does not fit the memory) refuse the message that caused them.
- */
-export interface VringHost {
-  readonly count: number;
-  setNum(index: number, num: number): void;
-  setBase(index: number, base: number): void;
-  setAddr(index: number, addrs: RingAddresses): void;
-  /** The ring goes live (QEMU 7.2 sends no SET_VRING_ENABLE for crypto) once memory, size and addresses are there. */
-  setKick(index: number, fd: number | undefined, memory: GuestMemory | undefined, eventIdx: boolean): void;
-  setCall(index: number, fd: number | undefined): void;
-  setErr(index: number, fd: number | undefined): void;
-  setEnabled(index: number, enabled: boolean): void;
-  /** Where the device is on the avail ring. */
-  lastAvail(index: number): number;
-  /** Stops serving the ring (GET_VRING_BASE); its fds but the kick fd stay. */
-  stop(index: number): void;
-  /** Running rings move to a new memory map (SET_MEM_TABLE). */
-  remap(memory: GuestMemory, eventIdx: boolean): void;
-  /** The front-end is gone: every ring stops, every fd is closed, the configuration starts over. */
-  reset(): void;
-}
-
 export interface PumpDeps {
   readonly queues: number;
   readonly device: CryptoDevice;
@@ -73,6 +51,7 @@ export interface PumpDeps {
 export class QueuePump implements VringHost {
   readonly count: number;
   private vrings: Vring[];
+  private mem: GuestMemory | undefined;
   private readonly device: CryptoDevice;
   private readonly faults: FaultedCompletions;
   private readonly counters: Counters;
@@ -96,7 +75,26 @@ export class QueuePump implements VringHost {
     return this.vrings;
   }
 
+  /** The front-end's guest memory map (telemetry reads chains and rings through it). */
+  get memory(): GuestMemory | undefined {
+    return this.mem;
+  }
+
   // ---- VringHost ----------------------------------------------------------------------------
+
+  setMemTable(regions: readonly MemRegionDesc[], fds: readonly number[], eventIdx: boolean): void {
+    const next = GuestMemory.map(regions, fds);
+    const old = this.mem;
+    this.mem = next;
+    // Running rings hold views of the old map: rebuild them on the new one, then unmap the old
+    // — also when a ring does not fit the new map (the refusal closes the connection, which
+    // unmaps only the current map: the old one would stay mapped for good).
+    try {
+      for (const v of this.vrings) if (v.queue) v.build(next, eventIdx);
+    } finally {
+      old?.close();
+    }
+  }
 
   setNum(index: number, num: number): void {
     this.vrings[index].num = num;
@@ -106,12 +104,13 @@ export class QueuePump implements VringHost {
     this.vrings[index].base = base;
   }
 
-  setAddr(index: number, addrs: RingAddresses): void {
-    this.vrings[index].addrs = addrs;
+  setAddr(index: number, a: VringAddr): void {
+    this.vrings[index].addrs = { desc: frontendVa(a.descUser), avail: frontendVa(a.availUser), used: frontendVa(a.usedUser) };
   }
 
-  setKick(index: number, fd: number | undefined, memory: GuestMemory | undefined, eventIdx: boolean): void {
+  setKick(index: number, fd: number | undefined, eventIdx: boolean): void {
     const v = this.vrings[index];
+    const memory = this.mem;
     this.halt(v, false);
     v.kickFd = fd;
     v.enabled = true;
@@ -154,13 +153,11 @@ export class QueuePump implements VringHost {
     this.halt(this.vrings[index], false);
   }
 
-  remap(memory: GuestMemory, eventIdx: boolean): void {
-    for (const v of this.vrings) if (v.queue) v.build(memory, eventIdx);
-  }
-
   reset(): void {
     for (const v of this.vrings) this.halt(v, true);
     this.vrings = this.vrings.map((v) => new Vring(v.index, v.recent));
+    this.mem?.close();
+    this.mem = undefined;
   }
 
   // ---- serving --------------------------------------------------------------------------------

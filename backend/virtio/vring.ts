@@ -1,8 +1,8 @@
 /**
  * One virtqueue as the front-end set it up: size, base, ring addresses, the kick, call and err
  * eventfds (owned from the moment they are given: closed here), and the live SplitQueue built from
- * them on the current guest memory. The vhost-user protocol configures it through the pump's
- * VringHost (queue-pump.ts); the pump serves it.
+ * them on the current guest memory. The vhost-user protocol configures it through its VringHost,
+ * which the queue pump implements; the pump serves it.
  */
 import * as vhost from '../../addon/lib/vhost';
 import type { RecentRing } from '../telemetry/stats';

@@ -5,7 +5,7 @@
  * alone and the claim fails.
  */
 import * as fs from 'node:fs';
-import * as vhost from '../addon/lib/vhost';
+import * as vhost from '../../addon/lib/vhost';
 
 /** True when something accepts connections on `path` now (ECONNREFUSED and the like: stale). */
 export function acceptsConnections(path: string): boolean {

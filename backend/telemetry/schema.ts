@@ -512,6 +512,7 @@ function readRecent(v: unknown): RecentRequest | undefined {
     srcLen: int(v.srcLen, 0, U32), dstLen: int(v.dstLen, 0, U32), status: text(v.status, MAX_NAME_TEXT, '?'),
     latencyUs: int(v.latencyUs, 0, SAFE), atMs: int(v.atMs, 0, SAFE), descriptors: int(v.descriptors, 0, U16), indirect: v.indirect === true,
     rejected: textOrNull(v.rejected, MAX_REASON_TEXT), fault: textOrNull(v.fault, MAX_FAULT_TEXT),
+    ...(typeof v.badRequest === 'string' ? { badRequest: text(v.badRequest, MAX_REASON_TEXT) } : {}),
   };
 }
 

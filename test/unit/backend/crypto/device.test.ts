@@ -3,6 +3,7 @@ import * as crypto from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import * as S from '../../../../backend/crypto/spec';
 import type { TestFrontend } from '../../../../backend/harness/frontend';
+import { readSnapshot } from '../../../../backend/telemetry/schema';
 import { testEngines } from './engine-matrix';
 import { type Fixture, startBackend } from '../helpers';
 
@@ -116,6 +117,7 @@ for (const { name: engineName, make, skip } of testEngines()) describe(`virtio-c
     const bad = fx.backend.snapshot().queues[0].recent[0];
     assert.equal(bad.status, 'ERR');
     assert.equal(bad.badRequest, reason);
+    assert.equal(readSnapshot(JSON.parse(JSON.stringify(fx.backend.snapshot())))?.queues[0]?.recent[0]?.badRequest, reason, "the schema's reader keeps it");
     assert.ok(fx.logs.some((l) => l.includes('bad request') && l.includes(`session ${id}`) && l.endsWith(reason)), `no log line names "${reason}"`);
     await fe.run({ opcode: S.VIRTIO_CRYPTO_CIPHER_ENCRYPT, sessionId: id, iv: Buffer.alloc(16), src: Buffer.alloc(16) });
     const good = fx.backend.snapshot().queues[0].recent[0];

@@ -4,20 +4,24 @@
  * tool (test/guest/cryptodev_test.c) the driver suites and `vlab bench e2e` run in the guest.
  *
  * Artefacts go to <state>/guest/driver/ (sources are staged there so the repository stays clean and a
- * read-only checkout works). They reach the guest as SSH stdin, never through the 9p shares, because the
+ * read-only checkout works); clangd's compile_commands.json goes next to the sources (compile-commands.ts). They reach the guest as SSH stdin, never through the 9p shares, because the
  * host-root share is cache=loose and would serve a stale module after a rebuild.
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { errorMessage } from '../common/errors';
 import { findExecutable, findGuestKernel } from '../host/host';
 import type { HostPaths } from '../host/host';
 import type { LabPaths } from '../common/paths';
 import type { SshSession } from '../guest/ssh';
 import { repoRoot as findRepoRoot } from '../common/repo-root';
+import { updateCompileCommands } from './compile-commands';
+import { type Diagnostic, parseDiagnostics } from './diagnostics';
+
+export { type Diagnostic, formatDiagnostic, parseDiagnostics } from './diagnostics';
 
 export const MODULE_NAME = 'vlab_cryptodev';
 /** Where the module and the tool are placed in the guest (a tmpfs there). */
@@ -27,14 +31,6 @@ export const GUEST_TOOL_PATH = '/tmp/vlab-cryptodev-test';
 export const GUEST_COMPAT_TOOL_PATH = '/tmp/vlab-cryptodev-compat32';
 
 export type DriverErrorKind = 'build' | 'missing-tool' | 'load' | 'unload' | 'busy' | 'guest';
-
-export interface Diagnostic {
-  readonly file: string;
-  readonly line: number;
-  readonly column?: number;
-  readonly severity: 'error' | 'warning';
-  readonly message: string;
-}
 
 export class DriverError extends Error {
   override readonly name = 'DriverError';
@@ -57,6 +53,8 @@ export interface DriverBuild {
   readonly seconds: number;
   /** Compiler warnings (the build uses W=1; the driver is expected to have none). */
   readonly warnings: readonly Diagnostic[];
+  /** The clangd database written next to the sources (undefined when that folder is read-only). */
+  readonly compileCommands?: string;
 }
 
 /** What a build needs of a lab: where the guest kernel is and where artefacts go. */
@@ -103,31 +101,6 @@ export function driverBuildDir(lab: DriverBuildTarget): string {
     throw new DriverError('build', `refusing to build in ${dir}: not a private folder of this user`);
   }
   return dir;
-}
-
-/** gcc's "file:line:col: error: text" lines, with staged paths mapped back to the sources. */
-export function parseDiagnostics(output: string, stagedDir: string, sourceDir: string): Diagnostic[] {
-  const found: Diagnostic[] = [];
-  const re = /^(.+?):(\d+):(?:(\d+):)? (error|warning|fatal error): (.*)$/;
-  for (const line of output.split('\n')) {
-    const m = re.exec(line.trim());
-    if (!m) continue;
-    let file = m[1]!;
-    if (file.startsWith(stagedDir)) file = join(sourceDir, relative(stagedDir, file));
-    found.push({
-      file,
-      line: Number(m[2]),
-      column: m[3] ? Number(m[3]) : undefined,
-      severity: m[4] === 'warning' ? 'warning' : 'error',
-      message: m[5]!,
-    });
-  }
-  return found;
-}
-
-export function formatDiagnostic(d: Diagnostic, cwd: string): string {
-  const file = d.file.startsWith('/') ? relative(cwd, d.file) : d.file;
-  return `${file}:${d.line}${d.column ? `:${d.column}` : ''}: ${d.severity}: ${d.message}`;
 }
 
 function run(cmd: string, args: readonly string[], opts: DriverBuildOptions & { cwd?: string }): Promise<{ code: number; output: string }> {
@@ -192,6 +165,9 @@ export async function buildDriver(lab: DriverBuildTarget, opts: DriverBuildOptio
   const noBtf = findExecutable('pahole', lab.host.pathEnv) ? [] : ['CONFIG_DEBUG_INFO_BTF_MODULES='];
   const make = await run('make', ['-C', kdir, `M=${out}`, 'W=1', ...noBtf, 'modules'], opts);
   const diagnostics = parseDiagnostics(make.output, out, src);
+  // Also after a failed build: the files that did compile keep their entries for clangd.
+  const db = updateCompileCommands(out, kdir, src);
+  if (db.skipped) opts.onOutput?.(`compile_commands.json not written: ${db.skipped}`);
   if (make.code !== 0) {
     throw new DriverError('build', `building ${MODULE_NAME}.ko failed (make exit ${make.code})`, diagnostics, make.output);
   }
@@ -221,6 +197,7 @@ export async function buildDriver(lab: DriverBuildTarget, opts: DriverBuildOptio
     compatTool,
     seconds: Math.round((Date.now() - t0) / 100) / 10,
     warnings: diagnostics.filter((d) => d.severity === 'warning'),
+    compileCommands: db.file,
   };
 }
 

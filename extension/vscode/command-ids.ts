@@ -5,6 +5,7 @@ export const CommandId = {
   restartVm: 'vlab.restartVm',
   buildGuest: 'vlab.buildGuest',
   reloadDriver: 'vlab.reloadDriver',
+  buildDriver: 'vlab.buildDriver',
   openTerminal: 'vlab.openTerminal',
   showRings: 'vlab.showRings',
   openRingsTrace: 'vlab.openRingsTrace',

@@ -10,6 +10,7 @@ import { captureChat, type CaptureResult } from './capture';
 import type { Chat, ChatManager } from './chat-manager';
 import type { VlabCli } from './cli-runner';
 import { CommandId, type CommandIdValue } from './command-ids';
+import type { DriverProblems } from './driver-problems';
 import { reportError } from './errors';
 import type { LabController } from './lab-controller';
 import { RingsPanel, type RingsSource } from './rings/panel';
@@ -24,6 +25,8 @@ export interface ExtensionState {
   /** undefined without a workspace folder */
   readonly lab: LabController | undefined;
   readonly chats: ChatManager | undefined;
+  /** undefined without a workspace folder */
+  readonly driverProblems: DriverProblems | undefined;
   readonly cli: VlabCli;
   readonly guestTerminals: GuestTerminal[];
   lastCapture: CaptureResult | undefined;
@@ -95,9 +98,17 @@ export function registerCommands(s: ExtensionState): void {
         token.onCancellationRequested(() => ac.abort());
         return s.cli.run(['driver', 'reload'], { signal: ac.signal, onOutput: (text) => s.log.append(text) });
       });
+    s.driverProblems?.showCompilerOutput(`${r.stdout}\n${r.stderr}`, l.workspace);
     if (r.code !== 0) throw new Error(`vlab driver reload exited ${r.code}: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' ')}`);
     void vscode.window.showInformationMessage('VirtIO Lab: guest driver reloaded');
     await needLab().refresh();
+  });
+  register(CommandId.buildDriver, 'Build Driver', async () => {
+    if (!s.driverProblems) throw new Error('open a folder first: the driver is built into the workspace\'s .vlab/');
+    const r = await s.driverProblems.build();
+    if (r.ok) void vscode.window.showInformationMessage(`VirtIO Lab: ${r.message}`);
+    else void vscode.window.showErrorMessage(`VirtIO Lab: ${r.message}`, 'Show Problems').then((c) => c && vscode.commands.executeCommand('workbench.actions.view.problems'));
+    return r;
   });
   register(CommandId.openTerminal, 'Open Guest Terminal', () => {
     const l = needLab();

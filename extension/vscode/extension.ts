@@ -9,6 +9,7 @@ import type { CaptureResult } from './capture';
 import { ChatManager } from './chat-manager';
 import { VlabCli } from './cli-runner';
 import { type ExtensionState, registerCommands, ringsSource } from './commands';
+import { DriverProblems } from './driver-problems';
 import { describeError } from './errors';
 import { LabController } from './lab-controller';
 import { LabTreeProvider } from './lab-tree';
@@ -51,10 +52,12 @@ export function activate(context: vscode.ExtensionContext): VlabApi {
   const lab = createLab(workspace, context.extensionPath, log);
   const cli = new VlabCli(context.extensionPath, workspace ?? context.extensionPath, () => readSettings().env);
   const chats = lab ? new ChatManager(lab, cli, context.extensionPath, () => readSettings().chatCrypto) : undefined;
-  const state: ExtensionState = { context, log, lab, chats, cli, guestTerminals: [], lastCapture: undefined };
+  const driverProblems = lab ? new DriverProblems(lab.workspace, () => lab.lab, log, () => readSettings().driverBuildOnSave) : undefined;
+  const state: ExtensionState = { context, log, lab, chats, driverProblems, cli, guestTerminals: [], lastCapture: undefined };
   context.subscriptions.push(log, tree, statusBar, vscode.window.createTreeView('vlab.lab', { treeDataProvider: tree, showCollapseAll: true }));
   if (lab) context.subscriptions.push(lab);
   if (chats) context.subscriptions.push(chats);
+  if (driverProblems) context.subscriptions.push(driverProblems);
 
   const refreshViews = (): void => {
     tree.update(lab?.status, chats?.list() ?? []);

@@ -14,6 +14,8 @@ export interface LabSettings {
   stopVmOnExit: boolean;
   benchmarkSeconds: number;
   chatCrypto: 'auto' | 'none' | 'cryptodev' | 'software';
+  /** Build Driver when a guest/driver .c or .h is saved. */
+  driverBuildOnSave: boolean;
 }
 
 function clampInt(v: unknown, min: number, max: number, fallback: number): number {
@@ -48,5 +50,6 @@ export function readSettings(): LabSettings {
     stopVmOnExit: c.get<boolean>('stopVmOnExit', true),
     benchmarkSeconds: Math.min(60, Math.max(0.1, Number(c.get('benchmark.secondsPerCase', 1)) || 1)),
     chatCrypto: oneOf(c.get('chat.crypto'), ['auto', 'none', 'cryptodev', 'software'] as const, 'auto'),
+    driverBuildOnSave: c.get<boolean>('driver.buildOnSave', false),
   };
 }

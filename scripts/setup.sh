@@ -27,6 +27,7 @@ packages=(qemu-system-x86 qemu-utils linux-image-amd64 linux-headers-amd64 busyb
   xz-utils kmod)
 if [ "$want_test" = 1 ]; then
   packages+=(chromium fonts-liberation libkrb5-dev ripgrep linux-source curl binutils ca-certificates strace)
+  packages+=(clangd) # code intelligence for guest/driver: its test runs clangd --check on every file
 fi
 
 missing=()

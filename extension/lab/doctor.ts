@@ -340,6 +340,7 @@ export async function runDoctor(env: HostEnv = hostEnv()): Promise<DoctorReport>
     checkTool(env, 'kcapi-tools', 'kcapi-enc', 'optional', 'kcapi-tools', 'guest crypto checks through AF_ALG'),
     checkTool(env, 'tcpdump', 'tcpdump', 'optional', 'tcpdump', 'reading packet captures'),
     checkTool(env, 'chromium', 'chromium', 'optional', 'chromium', 'UI end-to-end tests'),
+    checkTool(env, 'clangd', 'clangd', 'optional', 'clangd', 'code intelligence in guest/driver from the compile_commands.json vlab driver build writes'),
   ];
   return { checks, canRun: checks.every((c) => c.ok || c.level === 'optional'), accel, kernel: kernel.kernel };
 }

@@ -1,7 +1,7 @@
 // The driver's problems in the Problems panel, no VM: a temporary copy of guest/driver in the test
 // workspace gets a deliberate compiler warning and a checkpatch finding; Build Driver puts both at their
-// lines (vscode.languages.getDiagnostics), and with vlab.driver.buildOnSave a save rebuilds and the
-// warning follows its line.
+// lines (vscode.languages.getDiagnostics); with vlab.driver.buildOnSave a save rebuilds and the
+// warning follows its line; a compile error comes back as an error at its line.
 import * as assert from 'node:assert/strict';
 import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -78,5 +78,18 @@ describe('driver problems (Build Driver, no VM)', function () {
     await waitFor(`the warning at line ${warningAt + 3} after the save`, () => diagnosticsAt(file, 'gcc', warningAt + 2).length > 0, 180_000, 250);
     assert.equal(diagnosticsAt(file, 'gcc', warningAt).length, 0, 'the old position is gone');
     measured(`build on save: the Problems panel followed in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  });
+
+  it('a compile error fails Build Driver with an error diagnostic at its line', async () => {
+    const lines = readFileSync(file, 'utf8').split('\n');
+    const at = lines.indexOf(WARNING_LINE);
+    lines[at] = 'static int vlab_deliberately_broken = ;';
+    writeFileSync(file, lines.join('\n'));
+    const r = await vscode.commands.executeCommand<DriverBuildSummary>(CommandId.buildDriver);
+    assert.ok(r && !r.ok, 'the build failed');
+    assert.ok(r.errors >= 1, r.message);
+    const [error] = diagnosticsAt(file, 'gcc', at);
+    assert.ok(error, `a gcc error at line ${at + 1}`);
+    assert.equal(error.severity, vscode.DiagnosticSeverity.Error);
   });
 });

@@ -58,6 +58,12 @@ ${header}/scatterlist.h:20:3: error: implicit declaration of function ‘foo’ 
   assert.equal(p.related[0]?.file, '/usr/src/linux-headers-6.1/include/linux/scatterlist.h');
 });
 
+test('gcc: the vlab CLI\'s own lines (paths relative to its folder) read back', () => {
+  const out = 'guest/driver/vc_stats.c:40:13: warning: unused variable ‘n’ [-Wunused-variable]\nbuilt vlab_cryptodev.ko for 6.1 in 3 s (1 warning(s))';
+  const [p] = parseCompilerProblems(out, { stagedDir: '/repo/guest/driver', sourceDir: '/repo/guest/driver', cwd: '/repo' });
+  assert.deepEqual([p?.file, p?.line, p?.severity], ['/repo/guest/driver/vc_stats.c', 40, 'warning']);
+});
+
 test('gcc: parseDiagnostics (the CLI\'s) still skips notes and keeps the message whole', () => {
   const d = parseDiagnostics('/s/stage/a.c:1:2: warning: x [-Wfoo]\n/s/stage/a.c:1:1: note: n', '/s/stage', '/r');
   assert.deepEqual(d, [{ file: '/r/a.c', line: 1, column: 2, severity: 'warning', message: 'x [-Wfoo]' }]);

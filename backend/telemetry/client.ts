@@ -7,10 +7,8 @@
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import {
-  LineReader, MAX_REPLY_LINE, encodeRequest, isFaultRequestType, parseJsonLine, readReply,
-  type BackendSnapshot, type OneReplyRequest, type ReplyFor,
-} from './schema';
+import { parseJsonLine, readReply } from './readers';
+import { LineReader, MAX_REPLY_LINE, encodeRequest, isFaultRequestType, type BackendSnapshot, type OneReplyRequest, type ReplyFor } from './schema';
 
 /**
  * Why a client must not connect to the socket at `socketPath`, or undefined. The workspace (and the

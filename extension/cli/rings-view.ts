@@ -2,7 +2,8 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { ownSocketProblem } from '../../backend/telemetry/client';
-import { LineReader, MAX_REPLY_LINE, SLOT_CHAR, encodeRequest, parseReply, type BackendSnapshot, type QueueSnapshot } from '../../backend/telemetry/schema';
+import { parseReply } from '../../backend/telemetry/readers';
+import { LineReader, MAX_REPLY_LINE, SLOT_CHAR, encodeRequest, type BackendSnapshot, type QueueSnapshot } from '../../backend/telemetry/schema';
 import { TraceRecorder } from '../../backend/telemetry/trace';
 import { formatFaults } from './fault-view';
 

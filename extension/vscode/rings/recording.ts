@@ -9,7 +9,7 @@ import { readTraceFile } from '../../../backend/telemetry/trace-file';
 import { controlDevice, type ControlQueue } from './avail-poll';
 import { frameFromSnapshot } from './frames';
 import type { HistoryEntry } from './history';
-import { readSnapshot } from '../../../backend/telemetry/schema';
+import { readSnapshot } from '../../../backend/telemetry/readers';
 
 export interface RecordingProgress {
   file: string;

@@ -9,7 +9,8 @@
 import { EventEmitter } from 'node:events';
 import { createConnection, type Socket } from 'node:net';
 import { ownSocketProblem } from '../../../backend/telemetry/client';
-import { LineReader, MAX_REPLY_LINE, encodeRequest, parseReply, type BackendSnapshot } from '../../../backend/telemetry/schema';
+import { parseReply } from '../../../backend/telemetry/readers';
+import { LineReader, MAX_REPLY_LINE, encodeRequest, type BackendSnapshot } from '../../../backend/telemetry/schema';
 
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 2000;

@@ -3,7 +3,7 @@ import * as crypto from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import * as S from '../../../../backend/crypto/spec';
 import type { TestFrontend } from '../../../../backend/harness/frontend';
-import { readSnapshot } from '../../../../backend/telemetry/schema';
+import { readSnapshot } from '../../../../backend/telemetry/readers';
 import { testEngines } from './engine-matrix';
 import { type Fixture, startBackend } from '../helpers';
 

@@ -10,7 +10,8 @@ import { spawnBackend } from '../../../../backend/harness/bench';
 import * as S from '../../../../backend/crypto/spec';
 import { TestFrontend } from '../../../../backend/harness/frontend';
 import { requestSnapshot } from '../../../../backend/telemetry/client';
-import { encodeRequest, readChain, readSnapshot } from '../../../../backend/telemetry/schema';
+import { readChain, readSnapshot } from '../../../../backend/telemetry/readers';
+import { encodeRequest } from '../../../../backend/telemetry/schema';
 import { REPO } from '../../../repo-root';
 
 /** Reads `count` JSON lines after sending `request`. */

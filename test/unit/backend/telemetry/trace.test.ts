@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { MAX_TRACE_FILE_BYTES, readTraceFile } from '../../../../backend/telemetry/trace-file';
 import { TRACE_VERSION, TraceRecorder, parseTrace, rleSlots, unRleSlots } from '../../../../backend/telemetry/trace';
-import { readSnapshot } from '../../../../backend/telemetry/schema';
+import { readSnapshot } from '../../../../backend/telemetry/readers';
 import { frameFromSnapshot } from '../../../../extension/vscode/rings/frames';
 
 function snap(requests: number, usedIdx: number): Record<string, unknown> {

@@ -8,7 +8,7 @@ import {
   DRIVER_STAGES, STAGES, backendServiceUs, formatLatencyTable, latencyPoint, parseLatencyStats, parseToolLatency,
   type DriverLatencyStats, type LatencyReport, type LatencyRound,
 } from '../../../../extension/bench/latency';
-import { readSnapshot } from '../../../../backend/telemetry/schema';
+import { readSnapshot } from '../../../../backend/telemetry/readers';
 import { benchLatencyCommands } from '../../../../extension/cli/commands/bench-latency';
 import type { CliIo } from '../../../../extension/cli/command';
 

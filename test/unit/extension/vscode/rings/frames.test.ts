@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { readSnapshot } from '../../../../../backend/telemetry/schema';
+import { readSnapshot } from '../../../../../backend/telemetry/readers';
 import type { VirtioDeviceStatus } from '../../../../../extension/lab/qemu/qmp-virtio';
 import { frameFromSnapshot, withAvailRing } from '../../../../../extension/vscode/rings/frames';
 import { MAX_QUEUES, MAX_RECENT, MAX_SLOTS, parseFromWebview, parsePanelState } from '../../../../../extension/vscode/rings/messages';

@@ -7,9 +7,9 @@ import { MAX_SESSIONS } from '../../../../backend/crypto/device';
 import { handleFaultRequest } from '../../../../backend/faults/control';
 import { FAULT_ACTION_KINDS, MAX_RULES, MAX_RULE_TEXT } from '../../../../backend/faults/plan';
 import {
-  COUNTER_NAMES, MAX_FAULT_RULES, MAX_FAULT_TEXT, MAX_NAME_TEXT, MAX_QUEUE_SIZE, MAX_REASON_TEXT, MAX_SNAPSHOT_QUEUES, MAX_SNAPSHOT_SESSIONS, SNAPSHOT_RECENT,
-  parseReply, readAvail, readChain, readError, readFaultReply, readReply, readSnapshot,
-} from '../../../../backend/telemetry/schema';
+  REPLY_CAPS, parseReply, readAvail, readChain, readError, readFaultReply, readReply, readSnapshot,
+} from '../../../../backend/telemetry/readers';
+import { COUNTER_NAMES, SNAPSHOT_RECENT } from '../../../../backend/telemetry/schema';
 import { newCounters } from '../../../../backend/telemetry/stats';
 import { type Fixture, startBackend } from '../helpers';
 
@@ -54,10 +54,10 @@ describe('telemetry readers on what the back-end sends', () => {
   });
 
   it("the caps sit at or above the back-end's own limits", () => {
-    assert.ok(MAX_SNAPSHOT_SESSIONS >= MAX_SESSIONS);
-    assert.ok(MAX_FAULT_RULES >= MAX_RULES);
-    assert.ok(MAX_NAME_TEXT >= MAX_RULE_TEXT);
-    assert.ok(MAX_FAULT_TEXT >= MAX_RULES * `#${MAX_RULES} , `.length + MAX_RULES * MAX_RULE_TEXT, 'every rule hitting one request');
+    assert.ok(REPLY_CAPS.snapshotSessions >= MAX_SESSIONS);
+    assert.ok(REPLY_CAPS.faultRules >= MAX_RULES);
+    assert.ok(REPLY_CAPS.nameText >= MAX_RULE_TEXT);
+    assert.ok(REPLY_CAPS.faultText >= MAX_RULES * `#${MAX_RULES} , `.length + MAX_RULES * MAX_RULE_TEXT, 'every rule hitting one request');
     const snap = readSnapshot(wire({ type: 'snapshot', schema: 2, faults: { byAction: Object.fromEntries(FAULT_ACTION_KINDS.map((k, i) => [k, i + 1])) } }));
     assert.deepEqual(Object.entries(snap!.faults.byAction), FAULT_ACTION_KINDS.map((k, i) => [k, i + 1]), 'every fault action, in the plan\'s order');
   });
@@ -86,23 +86,23 @@ describe('telemetry readers on hostile input', () => {
       })),
       faults: { rules: Array.from({ length: 1000 }, (_, i) => ({ id: i, rule: 'x'.repeat(5000), action: 'delay' })) },
     })!;
-    assert.equal(s.socket.length, MAX_REASON_TEXT);
-    assert.equal(s.engine.name.length, MAX_NAME_TEXT);
-    assert.equal(s.engine.reason.length, MAX_REASON_TEXT);
-    assert.equal(s.sessions.length, MAX_SNAPSHOT_SESSIONS);
+    assert.equal(s.socket.length, REPLY_CAPS.reasonText);
+    assert.equal(s.engine.name.length, REPLY_CAPS.nameText);
+    assert.equal(s.engine.reason.length, REPLY_CAPS.reasonText);
+    assert.equal(s.sessions.length, REPLY_CAPS.snapshotSessions);
     assert.equal(s.sessions[5]!.id, '5', 'a number where a string belongs reads as its text');
-    assert.equal(s.sessions[0]!.algorithm.length, MAX_NAME_TEXT);
-    assert.equal(s.queues.length, MAX_SNAPSHOT_QUEUES);
+    assert.equal(s.sessions[0]!.algorithm.length, REPLY_CAPS.nameText);
+    assert.equal(s.queues.length, REPLY_CAPS.snapshotQueues);
     const q = s.queues[0]!;
-    assert.equal(q.size, MAX_QUEUE_SIZE);
-    assert.equal(q.slots.length, MAX_QUEUE_SIZE);
-    assert.equal(q.broken!.length, MAX_REASON_TEXT);
+    assert.equal(q.size, REPLY_CAPS.queueSize);
+    assert.equal(q.slots.length, REPLY_CAPS.queueSize);
+    assert.equal(q.broken!.length, REPLY_CAPS.reasonText);
     assert.equal(q.recent.length, SNAPSHOT_RECENT);
-    assert.equal(q.recent[0]!.opcode.length, MAX_NAME_TEXT);
-    assert.equal(q.recent[0]!.fault!.length, MAX_FAULT_TEXT);
-    assert.equal(q.recent[0]!.rejected!.length, MAX_REASON_TEXT);
-    assert.equal(s.faults.rules.length, MAX_FAULT_RULES);
-    assert.equal(s.faults.rules[0]!.rule.length, MAX_NAME_TEXT);
+    assert.equal(q.recent[0]!.opcode.length, REPLY_CAPS.nameText);
+    assert.equal(q.recent[0]!.fault!.length, REPLY_CAPS.faultText);
+    assert.equal(q.recent[0]!.rejected!.length, REPLY_CAPS.reasonText);
+    assert.equal(s.faults.rules.length, REPLY_CAPS.faultRules);
+    assert.equal(s.faults.rules[0]!.rule.length, REPLY_CAPS.nameText);
     const chain = readChain({ type: 'chain', descriptors: Array.from({ length: 5000 }, () => ({ addr: 'a'.repeat(99), flags: 'NWIX' })), iv: 'f'.repeat(9999) })!;
     assert.equal(chain.descriptors.length, 64);
     assert.deepEqual([chain.descriptors[0]!.addr.length, chain.descriptors[0]!.flags], [20, 'NWI']);
@@ -125,7 +125,7 @@ describe('telemetry readers on hostile input', () => {
     assert.equal(q.index, 3, 'an index that is no number is its position');
     assert.equal(q.slots, '....u.a.', "only the schema's slot characters: any other (old aliases included) reads as free");
     assert.deepEqual([q.availIdx, q.usedIdx], [70000 & 0xffff, null]);
-    assert.deepEqual(q.recent.map((r) => [r.head, r.srcLen, r.indirect, r.opcode, r.rejected]), [[MAX_QUEUE_SIZE - 1, 0, false, '?', null]]);
+    assert.deepEqual(q.recent.map((r) => [r.head, r.srcLen, r.indirect, r.opcode, r.rejected]), [[REPLY_CAPS.queueSize - 1, 0, false, '?', null]]);
     const chain = readChain({ type: 'chain', state: 'constructor', match: '__proto__', header: 'x', request: 5, table: 'indirect' })!;
     assert.deepEqual([chain.state, chain.match, chain.header, chain.request], ['free', 'unknown', null, null]);
   });

@@ -2,9 +2,9 @@
  * `vlab bench backend`: AES-256-CBC, SHA-256 and HMAC-SHA-256 through the real back-end process,
  * driven by the TypeScript front-end harness, against raw OpenSSL EVP (the addon's native loop:
  * one context reused, in place on the same buffers, no JavaScript in between — the host limit)
- * measured in the same run, in alternating slices.
+ * measured in the same run, in alternating slices. The back-end and subscriber processes are
+ * bench-process.ts; the report's types and text, bench-report.ts.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -12,160 +12,26 @@ import * as path from 'node:path';
 import { evp } from '../../addon/lib/evp';
 import type { EngineName } from '../crypto/engine';
 import * as S from '../crypto/spec';
+import { schedstat, spawnBackend, spawnTelemetrySubscriber } from './bench-process';
+import {
+  LARGE_RATIO_TARGET, SMALL_OPS_TARGET, formatRow, formatSummary,
+  type BenchReport, type BenchRow, type BenchTargets, type DigestBenchRow, type TelemetryCost,
+} from './bench-report';
 import { TestFrontend } from './frontend';
 import type { CipherRequestSpec } from './request-layout';
 
 export const BENCH_SIZES = [64, 1024, 16 * 1024, 64 * 1024] as const;
 export const BENCH_DEPTHS = [1, 64] as const;
-
-export interface BenchRow {
-  size: number;
-  depth: number;
-  /** Completions in the measured windows (each slice's, after its first batch). */
-  ops: number;
-  /** Every completion in the measured slices, first batches included. */
-  completions: number;
-  /** The measured windows' total (the time `ops` took), in seconds. */
-  measuredSeconds: number;
-  /** Slices that ran past their share of --seconds because a request outlasted the slice. */
-  extendedSlices: number;
-  /** Says so when slices were extended; null otherwise. */
-  note: string | null;
-  /** All requests ÷ all back-end slice time. */
-  opsPerSec: number;
-  /** The median of the back-end slices' own rates: robust to bursts of load from other processes. */
-  medianSliceOpsPerSec: number;
-  mbPerSec: number;
-  meanLatencyUs: number;
-  p99LatencyUs: number;
-  /** Raw OpenSSL EVP (native loop, context reuse, in place on the same buffers), same run. */
-  rawEngineMbPerSec: number;
-  /** backend ÷ raw EVP: the median over pairs of adjacent slices (robust to changing machine load) */
-  ratio: number;
-  /** 25th and 75th percentile of the per-pair ratios (the spread the median is taken from). */
-  ratioQuartiles: [number, number];
-  /** Back-end / raw-EVP slice pairs measured. */
-  pairs: number;
-  /** The machine's 1-minute load average at the end of the case. */
-  loadAverage: number;
-  /** CPU time from the scheduler (/proc/PID/schedstat), null where unavailable. */
-  cpu: CaseCpu | null;
-  /** Interrupts (call eventfd wake-ups the harness saw) per 1000 requests in the measured slices. */
-  interruptsPerKOps: number;
-  /** Kicks the harness made per 1000 requests in the measured slices. */
-  kicksPerKOps: number;
-  /**
-   * Requests whose status and output (ciphertext or digest) were compared with node:crypto after the
-   * case: all `depth` of them (a wrong one fails the bench instead of producing a row).
-   */
-  outputChecked: number;
-}
-
-/**
- * Where the back-end slices' time went, from the scheduler's own accounting of the back-end's main
- * thread (/proc/PID/schedstat: time running, time runnable but waiting for a CPU). CPU time per
- * request hardly depends on other load, so `ratio` is the load-robust companion of the wall-clock ratio.
- */
-export interface CaseCpu {
-  /** Back-end main-thread CPU time per request (µs). */
-  backendUsPerOp: number;
-  /** The harness's (the guest's) CPU time per request, in the same slices (µs). */
-  harnessUsPerOp: number;
-  /** Raw EVP CPU time per operation (µs). */
-  rawUsPerOp: number;
-  /** rawUsPerOp ÷ backendUsPerOp: what the wall-clock ratio would be with a CPU to itself and no idle gaps. */
-  ratio: number;
-  /** 1 ÷ backendUsPerOp: the requests per second the back-end would serve with a CPU to itself. */
-  opsPerCpuSecond: number;
-  /** Times the back-end was switched onto a CPU (it slept or was preempted before each) per 1000 requests. */
-  switchesPerKOps: number;
-  /** Fractions of the back-end slices' wall time the back-end ran, and was runnable but waiting for a CPU; the rest it slept (waited for the guest). */
-  backendRunning: number;
-  backendWaitingForCpu: number;
-}
-
-/** A hash or HMAC row: a NO_CIPHER chain session (hash mode PLAIN or AUTH) at depth 64. */
-export interface DigestBenchRow extends BenchRow {
-  algorithm: 'SHA-256' | 'HMAC-SHA-256';
-}
-
-/** The issue's targets, checked on the AES-256-CBC rows of this run. */
-export interface BenchTargets {
-  /** 64 B at depth 64: ops/s (the median slice's rate), target ≥ 500 000. */
-  smallOpsPerSec: number;
-  smallMet: boolean;
-  /** 16 KiB at depth 64: backend ÷ raw EVP, target ≥ 0.95. */
-  largeRatio: number;
-  largeMet: boolean;
-  /** The same two cases by CPU time (what they would be with a CPU to itself), null without schedstat. */
-  smallOpsPerCpuSecond: number | null;
-  largeCpuRatio: number | null;
-}
-
-/** The data path with and without a telemetry subscriber (the rings view's feed), same run, alternating. */
-export interface TelemetryCost {
-  size: number;
-  depth: number;
-  /** The subscriber's interval (the rings view default is 50 ms). */
-  intervalMs: number;
-  opsPerSecWithout: number;
-  opsPerSecWith: number;
-  /** with ÷ without: 1.0 = no cost */
-  ratio: number;
-  /** Snapshot lines the subscriber received and parsed while measured. */
-  snapshots: number;
-}
-
-export interface BenchReport {
-  engine: EngineName;
-  cipher: 'AES-256-CBC';
-  /** What rawEngineMbPerSec measures. */
-  reference: 'raw OpenSSL EVP, one context reused, in place';
-  secondsPerCase: number;
-  node: string;
-  rows: BenchRow[];
-  digestRows: DigestBenchRow[];
-  /** Digest cases the engine could not serve, with the reason. */
-  digestSkipped: string[];
-  targets: BenchTargets;
-  telemetryCost: TelemetryCost;
-}
-
-export const SMALL_OPS_TARGET = 500_000;
-export const LARGE_RATIO_TARGET = 0.95;
 const DIGEST_SIZES = [64, 16 * 1024] as const;
 
 /** Telemetry cost is measured on small requests at full depth: the case most sensitive to event-loop stalls. */
 const TELEMETRY_COST_CASE = { size: 1024, depth: 64, intervalMs: 50 } as const;
 
-/**
- * A subscriber in its own process (like the extension host), switched on and off through stdin so the
- * back-end is measured with and without it in alternating slices. Every line is parsed, as the view does.
- */
-const SUBSCRIBER_SOURCE = `
-const net = require('node:net');
-const [socketPath, intervalMs] = process.argv.slice(1);
-let sock; let lines = 0; let buf = '';
-process.stdin.setEncoding('utf8');
-process.stdin.on('data', (cmd) => {
-  for (const c of cmd.split('\\n').filter(Boolean)) {
-    if (c === 'on' && !sock) {
-      sock = net.connect(socketPath, () => sock.write(JSON.stringify({ type: 'subscribe', intervalMs: Number(intervalMs) }) + '\\n'));
-      sock.setEncoding('utf8');
-      sock.on('data', (d) => { buf += d; let i; while ((i = buf.indexOf('\\n')) >= 0) { JSON.parse(buf.slice(0, i)); buf = buf.slice(i + 1); lines++; } });
-      sock.on('error', (e) => { process.stderr.write(String(e)); process.exit(1); });
-    } else if (c === 'off' && sock) { sock.destroy(); sock = undefined; buf = ''; }
-    else if (c === 'count') process.stdout.write(lines + '\\n');
-  }
-});
-process.stdin.on('end', () => process.exit(0));
-`;
-
 async function measureTelemetryCost(fe: TestFrontend, session: bigint, telemetrySocket: string, seconds: number): Promise<TelemetryCost> {
   const { size, depth, intervalMs } = TELEMETRY_COST_CASE;
   await layOut(fe, Array.from({ length: depth }, () => cbcRequest(session, size)));
   const slice = sliceRunner(fe, depth, []);
-  const sub = spawn(process.execPath, ['-e', SUBSCRIBER_SOURCE, telemetrySocket, String(intervalMs)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const sub = spawnTelemetrySubscriber(telemetrySocket, intervalMs);
   const send = (cmd: string): void => void sub.stdin!.write(`${cmd}\n`);
   try {
     await slice(50, false);
@@ -196,56 +62,6 @@ async function measureTelemetryCost(fe: TestFrontend, session: bigint, telemetry
   } finally {
     sub.stdin!.end();
     sub.kill();
-  }
-}
-
-/** Waits for the child's own "telemetry on" line, logged once both sockets listen (a socket file that exists proves nothing). */
-async function waitForListening(child: ChildProcess, output: () => string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!/ telemetry on /.test(output())) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`back-end exited with ${child.exitCode ?? child.signalCode} before listening: ${output().trim().split('\n').pop() ?? ''}`);
-    if (Date.now() > deadline) throw new Error('back-end did not start listening');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/** Spawns `vlab backend` as a child (the way the lab does) and returns it with a cleanup. */
-export async function spawnBackend(engine: EngineName | 'auto', dir: string, extraArgs: readonly string[] = []): Promise<{ child: ChildProcess; socket: string; telemetry: string; stop: () => Promise<void>; output: () => string }> {
-  const socket = path.join(dir, 'vhost-user.sock');
-  const telemetry = path.join(dir, 'telemetry.sock');
-  const bin = path.resolve(__dirname, '..', '..', '..', 'bin', 'vlab.js');
-  // VLAB_BACKEND_NODE_ARGS (e.g. "--cpu-prof") profiles the back-end under load.
-  const nodeArgs = (process.env.VLAB_BACKEND_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, bin, 'backend', '--socket', socket, '--telemetry', telemetry, '--engine', engine, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  try {
-    // Generous: the whole CLI loads first, which took 12 s in a TCG guest on a loaded host (the driver
-    // suite runs this bench there, on the guest's /dev/crypto).
-    await waitForListening(child, () => out, 60_000);
-  } catch (err) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    throw err;
-  }
-  const stop = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    child.kill('SIGTERM');
-    const t = setTimeout(() => child.kill('SIGKILL'), 3000);
-    await exited;
-    clearTimeout(t);
-  };
-  return { child, socket, telemetry, stop, output: () => out };
-}
-
-/** Running and run-queue-waiting nanoseconds of a process's main thread, or undefined where schedstat is missing. */
-function schedstat(pid: number | 'self'): { runNs: number; waitNs: number; timeslices: number } | undefined {
-  try {
-    const [run, wait, slices] = fs.readFileSync(`/proc/${pid}/schedstat`, 'latin1').split(' ');
-    return { runNs: Number(run), waitNs: Number(wait), timeslices: Number(slices) };
-  } catch {
-    return undefined;
   }
 }
 
@@ -577,17 +393,6 @@ async function benchRun(engineName: EngineName, seconds: number, onRow?: (row: B
   return { rows, digestRows, digestSkipped, telemetryCost };
 }
 
-function round2(v: number): number {
-  return Math.round(v * 100) / 100;
-}
-
-/** Two decimals; a ratio below 0.01 (a very slow engine) with 2 significant digits instead of 0.00. */
-const fmtRatio = (v: number): string => (v !== 0 && Math.abs(v) < 0.01 ? v.toPrecision(2) : v.toFixed(2));
-
-export function formatRow(r: BenchRow | DigestBenchRow): string {
-  return `${('algorithm' in r ? r.algorithm : 'AES-256-CBC').padEnd(12)} ${String(r.size).padStart(6)} B  depth ${String(r.depth).padStart(2)}  ${String(r.opsPerSec).padStart(8)} ops/s  ${r.mbPerSec.toFixed(1).padStart(8)} MB/s  mean ${r.meanLatencyUs.toFixed(1).padStart(8)} µs  p99 ${r.p99LatencyUs.toFixed(1).padStart(8)} µs  raw EVP ${r.rawEngineMbPerSec.toFixed(1).padStart(8)} MB/s  ratio ${fmtRatio(r.ratio)} [${r.ratioQuartiles.map(fmtRatio).join('–')}]  median slice ${r.medianSliceOpsPerSec} ops/s${r.cpu ? `  cpu µs/op back-end ${r.cpu.backendUsPerOp.toFixed(2)} harness ${r.cpu.harnessUsPerOp.toFixed(2)} raw ${r.cpu.rawUsPerOp.toFixed(2)} (ratio ${r.cpu.ratio.toFixed(2)}; back-end ran ${(100 * r.cpu.backendRunning).toFixed(0)} %, waited for a CPU ${(100 * r.cpu.backendWaitingForCpu).toFixed(0)} %, ${r.cpu.switchesPerKOps.toFixed(1)} switches/kop)` : ''}  load ${r.loadAverage.toFixed(1)}  irq/kop ${r.interruptsPerKOps.toFixed(1)} kick/kop ${r.kicksPerKOps.toFixed(1)}  measured ${r.measuredSeconds.toFixed(3)} s, ${r.completions} completions${r.note ? `  (${r.note})` : ''}`;
-}
-
 /** What `vlab bench backend` needs from its caller: somewhere to print. */
 export interface BenchIo {
   readonly stdout: NodeJS.WritableStream;
@@ -599,20 +404,12 @@ export async function runBenchCommand(opts: { engine: EngineName; seconds: numbe
   const report = await runBench(opts.engine, opts.seconds, (row) => {
     if (!opts.json) io.stdout.write(`${formatRow(row)}\n`);
   });
-  const t = report.telemetryCost;
-  if (opts.json) io.stdout.write(`${JSON.stringify(report)}\n`);
-  else {
-    for (const skipped of report.digestSkipped) io.stdout.write(`skipped ${skipped}\n`);
-    const g = report.targets;
-    io.stdout.write(`targets: 64 B depth 64 ${g.smallOpsPerSec} ops/s (≥ ${SMALL_OPS_TARGET}: ${g.smallMet ? 'met' : 'missed'}); ` +
-      `16 KiB depth 64 ${g.largeRatio.toFixed(2)}× raw EVP (≥ ${LARGE_RATIO_TARGET}: ${g.largeMet ? 'met' : 'missed'})\n`);
-    if (g.smallOpsPerCpuSecond !== null && g.largeCpuRatio !== null) {
-      io.stdout.write(`by CPU time (a CPU to itself): 64 B depth 64 ${g.smallOpsPerCpuSecond} requests per CPU-second; 16 KiB depth 64 ${g.largeCpuRatio.toFixed(2)}× raw EVP\n`);
-    }
-    io.stdout.write(`telemetry subscriber every ${t.intervalMs} ms (${t.snapshots} snapshots parsed), ${t.size} B depth ${t.depth}: ` +
-      `${t.opsPerSecWith} ops/s with, ${t.opsPerSecWithout} without — ratio ${t.ratio.toFixed(2)}\n`);
-  }
+  io.stdout.write(opts.json ? `${JSON.stringify(report)}\n` : formatSummary(report));
   return 0;
+}
+
+function round2(v: number): number {
+  return Math.round(v * 100) / 100;
 }
 
 function round3(v: number): number {

@@ -3,7 +3,7 @@
  * each file is one benchmark command's own --json output, unchanged, with its provenance and the exact
  * command that produced it. Readers check the shape they use and nothing else.
  */
-import type { BenchReport } from '../../backend/harness/bench';
+import type { BenchReport } from '../../backend/harness/bench-report';
 import type { BenchRow as ChatBenchRow } from '../../chat/bench';
 import type { E2eReport } from '../bench/driver';
 import type { Provenance } from './provenance';

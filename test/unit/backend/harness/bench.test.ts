@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { BENCH_DEPTHS, BENCH_SIZES, formatRow, runBench, runBenchCases } from '../../../../backend/harness/bench';
+import { BENCH_DEPTHS, BENCH_SIZES, runBench, runBenchCases } from '../../../../backend/harness/bench';
+import { formatRow } from '../../../../backend/harness/bench-report';
 
 // The benchmark itself (short cases): every row is measured against the raw engine in the same run, and
 // the telemetry-cost pair really had a subscriber receiving snapshots while the data path ran.

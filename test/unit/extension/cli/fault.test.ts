@@ -6,7 +6,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { spawnBackend } from '../../../../backend/harness/bench';
+import { spawnBackend } from '../../../../backend/harness/bench-process';
 import * as S from '../../../../backend/crypto/spec';
 import { CryptoStatus } from '../../../../backend/crypto/spec';
 import type { FaultReply } from '../../../../backend/telemetry/schema';

@@ -6,7 +6,7 @@
  * in its command line, so only processes this lab started are ever signalled.
  */
 import { EventEmitter } from 'node:events';
-import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type AccelChoice, chooseAccel } from './host/accel';
@@ -21,7 +21,7 @@ import { pickFreeLoopbackPort } from './host/ports';
 import { type DetachedProcess, isAlive, isOurProcess, spawnDetached, terminate } from './host/proc';
 import { type QemuSpec, buildQemuArgs, formatCommandLine, optValue, projectShareFor } from './qemu/args';
 import { QmpClient } from './qemu/qmp';
-import { type StopMethod, stopQemu } from './qemu/stop';
+import type { StopMethod, StopOptions } from './qemu/stop';
 import { type VirtioDeviceQueues, type VirtioDeviceStatus, listVirtioDevices, readVirtioCryptoStatus } from './qemu/qmp-virtio';
 import { type SshSession, type SshTarget, sshConnect } from './guest/ssh';
 import {
@@ -37,6 +37,9 @@ import {
 } from './state';
 import { DEFAULT_UP_OPTIONS, kernelCmdline, resolveUpOptions } from './up-options';
 import { repoRoot } from './common/repo-root';
+import { startBackendProcess } from './backend-process';
+import { lockForDown, removeRuntimeFiles, stopRecorded } from './teardown';
+import { startCapture, stopCapture } from './capture';
 import { readSnapshotOrNull } from '../../backend/telemetry/client';
 import type { BackendSnapshot } from '../../backend/telemetry/schema';
 
@@ -120,12 +123,7 @@ const SSH_ATTEMPT_TIMEOUT_MS = 8_000;
 const READY_MARKER = 'vlab-init: ready';
 const READY_HINT_MAX_WAIT_MS = 60_000;
 const QMP_TIMEOUT_MS = 3_000;
-const BACKEND_SOCKET_WAIT_MS = 10_000;
-/** backend.log and backend.log.1 each stay under this (the backend rotates). */
-const BACKEND_LOG_MAX_BYTES = 8 << 20;
 const PORT_ATTEMPTS = 3;
-/** How long `down` waits for an interrupted `up` to clean up and release the lock. */
-const DOWN_LOCK_WAIT_MS = 20_000;
 
 
 /**
@@ -232,7 +230,7 @@ export class Lab extends EventEmitter {
       }
       if (existing) {
         this.progress(ctl, 'cleanup', `cleaning up after the previous run (${existing.state})`);
-        await this.stopRecorded(existing, ctl, true);
+        await stopRecorded(this.paths, existing, this.stopTimes(ctl, true));
       }
       const binary = requireQemu(this.host);
       const accel = chooseAccel(options.accel, this.host);
@@ -277,7 +275,7 @@ export class Lab extends EventEmitter {
         qemuStderr: tailFile(this.paths.qemuLog, 15),
         backendLog: backend ? tailFile(this.paths.backendLog, 15) : undefined,
       };
-      await this.stopRecorded(current, ctl, false);
+      await stopRecorded(this.paths, current, this.stopTimes(ctl, false));
       this.setState({ ...current, qemu: undefined, backend: undefined, state: 'failed', reason });
       if (err instanceof LabError && err.kind !== 'cancelled') throw new LabError(err.kind, err.message, err.fix, details);
       if (err instanceof LabError) throw err;
@@ -286,7 +284,7 @@ export class Lab extends EventEmitter {
 
     try {
       if (options.backend === 'ts') {
-        backend = await this.startBackend(options, ctl);
+        backend = await startBackendProcess(this.paths, this.vlabScript(), options, (m) => this.progress(ctl, 'backend', m), ctl.signal);
         current = { ...current, backend: backend.record };
         this.setState(current);
       }
@@ -306,7 +304,7 @@ export class Lab extends EventEmitter {
           if (backend) {
             // The failed QEMU may already have connected to the backend and hung up: start a fresh one.
             await terminate(backend.record, 3000);
-            backend = await this.startBackend(options, ctl);
+            backend = await startBackendProcess(this.paths, this.vlabScript(), options, (m) => this.progress(ctl, 'backend', m), ctl.signal);
             current = { ...current, backend: backend.record };
           }
           continue;
@@ -393,37 +391,6 @@ export class Lab extends EventEmitter {
     return this.overrides.vlabScript ?? join(repoRoot(), 'bin', 'vlab.js');
   }
 
-  private async startBackend(options: UpOptions, ctl: OpControl): Promise<DetachedProcess> {
-    const script = this.vlabScript();
-    // The backend owns its log (capped: a guest cannot fill the disk, docs/backend.md); stdout and
-    // stderr still land in the same file (appending) for anything written before or after it.
-    const args = [script, 'backend', '--socket', this.paths.vhostUserSocket, '--telemetry', this.paths.telemetrySocket, '--engine', options.engine,
-      '--log-file', this.paths.backendLog, '--log-max-bytes', String(BACKEND_LOG_MAX_BYTES)];
-    for (const rule of options.faults ?? []) args.push('--fault', rule);
-    this.progress(ctl, 'backend', `starting the TypeScript vhost-user backend (engine ${options.engine})`);
-    // Inside desktop VS Code process.execPath is Electron: ELECTRON_RUN_AS_NODE makes it behave as node
-    // (plain node ignores the variable).
-    const env = { ...process.env, ELECTRON_RUN_AS_NODE: '1' };
-    const started = spawnDetached(process.execPath, args, this.paths.backendLog, this.paths.vhostUserSocket, env);
-    const deadline = Date.now() + BACKEND_SOCKET_WAIT_MS;
-    let exited: string | undefined;
-    void started.exited.then((how) => {
-      exited = how;
-    });
-    while (!existsSync(this.paths.vhostUserSocket)) {
-      if (exited !== undefined) {
-        throw new LabError('backend', `backend exited before listening (${exited}): ${tailFile(this.paths.backendLog, 3)}`);
-      }
-      if (Date.now() > deadline) {
-        await terminate(started.record, 2000);
-        throw new LabError('backend', `backend did not create ${this.paths.vhostUserSocket} within ${BACKEND_SOCKET_WAIT_MS / 1000} s`);
-      }
-      throwIfAborted(ctl.signal);
-      await sleep(50);
-    }
-    return started;
-  }
-
   private sshTarget(port: number, hostKey: string): SshTarget {
     return { host: '127.0.0.1', port, username: SSH_USER, privateKey: readFileSync(this.paths.clientKey), hostKey };
   }
@@ -453,81 +420,38 @@ export class Lab extends EventEmitter {
     }
   }
 
+  /** How `down` and a failed boot stop the recorded processes: graceful or not, the lab's timeouts, progress. */
+  private stopTimes(ctl: OpControl, graceful: boolean): StopOptions {
+    return {
+      graceful,
+      powerdownMs: this.overrides.powerdownTimeoutMs ?? 30_000,
+      quitMs: this.overrides.quitTimeoutMs ?? 5_000,
+      progress: (step, message) => this.progress(ctl, step, message),
+    };
+  }
+
   /**
    * Powers the VM off: ACPI power button (guest shuts down cleanly), then QMP quit, then SIGKILL, each
    * with a bounded wait; then the backend. Also cleans stale state from a crashed run.
    */
   async down(ctl: OpControl = {}): Promise<DownResult> {
-    const { release, abortedBoot } = await this.lockForDown(ctl);
+    const { release, abortedBoot } = await lockForDown(this.paths, { quitMs: this.overrides.quitTimeoutMs ?? 5_000, progress: (step, m) => this.progress(ctl, step, m) });
     try {
       const file = readState(this.paths);
       if (!file) {
-        this.removeRuntimeFiles();
+        removeRuntimeFiles(this.paths);
         return { wasRunning: abortedBoot !== undefined, qemu: abortedBoot ?? 'not-running', backend: 'none', stale: false };
       }
       const qemuAlive = file.qemu !== undefined && isOurProcess(file.qemu);
       const stale = !qemuAlive && abortedBoot === undefined;
       this.setState({ ...file, state: 'stopping' });
-      const result = await this.stopRecorded(file, ctl, true);
+      const result = await stopRecorded(this.paths, file, this.stopTimes(ctl, true));
       clearState(this.paths);
       this.emit('state', 'stopped');
       return { wasRunning: qemuAlive || abortedBoot !== undefined, qemu: abortedBoot ?? result.qemu, backend: result.backend, stale };
     } finally {
       release();
     }
-  }
-
-  /**
-   * The lab lock for `down`. While another `up` is booting (it holds the lock), its QEMU is stopped so
-   * that `up` fails fast, cleans up and lets go of the lock: `down` always gets the lab down.
-   */
-  private async lockForDown(ctl: OpControl): Promise<{ release: () => void; abortedBoot?: StopMethod }> {
-    try {
-      return { release: acquireLock(this.paths, 'vlab down') };
-    } catch (err) {
-      const file = readState(this.paths);
-      if (!(err instanceof LabError && err.kind === 'busy' && file?.state === 'booting' && file.qemu && isOurProcess(file.qemu))) throw err;
-      this.progress(ctl, 'abort-boot', `stopping the VM that vlab up (pid ${file.upPid}) is booting`);
-      const abortedBoot = await stopQemu(file.qemu, this.paths.qmpSocket, {
-        graceful: false,
-        powerdownMs: 0,
-        quitMs: this.overrides.quitTimeoutMs ?? 5_000,
-        progress: (step, message) => this.progress(ctl, step, message),
-      });
-      const deadline = Date.now() + DOWN_LOCK_WAIT_MS;
-      for (;;) {
-        try {
-          return { release: acquireLock(this.paths, 'vlab down'), abortedBoot };
-        } catch (again) {
-          if (!(again instanceof LabError && again.kind === 'busy') || Date.now() > deadline) throw again;
-          await sleep(100);
-        }
-      }
-    }
-  }
-
-  private removeRuntimeFiles(): void {
-    for (const sock of [this.paths.qmpSocket, this.paths.qmpWatchSocket, this.paths.vhostUserSocket, this.paths.telemetrySocket]) removeQuietly(sock);
-  }
-
-  private async stopRecorded(file: StateFile, ctl: OpControl, graceful: boolean): Promise<{ qemu: StopMethod; backend: DownResult['backend'] }> {
-    let qemu: StopMethod = 'not-running';
-    if (file.qemu && isOurProcess(file.qemu)) {
-      qemu = await stopQemu(file.qemu, this.paths.qmpSocket, {
-        graceful,
-        powerdownMs: this.overrides.powerdownTimeoutMs ?? 30_000,
-        quitMs: this.overrides.quitTimeoutMs ?? 5_000,
-        progress: (step, message) => this.progress(ctl, step, message),
-      });
-    }
-    let backend: DownResult['backend'] = file.backend ? 'not-running' : 'none';
-    if (file.backend) {
-      const how = await terminate(file.backend, 3000);
-      if (how !== 'gone') backend = how;
-      this.progress(ctl, 'backend', `backend: ${backend}`);
-    }
-    this.removeRuntimeFiles();
-    return { qemu, backend };
   }
 
   /**
@@ -628,30 +552,13 @@ export class Lab extends EventEmitter {
     }
   }
 
+
   /** Starts recording the guest's network traffic (QMP filter-dump on netdev n0) into a pcap file. */
   async captureStart(file: string): Promise<string> {
-    const path = isAbsolute(file) ? file : resolve(this.paths.workspace, file);
-    const qmp = await this.qmp();
-    try {
-      await qmp.execute('object-add', { 'qom-type': 'filter-dump', id: CAPTURE_ID, netdev: 'n0', file: path });
-    } catch (err) {
-      throw new LabError('qmp', `capture start failed: ${errorMessage(err)}`);
-    } finally {
-      qmp.close();
-    }
-    return path;
+    return startCapture(await this.qmp(), isAbsolute(file) ? file : resolve(this.paths.workspace, file));
   }
 
   async captureStop(): Promise<void> {
-    const qmp = await this.qmp();
-    try {
-      await qmp.execute('object-del', { id: CAPTURE_ID });
-    } catch (err) {
-      throw new LabError('qmp', `capture stop failed (is a capture running?): ${errorMessage(err)}`);
-    } finally {
-      qmp.close();
-    }
+    await stopCapture(await this.qmp());
   }
 }
-
-const CAPTURE_ID = 'vlabcap0';

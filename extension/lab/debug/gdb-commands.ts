@@ -22,17 +22,26 @@ function placeable(name: string): boolean {
 }
 
 /**
- * `add-symbol-file FILE TEXTADDR -s SECTION ADDR ...` for a module loaded in the guest: the sections
- * the .ko has (SHF_ALLOC) and the guest reports, in the .ko's order.
+ * Where sections the .ko marks loadable but the kernel does not load (.modinfo, __versions) are put:
+ * non-canonical x86-64 addresses, one 4 GiB slot each, so no pointer ever matches their symbols (left
+ * at 0 they would, and gdb would print a NULL pointer as `<__UNIQUE_ID_license284>`).
+ */
+export const PARKED_SECTIONS_BASE = 0x2000_0000_0000_0000n;
+
+/**
+ * `add-symbol-file FILE TEXTADDR -s SECTION ADDR ...` for a module loaded in the guest: every section
+ * the .ko has (SHF_ALLOC) in the .ko's order, at the address the guest reports, or parked.
  */
 export function addSymbolFileCommand(koPath: string, allocSections: readonly string[], loaded: GuestModule): string {
   const text = loaded.sections['.text'];
   if (!text || !isAddress(text)) throw new Error(`the guest reports no .text address for ${loaded.name}`);
   const parts = ['add-symbol-file', gdbQuote(koPath), text];
+  let parked = 0n;
   for (const name of allocSections) {
+    if (!placeable(name) || !isSectionName(name)) continue;
     const addr = loaded.sections[name];
-    if (!placeable(name) || addr === undefined || !isSectionName(name) || !isAddress(addr)) continue;
-    parts.push('-s', name, addr);
+    if (addr !== undefined && isAddress(addr)) parts.push('-s', name, addr);
+    else parts.push('-s', name, `0x${(PARKED_SECTIONS_BASE + (parked++ << 32n)).toString(16)}`);
   }
   return parts.join(' ');
 }

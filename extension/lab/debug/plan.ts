@@ -30,7 +30,7 @@ import { readState } from '../state';
 import { readCoreVirtual } from './core-vaddr';
 import { readDumpSidecar } from './crash-dump';
 import { ElfError, type ModuleFileInfo, buildIdOfNotes, ElfFile, readModuleFile, vmlinuxTextAddress } from './elf-read';
-import { addSymbolFileCommand, symbolFileCommand } from './gdb-commands';
+import { addSymbolFileCommand, gdbQuote, symbolFileCommand } from './gdb-commands';
 import { gdbstubAddress, GDBSTUB_HOST } from './gdbstub';
 import { type GuestModule, type GuestSymbolsRead, guestModule, readGuestSymbols, writeSnapshot } from './guest-symbols';
 import { parseKallsyms } from './kallsyms';
@@ -118,7 +118,8 @@ function kernelBuildIdOf(vmlinux: string): string | undefined {
 
 interface KernelChoice {
   readonly kernel: GdbPlan['kernel'];
-  readonly command: string;
+  /** symbol-file, then (with a vmlinux) add-symbol-file of the other modules' kallsyms symbols. */
+  readonly commands: string[];
   readonly notes: string[];
 }
 
@@ -138,7 +139,14 @@ function kernelSymbols(read: GuestSymbolsRead | undefined, release: string, vmli
       throw new LabError('bad-option', `${vmlinux}: ${errorMessage(err)}`);
     }
     const notes = text === undefined ? ['the kernel\'s load address is unknown: vmlinux is used at its link address (right for a nokaslr boot)'] : [];
-    return { kernel: { kind: 'vmlinux', file: vmlinux, offset: `0x${offset.toString(16)}` }, command: symbolFileCommand(vmlinux, offset), notes };
+    const commands = [symbolFileCommand(vmlinux, offset)];
+    // The other loaded modules (virtio_ring, pvpanic, ...) by name, from their kallsyms lines.
+    const modules = read && read.kallsyms.length > 0 ? parseKallsyms(read.kallsyms, { allowEmpty: true }).symbols.filter((s) => s.module !== undefined && !leaveOut.has(s.module)) : [];
+    if (modules.length > 0) {
+      writeAtomic(elfPath, writeSymbolElf(modules));
+      commands.push(`add-symbol-file ${gdbQuote(elfPath)}`);
+    }
+    return { kernel: { kind: 'vmlinux', file: vmlinux, offset: `0x${offset.toString(16)}` }, commands, notes };
   }
   if (!read || read.kallsyms.length === 0) {
     throw new LabError('missing-tool', `no symbols for kernel ${release}: no vmlinux with DWARF and no kallsyms saved`, `sudo apt-get install -y ${debugPackageFor(release)}`);
@@ -150,7 +158,7 @@ function kernelSymbols(read: GuestSymbolsRead | undefined, release: string, vmli
   writeAtomic(elfPath, writeSymbolElf(parsed.symbols, leaveOut));
   return {
     kernel: { kind: 'kallsyms', file: elfPath },
-    command: symbolFileCommand(elfPath),
+    commands: [symbolFileCommand(elfPath)],
     notes: [`kernel symbols come from /proc/kallsyms (names only: no kernel types, lines or locals, and kernel frames may not unwind); for DWARF: sudo apt-get install -y ${debugPackageFor(release)}`],
   };
 }
@@ -165,7 +173,7 @@ function moduleMismatch(info: ModuleFileInfo, path: string, loaded: GuestModule 
 }
 
 function assemble(gdb: string, target: GdbTarget, kernel: KernelChoice, module: GdbPlan['module'] | undefined, moduleCommand: string | undefined, notes: string[]): GdbPlan {
-  const setupCommands = ['set pagination off', 'set confirm off', 'set print pretty on', kernel.command, ...(moduleCommand ? [moduleCommand] : [])];
+  const setupCommands = ['set pagination off', 'set confirm off', 'set print pretty on', ...kernel.commands, ...(moduleCommand ? [moduleCommand] : [])];
   const attachCommand = target.kind === 'gdbstub' ? `target remote ${gdbstubAddress(target.port)}` : `core-file ${target.file}`;
   return {
     gdb,

@@ -310,7 +310,8 @@ export class Lab extends EventEmitter {
         if (early === undefined) break;
         const stderr = tailFile(this.paths.qemuLog, 5);
         // Another program took the port between our probe and QEMU's bind: pick another one.
-        if (/host forwarding rule|gdbstub|-gdb tcp/i.test(stderr) && attempt < PORT_ATTEMPTS) {
+        // (or the gdbstub's port: "-gdb tcp:127.0.0.1:P: Failed to find an available port").
+        if (/host forwarding rule|-gdb tcp:\S+: Failed/i.test(stderr) && attempt < PORT_ATTEMPTS) {
           if (backend) {
             // The failed QEMU may already have connected to the backend and hung up: start a fresh one.
             await terminate(backend.record, 3000);
@@ -344,15 +345,24 @@ export class Lab extends EventEmitter {
     }
   }
 
-  /** `--gdb`: the guest's pvpanic driver and the first symbol snapshot (extension/lab/debug/panic.ts). */
+  /**
+   * `--gdb`: the guest's pvpanic driver and the first symbol snapshot (extension/lab/debug/panic.ts).
+   * What fails is reported, not fatal: the gdbstub works without it, only automatic dumps need it.
+   */
   private async armForDumps(file: StateFile, ctl: OpControl): Promise<void> {
-    const session = await this.ssh({ signal: ctl.signal });
+    let problems: string[];
     try {
-      for (const problem of await armGuestForDumps(session, this.paths, file.startedAt, file.kernelVersion)) this.progress(ctl, 'gdb', problem);
-    } finally {
-      session.close();
+      const session = await this.ssh({ signal: ctl.signal });
+      try {
+        problems = await armGuestForDumps(session, this.paths, file.startedAt, file.kernelVersion);
+      } finally {
+        session.close();
+      }
+    } catch (err) {
+      problems = [`preparing crash dumps failed (${errorMessage(err)}): a panic will end QEMU without a dump`];
     }
-    this.progress(ctl, 'gdb', `gdbstub on 127.0.0.1:${file.gdbPort ?? '?'} (vlab gdb); a guest panic pauses QEMU for a crash dump`);
+    for (const problem of problems) this.progress(ctl, 'gdb', problem);
+    this.progress(ctl, 'gdb', `gdbstub on 127.0.0.1:${file.gdbPort ?? '?'} (vlab gdb)${problems.length === 0 ? '; a guest panic pauses QEMU for a crash dump' : ''}`);
   }
 
   /**

@@ -120,7 +120,8 @@ test('vlab up --gdb: gdbstub on loopback, shown by vlab status; nokaslr', { time
 });
 
 test('vlab gdb --batch: a breakpoint in the driver stops the ioctl, a local equals the length sent, the call then succeeds', { timeout: 300_000 }, async () => {
-  const { gdb, program } = await breakpointRound(4096);
+  const { gdb, program, text } = await breakpointRound(4096);
+  firstText = text;
   assert.match(gdb, /hit Breakpoint 1(?:\.\d+)?, vc_crypt \(/);
   assert.match(gdb, /vc_chardev\.c:\d+/);
   assert.match(gdb, /^\$1 = 4096$/m);
@@ -129,10 +130,25 @@ test('vlab gdb --batch: a breakpoint in the driver stops the ioctl, a local equa
   assert.match(program, new RegExp(`dbg-crypt len 4096 errno 0 sha256 ${expectedHash(4096)}`));
 });
 
-test('after vlab driver reload the same breakpoint is hit again (sections read fresh)', { timeout: 300_000 }, async () => {
+let firstText = '';
+let lastText = '';
+
+test('after vlab driver reload the same breakpoint is hit again, at the module\'s new address (sections read fresh)', { timeout: 300_000 }, async () => {
+  // A small module takes the freed slot between unload and load, so the reload puts ours elsewhere.
+  const unload = await runCli(['driver', 'unload'], ws.dir);
+  assert.equal(unload.code, 0, unload.err);
+  const session = await lab.ssh();
+  try {
+    const r = await session.run(['modprobe', 'crc7']);
+    assert.equal(r.code, 0, r.stderr);
+  } finally {
+    session.close();
+  }
   const reload = await runCli(['driver', 'reload'], ws.dir);
   assert.equal(reload.code, 0, reload.err);
-  const { gdb, program } = await breakpointRound(8192);
+  const { gdb, program, text } = await breakpointRound(8192);
+  assert.notEqual(text, firstText, 'the module moved');
+  lastText = text;
   assert.match(gdb, /vc_crypt \(.*\) at .*vc_chardev\.c:\d+/);
   assert.match(gdb, /^\$1 = 8192$/m);
   assert.match(program, new RegExp(`dbg-crypt len 8192 errno 0 sha256 ${expectedHash(8192)}`));
@@ -181,6 +197,7 @@ test('a guest panic pauses QEMU; the lab writes a crash dump, then ends QEMU; vl
   assert.deepEqual(processesMentioning(lab.paths.stateDir), [], 'QEMU was ended after the dump');
   const core = await runCli(['gdb', '--core', s.crashDump, '--batch', '-ex', 'thread apply all bt'], ws.dir);
   assert.equal(core.code, 0, core.err);
+  assert.match(core.err, new RegExp(`vlab_cryptodev at ${lastText}\\b`), 'the module where the last snapshot saw it');
   const frames = [...core.out.matchAll(/^#0 +0x[0-9a-f]+ in (\w+) \(\)/gm)].map((m) => m[1]!);
   measured.coreFrames = frames.join(',');
   assert.ok(frames.length > 0, core.out);

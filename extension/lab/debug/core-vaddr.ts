@@ -12,7 +12,8 @@
  *
  * The page tables are guest memory: the walk is bounded (page-table pages visited, mappings kept).
  */
-import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, writeSync } from 'node:fs';
+import { readAt } from './elf-read';
 
 const PT_LOAD = 1;
 const PT_NOTE = 4;
@@ -52,13 +53,6 @@ export interface VirtualIndexResult {
   readonly added: number;
   /** The guest's paging depth (absent when nothing was added). */
   readonly pagingLevels?: 4 | 5;
-}
-
-function readAt(fd: number, offset: bigint | number, length: number): Buffer {
-  const buf = Buffer.alloc(length);
-  const got = readSync(fd, buf, 0, length, Number(offset));
-  if (got < length) throw new Error(`core file: short read at ${offset}`);
-  return buf;
 }
 
 function parsePhdrs(buf: Buffer, count: number): Phdr[] {

@@ -28,9 +28,10 @@ export class ElfError extends Error {
 const MAX_SECTIONS = 65_280;
 const MAX_SHSTRTAB = 16 << 20;
 
-function readAt(fd: number, offset: number, length: number): Buffer {
+/** Exactly `length` bytes at `offset` of an open file (a short read is an ElfError). */
+export function readAt(fd: number, offset: number | bigint, length: number): Buffer {
   const buf = Buffer.alloc(length);
-  const got = readSync(fd, buf, 0, length, offset);
+  const got = readSync(fd, buf, 0, length, Number(offset));
   if (got < length) throw new ElfError(`short read at ${offset} (${got} of ${length} bytes)`);
   return buf;
 }

@@ -4,6 +4,7 @@ import * as assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { elfHeader } from './elf-fixture';
 import { PHYSICAL_ALIAS_BASE, addVirtualIndex, qemuCpuControlRegs, readCoreVirtual, walkKernelHalf } from '../../../../../extension/lab/debug/core-vaddr';
 
 const PAGE = 4096;
@@ -66,16 +67,7 @@ function writeCore(path: string, ram: Buffer, cr3: bigint, cr4: bigint): void {
   const noteOff = phoff + 2 * 56;
   const loadOff = PAGE;
   const h = Buffer.alloc(loadOff);
-  h.writeUInt32BE(0x7f454c46, 0);
-  h[4] = 2;
-  h[5] = 1;
-  h[6] = 1;
-  h.writeUInt16LE(4, 16);
-  h.writeUInt16LE(62, 18);
-  h.writeBigUInt64LE(BigInt(phoff), 32);
-  h.writeUInt16LE(64, 52);
-  h.writeUInt16LE(56, 54);
-  h.writeUInt16LE(2, 56);
+  elfHeader(h, { type: 4 /* ET_CORE */, phoff, phnum: 2 });
   const ph = (i: number, type: number, off: number, size: number): void => {
     const o = phoff + i * 56;
     h.writeUInt32LE(type, o);

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { parseKallsyms } from '../../../../../extension/lab/debug/kallsyms';
 import { writeSymbolElf } from '../../../../../extension/lab/debug/symbol-elf';
 import { ElfFile, SHF_ALLOC, SHF_EXECINSTR, SHT_NOBITS, buildIdOfNotes, readModuleFile } from '../../../../../extension/lab/debug/elf-read';
+import { elfHeader } from './elf-fixture';
 import { findExecutable } from '../../../../../extension/lab/host/host';
 
 const KALLSYMS = [
@@ -96,16 +97,7 @@ function relocatable(sections: { name: string; type: number; flags: bigint; data
   const shoff = (off + 7) & ~7;
   const shnum = sections.length + 2;
   const out = Buffer.alloc(shoff + shnum * 64);
-  out.writeUInt32BE(0x7f454c46, 0);
-  out[4] = 2;
-  out[5] = 1;
-  out[6] = 1;
-  out.writeUInt16LE(1, 16);
-  out.writeUInt16LE(62, 18);
-  out.writeBigUInt64LE(BigInt(shoff), 40);
-  out.writeUInt16LE(64, 58);
-  out.writeUInt16LE(shnum, 60);
-  out.writeUInt16LE(shnum - 1, 62);
+  elfHeader(out, { type: 1 /* ET_REL */, shoff, shnum });
   let nameAt = 1;
   const header = (i: number, name: number, type: number, flags: bigint, offset: number, size: number): void => {
     const o = shoff + i * 64;

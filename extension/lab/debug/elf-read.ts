@@ -138,6 +138,25 @@ export function buildIdOfNotes(notes: Buffer): string | undefined {
   return desc && desc.length > 0 ? desc.toString('hex') : undefined;
 }
 
+/** The GNU build-id of an ELF file (from its note sections), or undefined (none, or not readable as ELF). */
+export function fileBuildId(path: string): string | undefined {
+  let elf: ElfFile;
+  try {
+    elf = ElfFile.open(path);
+  } catch {
+    return undefined;
+  }
+  try {
+    for (const n of elf.sections.filter((s) => s.type === SHT_NOTE)) {
+      const id = buildIdOfNotes(elf.contents(n, 1 << 16));
+      if (id) return id;
+    }
+    return undefined;
+  } finally {
+    elf.close();
+  }
+}
+
 export interface ModuleFileInfo {
   /** The module's name as the kernel knows it (.modinfo `name=`, else the file name with '-' as '_'). */
   readonly name: string;

@@ -29,7 +29,7 @@ import type { Lab } from '../lab';
 import { readState } from '../state';
 import { readCoreVirtual } from './core-vaddr';
 import { readDumpSidecar } from './crash-dump';
-import { ElfError, type ModuleFileInfo, buildIdOfNotes, ElfFile, readModuleFile, vmlinuxTextAddress } from './elf-read';
+import { ElfError, type ModuleFileInfo, fileBuildId, readModuleFile, vmlinuxTextAddress } from './elf-read';
 import { addSymbolFileCommand, gdbQuote, symbolFileCommand } from './gdb-commands';
 import { gdbstubAddress, GDBSTUB_HOST } from './gdbstub';
 import { type GuestModule, type GuestSymbolsRead, guestModule, readGuestSymbols, writeSnapshot } from './guest-symbols';
@@ -98,24 +98,6 @@ function chooseModule(lab: Lab, module: string | null | undefined): { path: stri
   return existsSync(path) ? { path, given: false } : undefined;
 }
 
-function kernelBuildIdOf(vmlinux: string): string | undefined {
-  try {
-    const elf = ElfFile.open(vmlinux);
-    try {
-      const notes = elf.sections.filter((s) => s.type === 7 /* SHT_NOTE */);
-      for (const n of notes) {
-        const id = buildIdOfNotes(elf.contents(n, 1 << 16));
-        if (id) return id;
-      }
-      return undefined;
-    } finally {
-      elf.close();
-    }
-  } catch {
-    return undefined;
-  }
-}
-
 interface KernelChoice {
   readonly kernel: GdbPlan['kernel'];
   /** symbol-file, then (with a vmlinux) add-symbol-file of the other modules' kallsyms symbols. */
@@ -127,7 +109,7 @@ interface KernelChoice {
 function kernelSymbols(read: GuestSymbolsRead | undefined, release: string, vmlinuxGiven: string | undefined, elfPath: string, leaveOut: ReadonlySet<string>): KernelChoice {
   const vmlinux = vmlinuxGiven ?? findVmlinux(release);
   if (vmlinux) {
-    const id = kernelBuildIdOf(vmlinux);
+    const id = fileBuildId(vmlinux);
     if (read?.info.kernelBuildId && id && id !== read.info.kernelBuildId) {
       throw new LabError('bad-option', `${vmlinux} is not the guest's kernel (build-id ${id}, the guest runs ${read.info.kernelBuildId})`, vmlinuxGiven ? undefined : `sudo apt-get install -y ${debugPackageFor(release)}`);
     }
@@ -265,7 +247,13 @@ function staleInCore(core: string, name: string, loaded: GuestModule): string | 
   return `the addresses saved for ${name} are stale (it was reloaded after the last snapshot; run vlab gdb once after vlab driver reload to refresh it)`;
 }
 
-/** See the module header. */
+/** See the module header. Relative paths are relative to the lab's workspace. */
 export function planGdb(lab: Lab, opts: GdbPlanOptions = {}): Promise<GdbPlan> {
-  return opts.core !== undefined ? planCore(lab, opts.core, opts) : planLive(lab, opts);
+  let o = opts;
+  if (opts.vmlinux !== undefined) {
+    const vmlinux = resolve(lab.paths.workspace, opts.vmlinux);
+    if (!existsSync(vmlinux)) return Promise.reject(new LabError('bad-option', `vmlinux ${vmlinux} does not exist`));
+    o = { ...opts, vmlinux };
+  }
+  return o.core !== undefined ? planCore(lab, o.core, o) : planLive(lab, o);
 }

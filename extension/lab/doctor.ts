@@ -9,6 +9,7 @@ import { execFile } from 'node:child_process';
 import { accessSync, closeSync, constants, existsSync, openSync, readFileSync, readdirSync, readlinkSync, readSync, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { parseQemuVersion, qemuDataDir, qemuQuirks } from './qemu/info';
+import { debugPackageFor, vmlinuxCandidates } from './debug/vmlinux';
 
 export interface DoctorCheck {
   /** Short stable name, e.g. "qemu", "kernel", "accelerator". */
@@ -325,6 +326,21 @@ function checkMemfd(env: HostEnv): DoctorCheck {
   }
 }
 
+/** vmlinux with DWARF for the guest kernel (vlab gdb); without it gdb gets names from /proc/kallsyms only. */
+function checkKernelDebugSymbols(env: HostEnv, kernel: GuestKernel): DoctorCheck {
+  const name = 'kernel-dbg';
+  const found = vmlinuxCandidates(kernel.version, { debugRoot: join(env.root, 'usr', 'lib', 'debug'), modulesRoot: join(env.root, 'lib', 'modules') }).find((p) => existsSync(p));
+  return found
+    ? { name, ok: true, level: 'optional', detail: `${found} (vlab gdb: kernel types, lines and locals)` }
+    : {
+        name,
+        ok: false,
+        level: 'optional',
+        detail: `no vmlinux with DWARF for ${kernel.version}: vlab gdb uses names from the guest's /proc/kallsyms (package ${debugPackageFor(kernel.version)}, a large download)`,
+        fix: apt(debugPackageFor(kernel.version)),
+      };
+}
+
 /** Runs every check. Never throws for a missing item: each problem becomes a failed check with a fix. */
 export async function runDoctor(env: HostEnv = hostEnv()): Promise<DoctorReport> {
   const accel = detectAccel(env);
@@ -341,6 +357,9 @@ export async function runDoctor(env: HostEnv = hostEnv()): Promise<DoctorReport>
     checkTool(env, 'tcpdump', 'tcpdump', 'optional', 'tcpdump', 'reading packet captures'),
     checkTool(env, 'chromium', 'chromium', 'optional', 'chromium', 'UI end-to-end tests'),
     checkTool(env, 'clangd', 'clangd', 'optional', 'clangd', 'code intelligence in guest/driver from the compile_commands.json vlab driver build writes'),
+    checkTool(env, 'gdb', 'gdb', 'optional', 'gdb', 'vlab gdb: debugging the guest kernel and crash dumps'),
+    // Only with a guest kernel: without one the kernel check above already says what to install.
+    ...(kernel.kernel ? [checkKernelDebugSymbols(env, kernel.kernel)] : []),
   ];
   return { checks, canRun: checks.every((c) => c.ok || c.level === 'optional'), accel, kernel: kernel.kernel };
 }

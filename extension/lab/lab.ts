@@ -42,6 +42,8 @@ import { lockForDown, removeRuntimeFiles, stopRecorded } from './teardown';
 import { startCapture, stopCapture } from './capture';
 import { readSnapshotOrNull } from '../../backend/telemetry/client';
 import type { BackendSnapshot } from '../../backend/telemetry/schema';
+import { armGuestForDumps, dumpPanickedGuest, guestPanicked } from './debug/panic';
+import { pickGdbPort } from './debug/gdbstub';
 
 export type { BackendKind, EngineChoice, GuestDriver, LabState, UpOptions } from './state';
 export type { StopMethod } from './qemu/stop';
@@ -76,6 +78,10 @@ export interface LabStatus {
   readonly kernelVersion?: string;
   /** The extra guest kernel arguments it was booted with (`vlab up --append`). */
   readonly append?: string;
+  /** QEMU's gdbstub (`vlab up --gdb`; attach with `vlab gdb`), while QEMU runs. */
+  readonly gdb?: { readonly host: '127.0.0.1'; readonly port: number };
+  /** When failed after a guest panic: the crash dump written before QEMU was ended (`vlab gdb --core`). */
+  readonly crashDump?: string;
   readonly workspace: string;
 }
 
@@ -184,12 +190,13 @@ export class Lab extends EventEmitter {
     const binary = requireQemu(this.host);
     const accel = chooseAccel(options.accel, this.host);
     const kernel = findGuestKernel(this.host);
-    const spec = this.qemuSpec(options, accel, binary, kernel, await pickFreeLoopbackPort());
+    const sshPort = await pickFreeLoopbackPort();
+    const spec = this.qemuSpec(options, accel, binary, kernel, sshPort, options.gdb ? await pickGdbPort(sshPort) : undefined);
     const args = buildQemuArgs(spec);
     return { binary, args, commandLine: formatCommandLine(binary, args), accel };
   }
 
-  private qemuSpec(options: UpOptions, accel: AccelChoice, binary: string, kernel: GuestKernel, sshPort: number): QemuSpec {
+  private qemuSpec(options: UpOptions, accel: AccelChoice, binary: string, kernel: GuestKernel, sshPort: number, gdbPort?: number): QemuSpec {
     // The project whose bin/vlab.js the lab runs (a clone, or an installed extension's folder).
     const projectShare = projectShareFor(dirname(dirname(this.vlabScript())), this.paths.workspace);
     return {
@@ -200,7 +207,7 @@ export class Lab extends EventEmitter {
       cpus: options.cpus,
       kernel: kernel.vmlinuz,
       initrd: this.paths.initramfs,
-      kernelCmdline: kernelCmdline(this.paths.workspace, options.guestDriver, projectShare, kernel.modulesShare !== undefined, options.append),
+      kernelCmdline: kernelCmdline(this.paths.workspace, options.guestDriver, projectShare, kernel.modulesShare !== undefined, options.append, options.gdb === true),
       qmpSocket: this.paths.qmpSocket,
       qmpWatchSocket: this.paths.qmpWatchSocket,
       consoleLog: this.paths.consoleLog,
@@ -210,6 +217,7 @@ export class Lab extends EventEmitter {
       crypto: options.backend === 'ts' ? { kind: 'vhost-user', socket: this.paths.vhostUserSocket } : { kind: 'builtin' },
       qemu: probeQemu(binary),
       modulesShare: kernel.modulesShare,
+      ...(gdbPort !== undefined ? { gdbPort } : {}),
     };
   }
 
@@ -223,7 +231,7 @@ export class Lab extends EventEmitter {
     throwIfAborted(ctl.signal);
     const release = acquireLock(this.paths, 'vlab up');
     try {
-      const existing = readState(this.paths);
+      const existing = await this.settlePanic(readState(this.paths), true);
       // We hold the lock, so no other `up` is booting: only a 'running' lab counts as up.
       if (existing?.qemu && existing.state === 'running' && isOurProcess(existing.qemu)) {
         return { already: true, status: await this.status() };
@@ -291,16 +299,18 @@ export class Lab extends EventEmitter {
       const t0 = Date.now();
       for (let attempt = 1; ; attempt++) {
         const port = await pickFreeLoopbackPort();
-        const args = buildQemuArgs(this.qemuSpec(options, accel, binary, guest.kernel, port));
+        const gdbPort = options.gdb ? await pickGdbPort(port) : undefined;
+        const args = buildQemuArgs(this.qemuSpec(options, accel, binary, guest.kernel, port, gdbPort));
         this.progress(ctl, 'qemu', `starting QEMU (${accel.kind}, ${options.memoryMb} MB, ${options.cpus} CPUs, backend ${options.backend}, ssh port ${port})`);
         qemu = spawnDetached(binary, args, this.paths.qemuLog, qemuMarker(this.paths));
-        current = { ...current, qemu: qemu.record, sshPort: port };
+        current = { ...current, qemu: qemu.record, sshPort: port, ...(gdbPort !== undefined ? { gdbPort } : {}) };
         this.setState(current);
         const early = await Promise.race([qemu.exited, sleep(300).then(() => undefined)]);
         if (early === undefined) break;
         const stderr = tailFile(this.paths.qemuLog, 5);
         // Another program took the port between our probe and QEMU's bind: pick another one.
-        if (/host forwarding rule/i.test(stderr) && attempt < PORT_ATTEMPTS) {
+        // (or the gdbstub's port: "-gdb tcp:127.0.0.1:P: Failed to find an available port").
+        if (/host forwarding rule|-gdb tcp:\S+: Failed/i.test(stderr) && attempt < PORT_ATTEMPTS) {
           if (backend) {
             // The failed QEMU may already have connected to the backend and hung up: start a fresh one.
             await terminate(backend.record, 3000);
@@ -327,10 +337,55 @@ export class Lab extends EventEmitter {
           throw new LabError('guest-driver', `loading the lab driver failed: ${errorMessage(err)}`);
         }
       }
+      if (options.gdb) await this.armForDumps(current, ctl);
       return await this.status();
     } catch (err) {
       return fail(err);
     }
+  }
+
+  /**
+   * `--gdb`: the guest's pvpanic driver and the first symbol snapshot (extension/lab/debug/panic.ts).
+   * What fails is reported, not fatal: the gdbstub works without it, only automatic dumps need it.
+   */
+  private async armForDumps(file: StateFile, ctl: OpControl): Promise<void> {
+    let problems: string[];
+    try {
+      const session = await this.ssh({ signal: ctl.signal });
+      try {
+        problems = await armGuestForDumps(session, this.paths, file.startedAt, file.kernelVersion);
+      } finally {
+        session.close();
+      }
+    } catch (err) {
+      problems = [`preparing crash dumps failed (${errorMessage(err)}): a panic will end QEMU without a dump`];
+    }
+    for (const problem of problems) this.progress(ctl, 'gdb', problem);
+    this.progress(ctl, 'gdb', `gdbstub on 127.0.0.1:${file.gdbPort ?? '?'} (vlab gdb)${problems.length === 0 ? '; a guest panic pauses QEMU for a crash dump' : ''}`);
+  }
+
+  /**
+   * A `--gdb` lab whose guest panicked is held paused by QEMU (-action panic=pause): its crash dump is
+   * written, then QEMU and the backend are ended and the lab is 'failed' with the dump named. While
+   * another command writes the dump, status reads failed (not written to state.json); up and down
+   * (`wait`) are refused as busy.
+   */
+  private async settlePanic(file: StateFile | undefined, wait = false): Promise<StateFile | undefined> {
+    if (file?.state !== 'running' || !file.options.gdb || !file.qemu || !isOurProcess(file.qemu) || (await guestPanicked(this.paths.qmpSocket)) !== true) return file;
+    const { panic } = readGuestEnd(this.paths.consoleLog);
+    const line = panic?.line ?? 'no panic line on the console';
+    const dump = await dumpPanickedGuest({ paths: this.paths, boot: file.startedAt, release: file.kernelVersion, panicLine: panic?.line });
+    if (dump.kind === 'busy') {
+      const reason = `the guest kernel panicked: ${line}; another vlab command is writing its crash dump`;
+      if (wait) throw new LabError('busy', `${reason}: try again when it is done`);
+      return { ...file, state: 'failed', reason };
+    }
+    await stopRecorded(this.paths, file, this.stopTimes({}, false));
+    const where = dump.kind === 'written' ? `crash dump: ${dump.file}` : `no crash dump: ${dump.error}`;
+    const failed: StateFile = { ...file, qemu: undefined, backend: undefined, state: 'failed', reason: `the guest kernel panicked: ${line}; ${where}`, ...(dump.kind === 'written' ? { crashDump: dump.file } : {}) };
+    writeState(this.paths, failed);
+    this.emit('state', failed.state);
+    return failed;
   }
 
   private async waitForSsh(current: StateFile, options: UpOptions, guest: GuestArtifacts, qemu: DetachedProcess, backend: DetachedProcess | undefined, ctl: OpControl): Promise<SshSession> {
@@ -437,7 +492,7 @@ export class Lab extends EventEmitter {
   async down(ctl: OpControl = {}): Promise<DownResult> {
     const { release, abortedBoot } = await lockForDown(this.paths, { quitMs: this.overrides.quitTimeoutMs ?? 5_000, progress: (step, m) => this.progress(ctl, step, m) });
     try {
-      const file = readState(this.paths);
+      const file = await this.settlePanic(readState(this.paths), true);
       if (!file) {
         removeRuntimeFiles(this.paths);
         return { wasRunning: abortedBoot !== undefined, qemu: abortedBoot ?? 'not-running', backend: 'none', stale: false };
@@ -461,7 +516,7 @@ export class Lab extends EventEmitter {
    * is named in the reason; a failed lab's status carries the console tail.
    */
   async status(opts: { device?: boolean; telemetry?: boolean } = {}): Promise<LabStatus> {
-    const file = readState(this.paths);
+    const file = await this.settlePanic(readState(this.paths));
     const base = {
       schema: 1 as const,
       stateDir: this.paths.stateDir,
@@ -527,6 +582,8 @@ export class Lab extends EventEmitter {
       guestDriver: file.options.guestDriver,
       kernelVersion: file.kernelVersion,
       ...(typeof file.options.append === 'string' ? { append: file.options.append } : {}),
+      ...(qemuAlive && file.gdbPort ? { gdb: { host: '127.0.0.1' as const, port: file.gdbPort } } : {}),
+      ...(file.crashDump !== undefined && state === 'failed' ? { crashDump: file.crashDump } : {}),
     };
   }
 

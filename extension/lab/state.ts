@@ -27,6 +27,11 @@ export interface UpOptions {
   readonly faults?: readonly string[];
   /** Extra guest kernel command-line arguments, appended after the lab's own (validated: `checkKernelAppend`). */
   readonly append?: string;
+  /**
+   * Debugging: QEMU's gdbstub on a free loopback port (`vlab gdb`), `nokaslr` on the kernel command line,
+   * and a crash dump when the guest panics (extension/lab/debug).
+   */
+  readonly gdb?: boolean;
 }
 
 export interface StateFile {
@@ -41,6 +46,10 @@ export interface StateFile {
   readonly qemu?: ProcessRecord;
   readonly backend?: ProcessRecord;
   readonly sshPort?: number;
+  /** QEMU's gdbstub port on 127.0.0.1 (labs booted with the gdb option). */
+  readonly gdbPort?: number;
+  /** The crash dump written after the guest panicked (state 'failed'). */
+  readonly crashDump?: string;
   /** ISO times. */
   readonly startedAt: string;
   readonly runningSince?: string;
@@ -71,6 +80,8 @@ export function readState(paths: LabPaths): StateFile | undefined {
     if (typeof parsed.options !== 'object' || parsed.options === null || typeof parsed.accel !== 'object' || parsed.accel === null) return undefined;
     if (!validRecord(parsed.qemu) || !validRecord(parsed.backend) || !Number.isInteger(parsed.upPid)) return undefined;
     if (parsed.sshPort !== undefined && !(Number.isInteger(parsed.sshPort) && parsed.sshPort > 0 && parsed.sshPort < 65536)) return undefined;
+    if (parsed.gdbPort !== undefined && !(Number.isInteger(parsed.gdbPort) && parsed.gdbPort > 0 && parsed.gdbPort < 65536)) return undefined;
+    if (parsed.crashDump !== undefined && typeof parsed.crashDump !== 'string') return undefined;
     return parsed as StateFile;
   } catch {
     return undefined;

@@ -36,6 +36,7 @@ export function resolveUpOptions(partial: Partial<UpOptions>): UpOptions {
       }
     }
   }
+  if (o.gdb !== undefined && typeof o.gdb !== 'boolean') bad('gdb must be true or false');
   if (o.append !== undefined) {
     const why = typeof o.append === 'string' ? checkKernelAppend(o.append) : 'must be a string';
     if (why) bad(`kernel arguments (--append): ${why}`);
@@ -68,8 +69,12 @@ export function checkKernelAppend(append: string): string | undefined {
   return undefined;
 }
 
-/** The guest kernel command line; runtime choices travel here so the initramfs stays cacheable. */
-export function kernelCmdline(workspace: string, guestDriver: GuestDriver, projectShare?: string, ownModules = false, append?: string): string {
+/**
+ * The guest kernel command line; runtime choices travel here so the initramfs stays cacheable. `debug`
+ * (`vlab up --gdb`) adds `nokaslr`: the kernel sits at its link address, so vmlinux symbols and the
+ * addresses a crash dump records stay valid.
+ */
+export function kernelCmdline(workspace: string, guestDriver: GuestDriver, projectShare?: string, ownModules = false, append?: string, debug = false): string {
   const hex = (p: string): string => Buffer.from(p, 'utf8').toString('hex');
   const parts = ['console=ttyS0', 'loglevel=4', 'panic=-1', `vlab.ws=${hex(workspace)}`, `vlab.driver=${guestDriver}`];
   if (projectShare) parts.push(`vlab.pkg=${hex(projectShare)}`);
@@ -77,6 +82,7 @@ export function kernelCmdline(workspace: string, guestDriver: GuestDriver, proje
   if (ownModules) parts.push('vlab.mods=1');
   // 'none' and 'lab' keep the upstream driver off the device so another driver (or none) can bind it.
   if (guestDriver !== 'upstream') parts.push('module_blacklist=virtio_crypto');
+  if (debug) parts.push('nokaslr');
   // The user's extra arguments (`vlab up --append`) go last; resolveUpOptions has validated them.
   if (append !== undefined) {
     const why = checkKernelAppend(append);

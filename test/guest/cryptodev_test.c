@@ -28,6 +28,8 @@
  *   vlab-cryptodev-test api-aead                 CIOCAUTHCRYPT AEAD convention
  *   vlab-cryptodev-test api-tls-oracle [REPS]    TLS-mode failures: one errno
  *   vlab-cryptodev-test api-cphash               CIOCCPHASH hash state copy
+ *   vlab-cryptodev-test dbg-crypt LEN GOFILE     one CIOCCRYPT once GOFILE exists,
+ *                                                prints the ciphertext's SHA-256
  *
  * Output: one line per check, "ok NAME" or "not ok NAME: why"; the exit
  * status is the number of failures (capped at 100).
@@ -3210,6 +3212,51 @@ static int cmd_pin_movable(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * dbg-crypt LEN GOFILE: for the debugger test. Opens an AES-128-CBC session
+ * (key 00 01 .. 0f, IV zero), prints "dbg-crypt ready", waits up to 120 s for
+ * GOFILE to exist (the host has set its breakpoint by then), encrypts LEN bytes
+ * of fill_plaintext(seed 7) in one CIOCCRYPT and prints
+ * "dbg-crypt len LEN errno E sha256 HEX" (HEX: SHA-256 of the ciphertext).
+ */
+static int cmd_dbg_crypt(int argc, char **argv)
+{
+	uint8_t key[16], iv[16] = { 0 }, h[32], *src, *dst;
+	uint32_t len = argc > 0 ? (uint32_t)atoi(argv[0]) : 4096;
+	const char *go = argc > 1 ? argv[1] : "/tmp/dbg-go";
+	char hex[65];
+	uint32_t ses = 0;
+	int fd, err, i;
+
+	if (!len || len % 16 || len > (1u << 20))
+		return 100;
+	for (i = 0; i < 16; i++)
+		key[i] = (uint8_t)i;
+	src = malloc(len);
+	dst = calloc(1, len);
+	if (!src || !dst)
+		return 100;
+	fill_plaintext(src, len, 7);
+	fd = open_crypto();
+	err = new_session(fd, CRYPTO_AES_CBC, key, 16, 0, NULL, 0, &ses);
+	if (err) {
+		printf("dbg-crypt session errno %d\n", -err);
+		return 1;
+	}
+	printf("dbg-crypt ready\n");
+	for (i = 0; i < 1200 && access(go, F_OK); i++)
+		usleep(100000);
+	err = do_crypt(fd, ses, COP_ENCRYPT, src, dst, len, iv, NULL, 0);
+	SHA256(dst, len, h);
+	tohex(h, sizeof(h), hex);
+	printf("dbg-crypt len %u errno %d sha256 %s\n", len, -err, hex);
+	end_session(fd, ses);
+	close(fd);
+	free(src);
+	free(dst);
+	return err ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	int rc;
@@ -3266,6 +3313,8 @@ int main(int argc, char **argv)
 		rc = cmd_api_tls_oracle(argc - 2, argv + 2);
 	else if (!strcmp(argv[1], "pin-movable"))
 		rc = cmd_pin_movable(argc - 2, argv + 2);
+	else if (!strcmp(argv[1], "dbg-crypt"))
+		rc = cmd_dbg_crypt(argc - 2, argv + 2);
 	else
 		rc = 100;
 	return rc > 100 ? 100 : rc;

@@ -7,7 +7,8 @@ import { hostEnv, runDoctor, type DoctorReport } from '../../lab/doctor';
 const USAGE = `usage: vlab doctor [--json] [--qemu PATH]
 Checks this host for what the lab needs: QEMU (>= 7.2, with the lab's devices), a guest kernel with
 modules and build headers, busybox-static, sshd, ssh-keygen, the accelerator (KVM or TCG and why),
-shared memory; and optional tools (kcapi-tools, tcpdump, chromium).
+shared memory; and optional tools (kcapi-tools, tcpdump, chromium, gdb and the guest kernel's
+vmlinux with DWARF for vlab gdb).
 Prints each problem with the command that fixes it. Exit 1 if the lab cannot run.
   --qemu PATH  check this QEMU (default: env VLAB_QEMU, else qemu-system-x86_64 on PATH); the report
            names its version and which version quirks apply (MSI-X workaround, session layout)

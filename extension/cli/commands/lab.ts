@@ -19,7 +19,7 @@ function progressPrinter(io: CliIo): (p: LabProgress) => void {
 
 const UP_USAGE = `usage: vlab up [--backend builtin|ts] [--engine auto|openssl|node|cryptodev] [--accel auto|kvm|tcg]
                [--memory MB] [--cpus N] [--guest-driver upstream|none|lab] [--timeout SEC] [--dry-run]
-               [--fault RULE]... [--append 'ARGS'] [--qemu PATH] [--kernel PATH [--modules DIR]]
+               [--fault RULE]... [--append 'ARGS'] [--gdb] [--qemu PATH] [--kernel PATH [--modules DIR]]
 Boots the lab VM and returns once the guest answers over SSH. A second \`up\` while it runs does nothing.
   --backend       virtio-crypto backend: the TypeScript vhost-user backend (ts, default) or QEMU's builtin one
   --engine        crypto engine of the ts backend (default auto)
@@ -34,6 +34,9 @@ Boots the lab VM and returns once the guest answers over SSH. A second \`up\` wh
   --append 'ARGS' extra guest kernel command-line arguments, after the lab's own (e.g.
                   'movablecore=512M threadirqs'): printable ASCII, at most 512 characters, no double
                   quotes, no "--", no vlab.* keys (the lab's own)
+  --gdb           debugging: QEMU's gdbstub on a free 127.0.0.1 port (vlab status shows it; attach with
+                  vlab gdb), nokaslr on the kernel command line, and a guest panic pauses QEMU so a crash
+                  dump is written before it ends (docs/debugging.md)
   --qemu PATH     the QEMU binary (default qemu-system-x86_64 on PATH, or env VLAB_QEMU); an unpacked
                   one (dpkg -x, e.g. .vlab-tools/qemu-10.0) gets -L <its>/usr/share/qemu
   --kernel PATH   boot a kernel not installed on the host: a bzImage, an unpacked kernel package
@@ -58,6 +61,7 @@ export function parseUpArgs(args: readonly string[]): { options: Partial<UpOptio
       'dry-run': { type: 'boolean' },
       fault: { type: 'string', multiple: true },
       append: { type: 'string' },
+      gdb: { type: 'boolean' },
       qemu: { type: 'string' },
       kernel: { type: 'string' },
       modules: { type: 'string' },
@@ -94,6 +98,7 @@ export function parseUpArgs(args: readonly string[]): { options: Partial<UpOptio
       bootTimeoutMs: timeoutSec === undefined ? undefined : Math.round(timeoutSec * 1000),
       ...(values.fault ? { faults: values.fault } : {}),
       ...(values.append !== undefined && values.append.trim() !== '' ? { append: values.append.trim() } : {}),
+      ...(values.gdb ? { gdb: true } : {}),
     },
   };
 }
@@ -119,6 +124,8 @@ export function formatStatus(s: LabStatus): string {
   }
   if (s.qemu.pid) row('qemu', `pid ${s.qemu.pid}`);
   if (s.ssh.port) row('ssh', `${s.ssh.host}:${s.ssh.port} (vlab ssh)`);
+  if (s.gdb) row('gdb', `${s.gdb.host}:${s.gdb.port} (vlab gdb)`);
+  if (s.crashDump) row('dump', `${s.crashDump} (vlab gdb --core ${s.crashDump})`);
   if (s.kernelVersion) row('guest', `kernel ${s.kernelVersion}, driver ${s.guestDriver}`);
   if (s.append) row('append', s.append);
   if (s.device === null) row('device', 'virtio-crypto status unavailable (QMP did not answer)');
@@ -176,7 +183,7 @@ const up: CliCommand = {
             ' (vlab down first to boot with other options)\n',
         );
       } else {
-        io.stdout.write(`lab running: booted in ${s.bootSec ?? '?'} s with ${s.accel?.kind ?? '?'}, backend ${s.backend.kind}, ssh 127.0.0.1:${s.ssh.port ?? '?'} — try: vlab ssh\n`);
+        io.stdout.write(`lab running: booted in ${s.bootSec ?? '?'} s with ${s.accel?.kind ?? '?'}, backend ${s.backend.kind}, ssh 127.0.0.1:${s.ssh.port ?? '?'}${s.gdb ? `, gdbstub ${s.gdb.host}:${s.gdb.port}` : ''} — try: vlab ssh${s.gdb ? ', vlab gdb' : ''}\n`);
       }
       return 0;
     } catch (err) {

@@ -46,6 +46,12 @@ export interface QemuSpec {
    * host.ts `findGuestKernel`): shared read-only and mounted over the guest's /lib/modules.
    */
   readonly modulesShare?: string;
+  /**
+   * Debugging (`vlab up --gdb`): QEMU's gdbstub on 127.0.0.1:gdbPort (loopback only, like SSH), and a
+   * pvpanic device with `-action panic=pause` so that a guest panic pauses the VM for a crash dump
+   * instead of ending QEMU (extension/lab/debug/panic.ts).
+   */
+  readonly gdbPort?: number;
 }
 
 /** 9p mount tags the guest init looks for. */
@@ -86,6 +92,7 @@ export function validateSpec(spec: QemuSpec): void {
   if (!Number.isInteger(spec.memoryMb) || spec.memoryMb < 256 || spec.memoryMb > 65536) throw new RangeError(`memory ${spec.memoryMb} MB: must be an integer from 256 to 65536`);
   if (!Number.isInteger(spec.cpus) || spec.cpus < 1 || spec.cpus > 64) throw new RangeError(`cpus ${spec.cpus}: must be an integer from 1 to 64`);
   if (!Number.isInteger(spec.sshPort) || spec.sshPort < 1 || spec.sshPort > 65535) throw new RangeError(`ssh port ${spec.sshPort} out of range`);
+  if (spec.gdbPort !== undefined && (!Number.isInteger(spec.gdbPort) || spec.gdbPort < 1 || spec.gdbPort > 65535 || spec.gdbPort === spec.sshPort)) throw new RangeError(`gdb port ${spec.gdbPort} out of range`);
   if (!spec.workspace.startsWith('/')) throw new Error(`workspace must be an absolute path: ${spec.workspace}`);
   if (spec.projectShare !== undefined && !spec.projectShare.startsWith('/')) throw new Error(`project share must be an absolute path: ${spec.projectShare}`);
   if (spec.modulesShare !== undefined && !spec.modulesShare.startsWith('/')) throw new Error(`modules share must be an absolute path: ${spec.modulesShare}`);
@@ -136,6 +143,11 @@ export function buildQemuArgs(spec: QemuSpec): string[] {
     // The booted kernel's modules when they are not in the host's /lib/modules (guest/init mounts them there).
     add('-fsdev', opts({ _: 'local', id: 'fs3', path: spec.modulesShare, security_model: 'none', readonly: 'on', multidevs: 'remap' }));
     add('-device', opts({ _: 'virtio-9p-pci', fsdev: 'fs3', mount_tag: MODULES_TAG }));
+  }
+
+  if (spec.gdbPort !== undefined) {
+    add('-gdb', `tcp:127.0.0.1:${spec.gdbPort}`);
+    add('-device', 'pvpanic', '-action', 'panic=pause');
   }
 
   add('-netdev', opts({ _: 'user', id: 'n0', hostfwd: `tcp:127.0.0.1:${spec.sshPort}-:22` }));

@@ -85,6 +85,7 @@ describe('vlab doctor on a fake host', () => {
         ['tcpdump', 'optional', 'sudo apt-get install -y tcpdump'],
         ['chromium', 'optional', 'sudo apt-get install -y chromium'],
         ['clangd', 'optional', 'sudo apt-get install -y clangd'],
+        ['gdb', 'optional', 'sudo apt-get install -y gdb'],
       ],
     );
     assert.equal(report.accel.kind, 'tcg');
@@ -104,7 +105,10 @@ describe('vlab doctor on a fake host', () => {
     host.file('proc/sys/kernel/osrelease', '6.1.0-56-amd64\n');
     host.file('proc/cpuinfo', 'processor\t: 0\nflags\t\t: fpu sse2 hypervisor\n');
     const report = await runDoctor(host.env);
-    assert.deepEqual(report.checks.filter((c) => !c.ok).map((c) => c.name), ['kcapi-tools', 'tcpdump', 'chromium', 'clangd']);
+    assert.deepEqual(report.checks.filter((c) => !c.ok).map((c) => c.name), ['kcapi-tools', 'tcpdump', 'chromium', 'clangd', 'gdb', 'kernel-dbg']);
+    assert.equal(check(report, 'kernel-dbg').fix, 'sudo apt-get install -y linux-image-6.1.0-56-amd64-dbg');
+    host.file('usr/lib/debug/boot/vmlinux-6.1.0-56-amd64', '');
+    assert.equal(check(await runDoctor(host.env), 'kernel-dbg').ok, true, 'the -dbg package\'s vmlinux is found');
     assert.equal(report.canRun, true);
     assert.equal(check(report, 'qemu').detail, `${join(host.root, 'usr/bin/qemu-system-x86_64')} (QEMU 7.2.22)`);
     assert.deepEqual(report.kernel, {

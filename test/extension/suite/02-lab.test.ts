@@ -223,12 +223,18 @@ describe('lab through the extension', function () {
     const rings = lab.rings();
     assert.ok(rings, 'rings panel open');
     await waitFor('the webview to draw frames', () => (rings.stats().framesDrawn >= 5 ? true : false), 30_000);
-    const drawnBefore = rings.stats().framesDrawn;
-    const drawnSince = Date.now();
-    await new Promise((r) => setTimeout(r, 3000));
+    // Acknowledgements come in batches (at most every 500 ms), so the count moves in steps: the rate is
+    // measured between two acknowledgements at least 5 s apart, not over a fixed window that may cut a batch.
+    const nextAck = async (): Promise<{ n: number; t: number }> => {
+      const seen = rings.stats().framesDrawn;
+      await waitFor('an acknowledgement of drawn frames', () => rings.stats().framesDrawn > seen, 30_000, 10);
+      return { n: rings.stats().framesDrawn, t: Date.now() };
+    };
+    const first = await nextAck();
+    await new Promise((r) => setTimeout(r, 5000));
+    const last = await nextAck();
     const s = rings.stats();
-    // Acknowledgements come in batches (at most every 500 ms): a rate over 3 s, not per frame.
-    const rate = ((s.framesDrawn - drawnBefore) * 1000) / (Date.now() - drawnSince);
+    const rate = ((last.n - first.n) * 1000) / (last.t - first.t);
     measured(`rings: ${rate.toFixed(1)} updates/s drawn by the webview (vlab.rings.refreshMs ${vscode.workspace.getConfiguration('vlab').get('rings.refreshMs')})`);
     assert.ok(s.lastDrawn && s.lastDrawn.queues >= 1, 'at least one queue drawn');
     assert.ok(s.shown && s.shown.queues[0]!.slots.length === s.shown.queues[0]!.size, 'one slot state per descriptor');

@@ -84,7 +84,7 @@ const rule = (id: string, clause: string, kind: RuleKind, site: RuleSite, text: 
 export const RULES: readonly RuleInfo[] = [
   rule('none', '', 'driver', 'ring', 'no rule'),
   rule('init.features', '§2.2.1', 'driver', 'init', 'SET_FEATURES acks only feature bits the device offered'),
-  rule('init.protocol-features', 'vhost-user SET_PROTOCOL_FEATURES', 'driver', 'init', 'SET_PROTOCOL_FEATURES acks only protocol features the back-end offered'),
+  rule('init.protocol-features', 'vhost-user', 'driver', 'init', 'SET_PROTOCOL_FEATURES acks only protocol features the back-end offered (vhost-user protocol, not virtio)'),
   rule('ring.alignment', '§2.7.1', 'driver', 'init', 'descriptor table 16-, available ring 2-, used ring 4-byte aligned'),
   rule('ring.used-flags', '§2.7.10.1', 'driver', 'init', 'the used ring\'s flags are 0 when the ring is set up (the device alone writes the used ring)'),
   rule('avail.decrement', '§2.7.6.1', 'driver', 'ring', 'the available idx is never decremented'),
@@ -108,7 +108,7 @@ export const RULES: readonly RuleInfo[] = [
   rule('crypto.status-room', '§5.9.7.3', 'driver', 'crypto', 'the device-writable part ends with room for the status byte (virtio_crypto_inhdr)'),
   rule('crypto.opcode-unknown', '§5.9.7.3', 'driver', 'crypto', 'opcode is one of those virtio_crypto_op_header defines'),
   rule('crypto.opcode-session', '§5.9.7.6.1', 'driver', 'crypto', 'on a symmetric session the opcode is CIPHER_ENCRYPT or CIPHER_DECRYPT'),
-  rule('crypto.session-unknown', '§5.9.7.6.1 (§5.9.7.4.1, §5.9.7.5.1, §5.9.7.7.1, §5.9.7.8.1)', 'driver', 'crypto', 'session_id is one the device assigned when the session was created (and not destroyed since)'),
+  rule('crypto.session-unknown', '§5.9.7.6.1', 'driver', 'crypto', 'session_id is one the device assigned when the session was created, not destroyed since (§5.9.7.4.1, §5.9.7.5.1, §5.9.7.7.1, §5.9.7.8.1 alike for HASH, MAC, AEAD, AKCIPHER)'),
   rule('crypto.close-unknown', '§5.9.7.2.1.8', 'driver', 'crypto', 'a destroy request names a session the device created'),
   rule('crypto.op-type', '§5.9.7.6.1', 'driver', 'crypto', 'op_type (cipher or algorithm chaining) is the session\'s'),
   rule('crypto.iv-length', '§5.9.7.6', 'driver', 'crypto', 'iv_len is the IV length of the session\'s cipher (the block length for CBC/CTR, the 16-byte tweak for XTS)'),

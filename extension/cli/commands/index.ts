@@ -3,6 +3,7 @@ import type { CliCommand } from '../command';
 import { backendCommands } from './backend';
 import { benchLatencyCommands } from './bench-latency';
 import { chatCommands } from './chat';
+import { checkCommands } from './check';
 import { doctorCommands } from './doctor';
 import { driverCommands } from './driver';
 import { faultCommands } from './fault';
@@ -13,6 +14,7 @@ export const allCommands: readonly CliCommand[] = [
   ...backendCommands,
   ...benchLatencyCommands,
   ...chatCommands,
+  ...checkCommands,
   ...doctorCommands,
   ...driverCommands,
   ...faultCommands,

@@ -6,7 +6,8 @@
  *
  *   node out/test/perf/conformance-cost.js [ROUNDS] [SECONDS]     (default 6 rounds of 2 s each)
  */
-import { type BenchRow, runBenchCases } from '../../backend/harness/bench';
+import { runBenchCases } from '../../backend/harness/bench';
+import type { BenchRow } from '../../backend/harness/bench-report';
 
 const median = (xs: readonly number[]): number => {
   const s = [...xs].sort((a, b) => a - b);

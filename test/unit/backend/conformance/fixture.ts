@@ -11,7 +11,7 @@ import type { ConformanceSnapshot, ViolationRecord } from '../../../../backend/c
 import { createEngine } from '../../../../backend/crypto/engines';
 import { type FrontendOptions, TestFrontend } from '../../../../backend/harness/frontend';
 import { VhostUserBackend } from '../../../../backend/vhost-user-backend';
-import { readSnapshot } from '../../../../backend/telemetry/schema';
+import { readSnapshot } from '../../../../backend/telemetry/readers';
 import { VIRTQ_DESC_F_NEXT } from '../../../../backend/virtio/virtqueue';
 
 export interface RefereeFixture {

@@ -22,17 +22,16 @@ const stateDir = mkdtempSync(join(tmpdir(), 'vlab-it-conformance-'));
 const lab = labWithDriver(REPO, { stateDir, env: {} });
 let session: SshSession | undefined;
 
+// Our driver loaded (guestDriver 'lab'), its guest tool built for the guest kernel and pushed.
 before(async () => {
   await lab.up({ backend: 'ts', guestDriver: 'lab' });
-  const build = await buildDriver(lab);
   session = await lab.ssh();
-  await pushGuestTool(session, build);
+  await pushGuestTool(session, await buildDriver(lab));
 });
 
 after(async () => {
   session?.close();
-  await lab.down().catch(() => undefined);
-  rmSync(stateDir, { recursive: true, force: true });
+  await lab.down().finally(() => rmSync(stateDir, { recursive: true, force: true })).catch(() => undefined);
 });
 
 const guest = async (argv: string[], timeoutMs = 300_000): Promise<string> => {

@@ -44,19 +44,17 @@ function text(c: ConformanceSnapshot | undefined, recent: number): string {
 const checkCommand: CliCommand = {
   name: 'check',
   summary: "Grade the driver by the back-end's conformance oracle: violations of virtio 1.2 (docs/checking.md)",
-  usage: [
-    'usage: vlab check [--watch [--interval MS]] [--json] [--telemetry PATH]',
-    '       vlab check --rules',
-    '',
-    '  Every rule the TypeScript back-end checks (virtio 1.2 split virtqueue, initialisation, virtio-crypto',
-    '  §5.9), counted per rule with its clause, queue, head and offending values.',
-    '  (no option)      the violations so far; exit 0 if none, 1 if any (CI), 3 without a back-end to ask',
-    '  --watch          a live list, redrawn every --interval MS (default 500) until Ctrl-C',
-    '  --json           the conformance section of the telemetry snapshot as JSON (one line per refresh)',
-    '  --rules          the rule table: id, kind (driver rule / device limit), clause, what is asked',
-    '  --telemetry PATH the back-end\'s telemetry socket (default <state>/telemetry.sock)',
-    '  `vlab backend --strict` answers requests that break a ring rule with status ERR instead of serving them.',
-  ].join('\n'),
+  usage: `usage: vlab check [--watch [--interval MS]] [--json] [--telemetry PATH]
+       vlab check --rules
+
+  Every rule the TypeScript back-end checks (virtio 1.2 split virtqueue, initialisation, virtio-crypto
+  §5.9), counted per rule with its clause, queue, head and offending values.
+  (no option)      the violations so far; exit 0 if none, 1 if any (CI), 3 without a back-end to ask
+  --watch          a live list, redrawn every --interval MS (default 500) until Ctrl-C
+  --json           the conformance section of the telemetry snapshot as JSON (one line per refresh)
+  --rules          the rule table: id, kind (driver rule / device limit), clause, what is asked
+  --telemetry PATH the back-end's telemetry socket (default <state>/telemetry.sock)
+  \`vlab backend --strict\` answers requests that break a ring rule with status ERR instead of serving them.`,
   async run(args, io) {
     const { values } = parseArgs({
       args: [...args], options: { watch: { type: 'boolean' }, interval: { type: 'string' }, json: { type: 'boolean' }, rules: { type: 'boolean' }, telemetry: { type: 'string' } },

@@ -13,6 +13,10 @@ export interface RunBackendOptions {
   readonly signal: AbortSignal;
   /** Fault-injection rules from the start (`--fault`, docs/fault-injection.md). */
   readonly faults?: readonly string[];
+  /** `--strict`: a request that broke a ring rule is answered ERR instead of served (docs/checking.md). */
+  readonly strict?: boolean;
+  /** `--conformance off`: the oracle checks nothing (measurement only). */
+  readonly conformance?: boolean;
   /** Called once both sockets listen. */
   readonly onReady?: (backend: VhostUserBackend) => void;
 }
@@ -20,7 +24,9 @@ export interface RunBackendOptions {
 export async function runBackend(opts: RunBackendOptions): Promise<void> {
   const selection = createEngine(opts.engine);
   opts.log(`engine: ${selection.engine.name} (${selection.reason})`);
-  const backend = new VhostUserBackend({ socketPath: opts.socketPath, engine: selection, log: opts.log, faults: opts.faults });
+  const backend = new VhostUserBackend({ socketPath: opts.socketPath, engine: selection, log: opts.log, faults: opts.faults, strict: opts.strict, conformance: opts.conformance });
+  if (opts.strict) opts.log('strict: requests that break a ring rule are answered ERR (docs/checking.md)');
+  if (opts.conformance === false) opts.log('conformance oracle off (measurement only)');
   let telemetry: TelemetryServer | undefined;
   try {
     // The vhost-user socket first: it refuses a path another live back-end holds.

@@ -7,6 +7,7 @@
  */
 // The module's binding, not the global getter (the start time is the data path's clock origin).
 import { performance } from 'node:perf_hooks';
+import { Conformance } from './conformance/oracle';
 import { CryptoDevice } from './crypto/device';
 import type { EngineSelection } from './crypto/engines';
 import { FaultedCompletions } from './faults/completions';
@@ -30,11 +31,17 @@ export interface BackendOptions {
   readonly log?: (line: string) => void;
   /** Fault-injection rules active from the start (docs/fault-injection.md); a bad one throws. */
   readonly faults?: readonly string[];
+  /** Answer a request that broke a ring rule with status ERR instead of serving it (docs/checking.md). */
+  readonly strict?: boolean;
+  /** false: the conformance oracle checks nothing (measurement only). Default true. */
+  readonly conformance?: boolean;
 }
 
 export class VhostUserBackend implements SnapshotSource, FaultTarget {
   readonly counters: Counters = newCounters();
   readonly device: CryptoDevice;
+  /** The conformance oracle (docs/checking.md). */
+  readonly conformance: Conformance;
   private readonly log: (line: string) => void;
   /** Lines a guest can trigger go through here (per-reason rate limit, see log.ts). */
   private readonly guestLog: RateLimitedLog;
@@ -50,14 +57,16 @@ export class VhostUserBackend implements SnapshotSource, FaultTarget {
     const counters = this.counters;
     this.log = opts.log ?? (() => undefined);
     this.guestLog = new RateLimitedLog(this.log, { onSuppressed: () => counters.logLinesSuppressed++ });
-    this.device = new CryptoDevice(opts.engine.engine, counters, (line) => this.guestLog.line('engine error', line));
+    const conformance = new Conformance({ enabled: opts.conformance ?? true, strict: opts.strict ?? false, startedAt, log: this.guestLog });
+    this.conformance = conformance;
+    this.device = new CryptoDevice(opts.engine.engine, counters, (line) => this.guestLog.line('engine error', line), conformance);
     this.faults = new FaultedCompletions(counters, this.log, this.guestLog, startedAt);
-    this.pump = new QueuePump({ queues: NUM_QUEUES, device: this.device, faults: this.faults, counters, log: this.log, guestLog: this.guestLog, startedAt });
-    const protocol = new VhostUserProtocol(this.pump, this.device, this.guestLog);
+    this.pump = new QueuePump({ queues: NUM_QUEUES, device: this.device, faults: this.faults, counters, log: this.log, guestLog: this.guestLog, startedAt, conformance });
+    const protocol = new VhostUserProtocol(this.pump, this.device, this.guestLog, conformance);
     this.server = new VhostUserServer(opts.socketPath, protocol, counters, this.log);
     this.parts = {
       socketPath: opts.socketPath, startedAt, engine: opts.engine, counters, device: this.device, server: this.server, protocol, pump: this.pump,
-      faults: () => this.faultsSnapshot(),
+      faults: () => this.faultsSnapshot(), conformance,
     };
     if (opts.faults?.length) this.addFaults(opts.faults);
   }

@@ -26,6 +26,7 @@ import type { FaultDecision } from '../faults/plan';
 import type { Segment } from '../virtio/memory';
 import { gatherInto, scatter, viewAt } from '../virtio/segments';
 import type { Counters, SessionSummary } from '../telemetry/schema';
+import { Conformance, R } from '../conformance/oracle';
 
 const MODES: Readonly<Record<number, CipherMode>> = {
   [S.VIRTIO_CRYPTO_CIPHER_AES_CBC]: 'cbc',
@@ -98,14 +99,18 @@ export const MAX_SESSIONS = 1024;
 /** Fault injection hook: asked once per decodable request (backend/faults/plan.ts). */
 export type FaultGate = (opcode: number, sessionId: bigint) => FaultDecision | null;
 
-/** A request the device cannot make sense of: answered ERR, its message says what was expected and found. */
-class BadRequest extends Error {}
+/** A request the device cannot make sense of (answered ERR): what was expected and found, the rule it broke (conformance/rules.ts). */
+class BadRequest extends Error {
+  constructor(readonly rule: number, message: string, readonly counted = false) {
+    super(message);
+  }
+}
 
 const EMPTY = new Uint8Array(0);
 
 /** The chain holds `len` bytes at `offset` (else the request is refused): copies them into `into`. */
 function gather<T extends Uint8Array>(segs: readonly Segment[], offset: number, len: number, into: T): T {
-  if (!gatherInto(segs, offset, len, into)) throw new BadRequest(`need ${len} bytes at ${offset}, chain has fewer`);
+  if (!gatherInto(segs, offset, len, into)) throw new BadRequest(R.CryptoReadableLength, `need ${len} bytes at ${offset}, chain has fewer`);
   return into;
 }
 
@@ -156,6 +161,8 @@ export class CryptoDevice {
     readonly engine: CryptoEngine,
     private readonly counters: Counters,
     private readonly log: (line: string) => void = () => undefined,
+    /** The conformance oracle: told of every request it refuses and every unknown session. */
+    private readonly conformance: Conformance = Conformance.detached(),
   ) {}
 
   // ---- sessions (VHOST_USER_CREATE/CLOSE_CRYPTO_SESSION) ----------------------------------------
@@ -227,7 +234,7 @@ export class CryptoDevice {
   /** Returns false if the id is unknown. The engine forgets the keys now. */
   closeSession(id: bigint): boolean {
     const s = this.sessions.get(id);
-    if (!s) return false;
+    if (!s) return this.conformance.unknownClose(id, id < this.nextSessionId);
     this.sessions.delete(id);
     s.cipher?.dispose();
     s.digest?.dispose();
@@ -254,10 +261,12 @@ export class CryptoDevice {
   /**
    * Serves one chain. status −1: no writable byte, nothing could be written. With a fault gate, a
    * firing stall rule returns `fault.stall` having touched nothing (the caller puts the chain back).
+   * `violation` (strict mode): the ring rule the chain broke; it is answered ERR, not served.
    */
-  handle(readable: readonly Segment[], readableLength: number, writable: readonly Segment[], writableLength: number, gate?: FaultGate): RequestOutcome {
+  handle(readable: readonly Segment[], readableLength: number, writable: readonly Segment[], writableLength: number, gate?: FaultGate, violation = 0): RequestOutcome {
     if (writableLength < 1) {
       this.counters.unanswerable++;
+      this.conformance.refusal(R.CryptoStatusRoom, 'the chain has no device-writable byte for the status', false);
       return { written: 0, status: -1, opcode: 0, sessionId: 0n, srcLen: 0, dstLen: 0, fault: null, badRequest: null };
     }
     let fault: FaultDecision | null = null;
@@ -269,8 +278,8 @@ export class CryptoDevice {
     let written = 1;
     let badRequest: string | null = null;
     try {
-      // §5.9.7.2: the request starts with the fixed-size header; without it nothing can be decoded.
-      if (readableLength < S.DATA_REQ_HEADER_SIZE) throw new BadRequest(`readable part is ${readableLength} bytes, header needs ${S.DATA_REQ_HEADER_SIZE}`);
+      // §5.9.7.3: the request starts with the fixed-size header; without it nothing can be decoded.
+      if (readableLength < S.DATA_REQ_HEADER_SIZE) throw new BadRequest(R.CryptoHeader, `readable part is ${readableLength} bytes, header needs ${S.DATA_REQ_HEADER_SIZE}`);
       // One copy of the header, parsed from here on: a racing guest cannot make what is counted
       // differ from what is processed (the header lives in memory it keeps writing).
       const first = readable[0];
@@ -279,6 +288,7 @@ export class CryptoDevice {
       sessionId = hdr.readBigUInt64LE(S.HDR_SESSION_ID);
       srcLen = hdr.readUInt32LE(S.SYM_SRC_LEN);
       dstLen = hdr.readUInt32LE(S.SYM_DST_LEN);
+      if (violation !== 0) throw new BadRequest(violation, 'refused (--strict): the chain broke a ring rule when it was taken', true);
       // Fault injection (docs/fault-injection.md): a firing rule may answer instead of the device.
       fault = gate ? gate(opcode, sessionId) : null;
       if (fault?.stall) return { written: 0, status: -1, opcode, sessionId, srcLen, dstLen, fault, badRequest: null };
@@ -287,10 +297,13 @@ export class CryptoDevice {
       } else if (opcode !== S.VIRTIO_CRYPTO_CIPHER_ENCRYPT && opcode !== S.VIRTIO_CRYPTO_CIPHER_DECRYPT) {
         // HASH, MAC, AEAD and asymmetric services are not offered.
         status = CryptoStatus.NOTSUPP;
+        this.conformance.opcodeRefused(opcode, sessionId, this.sessions.has(sessionId));
       } else {
         const session = this.sessions.get(sessionId);
-        if (!session) status = CryptoStatus.INVSESS;
-        else {
+        if (!session) {
+          status = CryptoStatus.INVSESS;
+          this.conformance.unknownSession(sessionId, sessionId < this.nextSessionId);
+        } else {
           session.requests++;
           written = this.symRequest(session, opcode === S.VIRTIO_CRYPTO_CIPHER_ENCRYPT, hdr, readable, readableLength, writable, writableLength);
           status = CryptoStatus.OK;
@@ -298,7 +311,7 @@ export class CryptoDevice {
       }
     } catch (err) {
       // A malformed request's reason goes back to the caller (the pump logs it and telemetry shows it).
-      if (err instanceof BadRequest) badRequest = err.message;
+      if (err instanceof BadRequest) badRequest = this.conformance.refusal(err.rule, err.message, err.counted);
       else this.log(`crypto request failed in the engine: ${(err as Error).message}`);
       status = CryptoStatus.ERR;
       written = 1;
@@ -356,46 +369,46 @@ export class CryptoDevice {
    */
   private symRequest(s: CryptoSession, encrypt: boolean, hdr: Buffer, readable: readonly Segment[], readableLength: number, writable: readonly Segment[], writableLength: number): number {
     const opType = hdr.readUInt32LE(S.SYM_OP_TYPE);
-    if (opType !== s.opType) throw new BadRequest(`op_type ${opType} does not match the session's ${s.opType}`);
+    if (opType !== s.opType) throw new BadRequest(R.CryptoOpType, `op_type ${opType} does not match the session's ${s.opType}`);
     const ivLen = hdr.readUInt32LE(S.SYM_IV_LEN);
     const srcLen = hdr.readUInt32LE(S.SYM_SRC_LEN);
     const dstLen = hdr.readUInt32LE(S.SYM_DST_LEN);
     const mode = s.mode;
     const wantIv = mode ? IV_BYTES[mode] : 0;
     // ECB (and NO_CIPHER) take no IV but Linux-style drivers may still send one: accept and ignore.
-    if (ivLen > S.MAX_IV_LEN || (wantIv > 0 && ivLen !== wantIv)) throw new BadRequest(`iv_len ${ivLen}, mode needs ${wantIv}`);
+    if (ivLen > S.MAX_IV_LEN || (wantIv > 0 && ivLen !== wantIv)) throw new BadRequest(wantIv > 0 ? R.CryptoIvLength : R.CryptoIvLimit, `iv_len ${ivLen}, mode needs ${wantIv}`);
     const chain = s.chain;
     const aadLen = chain ? hdr.readUInt32LE(S.CHAIN_AAD_LEN) : 0;
-    if (aadLen > S.MAX_AAD_LEN) throw new BadRequest(`aad_len ${aadLen} exceeds ${S.MAX_AAD_LEN}`);
+    if (aadLen > S.MAX_AAD_LEN) throw new BadRequest(R.CryptoAadLimit, `aad_len ${aadLen} exceeds ${S.MAX_AAD_LEN}`);
     const hashLen = chain ? hdr.readUInt32LE(S.CHAIN_HASH_RESULT_LEN) : 0;
     // The advertised max_size: nothing beyond it is gathered, however many descriptors alias the same RAM.
-    if (srcLen > S.MAX_DATA_LEN || dstLen > S.MAX_DATA_LEN) throw new BadRequest(`src_len ${srcLen} / dst_len ${dstLen} exceed max_size ${S.MAX_DATA_LEN}`);
+    if (srcLen > S.MAX_DATA_LEN || dstLen > S.MAX_DATA_LEN) throw new BadRequest(R.CryptoMaxSize, `src_len ${srcLen} / dst_len ${dstLen} exceed max_size ${S.MAX_DATA_LEN}`);
     // Every length is checked against what the chain really holds before anything is read.
-    if (S.DATA_REQ_HEADER_SIZE + ivLen + aadLen + srcLen > readableLength) throw new BadRequest(`iv ${ivLen} + aad ${aadLen} + src ${srcLen} exceed the readable ${readableLength - S.DATA_REQ_HEADER_SIZE} bytes`);
-    if (dstLen + hashLen + 1 > writableLength) throw new BadRequest(`dst ${dstLen} + hash ${hashLen} + status exceed the writable ${writableLength} bytes`);
+    if (S.DATA_REQ_HEADER_SIZE + ivLen + aadLen + srcLen > readableLength) throw new BadRequest(R.CryptoReadableLength, `iv ${ivLen} + aad ${aadLen} + src ${srcLen} exceed the readable ${readableLength - S.DATA_REQ_HEADER_SIZE} bytes`);
+    if (dstLen + hashLen + 1 > writableLength) throw new BadRequest(dstLen + hashLen > writableLength ? R.CryptoWritableLength : R.CryptoStatusRoom, `dst ${dstLen} + hash ${hashLen} + status exceed the writable ${writableLength} bytes`);
     let cipherStart = 0;
     let cipherLen = srcLen;
     let hashStart = 0;
     let hashRange = 0;
     if (!chain) {
-      if (dstLen !== srcLen) throw new BadRequest(`dst_len ${dstLen} differs from src_len ${srcLen} for a cipher`);
-      if (srcLen === 0) throw new BadRequest('src_len is 0');
+      if (dstLen !== srcLen) throw new BadRequest(R.CryptoDstLength, `dst_len ${dstLen} differs from src_len ${srcLen} for a cipher`);
+      if (srcLen === 0) throw new BadRequest(R.CryptoEmptySource, 'src_len is 0');
     } else {
       cipherStart = hdr.readUInt32LE(S.CHAIN_CIPHER_START);
       cipherLen = hdr.readUInt32LE(S.CHAIN_LEN_TO_CIPHER);
       hashStart = hdr.readUInt32LE(S.CHAIN_HASH_START);
       hashRange = hdr.readUInt32LE(S.CHAIN_LEN_TO_HASH);
-      if (hashLen !== chain.resultLen) throw new BadRequest(`hash_result_len ${hashLen} differs from the session's ${chain.resultLen}`);
+      if (hashLen !== chain.resultLen) throw new BadRequest(R.CryptoHashLength, `hash_result_len ${hashLen} differs from the session's ${chain.resultLen}`);
       // u32 + u32 cannot wrap in a JS number.
-      if (cipherStart + cipherLen > srcLen) throw new BadRequest(`cipher range ${cipherStart}+${cipherLen} outside src_len ${srcLen}`);
-      if (hashStart + hashRange > srcLen) throw new BadRequest(`hash range ${hashStart}+${hashRange} outside src_len ${srcLen}`);
-      if (!mode && cipherLen !== 0) throw new BadRequest(`len_to_cipher ${cipherLen} on a NO_CIPHER session`);
+      if (cipherStart + cipherLen > srcLen) throw new BadRequest(R.CryptoChainRanges, `cipher range ${cipherStart}+${cipherLen} outside src_len ${srcLen}`);
+      if (hashStart + hashRange > srcLen) throw new BadRequest(R.CryptoChainRanges, `hash range ${hashStart}+${hashRange} outside src_len ${srcLen}`);
+      if (!mode && cipherLen !== 0) throw new BadRequest(R.CryptoNoCipherLength, `len_to_cipher ${cipherLen} on a NO_CIPHER session`);
       // dst is src with the cipher range transformed: all of it, or nothing when only a digest is wanted.
-      if (cipherLen > 0 ? dstLen !== srcLen : dstLen !== 0 && dstLen !== srcLen) throw new BadRequest(`dst_len ${dstLen} must be src_len ${srcLen}${cipherLen > 0 ? '' : ' or 0'}`);
+      if (cipherLen > 0 ? dstLen !== srcLen : dstLen !== 0 && dstLen !== srcLen) throw new BadRequest(R.CryptoDstLength, `dst_len ${dstLen} must be src_len ${srcLen}${cipherLen > 0 ? '' : ' or 0'}`);
     }
     if (mode && cipherLen > 0) {
-      if (BLOCK_ALIGNED[mode] && cipherLen % 16 !== 0) throw new BadRequest(`${chain ? 'len_to_cipher' : 'src_len'} ${cipherLen} is not a multiple of the AES block`);
-      if (mode === 'xts' && cipherLen < 16) throw new BadRequest(`AES-XTS needs at least 16 bytes, got ${cipherLen}`);
+      if (BLOCK_ALIGNED[mode] && cipherLen % 16 !== 0) throw new BadRequest(R.CryptoBlocks, `${chain ? 'len_to_cipher' : 'src_len'} ${cipherLen} is not a multiple of the AES block`);
+      if (mode === 'xts' && cipherLen < 16) throw new BadRequest(R.CryptoBlocks, `AES-XTS needs at least 16 bytes, got ${cipherLen}`);
     }
 
     let off = S.DATA_REQ_HEADER_SIZE;

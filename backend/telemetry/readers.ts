@@ -6,6 +6,7 @@
  * "untrusted input, capped" is written once, here. Pure: no node or vscode imports, so the rings
  * webview bundle may import it too.
  */
+import { type ConformanceSnapshot, type RuleCount, SNAPSHOT_VIOLATIONS, type ViolationRecord } from '../conformance/report';
 import type { FaultActionKind, FaultRuleView } from '../faults/plan';
 import {
   COUNTER_NAMES, SLOT_CHAR, SLOT_STATES, SNAPSHOT_RECENT, TELEMETRY_SCHEMA, ZERO_COUNTERS, isRecord, slotStateOf,
@@ -43,6 +44,10 @@ export const REPLY_CAPS = Object.freeze({
   faultText: 16384,
   /** Hex of an IV or a data preview. */
   hexText: 128,
+  /** Rules in a conformance report (conformance/rules.ts has 40). */
+  conformanceRules: 128,
+  /** Violations in a conformance report's recent list (the back-end sends SNAPSHOT_VIOLATIONS). */
+  conformanceRecent: SNAPSHOT_VIOLATIONS,
 });
 const CAP = REPLY_CAPS;
 const U16 = 0xffff;
@@ -195,6 +200,32 @@ export function readSnapshot(raw: unknown): BackendSnapshot | undefined {
     counters: readCounters(raw.counters),
     queues: list(raw.queues, CAP.snapshotQueues, readQueue),
     faults: readFaults(raw.faults),
+    ...(isRecord(raw.conformance) ? { conformance: readConformance(raw.conformance) } : {}),
+  };
+}
+
+const RULE_KINDS: readonly ViolationRecord['kind'][] = ['driver', 'device'];
+
+function readViolation(v: unknown): ViolationRecord | undefined {
+  if (!isRecord(v)) return undefined;
+  return {
+    seq: int(v.seq, 0, SAFE), rule: text(v.rule, CAP.nameText, '?'), clause: text(v.clause, CAP.nameText), kind: oneOf(v.kind, RULE_KINDS, 'driver'),
+    queue: intOrNull(v.queue, 0, U16), head: intOrNull(v.head, 0, CAP.queueSize - 1), detail: text(v.detail, CAP.reasonText), atMs: int(v.atMs, 0, SAFE),
+  };
+}
+
+function readRuleCount(v: unknown): RuleCount | undefined {
+  const last = isRecord(v) ? readViolation(v.last) : undefined;
+  if (!isRecord(v) || !last) return undefined;
+  return { rule: text(v.rule, CAP.nameText, '?'), clause: text(v.clause, CAP.nameText), kind: oneOf(v.kind, RULE_KINDS, 'driver'), count: int(v.count, 0, SAFE), last };
+}
+
+/** A snapshot's `conformance` section (docs/telemetry.md#conformance); absent when the back-end sent none. */
+function readConformance(c: Raw): ConformanceSnapshot {
+  return {
+    enabled: c.enabled === true, strict: c.strict === true, features: c.features === 'told' ? 'told' : 'offered',
+    violations: int(c.violations, 0, SAFE), refusals: int(c.refusals, 0, SAFE),
+    rules: list(c.rules, CAP.conformanceRules, readRuleCount), recent: list(c.recent, CAP.conformanceRecent, readViolation),
   };
 }
 

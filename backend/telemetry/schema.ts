@@ -10,6 +10,7 @@
 export const TELEMETRY_SCHEMA = 2;
 
 import type { FaultPlanSnapshot, FaultRuleView } from '../faults/plan';
+import type { ConformanceSnapshot } from '../conformance/report';
 
 export const MIN_INTERVAL_MS = 20;
 export const MAX_INTERVAL_MS = 60_000;
@@ -167,6 +168,8 @@ export interface BackendSnapshot {
   queues: QueueSnapshot[];
   /** Fault injection (docs/fault-injection.md). */
   faults: FaultsSnapshot;
+  /** The conformance oracle (docs/checking.md); absent from a back-end older than it. */
+  conformance?: ConformanceSnapshot;
 }
 
 /** Fault injection as telemetry shows it (docs/fault-injection.md). */

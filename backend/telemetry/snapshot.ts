@@ -4,6 +4,7 @@
  * rings this back-end serves and those the lab registered). Each part is read from its owner.
  */
 import { performance } from 'node:perf_hooks';
+import type { ConformanceSnapshot } from '../conformance/report';
 import type { EngineSelection } from '../crypto/engines';
 import { MAX_SESSIONS } from '../crypto/device';
 import { MAX_DATA_LEN } from '../crypto/spec';
@@ -30,6 +31,8 @@ export interface SnapshotParts {
   readonly protocol: FrontendState;
   readonly pump: { readonly rings: readonly Vring[]; readonly memory: GuestMemory | undefined };
   faults(): FaultsSnapshot;
+  /** The conformance oracle (docs/checking.md). */
+  readonly conformance: { snapshot(): ConformanceSnapshot };
 }
 
 export function buildSnapshot(p: SnapshotParts): BackendSnapshot {
@@ -58,6 +61,7 @@ export function buildSnapshot(p: SnapshotParts): BackendSnapshot {
     counters: { ...p.counters },
     queues,
     faults: p.faults(),
+    conformance: p.conformance.snapshot(),
   };
 }
 

@@ -8,6 +8,7 @@
  * (the device): this module knows neither.
  */
 import * as vhost from '../../addon/lib/vhost';
+import type { Conformance } from '../conformance/oracle';
 import type { RateLimitedLog } from '../log';
 import type { Connection, Message } from './connection';
 import { notifierFdProblem } from './fd-policy';
@@ -49,9 +50,10 @@ function checkBase(request: number, base: number): number {
   return base;
 }
 
-/** The feature bits a SET_*FEATURES acks: only offered ones. */
-function ackedBits(request: number, payload: Uint8Array, offered: bigint, what: string): bigint {
+/** The feature bits a SET_*FEATURES acks: only offered ones (the oracle is told first, §2.2.1). */
+function ackedBits(request: number, payload: Uint8Array, offered: bigint, what: 'features' | 'protocol features', referee: Conformance): bigint {
   const f = W.decodeU64(request, payload);
+  referee.acked(what === 'features', f, offered);
   if ((f & ~offered) !== 0n) throw new WireError(request, `acks unoffered ${what} 0x${(f & ~offered).toString(16)}`);
   return f;
 }
@@ -111,6 +113,8 @@ export class VhostUserProtocol implements FrontendHandler, FrontendState {
     private readonly sessions: SessionHost,
     /** Lines a guest can trigger (per-reason rate limit, see log.ts). */
     private readonly guestLog: RateLimitedLog,
+    /** The conformance oracle: told what the front-end acks, and when it goes. */
+    private readonly referee: Conformance,
   ) {}
 
   get owner(): boolean {
@@ -157,6 +161,7 @@ export class VhostUserProtocol implements FrontendHandler, FrontendState {
     this.isOwner = false;
     this.features = 0n;
     this.protocolFeatures = 0n;
+    this.referee.frontendGone();
     // Sessions belong to the front-end that created them; their keys go with it.
     this.sessions.closeAll();
   }
@@ -185,10 +190,10 @@ export class VhostUserProtocol implements FrontendHandler, FrontendState {
           hasOwnReply = true;
           break;
         case Request.SET_FEATURES:
-          this.features = ackedBits(req, payload, OFFERED_FEATURES, 'features');
+          this.features = ackedBits(req, payload, OFFERED_FEATURES, 'features', this.referee);
           break;
         case Request.SET_PROTOCOL_FEATURES:
-          this.protocolFeatures = ackedBits(req, payload, OFFERED_PROTOCOL_FEATURES, 'protocol features');
+          this.protocolFeatures = ackedBits(req, payload, OFFERED_PROTOCOL_FEATURES, 'protocol features', this.referee);
           break;
         case Request.SET_OWNER:
           expectEmpty(req, payload);

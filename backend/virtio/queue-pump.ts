@@ -9,6 +9,7 @@
 // The module's binding, not the global getter: the data path reads the clock once per request.
 import { performance } from 'node:perf_hooks';
 import * as vhost from '../../addon/lib/vhost';
+import type { Conformance } from '../conformance/oracle';
 import type { CryptoDevice } from '../crypto/device';
 import { MAX_DATA_LEN, opcodeName } from '../crypto/spec';
 import { type FaultedCompletions, Popped } from '../faults/completions';
@@ -46,6 +47,8 @@ export interface PumpDeps {
   readonly guestLog: RateLimitedLog;
   /** performance.now() when the back-end started: recent-request times count from here. */
   readonly startedAt: number;
+  /** The conformance oracle (docs/checking.md): every ring reports to it. */
+  readonly conformance: Conformance;
 }
 
 export class QueuePump implements VringHost {
@@ -58,6 +61,7 @@ export class QueuePump implements VringHost {
   private readonly log: (line: string) => void;
   private readonly guestLog: RateLimitedLog;
   private readonly startedAt: number;
+  private readonly conformance: Conformance;
 
   constructor(deps: PumpDeps) {
     this.count = deps.queues;
@@ -67,7 +71,8 @@ export class QueuePump implements VringHost {
     this.log = deps.log;
     this.guestLog = deps.guestLog;
     this.startedAt = deps.startedAt;
-    this.vrings = Array.from({ length: this.count }, (_, i) => new Vring(i, new RecentRing()));
+    this.conformance = deps.conformance;
+    this.vrings = Array.from({ length: this.count }, (_, i) => new Vring(i, new RecentRing(), this.conformance));
   }
 
   /** The rings as they are now (telemetry; replaced at each reset). */
@@ -155,7 +160,7 @@ export class QueuePump implements VringHost {
 
   reset(): void {
     for (const v of this.vrings) this.halt(v, true);
-    this.vrings = this.vrings.map((v) => new Vring(v.index, v.recent));
+    this.vrings = this.vrings.map((v) => new Vring(v.index, v.recent, this.conformance));
     this.mem?.close();
     this.mem = undefined;
   }
@@ -221,7 +226,7 @@ export class QueuePump implements VringHost {
           recent.recordRejected(chain.head, chain.reason, tPrev - this.startedAt);
         } else {
           const t0 = tPrev;
-          const r = this.device.handle(chain.readable, chain.readableLength, chain.writable, chain.writableLength, gate);
+          const r = this.device.handle(chain.readable, chain.readableLength, chain.writable, chain.writableLength, gate, chain.violation);
           if (r.badRequest !== null) this.guestLog.line('bad request', `queue ${v.index}: bad request at head ${chain.head} (${opcodeName(r.opcode)} session ${r.sessionId}): ${r.badRequest}`);
           const fate = faults.onPopped(v, q, chain, r, t0);
           if (fate === Popped.Held) break;

@@ -7,6 +7,9 @@
  * and used->avail_event go through Atomics (sequentially consistent: xchg on x86, a full fence), so
  * descriptor reads happen after the index read and used entries are visible before the index.
  */
+import { Conformance } from '../conformance/oracle';
+import type { QueueReferee, RingState } from '../conformance/queue-referee';
+import { R, named } from '../conformance/rules';
 import { type FrontendVa, GuestMemory, type Segment, type ViewRef } from './memory';
 
 /** §2.7.5 descriptor flags: the chain continues at `next`; device-writable; `addr` is an indirect table. */
@@ -34,12 +37,20 @@ export interface DescriptorChain {
   readonly writableLength: number;
   readonly descriptorCount: number;
   readonly indirect: boolean;
+  /** Strict mode: the rule (conformance/rules.ts) it broke when taken; the device answers ERR instead of serving it. 0: none. */
+  violation: number;
 }
 
 /** A chain whose head is valid but whose descriptors break a rule: it is returned with len 0. */
 export interface RejectedChain {
   readonly head: number;
+  /** The rule it broke (conformance/rules.ts); `reason` names it too. */
+  readonly rule: number;
   readonly reason: string;
+}
+
+function reject(head: number, rule: number, text: string): RejectedChain {
+  return { head, rule, reason: named(rule, text) };
 }
 
 export class QueueSetupError extends Error {
@@ -61,7 +72,7 @@ export const enum HeadState {
   Rejected = 3,
 }
 
-export class SplitQueue {
+export class SplitQueue implements RingState {
   /** Next avail ring position to consume (free-running u16). */
   lastAvailIdx = 0;
   /** Our shadow of used->idx (free-running u16). */
@@ -87,6 +98,8 @@ export class SplitQueue {
     base: number,
     /** VIRTIO_RING_F_EVENT_IDX acked by the front-end: honour used_event when deciding interrupts. */
     private readonly eventIdx: boolean,
+    /** The conformance oracle's view of this ring (one call per site below). */
+    private readonly referee: QueueReferee = Conformance.detached().queueReferee(index, size, base),
   ) {
     // §2.7: Queue Size is a power of 2, at most 32768.
     if (size < 1 || size > 32768 || (size & (size - 1)) !== 0) throw new QueueSetupError(`queue size ${size} is not a power of 2 in 1..32768`);
@@ -96,7 +109,7 @@ export class SplitQueue {
     if (!descBytes || !availBytes || !usedBytes) throw new QueueSetupError(`queue ${index}: ring addresses are not inside one mapped region each`);
     // §2.7.2 alignment: descriptor table 16, available ring 2, used ring 4.
     if (descBytes.byteOffset % 16 !== 0 || availBytes.byteOffset % 2 !== 0 || usedBytes.byteOffset % 4 !== 0) {
-      throw new QueueSetupError(`queue ${index}: misaligned ring addresses`);
+      throw new QueueSetupError(this.referee.setupRefused(R.RingAlignment, `queue ${index}: misaligned ring addresses (desc 0x${addrs.desc.toString(16)}, avail 0x${addrs.avail.toString(16)}, used 0x${addrs.used.toString(16)})`));
     }
     this.desc = new DataView(descBytes.buffer, descBytes.byteOffset, descBytes.byteLength);
     this.avail = new Uint16Array(availBytes.buffer, availBytes.byteOffset, 3 + size);
@@ -106,6 +119,7 @@ export class SplitQueue {
     this.usedIdx = base & 0xffff;
     this.signalledUsedIdx = this.usedIdx;
     this.slots = new Uint8Array(size);
+    this.referee.attach(this);
   }
 
   /** avail->idx as the guest last published it. */
@@ -125,21 +139,22 @@ export class SplitQueue {
   pop(): DescriptorChain | RejectedChain | undefined {
     if (this.broken) return undefined;
     const availIdx = Atomics.load(this.avail, 1);
+    this.referee.availRead(availIdx);
     const pending = (availIdx - this.lastAvailIdx) & 0xffff;
     if (pending === 0) return undefined;
-    // §2.7.13.3 (rust-vmm's rule): the driver never has more than Queue Size buffers outstanding.
+    // §2.7, §2.7.13: the driver never has more than Queue Size buffers outstanding (or it decremented idx, §2.7.6.1).
     if (pending > this.size) {
-      this.broken = `avail idx ${availIdx} is ${pending} ahead of last seen ${this.lastAvailIdx} (queue size ${this.size})`;
+      this.broken = this.referee.ringBroken(R.AvailAhead, `avail idx ${availIdx} is ${pending} ahead of last seen ${this.lastAvailIdx} (queue size ${this.size})`);
       return undefined;
     }
     const head = this.avail[2 + (this.lastAvailIdx % this.size)];
     // §2.7.6: ring entries are descriptor-table indexes, so they are < Queue Size.
     if (head >= this.size) {
-      this.broken = `avail ring entry ${this.lastAvailIdx % this.size} names descriptor ${head} ≥ queue size ${this.size}`;
+      this.broken = this.referee.ringBroken(R.AvailHeadRange, `avail ring entry ${this.lastAvailIdx % this.size} names descriptor ${head} ≥ queue size ${this.size}`);
       return undefined;
     }
     this.lastAvailIdx = (this.lastAvailIdx + 1) & 0xffff;
-    const chain = this.walk(head);
+    const chain = this.referee.took(this.walk(head));
     this.slots[head] = 'reason' in chain ? HeadState.Rejected : HeadState.InFlight;
     return chain;
   }
@@ -166,23 +181,27 @@ export class SplitQueue {
       const flags = table.getUint16(base + 12, true);
       const next = table.getUint16(base + 14, true);
       count++;
-      // §2.7.4.2: a chain is never longer than the Queue Size (this is also the loop TTL).
-      if (count > this.size) return { head, reason: `chain longer than queue size ${this.size} (loop?)` };
+      // §2.7.5.2, §2.7.5.3.1: no loops, never longer than the Queue Size (this is also the loop TTL).
+      if (count > this.size) return reject(head, R.ChainLoop, `chain longer than queue size ${this.size} (loop?)`);
 
       if (flags & VIRTQ_DESC_F_INDIRECT) {
         // §2.7.5.3.1: no indirect descriptor inside an indirect table.
-        if (indirect) return { head, reason: 'indirect descriptor inside an indirect table' };
+        if (indirect) return reject(head, R.IndirectNested, `indirect descriptor inside an indirect table (descriptor ${i})`);
         // §2.7.5.3.1: INDIRECT and NEXT are never set together.
-        if (flags & VIRTQ_DESC_F_NEXT) return { head, reason: 'descriptor has both INDIRECT and NEXT' };
+        if (flags & VIRTQ_DESC_F_NEXT) return reject(head, R.IndirectNext, `descriptor has both INDIRECT and NEXT (descriptor ${i}, flags 0x${flags.toString(16)})`);
         // §2.7.5.3: the table is an array of 16-byte descriptors; not empty; at most Queue Size of them.
-        if (len === 0 || len % DESC_SIZE !== 0) return { head, reason: `indirect table length ${len} is not a non-zero multiple of 16` };
-        if (len / DESC_SIZE > this.size) return { head, reason: `indirect table of ${len / DESC_SIZE} entries exceeds queue size` };
+        if (len === 0 || len % DESC_SIZE !== 0) return reject(head, R.IndirectLength, `indirect table length ${len} is not a non-zero multiple of 16`);
+        if (len / DESC_SIZE > this.size) return reject(head, R.IndirectTableSize, `indirect table of ${len / DESC_SIZE} entries exceeds queue size ${this.size}`);
         if (count !== 1 || readable.length + writable.length !== 0) {
           // Linux only uses indirect as the sole descriptor; a table after buffers is legal but we keep it simple.
-          return { head, reason: 'indirect descriptor is not the first of its chain' };
+          return reject(head, R.IndirectNotFirst, `indirect descriptor is not the first of its chain (descriptor ${i}, number ${count} of the chain)`);
         }
         const ref = this.indirectRef;
-        if (!this.memory.viewAtGpaParts(addrLo, addrHi, len, ref)) return { head, reason: `indirect table at ${hexAddr(addrLo, addrHi)}+${len} is not inside one memory region` };
+        if (!this.memory.viewAtGpaParts(addrLo, addrHi, len, ref)) {
+          // Inside guest memory but across a region boundary is this device's limit; outside it, the driver's error.
+          const rule = this.memory.rangeAtGpaParts(addrLo, addrHi, len, []) ? R.IndirectTableRegions : R.DescAddress;
+          return reject(head, rule, `indirect table at ${hexAddr(addrLo, addrHi)}+${len} is not inside one memory region`);
+        }
         table = ref.view;
         tableBase = ref.offset;
         tableSize = len / DESC_SIZE;
@@ -194,21 +213,21 @@ export class SplitQueue {
 
       const isWrite = (flags & VIRTQ_DESC_F_WRITE) !== 0;
       // §2.7.4.2: device-writable descriptors come after all device-readable ones.
-      if (!isWrite && seenWritable) return { head, reason: 'readable descriptor after a writable one' };
+      if (!isWrite && seenWritable) return reject(head, R.ChainOrder, `readable descriptor after a writable one (descriptor ${i})`);
       seenWritable ||= isWrite;
       if (len > 0) {
-        if (readableLength + writableLength + len > MAX_CHAIN_BYTES) return { head, reason: 'chain longer than 2^32 bytes' };
+        if (readableLength + writableLength + len > MAX_CHAIN_BYTES) return reject(head, R.ChainBytes, `chain longer than 2^32 bytes (${readableLength + writableLength + len} at descriptor ${i})`);
         const segs = isWrite ? writable : readable;
-        if (!this.memory.rangeAtGpaParts(addrLo, addrHi, len, segs)) return { head, reason: `buffer ${hexAddr(addrLo, addrHi)}+${len} is outside guest memory` };
+        if (!this.memory.rangeAtGpaParts(addrLo, addrHi, len, segs)) return reject(head, R.DescAddress, `buffer ${hexAddr(addrLo, addrHi)}+${len} is outside guest memory (descriptor ${i})`);
         if (isWrite) writableLength += len;
         else readableLength += len;
       }
       if (!(flags & VIRTQ_DESC_F_NEXT)) break;
       // §2.7.5: next is an index into the same table.
-      if (next >= tableSize) return { head, reason: `next ${next} outside a table of ${tableSize}` };
+      if (next >= tableSize) return reject(head, R.DescNextRange, `next ${next} outside a table of ${tableSize} (descriptor ${i})`);
       i = next;
     }
-    return { head, readable, readableLength, writable, writableLength, descriptorCount: count, indirect };
+    return { head, readable, readableLength, writable, writableLength, descriptorCount: count, indirect, violation: 0 };
   }
 
   /**
@@ -218,6 +237,7 @@ export class SplitQueue {
   unpop(head: number): void {
     this.lastAvailIdx = (this.lastAvailIdx - 1) & 0xffff;
     this.slots[head] = HeadState.Idle;
+    this.referee.untook(head);
   }
 
   /** Records a finished chain in the used ring; becomes visible to the guest at {@link publish}. */
@@ -227,6 +247,7 @@ export class SplitQueue {
     this.usedRing[2 * slot + 1] = written;
     this.usedIdx = (this.usedIdx + 1) & 0xffff;
     if (this.slots[head] === HeadState.InFlight) this.slots[head] = HeadState.Done;
+    this.referee.used(head);
   }
 
   /** Publishes used->idx (after the entries: seq-cst store) and says whether to interrupt the guest. */
@@ -236,6 +257,7 @@ export class SplitQueue {
     if (old === now) return false;
     Atomics.store(this.usedHead, 1, now);
     this.signalledUsedIdx = now;
+    this.referee.published();
     if (this.eventIdx) {
       // §2.7.10: with EVENT_IDX, interrupt iff used_event lies in [old, now).
       const usedEvent = Atomics.load(this.avail, 2 + this.size);
@@ -267,6 +289,11 @@ export class SplitQueue {
 
   usedFlags(): number {
     return Atomics.load(this.usedHead, 0);
+  }
+
+  /** used->idx as published in guest memory (what the driver has seen). */
+  usedIdxPublished(): number {
+    return Atomics.load(this.usedHead, 1);
   }
 
   /** used->avail_event as we last published it. */

@@ -5,6 +5,7 @@
  * which the queue pump implements; the pump serves it.
  */
 import * as vhost from '../../addon/lib/vhost';
+import type { Conformance } from '../conformance/oracle';
 import type { RecentRing } from '../telemetry/stats';
 import type { GuestMemory } from './memory';
 import { type RingAddresses, SplitQueue } from './virtqueue';
@@ -27,6 +28,8 @@ export class Vring {
     readonly index: number,
     /** Recent requests; outlives the front-end (a new Vring after a reconnect keeps it). */
     readonly recent: RecentRing,
+    /** The conformance oracle: each SplitQueue gets a referee of its own. */
+    private readonly conformance: Conformance,
   ) {}
 
   /** Where the device is on the avail ring: what GET_VRING_BASE reports. */
@@ -42,7 +45,7 @@ export class Vring {
     if (!this.addrs) return;
     const base = this.queue ? this.queue.lastAvailIdx : this.base;
     const used = this.queue ? this.queue.usedIdx : this.base;
-    this.queue = new SplitQueue(this.index, this.num, memory, this.addrs, base, eventIdx);
+    this.queue = new SplitQueue(this.index, this.num, memory, this.addrs, base, eventIdx, this.conformance.queueReferee(this.index, this.num, base));
     this.queue.usedIdx = used;
   }
 

@@ -5,6 +5,7 @@ import { ownSocketProblem } from '../../backend/telemetry/client';
 import { parseReply } from '../../backend/telemetry/readers';
 import { LineReader, MAX_REPLY_LINE, SLOT_CHAR, encodeRequest, type BackendSnapshot, type QueueSnapshot } from '../../backend/telemetry/schema';
 import { TraceRecorder } from '../../backend/telemetry/trace';
+import { formatConformance } from './conformance-view';
 import { formatFaults } from './fault-view';
 
 /** What `vlab rings` needs from its caller (the CLI passes its own I/O; tests pass buffers). */
@@ -47,6 +48,8 @@ export function renderSnapshot(s: BackendSnapshot): string {
     ...s.queues.flatMap((q) => renderQueue(q)),
     // Fault injection: shown once a rule exists or a fault was injected (older back-ends send none: read as empty).
     ...(s.faults.rules.length > 0 || s.faults.injected > 0 ? formatFaults(s.faults).trimEnd().split('\n') : []),
+    // The conformance oracle (docs/checking.md): violations of the driver, newest first (`vlab check --watch` lists more).
+    ...(s.conformance ? formatConformance(s.conformance, 5) : []),
   ];
   return `${lines.join('\n')}\n`;
 }

@@ -16,7 +16,7 @@ const backendCommand: CliCommand = {
   summary: 'Run the TypeScript vhost-user virtio-crypto back-end (foreground)',
   usage: [
     'usage: vlab backend [--socket PATH] [--engine auto|openssl|node|cryptodev] [--telemetry PATH] [--log-file PATH [--log-max-bytes N]]',
-    '                    [--fault RULE]...',
+    '                    [--fault RULE]... [--strict] [--conformance on|off]',
     '',
     '  --socket PATH      vhost-user socket to listen on (default <state>/vhost-user.sock)',
     '  --engine NAME      auto (host /dev/crypto if it opens, else openssl), openssl (native EVP), node (node:crypto),',
@@ -26,6 +26,9 @@ const backendCommand: CliCommand = {
     '                     its content moves to PATH.1 and PATH starts empty',
     '  --fault RULE       fault-injection rule active from the start, repeatable (docs/fault-injection.md),',
     '                     e.g. --fault status=badmsg,every=3 --fault delay=20,opcode=decrypt',
+    '  --strict           answer a request that broke a ring rule with status ERR instead of serving it',
+    '                     (docs/checking.md; `vlab check --watch` lists the violations either way)',
+    '  --conformance off  switch the conformance oracle off (for measuring its cost only; default on)',
     '',
     'Pair it with QEMU: -chardev socket,id=vu0,path=PATH -object cryptodev-vhost-user,id=c0,chardev=vu0',
     '  -device virtio-crypto-pci,id=crypto0,cryptodev=c0 (+ shared memory, see README). Stops on SIGINT/SIGTERM.',
@@ -35,7 +38,7 @@ const backendCommand: CliCommand = {
       args: [...args],
       options: {
         socket: { type: 'string' }, engine: { type: 'string' }, telemetry: { type: 'string' }, 'log-file': { type: 'string' }, 'log-max-bytes': { type: 'string' },
-        fault: { type: 'string', multiple: true },
+        fault: { type: 'string', multiple: true }, strict: { type: 'boolean' }, conformance: { type: 'string' },
       },
       strict: true, allowPositionals: false,
     });
@@ -43,6 +46,7 @@ const backendCommand: CliCommand = {
     const maxBytes = values['log-max-bytes'] === undefined ? DEFAULT_LOG_MAX_BYTES : Number(values['log-max-bytes']);
     if (!Number.isInteger(maxBytes) || maxBytes < 4096) throw new UsageError('--log-max-bytes must be an integer ≥ 4096');
     if (values['log-max-bytes'] !== undefined && values['log-file'] === undefined) throw new UsageError('--log-max-bytes needs --log-file');
+    if (values.conformance !== undefined && values.conformance !== 'on' && values.conformance !== 'off') throw new UsageError('--conformance must be on or off');
     const faults = values.fault ?? [];
     for (const rule of faults) {
       try {
@@ -57,7 +61,7 @@ const backendCommand: CliCommand = {
     const file = values['log-file'] === undefined ? undefined : openLogFile(path.resolve(io.cwd, values['log-file']), maxBytes);
     const log = file ? file.log : timestampedLog(io.stdout);
     try {
-      await runBackend({ socketPath, telemetryPath, engine, log, signal: io.signal, faults });
+      await runBackend({ socketPath, telemetryPath, engine, log, signal: io.signal, faults, strict: values.strict ?? false, conformance: values.conformance !== 'off' });
     } catch (err) {
       if (err instanceof EngineUnavailableError) {
         io.stderr.write(`vlab backend: ${err.message}\n`);

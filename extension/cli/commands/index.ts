@@ -4,6 +4,7 @@ import { backendCommands } from './backend';
 import { benchLatencyCommands } from './bench-latency';
 import { chatCommands } from './chat';
 import { debugCommands } from './debug';
+import { checkCommands } from './check';
 import { doctorCommands } from './doctor';
 import { driverCommands } from './driver';
 import { faultCommands } from './fault';
@@ -15,6 +16,7 @@ export const allCommands: readonly CliCommand[] = [
   ...benchLatencyCommands,
   ...chatCommands,
   ...debugCommands,
+  ...checkCommands,
   ...doctorCommands,
   ...driverCommands,
   ...faultCommands,

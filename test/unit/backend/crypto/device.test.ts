@@ -113,7 +113,7 @@ for (const { name: engineName, make, skip } of testEngines()) describe(`virtio-c
     const id = await fe.cipherSession(S.VIRTIO_CRYPTO_CIPHER_AES_CBC, crypto.randomBytes(16), true);
     const r = await fe.run({ opcode: S.VIRTIO_CRYPTO_CIPHER_ENCRYPT, sessionId: id, iv: Buffer.alloc(8), src: Buffer.alloc(16) });
     assert.equal(r.status, S.CryptoStatus.ERR);
-    const reason = 'iv_len 8, mode needs 16';
+    const reason = 'iv_len 8, mode needs 16 [§5.9.7.6 crypto.iv-length]';
     const bad = fx.backend.snapshot().queues[0].recent[0];
     assert.equal(bad.status, 'ERR');
     assert.equal(bad.badRequest, reason);

@@ -1,6 +1,6 @@
 /** `vlab backend` (run the vhost-user back-end), `vlab rings` (live telemetry), `vlab bench backend`. */
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs } from '../args';
 import { DEFAULT_LOG_MAX_BYTES } from '../../../backend/log';
 import { openLogFile, runBackend, timestampedLog } from '../../../backend/main';
 import { EngineUnavailableError } from '../../../backend/crypto/engine';

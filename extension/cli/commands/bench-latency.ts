@@ -1,5 +1,5 @@
 /** `vlab bench latency`: the stages of one 64 B /dev/crypto operation, per backend and poll_us. */
-import { parseArgs } from 'node:util';
+import { parseArgs } from '../args';
 import { type CliCommand, UsageError } from '../command';
 import { benchLatency, formatLatencyTable } from '../../bench/latency';
 import { MODULE_NAME } from '../../lab/driver/driver';

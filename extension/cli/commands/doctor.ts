@@ -1,6 +1,6 @@
 /** `vlab doctor`: host checks with the exact fix for each problem. */
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs } from '../args';
 import { type CliCommand, UsageError } from '../command';
 import { hostEnv, runDoctor, type DoctorReport } from '../../lab/doctor';
 

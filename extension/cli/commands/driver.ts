@@ -1,5 +1,5 @@
 /** `vlab driver build|load|unload|reload` (the guest's /dev/crypto driver) and `vlab bench e2e`. */
-import { parseArgs } from 'node:util';
+import { parseArgs } from '../args';
 import { type CliCommand, type CliIo, UsageError } from '../command';
 import { E2E_ALGS, E2E_PROCS, E2E_SIZES, type E2eAlg, benchE2e, benchE2eSpeed, isE2eAlg } from '../../bench/driver';
 import { formatE2eSpeed, formatE2eTable } from '../../bench/driver-format';

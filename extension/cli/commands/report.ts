@@ -1,6 +1,6 @@
 /** `vlab report`: regenerate the design report's figures from the committed results, or re-run the benchmarks first. */
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs } from '../args';
 import { type CliCommand, UsageError } from '../command';
 import { collect } from '../../report/collect';
 import { DATA_FILES, type DataKind } from '../../report/data';

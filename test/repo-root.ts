@@ -1,12 +1,12 @@
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { repoRoot } from '../extension/lab/common/repo-root';
 
-/** The repository root, found from any test file's compiled location (out/test/...) or its source. */
+/** The repository root, by the lab's own rule (the nearest folder above holding bin/vlab.js). */
 function findRepo(): string {
-  for (let dir = __dirname; dirname(dir) !== dir; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'bin', 'vlab.js'))) return dir;
-  }
-  throw new Error(`no repository root above ${__dirname}`);
+  const root = repoRoot();
+  if (!existsSync(join(root, 'package.json')) || !existsSync(join(root, 'bin', 'vlab.js'))) throw new Error(`no repository root above ${__dirname}`);
+  return root;
 }
 
 export const REPO = findRepo();

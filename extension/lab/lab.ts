@@ -490,7 +490,7 @@ export class Lab extends EventEmitter {
    * with a bounded wait; then the backend. Also cleans stale state from a crashed run.
    */
   async down(ctl: OpControl = {}): Promise<DownResult> {
-    const { release, abortedBoot } = await lockForDown(this.paths, { quitMs: this.overrides.quitTimeoutMs ?? 5_000, progress: (step, m) => this.progress(ctl, step, m) });
+    const { release, abortedBoot } = await lockForDown(this.paths, this.stopTimes(ctl, false));
     try {
       const file = await this.settlePanic(readState(this.paths), true);
       if (!file) {

@@ -40,7 +40,7 @@ export async function stopRecorded(paths: LabPaths, file: StateFile, opts: StopO
  */
 export async function lockForDown(
   paths: LabPaths,
-  opts: { readonly quitMs: number; readonly progress: (step: string, message: string) => void },
+  opts: Pick<StopOptions, 'quitMs' | 'progress'>,
 ): Promise<{ release: () => void; abortedBoot?: StopMethod }> {
   try {
     return { release: acquireLock(paths, 'vlab down') };

@@ -15,6 +15,8 @@ export interface ElfSection {
 }
 
 export const SHT_PROGBITS = 1;
+export const SHT_SYMTAB = 2;
+export const SHT_STRTAB = 3;
 export const SHT_NOTE = 7;
 export const SHT_NOBITS = 8;
 export const SHF_WRITE = 1n;

@@ -5,17 +5,12 @@
  * are SHF_EXECINSTR, so gdb files their symbols as functions: `break panic`, `bt` and `info symbol`
  * work; memory always comes from the target or the core). Measured with gdb 13.1 (Debian 12).
  */
+import { SHF_ALLOC, SHF_EXECINSTR, SHF_WRITE, SHT_NOBITS, SHT_STRTAB, SHT_SYMTAB } from './elf-read';
 import type { KernelSymbol } from './kallsyms';
 
 const EHDR = 64;
 const SHDR = 64;
 const SYM = 24;
-const SHT_SYMTAB = 2;
-const SHT_STRTAB = 3;
-const SHT_NOBITS = 8;
-const SHF_WRITE = 1n;
-const SHF_ALLOC = 2n;
-const SHF_EXECINSTR = 4n;
 const STT_OBJECT = 1;
 const STT_FUNC = 2;
 const STB_LOCAL = 0;

@@ -223,8 +223,9 @@ export function registerCommands(s: ExtensionState): void {
     }
     s.grades.show(report);
     await vscode.commands.executeCommand(`${GradeTreeProvider.viewId}.focus`);
-    const failed = report.checks.some((c) => c.status === 'fail');
-    void (failed ? vscode.window.showWarningMessage : vscode.window.showInformationMessage)(`VirtIO Lab: ${s.grades.summary ?? ''}`);
+    const message = `VirtIO Lab: ${s.grades.summary ?? ''}`;
+    if (report.checks.some((c) => c.status === 'fail')) void vscode.window.showWarningMessage(message);
+    else void vscode.window.showInformationMessage(message);
     return report;
   });
   register(CommandId.openCheckLink, 'Open check evidence', async (arg?: unknown) => {

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { ConformanceSnapshot, RuleCount } from '../../backend/conformance/report';
-import { telemetryRequest } from '../../backend/telemetry/client';
+import { requestSnapshot, telemetryRequest } from '../../backend/telemetry/client';
 import { runCheckpatch } from '../../extension/lab/driver/checkpatch';
 import { GUEST_TOOL_PATH, type DriverBuild, MODULE_NAME, buildDriver, loadDriver, pushFile, pushGuestTool, unloadDriver } from '../../extension/lab/driver/driver';
 import type { SshSession } from '../../extension/lab/guest/ssh';
@@ -85,6 +85,17 @@ async function checkUntil(done: (c: ConformanceSnapshot) => boolean, what: strin
   }
 }
 
+/** Waits until data queue 0 (the fixture's fresh ring) has published `n` used entries for `n` exposed. */
+async function usedUntil(n: number, ms = 120_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const q = (await requestSnapshot(lab.paths.telemetrySocket)).queues[0];
+    if (q && q.availIdx === n && q.usedIdx === n) return;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${n} used entries: avail ${q?.availIdx}, used ${q?.usedIdx}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 test('the fixture module is checkpatch-clean (--strict)', async () => {
   const r = await runCheckpatch(FIXTURE_SRC, { strict: true });
   assert.equal(r.skipped, undefined, r.skipped);
@@ -112,8 +123,10 @@ for (const k of CASES) {
     await guest(`insmod ${GUEST_KO} rule=${k.rule} head=${k.head}`);
     try {
       const now = await checkUntil((c) => grown(before, c).length > 0, `${k.id} to be reported`);
-      // A moment more, so that a second rule broken by the same chain would show too.
-      await new Promise((r) => setTimeout(r, 1000));
+      // Every rule a chain breaks is counted before its used entry is published: once the fixture's
+      // fresh ring has returned every chain it exposed, nothing more can come from this load.
+      const exposed = k.rule === 'in-flight' ? 2 : 1;
+      await usedUntil(exposed);
       const settled = await check();
       assert.deepEqual(grown(before, settled), [`${k.id} +1`], 'exactly that rule, once');
       const v = settled.recent[0]!;

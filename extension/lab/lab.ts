@@ -67,7 +67,8 @@ export interface LabStatus {
   /** When failed: the last lines of the guest console (a panic's text, the last boot messages). */
   readonly consoleTail?: string;
   readonly accel: AccelChoice | null;
-  readonly backend: { readonly kind: BackendKind; readonly pid?: number; readonly telemetry?: BackendSnapshot | null };
+  /** `strict`: started with `vlab up --strict` (docs/checking.md#--strict); absent otherwise. */
+  readonly backend: { readonly kind: BackendKind; readonly pid?: number; readonly strict?: true; readonly telemetry?: BackendSnapshot | null };
   readonly qemu: { readonly pid?: number };
   readonly ssh: { readonly host: '127.0.0.1'; readonly port?: number };
   readonly uptimeSec?: number;
@@ -572,6 +573,7 @@ export class Lab extends EventEmitter {
       backend: {
         kind: file.options.backend,
         ...(file.backend && backendAlive ? { pid: file.backend.pid } : {}),
+        ...(file.options.strict === true && file.options.backend === 'ts' ? { strict: true as const } : {}),
         ...(telemetry !== undefined ? { telemetry } : {}),
       },
       qemu: qemuAlive && file.qemu ? { pid: file.qemu.pid } : {},

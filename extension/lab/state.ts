@@ -25,6 +25,11 @@ export interface UpOptions {
   readonly bootTimeoutMs: number;
   /** Fault-injection rules the ts backend starts with (docs/fault-injection.md). */
   readonly faults?: readonly string[];
+  /**
+   * The ts backend answers a request that broke a ring rule with an error status instead of serving
+   * it (`vlab backend --strict`, docs/checking.md).
+   */
+  readonly strict?: boolean;
   /** Extra guest kernel command-line arguments, appended after the lab's own (validated: `checkKernelAppend`). */
   readonly append?: string;
   /**

@@ -18,6 +18,9 @@ export const CommandId = {
   checkHost: 'vlab.checkHost',
   refresh: 'vlab.refresh',
   statusActions: 'vlab.statusActions',
+  checkDriver: 'vlab.checkDriver',
+  /** a link row of the "Driver Check" view (its argument: the EvidenceLink) */
+  openCheckLink: 'vlab.openCheckLink',
 } as const;
 
 export type CommandIdValue = (typeof CommandId)[keyof typeof CommandId];

@@ -7,6 +7,9 @@ import * as vscode from 'vscode';
 import { BenchmarkPanel } from './benchmark/panel';
 import { runBenchmark } from './benchmark/run';
 import { captureChat, type CaptureResult } from './capture';
+import { GradeTreeProvider, openLogLink } from './check/grade-view';
+import { GradeReportError, parseGradeReport } from './check/grade-tree';
+import type { EvidenceLink, GradeReport } from '../lab/check/grade-report';
 import type { Chat, ChatManager } from './chat-manager';
 import type { VlabCli } from './cli-runner';
 import { CommandId, type CommandIdValue } from './command-ids';
@@ -29,6 +32,8 @@ export interface ExtensionState {
   readonly driverProblems: DriverProblems | undefined;
   readonly cli: VlabCli;
   readonly guestTerminals: GuestTerminal[];
+  /** the "Driver Check" view */
+  readonly grades: GradeTreeProvider;
   lastCapture: CaptureResult | undefined;
 }
 
@@ -40,6 +45,16 @@ export function ringsSource(l: LabController): RingsSource {
     devices: () => l.lab.virtioDevices(),
     onDidChangeStatus: l.onDidChangeStatus,
   };
+}
+
+/** A link a tree row passes back (validated: command arguments can come from anywhere). */
+function checkLink(arg: unknown): EvidenceLink | undefined {
+  if (typeof arg !== 'object' || arg === null) return undefined;
+  const a = arg as Record<string, unknown>;
+  const count = (v: unknown, max: number): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max;
+  if (a.kind === 'rings' && count(a.queue, 0xffff) && count(a.head, 32767)) return { kind: 'rings', queue: a.queue, head: a.head };
+  if (a.kind === 'log' && typeof a.file === 'string' && a.file.startsWith('/') && count(a.line, 10_000_000)) return { kind: 'log', file: a.file, line: a.line };
+  return undefined;
 }
 
 export function registerCommands(s: ExtensionState): void {
@@ -189,6 +204,36 @@ export function registerCommands(s: ExtensionState): void {
     if (r.code === 0) void vscode.window.showInformationMessage('VirtIO Lab: the host has everything the lab needs.');
     else void vscode.window.showWarningMessage('VirtIO Lab: the host check found problems (see the VirtIO Lab output).');
     return r.code;
+  });
+  register(CommandId.checkDriver, 'Check Driver', async () => {
+    needLab();
+    const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'VirtIO Lab: grading the driver (vlab check driver)', cancellable: true },
+      (_p, token) => {
+        const ac = new AbortController();
+        token.onCancellationRequested(() => ac.abort());
+        // The JSON report is stdout; progress lines (stderr) go to the output channel.
+        return s.cli.run(['check', 'driver', '--json'], { signal: ac.signal, onOutput: (text) => s.log.append(text) });
+      });
+    let report: GradeReport;
+    try {
+      report = parseGradeReport(r.stdout);
+    } catch (err) {
+      if (!(err instanceof GradeReportError)) throw err;
+      throw new Error(`vlab check driver exited ${r.code} without a report (${err.message}): ${r.stderr.trim().split('\n').slice(-3).join(' ')}`);
+    }
+    s.grades.show(report);
+    await vscode.commands.executeCommand(`${GradeTreeProvider.viewId}.focus`);
+    const message = `VirtIO Lab: ${s.grades.summary ?? ''}`;
+    if (report.checks.some((c) => c.status === 'fail')) void vscode.window.showWarningMessage(message);
+    else void vscode.window.showInformationMessage(message);
+    return report;
+  });
+  register(CommandId.openCheckLink, 'Open check evidence', async (arg?: unknown) => {
+    const link = checkLink(arg);
+    if (!link) throw new Error('not a check link');
+    if (link.kind === 'log') return openLogLink(link);
+    RingsPanel.createOrShow(s.context.extensionUri, ringsSource(needLab()), readSettings().ringsRefreshMs).select(link.queue, link.head);
+    return undefined;
   });
   register(CommandId.statusActions, 'Status actions', async () => {
     const pick = await vscode.window.showQuickPick(nextActions(s.lab?.busy ? 'booting' : s.lab?.state ?? 'stopped'), { placeHolder: `VirtIO Lab is ${s.lab?.state ?? 'not available'}` });

@@ -7,6 +7,7 @@ import * as vscode from 'vscode';
 import { BenchmarkPanel } from './benchmark/panel';
 import type { CaptureResult } from './capture';
 import { ChatManager } from './chat-manager';
+import { GradeTreeProvider } from './check/grade-view';
 import { VlabCli } from './cli-runner';
 import { type ExtensionState, registerCommands, ringsSource } from './commands';
 import { DriverProblems } from './driver-problems';
@@ -23,6 +24,8 @@ export interface VlabApi {
   readonly activationMs: number;
   readonly lab: LabController | undefined;
   readonly tree: LabTreeProvider;
+  /** the "Driver Check" view (Check Driver) */
+  readonly grades: GradeTreeProvider;
   readonly chats: ChatManager | undefined;
   readonly guestTerminals: readonly GuestTerminal[];
   readonly rings: () => RingsPanel | undefined;
@@ -47,14 +50,16 @@ export function activate(context: vscode.ExtensionContext): VlabApi {
   const t0 = performance.now();
   const log = vscode.window.createOutputChannel('VirtIO Lab');
   const tree = new LabTreeProvider();
+  const grades = new GradeTreeProvider();
   const statusBar = new LabStatusBar();
   const workspace = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
   const lab = createLab(workspace, context.extensionPath, log);
   const cli = new VlabCli(context.extensionPath, workspace ?? context.extensionPath, () => readSettings().env);
   const chats = lab ? new ChatManager(lab, cli, context.extensionPath, () => readSettings().chatCrypto) : undefined;
   const driverProblems = lab ? new DriverProblems(lab.workspace, () => lab.lab, log, () => readSettings().driverBuildOnSave) : undefined;
-  const state: ExtensionState = { context, log, lab, chats, driverProblems, cli, guestTerminals: [], lastCapture: undefined };
+  const state: ExtensionState = { context, log, lab, chats, driverProblems, cli, guestTerminals: [], grades, lastCapture: undefined };
   context.subscriptions.push(log, tree, statusBar, vscode.window.createTreeView('vlab.lab', { treeDataProvider: tree, showCollapseAll: true }));
+  context.subscriptions.push(grades, vscode.window.createTreeView(GradeTreeProvider.viewId, { treeDataProvider: grades, showCollapseAll: true }));
   if (lab) context.subscriptions.push(lab);
   if (chats) context.subscriptions.push(chats);
   if (driverProblems) context.subscriptions.push(driverProblems);
@@ -89,7 +94,7 @@ export function activate(context: vscode.ExtensionContext): VlabApi {
   const activationMs = performance.now() - t0;
   log.appendLine(`activated in ${activationMs.toFixed(1)} ms`);
   return {
-    activationMs, lab, tree, chats, guestTerminals: state.guestTerminals,
+    activationMs, lab, tree, grades, chats, guestTerminals: state.guestTerminals,
     rings: () => RingsPanel.instance,
     benchmark: () => BenchmarkPanel.instance,
     lastCapture: () => state.lastCapture,

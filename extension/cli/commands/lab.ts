@@ -19,7 +19,7 @@ function progressPrinter(io: CliIo): (p: LabProgress) => void {
 
 const UP_USAGE = `usage: vlab up [--backend builtin|ts] [--engine auto|openssl|node|cryptodev] [--accel auto|kvm|tcg]
                [--memory MB] [--cpus N] [--guest-driver upstream|none|lab] [--timeout SEC] [--dry-run]
-               [--fault RULE]... [--append 'ARGS'] [--gdb] [--qemu PATH] [--kernel PATH [--modules DIR]]
+               [--fault RULE]... [--strict] [--append 'ARGS'] [--gdb] [--qemu PATH] [--kernel PATH [--modules DIR]]
 Boots the lab VM and returns once the guest answers over SSH. A second \`up\` while it runs does nothing.
   --backend       virtio-crypto backend: the TypeScript vhost-user backend (ts, default) or QEMU's builtin one
   --engine        crypto engine of the ts backend (default auto)
@@ -31,6 +31,8 @@ Boots the lab VM and returns once the guest answers over SSH. A second \`up\` wh
   --timeout SEC   how long to wait for SSH (default 120)
   --fault RULE    fault-injection rule the ts backend starts with, repeatable; change them later with
                   vlab fault set/list/clear (docs/fault-injection.md)
+  --strict        the ts backend answers a request that broke a ring rule with an error status
+                  instead of serving it (vlab backend --strict, docs/checking.md)
   --append 'ARGS' extra guest kernel command-line arguments, after the lab's own (e.g.
                   'movablecore=512M threadirqs'): printable ASCII, at most 512 characters, no double
                   quotes, no "--", no vlab.* keys (the lab's own)
@@ -60,6 +62,7 @@ export function parseUpArgs(args: readonly string[]): { options: Partial<UpOptio
       timeout: { type: 'string' },
       'dry-run': { type: 'boolean' },
       fault: { type: 'string', multiple: true },
+      strict: { type: 'boolean' },
       append: { type: 'string' },
       gdb: { type: 'boolean' },
       qemu: { type: 'string' },
@@ -69,6 +72,7 @@ export function parseUpArgs(args: readonly string[]): { options: Partial<UpOptio
   });
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   if (values.modules !== undefined && values.kernel === undefined) throw new UsageError('--modules goes with --kernel');
+  if (values.strict && values.backend === 'builtin') throw new UsageError('--strict needs the ts backend: the builtin backend has no conformance oracle');
   for (const rule of values.fault ?? []) {
     try {
       parseFaultRule(rule);
@@ -99,6 +103,7 @@ export function parseUpArgs(args: readonly string[]): { options: Partial<UpOptio
       ...(values.fault ? { faults: values.fault } : {}),
       ...(values.append !== undefined && values.append.trim() !== '' ? { append: values.append.trim() } : {}),
       ...(values.gdb ? { gdb: true } : {}),
+      ...(values.strict ? { strict: true } : {}),
     },
   };
 }
@@ -116,7 +121,8 @@ export function formatStatus(s: LabStatus): string {
   row('state', `${s.state}${extra ? ` (${extra})` : ''}`);
   if (s.reason) row('reason', s.reason);
   if (s.accel) row('accel', `${s.accel.kind} — ${s.accel.why}`);
-  row('backend', `${s.backend.kind}${s.backend.pid ? ` (pid ${s.backend.pid})` : ''}`);
+  const backendNotes = [s.backend.pid ? `pid ${s.backend.pid}` : '', s.backend.strict ? 'strict' : ''].filter(Boolean).join(', ');
+  row('backend', `${s.backend.kind}${backendNotes ? ` (${backendNotes})` : ''}`);
   const telemetry = s.backend.telemetry;
   if (telemetry === null) row('', 'telemetry: no answer from the backend');
   if (telemetry) {

@@ -48,6 +48,8 @@ export class RingsPanel implements vscode.Disposable {
   private trace: string | undefined;
   /** revived paused: freeze on the first frame shown */
   private pauseWhenShown = false;
+  /** a selection asked before the webview said it is ready (posted again on ready) */
+  private pendingSelect: { queue: number; head: number } | undefined;
 
   static createOrShow(extensionUri: vscode.Uri, source: RingsSource, refreshMs: number): RingsPanel {
     if (RingsPanel.current) {
@@ -242,6 +244,16 @@ export class RingsPanel implements vscode.Disposable {
     this.feed.start();
   }
 
+  /**
+   * Reveals the panel and selects the request at queue/head in its descriptor grid (the webview asks
+   * its chain): the link of a failing check or a violation.
+   */
+  select(queue: number, head: number): void {
+    this.pendingSelect = { queue, head };
+    this.panel.reveal();
+    this.post({ type: 'select', queue, head });
+  }
+
   /** The decoded chain at one head (from the backend, on demand). */
   async requestChain(queue: number, head: number): Promise<void> {
     this.post(await readChain(this.source.telemetrySocket(), this.trace !== undefined, queue, head));
@@ -260,6 +272,7 @@ export class RingsPanel implements vscode.Disposable {
       case 'ready':
         if (this.history.position >= 0) this.show();
         if (this.trace !== undefined) this.post({ type: 'state', trace: this.trace });
+        if (this.pendingSelect) this.post({ type: 'select', ...this.pendingSelect });
         break;
       case 'pause':
         this.setPaused(true);
@@ -271,6 +284,7 @@ export class RingsPanel implements vscode.Disposable {
         this.seek(msg.pos);
         break;
       case 'chain':
+        if (this.pendingSelect?.queue === msg.queue && this.pendingSelect.head === msg.head) this.pendingSelect = undefined;
         await this.requestChain(msg.queue, msg.head);
         break;
       case 'devices':

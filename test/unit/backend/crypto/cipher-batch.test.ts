@@ -4,11 +4,16 @@
  * order, the same bytes), one engine call per pass, and the native side's own row checks.
  */
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { evp, EVP_BATCH_FIELDS, EVP_ROW_OK, EVP_ROW_REFUSED } from '../../../../addon/lib/evp';
 import * as S from '../../../../backend/crypto/spec';
+import { spawnBackend } from '../../../../backend/harness/bench-process';
 import type { TestFrontend } from '../../../../backend/harness/frontend';
 import type { CipherRequestSpec } from '../../../../backend/harness/request-layout';
 import { VIRTQ_DESC_F_INDIRECT } from '../../../../backend/virtio/virtqueue';
@@ -276,5 +281,25 @@ describe('evpCipherBatch checks every row natively', () => {
     assert.throws(() => n.evpCipherBatch([new Uint8Array(8) as unknown as ArrayBuffer], t, 1, r), TypeError, 'a view is not a buffer');
     assert.throws(() => n.evpCipherBatch([], new Uint32Array(9) as unknown as Float64Array, 1, r), TypeError);
     assert.equal(n.evpCipherBatch([], t, 0, r), 0);
+  });
+});
+
+describe('vlab backend --batch', () => {
+  it('--batch off serves per request (and says so); any other value is a usage error', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vlab-batch-cli-'));
+    try {
+      const be = await spawnBackend('openssl', dir, ['--batch', 'off']);
+      try {
+        assert.match(be.output(), /batch off: one engine call per request/);
+      } finally {
+        await be.stop();
+      }
+      const bin = path.resolve(__dirname, '..', '..', '..', '..', '..', 'bin', 'vlab.js');
+      const bad = spawnSync(process.execPath, [bin, 'backend', '--socket', path.join(dir, 's'), '--batch', 'maybe'], { encoding: 'utf8', timeout: 60_000 });
+      assert.notEqual(bad.status, 0);
+      assert.match(bad.stderr + bad.stdout, /--batch must be on or off/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

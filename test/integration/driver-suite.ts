@@ -940,7 +940,7 @@ export function driverSuite(backend: BackendKind): void {
       assert.match(r.stdout, /^life-restart len 1048576 errno 0 ms \d+ signals \d+ match 1$/m, r.stdout + r.stderr);
       assert.equal(after - before, 1, `the device served the request once, not once per signal: ${r.stdout}`);
     });
-    test(`${backend}: async API on a stalled device: queued operations of a closed, exited or killed process are not written after it; the timeout resets the device and the fetches say ETIMEDOUT`, { timeout: 400_000 }, async (t) => {
+    test(`${backend}: async API on a stalled device: queued operations of a closed, exited or killed process are not written after it; the timeout resets the device and the fetches say ETIMEDOUT; over the in-flight budget with one queued: EBUSY`, { timeout: 400_000 }, async (t) => {
       const failures: string[] = [];
       await lifeRebind();
       for (const how of ['close', 'exit', 'kill']) {
@@ -982,6 +982,25 @@ export function driverSuite(backend: BackendKind): void {
       if (/^not ok/m.test(log)) failures.push(`timeout: ${log}`);
       assert.match(await lifeSh('dmesg | tail -n 30'), /asynchronous request timed out: device marked broken/);
       await lifeRebind();
+      // The in-flight budget: 64 KiB operations (128 KiB of bounce pages each) under max_inflight_kb=64.
+      await lifeSh(`echo 64 > ${lifeP}/max_inflight_kb; rm -f /tmp/async-b1 /tmp/async-b2 /tmp/async-budget.log`);
+      try {
+        await lifeSh(`${GUEST_ASYNC_TOOL_PATH} budget 65536 /tmp/async-b1 /tmp/async-b2 > /tmp/async-budget.log 2>&1 &`);
+        await lifeUntil('the budget session', async () => /budget session ok/.test(await lifeSh('cat /tmp/async-budget.log')), 30_000);
+        await fault('set', 'stall,opcode=encrypt');
+        try {
+          await lifeSh('touch /tmp/async-b1');
+          await lifeUntil('the second operation', async () => /budget second errno/.test(await lifeSh('cat /tmp/async-budget.log')), 30_000);
+        } finally {
+          await fault('clear');
+        }
+        await lifeSh('touch /tmp/async-b2');
+        await lifeUntil('the budget verdict', async () => /budget done/.test((log = await lifeSh('cat /tmp/async-budget.log'))), 60_000);
+      } finally {
+        await lifeSh(`touch /tmp/async-b1 /tmp/async-b2; echo 16384 > ${lifeP}/max_inflight_kb`);
+      }
+      t.diagnostic(`budget: ${log.replace(/\n/g, '; ')}`);
+      if (/^not ok/m.test(log)) failures.push(`budget: ${log}`);
       assert.deepEqual(failures, []);
       const kat = await guest([GUEST_TOOL_PATH, 'kat', ...macFlag]);
       assert.deepEqual(toolVerdict(kat.stdout).notOk, [], kat.stdout);

@@ -306,7 +306,7 @@ static int cmd_check(int argc, char **argv)
 				bad++;
 			if (!err && memcmp(j->iv, j->want_iv, 16))
 				badiv++;
-			if (err)
+			if (err && bad <= 5)
 				printf("# fetch errno %d len %u\n", err, j->cop.len);
 			if (order[next_fetch] != (int)(j - jobs))
 				inorder = 0;

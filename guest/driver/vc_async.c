@@ -65,7 +65,7 @@ struct vc_async_job {
 };
 
 struct vc_async {
-	struct kref ref;		/* the file's, and one per busy job */
+	struct kref ref;		/* the file's, and one per busy or done job */
 	struct vc_dev *dev;		/* a reference */
 	/* Protects the lists, the counts and closed; taken from the callback. */
 	spinlock_t lock;
@@ -249,20 +249,25 @@ static void vc_async_done(struct vc_req *req)
 	job->used_len = req->used_len;
 	vc_req_put(req);	/* the job's: no pins, safe anywhere */
 
+	/*
+	 * The job keeps its reference on ctx (dropped by the fetch, the
+	 * release or the worker, all in process context). The wake-up is
+	 * under the lock: a release racing with this waits for it, so ctx
+	 * is not freed under it.
+	 */
 	spin_lock_irqsave(&ctx->lock, flags);
 	closed = ctx->closed;
-	if (closed)
+	if (closed) {
 		list_del(&job->node);
-	else
+	} else {
 		list_move_tail(&job->node, &ctx->done);
+		wake_up_interruptible_poll(&ctx->wq, EPOLLIN | EPOLLRDNORM);
+	}
 	spin_unlock_irqrestore(&ctx->lock, flags);
 	if (closed) {
 		INIT_WORK(&job->free_work, vc_job_free_work);
 		vc_defer_work(&job->free_work);
-		return;
 	}
-	wake_up_interruptible_poll(&ctx->wq, EPOLLIN | EPOLLRDNORM);
-	kref_put(&ctx->ref, vc_async_free);	/* never the last: the file's */
 }
 
 /*
@@ -322,10 +327,13 @@ struct vc_async *vc_async_open(struct vc_dev *dev)
 void vc_async_release(struct vc_async *ctx)
 {
 	struct vc_async_job *job, *tmp;
+	unsigned int ndone = 0;
 	LIST_HEAD(drop);
 
 	spin_lock_irq(&ctx->lock);
 	ctx->closed = true;
+	list_for_each_entry(job, &ctx->done, node)
+		ndone++;
 	list_splice_init(&ctx->done, &drop);
 	list_splice_init(&ctx->free, &drop);
 	spin_unlock_irq(&ctx->lock);
@@ -333,6 +341,9 @@ void vc_async_release(struct vc_async *ctx)
 		list_del(&job->node);
 		vc_job_free(job);
 	}
+	/* The done jobs' references, then the file's. */
+	while (ndone--)
+		vc_async_put(ctx);
 	vc_async_put(ctx);
 }
 
@@ -504,10 +515,11 @@ int vc_async_crypt(struct vc_async *ctx, struct vc_session *s,
 	job->on_dev = false;
 	job->timed_out = false;
 	job->result = 0;
+	kref_get(&ctx->ref);
 	spin_lock_irqsave(&ctx->lock, flags);
 	list_add_tail(&job->node, &ctx->done);
-	spin_unlock_irqrestore(&ctx->lock, flags);
 	wake_up_interruptible_poll(&ctx->wq, EPOLLIN | EPOLLRDNORM);
+	spin_unlock_irqrestore(&ctx->lock, flags);
 	return 0;
 }
 
@@ -580,6 +592,7 @@ long vc_async_fetch(struct vc_async *ctx, void __user *argp)
 	if (copy_to_user(argp, &job->cop, sizeof(job->cop)) && !err)
 		err = -EFAULT;
 	vc_job_recycle(ctx, job);
+	vc_async_put(ctx);	/* the job's; the file's stays */
 	return err;
 }
 

@@ -15,6 +15,7 @@
  *                                          GOFILE exists the parent checks dst
  *   vlab-cryptodev-async timeout N         N ops on a stalled device: poll sees
  *                                          POLLIN after timeout_ms, FETCH ETIMEDOUT
+ *   vlab-cryptodev-async fault LEN             one op under the host's injected fault
  *   vlab-cryptodev-async budget LEN GO1 GO2  over max_inflight_kb: EBUSY with one queued
  *   vlab-cryptodev-async bench SIZE DEPTH MS  one process, DEPTH in flight (JSON)
  *
@@ -561,6 +562,37 @@ static int cmd_timeout(int argc, char **argv)
 }
 
 /*
+ * One operation of LEN under whatever fault the host injected: the fetch
+ * returns the operation's errno; on an error dst holds only what the
+ * program put there (nothing of the bounce pages is copied), on success
+ * OpenSSL's ciphertext. Prints "fault errno E intact 0|1".
+ */
+static int cmd_fault(int argc, char **argv)
+{
+	uint32_t len = argc > 0 ? (uint32_t)atoi(argv[0]) : 4096;
+	uint8_t key[16] = { 13 }, iv[16] = { 14 }, *src = malloc(len);
+	uint8_t *dst = malloc(len), *want = malloc(len);
+	int fd = open_crypto(), err, intact = 1;
+	uint32_t ses = new_session(fd, CRYPTO_AES_CBC, key, 16);
+	struct crypt_op cop = { .ses = ses, .op = COP_ENCRYPT, .len = len,
+				.src = src, .dst = dst, .iv = iv };
+
+	fill(src, len);
+	memset(dst, 0x5a, len);
+	openssl_crypt(CRYPTO_AES_CBC, key, 16, iv, 1, src, want, (int)len);
+	check(ioctl(fd, CIOCASYNCCRYPT, &cop) == 0, "queue", "errno %d", errno);
+	check(wait_for(fd, POLLIN, 30000), "completion", "no POLLIN in 30 s");
+	err = ioctl(fd, CIOCASYNCFETCH, &cop) ? errno : 0;
+	for (uint32_t i = 0; i < len; i++)
+		intact &= dst[i] == 0x5a;
+	if (!err)
+		check(!memcmp(dst, want, len), "output equals OpenSSL", "differs");
+	printf("fault errno %d intact %d\n", err, intact);
+	close(fd);
+	return failures;
+}
+
+/*
  * The in-flight byte budget (max_inflight_kb below 2 * LEN), on a stalled
  * device: the first operation is queued (a request alone always fits), the
  * second is EBUSY (this file has one to fetch); once GOFILE exists (the
@@ -685,6 +717,8 @@ int main(int argc, char **argv)
 		r = cmd_orphan(argc - 2, argv + 2);
 	else if (!strcmp(argv[1], "timeout") && argc > 3)
 		r = cmd_timeout(argc - 2, argv + 2);
+	else if (!strcmp(argv[1], "fault"))
+		r = cmd_fault(argc - 2, argv + 2);
 	else if (!strcmp(argv[1], "budget") && argc > 4)
 		r = cmd_budget(argc - 2, argv + 2);
 	else if (!strcmp(argv[1], "bench"))

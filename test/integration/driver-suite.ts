@@ -940,6 +940,32 @@ export function driverSuite(backend: BackendKind): void {
       assert.match(r.stdout, /^life-restart len 1048576 errno 0 ms \d+ signals \d+ match 1$/m, r.stdout + r.stderr);
       assert.equal(after - before, 1, `the device served the request once, not once per signal: ${r.stdout}`);
     });
+    test(`${backend}: async API under fault injection: the fetch returns the injected status's errno, a short used length is EIO, and on an error nothing of the bounce pages reaches dst`, { timeout: 240_000 }, async (t) => {
+      const cases: Array<[string, number]> = [
+        ['status=err', 5],
+        ['status=badmsg', 74],
+        ['status=invsess', 22],
+        ['short-used=1024', 5],
+        ['delay=300', 0],
+      ];
+      const failures: string[] = [];
+      for (const len of ['4096', '65536']) {
+        for (const [rule, want] of cases) {
+          await fault('set', `${rule},opcode=encrypt,count=1`);
+          let out = '';
+          try {
+            out = (await guest([GUEST_ASYNC_TOOL_PATH, 'fault', len])).stdout;
+          } finally {
+            await fault('clear');
+          }
+          t.diagnostic(`${len} B ${rule}: ${out.replace(/\n/g, '; ')}`);
+          const intact = want === 0 ? 0 : 1;
+          if (!new RegExp(`^fault errno ${want} intact ${intact}$`, 'm').test(out) || /^not ok/m.test(out)) failures.push(`${len} B ${rule}: ${out}`);
+        }
+      }
+      assert.deepEqual(failures, []);
+    });
+
     test(`${backend}: async API on a stalled device: queued operations of a closed, exited or killed process are not written after it; the timeout resets the device and the fetches say ETIMEDOUT; over the in-flight budget with one queued: EBUSY`, { timeout: 400_000 }, async (t) => {
       const failures: string[] = [];
       await lifeRebind();

@@ -15,6 +15,7 @@
  *                                          GOFILE exists the parent checks dst
  *   vlab-cryptodev-async timeout N         N ops on a stalled device: poll sees
  *                                          POLLIN after timeout_ms, FETCH ETIMEDOUT
+ *   vlab-cryptodev-async fallback              session IV and SHA-256 through the async ioctls
  *   vlab-cryptodev-async fault LEN             one op under the host's injected fault
  *   vlab-cryptodev-async budget LEN GO1 GO2  over max_inflight_kb: EBUSY with one queued
  *   vlab-cryptodev-async bench SIZE DEPTH MS  one process, DEPTH in flight (JSON)
@@ -562,6 +563,52 @@ static int cmd_timeout(int argc, char **argv)
 }
 
 /*
+ * What runs inside CIOCASYNCCRYPT (docs: hash/MAC sessions, the session's
+ * chaining IV): two CBC encrypts with iv NULL continue one keystream, a
+ * SHA-256 digest arrives in mac; both fetched like any other operation.
+ */
+static int cmd_fallback(void)
+{
+	uint8_t key[16] = { 15 }, iv[16] = { 16 }, src[128], dst[128], want[128];
+	uint8_t digest[32], wantd[32];
+	int fd = open_crypto(), err;
+	struct session_op hs = { .mac = CRYPTO_SHA2_256 };
+	struct crypt_op cop;
+	uint32_t ses = new_session(fd, CRYPTO_AES_CBC, key, 16);
+	unsigned int dl = 0;
+
+	fill(src, sizeof(src));
+	openssl_crypt(CRYPTO_AES_CBC, key, 16, iv, 1, src, want, 128);
+	/* The session IV: set by a first operation with iv, then iv NULL. */
+	cop = (struct crypt_op){ .ses = ses, .op = COP_ENCRYPT, .len = 64,
+				 .src = src, .dst = dst, .iv = iv };
+	check(ioctl(fd, CIOCASYNCCRYPT, &cop) == 0, "queue with iv", "errno %d", errno);
+	check(wait_for(fd, POLLIN, 30000) && ioctl(fd, CIOCASYNCFETCH, &cop) == 0,
+	      "fetch with iv", "errno %d", errno);
+	cop = (struct crypt_op){ .ses = ses, .op = COP_ENCRYPT, .len = 64,
+				 .src = src + 64, .dst = dst + 64 };
+	check(ioctl(fd, CIOCASYNCCRYPT, &cop) == 0, "queue with the session IV", "errno %d", errno);
+	check(wait_for(fd, POLLIN, 30000) && ioctl(fd, CIOCASYNCFETCH, &cop) == 0,
+	      "fetch with the session IV", "errno %d", errno);
+	check(!memcmp(dst, want, 128), "the session IV chains across async operations", "differs");
+	if (ioctl(fd, CIOCGSESSION, &hs)) {
+		check(0, "sha256 session", "errno %d", errno);
+		return failures;
+	}
+	EVP_Digest(src, 100, wantd, &dl, EVP_sha256(), NULL);
+	memset(digest, 0, sizeof(digest));
+	cop = (struct crypt_op){ .ses = hs.ses, .op = COP_ENCRYPT, .len = 100,
+				 .src = src, .mac = digest };
+	err = ioctl(fd, CIOCASYNCCRYPT, &cop) ? errno : 0;
+	check(!err, "queue a SHA-256", "errno %d", err);
+	check(wait_for(fd, POLLIN, 30000) && ioctl(fd, CIOCASYNCFETCH, &cop) == 0 &&
+	      cop.mac == digest, "fetch the SHA-256", "errno %d", errno);
+	check(!memcmp(digest, wantd, 32), "the digest equals OpenSSL's", "differs");
+	close(fd);
+	return failures;
+}
+
+/*
  * One operation of LEN under whatever fault the host injected: the fetch
  * returns the operation's errno; on an error dst holds only what the
  * program put there (nothing of the bounce pages is copied), on success
@@ -717,6 +764,8 @@ int main(int argc, char **argv)
 		r = cmd_orphan(argc - 2, argv + 2);
 	else if (!strcmp(argv[1], "timeout") && argc > 3)
 		r = cmd_timeout(argc - 2, argv + 2);
+	else if (!strcmp(argv[1], "fallback"))
+		r = cmd_fallback();
 	else if (!strcmp(argv[1], "fault"))
 		r = cmd_fault(argc - 2, argv + 2);
 	else if (!strcmp(argv[1], "budget") && argc > 4)

@@ -686,13 +686,13 @@ export function driverSuite(backend: BackendKind): void {
 
   // The asynchronous API (docs/driver.md, "The asynchronous API"): test/guest/async_test.c.
   const asyncP = `/sys/module/${MODULE_NAME}/parameters`;
-  test(`${backend}: async API: CIOCASYNCCRYPT / poll / CIOCASYNCFETCH results equal OpenSSL; EBUSY both ways and the poll bits at depth 64 and 4; dst untouched until the fetch`, { timeout: 600_000 }, async (t) => {
+  test(`${backend}: async API: CIOCASYNCCRYPT / poll / CIOCASYNCFETCH results equal OpenSSL; EBUSY both ways and the poll bits at depth 64 and 4; dst untouched until the fetch; session-IV and SHA-256 operations through the async ioctls`, { timeout: 600_000 }, async (t) => {
     const seed = crypto.randomInt(1, 2 ** 31);
     const failures: string[] = [];
     for (const depth of [64, 4]) {
       await session.run({ shell: `echo ${depth} > ${asyncP}/async_depth` });
       try {
-        for (const argv of [['check', String(seed), '400'], ['ebusy'], ['prefetch', '4096'], ['prefetch', '65536']]) {
+        for (const argv of [['check', String(seed), '400'], ['ebusy'], ['prefetch', '4096'], ['prefetch', '65536'], ['fallback']]) {
           const r = await guest([GUEST_ASYNC_TOOL_PATH, ...argv], 300_000);
           t.diagnostic(`depth ${depth} ${argv.join(' ')}: ${r.stdout.split('\n').filter((l) => !l.startsWith('ok ')).join('; ')}`);
           const v = toolVerdict(r.stdout);

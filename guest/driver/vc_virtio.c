@@ -179,6 +179,11 @@ bool vc_defer_work(struct work_struct *work)
 	return queue_work(vc_wq, work);
 }
 
+bool vc_defer_delayed(struct delayed_work *work, unsigned long delay)
+{
+	return queue_delayed_work(vc_wq, work, delay);
+}
+
 void vc_buf_free(struct vc_buf *buf)
 {
 	unsigned int i;
@@ -405,6 +410,15 @@ static bool vc_inflight_ready(struct vc_dev *dev, unsigned long bytes,
 	       atomic_long_read(&vc_inflight_gen) != gen;
 }
 
+/* The budget without waiting: false (nothing taken) when over it. */
+bool vc_inflight_try_charge(struct vc_req *req, unsigned long bytes)
+{
+	if (bytes && !vc_inflight_try(bytes))
+		return false;
+	req->charged = bytes;
+	return true;
+}
+
 int vc_inflight_charge(struct vc_dev *dev, struct vc_req *req,
 		       unsigned long bytes)
 {
@@ -454,6 +468,8 @@ static void vc_req_finish(struct vc_req *req, int result, unsigned int len,
 			return;
 		vc_dev_put(req->dev);	/* cannot happen: queued once */
 	}
+	if (req->on_done)
+		req->on_done(req);
 	complete(&req->done);
 	vc_req_put_ctx(req, from_cb);
 }

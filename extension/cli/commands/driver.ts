@@ -2,6 +2,7 @@
 import { parseArgs } from '../args';
 import { type CliCommand, type CliIo, UsageError } from '../command';
 import { E2E_ALGS, E2E_PROCS, E2E_SIZES, type E2eAlg, benchE2e, benchE2eSpeed, isE2eAlg } from '../../bench/driver';
+import { ASYNC_ROUNDS, ASYNC_SIZES, benchE2eAsync, formatAsyncReport } from '../../bench/async';
 import { formatE2eSpeed, formatE2eTable } from '../../bench/driver-format';
 import { buildDriver, formatDiagnostic, loadDriver, unloadDriver, type DriverBuild, MODULE_NAME } from '../../lab/driver/driver';
 import type { HostPaths } from '../../lab/host/host';
@@ -52,7 +53,7 @@ const RELOAD_USAGE = `usage: vlab driver reload
 Rebuilds, unloads and loads again: the edit-test loop of the driver.`;
 
 const BENCH_USAGE = `usage: vlab bench e2e [--json] [--backend builtin,ts] [--alg LIST] [--ms N] [--sizes LIST] [--procs LIST]
-                     [--no-openssl-speed] [--speed]
+                     [--no-openssl-speed] [--speed] [--async DEPTH [--rounds N]]
 AES-256-CBC, SHA-256 (hash-only session) and HMAC-SHA256 (mac-only session) at 64 B, 1 KiB, 16 KiB and
 64 KiB with 1 and 8 processes, from guest userspace through /dev/crypto (${MODULE_NAME} -> virtio -> backend,
 or the guest kernel where the driver falls back), one VM per backend. Baselines, in the first VM: the
@@ -67,7 +68,11 @@ guest's OpenSSL in the tool's own loop (software) and \`openssl speed -elapsed\`
   --no-openssl-speed   skip the openssl speed baseline
   --speed     instead: the guest tool's cryptodev-linux-style speed mode (\`vlab-cryptodev-test speed
               ALG SECONDS\`, N ms per size) per backend, printing "Encrypting in chunks of X bytes:
-              done. Y MB in Z secs: W MB/sec" lines`;
+              done. Y MB in Z secs: W MB/sec" lines
+  --async DEPTH  instead: one process keeping DEPTH AES-256-CBC operations in flight through the async
+              API (CIOCASYNCCRYPT / poll / CIOCASYNCFETCH; async_depth is set to DEPTH) against the same
+              run's CIOCCRYPT with 1 and 8 processes, in --rounds (default 3) interleaved rounds per size
+              (default --sizes 64,16384); prints the medians, both ratios and issue #22's targets`;
 
 export const driverCommands: readonly CliCommand[] = [
   {
@@ -167,6 +172,8 @@ export const driverCommands: readonly CliCommand[] = [
           procs: { type: 'string' },
           'no-openssl-speed': { type: 'boolean' },
           speed: { type: 'boolean' },
+          async: { type: 'string' },
+          rounds: { type: 'string' },
         },
         allowPositionals: true,
       });
@@ -182,6 +189,31 @@ export const driverCommands: readonly CliCommand[] = [
       if (values.speed && (values.sizes !== undefined || values.procs !== undefined || values['no-openssl-speed'])) {
         throw new UsageError('--speed measures every size with 1 process: it takes --backend, --alg, --ms and --json only');
       }
+      if (values.async !== undefined) {
+        if (values.speed || values.procs !== undefined || values.alg !== undefined || values['no-openssl-speed']) {
+          throw new UsageError('--async DEPTH measures AES-256-CBC, 1 process async vs 1 and 8 processes sync: it takes --backend, --sizes, --ms, --rounds and --json only');
+        }
+        const depth = integer(values.async, '--async', 1, 1024) ?? 64;
+        const rounds = integer(values.rounds, '--rounds', 1, 20) ?? ASYNC_ROUNDS;
+        try {
+          const result = await benchE2eAsync({
+            workspace: io.cwd,
+            backends,
+            depth,
+            rounds,
+            durationMs: ms,
+            sizes: values.sizes !== undefined ? sizes : ASYNC_SIZES,
+            env: io.env,
+            signal: io.signal,
+            onProgress: (m: string) => io.stderr.write(`[bench] ${m}\n`),
+          });
+          io.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : `${formatAsyncReport(result)}\n`);
+          return 0;
+        } catch (err) {
+          return reportError(io, 'bench e2e --async', err);
+        }
+      }
+      if (values.rounds !== undefined) throw new UsageError('--rounds goes with --async');
       const opts = {
         workspace: io.cwd,
         backends,

@@ -29,6 +29,8 @@ export const GUEST_MODULE_PATH = `/tmp/${MODULE_NAME}.ko`;
 export const GUEST_TOOL_PATH = '/tmp/vlab-cryptodev-test';
 /** The 32-bit client that exercises compat_ioctl. */
 export const GUEST_COMPAT_TOOL_PATH = '/tmp/vlab-cryptodev-compat32';
+/** The asynchronous-API client (CIOCASYNCCRYPT, CIOCASYNCFETCH, poll), test/guest/async_test.c. */
+export const GUEST_ASYNC_TOOL_PATH = '/tmp/vlab-cryptodev-async';
 
 export type DriverErrorKind = 'build' | 'missing-tool' | 'load' | 'unload' | 'busy' | 'guest';
 
@@ -50,6 +52,8 @@ export interface DriverBuild {
   readonly tool: string;
   /** 32-bit freestanding client for compat_ioctl (built with gcc -m32; no 32-bit libc needed). */
   readonly compatTool: string;
+  /** The asynchronous-API test and bench client (test/guest/async_test.c). */
+  readonly asyncTool: string;
   readonly seconds: number;
   /** Compiler warnings (the build uses W=1; the driver is expected to have none). */
   readonly warnings: readonly Diagnostic[];
@@ -85,6 +89,10 @@ export function guestToolSource(): string {
 
 export function guestCompatToolSource(): string {
   return join(repoRoot(), 'test', 'guest', 'compat32.c');
+}
+
+export function guestAsyncToolSource(): string {
+  return join(repoRoot(), 'test', 'guest', 'async_test.c');
 }
 
 export function driverBuildDir(lab: DriverBuildTarget): string {
@@ -190,11 +198,20 @@ export async function buildDriver(lab: DriverBuildTarget, opts: DriverBuildOptio
       throw new DriverError('build', `building the 32-bit compat client failed (gcc exit ${gcc.code})`, parseDiagnostics(gcc.output, out, src), gcc.output);
     }
   }
+  const asyncSrc = guestAsyncToolSource();
+  const asyncTool = join(out, 'vlab-cryptodev-async');
+  if (!newerThan(asyncTool, [asyncSrc, abi])) {
+    const gcc = await run('gcc', ['-O2', '-Wall', '-Wextra', '-o', asyncTool, asyncSrc, '-lcrypto'], opts);
+    if (gcc.code !== 0) {
+      throw new DriverError('build', `building the async test tool failed (gcc exit ${gcc.code})`, parseDiagnostics(gcc.output, out, src), gcc.output);
+    }
+  }
   return {
     kernelVersion: kernel.version,
     module: join(out, `${MODULE_NAME}.ko`),
     tool,
     compatTool,
+    asyncTool,
     seconds: Math.round((Date.now() - t0) / 100) / 10,
     warnings: diagnostics.filter((d) => d.severity === 'warning'),
     compileCommands: db.file,
@@ -255,10 +272,11 @@ export async function unloadDriver(session: SshSession): Promise<boolean> {
   return true;
 }
 
-/** Puts the test tools in the guest (GUEST_TOOL_PATH, GUEST_COMPAT_TOOL_PATH). */
+/** Puts the test tools in the guest (GUEST_TOOL_PATH, GUEST_COMPAT_TOOL_PATH, GUEST_ASYNC_TOOL_PATH). */
 export async function pushGuestTool(session: SshSession, build: DriverBuild): Promise<string> {
   await pushFile(session, build.tool, GUEST_TOOL_PATH, true);
   await pushFile(session, build.compatTool, GUEST_COMPAT_TOOL_PATH, true);
+  await pushFile(session, build.asyncTool, GUEST_ASYNC_TOOL_PATH, true);
   return GUEST_TOOL_PATH;
 }
 

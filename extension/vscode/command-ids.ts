@@ -18,6 +18,7 @@ export const CommandId = {
   checkHost: 'vlab.checkHost',
   refresh: 'vlab.refresh',
   statusActions: 'vlab.statusActions',
+  openCrashDump: 'vlab.openCrashDump',
 } as const;
 
 export type CommandIdValue = (typeof CommandId)[keyof typeof CommandId];

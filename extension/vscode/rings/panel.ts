@@ -48,6 +48,8 @@ export class RingsPanel implements vscode.Disposable {
   private trace: string | undefined;
   /** revived paused: freeze on the first frame shown */
   private pauseWhenShown = false;
+  /** the badge says "halted (debugger)" */
+  private showsHalted = false;
 
   static createOrShow(extensionUri: vscode.Uri, source: RingsSource, refreshMs: number): RingsPanel {
     if (RingsPanel.current) {
@@ -127,6 +129,12 @@ export class RingsPanel implements vscode.Disposable {
 
   private onFeedState(state: 'connecting' | 'live' | 'waiting', detail: string): void {
     if (this.trace !== undefined) return;
+    const halted = this.source.halted();
+    if (halted) {
+      // The backend still answers, but nothing moves: the whole guest is stopped.
+      this.post({ type: 'feed', state: 'paused', message: halted });
+      return;
+    }
     if (state === 'waiting' && !this.source.telemetrySocket()) {
       const device = this.source.device();
       this.post({ type: 'feed', state: 'unavailable', message: device ? 'no backend telemetry (builtin backend): queues from QMP' : 'VM not running: waiting for it to start' });
@@ -138,6 +146,12 @@ export class RingsPanel implements vscode.Disposable {
   }
 
   private onStatus(): void {
+    const halted = this.source.halted();
+    if (this.trace === undefined && (halted !== undefined) !== this.showsHalted) {
+      this.showsHalted = halted !== undefined;
+      if (halted) this.post({ type: 'feed', state: 'paused', message: halted });
+      else this.post({ type: 'feed', state: this.history.isPaused ? 'paused' : 'live', message: this.history.isPaused ? 'paused' : 'live' });
+    }
     // After a restart the backend re-creates its socket: reconnect now rather than at the next backoff.
     if (this.trace === undefined && this.statsData.feedState !== 'live' && this.source.telemetrySocket()) this.feed.reconnect();
   }

@@ -13,6 +13,7 @@
  */
 import * as vscode from 'vscode';
 import { planGdb } from '../../lab/debug/plan';
+import type { SshSession } from '../../lab/guest/ssh';
 import type { Lab } from '../../lab/lab';
 import { MODULE_NAME } from '../../lab/driver/driver';
 import { type CdtAttachArguments, DEBUG_TYPE, rebindCommands } from './adapter-args';
@@ -124,7 +125,8 @@ export class KernelDebugSessions implements vscode.Disposable {
     if (was === undefined) return;
     this.savedTimeout = undefined;
     try {
-      const session = await this.lab().ssh({ timeoutMs: 15_000 });
+      // gdb detaches as the session ends; until it has, the guest is still stopped and SSH waits.
+      const session = await sshWithin(this.lab(), 90_000);
       try {
         // Only a 0 we wrote is put back: a value the user set meanwhile stays.
         await session.run({ shell: `p=${TIMEOUT_PARAM}; [ -w $p ] && [ "$(cat $p)" = 0 ] && echo ${was} > $p; true` }, { timeoutMs: 15_000 });
@@ -173,6 +175,19 @@ export class KernelDebugSessions implements vscode.Disposable {
   dispose(): void {
     for (const d of this.disposables) d.dispose();
     this.changed.dispose();
+  }
+}
+
+/** An SSH session, retried for `totalMs` (the guest may still be stopped by a detaching gdb). */
+async function sshWithin(lab: Lab, totalMs: number): Promise<SshSession> {
+  const deadline = Date.now() + totalMs;
+  for (;;) {
+    try {
+      return await lab.ssh({ timeoutMs: 15_000 });
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
   }
 }
 

@@ -96,7 +96,31 @@ export class KernelDebugSessions implements vscode.Disposable {
   private async ended(session: vscode.DebugSession): Promise<void> {
     if (!this.tracked.delete(session.id)) return;
     this.changed.fire();
+    if (this.attributes(session).kind === 'live' && this.tracked.size === 0) await this.resumeGuest();
     if (this.tracked.size === 0) await this.releaseDriverTimeout();
+  }
+
+  /**
+   * cdt-gdb-adapter ends a remote session with gdb's `disconnect` (not `detach`): QEMU's gdbstub
+   * keeps the VM stopped then (measured: no SSH for 120 s after the session's end). Stopping the
+   * session means "the guest runs on", so a VM left stopped by the debugger ('debug', or 'paused' as
+   * the gdbstub's connect leaves it) is continued over QMP.
+   */
+  private async resumeGuest(): Promise<void> {
+    try {
+      const qmp = await this.lab().qmp({ timeoutMs: 10_000 });
+      try {
+        const st = (await qmp.execute('query-status')) as { status?: unknown };
+        if (st.status === 'debug' || st.status === 'paused') {
+          await qmp.execute('cont');
+          this.log.appendLine(`debugger detached: the guest was left ${String(st.status)}; continued it`);
+        }
+      } finally {
+        qmp.close();
+      }
+    } catch (err) {
+      this.log.appendLine(`debugger detached: checking that the guest runs failed: ${(err as Error).message}`);
+    }
   }
 
   /**

@@ -118,7 +118,18 @@ describe('F5: debug the guest kernel (vlab-kernel, cdt-gdb-adapter, real gdbstub
     assert.equal(frame.line, bpLine);
     assert.match(frame.name, /vc_crypt/);
     assert.ok(st.stackFrames.some((f) => /vc_ioctl/.test(f.name)), `vc_ioctl calls it: ${st.stackFrames.map((f) => f.name).join(' < ')}`);
-    const ev = (await session!.customRequest('evaluate', { expression: 'cop->len', frameId: frame.id, context: 'watch' })) as { result: string };
+    const evaluate = async (): Promise<{ result: string }> => (await session!.customRequest('evaluate', { expression: 'cop->len', frameId: frame.id, context: 'watch' })) as { result: string };
+    let ev: { result: string };
+    try {
+      ev = await evaluate();
+    } catch (err) {
+      // cdt-gdb-adapter 1.7.0: a watch whose gdb varobj went invalid (here: its module's symbols were
+      // replaced by the re-bind) is deleted twice on its next evaluation ("Variable object not found");
+      // the failed evaluation drops it, so the next one creates it afresh.
+      if (!/Variable object not found/.test((err as Error).message)) throw err;
+      measured(`cop->len after the re-bind: the first evaluation failed as cdt-gdb-adapter 1.7.0 does for an invalidated varobj (${(err as Error).message}); evaluated again`);
+      ev = await evaluate();
+    }
     assert.equal(ev.result, String(len), 'cop->len is the length the program sent');
     return { frame, threadId, haltedAt };
   }

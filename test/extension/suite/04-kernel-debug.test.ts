@@ -245,4 +245,33 @@ describe('F5: debug the guest kernel (vlab-kernel, cdt-gdb-adapter, real gdbstub
     }
     assert.equal((await lab.lab!.refresh()).state, 'running');
   });
+
+  it('after a guest panic, Open crash dump starts a session on the dump whose threads have a backtrace', async () => {
+    const ssh = await lab.lab!.ssh();
+    try {
+      await ssh.run({ shell: '(sleep 1; echo c > /proc/sysrq-trigger) </dev/null >/dev/null 2>&1 &' });
+    } finally {
+      ssh.close();
+    }
+    const t0 = Date.now();
+    // The extension's own status polling writes the dump (QEMU holds the panicked guest) and ends QEMU.
+    const dump = await waitFor('the lab to report its crash dump', async () => (await lab.lab!.refresh()).crashDump, 300_000, 1000);
+    measured(`panic to crash dump written (status polling): ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    const mark = log.events.length;
+    const started = new Promise<vscode.DebugSession>((resolve) => {
+      const sub = vscode.debug.onDidStartDebugSession((s) => { if (s.type === DEBUG_TYPE) { sub.dispose(); resolve(s); } });
+    });
+    const ok = await vscode.commands.executeCommand<boolean>(CommandId.openCrashDump, dump);
+    assert.ok(ok, `the crash dump session started; adapter output: ${log.console().slice(-2000)}`);
+    const core = await started;
+    const threads = await waitFor('the dump\'s threads', async () => ((await core.customRequest('threads')) as { threads: { id: number }[] }).threads.filter(Boolean), 120_000, 1000);
+    const names: string[] = [];
+    for (const t of threads) {
+      const st = (await core.customRequest('stackTrace', { threadId: t.id, startFrame: 0, levels: 20 })) as { stackFrames: StackFrame[] };
+      names.push(st.stackFrames.map((f) => f.name).join(' < '));
+    }
+    measured(`crash dump: ${threads.length} thread(s); stopped events ${log.stopsSince(mark).length}; backtraces: ${names.join(' | ').slice(0, 600)}`);
+    assert.ok(names.some((n) => /\w/.test(n)), 'a backtrace with symbol names');
+    await vscode.debug.stopDebugging(core);
+  });
 });

@@ -17,6 +17,7 @@ import { driverBuildDir, driverSourceDir } from '../../lab/driver/driver';
 import { describeError } from '../errors';
 import type { LabController } from '../lab-controller';
 import { type CdtAttachArguments, CONFIGURATION_NAME, DEBUG_TYPE, type KernelDebugConfiguration, type SourceMap, cdtAttachArguments, defaultConfiguration } from './adapter-args';
+import { CoreDumpAdapter } from './core-adapter';
 import type { KernelDebugSessions } from './sessions';
 
 /** The adapter's entry inside the extension (its node_modules ship in the .vsix). */
@@ -111,11 +112,15 @@ export class KernelDebugProvider implements vscode.DebugConfigurationProvider {
 export class KernelDebugAdapterFactory implements vscode.DebugAdapterDescriptorFactory {
   constructor(private readonly extensionPath: string) {}
 
-  createDebugAdapterDescriptor(): vscode.DebugAdapterDescriptor {
+  createDebugAdapterDescriptor(session: vscode.DebugSession): vscode.DebugAdapterDescriptor {
     const entry = adapterEntry(this.extensionPath);
     if (!existsSync(entry)) throw new Error(`the debug adapter (cdt-gdb-adapter) is not installed at ${entry}: run npm ci`);
     // In desktop VS Code process.execPath is Electron: ELECTRON_RUN_AS_NODE makes it plain Node.
-    return new vscode.DebugAdapterExecutable(process.execPath, [entry], { env: { ELECTRON_RUN_AS_NODE: '1' } });
+    const env = { ELECTRON_RUN_AS_NODE: '1' };
+    if ((session.configuration as Partial<CdtAttachArguments>).vlab?.kind === 'core') {
+      return new vscode.DebugAdapterInlineImplementation(new CoreDumpAdapter(process.execPath, [entry], { ...process.env, ...env }));
+    }
+    return new vscode.DebugAdapterExecutable(process.execPath, [entry], { env });
   }
 }
 

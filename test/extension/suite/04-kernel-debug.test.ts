@@ -264,6 +264,8 @@ describe('F5: debug the guest kernel (vlab-kernel, cdt-gdb-adapter, real gdbstub
     const ok = await vscode.commands.executeCommand<boolean>(CommandId.openCrashDump, dump);
     assert.ok(ok, `the crash dump session started; adapter output: ${log.console().slice(-2000)}`);
     const core = await started;
+    // The Call Stack needs a stopped event: the dump's session reports one (core-adapter.ts).
+    await waitFor('a stopped event for the dump', () => log.stopsSince(mark).length > 0, 120_000, 200);
     const threads = await waitFor('the dump\'s threads', async () => ((await core.customRequest('threads')) as { threads: { id: number }[] }).threads.filter(Boolean), 120_000, 1000);
     const names: string[] = [];
     for (const t of threads) {

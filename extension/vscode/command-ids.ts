@@ -21,6 +21,7 @@ export const CommandId = {
   checkDriver: 'vlab.checkDriver',
   /** a link row of the "Driver Check" view (its argument: the EvidenceLink) */
   openCheckLink: 'vlab.openCheckLink',
+  openCrashDump: 'vlab.openCrashDump',
 } as const;
 
 export type CommandIdValue = (typeof CommandId)[keyof typeof CommandId];

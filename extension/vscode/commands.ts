@@ -10,6 +10,8 @@ import { captureChat, type CaptureResult } from './capture';
 import { GradeTreeProvider, openLogLink } from './check/grade-view';
 import { GradeReportError, parseGradeReport } from './check/grade-tree';
 import type { EvidenceLink, GradeReport } from '../lab/check/grade-report';
+import { openCrashDump } from './debug/crash-dump';
+import type { KernelDebugSessions } from './debug/sessions';
 import type { Chat, ChatManager } from './chat-manager';
 import type { VlabCli } from './cli-runner';
 import { CommandId, type CommandIdValue } from './command-ids';
@@ -34,13 +36,16 @@ export interface ExtensionState {
   readonly guestTerminals: GuestTerminal[];
   /** the "Driver Check" view */
   readonly grades: GradeTreeProvider;
+  /** the guest kernel's debug sessions (undefined without a workspace folder) */
+  readonly debugSessions: KernelDebugSessions | undefined;
   lastCapture: CaptureResult | undefined;
 }
 
 /** What the rings view reads from the lab (also used by the serializer after a window reload). */
-export function ringsSource(l: LabController): RingsSource {
+export function ringsSource(l: LabController, halted: () => string | undefined): RingsSource {
   return {
     telemetrySocket: () => l.telemetrySocket,
+    halted,
     device: () => l.status?.device,
     devices: () => l.lab.virtioDevices(),
     onDidChangeStatus: l.onDidChangeStatus,
@@ -58,6 +63,7 @@ function checkLink(arg: unknown): EvidenceLink | undefined {
 }
 
 export function registerCommands(s: ExtensionState): void {
+  const halted = (): string | undefined => s.debugSessions?.haltedText;
   const needLab = (): LabController => {
     if (!s.lab) throw new Error('open a folder first: the lab keeps its state in the workspace (.vlab/)');
     return s.lab;
@@ -115,9 +121,12 @@ export function registerCommands(s: ExtensionState): void {
       });
     s.driverProblems?.showCompilerOutput(`${r.stdout}\n${r.stderr}`, l.workspace);
     if (r.code !== 0) throw new Error(`vlab driver reload exited ${r.code}: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' ')}`);
-    void vscode.window.showInformationMessage('VirtIO Lab: guest driver reloaded');
+    // A debug session on the guest kernel follows the module to its new addresses.
+    const rebound = s.debugSessions?.active ? await s.debugSessions.afterDriverReload() : 0;
+    void vscode.window.showInformationMessage(`VirtIO Lab: guest driver reloaded${rebound ? '; the debugger\'s breakpoints are re-bound at its new addresses' : ''}`);
     await needLab().refresh();
   });
+  register(CommandId.openCrashDump, 'Open crash dump', (arg?: unknown) => openCrashDump(arg, s.lab?.status?.crashDump));
   register(CommandId.buildDriver, 'Build Driver', async () => {
     if (!s.driverProblems) throw new Error('open a folder first: the driver is built into the workspace\'s .vlab/');
     const r = await s.driverProblems.build();
@@ -135,13 +144,13 @@ export function registerCommands(s: ExtensionState): void {
     return undefined;
   });
   register(CommandId.showRings, 'Show Virtqueue Rings', () => {
-    RingsPanel.createOrShow(s.context.extensionUri, ringsSource(needLab()), readSettings().ringsRefreshMs);
+    RingsPanel.createOrShow(s.context.extensionUri, ringsSource(needLab(), halted), readSettings().ringsRefreshMs);
   });
   register(CommandId.openRingsTrace, 'Open Rings Trace', async (arg?: unknown) => {
     // Tests pass the trace's path; people pick a file.
     const file = typeof arg === 'string' ? arg : (await vscode.window.showOpenDialog({ title: 'Open rings trace', filters: { 'Rings trace': ['jsonl', 'json'] }, canSelectMany: false }))?.[0]?.fsPath;
     if (!file) return undefined;
-    return RingsPanel.createOrShow(s.context.extensionUri, ringsSource(needLab()), readSettings().ringsRefreshMs).openTrace(file);
+    return RingsPanel.createOrShow(s.context.extensionUri, ringsSource(needLab(), halted), readSettings().ringsRefreshMs).openTrace(file);
   });
   register(CommandId.launchChatPair, 'Launch Chat Pair', async (arg?: unknown) => {
     // Tests pass { driver: 'switch' | 'keep' } to answer the "no /dev/crypto in the guest" question.
@@ -232,7 +241,7 @@ export function registerCommands(s: ExtensionState): void {
     const link = checkLink(arg);
     if (!link) throw new Error('not a check link');
     if (link.kind === 'log') return openLogLink(link);
-    RingsPanel.createOrShow(s.context.extensionUri, ringsSource(needLab()), readSettings().ringsRefreshMs).select(link.queue, link.head);
+    RingsPanel.createOrShow(s.context.extensionUri, ringsSource(needLab(), halted), readSettings().ringsRefreshMs).select(link.queue, link.head);
     return undefined;
   });
   register(CommandId.statusActions, 'Status actions', async () => {

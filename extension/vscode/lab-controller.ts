@@ -8,6 +8,7 @@ import * as vscode from 'vscode';
 import type { Lab, LabProgress, LabStatus, LabState } from '../lab/lab';
 import { labWithDriver } from '../lab/with-driver';
 import type { SshSession } from '../lab/guest/ssh';
+import type { UpOptions } from '../lab/state';
 import type { LabSettings } from './settings';
 
 export type Busy = 'starting' | 'stopping' | 'restarting' | 'building' | undefined;
@@ -134,8 +135,9 @@ export class LabController implements vscode.Disposable {
     }
   }
 
-  async start(): Promise<LabStatus> {
-    const { up } = this.settings();
+  /** `overrides` on top of the settings' up options (the F5 configuration asks for `gdb: true`). */
+  async start(overrides: Partial<UpOptions> = {}): Promise<LabStatus> {
+    const up = { ...this.settings().up, ...overrides };
     return this.withProgress('starting', 'VirtIO Lab: starting the VM', async (signal, report) => {
       const result = await this.lab.up(up, { signal, onProgress: report });
       if (!result.already) this.startedHere = true;
@@ -150,8 +152,8 @@ export class LabController implements vscode.Disposable {
     });
   }
 
-  async restart(): Promise<LabStatus> {
-    const { up } = this.settings();
+  async restart(overrides: Partial<UpOptions> = {}): Promise<LabStatus> {
+    const up = { ...this.settings().up, ...overrides };
     return this.withProgress('restarting', 'VirtIO Lab: restarting the VM', async (signal, report) => {
       await this.lab.down({ signal, onProgress: report });
       const result = await this.lab.up(up, { signal, onProgress: report });

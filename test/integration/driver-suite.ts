@@ -771,6 +771,18 @@ export function driverSuite(backend: BackendKind): void {
       } finally {
         await fault('clear');
       }
+      // A withheld interrupt and no later one: the wait reads the used ring after a second without it
+      // (vc_wait_data). Before, the caller slept until timeout_ms (10 s) and got ETIMEDOUT.
+      await fault('set', 'irq=withhold,opcode=encrypt,count=1');
+      try {
+        const r = await session.run({ shell: `t0=$(date +%s%N); ${GUEST_TOOL_PATH} wait 0; echo "ms $((($(date +%s%N) - t0) / 1000000))"; dmesg | tail -n 5` }, { timeoutMs: 60_000 });
+        assert.equal(cryptErrno(r.stdout), 0, r.stdout);
+        const ms = Number(/^ms (\d+)$/m.exec(r.stdout)?.[1]);
+        assert.ok(ms < 8000, `answered before timeout_ms (10 s): ${ms} ms`);
+        assert.match(r.stdout, /request answered without its interrupt: read from the used ring/);
+      } finally {
+        await fault('clear');
+      }
       // Flipped output is not detectable by a driver: it arrives as success with different bytes.
       await fault('set', 'flip-dst,opcode=encrypt,count=1');
       try {

@@ -50,6 +50,8 @@ export class RingsPanel implements vscode.Disposable {
   private pauseWhenShown = false;
   /** a selection asked before the webview said it is ready (posted again on ready) */
   private pendingSelect: { queue: number; head: number } | undefined;
+  /** the badge says "halted (debugger)" */
+  private showsHalted = false;
 
   static createOrShow(extensionUri: vscode.Uri, source: RingsSource, refreshMs: number): RingsPanel {
     if (RingsPanel.current) {
@@ -129,6 +131,12 @@ export class RingsPanel implements vscode.Disposable {
 
   private onFeedState(state: 'connecting' | 'live' | 'waiting', detail: string): void {
     if (this.trace !== undefined) return;
+    const halted = this.source.halted();
+    if (halted) {
+      // The backend still answers, but nothing moves: the whole guest is stopped.
+      this.post({ type: 'feed', state: 'paused', message: halted });
+      return;
+    }
     if (state === 'waiting' && !this.source.telemetrySocket()) {
       const device = this.source.device();
       this.post({ type: 'feed', state: 'unavailable', message: device ? 'no backend telemetry (builtin backend): queues from QMP' : 'VM not running: waiting for it to start' });
@@ -140,6 +148,12 @@ export class RingsPanel implements vscode.Disposable {
   }
 
   private onStatus(): void {
+    const halted = this.source.halted();
+    if (this.trace === undefined && (halted !== undefined) !== this.showsHalted) {
+      this.showsHalted = halted !== undefined;
+      if (halted) this.post({ type: 'feed', state: 'paused', message: halted });
+      else this.post({ type: 'feed', state: this.history.isPaused ? 'paused' : 'live', message: this.history.isPaused ? 'paused' : 'live' });
+    }
     // After a restart the backend re-creates its socket: reconnect now rather than at the next backoff.
     if (this.trace === undefined && this.statsData.feedState !== 'live' && this.source.telemetrySocket()) this.feed.reconnect();
   }

@@ -136,7 +136,7 @@ export class Workbench {
   }
 
   async screenshot(path: string): Promise<void> {
-    await this.page.screenshot({ path });
+    await this.page.screenshot({ path, type: 'png' });
   }
 
   async close(): Promise<void> {

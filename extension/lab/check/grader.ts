@@ -13,7 +13,7 @@ import type { GradeContext } from './context';
 import { apiSection } from './api';
 import { concurrencySection } from './concurrency';
 import { robustnessSection } from './robustness';
-import { hygieneSection } from './hygiene';
+import { hygieneSection, sessionCounts } from './hygiene';
 import { conformanceBaseline, conformanceSection } from './conformance';
 import { insmod, moduleNameOf, rmmod } from './module';
 
@@ -104,12 +104,13 @@ export async function gradeDriver(lab: GradeTarget, opts: GradeOptions = {}): Pr
     const marker = `vlab-grade-start-${process.pid}-${t0}`;
     await session.run({ shell: `echo '${marker}' > /dev/kmsg` }, { timeoutMs: 60_000 });
     const start = await conformanceBaseline(ctx);
+    const sessionsAtStart = await sessionCounts(ctx);
     const checks: CheckResult[] = [];
     try {
       checks.push(...await apiSection(ctx));
       checks.push(...await concurrencySection(ctx));
       checks.push(...await robustnessSection(ctx));
-      checks.push(...await hygieneSection(ctx, marker));
+      checks.push(...await hygieneSection(ctx, marker, sessionsAtStart));
       checks.push(...await conformanceSection(ctx, start, t0));
     } finally {
       await loaded.restore();

@@ -17,25 +17,43 @@ export const PAGE_LEAK_TOLERANCE_KIB = 4096;
 /** Lines of dmesg that are kernel splats, not a driver's own messages. */
 export const DMESG_BAD = /\bWARNING:|\bBUG:|\bOops\b|general protection fault|kmemleak|memory leak|refcount_t: |use-after-free|blocked for more than|list_(add|del) corruption|\bbad page\b/;
 
-async function openSessions(ctx: GradeContext): Promise<number | undefined> {
-  return (await readSnapshotOrNull(ctx.telemetrySocket))?.sessions.length;
+/** The device's sessions as telemetry counts them. */
+export interface SessionCounts {
+  readonly open: number;
+  readonly refusedAtLimit: number;
 }
 
-async function sessionsCheck(ctx: GradeContext): Promise<CheckResult> {
+export async function sessionCounts(ctx: GradeContext): Promise<SessionCounts | undefined> {
+  if (ctx.backend !== 'ts') return undefined;
+  const s = await readSnapshotOrNull(ctx.telemetrySocket);
+  return s ? { open: s.sessions.length, refusedAtLimit: s.counters.sessionsRefusedAtLimit } : undefined;
+}
+
+/**
+ * After this check's workload (CIOCFSESSION + close, an exit with 4 sessions open, the known answers),
+ * with none of its processes left: no more sessions open in the device than before it, and no session
+ * refused during the whole grade because the device was out of sessions. (Sessions the driver could
+ * not destroy because the device was reset — the stall checks — stay in the back-end, which learns
+ * of no reset: they are not counted against the driver.)
+ */
+async function sessionsCheck(ctx: GradeContext, start: SessionCounts | undefined): Promise<CheckResult> {
   if (ctx.backend !== 'ts') return skipped(CHECKS.hygSessions, 'the device\'s session count needs the ts back-end\'s telemetry');
   const t0 = Date.now();
-  const before = await openSessions(ctx);
+  const before = await sessionCounts(ctx);
   const r = await runBatch(ctx.session, [
     { key: 'fsession', cmd: toolArgv(ctx, 'wait', '0'), timeoutSec: 60 },
     { key: 'exit', cmd: toolArgv(ctx, 'exit-open', '4'), timeoutSec: 60 },
     { key: 'kat', cmd: toolArgv(ctx, 'kat'), timeoutSec: 180 },
   ]);
-  const after = await openSessions(ctx);
+  const after = await sessionCounts(ctx);
   const problems = [...r.values()].flatMap((x) => { const p = stepProblem(x); return p ? [`${x.key}: ${p}`] : []; });
-  const ok = before !== undefined && after !== undefined && after <= before && problems.length === 0;
+  if (!start || !before || !after) return judged(CHECKS.hygSessions, false, ['the back-end\'s telemetry did not answer'], Date.now() - t0);
+  const refused = after.refusedAtLimit - start.refusedAtLimit;
+  const ok = after.open <= before.open && refused === 0 && problems.length === 0;
   return judged(CHECKS.hygSessions, ok, [
-    `device sessions open: ${before ?? '?'} before, ${after ?? '?'} after (CIOCFSESSION + close, exit with 4 sessions open, the known answers)`,
-    ...(after !== undefined && before !== undefined && after > before ? [`${after - before} session(s) left in the device`] : []),
+    `device sessions open: ${start.open} when the grade started, ${before.open} before this check's workload, ${after.open} after it (CIOCFSESSION + close, an exit with 4 sessions open, the known answers)`,
+    ...(after.open > before.open ? [`${after.open - before.open} session(s) left in the device by this check's workload`] : []),
+    ...(refused > 0 ? [`${refused} session create(s) refused during the grade: the device was out of sessions (its limit)`] : []),
     ...problems,
   ], Date.now() - t0);
 }
@@ -88,9 +106,9 @@ async function dmesgCheck(ctx: GradeContext, marker: string): Promise<CheckResul
   return judged(CHECKS.hygDmesg, bad.length === 0, bad.length ? bad : [`${lines.length} dmesg line(s) since the grade started, no splat`], Date.now() - t0);
 }
 
-export async function hygieneSection(ctx: GradeContext, dmesgMarker: string): Promise<CheckResult[]> {
+export async function hygieneSection(ctx: GradeContext, dmesgMarker: string, start: SessionCounts | undefined): Promise<CheckResult[]> {
   ctx.progress('hygiene: sessions, pages, unload, dmesg');
-  const sessions = await sessionsCheck(ctx);
+  const sessions = await sessionsCheck(ctx, start);
   const pages = await pagesCheck(ctx);
   const unload = await unloadCheck(ctx);
   return [sessions, pages, unload, await dmesgCheck(ctx, dmesgMarker)];

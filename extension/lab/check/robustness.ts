@@ -52,12 +52,21 @@ const errnoOf = (out: string): number | undefined => {
   return m ? Number(m[1]) : undefined;
 };
 
+/** Whether any rule set now has fired (a request reached the device and the fault was injected). */
+async function anyRuleFired(ctx: GradeContext): Promise<boolean> {
+  const r = await telemetryRequest(ctx.telemetrySocket, { type: 'fault-list' });
+  return r.type !== 'error' && r.faults.rules.some((x) => x.hits > 0);
+}
+
+const NOT_FIRED = ' — the fault never fired: the request did not reach the device (served in software? the device out of sessions?)';
+
 /** One `wait 0` (session, one 64-byte encrypt, finish, close) under a rule; its errno. */
 async function oneOp(ctx: GradeContext, rule: string): Promise<{ errno: number | undefined; line: string; ms: number }> {
   return withFault(ctx, [rule], async () => {
     const r = await runStep(ctx.session, { key: 'op', cmd: toolArgv(ctx, 'wait', '0'), timeoutSec: 60 });
     const e = errnoOf(r.stdout);
-    return { errno: e, line: `${rule}: ${e === undefined ? stepProblem(r) ?? r.stdout.trim().split('\n').pop() : `errno ${e}`}`, ms: r.durationMs };
+    const fired = await anyRuleFired(ctx);
+    return { errno: e, line: `${rule}: ${e === undefined ? stepProblem(r) ?? r.stdout.trim().split('\n').pop() : `errno ${e}`}${fired ? '' : NOT_FIRED}`, ms: r.durationMs };
   });
 }
 
@@ -113,8 +122,7 @@ async function irqCheck(ctx: GradeContext): Promise<CheckResult> {
 async function waitRuleHit(ctx: GradeContext, ms: number): Promise<boolean> {
   const end = Date.now() + ms;
   for (;;) {
-    const r = await telemetryRequest(ctx.telemetrySocket, { type: 'fault-list' });
-    if (r.type !== 'error' && r.faults.rules.some((x) => x.hits > 0)) return true;
+    if (await anyRuleFired(ctx)) return true;
     if (Date.now() > end) return false;
     await new Promise((res) => setTimeout(res, 200));
   }
@@ -135,7 +143,8 @@ async function shortUsedCheck(ctx: GradeContext): Promise<CheckResult> {
     const r = await runStep(ctx.session, { key: 'short', cmd: toolArgv(ctx, 'stale', '4096'), timeoutSec: 60 });
     const m = staleLine(r.stdout);
     const ok = m !== null && Number(m[2]) === EIO && m[4] === '0' && m[6] === '0';
-    return judged(CHECKS.robShortUsed, ok, [m?.[0] ?? stepProblem(r) ?? r.stdout.trim(), 'want errno 5 (EIO), zero 0, other 0: only the caller\'s own bytes or the device\'s output in dst'], r.durationMs);
+    const fired = await anyRuleFired(ctx);
+    return judged(CHECKS.robShortUsed, ok, [`${m?.[0] ?? stepProblem(r) ?? r.stdout.trim()}${fired ? '' : NOT_FIRED}`, 'want errno 5 (EIO), zero 0, other 0: only the caller\'s own bytes or the device\'s output in dst'], r.durationMs);
   });
 }
 
@@ -174,7 +183,9 @@ async function stallTimeout(ctx: GradeContext): Promise<CheckResult> {
   return withFault(ctx, ['stall,opcode=encrypt'], async () => {
     const r = await runStep(ctx.session, { key: 'timeout', cmd: toolArgv(ctx, 'wait', '0'), timeoutSec: 45 });
     const e = errnoOf(r.stdout);
+    const fired = await anyRuleFired(ctx);
     return judged(CHECKS.robStallTimeout, e === ETIMEDOUT, [
+      ...(fired ? [] : [`the stall never held the request${NOT_FIRED}`]),
       e === undefined ? `no answer within 45 s: ${stepProblem(r) ?? 'the request did not return'}` : `errno ${e} after ${(r.durationMs / 1000).toFixed(1)} s (want ${ETIMEDOUT} ETIMEDOUT)`,
     ], r.durationMs);
   });

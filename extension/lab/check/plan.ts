@@ -21,7 +21,7 @@ export const CHECKS = {
   apiKat: spec('api.kat', 'known answers: NIST SP 800-38A AES (CBC, CTR, ECB; 128/192/256) and RFC 4231 HMAC', 8),
   apiAlgs: spec('api.algs', 'every algorithm family: hashes, HMAC, NULL, 3DES, XTS, GCM, TLS, SRTP, CIOCGSESSINFO', 6),
   apiRandom: spec('api.random', 'random keys, IVs and lengths (16 B .. 64 KiB) against the host\'s OpenSSL', 6),
-  apiErrors: spec('api.errors', 'errno on bad input: bad session, bad lengths, unaligned, too large, NULL and read-only pointers', 6),
+  apiErrors: spec('api.errors', 'errno on bad input: bad session, bad lengths, unaligned, too large, unmapped (near-NULL) and read-only pointers', 6),
   apiDocumented: spec('api.documented', 'cryptodev-linux documented behaviour: CBC in-place next IV, CIOCCPHASH hash state copy', 4),
   // Concurrency.
   concProcesses: spec('concurrency.processes', 'processes on many sessions of every kind, each operation checked', 5),

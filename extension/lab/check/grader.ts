@@ -109,8 +109,9 @@ export async function gradeDriver(lab: GradeTarget, opts: GradeOptions = {}): Pr
     try {
       checks.push(...await apiSection(ctx));
       checks.push(...await concurrencySection(ctx));
+      const sessionsAfterApi = await sessionCounts(ctx);
       checks.push(...await robustnessSection(ctx));
-      checks.push(...await hygieneSection(ctx, marker, sessionsAtStart));
+      checks.push(...await hygieneSection(ctx, marker, sessionsAtStart, sessionsAfterApi));
       checks.push(...await conformanceSection(ctx, start, t0));
     } finally {
       await loaded.restore();

@@ -33,9 +33,9 @@ export const CHECKS = {
   robIrq: spec('robustness.irq', 'a withheld and a duplicated interrupt: both requests complete, errno 0', 3),
   robFlip: spec('robustness.flip-dst', 'flipped output (undetectable by a driver) returns, with the device\'s bytes', 1),
   robShortUsed: spec('robustness.short-used', 'a short used length is EIO and no stale kernel memory reaches the caller\'s buffer', 4),
-  robStallTimeout: spec('robustness.stall-timeout', 'a request on a stalled queue ends (ETIMEDOUT) instead of waiting forever', 3),
   robStallKill: spec('robustness.no-d-state', 'no process left in D state: kill -9 ends a waiter on a stalled queue', 2),
   robStallRmmod: spec('robustness.stall-rmmod', 'rmmod works while the device is stalled', 3),
+  robStallTimeout: spec('robustness.stall-timeout', 'a request on a stalled queue ends (ETIMEDOUT) instead of waiting forever', 3),
   robRecovers: spec('robustness.recovers', 'after fault clear and insmod the driver passes its known answers again', 2),
   // Hygiene.
   hygSessions: spec('hygiene.sessions', 'no session left in the device after CIOCFSESSION, close and process exit', 5),

@@ -110,7 +110,7 @@ for (const [bug, lost] of EXPECTED) {
         assert.equal(c.links?.[0]?.kind, 'rings', `${c.id} links to the request in the rings view`);
       }
     }
-    const session = await lab.ssh();
+    const session = await lab.ssh({ timeoutMs: 60_000 });
     try {
       assert.equal(await isDriverLoaded(session), true, 'our driver is loaded again after the grade');
     } finally {

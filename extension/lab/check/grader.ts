@@ -31,7 +31,11 @@ export class GradeError extends Error {
 
 export interface GradeTarget extends DriverLoadTarget {
   status(): Promise<LabStatus>;
+  ssh(opts: { readonly signal?: AbortSignal; readonly timeoutMs?: number }): Promise<SshSession>;
 }
+
+/** SSH handshake limit: the TCG guest on a loaded host can take far longer than the usual 10 s. */
+const SSH_HANDSHAKE_MS = 60_000;
 
 export interface GradeOptions {
   /** Host path of a .ko to grade in place of ours. */
@@ -93,7 +97,7 @@ export async function gradeDriver(lab: GradeTarget, opts: GradeOptions = {}): Pr
   const startedAt = new Date().toISOString();
   const t0 = Date.now();
   const progress = opts.onProgress ?? (() => undefined);
-  const session = await lab.ssh({ signal: opts.signal });
+  const session = await lab.ssh({ signal: opts.signal, timeoutMs: SSH_HANDSHAKE_MS });
   try {
     progress('building and loading the driver and the guest tool');
     const loaded = await loadGraded(session, lab, opts, dev);

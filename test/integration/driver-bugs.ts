@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { MODULE_NAME, buildDriver, driverSourceDir, type DriverBuildTarget } from '../../extension/lab/driver/driver';
 
 export const BUGS_DIR = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'driver-bugs');
@@ -21,7 +21,9 @@ export async function buildBugVariant(lab: DriverBuildTarget, bug: string, outDi
   const src = mkdtempSync(join(tmpdir(), `vlab-bug-${bug}-`));
   try {
     cpSync(driverSourceDir(), src, { recursive: true });
-    const p = spawnSync('patch', ['-p1', '--batch', '--silent', '-d', src, '-i', join(BUGS_DIR, `${bug}.patch`)], { encoding: 'utf8' });
+    // git apply (git is there wherever the repository is; patch(1) may not be): outside any repository
+    // it applies like patch -p1, and the ceiling keeps it from finding one above the copy.
+    const p = spawnSync('git', ['apply', '-p1', join(BUGS_DIR, `${bug}.patch`)], { cwd: src, encoding: 'utf8', env: { ...process.env, GIT_CEILING_DIRECTORIES: dirname(src) } });
     if (p.status !== 0) throw new Error(`patch ${bug}: ${p.stdout}${p.stderr}`);
     const build = await buildDriver(lab, { sourceDir: src });
     const ko = join(outDir, `${MODULE_NAME}-${bug}.ko`);

@@ -9,6 +9,7 @@ import { doctorCommands } from './doctor';
 import { driverCommands } from './driver';
 import { faultCommands } from './fault';
 import { labCommands } from './lab';
+import { muxCommands } from './mux';
 import { reportCommands } from './report';
 
 export const allCommands: readonly CliCommand[] = [
@@ -21,5 +22,6 @@ export const allCommands: readonly CliCommand[] = [
   ...driverCommands,
   ...faultCommands,
   ...labCommands,
+  ...muxCommands,
   ...reportCommands,
 ];

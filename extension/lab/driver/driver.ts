@@ -224,33 +224,94 @@ export async function pushFile(session: SshSession, hostPath: string, guestPath:
   if (r.code !== 0) throw new DriverError('guest', `copying ${hostPath} to the guest failed: ${r.stderr.trim()}`);
 }
 
+/** Guest-clock seconds of one swap (swapDriver): copying the module in, rmmod, insmod, /dev/crypto present. */
+export interface GuestSwapTimes {
+  readonly pushSec: number;
+  readonly unloadSec: number;
+  readonly loadSec: number;
+  readonly readySec: number;
+}
+
+export interface SwapResult {
+  /** False when the module was already loaded and unloading was not asked for (nothing changed). */
+  readonly loaded: boolean;
+  /** True when an older instance was unloaded first. */
+  readonly unloaded: boolean;
+  readonly guest: GuestSwapTimes;
+}
+
+const SWAP_LINE = /^vlab-swap (\d+\.\d+) (\d+\.\d+) (\d+\.\d+) (\d+\.\d+) (\d+\.\d+) (loaded|already|fresh)$/m;
+
+/**
+ * One SSH round trip: the module arrives on stdin, an instance already loaded is rmmod'ed (when `unload`),
+ * the kernel release is checked, insmod, /dev/crypto checked; the guest's uptime is read between steps.
+ */
+function swapScript(build: DriverBuild, unload: boolean): string {
+  const release = build.kernelVersion.replace(/'/g, '');
+  const mod = GUEST_MODULE_PATH;
+  return [
+    'read -r t0 _ </proc/uptime',
+    `cat > ${mod}.new && mv -f ${mod}.new ${mod} || exit 90`,
+    'read -r t1 _ </proc/uptime',
+    'was=fresh',
+    `if [ -d /sys/module/${MODULE_NAME} ]; then`,
+    unload
+      ? `  was=loaded; rmmod ${MODULE_NAME} || { echo "refcnt=$(cat /sys/module/${MODULE_NAME}/refcnt 2>/dev/null)" >&2; exit 87; }`
+      : '  echo "vlab-swap $t0 $t1 $t1 $t1 $t1 already"; exit 0',
+    'fi',
+    'read -r t2 _ </proc/uptime',
+    // A module built for another kernel (vlab up --kernel without driver build --kernel) is named as such.
+    `r=$(uname -r); if [ "$r" != '${release}' ]; then echo "$r" >&2; exit 86; fi`,
+    `insmod ${mod} || { dmesg | tail -n 5 >&2; exit 88; }`,
+    'read -r t3 _ </proc/uptime',
+    'test -c /dev/crypto || { echo "/dev/crypto did not appear" >&2; exit 89; }',
+    'read -r t4 _ </proc/uptime',
+    'echo "vlab-swap $t0 $t1 $t2 $t3 $t4 $was"',
+  ].join('\n');
+}
+
+/** Loads the module (unloading an older instance first when `unload`) in one SSH round trip. */
+export async function swapDriver(session: SshSession, build: DriverBuild, unload: boolean): Promise<SwapResult> {
+  const r = await guestRun(session, swapScript(build, unload), unload ? 'reloading the driver' : 'loading the driver', { stdin: readFileSync(build.module) });
+  const err = r.stderr.trim();
+  if (r.code === 86) {
+    throw new DriverError('load', `${MODULE_NAME}.ko was built for ${build.kernelVersion} but the guest runs ${err}: build it for that kernel (vlab driver build --kernel PATH, the same PATH as vlab up --kernel)`);
+  }
+  if (r.code === 87) {
+    if (/in use/i.test(err)) {
+      const users = /refcnt=(\d+)/.exec(err)?.[1] ?? '?';
+      throw new DriverError('busy', `${MODULE_NAME} is in use (${users} open /dev/crypto file(s)); close them first`);
+    }
+    throw new DriverError('unload', `rmmod ${MODULE_NAME} failed: ${err.replace(/\n?refcnt=\d*$/, '') || 'exit 87'}`);
+  }
+  if (r.code === 90) throw new DriverError('guest', `copying ${build.module} to the guest failed: ${err}`);
+  if (r.code !== 0) throw new DriverError('load', `insmod ${MODULE_NAME} failed: ${err || `exit ${r.code}`}`);
+  const m = SWAP_LINE.exec(r.stdout);
+  if (!m) throw new DriverError('guest', `unexpected answer from the guest: ${r.stdout.slice(0, 200)}`);
+  const t = m.slice(1, 6).map(Number) as [number, number, number, number, number];
+  const sec = (a: number, b: number): number => Math.max(0, Math.round((b - a) * 100) / 100);
+  return {
+    loaded: m[6] !== 'already',
+    unloaded: m[6] === 'loaded',
+    guest: { pushSec: sec(t[0], t[1]), unloadSec: sec(t[1], t[2]), loadSec: sec(t[2], t[3]), readySec: sec(t[3], t[4]) },
+  };
+}
+
 /** insmod in the guest; true when it was loaded now, false when it already was. */
 export async function loadDriver(session: SshSession, build: DriverBuild): Promise<boolean> {
-  if (await isDriverLoaded(session)) return false;
-  await pushFile(session, build.module, GUEST_MODULE_PATH);
-  // A module built for another kernel (vlab up --kernel without driver build --kernel) is named as such.
-  const release = build.kernelVersion.replace(/'/g, '');
-  const r = await guestRun(session, `r=$(uname -r); if [ "$r" != '${release}' ]; then echo "$r" >&2; exit 86; fi; insmod ${GUEST_MODULE_PATH} && test -c /dev/crypto`, 'insmod');
-  if (r.code === 86) {
-    throw new DriverError('load', `${MODULE_NAME}.ko was built for ${build.kernelVersion} but the guest runs ${r.stderr.trim()}: build it for that kernel (vlab driver build --kernel PATH, the same PATH as vlab up --kernel)`);
-  }
-  if (r.code !== 0) {
-    const dmesg = await guestRun(session, 'dmesg | tail -n 5', 'reading dmesg');
-    throw new DriverError('load', `insmod ${MODULE_NAME} failed: ${r.stderr.trim() || `exit ${r.code}`}\n${dmesg.stdout.trim()}`);
-  }
-  return true;
+  return (await swapDriver(session, build, false)).loaded;
 }
 
 /** rmmod in the guest; true when it was unloaded now, false when it was not loaded. */
 export async function unloadDriver(session: SshSession): Promise<boolean> {
-  if (!(await isDriverLoaded(session))) return false;
-  const r = await guestRun(session, `rmmod ${MODULE_NAME}`, 'rmmod');
+  const r = await guestRun(session, `test -d /sys/module/${MODULE_NAME} || exit 85; rmmod ${MODULE_NAME} && exit 0; echo "refcnt=$(cat /sys/module/${MODULE_NAME}/refcnt 2>/dev/null)" >&2; exit 87`, 'rmmod');
+  if (r.code === 85) return false;
   if (r.code !== 0) {
-    if (/in use/i.test(r.stderr)) {
-      const users = await guestRun(session, `cat /sys/module/${MODULE_NAME}/refcnt`, 'reading refcnt');
-      throw new DriverError('busy', `${MODULE_NAME} is in use (${users.stdout.trim()} open /dev/crypto file(s)); close them first`);
+    const err = r.stderr.trim();
+    if (/in use/i.test(err)) {
+      throw new DriverError('busy', `${MODULE_NAME} is in use (${/refcnt=(\d+)/.exec(err)?.[1] ?? '?'} open /dev/crypto file(s)); close them first`);
     }
-    throw new DriverError('unload', `rmmod ${MODULE_NAME} failed: ${r.stderr.trim() || `exit ${r.code}`}`);
+    throw new DriverError('unload', `rmmod ${MODULE_NAME} failed: ${err.replace(/\n?refcnt=\d*$/, '') || `exit ${r.code}`}`);
   }
   return true;
 }

@@ -10,7 +10,8 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { removeQuietly } from '../common/files';
 import { join } from 'node:path';
 import { errorMessage } from '../common/errors';
 import { findExecutable, findGuestKernel } from '../host/host';
@@ -47,6 +48,10 @@ export class DriverError extends Error {
 export interface DriverBuild {
   readonly kernelVersion: string;
   readonly module: string;
+  /** The module without debug sections, which is what goes into the guest (smaller to copy and to load; gdb reads `module`). */
+  readonly guestModule: string;
+  /** False when nothing changed since the last build and make was not run. */
+  readonly compiled: boolean;
   readonly tool: string;
   /** 32-bit freestanding client for compat_ioctl (built with gcc -m32; no 32-bit libc needed). */
   readonly compatTool: string;
@@ -130,16 +135,24 @@ function run(cmd: string, args: readonly string[], opts: DriverBuildOptions & { 
   });
 }
 
-/** Copies the driver sources into the build folder, leaving unchanged files alone so make stays incremental. */
-function stageSources(src: string, dst: string): void {
+/** Copies the driver sources into the build folder, leaving unchanged files alone so make stays incremental. Returns the staged names. */
+function stageSources(src: string, dst: string): string[] {
   mkdirSync(dst, { recursive: true });
+  const staged: string[] = [];
   for (const name of readdirSync(src)) {
     if (!/\.(c|h)$/.test(name) && name !== 'Kbuild' && name !== 'Makefile') continue;
+    staged.push(name);
     const from = join(src, name);
     const to = join(dst, name);
     if (existsSync(to) && readFileSync(to).equals(readFileSync(from))) continue;
     copyFileSync(from, to);
   }
+  return staged;
+}
+
+/** What a build depends on besides the sources: the kernel tree and make's arguments. */
+function buildStamp(kdir: string, makeArgs: readonly string[]): string {
+  return `${kdir}\n${makeArgs.join(' ')}\n`;
 }
 
 function newerThan(target: string, sources: readonly string[]): boolean {
@@ -158,18 +171,33 @@ export async function buildDriver(lab: DriverBuildTarget, opts: DriverBuildOptio
   const kdir = kernel.buildDir;
   const src = opts.sourceDir ?? driverSourceDir();
   const out = driverBuildDir(lab);
-  stageSources(src, out);
+  const staged = stageSources(src, out);
 
   // Kernels built with BTF for modules (Debian's 6.12) run pahole after linking; without pahole (dwarves)
   // the module is built without BTF instead of failing.
   const noBtf = findExecutable('pahole', lab.host.pathEnv) ? [] : ['CONFIG_DEBUG_INFO_BTF_MODULES='];
-  const make = await run('make', ['-C', kdir, `M=${out}`, 'W=1', ...noBtf, 'modules'], opts);
+  const makeArgs = ['-C', kdir, `M=${out}`, 'W=1', ...noBtf, 'modules'];
+  const moduleFile = join(out, `${MODULE_NAME}.ko`);
+  const stampFile = join(out, '.vlab-build-stamp');
+  const stamp = buildStamp(kdir, makeArgs);
+  // make itself takes seconds even with nothing to do (kbuild reads the kernel's makefiles): skipped when
+  // the module is newer than every staged source and was built against the same tree with the same arguments.
+  const upToDate = existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp && newerThan(moduleFile, staged.map((n) => join(out, n)));
+  const make = upToDate ? { code: 0, output: '' } : await run('make', makeArgs, opts);
   const diagnostics = parseDiagnostics(make.output, out, src);
   // Also after a failed build: the files that did compile keep their entries for clangd.
   const db = updateCompileCommands(out, kdir, src);
   if (db.skipped) opts.onOutput?.(`compile_commands.json not written: ${db.skipped}`);
   if (make.code !== 0) {
+    removeQuietly(stampFile);
     throw new DriverError('build', `building ${MODULE_NAME}.ko failed (make exit ${make.code})`, diagnostics, make.output);
+  }
+  if (!upToDate) writeFileSync(stampFile, stamp);
+  const guestModule = join(out, `${MODULE_NAME}.guest.ko`);
+  if (!newerThan(guestModule, [moduleFile])) {
+    const strip = await run('objcopy', ['--strip-debug', moduleFile, `${guestModule}.tmp`], opts);
+    if (strip.code !== 0) throw new DriverError('build', `objcopy --strip-debug ${moduleFile} failed: ${strip.output.trim()}`);
+    renameSync(`${guestModule}.tmp`, guestModule);
   }
 
   const toolSrc = guestToolSource();
@@ -192,7 +220,9 @@ export async function buildDriver(lab: DriverBuildTarget, opts: DriverBuildOptio
   }
   return {
     kernelVersion: kernel.version,
-    module: join(out, `${MODULE_NAME}.ko`),
+    module: moduleFile,
+    guestModule,
+    compiled: !upToDate,
     tool,
     compatTool,
     seconds: Math.round((Date.now() - t0) / 100) / 10,
@@ -272,7 +302,7 @@ function swapScript(build: DriverBuild, unload: boolean): string {
 
 /** Loads the module (unloading an older instance first when `unload`) in one SSH round trip. */
 export async function swapDriver(session: SshSession, build: DriverBuild, unload: boolean): Promise<SwapResult> {
-  const r = await guestRun(session, swapScript(build, unload), unload ? 'reloading the driver' : 'loading the driver', { stdin: readFileSync(build.module) });
+  const r = await guestRun(session, swapScript(build, unload), unload ? 'reloading the driver' : 'loading the driver', { stdin: readFileSync(build.guestModule) });
   const err = r.stderr.trim();
   if (r.code === 86) {
     throw new DriverError('load', `${MODULE_NAME}.ko was built for ${build.kernelVersion} but the guest runs ${err}: build it for that kernel (vlab driver build --kernel PATH, the same PATH as vlab up --kernel)`);

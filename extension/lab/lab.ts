@@ -45,7 +45,7 @@ import type { BackendSnapshot } from '../../backend/telemetry/schema';
 import { armGuestForDumps, dumpPanickedGuest, guestPanicked } from './debug/panic';
 import { pickGdbPort } from './debug/gdbstub';
 import { type BootTimings, computeBootTimings, parseInitMarkers, whenFileExists } from './boot-timings';
-import { startSshMux } from './mux/process';
+import { spawnSshMux, waitForSshMux } from './mux/process';
 import { connectMux } from './mux/client';
 
 export type { BackendKind, EngineChoice, GuestDriver, LabState, UpOptions } from './state';
@@ -329,6 +329,10 @@ export class Lab extends EventEmitter {
         }
         throw new LabError('qemu-start', `QEMU failed to start (${early}): ${stderr.split('\n').at(-1) ?? ''}`.trim());
       }
+      // The SSH mux logs in while the guest boots, alongside our own wait below.
+      const mux = spawnSshMux(this.paths, this.vlabScript(), current.sshPort!, options.bootTimeoutMs);
+      current = { ...current, sshMux: mux.record };
+      this.setState(current);
       const { session, readySeenAt } = await this.waitForSsh(current, options, guest, qemu, backend, ctl);
       const loginAt = Date.now();
       session.close();
@@ -339,14 +343,15 @@ export class Lab extends EventEmitter {
       this.progress(ctl, 'ready', `guest reachable over SSH after ${bootSec} s`);
       const muxStart = Date.now();
       try {
-        const mux = await startSshMux(this.paths, this.vlabScript(), current.sshPort!, ctl.signal);
+        await waitForSshMux(this.paths, mux, ctl.signal);
         timings = { ...timings, muxSec: Math.round((Date.now() - muxStart) / 10) / 100 };
-        current = { ...current, sshMux: mux.record, timings };
-        this.setState(current);
+        current = { ...current, timings };
       } catch (err) {
         // Commands then connect directly, as without a mux.
         this.progress(ctl, 'ssh', `no SSH mux: ${errorMessage(err)}`);
+        current = { ...current, sshMux: undefined };
       }
+      this.setState(current);
       const driverStep = this.overrides.guestDriverStep;
       if (options.guestDriver === 'lab' && driverStep) {
         // The step talks to the guest through lab.ssh(), which needs the 'running' state written above.

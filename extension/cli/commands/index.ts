@@ -1,6 +1,7 @@
 /** Every `vlab` subcommand, grouped by the area that owns it. Add an area's list here. */
 import type { CliCommand } from '../command';
 import { backendCommands } from './backend';
+import { benchBootCommands } from './bench-boot';
 import { benchLatencyCommands } from './bench-latency';
 import { chatCommands } from './chat';
 import { debugCommands } from './debug';
@@ -14,6 +15,7 @@ import { reportCommands } from './report';
 
 export const allCommands: readonly CliCommand[] = [
   ...backendCommands,
+  ...benchBootCommands,
   ...benchLatencyCommands,
   ...chatCommands,
   ...debugCommands,

@@ -13,7 +13,8 @@ import { sshConnectTransport } from '../guest/ssh';
 import type { SessionTransport } from '../guest/ssh-transport';
 import { MuxServer } from './server';
 
-const MUX_SOCKET_WAIT_MS = 15_000;
+/** After `up`'s own login, how long the mux (started with QEMU, logging in meanwhile) may still take. */
+const MUX_SOCKET_WAIT_MS = 60_000;
 /** The mux logs little (refused or dropped clients); a flood is cut here. */
 const MAX_LOG_LINES = 200;
 
@@ -21,12 +22,19 @@ export class MuxStartError extends Error {
   override readonly name = 'MuxStartError';
 }
 
-/** Starts `vlab ssh-mux` for the running guest and waits until it listens. */
-export async function startSshMux(paths: LabPaths, vlabScript: string, sshPort: number, signal?: AbortSignal): Promise<DetachedProcess> {
+/**
+ * Starts `vlab ssh-mux` for the guest on sshPort; it keeps trying to log in for retryMs (so `up` starts it
+ * with QEMU and both log in while the guest boots). Wait for it with waitForSshMux.
+ */
+export function spawnSshMux(paths: LabPaths, vlabScript: string, sshPort: number, retryMs: number): DetachedProcess {
   removeQuietly(paths.sshMuxSocket);
-  const args = [vlabScript, 'ssh-mux', '--socket', paths.sshMuxSocket, '--port', String(sshPort), '--key', paths.clientKey, '--host-key', `${paths.hostKey}.pub`];
+  const args = [vlabScript, 'ssh-mux', '--socket', paths.sshMuxSocket, '--port', String(sshPort), '--key', paths.clientKey, '--host-key', `${paths.hostKey}.pub`, '--retry-ms', String(retryMs)];
   const env = { ...process.env, ELECTRON_RUN_AS_NODE: '1' };
-  const started = spawnDetached(process.execPath, args, paths.sshMuxLog, paths.sshMuxSocket, env);
+  return spawnDetached(process.execPath, args, paths.sshMuxLog, paths.sshMuxSocket, env);
+}
+
+/** Waits until the mux listens; ends it and throws MuxStartError when it exits first or takes too long. */
+export async function waitForSshMux(paths: LabPaths, started: DetachedProcess, signal?: AbortSignal): Promise<DetachedProcess> {
   let exited: string | undefined;
   void started.exited.then((how) => {
     exited = how;
@@ -49,6 +57,8 @@ export interface MuxProcessArgs {
   readonly key: string;
   /** The guest's host public key file (OpenSSH one-line format): pinned. */
   readonly hostKey: string;
+  /** Keep retrying the login this long (the guest may still be booting). */
+  readonly retryMs: number;
 }
 
 /** The body of `vlab ssh-mux`: serves until the SSH connection ends or the signal (the CLI's SIGTERM/SIGINT). Returns the exit code. */
@@ -62,7 +72,7 @@ export async function runSshMux(args: MuxProcessArgs, log: (line: string) => voi
   const target = { host: '127.0.0.1', port: args.port, username: 'root', privateKey: readFileSync(args.key), hostKey: `${fields[0]} ${fields[1]}` };
   let transport: SessionTransport;
   try {
-    transport = await sshConnectTransport(target, { timeoutMs: 8_000, retryUntilMs: 10_000 });
+    transport = await sshConnectTransport(target, { timeoutMs: 8_000, retryUntilMs: args.retryMs, signal });
   } catch (err) {
     capped(`cannot connect to the guest: ${errorMessage(err)}`);
     return 1;

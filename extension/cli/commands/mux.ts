@@ -3,10 +3,11 @@ import { integer, parseArgs } from '../args';
 import { type CliCommand, UsageError } from '../command';
 import { runSshMux } from '../../lab/mux/process';
 
-const USAGE = `usage: vlab ssh-mux --socket PATH --port N --key FILE --host-key FILE.pub [--retry-ms MS]
+const USAGE = `usage: vlab ssh-mux --socket PATH --port N --key FILE --host-key FILE.pub [--retry-ms MS] [--console FILE]
 Internal: started by vlab up. Holds one SSH connection to the guest on 127.0.0.1:N (client key FILE,
 pinned host key FILE.pub) and serves channels on it to vlab commands of the same user over the unix
-socket PATH (mode 0600). Keeps trying to log in for MS (default 10000) while the guest boots. Ends
+socket PATH (mode 0600). Keeps trying to log in for MS (default 10000) while the guest boots, starting once the
+guest console FILE shows the init's ready line. Ends
 when the SSH connection does, or on SIGTERM.`;
 
 export const muxCommands: readonly CliCommand[] = [
@@ -18,7 +19,7 @@ export const muxCommands: readonly CliCommand[] = [
       const { values, positionals } = parseArgs({
         args: [...args],
         allowPositionals: true,
-        options: { socket: { type: 'string' }, port: { type: 'string' }, key: { type: 'string' }, 'host-key': { type: 'string' }, 'retry-ms': { type: 'string' } },
+        options: { socket: { type: 'string' }, port: { type: 'string' }, key: { type: 'string' }, 'host-key': { type: 'string' }, 'retry-ms': { type: 'string' }, console: { type: 'string' } },
       });
       if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
       const port = integer(values.port, '--port', 1, 65535);
@@ -27,7 +28,7 @@ export const muxCommands: readonly CliCommand[] = [
       const log = (line: string): void => {
         io.stderr.write(`${new Date().toISOString()} ssh-mux: ${line}\n`);
       };
-      return runSshMux({ socket: values.socket, port, key: values.key, hostKey: values['host-key'], retryMs }, log, io.signal);
+      return runSshMux({ socket: values.socket, port, key: values.key, hostKey: values['host-key'], retryMs, ...(values.console ? { console: values.console } : {}) }, log, io.signal);
     },
   },
 ];

@@ -28,7 +28,7 @@ export class MuxStartError extends Error {
  */
 export function spawnSshMux(paths: LabPaths, vlabScript: string, sshPort: number, retryMs: number): DetachedProcess {
   removeQuietly(paths.sshMuxSocket);
-  const args = [vlabScript, 'ssh-mux', '--socket', paths.sshMuxSocket, '--port', String(sshPort), '--key', paths.clientKey, '--host-key', `${paths.hostKey}.pub`, '--retry-ms', String(retryMs)];
+  const args = [vlabScript, 'ssh-mux', '--socket', paths.sshMuxSocket, '--port', String(sshPort), '--key', paths.clientKey, '--host-key', `${paths.hostKey}.pub`, '--retry-ms', String(retryMs), '--console', paths.consoleLog];
   const env = { ...process.env, ELECTRON_RUN_AS_NODE: '1' };
   return spawnDetached(process.execPath, args, paths.sshMuxLog, paths.sshMuxSocket, env);
 }
@@ -59,6 +59,21 @@ export interface MuxProcessArgs {
   readonly hostKey: string;
   /** Keep retrying the login this long (the guest may still be booting). */
   readonly retryMs: number;
+  /**
+   * The guest console: the first login is tried once the guest init printed its ready line (an attempt
+   * made while the guest network is down hangs for its whole timeout), as `up` does.
+   */
+  readonly console?: string;
+}
+
+const READY_MARKER = 'vlab-init: ready';
+
+async function waitForReady(consoleLog: string, untilMs: number, signal: AbortSignal): Promise<void> {
+  const deadline = Date.now() + untilMs;
+  while (!signal.aborted && Date.now() < deadline) {
+    if (tailFile(consoleLog, 10, 4096).includes(READY_MARKER)) return;
+    await sleep(25);
+  }
 }
 
 /** The body of `vlab ssh-mux`: serves until the SSH connection ends or the signal (the CLI's SIGTERM/SIGINT). Returns the exit code. */
@@ -71,8 +86,10 @@ export async function runSshMux(args: MuxProcessArgs, log: (line: string) => voi
   const fields = readFileSync(args.hostKey, 'utf8').trim().split(/\s+/);
   const target = { host: '127.0.0.1', port: args.port, username: 'root', privateKey: readFileSync(args.key), hostKey: `${fields[0]} ${fields[1]}` };
   let transport: SessionTransport;
+  const start = Date.now();
+  if (args.console) await waitForReady(args.console, args.retryMs, signal);
   try {
-    transport = await sshConnectTransport(target, { timeoutMs: 8_000, retryUntilMs: args.retryMs, signal });
+    transport = await sshConnectTransport(target, { timeoutMs: 8_000, retryUntilMs: Math.max(1_000, args.retryMs - (Date.now() - start)), signal });
   } catch (err) {
     capped(`cannot connect to the guest: ${errorMessage(err)}`);
     return 1;

@@ -1,6 +1,7 @@
 /** Every `vlab` subcommand, grouped by the area that owns it. Add an area's list here. */
 import type { CliCommand } from '../command';
 import { backendCommands } from './backend';
+import { benchBootCommands } from './bench-boot';
 import { benchLatencyCommands } from './bench-latency';
 import { chatCommands } from './chat';
 import { debugCommands } from './debug';
@@ -9,10 +10,12 @@ import { doctorCommands } from './doctor';
 import { driverCommands } from './driver';
 import { faultCommands } from './fault';
 import { labCommands } from './lab';
+import { muxCommands } from './mux';
 import { reportCommands } from './report';
 
 export const allCommands: readonly CliCommand[] = [
   ...backendCommands,
+  ...benchBootCommands,
   ...benchLatencyCommands,
   ...chatCommands,
   ...debugCommands,
@@ -21,5 +24,6 @@ export const allCommands: readonly CliCommand[] = [
   ...driverCommands,
   ...faultCommands,
   ...labCommands,
+  ...muxCommands,
   ...reportCommands,
 ];

@@ -11,6 +11,7 @@ import { type Lab, checkKernelAppend, type LabProgress, type LabStatus, type UpO
 import type { HostPaths } from '../../lab/host/host';
 import type { LogKind } from '../../lab/common/paths';
 import { FaultRuleError, parseFaultRule } from '../../../backend/faults/plan';
+import { formatBootTimings } from '../../lab/boot-timings';
 import { COUNTER_NAMES } from '../../../backend/telemetry/schema';
 
 function progressPrinter(io: CliIo): (p: LabProgress) => void {
@@ -19,7 +20,7 @@ function progressPrinter(io: CliIo): (p: LabProgress) => void {
 
 const UP_USAGE = `usage: vlab up [--backend builtin|ts] [--engine auto|openssl|node|cryptodev] [--accel auto|kvm|tcg]
                [--memory MB] [--cpus N] [--guest-driver upstream|none|lab] [--timeout SEC] [--dry-run]
-               [--fault RULE]... [--strict] [--append 'ARGS'] [--gdb] [--qemu PATH] [--kernel PATH [--modules DIR]]
+               [--fault RULE]... [--strict] [--append 'ARGS'] [--gdb] [--qemu PATH] [--kernel PATH [--modules DIR]] [--timings]
 Boots the lab VM and returns once the guest answers over SSH. A second \`up\` while it runs does nothing.
   --backend       virtio-crypto backend: the TypeScript vhost-user backend (ts, default) or QEMU's builtin one
   --engine        crypto engine of the ts backend (default auto)
@@ -46,9 +47,11 @@ Boots the lab VM and returns once the guest answers over SSH. A second \`up\` wh
                   (arch/x86/boot/bzImage); env VLAB_GUEST_KERNEL. The guest sees its modules as
                   /lib/modules/R. Pass the same --kernel to vlab driver build.
   --modules DIR   its modules (lib/modules/R, or a folder holding R/, or an INSTALL_MOD_PATH root)
+  --timings       print where the boot's time went: QEMU start, firmware, kernel, init stages, SSH
+                  login, SSH mux, driver (also in vlab status --json: timings; docs/lab.md)
   --dry-run       print the QEMU command line and exit`;
 
-export function parseUpArgs(args: readonly string[]): { options: Partial<UpOptions>; dryRun: boolean; host: Partial<HostPaths> } {
+export function parseUpArgs(args: readonly string[]): { options: Partial<UpOptions>; dryRun: boolean; timings: boolean; host: Partial<HostPaths> } {
   const { values, positionals } = parseArgs({
     args: [...args],
     allowPositionals: true,
@@ -61,6 +64,7 @@ export function parseUpArgs(args: readonly string[]): { options: Partial<UpOptio
       'guest-driver': { type: 'string' },
       timeout: { type: 'string' },
       'dry-run': { type: 'boolean' },
+      timings: { type: 'boolean' },
       fault: { type: 'string', multiple: true },
       strict: { type: 'boolean' },
       append: { type: 'string' },
@@ -91,6 +95,7 @@ export function parseUpArgs(args: readonly string[]): { options: Partial<UpOptio
   }
   return {
     dryRun: values['dry-run'] === true,
+    timings: values.timings === true,
     host: hostSelection(values.qemu, values.kernel, values.modules),
     options: {
       backend: choice(values.backend, ['builtin', 'ts'] as const, '--backend'),
@@ -129,7 +134,7 @@ export function formatStatus(s: LabStatus): string {
     row('', `engine ${telemetry.engine.name}; ${COUNTER_NAMES.slice(0, 8).map((k) => `${k} ${telemetry.counters[k]}`).join(', ')}`);
   }
   if (s.qemu.pid) row('qemu', `pid ${s.qemu.pid}`);
-  if (s.ssh.port) row('ssh', `${s.ssh.host}:${s.ssh.port} (vlab ssh)`);
+  if (s.ssh.port) row('ssh', `${s.ssh.host}:${s.ssh.port} (vlab ssh)${s.ssh.muxPid ? `, shared connection: ssh mux pid ${s.ssh.muxPid}` : ''}`);
   if (s.gdb) row('gdb', `${s.gdb.host}:${s.gdb.port} (vlab gdb)`);
   if (s.crashDump) row('dump', `${s.crashDump} (vlab gdb --core ${s.crashDump})`);
   if (s.kernelVersion) row('guest', `kernel ${s.kernelVersion}, driver ${s.guestDriver}`);
@@ -173,7 +178,7 @@ const up: CliCommand = {
   summary: 'boot the lab VM; returns when the guest answers over SSH',
   usage: UP_USAGE,
   async run(args, io) {
-    const { options, dryRun, host } = parseUpArgs(args);
+    const { options, dryRun, timings, host } = parseUpArgs(args);
     const lab = labFor(io, host);
     try {
       if (dryRun) {
@@ -191,6 +196,7 @@ const up: CliCommand = {
       } else {
         io.stdout.write(`lab running: booted in ${s.bootSec ?? '?'} s with ${s.accel?.kind ?? '?'}, backend ${s.backend.kind}, ssh 127.0.0.1:${s.ssh.port ?? '?'}${s.gdb ? `, gdbstub ${s.gdb.host}:${s.gdb.port}` : ''} — try: vlab ssh${s.gdb ? ', vlab gdb' : ''}\n`);
       }
+      if (timings && s.timings) io.stdout.write(`boot timings:\n${formatBootTimings(s.timings)}\n`);
       return 0;
     } catch (err) {
       return reportError(io, 'up', err);

@@ -374,8 +374,13 @@ export class TestFrontend {
     return out;
   }
 
-  /** Waits until `count` more used entries exist (interrupt-driven, with a timeout). */
-  async waitUsed(count: number, timeoutMs = 2000): Promise<UsedElem[]> {
+  /**
+   * Waits until `count` more used entries exist (interrupt-driven, with a timeout). The default is a
+   * bound for a back-end that will never answer, not a performance window: a fresh-clone CI run at
+   * load 13-21 (these tests also run inside the TCG guest) saw a chain request answered later than
+   * the old 2 s.
+   */
+  async waitUsed(count: number, timeoutMs = 30_000): Promise<UsedElem[]> {
     const got: UsedElem[] = [];
     const deadline = Date.now() + timeoutMs;
     for (;;) {

@@ -61,18 +61,7 @@ export class MuxServer {
   async start(): Promise<void> {
     const server = net.createServer((socket) => this.accept(socket));
     this.server = server;
-    const fd = vhost.listenUnix(this.socketPath, 16);
-    await new Promise<void>((resolve, reject) => {
-      const failed = (err: Error): void => {
-        vhost.closeFd(fd);
-        reject(err);
-      };
-      server.once('error', failed);
-      server.listen({ fd }, () => {
-        server.off('error', failed);
-        resolve();
-      });
-    });
+    await vhost.listenOwnerOnly(server, this.socketPath);
   }
 
   /** Stops listening, drops every client and ends the SSH connection. Idempotent. */

@@ -93,22 +93,25 @@ const checkCommand: CliCommand = {
 };
 
 const DRIVER_USAGE = `usage: vlab check driver [--module PATH.ko] [--dev /dev/NAME] [--json] [--junit FILE]
+       vlab check driver --afalg [--json] [--junit FILE]
 
   Grades a /dev/crypto driver in the running lab (docs/checking.md): API, concurrency, robustness
   (fault injection, ts back-end), hygiene and conformance (the back-end's oracle), with points per check.
   --module PATH.ko  grade this module, loaded in place of ours (ours is loaded again afterwards)
   --dev /dev/NAME   the device node it makes (default /dev/crypto)
+  --afalg           grade upstream Linux virtio_crypto through AF_ALG instead (ours is unloaded and
+                    loaded again afterwards; the guest must not blacklist it: vlab up --guest-driver upstream)
   --json            the report as JSON on stdout (docs/checking.md, "The JSON report")
   --junit FILE      also write JUnit XML: a testsuite per section, a testcase per check
   Exit: 0 full marks, 1 points lost, 2 usage, 3 no running lab or back-end.`;
 
 const checkDriverCommand: CliCommand = {
   name: 'check driver',
-  summary: 'grade a /dev/crypto driver (ours or --module PATH.ko): sections, points, evidence; JSON and JUnit for CI',
+  summary: 'grade a /dev/crypto driver (ours or --module PATH.ko) or upstream virtio_crypto (--afalg): sections, points, evidence; JSON and JUnit for CI',
   usage: DRIVER_USAGE,
   async run(args, io) {
     const { values } = parseArgs({
-      args: [...args], options: { module: { type: 'string' }, dev: { type: 'string' }, json: { type: 'boolean' }, junit: { type: 'string' } },
+      args: [...args], options: { module: { type: 'string' }, dev: { type: 'string' }, afalg: { type: 'boolean' }, json: { type: 'boolean' }, junit: { type: 'string' } },
       strict: true, allowPositionals: false,
     });
     const modulePath = values.module === undefined ? undefined : path.resolve(io.cwd, values.module);
@@ -118,7 +121,7 @@ const checkDriverCommand: CliCommand = {
     let report: GradeReport;
     try {
       report = await gradeDriver(labFor(io), {
-        modulePath, dev: values.dev, signal: io.signal,
+        modulePath, dev: values.dev, afalg: values.afalg ?? false, signal: io.signal,
         onProgress: (line) => { if (!json) io.stderr.write(`… ${line}\n`); },
       });
     } catch (err) {

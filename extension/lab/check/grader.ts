@@ -16,6 +16,7 @@ import { robustnessSection } from './robustness';
 import { hygieneSection, sessionCounts } from './hygiene';
 import { conformanceBaseline, conformanceSection } from './conformance';
 import { insmod, moduleNameOf, rmmod } from './module';
+import { type AfalgBinding, AfalgLoadError, AFALG_DRIVER_NAME, GUEST_AFALG_TOOL, UPSTREAM_MODULE, afalgChecks, prepareAfalg } from './afalg';
 
 /** Where a user's module is put in the guest (a tmpfs there). */
 export const GUEST_GRADED_MODULE = '/tmp/vlab-graded-module.ko';
@@ -42,6 +43,8 @@ export interface GradeOptions {
   readonly modulePath?: string;
   /** The device node (default /dev/crypto). */
   readonly dev?: string;
+  /** Grade upstream virtio_crypto through AF_ALG instead of a /dev/crypto driver (afalg.ts). */
+  readonly afalg?: boolean;
   readonly signal?: AbortSignal;
   readonly onProgress?: (line: string) => void;
 }
@@ -84,6 +87,7 @@ async function loadGraded(session: SshSession, lab: GradeTarget, opts: GradeOpti
 }
 
 export async function gradeDriver(lab: GradeTarget, opts: GradeOptions = {}): Promise<GradeReport> {
+  if (opts.afalg && (opts.modulePath !== undefined || opts.dev !== undefined)) throw new GradeError('usage', '--afalg grades upstream virtio_crypto: it takes no --module or --dev');
   const dev = opts.dev ?? '/dev/crypto';
   if (!DEV_PATH.test(dev) || dev.includes('..')) throw new GradeError('usage', `--dev wants a path under /dev (got ${dev})`);
   if (opts.modulePath !== undefined && (!opts.modulePath.endsWith('.ko') || !existsSync(opts.modulePath))) {
@@ -99,6 +103,7 @@ export async function gradeDriver(lab: GradeTarget, opts: GradeOptions = {}): Pr
   const progress = opts.onProgress ?? (() => undefined);
   const session = await lab.ssh({ signal: opts.signal, timeoutMs: SSH_HANDSHAKE_MS });
   try {
+    if (opts.afalg) return await gradeAfalg(session, lab, status, progress, startedAt, t0);
     progress('building and loading the driver and the guest tool');
     const loaded = await loadGraded(session, lab, opts, dev);
     const ctx: GradeContext = {
@@ -128,4 +133,30 @@ export async function gradeDriver(lab: GradeTarget, opts: GradeOptions = {}): Pr
   } finally {
     session.close();
   }
+}
+
+async function gradeAfalg(session: SshSession, lab: GradeTarget, status: LabStatus, progress: (line: string) => void, startedAt: string, t0: number): Promise<GradeReport> {
+  progress(`building the AF_ALG guest tool, binding ${UPSTREAM_MODULE}`);
+  let binding: AfalgBinding;
+  try {
+    binding = await prepareAfalg(session, lab);
+  } catch (err) {
+    if (err instanceof AfalgLoadError) throw new GradeError('load', err.message);
+    throw err;
+  }
+  const ctx: GradeContext = {
+    session, tool: GUEST_AFALG_TOOL, dev: '', backend: status.backend.kind,
+    telemetrySocket: lab.paths.telemetrySocket, module: { name: UPSTREAM_MODULE, guestPath: '' }, progress,
+  };
+  let checks: CheckResult[];
+  try {
+    checks = await afalgChecks(ctx, t0);
+  } finally {
+    await binding.restore();
+  }
+  return {
+    schema: 1, driver: { kind: 'afalg', name: `${UPSTREAM_MODULE} (${AFALG_DRIVER_NAME})` }, backend: status.backend.kind, kernel: status.kernelVersion ?? 'unknown',
+    startedAt, durationMs: Date.now() - t0, checks,
+    total: { points: checks.reduce((n, c) => n + c.points, 0), earned: checks.reduce((n, c) => n + c.earned, 0) },
+  };
 }

@@ -50,3 +50,24 @@ export type CheckKey = keyof typeof CHECKS;
 
 /** Every check in run order (the conformance one may become one check per violated rule). */
 export const ALL_CHECKS: readonly CheckSpec[] = Object.values(CHECKS);
+
+/**
+ * The checks of `vlab check driver --afalg`: upstream Linux `virtio_crypto` graded through AF_ALG
+ * (kernel crypto API, no /dev/crypto). Only what applies to a kernel-crypto-API driver that offers
+ * AES-CBC alone is listed (docs/checking.md, "Grading the upstream driver through AF_ALG").
+ */
+export const AFALG_CHECKS = {
+  apiRouting: spec('api.routing', 'AF_ALG bound to the driver by name reaches the device: /proc/crypto names it (self-test passed), the back-end\'s request counter moves', 4),
+  apiKat: spec('api.kat', 'known answers: NIST SP 800-38A AES-CBC 128/192/256, encrypt and decrypt', 8),
+  apiRandom: spec('api.random', 'random keys, IVs and lengths (16 B .. 32 KiB) against the host\'s OpenSSL, decrypted back', 6),
+  apiErrors: spec('api.errors', 'errno on bad input: a 15-byte key is EINVAL at setkey, 17 bytes is EINVAL at read', 4),
+  concProcesses: spec('concurrency.processes', 'processes at once, each on its own transforms, every operation checked against libcrypto', 6),
+  robStatus: spec('robustness.status', 'device status ERR / BADMSG / NOTSUPP / INVSESS reach the AF_ALG read as EINVAL / EBADMSG / EIO / EINVAL', 4),
+  robStallClear: spec('robustness.stall-clear', 'a request on a stalled queue completes after fault clear; no process left in D state', 4),
+  hygSessions: spec('hygiene.sessions', 'the device\'s sessions back to where they were once the sockets are closed', 5),
+  hygUnload: spec('hygiene.unload', 'rmmod virtio_crypto is clean (the algorithm gone from /proc/crypto) and modprobe brings it back, known answers again', 3),
+  hygDmesg: spec('hygiene.dmesg', 'dmesg of the whole run without WARNING, BUG, Oops, hung task or refcount splats', 3),
+  conformance: CHECKS.conformance,
+} as const satisfies Record<string, CheckSpec>;
+
+export const ALL_AFALG_CHECKS: readonly CheckSpec[] = Object.values(AFALG_CHECKS);

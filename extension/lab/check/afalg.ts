@@ -17,7 +17,7 @@ import { AFALG_CHECKS } from './plan';
 import { type GradeContext, judged, skipped, stepProblem } from './context';
 import { runBatch, runStep, type StepResult } from './guest-runner';
 import { byToolLines, hostCiphertextHash, type RandomCase } from './api';
-import { DMESG_BAD, dmesgSince, sessionCounts } from './hygiene';
+import { DMESG_BAD, dmesgSince } from './hygiene';
 import { conformanceBaseline, conformanceSection } from './conformance';
 import { insmod, rmmod } from './module';
 
@@ -248,15 +248,35 @@ async function unloadCheck(ctx: GradeContext): Promise<CheckResult> {
   ], Date.now() - t0);
 }
 
-async function hygieneSection(ctx: GradeContext, marker: string, start: Awaited<ReturnType<typeof sessionCounts>>): Promise<CheckResult[]> {
+/** The device's sessions: open now, created and closed so far (ts telemetry). */
+export interface DeviceSessions {
+  readonly open: number;
+  readonly created: number;
+  readonly closed: number;
+}
+
+async function deviceSessions(ctx: GradeContext): Promise<DeviceSessions | undefined> {
+  if (ctx.backend !== 'ts') return undefined;
+  const s = await readSnapshotOrNull(ctx.telemetrySocket);
+  return s ? { open: s.sessions.length, created: s.counters.sessionsCreated, closed: s.counters.sessionsClosed } : undefined;
+}
+
+/** Sessions back to the start once every socket is closed — and the driver did make some (setkey). */
+function sessionsCheck(start: DeviceSessions | undefined, now: DeviceSessions | undefined, ms: number): CheckResult {
+  if (!start || !now) return judged(AFALG_CHECKS.hygSessions, false, ['the back-end\'s telemetry did not answer'], ms);
+  const [created, closed] = [now.created - start.created, now.closed - start.closed];
+  return judged(AFALG_CHECKS.hygSessions, now.open <= start.open && created > 0, [
+    `device sessions open: ${start.open} at the start, ${now.open} after every socket of the API, concurrency and robustness sections closed`,
+    `device sessions created ${created} and closed ${closed} during the grade${created > 0 ? '' : ' (none created: the requests did not reach the device?)'}`,
+  ], ms);
+}
+
+async function hygieneSection(ctx: GradeContext, marker: string, start: DeviceSessions | undefined): Promise<CheckResult[]> {
   ctx.progress('hygiene: sessions, unload, dmesg');
   const t0 = Date.now();
-  const now = await sessionCounts(ctx);
   const sessions = ctx.backend !== 'ts'
     ? skipped(AFALG_CHECKS.hygSessions, 'the device\'s session count needs the ts back-end\'s telemetry')
-    : judged(AFALG_CHECKS.hygSessions, start !== undefined && now !== undefined && now.open <= start.open, [
-      start && now ? `device sessions open: ${start.open} at the start, ${now.open} after every socket of the API, concurrency and robustness sections closed` : 'the back-end\'s telemetry did not answer',
-    ], Date.now() - t0);
+    : sessionsCheck(start, await deviceSessions(ctx), Date.now() - t0);
   const unload = await unloadCheck(ctx);
   const t1 = Date.now();
   const lines = await dmesgSince(ctx, marker);
@@ -270,7 +290,7 @@ export async function afalgChecks(ctx: GradeContext, t0: number): Promise<CheckR
   const marker = `vlab-grade-afalg-start-${process.pid}-${t0}`;
   await ctx.session.run({ shell: `echo '${marker}' > /dev/kmsg` }, { timeoutMs: 60_000 });
   const start = await conformanceBaseline(ctx);
-  const sessionsAtStart = await sessionCounts(ctx);
+  const sessionsAtStart = await deviceSessions(ctx);
   const checks: CheckResult[] = [];
   checks.push(...await apiSection(ctx));
   checks.push(await concurrencySection(ctx));

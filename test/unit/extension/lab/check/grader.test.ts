@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ALL_CHECKS } from '../../../../../extension/lab/check/plan';
+import { ALL_AFALG_CHECKS, ALL_CHECKS } from '../../../../../extension/lab/check/plan';
 import { GRADE_SECTIONS, type CheckResult, type GradeReport, lostChecks } from '../../../../../extension/lab/check/grade-report';
 import { batchScript, parseBatch, toolVerdict } from '../../../../../extension/lab/check/guest-runner';
 import { conformanceChecks } from '../../../../../extension/lab/check/conformance';
@@ -24,6 +24,13 @@ test('the plan: 100 points, unique ids named after their section, every section 
   assert.equal(new Set(ALL_CHECKS.map((c) => c.id)).size, ALL_CHECKS.length);
   for (const c of ALL_CHECKS) assert.ok(c.id.startsWith(`${c.section}.`), c.id);
   assert.deepEqual([...new Set(ALL_CHECKS.map((c) => c.section))], [...GRADE_SECTIONS]);
+});
+
+test('the AF_ALG plan: 62 points, unique ids named after their section, every section present', () => {
+  assert.equal(ALL_AFALG_CHECKS.reduce((n, c) => n + c.points, 0), 62);
+  assert.equal(new Set(ALL_AFALG_CHECKS.map((c) => c.id)).size, ALL_AFALG_CHECKS.length);
+  for (const c of ALL_AFALG_CHECKS) assert.ok(c.id.startsWith(`${c.section}.`), c.id);
+  assert.deepEqual([...new Set(ALL_AFALG_CHECKS.map((c) => c.section))], [...GRADE_SECTIONS]);
 });
 
 test('a batch runs each step bounded, and parsing gives each its output, exit code and time', () => {
@@ -136,6 +143,10 @@ test('vlab check driver: usage errors exit 2, no running lab exits 3', async () 
     assert.equal(missing.code, 2, missing.err);
     const dev = await runMainCaptured(['check', 'driver', '--dev', '/etc/passwd'], { cwd: dir, env });
     assert.equal(dev.code, 2, dev.err);
+    const afalgDev = await runMainCaptured(['check', 'driver', '--afalg', '--dev', '/dev/crypto'], { cwd: dir, env });
+    assert.equal(afalgDev.code, 2, afalgDev.err);
+    const afalgNone = await runMainCaptured(['check', 'driver', '--afalg'], { cwd: dir, env });
+    assert.equal(afalgNone.code, 3, afalgNone.out + afalgNone.err);
     const none = await runMainCaptured(['check', 'driver'], { cwd: dir, env });
     assert.equal(none.code, 3, none.out + none.err);
     assert.match(none.err, /vlab up/);

@@ -8,10 +8,10 @@ import { execFile } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { readSnapshotOrNull, telemetryRequest } from '../../../backend/telemetry/client';
+import { readSnapshotOrNull } from '../../../backend/telemetry/client';
 import { GUEST_MODULE_PATH, MODULE_NAME, type DriverBuildTarget, driverBuildDir, isDriverLoaded, pushFile } from '../driver/driver';
 import { repoRoot } from '../common/repo-root';
-import type { SshSession } from '../guest/ssh';
+import { quoteForShell, type SshSession } from '../guest/ssh';
 import type { CheckResult } from './grade-report';
 import { AFALG_CHECKS } from './plan';
 import { type GradeContext, judged, skipped, stepProblem } from './context';
@@ -19,6 +19,7 @@ import { runBatch, runStep, type StepResult } from './guest-runner';
 import { byToolLines, hostCiphertextHash, type RandomCase } from './api';
 import { DMESG_BAD, dmesgSince } from './hygiene';
 import { conformanceBaseline, conformanceSection } from './conformance';
+import { anyRuleFired, dState, errnoOf, fault } from './robustness';
 import { insmod, rmmod } from './module';
 
 /** The upstream module and the driver name of its AES-CBC skcipher. */
@@ -151,23 +152,6 @@ async function concurrencySection(ctx: GradeContext): Promise<CheckResult> {
   return byToolLines(AFALG_CHECKS.concProcesses, r, 4);
 }
 
-async function fault(ctx: GradeContext, rules: readonly string[] | 'clear'): Promise<void> {
-  const reply = rules === 'clear'
-    ? await telemetryRequest(ctx.telemetrySocket, { type: 'fault-clear' })
-    : await telemetryRequest(ctx.telemetrySocket, { type: 'fault-set', rules });
-  if (reply.type === 'error') throw new Error(`vlab fault: ${reply.message}`);
-}
-
-async function ruleFired(ctx: GradeContext): Promise<boolean> {
-  const r = await telemetryRequest(ctx.telemetrySocket, { type: 'fault-list' });
-  return r.type !== 'error' && r.faults.rules.some((x) => x.hits > 0);
-}
-
-const errnoOf = (out: string): number | undefined => {
-  const m = /^crypt errno (\d+)$/m.exec(out);
-  return m ? Number(m[1]) : undefined;
-};
-
 /** What upstream virtio_crypto's skcipher completion makes of each device status (Linux 6.1). */
 const STATUS_ERRNO: ReadonlyArray<readonly [string, number, string]> = [['err', EINVAL, 'EINVAL'], ['badmsg', EBADMSG, 'EBADMSG'], ['notsupp', EIO, 'EIO'], ['invsess', EINVAL, 'EINVAL']];
 
@@ -181,7 +165,7 @@ async function statusCheck(ctx: GradeContext): Promise<CheckResult> {
       const r = await runStep(ctx.session, { key: 'op', cmd: tool('one'), timeoutSec: 60 });
       ms += r.durationMs;
       const e = errnoOf(r.stdout);
-      const fired = await ruleFired(ctx);
+      const fired = await anyRuleFired(ctx);
       const good = e === want && fired;
       ok &&= good;
       lines.push(`status=${status}: ${e === undefined ? stepProblem(r) ?? r.stdout.trim() : `errno ${e}`} (want ${want} ${name})${fired ? '' : ' — the fault never fired'}${good ? '' : ' — wrong'}`);
@@ -192,11 +176,6 @@ async function statusCheck(ctx: GradeContext): Promise<CheckResult> {
   return judged(AFALG_CHECKS.robStatus, ok, lines, ms);
 }
 
-async function dState(ctx: GradeContext): Promise<string[]> {
-  const r = await ctx.session.run({ shell: `for f in /proc/[0-9]*/stat; do read -r l < "$f" 2>/dev/null || continue; case "$l" in *") D "*) echo "$l" | cut -d' ' -f1-3;; esac; done` }, { timeoutMs: 60_000 });
-  return r.stdout.split('\n').filter((l) => l.trim() !== '');
-}
-
 /** A request held on a stalled queue, then the stall cleared: it must complete, nothing left in D state. */
 async function stallClearCheck(ctx: GradeContext): Promise<CheckResult> {
   const t0 = Date.now();
@@ -204,7 +183,7 @@ async function stallClearCheck(ctx: GradeContext): Promise<CheckResult> {
   await fault(ctx, ['stall,opcode=encrypt']);
   let held = false;
   try {
-    await ctx.session.run({ shell: `${tool('one').join(' ')} > ${log} 2>&1 & echo $! > ${log}.pid` }, { timeoutMs: 60_000 });
+    await ctx.session.run({ shell: `${quoteForShell(tool('one'))} > ${log} 2>&1 & echo $! > ${log}.pid` }, { timeoutMs: 60_000 });
     const end = Date.now() + 60_000;
     while (!held && Date.now() < end) {
       held = ((await readSnapshotOrNull(ctx.telemetrySocket))?.faults.heldRequests ?? 0) >= 1;
@@ -300,7 +279,7 @@ export async function afalgChecks(ctx: GradeContext, t0: number): Promise<CheckR
   return checks;
 }
 
-/** Builds and pushes the guest tool, binds upstream, and gives the context the sections run in. */
+/** Builds and pushes the guest tool and binds upstream (undo with the binding's restore). */
 export async function prepareAfalg(session: SshSession, lab: DriverBuildTarget): Promise<AfalgBinding> {
   const hostTool = await buildAfalgTool(lab);
   await pushFile(session, hostTool, GUEST_AFALG_TOOL, true);

@@ -19,7 +19,7 @@ const ETIMEDOUT = 110;
 const EBADMSG = 74;
 const EOPNOTSUPP = 95;
 
-async function fault(ctx: GradeContext, rules: readonly string[] | 'clear'): Promise<void> {
+export async function fault(ctx: GradeContext, rules: readonly string[] | 'clear'): Promise<void> {
   const reply = rules === 'clear'
     ? await telemetryRequest(ctx.telemetrySocket, { type: 'fault-clear' })
     : await telemetryRequest(ctx.telemetrySocket, { type: 'fault-set', rules });
@@ -47,13 +47,13 @@ async function until(ctx: GradeContext, ok: (held: number) => boolean, ms: numbe
   }
 }
 
-const errnoOf = (out: string): number | undefined => {
+export const errnoOf = (out: string): number | undefined => {
   const m = /^crypt errno (\d+)$/m.exec(out);
   return m ? Number(m[1]) : undefined;
 };
 
 /** Whether any rule set now has fired (a request reached the device and the fault was injected). */
-async function anyRuleFired(ctx: GradeContext): Promise<boolean> {
+export async function anyRuleFired(ctx: GradeContext): Promise<boolean> {
   const r = await telemetryRequest(ctx.telemetrySocket, { type: 'fault-list' });
   return r.type !== 'error' && r.faults.rules.some((x) => x.hits > 0);
 }
@@ -149,7 +149,7 @@ async function shortUsedCheck(ctx: GradeContext): Promise<CheckResult> {
 }
 
 /** Processes in D state (uninterruptible or killable sleep) in the guest: "pid comm" lines. */
-async function dState(ctx: GradeContext): Promise<string[]> {
+export async function dState(ctx: GradeContext): Promise<string[]> {
   const r = await ctx.session.run({ shell: `for f in /proc/[0-9]*/stat; do read -r l < "$f" 2>/dev/null || continue; case "$l" in *") D "*) echo "$l" | cut -d' ' -f1-3;; esac; done` }, { timeoutMs: 60_000 });
   return r.stdout.split('\n').filter((l) => l.trim() !== '');
 }

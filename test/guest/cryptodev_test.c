@@ -112,7 +112,8 @@ static int open_crypto(void)
 	int fd = open(crypto_dev, O_RDWR | O_CLOEXEC);
 
 	if (fd < 0) {
-		perror(crypto_dev);
+		/* "open PATH: reason": the driver suite matches the "open " prefix */
+		fprintf(stderr, "open %s: %s\n", crypto_dev, strerror(errno));
 		exit(100);
 	}
 	return fd;

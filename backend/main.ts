@@ -17,8 +17,6 @@ export interface RunBackendOptions {
   readonly strict?: boolean;
   /** `--conformance off`: the oracle checks nothing (measurement only). */
   readonly conformance?: boolean;
-  /** `--batch off`: one engine call per request (for comparing against the per-pass batch). */
-  readonly batch?: boolean;
   /** Called once both sockets listen. */
   readonly onReady?: (backend: VhostUserBackend) => void;
 }
@@ -26,10 +24,9 @@ export interface RunBackendOptions {
 export async function runBackend(opts: RunBackendOptions): Promise<void> {
   const selection = createEngine(opts.engine);
   opts.log(`engine: ${selection.engine.name} (${selection.reason})`);
-  const backend = new VhostUserBackend({ socketPath: opts.socketPath, engine: selection, log: opts.log, faults: opts.faults, strict: opts.strict, conformance: opts.conformance, batch: opts.batch });
+  const backend = new VhostUserBackend({ socketPath: opts.socketPath, engine: selection, log: opts.log, faults: opts.faults, strict: opts.strict, conformance: opts.conformance });
   if (opts.strict) opts.log('strict: requests that break a ring rule are answered ERR (docs/checking.md)');
   if (opts.conformance === false) opts.log('conformance oracle off (measurement only)');
-  if (opts.batch === false) opts.log('batch off: one engine call per request');
   let telemetry: TelemetryServer | undefined;
   try {
     // The vhost-user socket first: it refuses a path another live back-end holds.

@@ -35,8 +35,6 @@ export interface BackendOptions {
   readonly strict?: boolean;
   /** false: the conformance oracle checks nothing (measurement only). Default true. */
   readonly conformance?: boolean;
-  /** false: one engine call per request instead of one per pass for cipher requests (docs/backend.md). Default true. */
-  readonly batch?: boolean;
 }
 
 export class VhostUserBackend implements SnapshotSource, FaultTarget {
@@ -63,7 +61,7 @@ export class VhostUserBackend implements SnapshotSource, FaultTarget {
     this.conformance = conformance;
     this.device = new CryptoDevice(opts.engine.engine, counters, (line) => this.guestLog.line('engine error', line), conformance);
     this.faults = new FaultedCompletions(counters, this.log, this.guestLog, startedAt);
-    this.pump = new QueuePump({ queues: NUM_QUEUES, device: this.device, faults: this.faults, counters, log: this.log, guestLog: this.guestLog, startedAt, conformance, batch: opts.batch });
+    this.pump = new QueuePump({ queues: NUM_QUEUES, device: this.device, faults: this.faults, counters, log: this.log, guestLog: this.guestLog, startedAt, conformance });
     const protocol = new VhostUserProtocol(this.pump, this.device, this.guestLog, conformance);
     this.server = new VhostUserServer(opts.socketPath, protocol, counters, this.log);
     this.parts = {
@@ -83,11 +81,6 @@ export class VhostUserBackend implements SnapshotSource, FaultTarget {
   /** Called whenever a front-end disconnects (tests wait on it). */
   onDisconnect(fn: () => void): void {
     this.server.onDisconnect(fn);
-  }
-
-  /** Engine calls the queue pump made for cipher batches, and the requests they ran (docs/backend.md). */
-  get batchStats(): { readonly calls: number; readonly rows: number } {
-    return this.pump.batchStats;
   }
 
   get connected(): boolean {

@@ -19,6 +19,4 @@ if [ ! -x "$dest/scripts/checkpatch.pl" ]; then
 fi
 root=$PWD
 cd "${VLAB_CHECKPATCH_DIR:-guest/driver}"
-# A folder without headers (a test fixture module) passes only its .c files.
-shopt -s nullglob
 perl "$root/$dest/scripts/checkpatch.pl" --no-tree --terse --show-types "$@" -f ./*.c ./*.h

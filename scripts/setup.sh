@@ -24,7 +24,7 @@ say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 # System packages the lab needs (see docs/architecture.md for why each one is there).
 packages=(qemu-system-x86 qemu-utils linux-image-amd64 linux-headers-amd64 busybox-static
   openssh-server openssh-client tcpdump kcapi-tools openssl make gcc g++ python3 procps iproute2 libssl-dev
-  xz-utils kmod gdb binutils) # binutils: objcopy strips the module pushed to the guest
+  xz-utils kmod gdb)
 if [ "$want_test" = 1 ]; then
   packages+=(chromium fonts-liberation libkrb5-dev ripgrep linux-source curl binutils ca-certificates strace)
   packages+=(clangd) # code intelligence for guest/driver: its test runs clangd --check on every file

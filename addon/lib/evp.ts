@@ -18,16 +18,6 @@ interface EvpNative {
   evpCipherCreate(name: string, key: Uint8Array): EvpCipherHandle;
   evpCipherRun(h: EvpCipherHandle, encrypt: boolean, iv: Uint8Array | null, src: Uint8Array, dst: Uint8Array): void;
   evpCipherFree(h: EvpCipherHandle): void;
-  /** The cipher's number for {@link EvpNative.evpCipherBatch} rows (0 once freed; never reused). */
-  evpCipherId(h: EvpCipherHandle): number;
-  /**
-   * Runs `rows` rows of `table` (EVP_BATCH_FIELDS numbers each: id, encrypt 0/1, ivBuffer (−1: none),
-   * ivOffset, srcBuffer, srcOffset, dstBuffer, dstOffset, length; buffers index `buffers`) in order,
-   * one native call for all. Each row is re-checked natively (live id, every range inside its buffer
-   * as it is now, IV length, whole blocks); `results[i]` gets EVP_ROW_OK, EVP_ROW_REFUSED (nothing
-   * touched) or EVP_ROW_FAILED (OpenSSL). Returns the number of rows not OK.
-   */
-  evpCipherBatch(buffers: readonly ArrayBufferLike[], table: Float64Array, rows: number, results: Uint8Array): number;
   evpCipherLoop(h: EvpCipherHandle, encrypt: boolean, iv: Uint8Array | null, buf: Uint8Array, iterations: number): number;
   evpDigestCreate(name: string, key: Uint8Array | null): EvpDigestHandle;
   evpDigestRun(h: EvpDigestHandle, out: Uint8Array, ...parts: Uint8Array[]): void;
@@ -35,20 +25,12 @@ interface EvpNative {
   evpDigestLoop(h: EvpDigestHandle, buf: Uint8Array, iterations: number): number;
 }
 
-/** Numbers per row of an evpCipherBatch table, and the per-row results. */
-export const EVP_BATCH_FIELDS = 9;
-/** Buffers one evpCipherBatch call may reference. */
-export const EVP_BATCH_MAX_BUFFERS = 16;
-export const EVP_ROW_OK = 0;
-export const EVP_ROW_REFUSED = 1;
-export const EVP_ROW_FAILED = 2;
-
 let cached: EvpNative | undefined;
 
 /** The native functions, or throws (addon not built, or built without the EVP engine). */
 export function evp(): EvpNative {
   if (cached) return cached;
-  const names = ['evpCipherCreate', 'evpCipherRun', 'evpCipherFree', 'evpCipherId', 'evpCipherBatch', 'evpCipherLoop', 'evpDigestCreate', 'evpDigestRun', 'evpDigestFree', 'evpDigestLoop'] as const;
+  const names = ['evpCipherCreate', 'evpCipherRun', 'evpCipherFree', 'evpCipherLoop', 'evpDigestCreate', 'evpDigestRun', 'evpDigestFree', 'evpDigestLoop'] as const;
   const fns: Partial<Record<(typeof names)[number], unknown>> = {};
   for (const n of names) fns[n] = nativeFunction(n);
   cached = fns as unknown as EvpNative;

@@ -3,7 +3,6 @@
  * shared mappings, eventfds, memfds and libuv readiness callbacks. Every failing syscall throws a
  * {@link SyscallError} carrying errno, code and the syscall's name; bad argument types throw TypeError.
  */
-import type * as net from 'node:net';
 import { nativeFunction } from './native';
 
 export interface SyscallError extends Error {
@@ -98,26 +97,6 @@ function load(): VhostNative {
 /** Creates a listening unix stream socket at `path` (which must not exist). Returns its fd. */
 export function listenUnix(path: string, backlog = 1): number {
   return load().vhostListenUnix(path, backlog);
-}
-
-/**
- * Makes `server` listen on a new unix socket at `path` (which must not exist) that only its owner
- * can connect to: the addon binds it with mode 0600 from its creation (no window before a chmod,
- * whatever the umask), and Node listens on that fd. The fd is closed if listening fails.
- */
-export function listenOwnerOnly(server: net.Server, path: string, backlog = 16): Promise<void> {
-  const fd = listenUnix(path, backlog);
-  return new Promise<void>((resolve, reject) => {
-    const failed = (err: Error): void => {
-      closeFd(fd);
-      reject(err);
-    };
-    server.once('error', failed);
-    server.listen({ fd }, () => {
-      server.off('error', failed);
-      resolve();
-    });
-  });
 }
 
 /** Connects to a unix stream socket; the returned fd is non-blocking. */

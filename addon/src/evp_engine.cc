@@ -16,7 +16,6 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
-#include <unordered_map>
 
 #include "js_errors.h"
 #include "modules.h"
@@ -36,19 +35,7 @@ struct CipherState {
   EVP_CIPHER_CTX* dec = nullptr;
   int ivLen = 0;
   int blockSize = 1;
-  uint32_t id = 0;  // its number in the batch table's id column (0: not registered, freed)
 };
-
-// Live cipher contexts by id, for evpCipherBatch's rows (ids are never reused, so a stale id names
-// nothing). Per thread: each Node environment (worker) has its own; allocated once and never
-// destroyed, so finalizers running at environment teardown still find it.
-thread_local std::unordered_map<uint32_t, CipherState*>* gCiphers = nullptr;
-thread_local uint32_t gNextCipherId = 1;
-
-std::unordered_map<uint32_t, CipherState*>& Ciphers() {
-  if (gCiphers == nullptr) gCiphers = new std::unordered_map<uint32_t, CipherState*>();
-  return *gCiphers;
-}
 
 struct DigestState {
   EVP_MD* md = nullptr;
@@ -58,8 +45,6 @@ struct DigestState {
 };
 
 void FreeCipher(CipherState* s) {
-  if (s->id != 0) Ciphers().erase(s->id);
-  s->id = 0;
   EVP_CIPHER_CTX_free(s->enc);  // cleanses the key schedule
   EVP_CIPHER_CTX_free(s->dec);
   s->enc = nullptr;
@@ -166,8 +151,6 @@ Napi::Value CipherCreate(const Napi::CallbackInfo& info) {
     ThrowOpenssl(env, ("EVP_CipherInit_ex " + name).c_str());
     return env.Null();
   }
-  s->id = gNextCipherId++;
-  Ciphers()[s->id] = s;
   Napi::External<CipherState> ext = Napi::External<CipherState>::New(env, s, [](Napi::Env, CipherState* st) {
     FreeCipher(st);
     delete st;
@@ -264,125 +247,6 @@ napi_value CipherRun(napi_env env, napi_callback_info cbinfo) {
     ThrowOpenssl(Napi::Env(env), "EVP_Cipher");
   }
   return nullptr;
-}
-
-// evpCipherId(handle) -> the cipher's number for evpCipherBatch rows (0 once freed).
-Napi::Value CipherId(const Napi::CallbackInfo& info) {
-  CipherState* s = GetState<CipherState>(info, 0, kCipherTag, "handle");
-  if (s == nullptr) return info.Env().Null();
-  return Napi::Number::New(info.Env(), s->id);
-}
-
-// evpCipherBatch: one native crossing for a whole drain pass of cipher requests. The back-end's
-// TypeScript validated every request (docs/backend.md); here each row is only executed, after the
-// checks memory safety needs, made again against what this call can see (defence in depth): the id
-// names a live cipher, every (buffer, offset, length) lies inside that buffer as it is now (a
-// detached buffer has length 0), the IV has the cipher's length, the length is whole blocks.
-constexpr size_t kBatchFields = 9;  // id, encrypt, ivBuf, ivOff, srcBuf, srcOff, dstBuf, dstOff, len
-constexpr uint32_t kMaxBatchBuffers = 16;
-constexpr double kMaxExact = 9007199254740992.0;  // 2^53: doubles are exact integers below it
-enum BatchResult : uint8_t { kRowOk = 0, kRowRefused = 1, kRowFailed = 2 };
-
-struct BatchBuffer {
-  uint8_t* data = nullptr;
-  size_t length = 0;
-};
-
-// A view of `len` bytes at `off` of buffer `index`, or nullptr when it does not lie inside it.
-uint8_t* RowRange(const BatchBuffer* bufs, uint32_t nbufs, double index, double off, double len) {
-  if (!(index >= 0 && index < nbufs) || index != static_cast<double>(static_cast<uint32_t>(index))) return nullptr;
-  if (!(off >= 0 && off < kMaxExact) || off != static_cast<double>(static_cast<uint64_t>(off))) return nullptr;
-  const BatchBuffer& b = bufs[static_cast<uint32_t>(index)];
-  uint64_t o = static_cast<uint64_t>(off);
-  uint64_t n = static_cast<uint64_t>(len);  // the caller bounded len to [0, INT32_MAX]
-  if (b.data == nullptr || o > b.length || n > b.length - o) return nullptr;
-  return b.data + o;
-}
-
-uint8_t RunRow(const double* r, const BatchBuffer* bufs, uint32_t nbufs) {
-  if (!(r[0] >= 1 && r[0] < 4294967296.0)) return kRowRefused;
-  auto it = Ciphers().find(static_cast<uint32_t>(r[0]));
-  if (it == Ciphers().end() || static_cast<double>(it->first) != r[0]) return kRowRefused;
-  CipherState* s = it->second;
-  double len = r[8];
-  if (!(len >= 0 && len <= INT32_MAX) || len != static_cast<double>(static_cast<int32_t>(len))) return kRowRefused;
-  size_t n = static_cast<size_t>(len);
-  if (s->blockSize > 1 && n % static_cast<size_t>(s->blockSize) != 0) return kRowRefused;
-  uint8_t* src = RowRange(bufs, nbufs, r[4], r[5], len);
-  uint8_t* dst = RowRange(bufs, nbufs, r[6], r[7], len);
-  if (src == nullptr || dst == nullptr) return kRowRefused;
-  uint8_t* iv = nullptr;
-  if (s->ivLen > 0) {
-    iv = RowRange(bufs, nbufs, r[2], r[3], s->ivLen);
-    if (iv == nullptr) return kRowRefused;
-  }
-  if (n == 0) return kRowOk;
-  if (!RunCipher(r[1] != 0 ? s->enc : s->dec, iv, src, dst, n)) {
-    ERR_clear_error();
-    return kRowFailed;
-  }
-  return kRowOk;
-}
-
-// evpCipherBatch(buffers: ArrayBuffer[], table: Float64Array, rows, results: Uint8Array) -> rows
-// not run OK. results[i] = 0 (done), 1 (row refused by the checks above, nothing touched), 2 (OpenSSL failed).
-napi_value CipherBatch(napi_env env, napi_callback_info cbinfo) {
-  size_t argc = 4;
-  napi_value argv[4];
-  if (napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr) != napi_ok || argc < 4) {
-    napi_throw_type_error(env, nullptr, "evpCipherBatch(buffers, table, rows, results)");
-    return nullptr;
-  }
-  bool isArray = false;
-  uint32_t nbufs = 0;
-  if (napi_is_array(env, argv[0], &isArray) != napi_ok || !isArray || napi_get_array_length(env, argv[0], &nbufs) != napi_ok ||
-      nbufs > kMaxBatchBuffers) {
-    napi_throw_type_error(env, nullptr, "buffers must be an array of at most 16 ArrayBuffers");
-    return nullptr;
-  }
-  BatchBuffer bufs[kMaxBatchBuffers];
-  for (uint32_t i = 0; i < nbufs; i++) {
-    napi_value b;
-    bool isAb = false;
-    void* data = nullptr;
-    if (napi_get_element(env, argv[0], i, &b) != napi_ok || napi_is_arraybuffer(env, b, &isAb) != napi_ok || !isAb ||
-        napi_get_arraybuffer_info(env, b, &data, &bufs[i].length) != napi_ok) {
-      napi_throw_type_error(env, nullptr, "buffers must be an array of at most 16 ArrayBuffers");
-      return nullptr;
-    }
-    bufs[i].data = static_cast<uint8_t*>(data);
-    if (bufs[i].data == nullptr) bufs[i].length = 0;
-  }
-  napi_typedarray_type type;
-  size_t tableLen = 0;
-  void* tablePtr = nullptr;
-  if (napi_get_typedarray_info(env, argv[1], &type, &tableLen, &tablePtr, nullptr, nullptr) != napi_ok || type != napi_float64_array) {
-    napi_throw_type_error(env, nullptr, "table must be a Float64Array");
-    return nullptr;
-  }
-  double rowsD = 0;
-  if (napi_get_value_double(env, argv[2], &rowsD) != napi_ok || !(rowsD >= 0) || rowsD * kBatchFields > static_cast<double>(tableLen) ||
-      rowsD != static_cast<double>(static_cast<uint32_t>(rowsD))) {
-    napi_throw_type_error(env, nullptr, "rows must be a whole number of rows within the table");
-    return nullptr;
-  }
-  size_t rows = static_cast<size_t>(rowsD);
-  uint8_t* results;
-  size_t resultsLen;
-  if (!RawBytes(env, argv[3], false, "results", &results, &resultsLen)) return nullptr;
-  if (resultsLen < rows) {
-    napi_throw_type_error(env, nullptr, "results must hold a byte per row");
-    return nullptr;
-  }
-  const double* table = static_cast<const double*>(tablePtr);
-  uint32_t bad = 0;
-  for (size_t i = 0; i < rows; i++) {
-    results[i] = RunRow(table + i * kBatchFields, bufs, nbufs);
-    if (results[i] != kRowOk) bad++;
-  }
-  napi_value out;
-  napi_create_uint32(env, bad, &out);
-  return out;
 }
 
 // evpCipherFree(handle): the key schedule is cleansed now, not at garbage collection.
@@ -563,8 +427,6 @@ void InitEvpEngine(Napi::Env env, Napi::Object exports) {
   exports.Set("evpCipherCreate", Napi::Function::New(env, CipherCreate, "evpCipherCreate"));
   exports.Set("evpCipherRun", RawFunction(env, "evpCipherRun", CipherRun));
   exports.Set("evpCipherFree", Napi::Function::New(env, CipherFree, "evpCipherFree"));
-  exports.Set("evpCipherId", Napi::Function::New(env, CipherId, "evpCipherId"));
-  exports.Set("evpCipherBatch", RawFunction(env, "evpCipherBatch", CipherBatch));
   exports.Set("evpCipherLoop", Napi::Function::New(env, CipherLoop, "evpCipherLoop"));
   exports.Set("evpDigestCreate", Napi::Function::New(env, DigestCreate, "evpDigestCreate"));
   exports.Set("evpDigestRun", RawFunction(env, "evpDigestRun", DigestRun));

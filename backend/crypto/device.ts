@@ -20,7 +20,6 @@
  */
 import { BLOCK_ALIGNED, EngineUnsupportedError, type CipherMode, type CryptoEngine, type HashAlg, IV_BYTES, MAX_DIGEST_BYTES, type PreparedCipher, type PreparedDigest, DIGEST_BYTES } from './engine';
 import * as S from './spec';
-import { algorithmName, HASHES, HMACS, MODES } from './algorithms';
 import { CryptoStatus } from './spec';
 import type { CreateSessionRequest, SymSessionInfo } from '../vhost-user/wire';
 import type { FaultDecision } from '../faults/plan';
@@ -28,7 +27,31 @@ import type { Segment } from '../virtio/memory';
 import { gatherInto, scatter, viewAt } from '../virtio/segments';
 import type { Counters, SessionSummary } from '../telemetry/schema';
 import { Conformance, R } from '../conformance/oracle';
-import type { CipherBatch } from './cipher-batch';
+
+const MODES: Readonly<Record<number, CipherMode>> = {
+  [S.VIRTIO_CRYPTO_CIPHER_AES_CBC]: 'cbc',
+  [S.VIRTIO_CRYPTO_CIPHER_AES_CTR]: 'ctr',
+  [S.VIRTIO_CRYPTO_CIPHER_AES_ECB]: 'ecb',
+  [S.VIRTIO_CRYPTO_CIPHER_AES_XTS]: 'xts',
+};
+/** hash_mode PLAIN: hash_alg is a VIRTIO_CRYPTO_HASH_* number. */
+const HASHES: Readonly<Record<number, HashAlg>> = {
+  [S.VIRTIO_CRYPTO_HASH_MD5]: 'md5',
+  [S.VIRTIO_CRYPTO_HASH_SHA1]: 'sha1',
+  [S.VIRTIO_CRYPTO_HASH_SHA_224]: 'sha224',
+  [S.VIRTIO_CRYPTO_HASH_SHA_256]: 'sha256',
+  [S.VIRTIO_CRYPTO_HASH_SHA_384]: 'sha384',
+  [S.VIRTIO_CRYPTO_HASH_SHA_512]: 'sha512',
+};
+/** hash_mode AUTH: hash_alg is a VIRTIO_CRYPTO_MAC_* number. */
+const HMACS: Readonly<Record<number, HashAlg>> = {
+  [S.VIRTIO_CRYPTO_MAC_HMAC_MD5]: 'md5',
+  [S.VIRTIO_CRYPTO_MAC_HMAC_SHA1]: 'sha1',
+  [S.VIRTIO_CRYPTO_MAC_HMAC_SHA_224]: 'sha224',
+  [S.VIRTIO_CRYPTO_MAC_HMAC_SHA_256]: 'sha256',
+  [S.VIRTIO_CRYPTO_MAC_HMAC_SHA_384]: 'sha384',
+  [S.VIRTIO_CRYPTO_MAC_HMAC_SHA_512]: 'sha512',
+};
 
 export interface ChainParams {
   readonly hash: HashAlg;
@@ -102,6 +125,19 @@ function flipBytes(writable: readonly Segment[], len: number): void {
   }
 }
 
+function hashName(chain: ChainParams): string {
+  const h = chain.hash === 'md5' ? 'MD5' : chain.hash === 'sha1' ? 'SHA1' : `SHA-${chain.hash.slice(3)}`;
+  return chain.hashMode === S.VIRTIO_CRYPTO_SYM_HASH_MODE_AUTH ? `HMAC-${h}` : h;
+}
+
+/** e.g. "AES-256-CBC", "AES-128-CBC + HMAC-SHA-256 (hash then cipher)", "SHA-256". */
+function algorithmName(s: CryptoSession): string {
+  const cipher = s.mode ? `AES-${s.keyBits}-${s.mode.toUpperCase()}` : '';
+  if (!s.chain) return cipher;
+  if (!s.mode) return hashName(s.chain);
+  return `${cipher} + ${hashName(s.chain)} (${s.chain.order === S.VIRTIO_CRYPTO_SYM_ALG_CHAIN_ORDER_HASH_THEN_CIPHER ? 'hash then cipher' : 'cipher then hash'})`;
+}
+
 function writeStatus(writable: readonly Segment[], status: number): void {
   const last = writable[writable.length - 1];
   last[last.length - 1] = status;
@@ -117,8 +153,6 @@ export class CryptoDevice {
   private readonly scratch: Record<'iv' | 'aad' | 'src' | 'dst' | 'hash', Uint8Array> = {
     iv: new Uint8Array(S.MAX_IV_LEN), aad: EMPTY, src: EMPTY, dst: EMPTY, hash: new Uint8Array(MAX_DIGEST_BYTES),
   };
-  /** Set by symRequest when the request went into the pass's cipher batch (its status is written at the flush). */
-  private deferred = false;
   /** Digest input lists, reused (no array per request). */
   private readonly parts1: Uint8Array[] = [EMPTY];
   private readonly parts2: Uint8Array[] = [EMPTY, EMPTY];
@@ -228,10 +262,8 @@ export class CryptoDevice {
    * Serves one chain. status −1: no writable byte, nothing could be written. With a fault gate, a
    * firing stall rule returns `fault.stall` having touched nothing (the caller puts the chain back).
    * `violation` (strict mode): the ring rule the chain broke; it is answered ERR, not served.
-   * `batch`: a valid cipher request whose IV, src and dst are single views becomes a row there (its
-   * status byte is written when the batch is flushed); anything else flushes it before touching memory.
    */
-  handle(readable: readonly Segment[], readableLength: number, writable: readonly Segment[], writableLength: number, gate?: FaultGate, violation = 0, batch?: CipherBatch): RequestOutcome {
+  handle(readable: readonly Segment[], readableLength: number, writable: readonly Segment[], writableLength: number, gate?: FaultGate, violation = 0): RequestOutcome {
     if (writableLength < 1) {
       this.counters.unanswerable++;
       this.conformance.refusal(R.CryptoStatusRoom, 'the chain has no device-writable byte for the status', false);
@@ -273,7 +305,7 @@ export class CryptoDevice {
           this.conformance.unknownSession(sessionId, sessionId < this.nextSessionId);
         } else {
           session.requests++;
-          written = this.symRequest(session, opcode === S.VIRTIO_CRYPTO_CIPHER_ENCRYPT, hdr, readable, readableLength, writable, writableLength, batch);
+          written = this.symRequest(session, opcode === S.VIRTIO_CRYPTO_CIPHER_ENCRYPT, hdr, readable, readableLength, writable, writableLength);
           status = CryptoStatus.OK;
         }
       }
@@ -284,13 +316,9 @@ export class CryptoDevice {
       status = CryptoStatus.ERR;
       written = 1;
     }
-    if (this.deferred) this.deferred = false;
-    else {
-      batch?.flush();
-      // Fault injection: flip-dst inverts the output the guest gets, status stays OK.
-      if (fault?.flipDst && status === CryptoStatus.OK) flipBytes(writable, dstLen);
-      writeStatus(writable, status);
-    }
+    // Fault injection: flip-dst inverts the output the guest gets, status stays OK.
+    if (fault?.flipDst && status === CryptoStatus.OK) flipBytes(writable, dstLen);
+    writeStatus(writable, status);
     switch (status) {
       case CryptoStatus.OK: this.counters.statusOk++; break;
       case CryptoStatus.BADMSG: this.counters.statusBadmsg++; break;
@@ -303,18 +331,6 @@ export class CryptoDevice {
       this.counters.bytesOut += dstLen;
     }
     return { written, status, opcode, sessionId, srcLen, dstLen, fault, badRequest };
-  }
-
-  /**
-   * The outcome of a batched request whose row the engine refused or failed: counted OK when it was
-   * added, it is ERR now (CipherBatch.flush wrote the status byte; used length 1, no bytes counted).
-   */
-  batchRowFailed(r: RequestOutcome): RequestOutcome {
-    this.counters.statusOk--;
-    this.counters.statusErr++;
-    this.counters.bytesIn -= r.srcLen;
-    this.counters.bytesOut -= r.dstLen;
-    return { ...r, status: CryptoStatus.ERR, written: 1 };
   }
 
   /** `len` readable bytes at `offset`: a view of guest memory when contiguous, else gathered into scratch. */
@@ -351,7 +367,7 @@ export class CryptoDevice {
    * every length and offset is checked against the session, MAX_DATA_LEN and what the chain holds
    * before a byte of data is read or written.
    */
-  private symRequest(s: CryptoSession, encrypt: boolean, hdr: Buffer, readable: readonly Segment[], readableLength: number, writable: readonly Segment[], writableLength: number, batch: CipherBatch | undefined): number {
+  private symRequest(s: CryptoSession, encrypt: boolean, hdr: Buffer, readable: readonly Segment[], readableLength: number, writable: readonly Segment[], writableLength: number): number {
     const opType = hdr.readUInt32LE(S.SYM_OP_TYPE);
     if (opType !== s.opType) throw new BadRequest(R.CryptoOpType, `op_type ${opType} does not match the session's ${s.opType}`);
     const ivLen = hdr.readUInt32LE(S.SYM_IV_LEN);
@@ -407,13 +423,6 @@ export class CryptoDevice {
     const hashDirect = hashLen > 0 ? viewAt(writable, dstLen, hashLen) : EMPTY;
     const hashOut = hashDirect ?? this.scratch.hash.subarray(0, hashLen);
 
-    const id = batch && !chain && dstDirect ? (s.cipher as PreparedCipher).batchId : undefined;
-    if (id && (!iv || iv.buffer !== this.scratch.iv.buffer) && src.buffer !== this.scratch.src.buffer) {
-      (batch as CipherBatch).add(id, encrypt, iv, src, dst, writable[writable.length - 1]);
-      this.deferred = true;
-      return dstLen + 1;
-    }
-    batch?.flush();
     if (!chain) {
       (s.cipher as PreparedCipher).crypt(encrypt, iv, src, dst);
     } else {

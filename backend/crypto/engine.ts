@@ -29,26 +29,7 @@ export interface PreparedCipher {
   crypt(encrypt: boolean, iv: Uint8Array | null, src: Uint8Array, dst: Uint8Array): void;
   /** Forgets the key (wipes what the engine holds). */
   dispose(): void;
-  /** Its id in a {@link CipherBatchRunner} table (engines that batch only; 0 once disposed). */
-  readonly batchId?: number;
 }
-
-/**
- * One call that runs a whole table of already-validated cipher operations (cipher-batch.ts builds
- * it): rows of {@link CIPHER_ROW_FIELDS} numbers — batchId, encrypt 0/1, then (buffer index,
- * offset) of the IV (index −1: none), src and dst, and the length — over `buffers`. The engine
- * re-checks each row against the buffers as they are (defence in depth) and writes one result per
- * row: {@link ROW_OK}, {@link ROW_REFUSED} (the check failed, nothing touched), {@link ROW_FAILED}.
- */
-export interface CipherBatchRunner {
-  run(buffers: readonly ArrayBufferLike[], table: Float64Array, rows: number, results: Uint8Array): void;
-}
-export const CIPHER_ROW_FIELDS = 9;
-/** Buffers one table may reference. */
-export const CIPHER_BATCH_MAX_BUFFERS = 16;
-export const ROW_OK = 0;
-export const ROW_REFUSED = 1;
-export const ROW_FAILED = 2;
 
 /** A hash, or an HMAC with its key bound, for the lifetime of one session. */
 export interface PreparedDigest {
@@ -69,8 +50,6 @@ export interface CryptoEngine {
   prepareCipher(mode: CipherMode, key: Buffer): PreparedCipher;
   /** A plain hash (`key` null) or an HMAC (any key length, 0 included). Same key rule as above. */
   prepareDigest(hash: HashAlg, key: Buffer | null): PreparedDigest;
-  /** Present when the engine can run a pass's cipher operations in one call (the openssl engine). */
-  readonly cipherBatch?: CipherBatchRunner;
   close(): void;
 }
 

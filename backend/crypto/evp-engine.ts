@@ -3,22 +3,12 @@
  * session with the key scheduled once, only the IV set per request, reading src and writing dst
  * where they are (mapped guest memory on the data path). No per-request allocation or copy here.
  */
-import { EVP_BATCH_FIELDS, EVP_BATCH_MAX_BUFFERS, EVP_ROW_FAILED, EVP_ROW_OK, EVP_ROW_REFUSED, type EvpCipherHandle, type EvpDigestHandle, evp, probeEvp } from '../../addon/lib/evp';
-import { CIPHER_BATCH_MAX_BUFFERS, CIPHER_ROW_FIELDS, type CipherBatchRunner, type CipherMode, ROW_FAILED, ROW_OK, ROW_REFUSED, type CryptoEngine, checkCipherKey, EngineUnavailableError, EngineUnsupportedError, type HashAlg, opensslCipherName, type PreparedCipher, type PreparedDigest } from './engine';
-
-// The engine seam's table layout is the addon's (one definition each side, checked here once).
-if (CIPHER_ROW_FIELDS !== EVP_BATCH_FIELDS || CIPHER_BATCH_MAX_BUFFERS !== EVP_BATCH_MAX_BUFFERS || ROW_OK !== EVP_ROW_OK || ROW_REFUSED !== EVP_ROW_REFUSED || ROW_FAILED !== EVP_ROW_FAILED) {
-  throw new Error('cipher batch layout differs between backend/crypto/engine.ts and addon/lib/evp.ts');
-}
+import { type EvpCipherHandle, type EvpDigestHandle, evp, probeEvp } from '../../addon/lib/evp';
+import { type CipherMode, type CryptoEngine, checkCipherKey, EngineUnavailableError, EngineUnsupportedError, type HashAlg, opensslCipherName, type PreparedCipher, type PreparedDigest } from './engine';
 
 export class EvpEngine implements CryptoEngine {
   readonly name = 'openssl' as const;
   private readonly native = evp();
-  readonly cipherBatch: CipherBatchRunner = {
-    run: (buffers, table, rows, results) => {
-      this.native.evpCipherBatch(buffers, table, rows, results);
-    },
-  };
 
   private constructor() {}
 
@@ -39,11 +29,7 @@ export class EvpEngine implements CryptoEngine {
       throw new EngineUnsupportedError(`AES-${mode.toUpperCase()}: ${(err as Error).message}`);
     }
     const ecb = mode === 'ecb';
-    let batchId = n.evpCipherId(handle);
     return {
-      get batchId() {
-        return batchId;
-      },
       crypt(encrypt, iv, src, dst) {
         if (!handle) throw new Error('cipher used after dispose');
         n.evpCipherRun(handle, encrypt, ecb ? null : iv, src, dst);
@@ -51,7 +37,6 @@ export class EvpEngine implements CryptoEngine {
       dispose() {
         if (handle) n.evpCipherFree(handle);
         handle = undefined;
-        batchId = 0;
       },
     };
   }

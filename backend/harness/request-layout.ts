@@ -20,8 +20,6 @@ export interface CipherRequestSpec {
   readonly override?: readonly (readonly [number, number])[];
   /** Splits src and dst each into two descriptors at this byte (ranges spanning descriptors). */
   readonly splitAt?: number;
-  /** Which parts splitAt splits (default both). */
-  readonly splitParts?: 'src' | 'dst' | 'both';
 }
 
 export interface ChainRequestFields {
@@ -93,8 +91,7 @@ export function layOutRequest(mem: Uint8Array, view: DataView, slotGpa: number, 
   const parts: [number, number, number][] = [[hdrGpa, 72, 0]];
   // One descriptor per part, or two when a split point falls inside it.
   const pushSplit = (addr: number, len: number, flags: number): void => {
-    const which = req.splitParts ?? 'both';
-    const at = which === 'both' || (which === 'dst') === (flags === VIRTQ_DESC_F_WRITE) ? req.splitAt : undefined;
+    const at = req.splitAt;
     if (at !== undefined && at > 0 && at < len) {
       parts.push([addr, at, flags], [addr + at, len - at, flags]);
     } else parts.push([addr, len, flags]);

@@ -44,7 +44,7 @@ export const REPLY_CAPS = Object.freeze({
   faultText: 16384,
   /** Hex of an IV or a data preview. */
   hexText: 128,
-  /** Rules in a conformance report (conformance/rules.ts has 39). */
+  /** Rules in a conformance report (conformance/rules.ts has 40). */
   conformanceRules: 128,
   /** Violations in a conformance report's recent list (the back-end sends SNAPSHOT_VIOLATIONS). */
   conformanceRecent: SNAPSHOT_VIOLATIONS,

@@ -41,7 +41,18 @@ export class TelemetryServer {
     this.server = server;
     // Only the owner may read ring contents and session summaries: the addon binds the socket with
     // mode 0600 from its creation (no window before a chmod, whatever the umask); Node listens on it.
-    await vhost.listenOwnerOnly(server, this.socketPath);
+    const fd = vhost.listenUnix(this.socketPath, 16);
+    await new Promise<void>((resolve, reject) => {
+      const failed = (err: Error): void => {
+        vhost.closeFd(fd);
+        reject(err);
+      };
+      server.once('error', failed);
+      server.listen({ fd }, () => {
+        server.off('error', failed);
+        resolve();
+      });
+    });
   }
 
   /** Connections closed at accept because the peer runs as another uid (SO_PEERCRED). */

@@ -5,16 +5,12 @@
  * race-free idle check and interrupts the guest. It also keeps the guest memory map and the rings'
  * configuration for the vhost-user protocol, which reaches them only through its VringHost. Fault
  * injection is one call per request into FaultedCompletions; nothing here reads a fault decision.
- * With an engine that batches (and no fault rule set), a pass's plain cipher requests become rows
- * of one CipherBatch, run in one engine call before anything else is completed or published.
  */
 // The module's binding, not the global getter: the data path reads the clock once per request.
 import { performance } from 'node:perf_hooks';
 import * as vhost from '../../addon/lib/vhost';
 import type { Conformance } from '../conformance/oracle';
-import { CipherBatch } from '../crypto/cipher-batch';
-import type { CryptoDevice, RequestOutcome } from '../crypto/device';
-import { ROW_OK, ROW_REFUSED } from '../crypto/engine';
+import type { CryptoDevice } from '../crypto/device';
 import { MAX_DATA_LEN, opcodeName } from '../crypto/spec';
 import { type FaultedCompletions, Popped } from '../faults/completions';
 import type { RateLimitedLog } from '../log';
@@ -23,7 +19,7 @@ import { RecentRing } from '../telemetry/stats';
 import type { VringHost } from '../vhost-user/protocol';
 import type { MemRegionDesc, VringAddr } from '../vhost-user/wire';
 import { GuestMemory, frontendVa } from './memory';
-import type { DescriptorChain, SplitQueue } from './virtqueue';
+import type { SplitQueue } from './virtqueue';
 import { Vring } from './vring';
 
 /**
@@ -53,8 +49,6 @@ export interface PumpDeps {
   readonly startedAt: number;
   /** The conformance oracle (docs/checking.md): every ring reports to it. */
   readonly conformance: Conformance;
-  /** false: every request takes its own engine call (no CipherBatch). Default true. */
-  readonly batch?: boolean;
 }
 
 export class QueuePump implements VringHost {
@@ -68,16 +62,6 @@ export class QueuePump implements VringHost {
   private readonly guestLog: RateLimitedLog;
   private readonly startedAt: number;
   private readonly conformance: Conformance;
-  /** The pass's cipher rows (undefined: the engine cannot batch, or batching is off). */
-  private readonly batch: CipherBatch | undefined;
-  /** Per row of the batch: the chain, the device's outcome and when its handling started. */
-  private readonly rowChains: (DescriptorChain | undefined)[] = [];
-  private readonly rowOutcomes: (RequestOutcome | undefined)[] = [];
-  private readonly rowT0 = new Float64Array(MAX_CHAINS_PER_PASS);
-  /** The ring whose pass is running (the batch's rows are completed on it). */
-  private passRing: Vring | undefined;
-  /** performance.now() when the last batch completed (a later request's latency starts there at the earliest). */
-  private lastFlushAt = 0;
 
   constructor(deps: PumpDeps) {
     this.count = deps.queues;
@@ -89,13 +73,6 @@ export class QueuePump implements VringHost {
     this.startedAt = deps.startedAt;
     this.conformance = deps.conformance;
     this.vrings = Array.from({ length: this.count }, (_, i) => new Vring(i, new RecentRing(), this.conformance));
-    const runner = deps.batch === false ? undefined : deps.device.engine.cipherBatch;
-    this.batch = runner ? new CipherBatch(runner, MAX_CHAINS_PER_PASS, (rows, results) => this.completeRows(rows, results)) : undefined;
-  }
-
-  /** Engine calls made for batches and the requests they ran (tests, telemetry). */
-  get batchStats(): { readonly calls: number; readonly rows: number } {
-    return { calls: this.batch?.calls ?? 0, rows: this.batch?.added ?? 0 };
   }
 
   /** The rings as they are now (telemetry; replaced at each reset). */
@@ -210,7 +187,6 @@ export class QueuePump implements VringHost {
     } catch (err) {
       // Not reachable with a sane engine; still, a bug on the data path must not kill the process
       // (QEMU 7.2 cannot survive that): the ring is abandoned and says why in telemetry.
-      this.batch?.discard();
       const q = v.queue;
       if (q) q.broken = `internal error: ${(err as Error).message}`;
       this.log(`queue ${v.index}: internal error, ring abandoned: ${(err as Error).stack ?? String(err)}`);
@@ -232,9 +208,6 @@ export class QueuePump implements VringHost {
     const faults = this.faults;
     if (faults.stalled) return;
     const gate = faults.gate;
-    // Fault rules decide per request and may hold or alter completions: such passes take no batch.
-    const batch = gate === undefined ? this.batch : undefined;
-    this.passRing = v;
     const recent = v.recent;
     let chains = 0;
     let bytes = 0;
@@ -246,41 +219,14 @@ export class QueuePump implements VringHost {
     do {
       for (let chain = q.pop(); chain; chain = q.pop()) {
         if ('reason' in chain) {
-          batch?.flush();
           this.counters.rejectedChains++;
           this.guestLog.line('rejected chain', `queue ${v.index}: rejected chain at head ${chain.head}: ${chain.reason}`);
           q.pushUsed(chain.head, 0);
           tPrev = performance.now();
           recent.recordRejected(chain.head, chain.reason, tPrev - this.startedAt);
         } else {
-          let t0 = tPrev;
-          const added = batch ? batch.added : 0;
-          const r = this.device.handle(chain.readable, chain.readableLength, chain.writable, chain.writableLength, gate, chain.violation, batch);
-          if (batch && batch.added !== added) {
-            // A row of the batch: completed (pushUsed, recorded) when the batch is flushed.
-            const row = batch.rows - 1;
-            this.rowChains[row] = chain;
-            this.rowOutcomes[row] = r;
-            this.rowT0[row] = t0;
-            this.counters.requests++;
-            tPrev = performance.now();
-            bytes += r.srcLen;
-            unpublishedBytes += r.srcLen;
-            if (unpublishedBytes >= PUBLISH_BYTES) {
-              unpublishedBytes = 0;
-              this.publish(v, q);
-            }
-            if (++chains >= MAX_CHAINS_PER_PASS || bytes >= MAX_BYTES_PER_PASS) {
-              budgetLeft = false;
-              break;
-            }
-            continue;
-          }
-          // Everything batched before it is on the ring first (ring order); its latency starts after that batch.
-          if (batch) {
-            batch.flush();
-            if (this.lastFlushAt > t0) t0 = this.lastFlushAt;
-          }
+          const t0 = tPrev;
+          const r = this.device.handle(chain.readable, chain.readableLength, chain.writable, chain.writableLength, gate, chain.violation);
           if (r.badRequest !== null) this.guestLog.line('bad request', `queue ${v.index}: bad request at head ${chain.head} (${opcodeName(r.opcode)} session ${r.sessionId}): ${r.badRequest}`);
           const fate = faults.onPopped(v, q, chain, r, t0);
           if (fate === Popped.Held) break;
@@ -319,33 +265,8 @@ export class QueuePump implements VringHost {
     }
   }
 
-  /**
-   * Completes the rows the batch just ran, in their order, on the ring of the running pass. A
-   * request's recorded latency runs from the start of its handling to the end of the batch's call.
-   */
-  private completeRows(rows: number, results: Uint8Array): void {
-    const v = this.passRing as Vring;
-    const q = v.queue as SplitQueue;
-    const t1 = performance.now();
-    this.lastFlushAt = t1;
-    for (let i = 0; i < rows; i++) {
-      const chain = this.rowChains[i] as DescriptorChain;
-      let r = this.rowOutcomes[i] as RequestOutcome;
-      this.rowChains[i] = this.rowOutcomes[i] = undefined;
-      if (results[i] !== ROW_OK) {
-        r = this.device.batchRowFailed(r);
-        const why = results[i] === ROW_REFUSED ? 'refused by the engine\'s own checks' : 'failed in the engine';
-        this.guestLog.line('batch row failed', `queue ${v.index}: request at head ${chain.head} (${opcodeName(r.opcode)} session ${r.sessionId}) ${why}; answered ERR`);
-      }
-      q.pushUsed(chain.head, r.written);
-      v.recent.recordServed(chain.head, r, t1 - this.rowT0[i], t1 - this.startedAt, chain.descriptorCount, chain.indirect);
-    }
-  }
-
   /** Publishes used->idx and interrupts the guest if the ring's rules (EVENT_IDX or NO_INTERRUPT) ask for it. */
   private publish(v: Vring, q: SplitQueue): void {
-    // Batched requests are completed before anything is published.
-    this.batch?.flush();
     // An irq fault on a completion since the last publish changes how this one interrupts.
     const irq = this.faults.takeIrq(v);
     if (!q.publish()) return;

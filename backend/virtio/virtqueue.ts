@@ -166,8 +166,6 @@ export class SplitQueue implements RingState {
     let writableLength = 0;
     let count = 0;
     let indirect = false;
-    /** direct descriptors before an indirect table (§2.7.5.3.2) */
-    let direct = 0;
 
     let table = this.desc;
     let tableBase = 0;
@@ -194,8 +192,10 @@ export class SplitQueue implements RingState {
         // §2.7.5.3: the table is an array of 16-byte descriptors; not empty; at most Queue Size of them.
         if (len === 0 || len % DESC_SIZE !== 0) return reject(head, R.IndirectLength, `indirect table length ${len} is not a non-zero multiple of 16`);
         if (len / DESC_SIZE > this.size) return reject(head, R.IndirectTableSize, `indirect table of ${len / DESC_SIZE} entries exceeds queue size ${this.size}`);
-        // §2.7.5.3.2: the table may follow direct descriptors (INDIRECT without NEXT ends the ring
-        // part, so it is the last one there); their buffers stay and the table's follow them.
+        if (count !== 1 || readable.length + writable.length !== 0) {
+          // Linux only uses indirect as the sole descriptor; a table after buffers is legal but we keep it simple.
+          return reject(head, R.IndirectNotFirst, `indirect descriptor is not the first of its chain (descriptor ${i}, number ${count} of the chain)`);
+        }
         const ref = this.indirectRef;
         if (!this.memory.viewAtGpaParts(addrLo, addrHi, len, ref)) {
           // Inside guest memory but across a region boundary is this device's limit; outside it, the driver's error.
@@ -206,9 +206,6 @@ export class SplitQueue implements RingState {
         tableBase = ref.offset;
         tableSize = len / DESC_SIZE;
         indirect = true;
-        // The descriptors before the table count towards the chain; the table restarts the loop
-        // bound (it holds at most Queue Size entries, checked above).
-        direct = count - 1;
         count = 0;
         i = 0;
         continue;
@@ -230,7 +227,7 @@ export class SplitQueue implements RingState {
       if (next >= tableSize) return reject(head, R.DescNextRange, `next ${next} outside a table of ${tableSize} (descriptor ${i})`);
       i = next;
     }
-    return { head, readable, readableLength, writable, writableLength, descriptorCount: direct + count, indirect, violation: 0 };
+    return { head, readable, readableLength, writable, writableLength, descriptorCount: count, indirect, violation: 0 };
   }
 
   /**

@@ -17,7 +17,7 @@ const BACKEND_LOG_MAX_BYTES = 8 << 20;
 export async function startBackendProcess(
   paths: LabPaths,
   vlabScript: string,
-  options: Pick<UpOptions, 'engine' | 'faults' | 'strict'>,
+  options: Pick<UpOptions, 'engine' | 'faults'>,
   progress: (message: string) => void,
   signal: AbortSignal | undefined,
 ): Promise<DetachedProcess> {
@@ -26,8 +26,7 @@ export async function startBackendProcess(
   const args = [vlabScript, 'backend', '--socket', paths.vhostUserSocket, '--telemetry', paths.telemetrySocket, '--engine', options.engine,
     '--log-file', paths.backendLog, '--log-max-bytes', String(BACKEND_LOG_MAX_BYTES)];
   for (const rule of options.faults ?? []) args.push('--fault', rule);
-  if (options.strict === true) args.push('--strict');
-  progress(`starting the TypeScript vhost-user backend (engine ${options.engine}${options.strict === true ? ', strict' : ''})`);
+  progress(`starting the TypeScript vhost-user backend (engine ${options.engine})`);
   // Inside desktop VS Code process.execPath is Electron: ELECTRON_RUN_AS_NODE makes it behave as node
   // (plain node ignores the variable).
   const env = { ...process.env, ELECTRON_RUN_AS_NODE: '1' };

@@ -44,9 +44,6 @@ import { readSnapshotOrNull } from '../../backend/telemetry/client';
 import type { BackendSnapshot } from '../../backend/telemetry/schema';
 import { armGuestForDumps, dumpPanickedGuest, guestPanicked } from './debug/panic';
 import { pickGdbPort } from './debug/gdbstub';
-import { type BootTimings, computeBootTimings, parseInitMarkers, whenFileExists } from './boot-timings';
-import { spawnSshMux, waitForSshMux } from './mux/process';
-import { connectMux } from './mux/client';
 
 export type { BackendKind, EngineChoice, GuestDriver, LabState, UpOptions } from './state';
 export type { StopMethod } from './qemu/stop';
@@ -70,14 +67,11 @@ export interface LabStatus {
   /** When failed: the last lines of the guest console (a panic's text, the last boot messages). */
   readonly consoleTail?: string;
   readonly accel: AccelChoice | null;
-  /** `strict`: started with `vlab up --strict` (docs/checking.md#--strict); absent otherwise. */
-  readonly backend: { readonly kind: BackendKind; readonly pid?: number; readonly strict?: true; readonly telemetry?: BackendSnapshot | null };
+  readonly backend: { readonly kind: BackendKind; readonly pid?: number; readonly telemetry?: BackendSnapshot | null };
   readonly qemu: { readonly pid?: number };
-  readonly ssh: { readonly host: '127.0.0.1'; readonly port?: number; readonly muxPid?: number };
+  readonly ssh: { readonly host: '127.0.0.1'; readonly port?: number };
   readonly uptimeSec?: number;
   readonly bootSec?: number;
-  /** Where the boot's time went (docs/lab.md § Boot timings). */
-  readonly timings?: BootTimings;
   readonly device?: VirtioDeviceStatus | null;
   readonly stateDir: string;
   readonly guestDriver: GuestDriver;
@@ -264,7 +258,7 @@ export class Lab extends EventEmitter {
     // Only our uid may reach the sockets and logs in here (the sockets are 0600 themselves too).
     mkdirSync(this.paths.stateDir, { recursive: true, mode: 0o700 });
     chmodSync(this.paths.stateDir, 0o700);
-    for (const sock of [this.paths.qmpSocket, this.paths.qmpWatchSocket, this.paths.vhostUserSocket, this.paths.telemetrySocket, this.paths.sshMuxSocket]) removeQuietly(sock);
+    for (const sock of [this.paths.qmpSocket, this.paths.qmpWatchSocket, this.paths.vhostUserSocket, this.paths.telemetrySocket]) removeQuietly(sock);
     // QEMU opens the console log itself (O_TRUNC, following symlinks); the guest can write this folder,
     // so whatever is there is removed first and QEMU creates a fresh file.
     removeQuietly(this.paths.consoleLog);
@@ -302,16 +296,13 @@ export class Lab extends EventEmitter {
         current = { ...current, backend: backend.record };
         this.setState(current);
       }
-      let spawnAt = Date.now();
-      let qmpAt: Promise<number | undefined> = Promise.resolve(undefined);
+      const t0 = Date.now();
       for (let attempt = 1; ; attempt++) {
         const port = await pickFreeLoopbackPort();
         const gdbPort = options.gdb ? await pickGdbPort(port) : undefined;
         const args = buildQemuArgs(this.qemuSpec(options, accel, binary, guest.kernel, port, gdbPort));
         this.progress(ctl, 'qemu', `starting QEMU (${accel.kind}, ${options.memoryMb} MB, ${options.cpus} CPUs, backend ${options.backend}, ssh port ${port})`);
-        spawnAt = Date.now();
         qemu = spawnDetached(binary, args, this.paths.qemuLog, qemuMarker(this.paths));
-        qmpAt = whenFileExists(this.paths.qmpSocket, qemu.exited);
         current = { ...current, qemu: qemu.record, sshPort: port, ...(gdbPort !== undefined ? { gdbPort } : {}) };
         this.setState(current);
         const early = await Promise.race([qemu.exited, sleep(300).then(() => undefined)]);
@@ -330,45 +321,21 @@ export class Lab extends EventEmitter {
         }
         throw new LabError('qemu-start', `QEMU failed to start (${early}): ${stderr.split('\n').at(-1) ?? ''}`.trim());
       }
-      // The SSH mux (opt-in for now: VLAB_SSH_MUX=on) logs in while the guest boots, alongside our own
-      // wait below. Without it every command opens its own connection, as before the mux.
-      const mux = (this.overrides.env ?? process.env).VLAB_SSH_MUX === 'on' ? spawnSshMux(this.paths, this.vlabScript(), current.sshPort!, options.bootTimeoutMs) : undefined;
-      if (mux) current = { ...current, sshMux: mux.record };
-      this.setState(current);
-      const { session, readySeenAt } = await this.waitForSsh(current, options, guest, qemu, backend, ctl);
-      const loginAt = Date.now();
+      const session = await this.waitForSsh(current, options, guest, qemu, backend, ctl);
       session.close();
-      const bootSec = Math.round((loginAt - spawnAt) / 100) / 10;
-      let timings = computeBootTimings({ spawnAt, qmpAt: await qmpAt, readySeenAt, loginAt }, parseInitMarkers(tailFile(this.paths.consoleLog, 400, 256 * 1024)));
-      current = { ...current, state: 'running', runningSince: new Date().toISOString(), bootSec, timings };
+      const bootSec = Math.round((Date.now() - t0) / 100) / 10;
+      current = { ...current, state: 'running', runningSince: new Date().toISOString(), bootSec };
       this.setState(current);
       this.progress(ctl, 'ready', `guest reachable over SSH after ${bootSec} s`);
-      const muxStart = Date.now();
-      if (mux) {
-        try {
-          await waitForSshMux(this.paths, mux, ctl.signal);
-          timings = { ...timings, muxSec: Math.round((Date.now() - muxStart) / 10) / 100 };
-          current = { ...current, timings };
-        } catch (err) {
-          // Commands then connect directly, as without a mux.
-          this.progress(ctl, 'ssh', `no SSH mux: ${errorMessage(err)}`);
-          current = { ...current, sshMux: undefined };
-        }
-      }
-      this.setState(current);
       const driverStep = this.overrides.guestDriverStep;
       if (options.guestDriver === 'lab' && driverStep) {
         // The step talks to the guest through lab.ssh(), which needs the 'running' state written above.
         this.progress(ctl, 'driver', 'loading the lab driver in the guest');
-        const driverStart = Date.now();
         try {
           await driverStep(this, { signal: ctl.signal });
         } catch (err) {
           throw new LabError('guest-driver', `loading the lab driver failed: ${errorMessage(err)}`);
         }
-        timings = { ...timings, driverSec: Math.round((Date.now() - driverStart) / 10) / 100 };
-        current = { ...current, timings };
-        this.setState(current);
       }
       if (options.gdb) await this.armForDumps(current, ctl);
       return await this.status();
@@ -421,14 +388,7 @@ export class Lab extends EventEmitter {
     return failed;
   }
 
-  private async waitForSsh(
-    current: StateFile,
-    options: UpOptions,
-    guest: GuestArtifacts,
-    qemu: DetachedProcess,
-    backend: DetachedProcess | undefined,
-    ctl: OpControl,
-  ): Promise<{ session: SshSession; readySeenAt?: number }> {
+  private async waitForSsh(current: StateFile, options: UpOptions, guest: GuestArtifacts, qemu: DetachedProcess, backend: DetachedProcess | undefined, ctl: OpControl): Promise<SshSession> {
     const boot = new AbortController();
     const abort = (err: LabError): void => {
       if (!boot.signal.aborted) boot.abort(err);
@@ -449,16 +409,14 @@ export class Lab extends EventEmitter {
     this.progress(ctl, 'ssh', 'waiting for the guest to answer over SSH');
     try {
       const hintStart = Date.now();
-      const readySeenAt = await this.waitForReadyHint(boot.signal);
-      if (readySeenAt !== undefined) {
-        this.progress(ctl, 'ssh', `guest init ready after ${((readySeenAt - hintStart) / 1000).toFixed(1)} s; logging in`);
+      if (await this.waitForReadyHint(boot.signal)) {
+        this.progress(ctl, 'ssh', `guest init ready after ${((Date.now() - hintStart) / 1000).toFixed(1)} s; logging in`);
       }
-      const session = await sshConnect(this.sshTarget(current.sshPort!, guest.hostPublicKey), {
+      return await sshConnect(this.sshTarget(current.sshPort!, guest.hostPublicKey), {
         timeoutMs: SSH_ATTEMPT_TIMEOUT_MS,
         retryUntilMs: options.bootTimeoutMs,
         signal: boot.signal,
       });
-      return { session, readySeenAt };
     } catch (err) {
       if (boot.signal.aborted && boot.signal.reason instanceof LabError) throw boot.signal.reason;
       throw new LabError('boot-timeout', `SSH to the guest failed: ${errorMessage(err)}`);
@@ -474,14 +432,13 @@ export class Lab extends EventEmitter {
    * each SSH attempt hangs for its whole timeout, so early attempts would delay the first good one.
    * The console is guest-written; the pinned-key SSH login is the real readiness check.
    */
-  private async waitForReadyHint(signal: AbortSignal): Promise<number | undefined> {
+  private async waitForReadyHint(signal: AbortSignal): Promise<boolean> {
     const deadline = Date.now() + READY_HINT_MAX_WAIT_MS;
     while (!signal.aborted && Date.now() < deadline) {
-      // Also the boot timings' clock anchor (boot-timings.ts): polled often enough to be within 25 ms.
-      if (tailFile(this.paths.consoleLog, 10, 4096).includes(READY_MARKER)) return Date.now();
-      await sleep(25);
+      if (tailFile(this.paths.consoleLog, 10, 4096).includes(READY_MARKER)) return true;
+      await sleep(100);
     }
-    return undefined;
+    return false;
   }
 
   /** The `vlab` launcher this lab runs (the ts backend; guest-side tools through the project share). */
@@ -498,24 +455,11 @@ export class Lab extends EventEmitter {
     return `${fields[0]} ${fields[1]}`;
   }
 
-  /**
-   * An SSH session into the running guest (caller closes it): over the lab's SSH mux when it runs (one
-   * shared connection, no handshake per command), else a connection of its own (`direct: true`, or env
-   * VLAB_SSH_MUX=off, forces that).
-   */
-  async ssh(opts: { timeoutMs?: number; signal?: AbortSignal; direct?: boolean } = {}): Promise<SshSession> {
+  /** An SSH session into the running guest (caller closes it). */
+  async ssh(opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<SshSession> {
     const file = readState(this.paths);
     if (!file || file.state !== 'running' || !file.qemu || !isOurProcess(file.qemu) || !file.sshPort) {
       throw new LabError('not-running', 'the lab is not running', 'vlab up');
-    }
-    const mux = file.sshMux;
-    const direct = opts.direct === true || (this.overrides.env ?? process.env).VLAB_SSH_MUX === 'off';
-    if (!direct && mux && mux.marker === this.paths.sshMuxSocket && isOurProcess(mux)) {
-      try {
-        return await connectMux(this.paths.sshMuxSocket, { pid: mux.pid });
-      } catch {
-        // the mux is going away (or is not ours): connect directly
-      }
     }
     return sshConnect(this.sshTarget(file.sshPort, this.pinnedHostKey()), { timeoutMs: opts.timeoutMs ?? 10_000, signal: opts.signal });
   }
@@ -628,18 +572,12 @@ export class Lab extends EventEmitter {
       backend: {
         kind: file.options.backend,
         ...(file.backend && backendAlive ? { pid: file.backend.pid } : {}),
-        ...(file.options.strict === true && file.options.backend === 'ts' ? { strict: true as const } : {}),
         ...(telemetry !== undefined ? { telemetry } : {}),
       },
       qemu: qemuAlive && file.qemu ? { pid: file.qemu.pid } : {},
-      ssh: {
-        host: '127.0.0.1',
-        ...(qemuAlive && file.sshPort ? { port: file.sshPort } : {}),
-        ...(live && file.sshMux && file.sshMux.marker === this.paths.sshMuxSocket && isOurProcess(file.sshMux) ? { muxPid: file.sshMux.pid } : {}),
-      },
+      ssh: { host: '127.0.0.1', ...(qemuAlive && file.sshPort ? { port: file.sshPort } : {}) },
       ...(live && Number.isFinite(since) ? { uptimeSec: Math.max(0, Math.round((Date.now() - since) / 1000)) } : {}),
       ...(file.bootSec !== undefined ? { bootSec: file.bootSec } : {}),
-      ...(file.timings !== undefined ? { timings: file.timings } : {}),
       ...(device !== undefined ? { device } : {}),
       guestDriver: file.options.guestDriver,
       kernelVersion: file.kernelVersion,

@@ -4,7 +4,6 @@
  */
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import type { AccelChoice } from './host/accel';
-import type { BootTimings } from './boot-timings';
 import { LabError } from './common/errors';
 import { removeQuietly } from './common/files';
 import type { LabPaths } from './common/paths';
@@ -26,11 +25,6 @@ export interface UpOptions {
   readonly bootTimeoutMs: number;
   /** Fault-injection rules the ts backend starts with (docs/fault-injection.md). */
   readonly faults?: readonly string[];
-  /**
-   * The ts backend answers a request that broke a ring rule with an error status instead of serving
-   * it (`vlab backend --strict`, docs/checking.md).
-   */
-  readonly strict?: boolean;
   /** Extra guest kernel command-line arguments, appended after the lab's own (validated: `checkKernelAppend`). */
   readonly append?: string;
   /**
@@ -51,8 +45,6 @@ export interface StateFile {
   readonly upPid: number;
   readonly qemu?: ProcessRecord;
   readonly backend?: ProcessRecord;
-  /** The SSH mux (extension/lab/mux), started once the guest answers. */
-  readonly sshMux?: ProcessRecord;
   readonly sshPort?: number;
   /** QEMU's gdbstub port on 127.0.0.1 (labs booted with the gdb option). */
   readonly gdbPort?: number;
@@ -62,7 +54,6 @@ export interface StateFile {
   readonly startedAt: string;
   readonly runningSince?: string;
   readonly bootSec?: number;
-  readonly timings?: BootTimings;
 }
 
 /** state.json is small; anything bigger was not written by us (the guest can write the workspace). */
@@ -87,7 +78,7 @@ export function readState(paths: LabPaths): StateFile | undefined {
     const parsed = JSON.parse(text) as Partial<StateFile>;
     if (parsed.schema !== 1 || typeof parsed.state !== 'string' || !STATES.includes(parsed.state)) return undefined;
     if (typeof parsed.options !== 'object' || parsed.options === null || typeof parsed.accel !== 'object' || parsed.accel === null) return undefined;
-    if (!validRecord(parsed.qemu) || !validRecord(parsed.backend) || !validRecord(parsed.sshMux) || !Number.isInteger(parsed.upPid)) return undefined;
+    if (!validRecord(parsed.qemu) || !validRecord(parsed.backend) || !Number.isInteger(parsed.upPid)) return undefined;
     if (parsed.sshPort !== undefined && !(Number.isInteger(parsed.sshPort) && parsed.sshPort > 0 && parsed.sshPort < 65536)) return undefined;
     if (parsed.gdbPort !== undefined && !(Number.isInteger(parsed.gdbPort) && parsed.gdbPort > 0 && parsed.gdbPort < 65536)) return undefined;
     if (parsed.crashDump !== undefined && typeof parsed.crashDump !== 'string') return undefined;

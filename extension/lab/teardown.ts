@@ -17,15 +17,13 @@ const DOWN_LOCK_WAIT_MS = 20_000;
 export type BackendStop = 'none' | 'not-running' | 'terminated' | 'killed' | 'stuck';
 
 export function removeRuntimeFiles(paths: LabPaths): void {
-  for (const sock of [paths.qmpSocket, paths.qmpWatchSocket, paths.vhostUserSocket, paths.telemetrySocket, paths.sshMuxSocket]) removeQuietly(sock);
+  for (const sock of [paths.qmpSocket, paths.qmpWatchSocket, paths.vhostUserSocket, paths.telemetrySocket]) removeQuietly(sock);
 }
 
 /** Stops the recorded QEMU and backend (only if they are still ours) and removes the runtime sockets. */
 export async function stopRecorded(paths: LabPaths, file: StateFile, opts: StopOptions): Promise<{ qemu: StopMethod; backend: BackendStop }> {
   let qemu: StopMethod = 'not-running';
   if (file.qemu && isOurProcess(file.qemu)) qemu = await stopQemu(file.qemu, paths.qmpSocket, opts);
-  // The mux ends by itself once its SSH connection does (QEMU is gone now); whatever is left is ended.
-  if (file.sshMux && file.sshMux.marker === paths.sshMuxSocket) await terminate(file.sshMux, 2000);
   let backend: BackendStop = file.backend ? 'not-running' : 'none';
   if (file.backend) {
     const how = await terminate(file.backend, 3000);

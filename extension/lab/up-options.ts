@@ -37,8 +37,6 @@ export function resolveUpOptions(partial: Partial<UpOptions>): UpOptions {
     }
   }
   if (o.gdb !== undefined && typeof o.gdb !== 'boolean') bad('gdb must be true or false');
-  if (o.strict !== undefined && typeof o.strict !== 'boolean') bad('strict must be true or false');
-  if (o.strict === true && o.backend !== 'ts') bad('--strict needs the ts backend (--backend ts): the builtin backend has no conformance oracle');
   if (o.append !== undefined) {
     const why = typeof o.append === 'string' ? checkKernelAppend(o.append) : 'must be a string';
     if (why) bad(`kernel arguments (--append): ${why}`);

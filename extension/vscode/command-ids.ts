@@ -18,10 +18,6 @@ export const CommandId = {
   checkHost: 'vlab.checkHost',
   refresh: 'vlab.refresh',
   statusActions: 'vlab.statusActions',
-  checkDriver: 'vlab.checkDriver',
-  /** a link row of the "Driver Check" view (its argument: the EvidenceLink) */
-  openCheckLink: 'vlab.openCheckLink',
-  openCrashDump: 'vlab.openCrashDump',
 } as const;
 
 export type CommandIdValue = (typeof CommandId)[keyof typeof CommandId];

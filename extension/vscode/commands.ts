@@ -7,11 +7,6 @@ import * as vscode from 'vscode';
 import { BenchmarkPanel } from './benchmark/panel';
 import { runBenchmark } from './benchmark/run';
 import { captureChat, type CaptureResult } from './capture';
-import { GradeTreeProvider, openLogLink } from './check/grade-view';
-import { GradeReportError, parseGradeReport } from './check/grade-tree';
-import type { EvidenceLink, GradeReport } from '../lab/check/grade-report';
-import { openCrashDump } from './debug/crash-dump';
-import type { KernelDebugSessions } from './debug/sessions';
 import type { Chat, ChatManager } from './chat-manager';
 import type { VlabCli } from './cli-runner';
 import { CommandId, type CommandIdValue } from './command-ids';
@@ -34,36 +29,20 @@ export interface ExtensionState {
   readonly driverProblems: DriverProblems | undefined;
   readonly cli: VlabCli;
   readonly guestTerminals: GuestTerminal[];
-  /** the "Driver Check" view */
-  readonly grades: GradeTreeProvider;
-  /** the guest kernel's debug sessions (undefined without a workspace folder) */
-  readonly debugSessions: KernelDebugSessions | undefined;
   lastCapture: CaptureResult | undefined;
 }
 
 /** What the rings view reads from the lab (also used by the serializer after a window reload). */
-export function ringsSource(l: LabController, halted: () => string | undefined): RingsSource {
+export function ringsSource(l: LabController): RingsSource {
   return {
     telemetrySocket: () => l.telemetrySocket,
-    halted,
     device: () => l.status?.device,
     devices: () => l.lab.virtioDevices(),
     onDidChangeStatus: l.onDidChangeStatus,
   };
 }
 
-/** A link a tree row passes back (validated: command arguments can come from anywhere). */
-function checkLink(arg: unknown): EvidenceLink | undefined {
-  if (typeof arg !== 'object' || arg === null) return undefined;
-  const a = arg as Record<string, unknown>;
-  const count = (v: unknown, max: number): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max;
-  if (a.kind === 'rings' && count(a.queue, 0xffff) && count(a.head, 32767)) return { kind: 'rings', queue: a.queue, head: a.head };
-  if (a.kind === 'log' && typeof a.file === 'string' && a.file.startsWith('/') && count(a.line, 10_000_000)) return { kind: 'log', file: a.file, line: a.line };
-  return undefined;
-}
-
 export function registerCommands(s: ExtensionState): void {
-  const halted = (): string | undefined => s.debugSessions?.haltedText;
   const needLab = (): LabController => {
     if (!s.lab) throw new Error('open a folder first: the lab keeps its state in the workspace (.vlab/)');
     return s.lab;
@@ -121,12 +100,9 @@ export function registerCommands(s: ExtensionState): void {
       });
     s.driverProblems?.showCompilerOutput(`${r.stdout}\n${r.stderr}`, l.workspace);
     if (r.code !== 0) throw new Error(`vlab driver reload exited ${r.code}: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' ')}`);
-    // A debug session on the guest kernel follows the module to its new addresses.
-    const rebound = s.debugSessions?.active ? await s.debugSessions.afterDriverReload() : 0;
-    void vscode.window.showInformationMessage(`VirtIO Lab: guest driver reloaded${rebound ? '; the debugger\'s breakpoints are re-bound at its new addresses' : ''}`);
+    void vscode.window.showInformationMessage('VirtIO Lab: guest driver reloaded');
     await needLab().refresh();
   });
-  register(CommandId.openCrashDump, 'Open crash dump', (arg?: unknown) => openCrashDump(arg, s.lab?.status?.crashDump));
   register(CommandId.buildDriver, 'Build Driver', async () => {
     if (!s.driverProblems) throw new Error('open a folder first: the driver is built into the workspace\'s .vlab/');
     const r = await s.driverProblems.build();
@@ -144,13 +120,13 @@ export function registerCommands(s: ExtensionState): void {
     return undefined;
   });
   register(CommandId.showRings, 'Show Virtqueue Rings', () => {
-    RingsPanel.createOrShow(s.context.extensionUri, ringsSource(needLab(), halted), readSettings().ringsRefreshMs);
+    RingsPanel.createOrShow(s.context.extensionUri, ringsSource(needLab()), readSettings().ringsRefreshMs);
   });
   register(CommandId.openRingsTrace, 'Open Rings Trace', async (arg?: unknown) => {
     // Tests pass the trace's path; people pick a file.
     const file = typeof arg === 'string' ? arg : (await vscode.window.showOpenDialog({ title: 'Open rings trace', filters: { 'Rings trace': ['jsonl', 'json'] }, canSelectMany: false }))?.[0]?.fsPath;
     if (!file) return undefined;
-    return RingsPanel.createOrShow(s.context.extensionUri, ringsSource(needLab(), halted), readSettings().ringsRefreshMs).openTrace(file);
+    return RingsPanel.createOrShow(s.context.extensionUri, ringsSource(needLab()), readSettings().ringsRefreshMs).openTrace(file);
   });
   register(CommandId.launchChatPair, 'Launch Chat Pair', async (arg?: unknown) => {
     // Tests pass { driver: 'switch' | 'keep' } to answer the "no /dev/crypto in the guest" question.
@@ -213,36 +189,6 @@ export function registerCommands(s: ExtensionState): void {
     if (r.code === 0) void vscode.window.showInformationMessage('VirtIO Lab: the host has everything the lab needs.');
     else void vscode.window.showWarningMessage('VirtIO Lab: the host check found problems (see the VirtIO Lab output).');
     return r.code;
-  });
-  register(CommandId.checkDriver, 'Check Driver', async () => {
-    needLab();
-    const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'VirtIO Lab: grading the driver (vlab check driver)', cancellable: true },
-      (_p, token) => {
-        const ac = new AbortController();
-        token.onCancellationRequested(() => ac.abort());
-        // The JSON report is stdout; progress lines (stderr) go to the output channel.
-        return s.cli.run(['check', 'driver', '--json'], { signal: ac.signal, onOutput: (text) => s.log.append(text) });
-      });
-    let report: GradeReport;
-    try {
-      report = parseGradeReport(r.stdout);
-    } catch (err) {
-      if (!(err instanceof GradeReportError)) throw err;
-      throw new Error(`vlab check driver exited ${r.code} without a report (${err.message}): ${r.stderr.trim().split('\n').slice(-3).join(' ')}`);
-    }
-    s.grades.show(report);
-    await vscode.commands.executeCommand(`${GradeTreeProvider.viewId}.focus`);
-    const message = `VirtIO Lab: ${s.grades.summary ?? ''}`;
-    if (report.checks.some((c) => c.status === 'fail')) void vscode.window.showWarningMessage(message);
-    else void vscode.window.showInformationMessage(message);
-    return report;
-  });
-  register(CommandId.openCheckLink, 'Open check evidence', async (arg?: unknown) => {
-    const link = checkLink(arg);
-    if (!link) throw new Error('not a check link');
-    if (link.kind === 'log') return openLogLink(link);
-    RingsPanel.createOrShow(s.context.extensionUri, ringsSource(needLab(), halted), readSettings().ringsRefreshMs).select(link.queue, link.head);
-    return undefined;
   });
   register(CommandId.statusActions, 'Status actions', async () => {
     const pick = await vscode.window.showQuickPick(nextActions(s.lab?.busy ? 'booting' : s.lab?.state ?? 'stopped'), { placeHolder: `VirtIO Lab is ${s.lab?.state ?? 'not available'}` });

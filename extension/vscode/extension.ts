@@ -7,12 +7,8 @@ import * as vscode from 'vscode';
 import { BenchmarkPanel } from './benchmark/panel';
 import type { CaptureResult } from './capture';
 import { ChatManager } from './chat-manager';
-import { GradeTreeProvider } from './check/grade-view';
 import { VlabCli } from './cli-runner';
 import { type ExtensionState, registerCommands, ringsSource } from './commands';
-import { CrashDumpOffer } from './debug/crash-dump';
-import { registerKernelDebug } from './debug/kernel-debug';
-import { KernelDebugSessions } from './debug/sessions';
 import { DriverProblems } from './driver-problems';
 import { describeError } from './errors';
 import { LabController } from './lab-controller';
@@ -27,15 +23,11 @@ export interface VlabApi {
   readonly activationMs: number;
   readonly lab: LabController | undefined;
   readonly tree: LabTreeProvider;
-  /** the "Driver Check" view (Check Driver) */
-  readonly grades: GradeTreeProvider;
   readonly chats: ChatManager | undefined;
   readonly guestTerminals: readonly GuestTerminal[];
   readonly rings: () => RingsPanel | undefined;
   readonly benchmark: () => BenchmarkPanel | undefined;
   readonly lastCapture: () => CaptureResult | undefined;
-  readonly debugSessions: KernelDebugSessions | undefined;
-  readonly statusBarText: () => string;
 }
 
 let shutdown: (() => Promise<void>) | undefined;
@@ -55,40 +47,31 @@ export function activate(context: vscode.ExtensionContext): VlabApi {
   const t0 = performance.now();
   const log = vscode.window.createOutputChannel('VirtIO Lab');
   const tree = new LabTreeProvider();
-  const grades = new GradeTreeProvider();
   const statusBar = new LabStatusBar();
   const workspace = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
   const lab = createLab(workspace, context.extensionPath, log);
   const cli = new VlabCli(context.extensionPath, workspace ?? context.extensionPath, () => readSettings().env);
   const chats = lab ? new ChatManager(lab, cli, context.extensionPath, () => readSettings().chatCrypto) : undefined;
   const driverProblems = lab ? new DriverProblems(lab.workspace, () => lab.lab, log, () => readSettings().driverBuildOnSave) : undefined;
-  const debugSessions = lab ? new KernelDebugSessions(() => lab.lab, log) : undefined;
-  const crashDumps = new CrashDumpOffer();
-  const state: ExtensionState = { context, log, lab, chats, driverProblems, cli, guestTerminals: [], grades, debugSessions, lastCapture: undefined };
+  const state: ExtensionState = { context, log, lab, chats, driverProblems, cli, guestTerminals: [], lastCapture: undefined };
   context.subscriptions.push(log, tree, statusBar, vscode.window.createTreeView('vlab.lab', { treeDataProvider: tree, showCollapseAll: true }));
-  context.subscriptions.push(grades, vscode.window.createTreeView(GradeTreeProvider.viewId, { treeDataProvider: grades, showCollapseAll: true }));
   if (lab) context.subscriptions.push(lab);
   if (chats) context.subscriptions.push(chats);
   if (driverProblems) context.subscriptions.push(driverProblems);
-  if (debugSessions) context.subscriptions.push(debugSessions);
-  if (debugSessions) registerKernelDebug(context, lab, debugSessions, log);
 
   const refreshViews = (): void => {
     tree.update(lab?.status, chats?.list() ?? []);
-    statusBar.update(lab?.status, lab?.busy, debugSessions?.haltedText);
-    crashDumps.seen(lab?.status);
+    statusBar.update(lab?.status, lab?.busy);
   };
   if (lab) context.subscriptions.push(lab.onDidChangeStatus(refreshViews));
   if (chats) context.subscriptions.push(chats.onDidChange(refreshViews));
-  // Halted or running again: the status bar now, the rings view with the status it re-reads.
-  if (debugSessions) context.subscriptions.push(debugSessions.onDidChange(() => { refreshViews(); lab?.refresh().catch(() => undefined); }));
 
   registerCommands(state);
   if (lab) {
     // Restores an open rings view (and a replay) after a window reload.
     context.subscriptions.push(vscode.window.registerWebviewPanelSerializer(RingsPanel.viewType, {
       deserializeWebviewPanel: async (panel, saved: unknown) => {
-        RingsPanel.revive(panel, context.extensionUri, ringsSource(lab, () => debugSessions?.haltedText), readSettings().ringsRefreshMs, saved);
+        RingsPanel.revive(panel, context.extensionUri, ringsSource(lab), readSettings().ringsRefreshMs, saved);
       },
     }));
   }
@@ -106,12 +89,10 @@ export function activate(context: vscode.ExtensionContext): VlabApi {
   const activationMs = performance.now() - t0;
   log.appendLine(`activated in ${activationMs.toFixed(1)} ms`);
   return {
-    activationMs, lab, tree, grades, chats, guestTerminals: state.guestTerminals,
+    activationMs, lab, tree, chats, guestTerminals: state.guestTerminals,
     rings: () => RingsPanel.instance,
     benchmark: () => BenchmarkPanel.instance,
     lastCapture: () => state.lastCapture,
-    debugSessions,
-    statusBarText: () => statusBar.text,
   };
 }
 

@@ -8,7 +8,6 @@ import * as vscode from 'vscode';
 import type { Lab, LabProgress, LabStatus, LabState } from '../lab/lab';
 import { labWithDriver } from '../lab/with-driver';
 import type { SshSession } from '../lab/guest/ssh';
-import type { UpOptions } from '../lab/state';
 import type { LabSettings } from './settings';
 
 export type Busy = 'starting' | 'stopping' | 'restarting' | 'building' | undefined;
@@ -135,9 +134,8 @@ export class LabController implements vscode.Disposable {
     }
   }
 
-  /** `overrides` on top of the settings' up options (the F5 configuration asks for `gdb: true`). */
-  async start(overrides: Partial<UpOptions> = {}): Promise<LabStatus> {
-    const up = { ...this.settings().up, ...overrides };
+  async start(): Promise<LabStatus> {
+    const { up } = this.settings();
     return this.withProgress('starting', 'VirtIO Lab: starting the VM', async (signal, report) => {
       const result = await this.lab.up(up, { signal, onProgress: report });
       if (!result.already) this.startedHere = true;
@@ -152,8 +150,8 @@ export class LabController implements vscode.Disposable {
     });
   }
 
-  async restart(overrides: Partial<UpOptions> = {}): Promise<LabStatus> {
-    const up = { ...this.settings().up, ...overrides };
+  async restart(): Promise<LabStatus> {
+    const { up } = this.settings();
     return this.withProgress('restarting', 'VirtIO Lab: restarting the VM', async (signal, report) => {
       await this.lab.down({ signal, onProgress: report });
       const result = await this.lab.up(up, { signal, onProgress: report });

@@ -15,17 +15,11 @@ export class LabStatusBar implements vscode.Disposable {
     this.item.show();
   }
 
-  /** `halted`: "halted (debugger)" while a debug session holds the running guest stopped. */
-  update(status: LabStatus | undefined, busy: string | undefined, halted?: string): void {
-    const state = busy ?? (status?.state === 'running' && halted ? halted : undefined) ?? status?.state ?? 'stopped';
-    this.item.text = `${busy ? ICON.booting : state === halted ? '$(debug-pause)' : ICON[state] ?? ''} VirtIO Lab: ${state}`;
-    this.item.tooltip = state === halted ? 'The guest is stopped in the debugger (every vCPU and its clock): Continue (F5) runs it again' : status?.reason ?? (status?.state === 'running' ? `${status.accel?.kind ?? ''} · backend ${status.backend.kind} · ssh port ${status.ssh.port ?? '?'}` : 'Click for actions');
+  update(status: LabStatus | undefined, busy: string | undefined): void {
+    const state = busy ?? status?.state ?? 'stopped';
+    this.item.text = `${ICON[busy ? 'booting' : state] ?? ''} VirtIO Lab: ${state}`;
+    this.item.tooltip = status?.reason ?? (status?.state === 'running' ? `${status.accel?.kind ?? ''} · backend ${status.backend.kind} · ssh port ${status.ssh.port ?? '?'}` : 'Click for actions');
     this.item.backgroundColor = status?.state === 'failed' ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
-  }
-
-  /** What the item shows (tests read it). */
-  get text(): string {
-    return this.item.text;
   }
 
   dispose(): void {

@@ -118,14 +118,6 @@ struct cphash_op {
 
 #define CIOCCPHASH	_IOW('c', 110, struct cphash_op)
 
-/*
- * The asynchronous interface (cryptodev-linux's ENABLE_ASYNC): queue a
- * crypt_op and return at once; fetch the oldest completed one. Same 'c'
- * 110 as CIOCCPHASH, a different size, so a different number.
- */
-#define CIOCASYNCCRYPT	_IOW('c', 110, struct crypt_op)
-#define CIOCASYNCFETCH	_IOR('c', 111, struct crypt_op)
-
 /* 32-bit userland layouts: pointers are 4 bytes and u64 is 4-byte aligned. */
 struct compat_session_op_abi {
 	__u32 cipher;

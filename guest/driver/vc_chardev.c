@@ -8,7 +8,6 @@
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
-#include <linux/poll.h>
 #include <linux/random.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
@@ -24,7 +23,6 @@ struct vc_file {
 	struct mutex lock;
 	struct xarray sessions;		/* cryptodev id -> vc_session */
 	unsigned int nsessions;
-	struct vc_async *async;		/* CIOCASYNCCRYPT's queue (vc_async.c) */
 };
 
 static int vc_open(struct inode *inode, struct file *filp)
@@ -39,12 +37,6 @@ static int vc_open(struct inode *inode, struct file *filp)
 		kfree(f);
 		return -ENODEV;
 	}
-	f->async = vc_async_open(f->dev);
-	if (!f->async) {
-		vc_dev_put(f->dev);
-		kfree(f);
-		return -ENOMEM;
-	}
 	mutex_init(&f->lock);
 	xa_init(&f->sessions);
 	filp->private_data = f;
@@ -58,7 +50,6 @@ static int vc_release(struct inode *inode, struct file *filp)
 	unsigned long id;
 
 	/* No ioctl runs any more: the file's last reference is gone. */
-	vc_async_release(f->async);
 	xa_for_each(&f->sessions, id, s) {
 		xa_erase(&f->sessions, id);
 		vc_session_put(s);
@@ -190,32 +181,6 @@ static int vc_crypt(struct vc_file *f, struct crypt_op *cop,
 	err = vc_session_crypt(s, cop, lat);
 	vc_session_put(s);
 	return err;
-}
-
-/* CIOCASYNCCRYPT: queued, or an errno and nothing queued. */
-static long vc_ioctl_async_crypt(struct vc_file *f, void __user *argp)
-{
-	struct vc_session *s;
-	struct crypt_op cop;
-	int err;
-
-	if (copy_from_user(&cop, argp, sizeof(cop)))
-		return -EFAULT;
-	if (cop.op != COP_ENCRYPT && cop.op != COP_DECRYPT)
-		return -EINVAL;
-	s = vc_lookup(f, cop.ses);
-	if (!s)
-		return -EINVAL;
-	err = vc_async_crypt(f->async, s, &cop);
-	vc_session_put(s);
-	return err;
-}
-
-static __poll_t vc_poll(struct file *filp, struct poll_table_struct *wait)
-{
-	struct vc_file *f = filp->private_data;
-
-	return vc_async_poll(f->async, filp, wait);
 }
 
 static int vc_authcrypt(struct vc_file *f, struct crypt_auth_op *caop)
@@ -364,10 +329,6 @@ static long vc_ioctl(struct file *filp, unsigned int cmd, unsigned long arg)
 		return vc_finish_session(f, ses);
 	case CIOCCRYPT:
 		return vc_ioctl_crypt(f, argp);
-	case CIOCASYNCCRYPT:
-		return vc_ioctl_async_crypt(f, argp);
-	case CIOCASYNCFETCH:
-		return vc_async_fetch(f->async, argp);
 	case CIOCAUTHCRYPT:
 		if (copy_from_user(&caop, argp, sizeof(caop)))
 			return -EFAULT;
@@ -463,7 +424,6 @@ static const struct file_operations vc_fops = {
 	.open = vc_open,
 	.release = vc_release,
 	.unlocked_ioctl = vc_ioctl,
-	.poll = vc_poll,
 #ifdef CONFIG_COMPAT
 	.compat_ioctl = vc_compat_ioctl,
 #endif

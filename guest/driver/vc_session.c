@@ -475,7 +475,7 @@ static int vc_buf_to_user(u8 __user *dst, const struct vc_buf *buf,
 }
 
 /* Big-endian 128-bit counter += n, as ctr(aes) leaves its IV. */
-void vc_ctr_add(u8 *ctr, u64 n)
+static void vc_ctr_add(u8 *ctr, u64 n)
 {
 	u64 lo = get_unaligned_be64(ctr + 8);
 	u64 hi = get_unaligned_be64(ctr);
@@ -512,8 +512,8 @@ static void vc_next_iv(const struct vc_session *s, const struct vc_req *req,
 	}
 }
 
-void vc_fill_data_hdr(const struct vc_session *s, struct vc_req *req,
-		      u16 op, unsigned int dlen, unsigned int len)
+static void vc_fill_data_hdr(const struct vc_session *s, struct vc_req *req,
+			     u16 op, unsigned int dlen, unsigned int len)
 {
 	struct virtio_crypto_op_data_req *d = &req->hdr.data;
 	bool enc = op == COP_ENCRYPT;

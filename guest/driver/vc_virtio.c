@@ -179,11 +179,6 @@ bool vc_defer_work(struct work_struct *work)
 	return queue_work(vc_wq, work);
 }
 
-bool vc_defer_delayed(struct delayed_work *work, unsigned long delay)
-{
-	return queue_delayed_work(vc_wq, work, delay);
-}
-
 void vc_buf_free(struct vc_buf *buf)
 {
 	unsigned int i;
@@ -410,15 +405,6 @@ static bool vc_inflight_ready(struct vc_dev *dev, unsigned long bytes,
 	       atomic_long_read(&vc_inflight_gen) != gen;
 }
 
-/* The budget without waiting: false (nothing taken) when over it. */
-bool vc_inflight_try_charge(struct vc_req *req, unsigned long bytes)
-{
-	if (bytes && !vc_inflight_try(bytes))
-		return false;
-	req->charged = bytes;
-	return true;
-}
-
 int vc_inflight_charge(struct vc_dev *dev, struct vc_req *req,
 		       unsigned long bytes)
 {
@@ -468,8 +454,6 @@ static void vc_req_finish(struct vc_req *req, int result, unsigned int len,
 			return;
 		vc_dev_put(req->dev);	/* cannot happen: queued once */
 	}
-	if (req->on_done)
-		req->on_done(req);
 	complete(&req->done);
 	vc_req_put_ctx(req, from_cb);
 }
@@ -669,42 +653,6 @@ static void vc_poll_req(struct vc_dev *dev, struct vc_req *req)
  * (-ERESTARTSYS) and an abandoned session create that the device carried
  * out is destroyed from a worker.
  */
-/*
- * A data request's killable wait, in slices of VC_REAP_JIFFIES: after a
- * slice without the interrupt, the used ring is read (vc_poll_used), so a
- * request the device answered is finished even when its interrupt never
- * arrives. Measured: after a gdbstub stop and continue of the VM (vhost-user
- * stopped and started again by QEMU), the backend had put the request in
- * the used ring and signalled its call fd, the guest got no interrupt, and
- * the caller sat in this wait until timeout_ms (-ETIMEDOUT). A slice is one
- * timer per second of waiting, not a busy-wait; timeout_ms still bounds the
- * whole wait (0: no bound).
- */
-#define VC_REAP_JIFFIES HZ
-
-static long vc_wait_data(struct vc_dev *dev, struct vc_req *req)
-{
-	long left = vc_timeout_jiffies(), slice, ret;
-
-	for (;;) {
-		slice = min_t(long, left, VC_REAP_JIFFIES);
-		ret = wait_for_completion_killable_timeout(&req->done, slice);
-		if (ret)
-			return ret < 0 ? ret : 1;
-		vc_poll_used(dev, req->q);
-		if (completion_done(&req->done)) {
-			dev_warn_ratelimited(&dev->vdev->dev,
-					     "request answered without its interrupt: read from the used ring\n");
-			return 1;
-		}
-		if (left != MAX_SCHEDULE_TIMEOUT) {
-			left -= slice;
-			if (left <= 0)
-				return 0;
-		}
-	}
-}
-
 int vc_wait_req(struct vc_dev *dev, struct vc_req *req)
 {
 	bool data = req->q != &dev->ctrlq;
@@ -715,7 +663,8 @@ int vc_wait_req(struct vc_dev *dev, struct vc_req *req)
 	if (completion_done(&req->done))
 		ret = 1;
 	else if (data)
-		ret = vc_wait_data(dev, req);
+		ret = wait_for_completion_killable_timeout(&req->done,
+							   vc_timeout_jiffies());
 	else
 		ret = wait_for_completion_interruptible_timeout(&req->done,
 								vc_timeout_jiffies());

@@ -9,7 +9,6 @@
  *   vc_chardev.c   - /dev/crypto: per-open state and the ioctl glue
  *   vc_kernel.c    - the fallback on the guest kernel's crypto API
  *   vc_stats.c     - stats=1: per-stage latency, the device's latency file
- *   vc_async.c     - the asynchronous API (CIOCASYNCCRYPT/FETCH, poll)
  *   vc_compat.h    - kernel API differences (6.1 and 6.12)
  *   cryptodev_abi.h - the cryptodev-linux ABI (shared with the guest tool)
  */
@@ -211,13 +210,6 @@ struct vc_req {
 	struct vc_dev *dev;		/* for orphan_work; a reference */
 	struct work_struct orphan_work;
 	struct work_struct free_work;	/* unpins when the last put is atomic */
-	/*
-	 * An asynchronous request (vc_async.c): called once when the device
-	 * returned the request or it was failed (any context, no lock held),
-	 * before the device's reference is dropped. owner is its job.
-	 */
-	void (*on_done)(struct vc_req *req);
-	void *owner;
 	union {
 		struct virtio_crypto_op_ctrl_req ctrl;
 		struct virtio_crypto_op_data_req data;
@@ -316,8 +308,6 @@ struct vc_req *vc_req_alloc(gfp_t gfp);
 void vc_req_put(struct vc_req *req);
 int vc_inflight_charge(struct vc_dev *dev, struct vc_req *req,
 		       unsigned long bytes);
-bool vc_inflight_try_charge(struct vc_req *req, unsigned long bytes);
-bool vc_defer_delayed(struct delayed_work *work, unsigned long delay);
 int vc_buf_alloc(struct vc_buf *buf, unsigned int len);
 int vc_buf_pin(struct vc_buf *buf, const void __user *uaddr, unsigned int len,
 	       bool write, unsigned int nextra);
@@ -344,21 +334,6 @@ void vc_ctrl_orphan_work(struct work_struct *work);
 int vc_session_crypt(struct vc_session *s, struct crypt_op *cop,
 		     struct vc_lat *lat);
 int vc_session_authcrypt(struct vc_session *s, struct crypt_auth_op *caop);
-void vc_ctr_add(u8 *ctr, u64 n);
-void vc_fill_data_hdr(const struct vc_session *s, struct vc_req *req,
-		      u16 op, unsigned int dlen, unsigned int len);
-
-/* vc_async.c: CIOCASYNCCRYPT, CIOCASYNCFETCH and poll() of one open file */
-struct vc_async;
-struct poll_table_struct;
-extern unsigned int vc_async_depth;
-struct vc_async *vc_async_open(struct vc_dev *dev);
-void vc_async_release(struct vc_async *ctx);
-int vc_async_crypt(struct vc_async *ctx, struct vc_session *s,
-		   struct crypt_op *cop);
-long vc_async_fetch(struct vc_async *ctx, void __user *argp);
-__poll_t vc_async_poll(struct vc_async *ctx, struct file *filp,
-		       struct poll_table_struct *wait);
 
 /* vc_kernel.c */
 bool vc_kern_known_cipher(u32 cryptodev);

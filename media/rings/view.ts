@@ -4,8 +4,7 @@
  * table as a grid of slots coloured by state (grid.ts), the avail and used rings as strips
  * (strips.ts), kick / interrupt ticks on a scrolling timeline (timeline.ts) and the recent requests
  * (recent-table.ts). Click or keyboard-select a slot or a request → its decoded chain
- * (chain-view.ts); the conformance oracle's violations, a row selecting its request in the grid
- * (violations-view.ts); the VM's virtio devices (devices-view.ts); the header's pause, history scrubber,
+ * (chain-view.ts); the VM's virtio devices (devices-view.ts); the header's pause, history scrubber,
  * record and replay (controls.ts). Built into media/build/rings.js by webpack; DOM is built with
  * createElement/textContent only. Colours are the theme's (palette.ts).
  *
@@ -21,7 +20,6 @@ import { setText } from './dom';
 import { DrawnAcks } from './drawn-acks';
 import { QueueView } from './queue-view';
 import { Sparkline } from './sparkline';
-import { ViolationsView } from './violations-view';
 
 interface VsCodeApi {
   postMessage(message: FromWebview): void;
@@ -56,7 +54,6 @@ class RingsApp {
   private readonly controls = new Controls(post);
   private readonly chain = new ChainView(document.getElementById('chain')!);
   private readonly devices = new DevicesView(document.getElementById('devices-list')!);
-  private readonly violations = new ViolationsView(document.getElementById('violations')!, (queue, head) => this.selectRequest(queue, head));
   private readonly bytes = new Sparkline('B/s');
   private readonly acks = new DrawnAcks(post);
   private prevBytes: { bytes: number; timeMs: number } | undefined;
@@ -113,22 +110,7 @@ class RingsApp {
       case 'state':
         this.save({ trace: msg.trace ?? undefined });
         break;
-      case 'select':
-        this.selectRequest(msg.queue, msg.head);
-        break;
     }
-  }
-
-  /**
-   * Selects the request at queue/head in its queue's grid and asks its chain (a violation's row, a
-   * "Check driver" link); a queue not drawn yet gets the selection when it is.
-   */
-  private selectRequest(queue: number, head: number): void {
-    const view = this.queues.get(queue);
-    if (view?.selectSlot(head)) {
-      this.restore = undefined;
-      view.root.scrollIntoView({ block: 'nearest' });
-    } else this.restore = { queue, head };
   }
 
   private save(change: PanelState): void {
@@ -202,7 +184,6 @@ class RingsApp {
       this.queues.get(q.index)?.updateText(q);
       this.textQueues.add(q.index);
     }
-    this.violations.show(frame.conformance);
     this.bytes.showLabel();
     // The readout changes once a second, not per frame (each text change re-lays out the header).
     if (now - this.metaAt >= 1000 || !live) {

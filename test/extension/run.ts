@@ -9,7 +9,7 @@
  *   VLAB_EXT_TEST_GREP=regex   run only matching tests (phase 1; phase 2 is skipped)
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot, serverMain, Workbench } from './harness/workbench';
@@ -42,10 +42,6 @@ async function runPhase(label: string, extensionPath: string, grep: string | und
       else if (line.kind === 'fail') { counts.failed++; console.log(`  FAIL ${line.title}\n${line.error.replace(/^/gm, '       ')}`); }
       else if (line.kind === 'pending') { counts.skipped++; console.log(`  skip ${line.title}`); }
       else if (line.kind === 'log') console.log(`       ${line.text}`);
-      else if (line.kind === 'screenshot') {
-        const tmp = `${line.path}.tmp`;
-        void bench?.screenshot(tmp).then(() => renameSync(tmp, line.path), (err: Error) => console.log(`       screenshot ${line.path} failed: ${err.message}`));
-      }
       else ended = true;
     }
     printed = lines.length;

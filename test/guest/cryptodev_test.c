@@ -17,7 +17,6 @@
  *                                                (NO_ZC bounce pages unless zc)
  *   vlab-cryptodev-test stale LEN                dst holds no stale bytes
  *   vlab-cryptodev-test wait SECS                one op, report its errno
- *   vlab-cryptodev-test exit-open N              N sessions left open at exit
  *   vlab-cryptodev-test algs [SEED]              hashes, HMAC, NULL, 3DES,
  *                                                XTS, GCM, TLS, SRTP, SESSINFO
  *   vlab-cryptodev-test nofallback [--mac]       fallback=0: device only
@@ -31,9 +30,6 @@
  *   vlab-cryptodev-test api-cphash               CIOCCPHASH hash state copy
  *   vlab-cryptodev-test dbg-crypt LEN GOFILE     one CIOCCRYPT once GOFILE exists,
  *                                                prints the ciphertext's SHA-256
- *
- * Any subcommand may be preceded by --dev PATH: the character device to test
- * (default /dev/crypto; any driver of the cryptodev-linux API).
  *
  * Output: one line per check, "ok NAME" or "not ok NAME: why"; the exit
  * status is the number of failures (capped at 100).
@@ -104,16 +100,12 @@ static void tohex(const uint8_t *p, size_t n, char *out)
 	out[2 * n] = 0;
 }
 
-/* The device under test: /dev/crypto unless --dev PATH says otherwise. */
-static const char *crypto_dev = "/dev/crypto";
-
 static int open_crypto(void)
 {
-	int fd = open(crypto_dev, O_RDWR | O_CLOEXEC);
+	int fd = open("/dev/crypto", O_RDWR | O_CLOEXEC);
 
 	if (fd < 0) {
-		/* "open PATH: reason": the driver suite matches the "open " prefix */
-		fprintf(stderr, "open %s: %s\n", crypto_dev, strerror(errno));
+		perror("open /dev/crypto");
 		exit(100);
 	}
 	return fd;
@@ -1108,7 +1100,7 @@ static int cmd_hold(int argc, char **argv)
 		     ENODEV, "crypt on an open file after removal");
 	expect_errno(new_session(fd, CRYPTO_AES_CBC, key, 16, 0, NULL, 0, &ses),
 		     ENODEV, "new session after removal");
-	fd2 = open(crypto_dev, O_RDWR);
+	fd2 = open("/dev/crypto", O_RDWR);
 	expect_errno(fd2 < 0 ? -errno : 0, ENODEV, "open after removal");
 	if (fd2 >= 0)
 		close(fd2);
@@ -1371,31 +1363,6 @@ static int cmd_wait(int argc, char **argv)
 	close(fd);
 	printf("closed\n");
 	return 0;
-}
-
-/*
- * exit-open N: opens N AES-128-CBC sessions (one operation each) and exits
- * without CIOCFSESSION or close: the driver must end them when the file's
- * last reference goes (for hygiene checks of the device's session count).
- */
-static int cmd_exit_open(int argc, char **argv)
-{
-	static const uint8_t key[16] = { 7 };
-	static uint8_t buf[64], iv[16];
-	int n = argc > 0 ? atoi(argv[0]) : 4;
-	int fd = open_crypto(), err = 0;
-	uint32_t ses;
-
-	if (n < 1 || n > 64)
-		return 100;
-	for (int i = 0; i < n && !err; i++) {
-		err = new_session(fd, CRYPTO_AES_CBC, key, 16, 0, NULL, 0, &ses);
-		if (!err)
-			err = do_crypt(fd, ses, COP_ENCRYPT, buf, buf, 64, iv,
-				       NULL, 0);
-	}
-	expect_errno(err, 0, "exit-open: sessions opened and used");
-	_exit(failures);
 }
 
 /* --------------------------------------------------------------- life- */
@@ -3295,12 +3262,6 @@ int main(int argc, char **argv)
 	int rc;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc > 2 && !strcmp(argv[1], "--dev")) {
-		crypto_dev = argv[2];
-		argv[2] = argv[0];
-		argv += 2;
-		argc -= 2;
-	}
 	if (argc < 2) {
 		fprintf(stderr, "usage: %s kat|errors|roundtrip|stress|bench|speed|ivrace|inflight|stale|wait ...\n",
 			argv[0]);
@@ -3328,8 +3289,6 @@ int main(int argc, char **argv)
 		rc = cmd_stale(argc - 2, argv + 2);
 	else if (!strcmp(argv[1], "wait"))
 		rc = cmd_wait(argc - 2, argv + 2);
-	else if (!strcmp(argv[1], "exit-open"))
-		rc = cmd_exit_open(argc - 2, argv + 2);
 	else if (!strcmp(argv[1], "zc"))
 		rc = cmd_zc();
 	else if (!strcmp(argv[1], "algs"))

@@ -8,7 +8,7 @@ import * as crypto from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GUEST_ASYNC_TOOL_PATH, GUEST_COMPAT_TOOL_PATH, GUEST_TOOL_PATH, MODULE_NAME, buildDriver, isDriverLoaded, loadDriver, pushGuestTool, unloadDriver, type DriverBuild } from '../../extension/lab/driver/driver';
+import { GUEST_COMPAT_TOOL_PATH, GUEST_TOOL_PATH, MODULE_NAME, buildDriver, isDriverLoaded, loadDriver, pushGuestTool, unloadDriver, type DriverBuild } from '../../extension/lab/driver/driver';
 import { virtioCryptoDrivers } from '../../extension/lab/guest/checks';
 import { DRIVER_STAGES, latencyFile, timedRun } from '../../extension/bench/latency';
 import { labWithDriver } from '../../extension/lab/with-driver';
@@ -684,55 +684,6 @@ export function driverSuite(backend: BackendKind): void {
     });
   }
 
-  // The asynchronous API (docs/driver.md, "The asynchronous API"): test/guest/async_test.c.
-  const asyncP = `/sys/module/${MODULE_NAME}/parameters`;
-  test(`${backend}: async API: CIOCASYNCCRYPT / poll / CIOCASYNCFETCH results equal OpenSSL; EBUSY both ways and the poll bits at depth 64 and 4; dst untouched until the fetch; session-IV and SHA-256 operations through the async ioctls`, { timeout: 600_000 }, async (t) => {
-    const seed = crypto.randomInt(1, 2 ** 31);
-    const failures: string[] = [];
-    for (const depth of [64, 4]) {
-      await session.run({ shell: `echo ${depth} > ${asyncP}/async_depth` });
-      try {
-        for (const argv of [['check', String(seed), '400'], ['ebusy'], ['prefetch', '4096'], ['prefetch', '65536'], ['fallback']]) {
-          const r = await guest([GUEST_ASYNC_TOOL_PATH, ...argv], 300_000);
-          t.diagnostic(`depth ${depth} ${argv.join(' ')}: ${r.stdout.split('\n').filter((l) => !l.startsWith('ok ')).join('; ')}`);
-          const v = toolVerdict(r.stdout);
-          if (r.code !== 0 || v.notOk.length || !v.ok.length) failures.push(`depth ${depth} ${argv.join(' ')} (seed ${seed}): rc ${r.code} ${v.notOk.join('; ')} ${r.stderr}`);
-        }
-      } finally {
-        await session.run({ shell: `echo 64 > ${asyncP}/async_depth` });
-      }
-    }
-    assert.deepEqual(failures, []);
-  });
-
-  test(`${backend}: async API: a process that closes its file, exits or is killed with operations queued never has their output written into its (MAP_SHARED) memory`, { timeout: 300_000 }, async (t) => {
-    const failures: string[] = [];
-    for (const how of ['close', 'exit', 'kill']) {
-      await session.run({ shell: 'rm -f /tmp/async-go /tmp/async-orphan.log' });
-      await session.run({ shell: `${GUEST_ASYNC_TOOL_PATH} orphan ${how} 16 4096 /tmp/async-go > /tmp/async-orphan.log 2>&1 &` });
-      const end = Date.now() + 60_000;
-      let log = '';
-      while (!/^orphan queued/m.test((log = (await session.run({ shell: 'cat /tmp/async-orphan.log' })).stdout))) {
-        if (Date.now() > end) assert.fail(`the child did not queue: ${log}`);
-        await new Promise((r) => setTimeout(r, 250));
-      }
-      if (how === 'kill') await session.run({ shell: `kill -9 ${/pid (\d+)/.exec(log)?.[1]}` });
-      // A synchronous request on the same queue after them: once it is back, the device has returned theirs.
-      const w = await guest([GUEST_TOOL_PATH, 'wait', '0']);
-      assert.match(w.stdout, /crypt errno 0/, w.stdout);
-      await session.run({ shell: 'touch /tmp/async-go' });
-      while (!/^(not )?ok no byte written/m.test((log = (await session.run({ shell: 'cat /tmp/async-orphan.log' })).stdout))) {
-        if (Date.now() > end + 30_000) assert.fail(`no verdict: ${log}`);
-        await new Promise((r) => setTimeout(r, 250));
-      }
-      t.diagnostic(`${how}: ${log.replace(/\n/g, '; ')}`);
-      if (!/^orphan queued 16 /m.test(log) || /^not ok/m.test(log)) failures.push(`${how}: ${log}`);
-    }
-    assert.deepEqual(failures, []);
-    const dmesg = (await session.run({ shell: 'dmesg' })).stdout;
-    assert.doesNotMatch(dmesg, /\bWARNING:|\bBUG:|\bOops\b|general protection fault/, dmesg.slice(-3000));
-  });
-
   if (backend === 'ts') {
     const fault = async (...args: string[]): Promise<CliRun> => {
       const r = await runMainCaptured(['fault', ...args], { cwd: REPO, env: { ...process.env, VLAB_STATE_DIR: stateDir } });
@@ -768,18 +719,6 @@ export function driverSuite(backend: BackendKind): void {
           { timeoutMs: 60_000 },
         );
         assert.deepEqual([...r.stdout.matchAll(/^crypt errno (\d+)$/gm)].map((m) => m[1]), ['0', '0'], r.stdout);
-      } finally {
-        await fault('clear');
-      }
-      // A withheld interrupt and no later one: the wait reads the used ring after a second without it
-      // (vc_wait_data). Before, the caller slept until timeout_ms (10 s) and got ETIMEDOUT.
-      await fault('set', 'irq=withhold,opcode=encrypt,count=1');
-      try {
-        const r = await session.run({ shell: `t0=$(date +%s%N); ${GUEST_TOOL_PATH} wait 0; echo "ms $((($(date +%s%N) - t0) / 1000000))"; dmesg | tail -n 5` }, { timeoutMs: 60_000 });
-        assert.equal(cryptErrno(r.stdout), 0, r.stdout);
-        const ms = Number(/^ms (\d+)$/m.exec(r.stdout)?.[1]);
-        assert.ok(ms < 8000, `answered before timeout_ms (10 s): ${ms} ms`);
-        assert.match(r.stdout, /request answered without its interrupt: read from the used ring/);
       } finally {
         await fault('clear');
       }
@@ -951,97 +890,6 @@ export function driverSuite(backend: BackendKind): void {
       t.diagnostic(`${r.stdout.trim().replace(/\n/g, '; ')}; backend requests +${after - before}`);
       assert.match(r.stdout, /^life-restart len 1048576 errno 0 ms \d+ signals \d+ match 1$/m, r.stdout + r.stderr);
       assert.equal(after - before, 1, `the device served the request once, not once per signal: ${r.stdout}`);
-    });
-    test(`${backend}: async API under fault injection: the fetch returns the injected status's errno, a short used length is EIO, and on an error nothing of the bounce pages reaches dst`, { timeout: 240_000 }, async (t) => {
-      const cases: Array<[string, number]> = [
-        ['status=err', 5],
-        ['status=badmsg', 74],
-        ['status=invsess', 22],
-        ['short-used=1024', 5],
-        ['delay=300', 0],
-      ];
-      const failures: string[] = [];
-      for (const len of ['4096', '65536']) {
-        for (const [rule, want] of cases) {
-          await fault('set', `${rule},opcode=encrypt,count=1`);
-          let out = '';
-          try {
-            out = (await guest([GUEST_ASYNC_TOOL_PATH, 'fault', len])).stdout;
-          } finally {
-            await fault('clear');
-          }
-          t.diagnostic(`${len} B ${rule}: ${out.replace(/\n/g, '; ')}`);
-          const intact = want === 0 ? 0 : 1;
-          if (!new RegExp(`^fault errno ${want} intact ${intact}$`, 'm').test(out) || /^not ok/m.test(out)) failures.push(`${len} B ${rule}: ${out}`);
-        }
-      }
-      assert.deepEqual(failures, []);
-    });
-
-    test(`${backend}: async API on a stalled device: queued operations of a closed, exited or killed process are not written after it; the timeout resets the device and the fetches say ETIMEDOUT; over the in-flight budget with one queued: EBUSY`, { timeout: 400_000 }, async (t) => {
-      const failures: string[] = [];
-      await lifeRebind();
-      for (const how of ['close', 'exit', 'kill']) {
-        await lifeSh('rm -f /tmp/async-go /tmp/async-orphan.log');
-        await fault('set', 'stall,opcode=encrypt');
-        let log = '';
-        try {
-          await lifeSh(`${GUEST_ASYNC_TOOL_PATH} orphan ${how} 16 4096 /tmp/async-go > /tmp/async-orphan.log 2>&1 &`);
-          await lifeUntil(`${how}: 16 requests held on the ring`, async () => (await lifeSnap()).faults.heldRequests >= 16, 60_000);
-          log = await lifeSh('cat /tmp/async-orphan.log');
-          if (how === 'kill') await lifeSh(`kill -9 ${/pid (\d+)/.exec(log)?.[1]}`);
-          await lifeUntil(`${how}: the child to end`, async () => /orphan child ended/.test(await lifeSh('cat /tmp/async-orphan.log')), 30_000);
-        } finally {
-          await fault('clear');
-        }
-        await lifeUntil(`${how}: the backend to have served the held requests`, async () => {
-          const s = await lifeSnap();
-          const q = s.queues[0];
-          return s.faults.heldRequests === 0 && (!q || !q.ready || q.lastAvailIdx === q.availIdx);
-        }, 30_000);
-        await lifeSh('touch /tmp/async-go');
-        await lifeUntil(`${how}: the verdict`, async () => /ok no byte written/.test((log = await lifeSh('cat /tmp/async-orphan.log'))), 30_000);
-        t.diagnostic(`${how}: ${log.replace(/\n/g, '; ')}`);
-        if (/^not ok/m.test(log)) failures.push(`${how}: ${log}`);
-      }
-      // The timeout: 4 operations held, timeout_ms 2000.
-      await lifeSh(`echo 2000 > ${lifeP}/timeout_ms; rm -f /tmp/async-go /tmp/async-tmo.log`);
-      let log = '';
-      try {
-        await lifeSh(`${GUEST_ASYNC_TOOL_PATH} timeout 4 /tmp/async-go > /tmp/async-tmo.log 2>&1 &`);
-        await lifeUntil('the session', async () => /timeout session ok/.test(await lifeSh('cat /tmp/async-tmo.log')), 30_000);
-        await fault('set', 'stall,opcode=encrypt');
-        await lifeSh('touch /tmp/async-go');
-        await lifeUntil('the verdict', async () => /device is broken/.test((log = await lifeSh('cat /tmp/async-tmo.log'))), 120_000);
-      } finally {
-        await fault('clear');
-      }
-      t.diagnostic(`timeout: ${log.replace(/\n/g, '; ')}`);
-      if (/^not ok/m.test(log)) failures.push(`timeout: ${log}`);
-      assert.match(await lifeSh('dmesg | tail -n 30'), /asynchronous request timed out: device marked broken/);
-      await lifeRebind();
-      // The in-flight budget: 64 KiB operations (128 KiB of bounce pages each) under max_inflight_kb=64.
-      await lifeSh(`echo 64 > ${lifeP}/max_inflight_kb; rm -f /tmp/async-b1 /tmp/async-b2 /tmp/async-budget.log`);
-      try {
-        await lifeSh(`${GUEST_ASYNC_TOOL_PATH} budget 65536 /tmp/async-b1 /tmp/async-b2 > /tmp/async-budget.log 2>&1 &`);
-        await lifeUntil('the budget session', async () => /budget session ok/.test(await lifeSh('cat /tmp/async-budget.log')), 30_000);
-        await fault('set', 'stall,opcode=encrypt');
-        try {
-          await lifeSh('touch /tmp/async-b1');
-          await lifeUntil('the second operation', async () => /budget second errno/.test(await lifeSh('cat /tmp/async-budget.log')), 30_000);
-        } finally {
-          await fault('clear');
-        }
-        await lifeSh('touch /tmp/async-b2');
-        await lifeUntil('the budget verdict', async () => /budget done/.test((log = await lifeSh('cat /tmp/async-budget.log'))), 60_000);
-      } finally {
-        await lifeSh(`touch /tmp/async-b1 /tmp/async-b2; echo 16384 > ${lifeP}/max_inflight_kb`);
-      }
-      t.diagnostic(`budget: ${log.replace(/\n/g, '; ')}`);
-      if (/^not ok/m.test(log)) failures.push(`budget: ${log}`);
-      assert.deepEqual(failures, []);
-      const kat = await guest([GUEST_TOOL_PATH, 'kat', ...macFlag]);
-      assert.deepEqual(toolVerdict(kat.stdout).notOk, [], kat.stdout);
     });
   }
 

@@ -16,7 +16,7 @@ const backendCommand: CliCommand = {
   summary: 'Run the TypeScript vhost-user virtio-crypto back-end (foreground)',
   usage: [
     'usage: vlab backend [--socket PATH] [--engine auto|openssl|node|cryptodev] [--telemetry PATH] [--log-file PATH [--log-max-bytes N]]',
-    '                    [--fault RULE]... [--strict] [--conformance on|off] [--batch on|off]',
+    '                    [--fault RULE]... [--strict] [--conformance on|off]',
     '',
     '  --socket PATH      vhost-user socket to listen on (default <state>/vhost-user.sock)',
     '  --engine NAME      auto (host /dev/crypto if it opens, else openssl), openssl (native EVP), node (node:crypto),',
@@ -29,7 +29,6 @@ const backendCommand: CliCommand = {
     '  --strict           answer a request that broke a ring rule with status ERR instead of serving it',
     '                     (docs/checking.md; `vlab check --watch` lists the violations either way)',
     '  --conformance off  switch the conformance oracle off (for measuring its cost only; default on)',
-    '  --batch off        one engine call per cipher request instead of one per drain pass (for comparing; default on)',
     '',
     'Pair it with QEMU: -chardev socket,id=vu0,path=PATH -object cryptodev-vhost-user,id=c0,chardev=vu0',
     '  -device virtio-crypto-pci,id=crypto0,cryptodev=c0 (+ shared memory, see README). Stops on SIGINT/SIGTERM.',
@@ -39,7 +38,7 @@ const backendCommand: CliCommand = {
       args: [...args],
       options: {
         socket: { type: 'string' }, engine: { type: 'string' }, telemetry: { type: 'string' }, 'log-file': { type: 'string' }, 'log-max-bytes': { type: 'string' },
-        fault: { type: 'string', multiple: true }, strict: { type: 'boolean' }, conformance: { type: 'string' }, batch: { type: 'string' },
+        fault: { type: 'string', multiple: true }, strict: { type: 'boolean' }, conformance: { type: 'string' },
       },
       strict: true, allowPositionals: false,
     });
@@ -48,7 +47,6 @@ const backendCommand: CliCommand = {
     if (!Number.isInteger(maxBytes) || maxBytes < 4096) throw new UsageError('--log-max-bytes must be an integer ≥ 4096');
     if (values['log-max-bytes'] !== undefined && values['log-file'] === undefined) throw new UsageError('--log-max-bytes needs --log-file');
     if (values.conformance !== undefined && values.conformance !== 'on' && values.conformance !== 'off') throw new UsageError('--conformance must be on or off');
-    if (values.batch !== undefined && values.batch !== 'on' && values.batch !== 'off') throw new UsageError('--batch must be on or off');
     const faults = values.fault ?? [];
     for (const rule of faults) {
       try {
@@ -63,7 +61,7 @@ const backendCommand: CliCommand = {
     const file = values['log-file'] === undefined ? undefined : openLogFile(path.resolve(io.cwd, values['log-file']), maxBytes);
     const log = file ? file.log : timestampedLog(io.stdout);
     try {
-      await runBackend({ socketPath, telemetryPath, engine, log, signal: io.signal, faults, strict: values.strict ?? false, conformance: values.conformance !== 'off', batch: values.batch !== 'off' });
+      await runBackend({ socketPath, telemetryPath, engine, log, signal: io.signal, faults, strict: values.strict ?? false, conformance: values.conformance !== 'off' });
     } catch (err) {
       if (err instanceof EngineUnavailableError) {
         io.stderr.write(`vlab backend: ${err.message}\n`);

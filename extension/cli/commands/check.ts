@@ -3,18 +3,14 @@
  * violations so far (exit 1 if any, for CI), a live list with `--watch`, or the rule table. It reads
  * the telemetry socket's snapshot (its `conformance` section); the oracle itself runs in the back-end.
  */
-import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import type { GradeReport } from '../../lab/check/grade-report';
-import { GradeError, gradeDriver } from '../../lab/check/grader';
-import { formatGradeTable, formatJunit } from '../../lab/check/print';
 import type { ConformanceSnapshot } from '../../../backend/conformance/report';
 import { RULES } from '../../../backend/conformance/rules';
 import { requestSnapshot } from '../../../backend/telemetry/client';
 import { integer, parseArgs } from '../args';
 import { type CliCommand, type CliIo, UsageError } from '../command';
 import { formatConformance, formatRules } from '../conformance-view';
-import { labFor, labPathsFor } from '../lab-for';
+import { labPathsFor } from '../lab-for';
 
 /** Exit codes: 0 no violation, 1 violations, 2 usage (the CLI's), 3 no back-end to ask. */
 const EXIT_VIOLATIONS = 1;
@@ -92,50 +88,4 @@ const checkCommand: CliCommand = {
   },
 };
 
-const DRIVER_USAGE = `usage: vlab check driver [--module PATH.ko] [--dev /dev/NAME] [--json] [--junit FILE]
-       vlab check driver --afalg [--json] [--junit FILE]
-
-  Grades a /dev/crypto driver in the running lab (docs/checking.md): API, concurrency, robustness
-  (fault injection, ts back-end), hygiene and conformance (the back-end's oracle), with points per check.
-  --module PATH.ko  grade this module, loaded in place of ours (ours is loaded again afterwards)
-  --dev /dev/NAME   the device node it makes (default /dev/crypto)
-  --afalg           grade upstream Linux virtio_crypto through AF_ALG instead (ours is unloaded and
-                    loaded again afterwards; the guest must not blacklist it: vlab up --guest-driver upstream)
-  --json            the report as JSON on stdout (docs/checking.md, "The JSON report")
-  --junit FILE      also write JUnit XML: a testsuite per section, a testcase per check
-  Exit: 0 full marks, 1 points lost, 2 usage, 3 no running lab or back-end.`;
-
-const checkDriverCommand: CliCommand = {
-  name: 'check driver',
-  summary: 'grade a /dev/crypto driver (ours or --module PATH.ko) or upstream virtio_crypto (--afalg): sections, points, evidence; JSON and JUnit for CI',
-  usage: DRIVER_USAGE,
-  async run(args, io) {
-    const { values } = parseArgs({
-      args: [...args], options: { module: { type: 'string' }, dev: { type: 'string' }, afalg: { type: 'boolean' }, json: { type: 'boolean' }, junit: { type: 'string' } },
-      strict: true, allowPositionals: false,
-    });
-    const modulePath = values.module === undefined ? undefined : path.resolve(io.cwd, values.module);
-    if (modulePath !== undefined && !modulePath.endsWith('.ko')) throw new UsageError('--module wants a .ko file');
-    if (values.junit !== undefined && values.junit.trim() === '') throw new UsageError('--junit needs a file');
-    const json = values.json ?? false;
-    let report: GradeReport;
-    try {
-      report = await gradeDriver(labFor(io), {
-        modulePath, dev: values.dev, afalg: values.afalg ?? false, signal: io.signal,
-        onProgress: (line) => { if (!json) io.stderr.write(`… ${line}\n`); },
-      });
-    } catch (err) {
-      if (err instanceof GradeError) {
-        if (err.kind === 'usage') throw new UsageError(err.message);
-        io.stderr.write(`vlab check driver: ${err.message}\n`);
-        return err.kind === 'no-lab' ? EXIT_UNREACHABLE : EXIT_VIOLATIONS;
-      }
-      throw err;
-    }
-    if (values.junit !== undefined) writeFileSync(path.resolve(io.cwd, values.junit), formatJunit(report));
-    io.stdout.write(json ? `${JSON.stringify(report)}\n` : formatGradeTable(report));
-    return report.total.earned === report.total.points ? 0 : EXIT_VIOLATIONS;
-  },
-};
-
-export const checkCommands: readonly CliCommand[] = [checkCommand, checkDriverCommand];
+export const checkCommands: readonly CliCommand[] = [checkCommand];

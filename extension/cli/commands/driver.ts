@@ -2,9 +2,8 @@
 import { parseArgs } from '../args';
 import { type CliCommand, type CliIo, UsageError } from '../command';
 import { E2E_ALGS, E2E_PROCS, E2E_SIZES, type E2eAlg, benchE2e, benchE2eSpeed, isE2eAlg } from '../../bench/driver';
-import { ASYNC_ROUNDS, ASYNC_SIZES, benchE2eAsync, formatAsyncReport } from '../../bench/async';
 import { formatE2eSpeed, formatE2eTable } from '../../bench/driver-format';
-import { buildDriver, formatDiagnostic, loadDriver, swapDriver, unloadDriver, type DriverBuild, MODULE_NAME, type SwapResult } from '../../lab/driver/driver';
+import { buildDriver, formatDiagnostic, loadDriver, unloadDriver, type DriverBuild, MODULE_NAME } from '../../lab/driver/driver';
 import type { HostPaths } from '../../lab/host/host';
 import { backendList, intList, integer } from '../args';
 import { hostSelection, labFor } from '../lab-for';
@@ -49,13 +48,11 @@ Builds if needed, copies ${MODULE_NAME}.ko into the running guest and insmods it
 The lab should be started with --guest-driver none or lab so virtio_crypto does not hold the device.`;
 const UNLOAD_USAGE = `usage: vlab driver unload
 rmmods ${MODULE_NAME} in the running guest (refused while /dev/crypto is open).`;
-const RELOAD_USAGE = `usage: vlab driver reload [--json]
-Rebuilds (incremental), then in one SSH round trip copies the module in, unloads the old one and loads
-the new one: the edit-test loop of the driver. Prints where the time went (build, connect, push, unload,
-load, ready = /dev/crypto present, ssh = the round trip's own cost); --json: the same as an object.`;
+const RELOAD_USAGE = `usage: vlab driver reload
+Rebuilds, unloads and loads again: the edit-test loop of the driver.`;
 
 const BENCH_USAGE = `usage: vlab bench e2e [--json] [--backend builtin,ts] [--alg LIST] [--ms N] [--sizes LIST] [--procs LIST]
-                     [--no-openssl-speed] [--speed] [--async DEPTH [--rounds N]]
+                     [--no-openssl-speed] [--speed]
 AES-256-CBC, SHA-256 (hash-only session) and HMAC-SHA256 (mac-only session) at 64 B, 1 KiB, 16 KiB and
 64 KiB with 1 and 8 processes, from guest userspace through /dev/crypto (${MODULE_NAME} -> virtio -> backend,
 or the guest kernel where the driver falls back), one VM per backend. Baselines, in the first VM: the
@@ -70,11 +67,7 @@ guest's OpenSSL in the tool's own loop (software) and \`openssl speed -elapsed\`
   --no-openssl-speed   skip the openssl speed baseline
   --speed     instead: the guest tool's cryptodev-linux-style speed mode (\`vlab-cryptodev-test speed
               ALG SECONDS\`, N ms per size) per backend, printing "Encrypting in chunks of X bytes:
-              done. Y MB in Z secs: W MB/sec" lines
-  --async DEPTH  instead: one process keeping DEPTH AES-256-CBC operations in flight through the async
-              API (CIOCASYNCCRYPT / poll / CIOCASYNCFETCH; async_depth is set to DEPTH) against the same
-              run's CIOCCRYPT with 1 and 8 processes, in --rounds (default 3) interleaved rounds per size
-              (default --sizes 64,16384); prints the medians, both ratios and issue #22's targets`;
+              done. Y MB in Z secs: W MB/sec" lines`;
 
 export const driverCommands: readonly CliCommand[] = [
   {
@@ -139,39 +132,19 @@ export const driverCommands: readonly CliCommand[] = [
     summary: 'rebuild, unload and load the driver again',
     usage: RELOAD_USAGE,
     async run(args, io) {
-      const { json, host } = noArgs(args, RELOAD_USAGE);
+      const { host } = noArgs(args, RELOAD_USAGE);
       const t0 = Date.now();
       try {
         const lab = labFor(io, host);
-        const b = await buildDriver(lab, { signal: io.signal });
-        if (!json) for (const w of b.warnings) io.stderr.write(`${formatDiagnostic(w, io.cwd)}\n`);
-        const built = Date.now();
+        const b = await build(io, false, host);
         const session = await lab.ssh({ signal: io.signal });
-        const connected = Date.now();
-        let swap: SwapResult;
         try {
-          swap = await swapDriver(session, b, true);
+          await unloadDriver(session);
+          await loadDriver(session, b);
         } finally {
           session.close();
         }
-        const done = Date.now();
-        const sec = (ms: number): number => Math.round(ms / 10) / 100;
-        const guestSec = swap.guest.pushSec + swap.guest.unloadSec + swap.guest.loadSec + swap.guest.readySec;
-        const timings = {
-          buildSec: sec(built - t0),
-          connectSec: sec(connected - built),
-          ...swap.guest,
-          // The swap's round trip minus what the guest measured itself: SSH channel, shell start, transfer.
-          sshSec: Math.max(0, Math.round((sec(done - connected) - guestSec) * 100) / 100),
-          totalSec: sec(done - t0),
-        };
-        if (json) {
-          io.stdout.write(`${JSON.stringify({ module: b.module, kernelVersion: b.kernelVersion, unloaded: swap.unloaded, warnings: b.warnings.length, timings }, null, 2)}\n`);
-        } else {
-          const t = timings;
-          io.stdout.write(`${MODULE_NAME} reloaded in ${t.totalSec.toFixed(1)} s (build ${t.buildSec.toFixed(2)}, connect ${t.connectSec.toFixed(2)}, ` +
-            `push ${t.pushSec.toFixed(2)}, unload ${t.unloadSec.toFixed(2)}, load ${t.loadSec.toFixed(2)}, ready ${t.readySec.toFixed(2)}, ssh ${t.sshSec.toFixed(2)} s)\n`);
-        }
+        io.stdout.write(`${MODULE_NAME} reloaded in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
         return 0;
       } catch (err) {
         return reportError(io, 'driver reload', err);
@@ -194,8 +167,6 @@ export const driverCommands: readonly CliCommand[] = [
           procs: { type: 'string' },
           'no-openssl-speed': { type: 'boolean' },
           speed: { type: 'boolean' },
-          async: { type: 'string' },
-          rounds: { type: 'string' },
         },
         allowPositionals: true,
       });
@@ -211,31 +182,6 @@ export const driverCommands: readonly CliCommand[] = [
       if (values.speed && (values.sizes !== undefined || values.procs !== undefined || values['no-openssl-speed'])) {
         throw new UsageError('--speed measures every size with 1 process: it takes --backend, --alg, --ms and --json only');
       }
-      if (values.async !== undefined) {
-        if (values.speed || values.procs !== undefined || values.alg !== undefined || values['no-openssl-speed']) {
-          throw new UsageError('--async DEPTH measures AES-256-CBC, 1 process async vs 1 and 8 processes sync: it takes --backend, --sizes, --ms, --rounds and --json only');
-        }
-        const depth = integer(values.async, '--async', 1, 1024) ?? 64;
-        const rounds = integer(values.rounds, '--rounds', 1, 20) ?? ASYNC_ROUNDS;
-        try {
-          const result = await benchE2eAsync({
-            workspace: io.cwd,
-            backends,
-            depth,
-            rounds,
-            durationMs: ms,
-            sizes: values.sizes !== undefined ? sizes : ASYNC_SIZES,
-            env: io.env,
-            signal: io.signal,
-            onProgress: (m: string) => io.stderr.write(`[bench] ${m}\n`),
-          });
-          io.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : `${formatAsyncReport(result)}\n`);
-          return 0;
-        } catch (err) {
-          return reportError(io, 'bench e2e --async', err);
-        }
-      }
-      if (values.rounds !== undefined) throw new UsageError('--rounds goes with --async');
       const opts = {
         workspace: io.cwd,
         backends,

@@ -1,7 +1,6 @@
 /** Every `vlab` subcommand, grouped by the area that owns it. Add an area's list here. */
 import type { CliCommand } from '../command';
 import { backendCommands } from './backend';
-import { benchBootCommands } from './bench-boot';
 import { benchLatencyCommands } from './bench-latency';
 import { chatCommands } from './chat';
 import { debugCommands } from './debug';
@@ -10,12 +9,10 @@ import { doctorCommands } from './doctor';
 import { driverCommands } from './driver';
 import { faultCommands } from './fault';
 import { labCommands } from './lab';
-import { muxCommands } from './mux';
 import { reportCommands } from './report';
 
 export const allCommands: readonly CliCommand[] = [
   ...backendCommands,
-  ...benchBootCommands,
   ...benchLatencyCommands,
   ...chatCommands,
   ...debugCommands,
@@ -24,6 +21,5 @@ export const allCommands: readonly CliCommand[] = [
   ...driverCommands,
   ...faultCommands,
   ...labCommands,
-  ...muxCommands,
   ...reportCommands,
 ];

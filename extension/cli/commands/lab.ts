@@ -11,7 +11,6 @@ import { type Lab, checkKernelAppend, type LabProgress, type LabStatus, type UpO
 import type { HostPaths } from '../../lab/host/host';
 import type { LogKind } from '../../lab/common/paths';
 import { FaultRuleError, parseFaultRule } from '../../../backend/faults/plan';
-import { formatBootTimings } from '../../lab/boot-timings';
 import { COUNTER_NAMES } from '../../../backend/telemetry/schema';
 
 function progressPrinter(io: CliIo): (p: LabProgress) => void {
@@ -20,7 +19,7 @@ function progressPrinter(io: CliIo): (p: LabProgress) => void {
 
 const UP_USAGE = `usage: vlab up [--backend builtin|ts] [--engine auto|openssl|node|cryptodev] [--accel auto|kvm|tcg]
                [--memory MB] [--cpus N] [--guest-driver upstream|none|lab] [--timeout SEC] [--dry-run]
-               [--fault RULE]... [--strict] [--append 'ARGS'] [--gdb] [--qemu PATH] [--kernel PATH [--modules DIR]] [--timings]
+               [--fault RULE]... [--append 'ARGS'] [--gdb] [--qemu PATH] [--kernel PATH [--modules DIR]]
 Boots the lab VM and returns once the guest answers over SSH. A second \`up\` while it runs does nothing.
   --backend       virtio-crypto backend: the TypeScript vhost-user backend (ts, default) or QEMU's builtin one
   --engine        crypto engine of the ts backend (default auto)
@@ -32,8 +31,6 @@ Boots the lab VM and returns once the guest answers over SSH. A second \`up\` wh
   --timeout SEC   how long to wait for SSH (default 120)
   --fault RULE    fault-injection rule the ts backend starts with, repeatable; change them later with
                   vlab fault set/list/clear (docs/fault-injection.md)
-  --strict        the ts backend answers a request that broke a ring rule with an error status
-                  instead of serving it (vlab backend --strict, docs/checking.md)
   --append 'ARGS' extra guest kernel command-line arguments, after the lab's own (e.g.
                   'movablecore=512M threadirqs'): printable ASCII, at most 512 characters, no double
                   quotes, no "--", no vlab.* keys (the lab's own)
@@ -47,11 +44,9 @@ Boots the lab VM and returns once the guest answers over SSH. A second \`up\` wh
                   (arch/x86/boot/bzImage); env VLAB_GUEST_KERNEL. The guest sees its modules as
                   /lib/modules/R. Pass the same --kernel to vlab driver build.
   --modules DIR   its modules (lib/modules/R, or a folder holding R/, or an INSTALL_MOD_PATH root)
-  --timings       print where the boot's time went: QEMU start, firmware, kernel, init stages, SSH
-                  login, SSH mux, driver (also in vlab status --json: timings; docs/lab.md)
   --dry-run       print the QEMU command line and exit`;
 
-export function parseUpArgs(args: readonly string[]): { options: Partial<UpOptions>; dryRun: boolean; timings: boolean; host: Partial<HostPaths> } {
+export function parseUpArgs(args: readonly string[]): { options: Partial<UpOptions>; dryRun: boolean; host: Partial<HostPaths> } {
   const { values, positionals } = parseArgs({
     args: [...args],
     allowPositionals: true,
@@ -64,9 +59,7 @@ export function parseUpArgs(args: readonly string[]): { options: Partial<UpOptio
       'guest-driver': { type: 'string' },
       timeout: { type: 'string' },
       'dry-run': { type: 'boolean' },
-      timings: { type: 'boolean' },
       fault: { type: 'string', multiple: true },
-      strict: { type: 'boolean' },
       append: { type: 'string' },
       gdb: { type: 'boolean' },
       qemu: { type: 'string' },
@@ -76,7 +69,6 @@ export function parseUpArgs(args: readonly string[]): { options: Partial<UpOptio
   });
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   if (values.modules !== undefined && values.kernel === undefined) throw new UsageError('--modules goes with --kernel');
-  if (values.strict && values.backend === 'builtin') throw new UsageError('--strict needs the ts backend: the builtin backend has no conformance oracle');
   for (const rule of values.fault ?? []) {
     try {
       parseFaultRule(rule);
@@ -95,7 +87,6 @@ export function parseUpArgs(args: readonly string[]): { options: Partial<UpOptio
   }
   return {
     dryRun: values['dry-run'] === true,
-    timings: values.timings === true,
     host: hostSelection(values.qemu, values.kernel, values.modules),
     options: {
       backend: choice(values.backend, ['builtin', 'ts'] as const, '--backend'),
@@ -108,7 +99,6 @@ export function parseUpArgs(args: readonly string[]): { options: Partial<UpOptio
       ...(values.fault ? { faults: values.fault } : {}),
       ...(values.append !== undefined && values.append.trim() !== '' ? { append: values.append.trim() } : {}),
       ...(values.gdb ? { gdb: true } : {}),
-      ...(values.strict ? { strict: true } : {}),
     },
   };
 }
@@ -126,15 +116,14 @@ export function formatStatus(s: LabStatus): string {
   row('state', `${s.state}${extra ? ` (${extra})` : ''}`);
   if (s.reason) row('reason', s.reason);
   if (s.accel) row('accel', `${s.accel.kind} — ${s.accel.why}`);
-  const backendNotes = [s.backend.pid ? `pid ${s.backend.pid}` : '', s.backend.strict ? 'strict' : ''].filter(Boolean).join(', ');
-  row('backend', `${s.backend.kind}${backendNotes ? ` (${backendNotes})` : ''}`);
+  row('backend', `${s.backend.kind}${s.backend.pid ? ` (pid ${s.backend.pid})` : ''}`);
   const telemetry = s.backend.telemetry;
   if (telemetry === null) row('', 'telemetry: no answer from the backend');
   if (telemetry) {
     row('', `engine ${telemetry.engine.name}; ${COUNTER_NAMES.slice(0, 8).map((k) => `${k} ${telemetry.counters[k]}`).join(', ')}`);
   }
   if (s.qemu.pid) row('qemu', `pid ${s.qemu.pid}`);
-  if (s.ssh.port) row('ssh', `${s.ssh.host}:${s.ssh.port} (vlab ssh)${s.ssh.muxPid ? `, shared connection: ssh mux pid ${s.ssh.muxPid}` : ''}`);
+  if (s.ssh.port) row('ssh', `${s.ssh.host}:${s.ssh.port} (vlab ssh)`);
   if (s.gdb) row('gdb', `${s.gdb.host}:${s.gdb.port} (vlab gdb)`);
   if (s.crashDump) row('dump', `${s.crashDump} (vlab gdb --core ${s.crashDump})`);
   if (s.kernelVersion) row('guest', `kernel ${s.kernelVersion}, driver ${s.guestDriver}`);
@@ -178,7 +167,7 @@ const up: CliCommand = {
   summary: 'boot the lab VM; returns when the guest answers over SSH',
   usage: UP_USAGE,
   async run(args, io) {
-    const { options, dryRun, timings, host } = parseUpArgs(args);
+    const { options, dryRun, host } = parseUpArgs(args);
     const lab = labFor(io, host);
     try {
       if (dryRun) {
@@ -196,7 +185,6 @@ const up: CliCommand = {
       } else {
         io.stdout.write(`lab running: booted in ${s.bootSec ?? '?'} s with ${s.accel?.kind ?? '?'}, backend ${s.backend.kind}, ssh 127.0.0.1:${s.ssh.port ?? '?'}${s.gdb ? `, gdbstub ${s.gdb.host}:${s.gdb.port}` : ''} — try: vlab ssh${s.gdb ? ', vlab gdb' : ''}\n`);
       }
-      if (timings && s.timings) io.stdout.write(`boot timings:\n${formatBootTimings(s.timings)}\n`);
       return 0;
     } catch (err) {
       return reportError(io, 'up', err);

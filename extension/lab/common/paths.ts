@@ -14,9 +14,6 @@ export interface LabPaths {
   readonly qmpWatchSocket: string;
   readonly vhostUserSocket: string;
   readonly telemetrySocket: string;
-  /** The SSH mux's socket (extension/lab/mux): one SSH connection shared by every vlab command. */
-  readonly sshMuxSocket: string;
-  readonly sshMuxLog: string;
   readonly consoleLog: string;
   readonly qemuLog: string;
   readonly backendLog: string;
@@ -46,8 +43,6 @@ export function labPaths(workspace: string, stateDirOverride?: string, env: Node
     qmpWatchSocket: join(stateDir, 'qmp-watch.sock'),
     vhostUserSocket: join(stateDir, 'vhost-user.sock'),
     telemetrySocket: join(stateDir, 'telemetry.sock'),
-    sshMuxSocket: join(stateDir, 'ssh-mux.sock'),
-    sshMuxLog: join(stateDir, 'ssh-mux.log'),
     consoleLog: join(stateDir, 'console.log'),
     qemuLog: join(stateDir, 'qemu.log'),
     backendLog: join(stateDir, 'backend.log'),

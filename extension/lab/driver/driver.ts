@@ -10,8 +10,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { removeQuietly } from '../common/files';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { errorMessage } from '../common/errors';
 import { findExecutable, findGuestKernel } from '../host/host';
@@ -30,8 +29,6 @@ export const GUEST_MODULE_PATH = `/tmp/${MODULE_NAME}.ko`;
 export const GUEST_TOOL_PATH = '/tmp/vlab-cryptodev-test';
 /** The 32-bit client that exercises compat_ioctl. */
 export const GUEST_COMPAT_TOOL_PATH = '/tmp/vlab-cryptodev-compat32';
-/** The asynchronous-API client (CIOCASYNCCRYPT, CIOCASYNCFETCH, poll), test/guest/async_test.c. */
-export const GUEST_ASYNC_TOOL_PATH = '/tmp/vlab-cryptodev-async';
 
 export type DriverErrorKind = 'build' | 'missing-tool' | 'load' | 'unload' | 'busy' | 'guest';
 
@@ -50,15 +47,9 @@ export class DriverError extends Error {
 export interface DriverBuild {
   readonly kernelVersion: string;
   readonly module: string;
-  /** The module without debug sections, which is what goes into the guest (smaller to copy and to load; gdb reads `module`). */
-  readonly guestModule: string;
-  /** False when nothing changed since the last build and make was not run. */
-  readonly compiled: boolean;
   readonly tool: string;
   /** 32-bit freestanding client for compat_ioctl (built with gcc -m32; no 32-bit libc needed). */
   readonly compatTool: string;
-  /** The asynchronous-API test and bench client (test/guest/async_test.c). */
-  readonly asyncTool: string;
   readonly seconds: number;
   /** Compiler warnings (the build uses W=1; the driver is expected to have none). */
   readonly warnings: readonly Diagnostic[];
@@ -94,10 +85,6 @@ export function guestToolSource(): string {
 
 export function guestCompatToolSource(): string {
   return join(repoRoot(), 'test', 'guest', 'compat32.c');
-}
-
-export function guestAsyncToolSource(): string {
-  return join(repoRoot(), 'test', 'guest', 'async_test.c');
 }
 
 export function driverBuildDir(lab: DriverBuildTarget): string {
@@ -143,24 +130,16 @@ function run(cmd: string, args: readonly string[], opts: DriverBuildOptions & { 
   });
 }
 
-/** Copies the driver sources into the build folder, leaving unchanged files alone so make stays incremental. Returns the staged names. */
-function stageSources(src: string, dst: string): string[] {
+/** Copies the driver sources into the build folder, leaving unchanged files alone so make stays incremental. */
+function stageSources(src: string, dst: string): void {
   mkdirSync(dst, { recursive: true });
-  const staged: string[] = [];
   for (const name of readdirSync(src)) {
     if (!/\.(c|h)$/.test(name) && name !== 'Kbuild' && name !== 'Makefile') continue;
-    staged.push(name);
     const from = join(src, name);
     const to = join(dst, name);
     if (existsSync(to) && readFileSync(to).equals(readFileSync(from))) continue;
     copyFileSync(from, to);
   }
-  return staged;
-}
-
-/** What a build depends on besides the sources: the kernel tree and make's arguments. */
-function buildStamp(kdir: string, makeArgs: readonly string[]): string {
-  return `${kdir}\n${makeArgs.join(' ')}\n`;
 }
 
 function newerThan(target: string, sources: readonly string[]): boolean {
@@ -179,33 +158,18 @@ export async function buildDriver(lab: DriverBuildTarget, opts: DriverBuildOptio
   const kdir = kernel.buildDir;
   const src = opts.sourceDir ?? driverSourceDir();
   const out = driverBuildDir(lab);
-  const staged = stageSources(src, out);
+  stageSources(src, out);
 
   // Kernels built with BTF for modules (Debian's 6.12) run pahole after linking; without pahole (dwarves)
   // the module is built without BTF instead of failing.
   const noBtf = findExecutable('pahole', lab.host.pathEnv) ? [] : ['CONFIG_DEBUG_INFO_BTF_MODULES='];
-  const makeArgs = ['-C', kdir, `M=${out}`, 'W=1', ...noBtf, 'modules'];
-  const moduleFile = join(out, `${MODULE_NAME}.ko`);
-  const stampFile = join(out, '.vlab-build-stamp');
-  const stamp = buildStamp(kdir, makeArgs);
-  // make itself takes seconds even with nothing to do (kbuild reads the kernel's makefiles): skipped when
-  // the module is newer than every staged source and was built against the same tree with the same arguments.
-  const upToDate = existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp && newerThan(moduleFile, staged.map((n) => join(out, n)));
-  const make = upToDate ? { code: 0, output: '' } : await run('make', makeArgs, opts);
+  const make = await run('make', ['-C', kdir, `M=${out}`, 'W=1', ...noBtf, 'modules'], opts);
   const diagnostics = parseDiagnostics(make.output, out, src);
   // Also after a failed build: the files that did compile keep their entries for clangd.
   const db = updateCompileCommands(out, kdir, src);
   if (db.skipped) opts.onOutput?.(`compile_commands.json not written: ${db.skipped}`);
   if (make.code !== 0) {
-    removeQuietly(stampFile);
     throw new DriverError('build', `building ${MODULE_NAME}.ko failed (make exit ${make.code})`, diagnostics, make.output);
-  }
-  if (!upToDate) writeFileSync(stampFile, stamp);
-  const guestModule = join(out, `${MODULE_NAME}.guest.ko`);
-  if (!newerThan(guestModule, [moduleFile])) {
-    const strip = await run('objcopy', ['--strip-debug', moduleFile, `${guestModule}.tmp`], opts);
-    if (strip.code !== 0) throw new DriverError('build', `objcopy --strip-debug ${moduleFile} failed: ${strip.output.trim()}`);
-    renameSync(`${guestModule}.tmp`, guestModule);
   }
 
   const toolSrc = guestToolSource();
@@ -226,22 +190,11 @@ export async function buildDriver(lab: DriverBuildTarget, opts: DriverBuildOptio
       throw new DriverError('build', `building the 32-bit compat client failed (gcc exit ${gcc.code})`, parseDiagnostics(gcc.output, out, src), gcc.output);
     }
   }
-  const asyncSrc = guestAsyncToolSource();
-  const asyncTool = join(out, 'vlab-cryptodev-async');
-  if (!newerThan(asyncTool, [asyncSrc, abi])) {
-    const gcc = await run('gcc', ['-O2', '-Wall', '-Wextra', '-o', asyncTool, asyncSrc, '-lcrypto'], opts);
-    if (gcc.code !== 0) {
-      throw new DriverError('build', `building the async test tool failed (gcc exit ${gcc.code})`, parseDiagnostics(gcc.output, out, src), gcc.output);
-    }
-  }
   return {
     kernelVersion: kernel.version,
-    module: moduleFile,
-    guestModule,
-    compiled: !upToDate,
+    module: join(out, `${MODULE_NAME}.ko`),
     tool,
     compatTool,
-    asyncTool,
     seconds: Math.round((Date.now() - t0) / 100) / 10,
     warnings: diagnostics.filter((d) => d.severity === 'warning'),
     compileCommands: db.file,
@@ -271,103 +224,41 @@ export async function pushFile(session: SshSession, hostPath: string, guestPath:
   if (r.code !== 0) throw new DriverError('guest', `copying ${hostPath} to the guest failed: ${r.stderr.trim()}`);
 }
 
-/** Guest-clock seconds of one swap (swapDriver): copying the module in, rmmod, insmod, /dev/crypto present. */
-export interface GuestSwapTimes {
-  readonly pushSec: number;
-  readonly unloadSec: number;
-  readonly loadSec: number;
-  readonly readySec: number;
-}
-
-export interface SwapResult {
-  /** False when the module was already loaded and unloading was not asked for (nothing changed). */
-  readonly loaded: boolean;
-  /** True when an older instance was unloaded first. */
-  readonly unloaded: boolean;
-  readonly guest: GuestSwapTimes;
-}
-
-const SWAP_LINE = /^vlab-swap (\d+\.\d+) (\d+\.\d+) (\d+\.\d+) (\d+\.\d+) (\d+\.\d+) (loaded|already|fresh)$/m;
-
-/**
- * One SSH round trip: the module arrives on stdin, an instance already loaded is rmmod'ed (when `unload`),
- * the kernel release is checked, insmod, /dev/crypto checked; the guest's uptime is read between steps.
- */
-function swapScript(build: DriverBuild, unload: boolean): string {
-  const release = build.kernelVersion.replace(/'/g, '');
-  const mod = GUEST_MODULE_PATH;
-  return [
-    'read -r t0 _ </proc/uptime',
-    `cat > ${mod}.new && mv -f ${mod}.new ${mod} || exit 90`,
-    'read -r t1 _ </proc/uptime',
-    'was=fresh',
-    `if [ -d /sys/module/${MODULE_NAME} ]; then`,
-    unload
-      ? `  was=loaded; rmmod ${MODULE_NAME} || { echo "refcnt=$(cat /sys/module/${MODULE_NAME}/refcnt 2>/dev/null)" >&2; exit 87; }`
-      : '  echo "vlab-swap $t0 $t1 $t1 $t1 $t1 already"; exit 0',
-    'fi',
-    'read -r t2 _ </proc/uptime',
-    // A module built for another kernel (vlab up --kernel without driver build --kernel) is named as such.
-    `r=$(uname -r); if [ "$r" != '${release}' ]; then echo "$r" >&2; exit 86; fi`,
-    `insmod ${mod} || { dmesg | tail -n 5 >&2; exit 88; }`,
-    'read -r t3 _ </proc/uptime',
-    'test -c /dev/crypto || { echo "/dev/crypto did not appear" >&2; exit 89; }',
-    'read -r t4 _ </proc/uptime',
-    'echo "vlab-swap $t0 $t1 $t2 $t3 $t4 $was"',
-  ].join('\n');
-}
-
-/** Loads the module (unloading an older instance first when `unload`) in one SSH round trip. */
-export async function swapDriver(session: SshSession, build: DriverBuild, unload: boolean): Promise<SwapResult> {
-  const r = await guestRun(session, swapScript(build, unload), unload ? 'reloading the driver' : 'loading the driver', { stdin: readFileSync(build.guestModule) });
-  const err = r.stderr.trim();
-  if (r.code === 86) {
-    throw new DriverError('load', `${MODULE_NAME}.ko was built for ${build.kernelVersion} but the guest runs ${err}: build it for that kernel (vlab driver build --kernel PATH, the same PATH as vlab up --kernel)`);
-  }
-  if (r.code === 87) {
-    if (/in use/i.test(err)) {
-      const users = /refcnt=(\d+)/.exec(err)?.[1] ?? '?';
-      throw new DriverError('busy', `${MODULE_NAME} is in use (${users} open /dev/crypto file(s)); close them first`);
-    }
-    throw new DriverError('unload', `rmmod ${MODULE_NAME} failed: ${err.replace(/\n?refcnt=\d*$/, '') || 'exit 87'}`);
-  }
-  if (r.code === 90) throw new DriverError('guest', `copying ${build.module} to the guest failed: ${err}`);
-  if (r.code !== 0) throw new DriverError('load', `insmod ${MODULE_NAME} failed: ${err || `exit ${r.code}`}`);
-  const m = SWAP_LINE.exec(r.stdout);
-  if (!m) throw new DriverError('guest', `unexpected answer from the guest: ${r.stdout.slice(0, 200)}`);
-  const t = m.slice(1, 6).map(Number) as [number, number, number, number, number];
-  const sec = (a: number, b: number): number => Math.max(0, Math.round((b - a) * 100) / 100);
-  return {
-    loaded: m[6] !== 'already',
-    unloaded: m[6] === 'loaded',
-    guest: { pushSec: sec(t[0], t[1]), unloadSec: sec(t[1], t[2]), loadSec: sec(t[2], t[3]), readySec: sec(t[3], t[4]) },
-  };
-}
-
 /** insmod in the guest; true when it was loaded now, false when it already was. */
 export async function loadDriver(session: SshSession, build: DriverBuild): Promise<boolean> {
-  return (await swapDriver(session, build, false)).loaded;
-}
-
-/** rmmod in the guest; true when it was unloaded now, false when it was not loaded. */
-export async function unloadDriver(session: SshSession): Promise<boolean> {
-  const r = await guestRun(session, `test -d /sys/module/${MODULE_NAME} || exit 85; rmmod ${MODULE_NAME} && exit 0; echo "refcnt=$(cat /sys/module/${MODULE_NAME}/refcnt 2>/dev/null)" >&2; exit 87`, 'rmmod');
-  if (r.code === 85) return false;
+  if (await isDriverLoaded(session)) return false;
+  await pushFile(session, build.module, GUEST_MODULE_PATH);
+  // A module built for another kernel (vlab up --kernel without driver build --kernel) is named as such.
+  const release = build.kernelVersion.replace(/'/g, '');
+  const r = await guestRun(session, `r=$(uname -r); if [ "$r" != '${release}' ]; then echo "$r" >&2; exit 86; fi; insmod ${GUEST_MODULE_PATH} && test -c /dev/crypto`, 'insmod');
+  if (r.code === 86) {
+    throw new DriverError('load', `${MODULE_NAME}.ko was built for ${build.kernelVersion} but the guest runs ${r.stderr.trim()}: build it for that kernel (vlab driver build --kernel PATH, the same PATH as vlab up --kernel)`);
+  }
   if (r.code !== 0) {
-    const err = r.stderr.trim();
-    if (/in use/i.test(err)) {
-      throw new DriverError('busy', `${MODULE_NAME} is in use (${/refcnt=(\d+)/.exec(err)?.[1] ?? '?'} open /dev/crypto file(s)); close them first`);
-    }
-    throw new DriverError('unload', `rmmod ${MODULE_NAME} failed: ${err.replace(/\n?refcnt=\d*$/, '') || `exit ${r.code}`}`);
+    const dmesg = await guestRun(session, 'dmesg | tail -n 5', 'reading dmesg');
+    throw new DriverError('load', `insmod ${MODULE_NAME} failed: ${r.stderr.trim() || `exit ${r.code}`}\n${dmesg.stdout.trim()}`);
   }
   return true;
 }
 
-/** Puts the test tools in the guest (GUEST_TOOL_PATH, GUEST_COMPAT_TOOL_PATH, GUEST_ASYNC_TOOL_PATH). */
+/** rmmod in the guest; true when it was unloaded now, false when it was not loaded. */
+export async function unloadDriver(session: SshSession): Promise<boolean> {
+  if (!(await isDriverLoaded(session))) return false;
+  const r = await guestRun(session, `rmmod ${MODULE_NAME}`, 'rmmod');
+  if (r.code !== 0) {
+    if (/in use/i.test(r.stderr)) {
+      const users = await guestRun(session, `cat /sys/module/${MODULE_NAME}/refcnt`, 'reading refcnt');
+      throw new DriverError('busy', `${MODULE_NAME} is in use (${users.stdout.trim()} open /dev/crypto file(s)); close them first`);
+    }
+    throw new DriverError('unload', `rmmod ${MODULE_NAME} failed: ${r.stderr.trim() || `exit ${r.code}`}`);
+  }
+  return true;
+}
+
+/** Puts the test tools in the guest (GUEST_TOOL_PATH, GUEST_COMPAT_TOOL_PATH). */
 export async function pushGuestTool(session: SshSession, build: DriverBuild): Promise<string> {
   await pushFile(session, build.tool, GUEST_TOOL_PATH, true);
   await pushFile(session, build.compatTool, GUEST_COMPAT_TOOL_PATH, true);
-  await pushFile(session, build.asyncTool, GUEST_ASYNC_TOOL_PATH, true);
   return GUEST_TOOL_PATH;
 }
 

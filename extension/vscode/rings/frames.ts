@@ -7,11 +7,7 @@
  */
 import type { AvailRingHeader, BackendSnapshot, QueueSnapshot, RecentRequest as SnapshotRequest, TelemetryError } from '../../../backend/telemetry/schema';
 import type { VirtioDeviceStatus } from '../../lab/qemu/qmp-virtio';
-import { MAX_QUEUES, MAX_RECENT, MAX_SLOTS, MAX_VIOLATIONS, type ConformanceFrame, type QueueFrame, type RecentRequest, type RingsFrame, type ViolationItem } from './messages';
-
-/** The oracle's section of a snapshot (backend/conformance/report.ts, reached through the telemetry schema). */
-type ConformanceSnapshot = NonNullable<BackendSnapshot['conformance']>;
-type ViolationRecord = ConformanceSnapshot['recent'][number];
+import { MAX_QUEUES, MAX_RECENT, MAX_SLOTS, type QueueFrame, type RecentRequest, type RingsFrame } from './messages';
 
 /** Characters of a label the frame carries (opcode, session, status, engine, fault). */
 const FRAME_TEXT = 48;
@@ -59,28 +55,6 @@ export function withAvailRing<Q extends { availAddr: number; availIdx: number | 
   return { ...q, availIdx: reply.idx };
 }
 
-function violationItem(v: ViolationRecord, count: number): ViolationItem {
-  return {
-    seq: v.seq, rule: v.rule.slice(0, FRAME_TEXT), clause: v.clause.slice(0, FRAME_TEXT), kind: v.kind,
-    queue: v.queue, head: v.head === null ? null : Math.min(v.head, MAX_SLOTS - 1), values: v.detail.slice(0, FRAME_REASON), count,
-  };
-}
-
-/**
- * The oracle's section as the violations list draws it: the recent violations, plus the newest
- * occurrence of every broken rule that has dropped out of the recent list, newest first, each with
- * its rule's total count.
- */
-export function conformanceFrame(c: ConformanceSnapshot): ConformanceFrame {
-  const counts = new Map(c.rules.map((r) => [r.rule, r.count]));
-  const bySeq = new Map<number, ViolationRecord>();
-  for (const v of c.recent) bySeq.set(v.seq, v);
-  for (const r of c.rules) if (!bySeq.has(r.last.seq)) bySeq.set(r.last.seq, r.last);
-  const items = [...bySeq.values()].sort((a, b) => b.seq - a.seq).slice(0, MAX_VIOLATIONS)
-    .map((v) => violationItem(v, Math.max(1, counts.get(v.rule) ?? 1)));
-  return { enabled: c.enabled, strict: c.strict, violations: c.violations, refusals: c.refusals, items };
-}
-
 /** The frame for a snapshot (undefined: no backend telemetry, the control queue from QMP only). */
 export function frameFromSnapshot(s: BackendSnapshot | undefined, seq: number, timeMs: number, device?: VirtioDeviceStatus | null): RingsFrame {
   // Queues the driver has not set up yet (size 0) have nothing to draw.
@@ -92,14 +66,12 @@ export function frameFromSnapshot(s: BackendSnapshot | undefined, seq: number, t
     seq, timeMs, engine: s ? s.engine.name.slice(0, FRAME_TEXT) : '?', backendPid: s && s.pid > 0 ? s.pid : null,
     bytes: c ? c.bytesIn + c.bytesOut : 0, requests: c?.requests ?? 0, kicks: c?.kicks ?? 0, interrupts: c?.interrupts ?? 0,
     queues,
-    ...(s?.conformance ? { conformance: conformanceFrame(s.conformance) } : {}),
   };
 }
 
-/** True when nothing the view draws changed between two frames (same indexes, slots, newest request, violation counts). */
+/** True when nothing the view draws changed between two frames (same indexes, slots, newest request). */
 export function sameMotion(a: RingsFrame | undefined, b: RingsFrame): boolean {
   if (!a || a.requests !== b.requests || a.kicks !== b.kicks || a.interrupts !== b.interrupts || a.queues.length !== b.queues.length) return false;
-  if (a.conformance?.violations !== b.conformance?.violations || a.conformance?.refusals !== b.conformance?.refusals) return false;
   return a.queues.every((q, i) => {
     const r = b.queues[i]!;
     return q.index === r.index && q.availIdx === r.availIdx && q.usedIdx === r.usedIdx && q.lastAvailIdx === r.lastAvailIdx &&

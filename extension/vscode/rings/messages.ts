@@ -58,38 +58,6 @@ export interface DeviceFrame {
   queues: { index: number; size: number; availIdx: number | null; usedIdx: number; lastAvailIdx: number | null; inUse: number; owner: 'qemu' | 'backend' }[];
 }
 
-/**
- * One driver-rule violation (or device-limit refusal) the conformance oracle reported
- * (backend/conformance/report.ts, docs/checking.md), as the violations list draws it.
- */
-export interface ViolationItem {
-  /** the oracle's number for this occurrence (1 = first) */
-  seq: number;
-  /** e.g. "chain.order" */
-  rule: string;
-  /** e.g. "§2.7.4.2" */
-  clause: string;
-  /** "driver": the driver broke a rule; "device": a device limit refused a legal request (not the driver's fault) */
-  kind: 'driver' | 'device';
-  /** null: outside a queue (initialisation, session close) */
-  queue: number | null;
-  head: number | null;
-  /** the offending values */
-  values: string;
-  /** how often this rule has been broken in all */
-  count: number;
-}
-
-/** The oracle's section of a frame; absent when the backend sent none (builtin, an older backend, QMP only). */
-export interface ConformanceFrame {
-  enabled: boolean;
-  strict: boolean;
-  violations: number;
-  refusals: number;
-  /** newest first, at most MAX_VIOLATIONS */
-  items: ViolationItem[];
-}
-
 export interface RingsFrame {
   seq: number;
   /** extension clock, ms (the trace's clock when replaying) */
@@ -102,7 +70,6 @@ export interface RingsFrame {
   kicks: number;
   interrupts: number;
   queues: QueueFrame[];
-  conformance?: ConformanceFrame;
 }
 
 export type FeedState = 'connecting' | 'live' | 'waiting' | 'paused' | 'unavailable' | 'replay';
@@ -123,8 +90,6 @@ export type ToWebview =
   | { type: 'chainError'; message: string }
   | { type: 'devices'; devices: DeviceFrame[]; message: string }
   | { type: 'recording'; file: string | null; frames: number; bytes: number }
-  /** select the request at queue/head in the descriptor grid and decode its chain (a "Check driver" link) */
-  | { type: 'select'; queue: number; head: number }
   /** what the webview keeps in its VS Code state, so the serializer can restore a replay */
   | { type: 'state'; trace: string | null };
 
@@ -160,8 +125,6 @@ export const MAX_RECENT = 16;
 export const MAX_QUEUES = 16;
 export const MAX_HISTORY = 600;
 export const MAX_DEVICES = 32;
-/** Violations a frame carries (the oracle's recent list plus each broken rule's newest). */
-export const MAX_VIOLATIONS = 32;
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -18,6 +18,5 @@ export const RINGS_BODY = `<header>
 <span id="meta"></span>
 </header>
 <main id="queues"></main>
-<section id="violations" class="violations" aria-live="polite"><h2>Conformance violations</h2></section>
 <section id="chain" class="chain" aria-live="polite"><h2>Descriptor chain</h2><p class="hint">Click a slot or a recent request (or select one with the arrow keys and Enter) to decode its chain.</p></section>
 <section id="devices" class="devices"><h2>Virtio devices of the VM <button id="devices-refresh">Refresh</button></h2><div id="devices-list" class="hint">Refresh reads them over QMP.</div></section>`;

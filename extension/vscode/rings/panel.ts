@@ -48,10 +48,6 @@ export class RingsPanel implements vscode.Disposable {
   private trace: string | undefined;
   /** revived paused: freeze on the first frame shown */
   private pauseWhenShown = false;
-  /** a selection asked before the webview said it is ready (posted again on ready) */
-  private pendingSelect: { queue: number; head: number } | undefined;
-  /** the badge says "halted (debugger)" */
-  private showsHalted = false;
 
   static createOrShow(extensionUri: vscode.Uri, source: RingsSource, refreshMs: number): RingsPanel {
     if (RingsPanel.current) {
@@ -131,12 +127,6 @@ export class RingsPanel implements vscode.Disposable {
 
   private onFeedState(state: 'connecting' | 'live' | 'waiting', detail: string): void {
     if (this.trace !== undefined) return;
-    const halted = this.source.halted();
-    if (halted) {
-      // The backend still answers, but nothing moves: the whole guest is stopped.
-      this.post({ type: 'feed', state: 'paused', message: halted });
-      return;
-    }
     if (state === 'waiting' && !this.source.telemetrySocket()) {
       const device = this.source.device();
       this.post({ type: 'feed', state: 'unavailable', message: device ? 'no backend telemetry (builtin backend): queues from QMP' : 'VM not running: waiting for it to start' });
@@ -148,12 +138,6 @@ export class RingsPanel implements vscode.Disposable {
   }
 
   private onStatus(): void {
-    const halted = this.source.halted();
-    if (this.trace === undefined && (halted !== undefined) !== this.showsHalted) {
-      this.showsHalted = halted !== undefined;
-      if (halted) this.post({ type: 'feed', state: 'paused', message: halted });
-      else this.post({ type: 'feed', state: this.history.isPaused ? 'paused' : 'live', message: this.history.isPaused ? 'paused' : 'live' });
-    }
     // After a restart the backend re-creates its socket: reconnect now rather than at the next backoff.
     if (this.trace === undefined && this.statsData.feedState !== 'live' && this.source.telemetrySocket()) this.feed.reconnect();
   }
@@ -258,16 +242,6 @@ export class RingsPanel implements vscode.Disposable {
     this.feed.start();
   }
 
-  /**
-   * Reveals the panel and selects the request at queue/head in its descriptor grid (the webview asks
-   * its chain): the link of a failing check or a violation.
-   */
-  select(queue: number, head: number): void {
-    this.pendingSelect = { queue, head };
-    this.panel.reveal();
-    this.post({ type: 'select', queue, head });
-  }
-
   /** The decoded chain at one head (from the backend, on demand). */
   async requestChain(queue: number, head: number): Promise<void> {
     this.post(await readChain(this.source.telemetrySocket(), this.trace !== undefined, queue, head));
@@ -286,7 +260,6 @@ export class RingsPanel implements vscode.Disposable {
       case 'ready':
         if (this.history.position >= 0) this.show();
         if (this.trace !== undefined) this.post({ type: 'state', trace: this.trace });
-        if (this.pendingSelect) this.post({ type: 'select', ...this.pendingSelect });
         break;
       case 'pause':
         this.setPaused(true);
@@ -298,7 +271,6 @@ export class RingsPanel implements vscode.Disposable {
         this.seek(msg.pos);
         break;
       case 'chain':
-        if (this.pendingSelect?.queue === msg.queue && this.pendingSelect.head === msg.head) this.pendingSelect = undefined;
         await this.requestChain(msg.queue, msg.head);
         break;
       case 'devices':

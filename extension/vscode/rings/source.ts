@@ -12,8 +12,6 @@ export interface RingsSource {
   device(): VirtioDeviceStatus | null | undefined;
   /** every virtio device of the VM (QMP), on demand */
   devices(): Promise<VirtioDeviceQueues[]>;
-  /** "halted (debugger)" while a debugger holds the guest stopped, else undefined */
-  halted(): string | undefined;
   /** fires whenever the lab status was re-read (state changes, restarts) */
   readonly onDidChangeStatus: vscode.Event<unknown>;
 }

@@ -16,8 +16,6 @@ export interface RingsStats {
   /** first queue's usedIdx per posted frame, newest 200 */
   usedIdxTrail: number[];
   feedState: FeedState;
-  /** the badge text of the last feed message ("live", "halted (debugger)", ...) */
-  feedMessage: string;
   /** the subscription's current interval */
   rateMs: number;
   cursor: HistoryCursor;
@@ -39,7 +37,6 @@ export class PanelStats {
   private readonly usedIdxTrail: number[] = [];
   /** the state of the last feed message posted */
   feedState: FeedState = 'connecting';
-  private feedMessage = '';
   private shown: RingsFrame | undefined;
   private lastChain: RingsStats['lastChain'];
 
@@ -58,7 +55,6 @@ export class PanelStats {
       }
       case 'feed':
         this.feedState = message.state;
-        this.feedMessage = message.message;
         break;
       case 'chain':
         this.lastChain = message.chain;
@@ -80,7 +76,7 @@ export class PanelStats {
   report(parts: Pick<RingsStats, 'snapshotsReceived' | 'snapshotsSkipped' | 'rateMs' | 'cursor' | 'recording' | 'trace'>): RingsStats {
     return {
       framesPosted: this.framesPosted, framesDrawn: this.framesDrawn, lastDrawn: this.lastDrawn,
-      usedIdxTrail: [...this.usedIdxTrail], feedState: this.feedState, feedMessage: this.feedMessage, shown: this.shown, lastChain: this.lastChain, ...parts,
+      usedIdxTrail: [...this.usedIdxTrail], feedState: this.feedState, shown: this.shown, lastChain: this.lastChain, ...parts,
     };
   }
 }

@@ -4,7 +4,8 @@
  * forwarded with setWindow, and the terminal closes when the remote shell exits.
  */
 import * as vscode from 'vscode';
-import type { GuestChannel, SshSession } from '../../lab/guest/ssh';
+import type { ClientChannel } from 'ssh2';
+import type { SshSession } from '../../lab/guest/ssh';
 import { Transcript } from './transcript';
 
 export class GuestTerminal implements vscode.Pseudoterminal {
@@ -14,7 +15,7 @@ export class GuestTerminal implements vscode.Pseudoterminal {
   readonly onDidClose = this.closeEmitter.event;
   /** the newest output, for the status line and tests */
   readonly transcript = new Transcript();
-  private channel: GuestChannel | undefined;
+  private channel: ClientChannel | undefined;
   private session: SshSession | undefined;
   private size = { cols: 80, rows: 24 };
   private closed = false;

@@ -136,7 +136,7 @@ export class Workbench {
   }
 
   async screenshot(path: string): Promise<void> {
-    await this.page.screenshot({ path, type: 'png' });
+    await this.page.screenshot({ path });
   }
 
   async close(): Promise<void> {

@@ -4,7 +4,7 @@
  * frames drawn by the real webview in Chromium, chat lines), then Stop VM must leave nothing behind.
  */
 import * as assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as vscode from 'vscode';
@@ -369,30 +369,6 @@ describe('lab through the extension', function () {
     await waitFor('the rings view to show the control queue\'s avail idx', () => controlq()?.availIdx === controlq()?.usedIdx, 5000)
       .catch((err: Error) => { throw new Error(`${err.message}: avail ${controlq()?.availIdx}, used ${controlq()?.usedIdx}`); });
     assert.equal(lab.lab!.status?.device?.broken, false, 'reading the devices over QMP left the crypto device working');
-  });
-
-  it('Check Driver links: a rings link selects queue/head in the rings view (its chain is asked), a log link opens the file at the line', async () => {
-    const rings = lab.rings()!;
-    const before = rings.stats().lastChain;
-    const head = 5;
-    await vscode.commands.executeCommand(CommandId.openCheckLink, { kind: 'rings', queue: 0, head });
-    // The webview selects the slot and asks its chain, as a click on it would.
-    await waitFor(`the webview to ask the chain at queue 0 head ${head}`, () => {
-      const c = rings.stats().lastChain;
-      return c !== before && typeof c === 'object' && c.queue === 0 && c.head === head;
-    }, 30_000);
-    const dir = mkdtempSync(join(tmpdir(), 'vlab-check-link-'));
-    try {
-      const file = join(dir, 'grader.log');
-      writeFileSync(file, 'one\ntwo\nthree: the line that shows why\nfour\n');
-      await vscode.commands.executeCommand(CommandId.openCheckLink, { kind: 'log', file, line: 3 });
-      const editor = vscode.window.activeTextEditor;
-      assert.equal(editor?.document.uri.fsPath, file);
-      assert.equal(editor?.selection.active.line, 2, 'line 3 (1-based) is selected');
-      assert.equal(await vscode.commands.executeCommand(CommandId.openCheckLink, { kind: 'url', href: 'http://example.invalid' }), undefined, 'a link of another kind is refused');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
   });
 
   it('the rings view reconnects by itself after Restart VM', async () => {

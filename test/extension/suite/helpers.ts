@@ -36,11 +36,3 @@ export function isAlive(pid: number): boolean {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
-
-/** A PNG of the whole workbench (taken by the runner with playwright), at `path` once it exists. */
-export async function screenshot(path: string, timeoutMs = 60_000): Promise<void> {
-  const { existsSync, rmSync } = await import('node:fs');
-  rmSync(path, { force: true });
-  report({ kind: 'screenshot', path });
-  await waitFor(`the screenshot ${path}`, () => existsSync(path), timeoutMs, 200);
-}

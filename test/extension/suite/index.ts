@@ -13,8 +13,6 @@ export type ReportLine =
   | { kind: 'fail'; title: string; error: string }
   | { kind: 'pending'; title: string }
   | { kind: 'log'; text: string }
-  /** asks the runner for a screenshot of the workbench page at `path` (written as path.tmp, then renamed) */
-  | { kind: 'screenshot'; path: string }
   | { kind: 'end'; passed: number; failed: number; skipped: number };
 
 export function report(line: ReportLine): void {

@@ -20,12 +20,12 @@ export interface Fixture {
 }
 
 /** A back-end on a temp socket; `engine` replaces OpenSSL (e.g. a recording wrapper around it). */
-export function startBackend(opts: { engine?: CryptoEngine; faults?: readonly string[]; batch?: boolean } = {}): Fixture {
+export function startBackend(opts: { engine?: CryptoEngine; faults?: readonly string[] } = {}): Fixture {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vlab-be-test-'));
   const socket = path.join(dir, 'vu.sock');
   const logs: string[] = [];
   const engine = opts.engine ? { engine: opts.engine, reason: 'test engine' } : createEngine('openssl');
-  const backend = new VhostUserBackend({ socketPath: socket, engine, log: (l) => logs.push(l), faults: opts.faults, batch: opts.batch });
+  const backend = new VhostUserBackend({ socketPath: socket, engine, log: (l) => logs.push(l), faults: opts.faults });
   backend.start();
   const frontends: TestFrontend[] = [];
   let waiters: (() => void)[] = [];

@@ -261,34 +261,14 @@ describe('conformance oracle, ring rules: one bad driver each (harness front-end
 
   // ---- descriptor chains: this device's limits (refusals, not violations) ---------------------
 
-  it('an indirect table after a direct descriptor (§2.7.5.3.2, a device requirement) is served: no violation, no refusal', async () => {
+  it('device.indirect-not-first (§2.7.5.3.2): an indirect table after a direct descriptor is refused, counted as the device\'s limit', async () => {
     fx = await refereeBackend();
-    const key = crypto.randomBytes(16);
-    const id = await fx.fe.cipherSession(S.VIRTIO_CRYPTO_CIPHER_AES_CBC, key, true);
-    const req = request(id);
-    // The harness lays the request out as one indirect table (header first); move the header to a
-    // direct descriptor at slot 0 whose NEXT is slot 1, an INDIRECT descriptor holding the rest.
-    const layout = fx.fe.postRequest(0, fx.fe.heapGpa, req);
-    const view = new DataView(fx.fe.mem.buffer, fx.fe.mem.byteOffset, fx.fe.mem.byteLength);
-    const entries = Array.from({ length: 6 }, (_, i) => fx!.fe.heapGpa + 16 * i).map((o) => ({
-      addr: view.getBigUint64(o, true), len: view.getUint32(o + 8, true), flags: view.getUint16(o + 12, true),
-    })).filter((_, i, all) => i === 0 || (all[i - 1]!.flags & N) !== 0);
-    const rest = entries.slice(1);
-    const table = fx.fe.heapGpa + 0x8000;
-    writeChain(fx.fe, 0, rest.map((d) => [d.addr, d.len, d.flags & ~N] as const), table);
-    fx.fe.writeDesc(fx.fe.descGpa, 0, entries[0]!.addr, entries[0]!.len, N, 1);
-    fx.fe.writeDesc(fx.fe.descGpa, 1, table, 16 * rest.length, I, 0);
-    fx.fe.publishAvail();
-    fx.fe.kick();
-    const [u] = await fx.fe.waitUsed(1);
-    const r = fx.fe.readResult(layout, u!.len);
-    assert.equal(r.status, S.CryptoStatus.OK, `status ${S.CryptoStatus[r.status]}`);
-    const c = crypto.createCipheriv('aes-128-cbc', key, req.iv).setAutoPadding(false);
-    assert.deepEqual(r.dst, Buffer.concat([c.update(req.src), c.final()]));
-    const conf = fx.conformance();
-    assert.deepEqual([conf.violations, conf.refusals, conf.rules.length], [0, 0, 0]);
-    const recent = fx.backend.snapshot().queues[0]!.recent[0]!;
-    assert.deepEqual([recent.indirect, recent.descriptors, recent.rejected], [true, 1 + rest.length, null], 'the direct descriptor counts towards the chain');
+    fx.fe.writeDesc(fx.fe.heapGpa, 0, fx.fe.heapGpa + 0x100, 72, 0, 0);
+    writeChain(fx.fe, 0, [[fx.fe.heapGpa + 0x200, 16, 0], [fx.fe.heapGpa, 16, I]]);
+    await refused(fx, 0);
+    const c = fx.conformance();
+    assert.equal(onlyViolation(c, 'device.indirect-not-first').kind, 'device');
+    assert.deepEqual([c.violations, c.refusals], [0, 1], 'a device limit is no violation of the driver');
   });
 
   it('device.indirect-table-size (§2.7.4.1): an indirect table of 129 entries on a 128-entry queue', async () => {

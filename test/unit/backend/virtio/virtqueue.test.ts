@@ -79,27 +79,6 @@ describe('split virtqueue', () => {
     assert.equal(c.writableLength, 16);
   });
 
-  it('§2.7.5.3.2 takes an indirect table after direct descriptors: their buffers first, then the table\'s', () => {
-    const q = queue();
-    desc(0x4000, 0, 0x8100, 16, N, 1);
-    desc(0x4000, 1, 0x9000, 16, W);
-    desc(DESC, 2, 0x8000, 72, N, 5);
-    desc(DESC, 5, 0x4000, 32, I);
-    offer(2);
-    const c = q.pop() as DescriptorChain;
-    assert.ok(!('reason' in c), `served, not rejected: ${JSON.stringify(c)}`);
-    assert.deepEqual([c.head, c.indirect, c.descriptorCount], [2, true, 3]);
-    assert.deepEqual(c.readable.map((s) => s.length), [72, 16]);
-    assert.deepEqual([c.readableLength, c.writableLength], [88, 16]);
-  });
-  it('§2.7.4.2 rejects a readable descriptor in an indirect table after a writable direct one', () => {
-    const q = queue();
-    desc(0x4000, 0, 0x8100, 16, 0);
-    desc(DESC, 0, 0x9000, 16, W | N, 1);
-    desc(DESC, 1, 0x4000, 16, I);
-    offer(0);
-    assert.match(rejected(q.pop()), /readable descriptor after a writable one/);
-  });
   it('§2.7.4.2 rejects a loop (chain longer than the queue)', () => {
     const q = queue();
     desc(DESC, 0, 0x8000, 1, N, 0);

@@ -7,12 +7,15 @@
  * (paused) has its text written at once.
  */
 import * as assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { QueueFrame, RecentRequest, RingsFrame, ToWebview } from '../../../../extension/vscode/rings/messages';
-import { chromiumFlags, chromiumPath } from '../../../extension/harness/workbench';
-import { bundle, ringsPage } from './page-fixture';
+import { RINGS_BODY } from '../../../../extension/vscode/rings/page';
+import { chromiumFlags, chromiumPath, repoRoot as root } from '../../../extension/harness/workbench';
+
+const bundle = join(root, 'media', 'build', 'rings.js');
 
 function recent(newest: number): RecentRequest[] {
   return Array.from({ length: 16 }, (_, i) => ({
@@ -32,6 +35,15 @@ function frame(k: number): RingsFrame {
   return { seq: k, timeMs: 1000 + k * 100, engine: 'openssl', backendPid: 4242, bytes: k * 65536, requests: k * 8, kicks: k * 8, interrupts: k * 8, queues: [q] };
 }
 
+function page(): string {
+  const css = readFileSync(join(root, 'media', 'rings.css'), 'utf8');
+  const js = readFileSync(bundle, 'utf8');
+  // The page is the panel's (same body, stylesheet and bundle); acquireVsCodeApi records what the view posts.
+  return `<!DOCTYPE html><html><head><meta charset="UTF-8"><style>${css}</style></head><body>${RINGS_BODY}
+<script>window.posted = []; window.acquireVsCodeApi = () => ({ postMessage: (m) => window.posted.push(m), setState() {}, getState() { return undefined; } });</script>
+<script>${js.replace(/<\/script/g, '<\\/script')}</script></body></html>`;
+}
+
 describe('rings webview in Chromium (no VS Code)', () => {
   let browser: Browser | undefined;
   let tab: Page;
@@ -41,7 +53,7 @@ describe('rings webview in Chromium (no VS Code)', () => {
     assert.ok(existsSync(bundle), `${bundle} not built (npm run bundle)`);
     browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: chromiumFlags });
     tab = await browser.newPage();
-    await tab.setContent(ringsPage());
+    await tab.setContent(page());
     // Every rewrite of the recent table's newest id cell, with its time.
     await tab.evaluate(() => {
       const w = window as unknown as { idWrites: { at: number; text: string }[] };

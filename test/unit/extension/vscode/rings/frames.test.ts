@@ -2,8 +2,8 @@ import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { readSnapshot } from '../../../../../backend/telemetry/readers';
 import type { VirtioDeviceStatus } from '../../../../../extension/lab/qemu/qmp-virtio';
-import { frameFromSnapshot, sameMotion, withAvailRing } from '../../../../../extension/vscode/rings/frames';
-import { MAX_QUEUES, MAX_RECENT, MAX_SLOTS, MAX_VIOLATIONS, parseFromWebview, parsePanelState } from '../../../../../extension/vscode/rings/messages';
+import { frameFromSnapshot, withAvailRing } from '../../../../../extension/vscode/rings/frames';
+import { MAX_QUEUES, MAX_RECENT, MAX_SLOTS, parseFromWebview, parsePanelState } from '../../../../../extension/vscode/rings/messages';
 import { backendSnapshot, queueSnapshot, recentRequest } from '../../../backend/telemetry/snapshot-fixture';
 
 const snapshot = () => backendSnapshot({
@@ -31,40 +31,6 @@ describe('rings frames from telemetry', () => {
     assert.equal(q.usedEvent, 65534);
     assert.equal(f.kicks, 7);
     assert.deepEqual(q.recent[0], { id: 9, head: 0, opcode: 'CIPHER_ENCRYPT', session: '7', srcLen: 64, dstLen: 64, status: 'OK', latencyUs: 120, rejected: '', fault: '' });
-  });
-
-  it("carries the oracle's violations: the recent ones and each rule's newest, newest first, with the rule's count", () => {
-    const v = (seq: number, rule: string, queue: number | null, head: number | null, detail: string) => ({ seq, rule, clause: rule === 'init.features' ? '§2.2.1' : '§2.7.5.2', kind: 'driver', queue, head, detail, atMs: seq });
-    const raw = JSON.parse(JSON.stringify(backendSnapshot({
-      conformance: {
-        enabled: true, strict: true, features: 'offered', violations: 4, refusals: 0,
-        rules: [
-          { rule: 'init.features', clause: '§2.2.1', kind: 'driver', count: 1, last: v(1, 'init.features', null, null, 'acked 0x20') },
-          { rule: 'chain.loop', clause: '§2.7.5.2', kind: 'driver', count: 3, last: v(4, 'chain.loop', 0, 5, 'loop at 5') },
-        ],
-        recent: [v(4, 'chain.loop', 0, 5, 'loop at 5'), v(3, 'chain.loop', 0, 7, 'loop at 7')],
-      } as never,
-    })));
-    const s = readSnapshot(raw);
-    assert.ok(s);
-    const f = frameFromSnapshot(s, 1, 1000);
-    assert.deepEqual(f.conformance, {
-      enabled: true, strict: true, violations: 4, refusals: 0,
-      items: [
-        { seq: 4, rule: 'chain.loop', clause: '§2.7.5.2', kind: 'driver', queue: 0, head: 5, values: 'loop at 5', count: 3 },
-        { seq: 3, rule: 'chain.loop', clause: '§2.7.5.2', kind: 'driver', queue: 0, head: 7, values: 'loop at 7', count: 3 },
-        { seq: 1, rule: 'init.features', clause: '§2.2.1', kind: 'driver', queue: null, head: null, values: 'acked 0x20', count: 1 },
-      ],
-    });
-    assert.equal(frameFromSnapshot(snapshot(), 1, 1000).conformance, undefined, 'no section from a backend without the oracle');
-    // A new violation is motion, though nothing else moved.
-    const more = { ...f, conformance: { ...f.conformance!, violations: 5 } };
-    assert.equal(sameMotion(f, { ...f }), true);
-    assert.equal(sameMotion(f, more), false);
-    // Bounded: at most MAX_VIOLATIONS items.
-    const many = Array.from({ length: 40 }, (_, i) => ({ rule: `r${i}`, clause: '§2.7', kind: 'driver', count: 1, last: v(i + 1, `r${i}`, 0, i, 'x') }));
-    const big = readSnapshot(JSON.parse(JSON.stringify(backendSnapshot({ conformance: { enabled: true, strict: false, features: 'told', violations: 40, refusals: 0, rules: many, recent: [] } as never }))));
-    assert.equal(frameFromSnapshot(big!, 1, 1).conformance!.items.length, MAX_VIOLATIONS);
   });
 
   it('the control queue shows an unknown avail index as unknown, never as 0', () => {
@@ -133,7 +99,7 @@ describe('messages from the webview are validated', () => {
     for (const bad of [null, 'ready', [], {}, { type: 'eval' }, { type: 'drawn', seq: -1, queues: 1, slotsDrawn: 1, frames: 1 }, { type: 'drawn', seq: 1, queues: 1, slotsDrawn: 1, frames: 0 }, { type: 'drawn', seq: 1, queues: 1, slotsDrawn: 1 },
       { type: 'drawn', seq: 1.5, queues: 1, slotsDrawn: 1 }, { type: 'drawn', seq: 1, queues: 99, slotsDrawn: 1 },
       { type: 'drawn', seq: 1, queues: 1, slotsDrawn: 1e9 }, { type: 'drawn', seq: '1', queues: 1, slotsDrawn: 1 },
-      { type: 'chain', queue: 0, head: 1024 }, { type: 'chain', queue: 0, head: -1 }, { type: 'seek', pos: 'x' }, { type: 'record', on: 1 }, { type: 'step' }, { type: 'select', queue: 0, head: 1 }]) {
+      { type: 'chain', queue: 0, head: 1024 }, { type: 'chain', queue: 0, head: -1 }, { type: 'seek', pos: 'x' }, { type: 'record', on: 1 }, { type: 'step' }]) {
       assert.equal(parseFromWebview(bad), undefined, JSON.stringify(bad));
     }
   });

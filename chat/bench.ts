@@ -80,9 +80,6 @@ async function benchOne(mode: ChatMode, opts: BenchOptions): Promise<BenchRow> {
     });
     // The progress watchdog: re-armed by every welcome and every line any client receives.
     const stall = (): void => failed(new Error(`bench made no progress for ${stallMs} ms (${welcomed}/${opts.clients} clients joined, ${done} got every line, ${received} lines received)`));
-    const progressed = (): void => {
-      timer?.refresh();
-    };
     timer = setTimeout(stall, stallMs);
     finished.catch(() => undefined); // observed below; a failure during the joins must not go unhandled
     const provider = mode === 'sealed' ? softwareProvider() : undefined;
@@ -98,13 +95,13 @@ async function benchOne(mode: ChatMode, opts: BenchOptions): Promise<BenchRow> {
               onMessage: (m) => {
                 if (m.t === 'msg') {
                   received++;
-                  progressed();
+                  timer?.refresh();
                   if (++got === expected && ++done === opts.clients) allDone();
                 }
                 if (m.t === 'notice' && m.text.startsWith('welcome ') && !inLobby) {
                   inLobby = true;
                   welcomed++;
-                  progressed();
+                  timer?.refresh();
                   resolve();
                 }
               },
